@@ -1,0 +1,165 @@
+"""The composition root: the only place that names concrete classes and wires them together."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+import aiohttp
+from aiohttp import web
+
+from bridge.console.events import SlackEvents
+from bridge.console.slack import SlackConsole
+from bridge.delivery import Delivery
+from bridge.models import InboundMessage, IngestResult
+from bridge.outbox import OutboxWorker
+from bridge.router import Router
+from bridge.settings import LoadedConfig, StorageSettings
+from connectors import REGISTRY
+from connectors.base import Connector, ConnectorContext, StateAPI
+from storage.base import Store, StoreError
+from storage.sqlite import SQLiteStore
+
+log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def create_store(settings: StorageSettings) -> SQLiteStore:
+    """Pick the store from the URL scheme."""
+    if settings.url.startswith(("postgresql://", "postgres://")):
+        raise StoreError("PostgreSQL support is not in this version yet; use sqlite:///bridge.db")
+    return SQLiteStore(settings.url, synchronous=settings.sqlite_synchronous,
+                       batch_max=settings.batch_max)
+
+
+class ConnectorState(StateAPI):
+    def __init__(self, store: Store, connector: str) -> None:
+        self.store = store
+        self.connector = connector
+
+    async def get(self, key: str) -> str | None:
+        return await self.store.get_state(self.connector, key)
+
+    async def set(self, key: str, value: str) -> None:
+        await self.store.set_state(self.connector, key, value, time.time())
+
+
+class Bridge:
+    """The running bridge: web server, store, Slack console, connectors and outbox worker."""
+
+    def __init__(self, config: LoadedConfig, *, sock: socket.socket | None = None) -> None:
+        self.config = config
+        self.settings = config.settings
+        self._sock = sock
+        self.ready = False
+        self.store: SQLiteStore | None = None
+        self.router: Router | None = None
+        self.worker: OutboxWorker | None = None
+        self.connectors: dict[str, Connector] = {}
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self.port: int | None = None
+
+    # -- web ---------------------------------------------------------------------------------
+    @web.middleware
+    async def _readiness(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not self.ready and request.path != "/healthz":
+            return web.json_response({"error": "starting or stopping"}, status=503)
+        return await handler(request)
+
+    async def _healthz(self, request: web.Request) -> web.StreamResponse:
+        if not self.ready or self.store is None or not self.store.is_open:
+            return web.json_response({"status": "starting"}, status=503)
+        return web.json_response({
+            "status": "ok",
+            "store": "sqlite",
+            "schema_version": await self.store.schema_version(),
+            "connectors": sorted(self.connectors),
+            "outbox_pending": self.worker.pending_count() if self.worker else 0,
+        })
+
+    async def _ingest(self, items: Sequence[InboundMessage]) -> list[IngestResult]:
+        assert self.router is not None
+        return await self.router.ingest(items)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        s = self.settings
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=max(100, s.outbox.concurrency * 2)),
+            timeout=aiohttp.ClientTimeout(total=s.slack.request_timeout * 2),
+        )
+        store = self.store = create_store(s.storage)
+        console = SlackConsole(s.slack, self._session)
+        for name, table in self.config.connectors.items():
+            ctx = ConnectorContext(session=self._session, ingest=self._ingest,
+                                   public_url=s.server.public_url,
+                                   max_body_bytes=s.server.max_body_bytes,
+                                   state=ConnectorState(store, name))
+            self.connectors[name] = REGISTRY[name](table, ctx)
+        delivery = Delivery(store, console, self.connectors)
+        self.worker = OutboxWorker(store, delivery, s.outbox)
+        self.router = Router(store, self.worker, delivery, s.slack.support_channel)
+        events = SlackEvents(console, self.router.ingest_reply, s.server.max_body_bytes)
+
+        app = web.Application(client_max_size=s.server.max_body_bytes,
+                              middlewares=[self._readiness])
+        app.router.add_get("/healthz", self._healthz)
+        app.add_routes(events.routes())
+        for connector in self.connectors.values():
+            app.add_routes(connector.routes())
+        self._runner = web.AppRunner(app, access_log=None,
+                                     shutdown_timeout=s.server.shutdown_timeout)
+        await self._runner.setup()
+        site: web.BaseSite
+        if self._sock is not None:
+            site = web.SockSite(self._runner, self._sock)
+        else:
+            site = web.TCPSite(self._runner, s.server.host, s.server.port)
+        await site.start()  # /healthz answers 503 from here until everything is ready
+        server = getattr(site, "_server", None)
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else s.server.port
+
+        await store.open()
+        applied = await store.migrate()
+        if applied:
+            log.info("applied migrations %s to %s", applied, store.path)
+        await console.start()
+        for connector in self.connectors.values():
+            await connector.start()
+        await self.worker.start()
+        self.ready = True
+        log.info("bridge ready on %s:%s (public %s)", s.server.host, self.port,
+                 s.server.public_url)
+
+    async def stop(self) -> None:
+        """Stop taking requests, let in-flight work finish (bounded), close everything."""
+        timeout = self.settings.server.shutdown_timeout
+        if self._runner is not None:
+            await self._runner.cleanup()  # waits for requests already being handled
+            self._runner = None
+        self.ready = False
+        if self.worker is not None:
+            await self.worker.stop(timeout=max(1.0, timeout - 2))
+        for connector in self.connectors.values():
+            try:
+                await connector.stop()
+            except Exception:
+                log.exception("stopping connector %s failed", connector.name)
+        if self.store is not None:
+            await self.store.close()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+async def run_until_signalled(bridge: Bridge, stop: asyncio.Event) -> None:
+    await bridge.start()
+    try:
+        await stop.wait()
+    finally:
+        await bridge.stop()

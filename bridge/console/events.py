@@ -1,0 +1,138 @@
+"""`POST /slack/events`: Slack's events, commands and interactivity, verified before Bolt.
+
+Bolt parses before it verifies, answers 500 to a malformed body and 404 to events without a
+listener, and acknowledges events before listeners run unless told otherwise.  So this handler
+checks size (413), signature and freshness (401) and shape (400) itself, then hands the request
+to a Bolt `AsyncApp` running with `process_before_response=True`: the agent's reply is committed
+before Slack gets its 200.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+from urllib.parse import parse_qs
+
+from aiohttp import web
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.signature import SignatureVerifier
+
+from bridge.console.slack import SlackConsole
+from bridge.console.text import is_note
+from bridge.models import AgentReply, IngestResult
+
+log = logging.getLogger(__name__)
+IngestReply = Callable[[AgentReply], Awaitable[IngestResult]]
+RELAYED_SUBTYPES = frozenset({None, "thread_broadcast", "file_share"})
+
+
+def parse_slack_body(body: bytes, content_type: str) -> dict[str, Any]:
+    """Parse a verified body as Bolt would, but raise ValueError instead of crashing."""
+    text = body.decode("utf-8")
+    if content_type.startswith("application/json") or text.lstrip().startswith("{"):
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("JSON body must be an object")
+        if data.get("type") == "event_callback" and not isinstance(data.get("event"), dict):
+            raise ValueError("event_callback without an event object")
+        return data
+    form = {k: v[0] for k, v in parse_qs(text, keep_blank_values=True, strict_parsing=bool(text),
+                                            errors="strict").items()}
+    if "payload" in form:
+        payload = json.loads(form["payload"])
+        if not isinstance(payload, dict):
+            raise ValueError("payload must be a JSON object")
+        return payload
+    if "command" not in form:
+        raise ValueError("form body is neither interactivity (payload=) nor a slash command")
+    return form
+
+
+class SlackEvents:
+    def __init__(self, console: SlackConsole, ingest_reply: IngestReply,
+                 max_body_bytes: int) -> None:
+        self.console = console
+        self.settings = console.settings
+        self.ingest_reply = ingest_reply
+        self.max_body_bytes = max_body_bytes
+        self.verifier = SignatureVerifier(self.settings.signing_secret)
+        self.bolt = AsyncApp(
+            token=self.settings.bot_token,
+            client=console.client,
+            process_before_response=True,  # store first, then acknowledge
+            request_verification_enabled=False,  # verified in `handle`, before parsing
+            ssl_check_enabled=False,
+            logger=logging.getLogger("bridge.console.bolt"),
+        )
+        self.bolt.event("message")(self._on_message)
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post("/slack/events", self.handle)]
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if request.content_length is not None and request.content_length > self.max_body_bytes:
+            return web.json_response({"error": "body too large"}, status=413)
+        body = await request.read()
+        if len(body) > self.max_body_bytes:
+            return web.json_response({"error": "body too large"}, status=413)
+        timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
+        signature = request.headers.get("X-Slack-Signature", "")
+        if not timestamp or not signature or not self.verifier.is_valid(
+                body=body, timestamp=timestamp, signature=signature):
+            return web.json_response({"error": "invalid request"}, status=401)
+        try:
+            parse_slack_body(body, request.content_type)
+        except (ValueError, UnicodeDecodeError) as exc:
+            return web.json_response({"error": f"malformed body: {exc}"}, status=400)
+
+        headers: dict[str, str | Sequence[str]] = {}
+        for key in request.headers:
+            headers[key.lower()] = request.headers.getall(key)
+        bolt_request = AsyncBoltRequest(body=body.decode("utf-8"), query=request.query_string,
+                                        headers=headers)
+        response = await self.bolt.async_dispatch(bolt_request)
+        if response.status == 404:  # an authentic event we do not use: acknowledge it
+            return web.Response(status=200)
+        return web.Response(status=response.status, body=response.body,
+                            headers={k: v[0] for k, v in response.headers.items()
+                                     if k.lower() != "content-length" and v})
+
+    async def _on_message(self, event: dict[str, Any], body: dict[str, Any]) -> None:
+        reply = self.agent_reply(event, body)
+        if reply is None:
+            return
+        result = await self.ingest_reply(reply)  # raises -> 500 -> Slack retries
+        if result.conversation_id is None:
+            log.debug("thread %s is not a bridge conversation", reply.thread_ts)
+
+    def agent_reply(self, event: dict[str, Any], body: dict[str, Any]) -> AgentReply | None:
+        """The reply an event carries, or None for anything that must not reach a customer."""
+        if event.get("subtype") not in RELAYED_SUBTYPES:
+            return None  # edits, deletions, joins, bot_message...
+        if event.get("bot_id") or event.get("bot_profile"):
+            return None  # bots, including the bridge's own posts
+        ws = self.console.workspace
+        user = event.get("user")
+        if not isinstance(user, str) or not user or (ws and user == ws.bot_user_id):
+            return None
+        channel, ts, thread_ts = event.get("channel"), event.get("ts"), event.get("thread_ts")
+        if channel != self.settings.support_channel or not isinstance(ts, str):
+            return None
+        if not isinstance(thread_ts, str) or thread_ts == ts:
+            return None  # a top-level channel message, not a reply in a conversation
+        team = (ws.team_id if ws and ws.team_id else None) or body.get("team_id")
+        user_team = event.get("user_team") or event.get("team")
+        if team and user_team and user_team != team:
+            log.info("ignoring a reply from outside the workspace (team %s)", user_team)
+            return None
+        text = event.get("text")
+        text = text if isinstance(text, str) else ""
+        return AgentReply(slack_channel=channel, slack_ts=ts, thread_ts=thread_ts,
+                          slack_user=user, text=text,
+                          is_note=is_note(text, self.settings.note_prefix),
+                          event_id=body.get("event_id") if isinstance(body.get("event_id"),
+                                                                      str) else None)
+

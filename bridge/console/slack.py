@@ -1,0 +1,124 @@
+"""The Slack side of the agent console: posting into threads and knowing who the agents are."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bridge.console.text import mrkdwn_escape
+from bridge.settings import SlackSettings
+from connectors.base import SendError
+
+log = logging.getLogger(__name__)
+
+# Errors that no retry can fix; everything else (5xx, timeouts, 429) is retried.
+PERMANENT = frozenset({
+    "channel_not_found", "not_in_channel", "is_archived", "invalid_auth", "not_authed",
+    "account_inactive", "token_revoked", "token_expired", "no_text", "msg_too_long",
+    "invalid_blocks", "msg_blocks_too_long", "restricted_action", "missing_scope",
+    "invalid_arguments", "too_many_attachments", "channel_is_archived",
+})
+BADGES = {"telegram": "Telegram", "twilio": "SMS/WhatsApp", "messenger": "Messenger",
+          "email": "Email"}
+
+
+@dataclass(frozen=True)
+class Agent:
+    user_id: str
+    name: str
+    allowed: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Workspace:
+    team_id: str
+    bot_user_id: str
+    bot_id: str
+
+
+class SlackConsole:
+    def __init__(self, settings: SlackSettings, session: aiohttp.ClientSession) -> None:
+        self.settings = settings
+        self.client = AsyncWebClient(token=settings.bot_token, base_url=settings.api_base_url,
+                                     session=session, timeout=int(settings.request_timeout))
+        self.workspace: Workspace | None = None
+        self._agents: dict[str, Agent] = {}
+
+    async def start(self) -> None:
+        resp = await self.client.auth_test()
+        self.workspace = Workspace(team_id=str(resp.get("team_id") or ""),
+                                   bot_user_id=str(resp.get("user_id") or ""),
+                                   bot_id=str(resp.get("bot_id") or ""))
+        log.info("slack console ready in team %s as %s", self.workspace.team_id,
+                 self.workspace.bot_user_id)
+
+    def _error(self, exc: Exception, channel: str) -> SendError:
+        if isinstance(exc, SlackApiError):
+            status = exc.response.status_code
+            error = str(exc.response.get("error") or f"http_{status}")
+            if status == 429:
+                retry_after = float(exc.response.headers.get("Retry-After", "1") or 1)
+                return SendError("Slack rate limit", code="ratelimited", retryable=True,
+                                 retry_after=retry_after, gate=f"slack:{channel}")
+            return SendError(f"Slack refused the call: {error}", code=error,
+                             retryable=error not in PERMANENT)
+        if isinstance(exc, aiohttp.ClientError | asyncio.TimeoutError):
+            return SendError(f"Slack unreachable: {exc!r}", code="network", retryable=True)
+        return SendError(f"Slack call failed: {exc!r}", code="unexpected", retryable=True)
+
+    async def post(self, text: str, thread_ts: str | None, *, channel: str | None = None) -> str:
+        """Post into the support channel (a thread if `thread_ts`); return the message ts."""
+        target = channel or self.settings.support_channel
+        try:
+            resp = await self.client.chat_postMessage(channel=target, text=text,
+                                                      thread_ts=thread_ts, unfurl_links=False,
+                                                      unfurl_media=False)
+        except Exception as exc:
+            raise self._error(exc, target) from exc
+        return str(resp["ts"])
+
+    @staticmethod
+    def render_inbound(name: str, connector: str, username: str | None, text: str,
+                       first: bool) -> str:
+        safe = mrkdwn_escape(text)
+        who = mrkdwn_escape(name)
+        if first:
+            badge = BADGES.get(connector, connector.title())
+            handle = f" (@{mrkdwn_escape(username)})" if username else ""
+            return f"*{who}*{handle} · {badge}\n{safe}"
+        return f"*{who}*: {safe}"
+
+    async def agent(self, user_id: str) -> Agent:
+        """Who wrote in a thread, and whether they may speak to customers (cached)."""
+        cached = self._agents.get(user_id)
+        if cached is not None:
+            return cached
+        try:
+            resp = await self.client.users_info(user=user_id)
+        except Exception as exc:
+            raise self._error(exc, "users.info") from exc
+        user = resp.get("user") or {}
+        profile = user.get("profile") or {}
+        name = (profile.get("display_name") or profile.get("real_name")
+                or user.get("real_name") or user.get("name") or "")
+        team = self.workspace.team_id if self.workspace else ""
+        reason = ""
+        if user.get("is_bot"):
+            reason = "bot users cannot answer customers"
+        elif user.get("is_stranger"):
+            reason = "people outside this workspace cannot answer customers"
+        elif team and user.get("team_id") and user.get("team_id") != team:
+            reason = "people outside this workspace cannot answer customers"
+        elif user.get("deleted"):
+            reason = "deactivated users cannot answer customers"
+        elif not name:
+            reason = "the author has no display or real name in Slack"
+        agent = Agent(user_id=user_id, name=name, allowed=not reason, reason=reason)
+        self._agents[user_id] = agent
+        return agent

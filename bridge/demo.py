@@ -1,0 +1,137 @@
+"""`bridge demo`: the real bridge on a temporary SQLite store against built-in stand-ins.
+
+A customer writes on Telegram, an agent answers in the Slack thread, the customer answers
+back, and an internal note stays internal.  No account, no network beyond 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import re
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bridge.app import Bridge
+from bridge.settings import load_settings
+from bridge.standins.slack import SlackEventSender, SlackStandin
+from bridge.standins.telegram import TelegramStandin
+from connectors import REGISTRY
+
+CHANNEL = "C0DEMO0001"
+SIGNING_SECRET = "demo-signing-secret"
+WEBHOOK_SECRET = "demo-webhook-secret"
+AGENT = "U0AGENTDANA"
+
+
+def _config(port: int, db: Path, slack: SlackStandin, telegram: TelegramStandin) -> str:
+    return f"""
+[server]
+host = "127.0.0.1"
+port = {port}
+public_url = "http://127.0.0.1:{port}"
+[storage]
+url = "sqlite:///{db}"
+[slack]
+bot_token = "{slack.bot_token}"
+signing_secret = "{SIGNING_SECRET}"
+support_channel = "{CHANNEL}"
+api_base_url = "{slack.base_url}"
+[outbox]
+base_delay = 0.2
+[logging]
+level = "WARNING"
+[connectors.telegram]
+enabled = true
+bot_token = "{telegram.token}"
+webhook_secret = "{WEBHOOK_SECRET}"
+api_base_url = "{telegram.base_url}"
+file_base_url = "{telegram.file_base_url}"
+"""
+
+
+def _plain(text: str) -> str:
+    return html.unescape(re.sub(r"</?b>", "", text)).replace("\n", ": ", 1)
+
+
+async def _play(workdir: Path, out: list[str]) -> bool:
+    async with SlackStandin() as slack, TelegramStandin() as telegram, \
+            aiohttp.ClientSession() as session:
+        slack.add_user(AGENT, display_name="Dana", real_name="Dana Whitfield")
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        config = workdir / "bridge.toml"
+        config.write_text(_config(port, workdir / "demo.db", slack, telegram), encoding="utf-8")
+        loaded = load_settings(config, {n: c.Settings for n, c in REGISTRY.items()},
+                               environ={}, dotenv_dir=workdir)
+        bridge = Bridge(loaded, sock=sock)
+        await bridge.start()
+        try:
+            agent = SlackEventSender(f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET,
+                                     session, team_id=slack.team_id)
+            customer: list[str] = []
+
+            async def customer_says(text: str) -> None:
+                customer.append(f"  Ann (customer): {text}")
+                update = telegram.text_update(chat_id=424242, text=text, first_name="Ann",
+                                              username="ann_k")
+                status, _ = await telegram.deliver(update, session)
+                assert status == 200, f"webhook answered {status}"
+
+            await customer_says("Hi! My order #123 hasn't arrived yet.")
+            await slack.wait_for("chat.postMessage", 1)
+            thread_ts = slack.parents(CHANNEL)[0]["ts"]
+
+            agent_posts: list[dict[str, Any]] = []
+
+            async def agent_says(text: str) -> None:
+                event = agent.message_event(channel=CHANNEL, user=AGENT, thread_ts=thread_ts,
+                                            text=text)
+                agent_posts.append(event["event"])
+                status, _ = await agent.post(event)
+                assert status == 200, f"slack event answered {status}"
+
+            await agent_says("Sorry about that, Ann! It left our warehouse today & arrives Friday.")
+            sent = await telegram.wait_for("sendMessage", 1)
+            customer.append(f"  {_plain(str(sent[0].params['text']))}")
+
+            await customer_says("Great, thank you!")
+            await slack.wait_for("chat.postMessage", 2)
+
+            await agent_says("Note: offered a discount code if it's late again")
+            await asyncio.sleep(0.5)  # give a wrongly relayed note time to show up
+            notes_sent = len(telegram.calls_to("sendMessage")) - 1
+
+            out.append("What the customer saw on Telegram:")
+            out.extend(customer)
+            out.append(f"What the Slack channel {CHANNEL} saw (one thread):")
+            thread = slack.thread(CHANNEL, thread_ts) + agent_posts
+            for msg in sorted(thread, key=lambda m: float(m["ts"])):
+                who = "bridge" if msg.get("bot_id") else "Dana (agent)"
+                text = str(msg["text"]).replace("\n", "\n      ")
+                out.append(f"  [{who}] {text}")
+            ok = notes_sent == 0 and len(customer) == 3
+            out.append("Internal note: stored in the thread, not sent to the customer."
+                       if notes_sent == 0 else "ERROR: the internal note reached the customer!")
+            return ok
+        finally:
+            await bridge.stop()
+
+
+async def run_demo(verbose: bool = False) -> int:
+    logging.basicConfig(level=logging.INFO if verbose else logging.ERROR, stream=sys.stderr)
+    started = time.monotonic()
+    out: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="bridge-demo-") as tmp:
+        ok = await asyncio.wait_for(_play(Path(tmp), out), timeout=50)
+    print("\n".join(out))
+    print(f"demo {'finished' if ok else 'FAILED'} in {time.monotonic() - started:.1f}s")
+    return 0 if ok else 1

@@ -1,0 +1,193 @@
+"""The bridge's vocabulary: ids, customers, identities, conversations, messages.
+
+This module imports nothing of ours; every other layer speaks in these types.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import NewType
+
+from pydantic import BaseModel, ConfigDict, Field
+
+CustomerId = NewType("CustomerId", int)
+IdentityId = NewType("IdentityId", int)
+ConversationId = NewType("ConversationId", int)
+MessageId = NewType("MessageId", int)
+OutboxId = NewType("OutboxId", int)
+
+
+class Direction(enum.StrEnum):
+    INBOUND = "in"  # customer -> bridge -> Slack
+    OUTBOUND = "out"  # agent -> bridge -> customer
+    NOTE = "note"  # internal note written in the thread, never sent
+
+
+class DeliveryState(enum.StrEnum):
+    """Where a message is on its way.  States only move forward (see `STATE_RANK`)."""
+
+    RECEIVED = "received"  # inbound, stored, not yet in Slack
+    POSTED = "posted"  # inbound, visible in the Slack thread
+    QUEUED = "queued"  # outbound, waiting in the outbox
+    SENT = "sent"  # outbound, accepted by the platform
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"  # gave up after the last retry, or a permanent error
+    BLOCKED = "blocked"  # never sent on purpose (outsider, stranger)
+    NOTE = "note"  # internal note, stored only
+
+
+STATE_RANK: dict[DeliveryState, int] = {
+    DeliveryState.RECEIVED: 0,
+    DeliveryState.QUEUED: 0,
+    DeliveryState.POSTED: 1,
+    DeliveryState.SENT: 1,
+    DeliveryState.DELIVERED: 2,
+    DeliveryState.READ: 3,
+    DeliveryState.FAILED: 4,
+    DeliveryState.BLOCKED: 4,
+    DeliveryState.NOTE: 4,
+}
+
+
+class ConversationStatus(enum.StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Attachment(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    kind: str  # "photo", "document", ...
+    platform_file_id: str | None = None
+    filename: str | None = None
+    mime_type: str | None = None
+    size: int | None = None
+    url: str | None = None
+
+
+class Customer(BaseModel):
+    id: CustomerId
+    display_name: str
+    created_at: float
+
+
+class Identity(BaseModel):
+    """One address of a customer on one connector (a Telegram user, a phone number...)."""
+
+    id: IdentityId
+    customer_id: CustomerId
+    connector: str
+    address: str
+    display_name: str = ""
+    username: str | None = None
+
+
+class Conversation(BaseModel):
+    id: ConversationId
+    customer_id: CustomerId
+    identity_id: IdentityId  # where replies go
+    connector: str
+    address: str
+    status: ConversationStatus
+    slack_channel: str | None = None
+    slack_thread_ts: str | None = None
+    created_at: float
+    last_inbound_at: float | None = None
+
+
+class Message(BaseModel):
+    id: MessageId
+    conversation_id: ConversationId
+    direction: Direction
+    connector: str
+    text: str
+    attachments: list[Attachment] = Field(default_factory=list)
+    platform_message_id: str | None = None
+    sent_platform_id: str | None = None
+    author_name: str = ""
+    author_slack_user: str | None = None
+    slack_channel: str | None = None
+    slack_ts: str | None = None
+    state: DeliveryState
+    error: str | None = None
+    created_at: float
+    platform_time: float | None = None
+
+
+class InboundMessage(BaseModel):
+    """What a connector's pure `parse` produces from one platform payload."""
+
+    model_config = ConfigDict(frozen=True)
+
+    connector: str
+    platform_message_id: str  # dedupe key, unique per connector
+    address: str  # where to reply (chat id, phone number, PSID...)
+    sender_name: str
+    username: str | None = None
+    text: str
+    attachments: tuple[Attachment, ...] = ()
+    platform_time: float | None = None
+    platform_ref: str | None = None  # the platform's own message id, if different
+
+
+class AgentReply(BaseModel):
+    """A human reply (or note) written in a conversation's Slack thread."""
+
+    model_config = ConfigDict(frozen=True)
+
+    slack_channel: str
+    slack_ts: str
+    thread_ts: str
+    slack_user: str
+    text: str
+    is_note: bool
+    event_id: str | None = None
+
+
+class OutboundMessage(BaseModel):
+    """What the core hands a connector's `send`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    message_id: MessageId
+    conversation_id: ConversationId
+    address: str
+    text: str
+    author_name: str
+    attachments: tuple[Attachment, ...] = ()
+
+
+class SendReceipt(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    platform_message_ids: tuple[str, ...]
+
+
+class OutboxKind(enum.StrEnum):
+    SLACK_POST = "slack_post"  # post an inbound message into Slack (parent or thread reply)
+    CUSTOMER_SEND = "customer_send"  # send an agent reply to the customer
+    SLACK_NOTICE = "slack_notice"  # tell the agents something in the thread
+
+
+class OutboxItem(BaseModel):
+    id: OutboxId
+    kind: OutboxKind
+    lane: str  # order is kept within a lane
+    conversation_id: ConversationId
+    message_id: MessageId | None
+    payload: str = ""
+    attempts: int = 0
+    next_attempt_at: float = 0.0
+    last_error: str | None = None
+    status: str = "pending"
+    created_at: float = 0.0
+
+
+class IngestResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    message_id: MessageId | None
+    conversation_id: ConversationId | None
+    duplicate: bool
+    outbox: tuple[OutboxItem, ...] = ()

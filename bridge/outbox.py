@@ -1,0 +1,194 @@
+"""The outbox worker: every delivery (to Slack, to a customer) is a committed row first.
+
+Rows are grouped in lanes (one per conversation and direction); a lane is worked by one task, so
+order holds within a conversation while conversations proceed in parallel.  A platform's 429
+closes a *gate* (one Slack channel, one Telegram chat) for as long as the platform asked, and
+only lanes behind that gate wait.  Other failures back off exponentially with jitter; after the
+last attempt the row is marked failed and the agent is told in the thread.  After a crash the
+pending rows are loaded again, so nothing committed is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+from bridge.models import OutboxId, OutboxItem, OutboxKind
+from bridge.settings import OutboxSettings
+from connectors.base import SendError
+from storage.base import OutboxResult, Outcome, Store
+
+log = logging.getLogger(__name__)
+
+
+class Deliverer(Protocol):
+    def gate_for(self, item: OutboxItem) -> str | None: ...
+
+    async def deliver(self, item: OutboxItem) -> OutboxResult: ...
+
+    def failure(self, item: OutboxItem, error: SendError, attempts: int) -> OutboxResult: ...
+
+
+class OutboxWorker:
+    def __init__(
+        self,
+        store: Store,
+        deliverer: Deliverer,
+        settings: OutboxSettings,
+        *,
+        clock: Callable[[], float] = time.time,
+        poll_interval: float = 2.0,
+    ) -> None:
+        self.store = store
+        self.deliverer = deliverer
+        self.settings = settings
+        self.clock = clock
+        self.poll_interval = poll_interval
+        self._lanes: dict[str, deque[OutboxItem]] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._known: set[OutboxId] = set()
+        self._gates: dict[str, float] = {}  # gate -> wall-clock time it opens again
+        self._lane_gate: dict[str, str] = {}
+        self._sem = asyncio.Semaphore(settings.concurrency)
+        self._stopping = asyncio.Event()
+        self._poller: asyncio.Task[None] | None = None
+        self.delivered = 0
+
+    # -- feeding -----------------------------------------------------------------------------
+    def submit(self, items: Iterable[OutboxItem]) -> None:
+        """Schedule committed rows.  Call only after the transaction that wrote them."""
+        for item in items:
+            if item.id in self._known or self._stopping.is_set():
+                continue
+            self._known.add(item.id)
+            lane = self._lanes.get(item.lane)
+            if lane is None:
+                lane = self._lanes[item.lane] = deque()
+            lane.append(item)
+            if item.lane not in self._tasks:
+                self._tasks[item.lane] = asyncio.create_task(self._run_lane(item.lane),
+                                                             name=f"outbox:{item.lane}")
+
+    async def start(self) -> None:
+        self.submit(await self.store.pending_outbox(limit=1_000_000))
+        self._poller = asyncio.create_task(self._poll(), name="outbox-poll")
+
+    async def _poll(self) -> None:
+        """Pick up rows queued by other processes (`bridge outbox retry`, other instances)."""
+        while not self._stopping.is_set():
+            try:
+                await asyncio.wait_for(self._stopping.wait(), self.poll_interval)
+            except TimeoutError:
+                pass
+            if self._stopping.is_set():
+                return
+            try:
+                self.submit(i for i in await self.store.pending_outbox(limit=10_000)
+                            if i.id not in self._known)
+            except Exception:
+                log.exception("outbox poll failed")
+
+    async def stop(self, timeout: float) -> None:  # noqa: ASYNC109 (a drain budget)
+        """Stop taking new work; let attempts in flight finish within `timeout` seconds."""
+        self._stopping.set()
+        tasks = [t for t in self._tasks.values() if not t.done()]
+        if self._poller is not None:
+            tasks.append(self._poller)
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=timeout)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    def pending_count(self) -> int:
+        return sum(len(q) for q in self._lanes.values())
+
+    # -- working -----------------------------------------------------------------------------
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep, waking early on stop; return False when stopping."""
+        if seconds > 0:
+            try:
+                await asyncio.wait_for(self._stopping.wait(), seconds)
+            except TimeoutError:
+                pass
+        return not self._stopping.is_set()
+
+    def _backoff(self, attempts: int) -> float:
+        base = min(self.settings.max_delay, self.settings.base_delay * 2 ** (attempts - 1))
+        return float(base * (0.5 + random.random()))  # jitter: 0.5x to 1.5x
+
+    async def _run_lane(self, lane_key: str) -> None:
+        lane = self._lanes[lane_key]
+        try:
+            while lane and not self._stopping.is_set():
+                item = lane[0]
+                now = self.clock()
+                gate = self.deliverer.gate_for(item) or self._lane_gate.get(lane_key)
+                wait = max(item.next_attempt_at - now, self._gates.get(gate, 0.0) - now
+                           if gate else 0.0)
+                if wait > 0 and not await self._pause(wait):
+                    return
+                finished = await self._attempt(lane_key, item)
+                if finished:
+                    lane.popleft()
+                    self._known.discard(item.id)
+        finally:
+            if not lane:
+                self._lanes.pop(lane_key, None)
+            self._tasks.pop(lane_key, None)
+            if lane and not self._stopping.is_set():  # items arrived while finishing
+                self._tasks[lane_key] = asyncio.create_task(self._run_lane(lane_key))
+
+    async def _attempt(self, lane_key: str, item: OutboxItem) -> bool:
+        """One delivery attempt; True when the item is finished (delivered or given up)."""
+        async with self._sem:
+            try:
+                result = await self.deliverer.deliver(item)
+            except SendError as exc:
+                error = exc
+            except Exception as exc:  # a bug or an SDK surprise: retry, but say what it was
+                log.exception("outbox item %s (%s) raised", item.id, item.kind)
+                error = SendError(f"unexpected error: {exc!r}", code="internal", retryable=True)
+            else:
+                result = result.model_copy(update={"attempts": item.attempts + 1})
+                created = await self.store.finish_outbox([result], self.clock())
+                self.delivered += 1
+                self.submit(created)
+                return True
+        return await self._failed(lane_key, item, error)
+
+    async def _failed(self, lane_key: str, item: OutboxItem, error: SendError) -> bool:
+        now = self.clock()
+        if error.retry_after is not None:
+            # The platform told us when to come back: wait as told, on that gate only.
+            # A rate limit is not the message's fault and does not use up an attempt.
+            gate = error.gate or f"lane:{lane_key}"
+            self._gates[gate] = max(self._gates.get(gate, 0.0), now + error.retry_after)
+            self._lane_gate[lane_key] = gate
+            log.info("rate limited on %s for %.1fs", gate, error.retry_after)
+            return False
+        attempts = item.attempts + 1
+        # Customer messages must reach the agents: Slack posts are retried until they land.
+        gives_up = not error.retryable or (
+            attempts >= self.settings.max_attempts and item.kind is not OutboxKind.SLACK_POST)
+        if gives_up:
+            log.warning("outbox item %s failed for good: %s", item.id, error.describe())
+            result = self.deliverer.failure(item, error, attempts)
+            created = await self.store.finish_outbox([result], now)
+            self.submit(created)
+            return True
+        delay = self._backoff(attempts)
+        item.attempts = attempts
+        item.next_attempt_at = now + delay
+        item.last_error = error.describe()
+        await self.store.finish_outbox([OutboxResult(
+            item_id=item.id, outcome=Outcome.RETRY, attempts=attempts,
+            next_attempt_at=item.next_attempt_at, error=item.last_error)], now)
+        log.info("outbox item %s attempt %d failed (%s); next in %.1fs", item.id, attempts,
+                 error.describe(), delay)
+        return False

@@ -1,0 +1,310 @@
+"""Admin configuration: a TOML file, secrets as ``${ENV_NAME}``, validated by pydantic.
+
+Every problem is reported with the file, the dotted key and the fix; unknown keys are errors.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_CONFIG = "bridge.toml"
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerSettings(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    public_url: str = "http://127.0.0.1:8080"
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    shutdown_timeout: float = Field(10.0, gt=0, le=60)
+
+    @field_validator("public_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an absolute http(s) URL such as https://support.example.com")
+        if parts.query or parts.fragment:
+            raise ValueError("must not carry a query or fragment")
+        return value.rstrip("/")
+
+
+class StorageSettings(Strict):
+    url: str = "sqlite:///bridge.db"
+    sqlite_synchronous: Literal["full", "normal"] = "full"
+    batch_max: int = Field(512, ge=1, le=10_000)
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, value: str) -> str:
+        if not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError(
+                "must be sqlite:///relative.db, sqlite:////absolute/path.db "
+                "or postgresql://user@host:5432/db"
+            )
+        return value
+
+
+class SlackSettings(Strict):
+    bot_token: str
+    signing_secret: str
+    support_channel: str
+    note_prefix: str = "note:"
+    command_prefix: str = "!"
+    api_base_url: str = "https://slack.com/api/"
+    request_timeout: float = Field(10.0, gt=0, le=120)
+
+    @field_validator("note_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty (the default is 'note:')")
+        return value.strip()
+
+
+class OutboxSettings(Strict):
+    max_attempts: int = Field(8, ge=1, le=100)
+    base_delay: float = Field(1.0, gt=0, le=600)
+    max_delay: float = Field(300.0, gt=0, le=86_400)
+    concurrency: int = Field(64, ge=1, le=1024)
+
+
+class LoggingSettings(Strict):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class Settings(Strict):
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    slack: SlackSettings
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    # validated per connector against the registry, see `load_settings`
+    connectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    key: str
+    message: str
+    fix: str
+    severity: Literal["error", "warning"] = "error"
+
+    def __str__(self) -> str:
+        where = f"{self.file}: {self.key}" if self.key else self.file
+        return f"{self.severity}: {where}: {self.message} (fix: {self.fix})"
+
+
+class ConfigError(Exception):
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    path: Path
+    settings: Settings
+    connectors: dict[str, BaseModel]  # only the enabled ones, validated
+    warnings: list[Problem]
+
+
+def resolve_config_path(cli_value: str | None) -> Path:
+    return Path(cli_value or os.environ.get("BRIDGE_CONFIG") or DEFAULT_CONFIG)
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """Parse a ``.env`` file: ``NAME=value`` lines, ``#`` comments, optional quotes."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[7:].lstrip()
+        name, sep, value = line.partition("=")
+        if not sep:
+            continue
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[name.strip()] = value
+    return values
+
+
+def _substitute(
+    node: Any, env: Mapping[str, str], key: str, file: str, problems: list[Problem]
+) -> Any:
+    if isinstance(node, dict):
+        return {k: _substitute(v, env, f"{key}.{k}" if key else k, file, problems)
+                for k, v in node.items()}
+    if isinstance(node, list):
+        return [_substitute(v, env, f"{key}[{i}]", file, problems) for i, v in enumerate(node)]
+    if isinstance(node, str):
+        def repl(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in env:
+                problems.append(Problem(
+                    file, key, f"environment variable {name} is not set",
+                    f"export {name}=... or add {name}=... to .env in the working directory",
+                ))
+                return ""
+            return env[name]
+        return _ENV_REF.sub(repl, node)
+    return node
+
+
+def _dotted(loc: tuple[int | str, ...], prefix: str = "") -> str:
+    parts = [prefix] if prefix else []
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1] = f"{parts[-1]}[{item}]" if parts else f"[{item}]"
+        else:
+            parts.append(item)
+    return ".".join(parts)
+
+
+def _fix_for(error_type: str, key: str, known: list[str]) -> str:
+    if error_type == "extra_forbidden":
+        hint = f" (known keys here: {', '.join(known)})" if known else ""
+        return f"remove `{key.rsplit('.', 1)[-1]}` or correct its spelling{hint}"
+    if error_type == "missing":
+        return f"add `{key.rsplit('.', 1)[-1]} = ...` to the [{key.rsplit('.', 1)[0]}] table"
+    return "correct the value as described; config/bridge.example.toml documents every key"
+
+
+def _known_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    current: Any = model
+    for item in loc[:-1]:
+        field = getattr(current, "model_fields", {}).get(item)
+        if field is None:
+            return []
+        current = field.annotation
+    return sorted(getattr(current, "model_fields", {}))
+
+
+def _validation_problems(
+    exc: ValidationError, model: type[BaseModel], file: str, prefix: str = ""
+) -> list[Problem]:
+    problems = []
+    for err in exc.errors():
+        key = _dotted(tuple(err["loc"]), prefix)
+        known = _known_keys(model, tuple(err["loc"]))
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            message = "unknown key"
+        problems.append(Problem(file, key, message, _fix_for(err["type"], key, known)))
+    return problems
+
+
+def load_settings(
+    path: Path,
+    registry: Mapping[str, type[BaseModel]],
+    environ: Mapping[str, str] | None = None,
+    dotenv_dir: Path | None = None,
+) -> LoadedConfig:
+    """Read, substitute and validate a config file; raise `ConfigError` listing every problem.
+
+    `registry` maps a connector name to its settings model (its ``[connectors.<name>]`` table).
+    """
+    file = str(path)
+    if not path.is_file():
+        raise ConfigError([Problem(
+            file, "", "config file not found",
+            "pass --config PATH, set BRIDGE_CONFIG, or copy config/bridge.example.toml "
+            "to ./bridge.toml",
+        )])
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError([Problem(file, "", f"not valid TOML: {exc}",
+                                   "fix the syntax at the position shown")]) from exc
+
+    env: dict[str, str] = read_dotenv((dotenv_dir or Path.cwd()) / ".env")
+    env.update(os.environ if environ is None else environ)
+    problems: list[Problem] = []
+    warnings: list[Problem] = []
+
+    # Missing secrets of a disabled connector are only warnings.
+    sub_problems: list[Problem] = []
+    data = _substitute(raw, env, "", file, sub_problems)
+    disabled = {
+        name for name, table in (raw.get("connectors") or {}).items()
+        if isinstance(table, dict) and table.get("enabled") is False
+    }
+    for problem in sub_problems:
+        parts = problem.key.split(".")
+        if len(parts) > 2 and parts[0] == "connectors" and parts[1] in disabled:
+            warnings.append(Problem(problem.file, problem.key, problem.message, problem.fix,
+                                    "warning"))
+        else:
+            problems.append(problem)
+
+    settings: Settings | None = None
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(_validation_problems(exc, Settings, file))
+
+    connectors: dict[str, BaseModel] = {}
+    raw_connectors = data.get("connectors") if isinstance(data, dict) else None
+    if isinstance(raw_connectors, dict):
+        for name, table in raw_connectors.items():
+            key = f"connectors.{name}"
+            model = registry.get(name)
+            if model is None:
+                problems.append(Problem(
+                    file, key, "unknown connector",
+                    f"use one of: {', '.join(sorted(registry)) or '(none available)'}",
+                ))
+                continue
+            if not isinstance(table, dict):
+                problems.append(Problem(file, key, "must be a table",
+                                        f"write it as [{key}] with its keys below"))
+                continue
+            try:
+                validated = model.model_validate(table)
+            except ValidationError as exc:
+                target = warnings if name in disabled else problems
+                for p in _validation_problems(exc, model, file, key):
+                    target.append(Problem(p.file, p.key, p.message, p.fix,
+                                          "warning" if name in disabled else "error"))
+                continue
+            if getattr(validated, "enabled", True):
+                connectors[name] = validated
+
+    if settings is not None:
+        if urlsplit(settings.server.public_url).scheme != "https":
+            warnings.append(Problem(
+                file, "server.public_url", "is not HTTPS; platforms refuse plain-HTTP webhooks",
+                "use the https:// address your proxy exposes (plain http is fine for tests)",
+                "warning",
+            ))
+        if not re.fullmatch(r"[CG][A-Z0-9]{2,}", settings.slack.support_channel):
+            warnings.append(Problem(
+                file, "slack.support_channel",
+                "does not look like a Slack channel id (C0123456789)",
+                "use the channel id from the channel's details, not its #name", "warning",
+            ))
+        if not connectors:
+            warnings.append(Problem(file, "connectors", "no customer connector is enabled",
+                                    "add [connectors.telegram] with enabled = true", "warning"))
+    if problems or settings is None:
+        raise ConfigError(problems + warnings)
+    return LoadedConfig(path=path, settings=settings, connectors=connectors, warnings=warnings)

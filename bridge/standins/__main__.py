@@ -1,0 +1,53 @@
+"""Run one stand-in in the foreground: ``python -m bridge.standins slack|telegram --port N``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+from bridge.standins.base import StandinBase
+from bridge.standins.slack import SlackStandin
+from bridge.standins.telegram import TelegramStandin
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bridge.standins", description=__doc__)
+    parser.add_argument("kind", choices=["slack", "telegram"])
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument(
+        "--token",
+        default=None,
+        help="slack: bot token required as Bearer ('' disables the check); telegram: bot token",
+    )
+    return parser.parse_args(argv)
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    standin: StandinBase
+    if args.kind == "slack":
+        standin = SlackStandin() if args.token is None else SlackStandin(bot_token=args.token)
+    else:
+        standin = TelegramStandin() if args.token is None else TelegramStandin(token=args.token)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await standin.start(args.host, args.port)
+    try:
+        base = standin.base_url if isinstance(standin, SlackStandin | TelegramStandin) else ""
+        sys.stdout.write(f"READY {base}\n")
+        sys.stdout.flush()
+        await stop.wait()
+    finally:
+        await standin.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    asyncio.run(_serve(_parse(argv)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,539 @@
+"""Slack stand-ins: a Web API server for slack_sdk/Bolt, and an Events API sender."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import mimetypes
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+from aiohttp import web
+
+from bridge.standins.base import Injection, JSONDict, StandinBase, read_params
+from bridge.standins.signing import slack_signature_headers
+
+_MSG_OPTIONAL = ("username", "icon_url", "icon_emoji")
+
+
+class TsClock:
+    """Slack-style ``"seconds.micros"`` timestamps: distinct and strictly increasing."""
+
+    def __init__(self) -> None:
+        self._last = 0
+
+    def next(self) -> str:
+        us = max(self._last + 1, int(time.time() * 1_000_000))
+        self._last = us
+        return f"{us // 1_000_000}.{us % 1_000_000:06d}"
+
+
+def _json_value(value: Any) -> Any:
+    """Form-encoded clients send lists/dicts as JSON strings; decode those."""
+    if isinstance(value, str) and value[:1] in ("[", "{"):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+class SlackStandin(StandinBase):
+    """Enough of the Slack Web API for ``AsyncWebClient(base_url=standin.base_url)`` and Bolt."""
+
+    def __init__(
+        self,
+        *,
+        team_id: str = "T0BRIDGE",
+        bot_user_id: str = "U0BOT",
+        bot_id: str = "B0BOT",
+        bot_token: str | None = "xoxb-standin",
+        app_id: str = "A0BRIDGE",
+    ) -> None:
+        super().__init__()
+        self.team_id = team_id
+        self.bot_user_id = bot_user_id
+        self.bot_id = bot_id
+        self.bot_token = bot_token
+        self.app_id = app_id
+        self.messages: list[JSONDict] = []
+        self.ephemerals: list[JSONDict] = []
+        self.files: dict[str, JSONDict] = {}
+        self.users: dict[str, JSONDict] = {}
+        self.reactions: dict[tuple[str, str], list[str]] = {}
+        self.posts: list[tuple[float, str]] = []
+        self._by_key: dict[tuple[str, str], JSONDict] = {}
+        self._clock = TsClock()
+        self._file_seq = itertools.count(1)
+        self._auth = f"Bearer {bot_token}" if bot_token else None
+        self._methods: dict[str, Callable[[JSONDict], JSONDict]] = {
+            "auth.test": self._m_auth_test,
+            "chat.postMessage": self._m_post_message,
+            "chat.update": self._m_update,
+            "chat.postEphemeral": self._m_post_ephemeral,
+            "users.info": self._m_users_info,
+            "reactions.add": self._m_reactions_add,
+            "reactions.remove": self._m_reactions_remove,
+            "conversations.info": self._m_conversations_info,
+            "files.getUploadURLExternal": self._m_get_upload_url,
+            "files.completeUploadExternal": self._m_complete_upload,
+        }
+        router = self.app.router
+        router.add_route("*", "/api/{method}", self._h_api)
+        router.add_post("/upload/{file_id}", self._h_upload)
+        router.add_get("/files-pri/{file_id}/{name}", self._h_download)
+        router.add_get("/_standin/posts", self._h_posts)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    # ------------------------------------------------------------------ test helpers
+    def add_user(
+        self,
+        user_id: str,
+        *,
+        display_name: str = "",
+        real_name: str = "",
+        team_id: str | None = None,
+        is_bot: bool = False,
+        is_stranger: bool = False,
+        deleted: bool = False,
+    ) -> None:
+        user: JSONDict = {
+            "id": user_id,
+            "team_id": team_id or self.team_id,
+            "name": (display_name or real_name or user_id).lower().replace(" ", "."),
+            "real_name": real_name,
+            "is_bot": is_bot,
+            "deleted": deleted,
+            "profile": {"display_name": display_name, "real_name": real_name},
+        }
+        if is_stranger:
+            user["is_stranger"] = True
+        self.users[user_id] = user
+
+    def add_file(
+        self, content: bytes, *, name: str = "file.bin", mimetype: str | None = None
+    ) -> JSONDict:
+        """Host a file (as if a user uploaded it); returns the file object for event payloads."""
+        fid = f"F{next(self._file_seq):08d}"
+        self.files[fid] = {"id": fid, "name": name, "title": name, "content": content}
+        return self._file_object(self.files[fid], mimetype)
+
+    def thread(self, channel: str, thread_ts: str) -> list[JSONDict]:
+        """The parent (if posted here) and the replies of a thread, in posting order."""
+        return [
+            m
+            for m in self.messages
+            if m["channel"] == channel and (m["ts"] == thread_ts or m["thread_ts"] == thread_ts)
+        ]
+
+    def parents(self, channel: str) -> list[JSONDict]:
+        return [m for m in self.messages if m["channel"] == channel and not m["thread_ts"]]
+
+    # ------------------------------------------------------------------ HTTP handlers
+    async def _h_api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        params = await read_params(request)
+        if self._auth is not None and request.headers.get("Authorization") != self._auth:
+            token = params.get("token")
+            if token is None or f"Bearer {token}" != self._auth:
+                missing = token is None and "Authorization" not in request.headers
+                return self._error(
+                    method, params, request, "not_authed" if missing else "invalid_auth"
+                )
+        if self._failures or self._delays:
+            injection = await self._apply_injections(method)
+            if injection is not None:
+                return self._injected(method, params, request, injection)
+        handler = self._methods.get(method)
+        if handler is None:
+            return self._error(method, params, request, "unknown_method")
+        body = handler(params)
+        self._record(method, params, request, 200, body["ok"])
+        if method == "chat.postMessage" and body["ok"]:
+            self.posts.append((self.calls[-1].at, body["message"]["text"]))
+        return web.json_response(body)
+
+    def _error(
+        self, method: str, params: JSONDict, request: web.Request, error: str, status: int = 200
+    ) -> web.Response:
+        self._record(method, params, request, status, False)
+        return web.json_response({"ok": False, "error": error}, status=status)
+
+    def _injected(
+        self, method: str, params: JSONDict, request: web.Request, inj: Injection
+    ) -> web.Response:
+        self._record(method, params, request, inj.status, False)
+        if inj.status == 429:
+            return web.json_response(
+                {"ok": False, "error": inj.error or "ratelimited"},
+                status=429,
+                headers={"Retry-After": str(inj.retry_after)},
+            )
+        return web.json_response(
+            {"ok": False, "error": inj.error or "internal_error"}, status=inj.status
+        )
+
+    async def _h_upload(self, request: web.Request) -> web.Response:
+        fid = request.match_info["file_id"]
+        if self._failures or self._delays:
+            injection = await self._apply_injections("upload")
+            if injection is not None:
+                self._record("upload", {"file_id": fid}, request, injection.status, False)
+                return web.Response(status=injection.status, text=injection.error or "error")
+        entry = self.files.get(fid)
+        if entry is None:
+            self._record("upload", {"file_id": fid}, request, 404, False)
+            return web.Response(status=404, text="file not found")
+        content = b""
+        if request.content_type == "multipart/form-data":
+            for value in (await request.post()).values():
+                if isinstance(value, web.FileField):
+                    content = value.file.read()
+                    break
+        else:
+            content = await request.read()
+        entry["content"] = content
+        self._record("upload", {"file_id": fid, "size": len(content)}, request)
+        return web.Response(text=f"OK - {len(content)}")
+
+    async def _h_download(self, request: web.Request) -> web.Response:
+        if self._auth is not None and request.headers.get("Authorization") != self._auth:
+            return web.Response(status=302, headers={"Location": "/?redir=login"})
+        entry = self.files.get(request.match_info["file_id"])
+        if entry is None:
+            return web.Response(status=404, text="file not found")
+        mimetype = self._file_object(entry)["mimetype"]
+        return web.Response(body=entry["content"], content_type=mimetype)
+
+    async def _h_posts(self, request: web.Request) -> web.Response:
+        return web.json_response([[at, text] for at, text in self.posts])
+
+    # ------------------------------------------------------------------ Web API methods
+    def _m_auth_test(self, p: JSONDict) -> JSONDict:
+        return {
+            "ok": True,
+            "url": "https://standin.slack.com/",
+            "team": "Stand-in",
+            "user": "bridge",
+            "team_id": self.team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "is_enterprise_install": False,
+        }
+
+    def _m_post_message(self, p: JSONDict) -> JSONDict:
+        channel = p.get("channel")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        text = p.get("text")
+        blocks = p.get("blocks")
+        if not text and not blocks:
+            return {"ok": False, "error": "no_text"}
+        ts = self._clock.next()
+        thread_ts = p.get("thread_ts") or None
+        message: JSONDict = {
+            "type": "message",
+            "user": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "app_id": self.app_id,
+            "team": self.team_id,
+            "text": text or "",
+            "ts": ts,
+        }
+        if thread_ts:
+            message["thread_ts"] = thread_ts
+        if blocks:
+            blocks = message["blocks"] = _json_value(blocks)
+        stored: JSONDict = {"channel": channel, "thread_ts": thread_ts, "blocks": blocks, **message}
+        for key in _MSG_OPTIONAL:
+            value = p.get(key)
+            stored[key] = value
+            if value:
+                message[key] = value
+        self.messages.append(stored)
+        self._by_key[(channel, ts)] = stored
+        return {"ok": True, "channel": channel, "ts": ts, "message": message}
+
+    def _m_update(self, p: JSONDict) -> JSONDict:
+        channel, ts = p.get("channel") or "", p.get("ts") or ""
+        stored = self._by_key.get((channel, ts))
+        if stored is None:
+            return {"ok": False, "error": "message_not_found"}
+        if "text" in p:
+            stored["text"] = p["text"] or ""
+        if "blocks" in p:
+            stored["blocks"] = _json_value(p["blocks"])
+        stored["edited"] = {"user": self.bot_user_id, "ts": self._clock.next()}
+        message = {k: v for k, v in stored.items() if v is not None and k != "channel"}
+        return {
+            "ok": True,
+            "channel": channel,
+            "ts": ts,
+            "text": stored["text"],
+            "message": message,
+        }
+
+    def _m_post_ephemeral(self, p: JSONDict) -> JSONDict:
+        if not p.get("channel"):
+            return {"ok": False, "error": "channel_not_found"}
+        if not p.get("user"):
+            return {"ok": False, "error": "user_not_in_channel"}
+        if not p.get("text") and not p.get("blocks"):
+            return {"ok": False, "error": "no_text"}
+        ts = self._clock.next()
+        self.ephemerals.append(
+            {
+                "channel": p["channel"],
+                "user": p["user"],
+                "ts": ts,
+                "text": p.get("text") or "",
+                "thread_ts": p.get("thread_ts") or None,
+                "blocks": _json_value(p.get("blocks")),
+            }
+        )
+        return {"ok": True, "message_ts": ts}
+
+    def _m_users_info(self, p: JSONDict) -> JSONDict:
+        user = self.users.get(p.get("user") or "")
+        if user is None:
+            return {"ok": False, "error": "user_not_found"}
+        return {"ok": True, "user": user}
+
+    def _m_reactions_add(self, p: JSONDict) -> JSONDict:
+        key, name = (p.get("channel") or "", p.get("timestamp") or ""), p.get("name") or ""
+        if not all(key) or not name:
+            return {"ok": False, "error": "no_item_specified" if name else "invalid_name"}
+        names = self.reactions.setdefault(key, [])
+        if name in names:
+            return {"ok": False, "error": "already_reacted"}
+        names.append(name)
+        return {"ok": True}
+
+    def _m_reactions_remove(self, p: JSONDict) -> JSONDict:
+        names = self.reactions.get((p.get("channel") or "", p.get("timestamp") or ""), [])
+        if p.get("name") not in names:
+            return {"ok": False, "error": "no_reaction"}
+        names.remove(p["name"])
+        return {"ok": True}
+
+    def _m_conversations_info(self, p: JSONDict) -> JSONDict:
+        channel = p.get("channel")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        return {
+            "ok": True,
+            "channel": {
+                "id": channel,
+                "name": channel.lower(),
+                "is_channel": True,
+                "is_private": False,
+                "is_member": True,
+                "is_archived": False,
+                "is_ext_shared": False,
+                "context_team_id": self.team_id,
+                "created": 1700000000,
+            },
+        }
+
+    def _m_get_upload_url(self, p: JSONDict) -> JSONDict:
+        filename, length = p.get("filename"), p.get("length")
+        if not filename or length is None:
+            return {"ok": False, "error": "invalid_arguments"}
+        fid = f"F{next(self._file_seq):08d}"
+        self.files[fid] = {
+            "id": fid,
+            "name": filename,
+            "title": filename,
+            "content": b"",
+            "length": int(length),
+            "alt_txt": p.get("alt_txt"),
+        }
+        return {
+            "ok": True,
+            "upload_url": f"http://127.0.0.1:{self.port}/upload/{fid}",
+            "file_id": fid,
+        }
+
+    def _m_complete_upload(self, p: JSONDict) -> JSONDict:
+        items = _json_value(p.get("files") or "[]")
+        if not isinstance(items, list) or not items:
+            return {"ok": False, "error": "invalid_arguments"}
+        if any(not isinstance(i, dict) or i.get("id") not in self.files for i in items):
+            return {"ok": False, "error": "file_not_found"}
+        channel = p.get("channel_id") or None
+        thread_ts = p.get("thread_ts") or None
+        comment = p.get("initial_comment") or ""
+        out: list[JSONDict] = []
+        for item in items:
+            entry = self.files[item["id"]]
+            entry.update(
+                title=item.get("title") or entry["name"],
+                channel=channel,
+                thread_ts=thread_ts,
+                initial_comment=comment,
+                completed=True,
+            )
+            out.append(self._file_object(entry))
+        if channel:
+            ts = self._clock.next()
+            stored: JSONDict = {
+                "channel": channel,
+                "thread_ts": thread_ts,
+                "blocks": None,
+                "type": "message",
+                "subtype": "file_share",
+                "user": self.bot_user_id,
+                "bot_id": self.bot_id,
+                "app_id": self.app_id,
+                "team": self.team_id,
+                "text": comment,
+                "ts": ts,
+                "files": out,
+                "username": None,
+                "icon_url": None,
+                "icon_emoji": None,
+            }
+            self.messages.append(stored)
+            self._by_key[(channel, ts)] = stored
+        return {"ok": True, "files": out}
+
+    def _file_object(self, entry: JSONDict, mimetype: str | None = None) -> JSONDict:
+        name: str = entry["name"]
+        mimetype = mimetype or mimetypes.guess_type(name)[0] or "application/octet-stream"
+        url = f"http://127.0.0.1:{self._port}/files-pri/{entry['id']}/{name}"
+        return {
+            "id": entry["id"],
+            "name": name,
+            "title": entry["title"],
+            "mimetype": mimetype,
+            "filetype": name.rsplit(".", 1)[-1] if "." in name else "binary",
+            "size": len(entry["content"]),
+            "user": self.bot_user_id,
+            "url_private": url,
+            "url_private_download": url,
+            "permalink": f"https://standin.slack.com/files/{self.bot_user_id}/{entry['id']}",
+        }
+
+
+class SlackEventSender:
+    """Plays Slack delivering Events API / interactivity requests to the bridge."""
+
+    def __init__(
+        self,
+        bridge_url: str,
+        signing_secret: str,
+        session: aiohttp.ClientSession,
+        team_id: str = "T0BRIDGE",
+        api_app_id: str = "A0BRIDGE",
+        bot_user_id: str = "U0BOT",
+    ) -> None:
+        self.bridge_url = bridge_url
+        self.signing_secret = signing_secret
+        self.session = session
+        self.team_id = team_id
+        self.api_app_id = api_app_id
+        self.bot_user_id = bot_user_id
+        self._clock = TsClock()
+        self._seq = itertools.count(1)
+
+    def message_event(
+        self,
+        *,
+        channel: str,
+        user: str,
+        text: str,
+        ts: str | None = None,
+        thread_ts: str | None = None,
+        user_team: str | None = None,
+        bot_id: str | None = None,
+        subtype: str | None = None,
+        event_id: str | None = None,
+        files: list[JSONDict] | None = None,
+    ) -> JSONDict:
+        """A realistic ``event_callback`` envelope carrying one ``message`` event."""
+        ts = ts or self._clock.next()
+        team = user_team or self.team_id
+        event: JSONDict = {
+            "type": "message",
+            "channel": channel,
+            "user": user,
+            "text": text,
+            "ts": ts,
+            "event_ts": ts,
+            "channel_type": "channel",
+            "team": team,
+            "user_team": team,
+            "source_team": team,
+        }
+        if files:
+            event["files"] = files
+            event["upload"] = True
+            subtype = subtype or "file_share"
+        if subtype:
+            event["subtype"] = subtype
+        if bot_id:
+            event["bot_id"] = bot_id
+        elif subtype in (None, "file_share", "thread_broadcast"):
+            event["client_msg_id"] = str(uuid.uuid4())
+        if thread_ts:
+            event["thread_ts"] = thread_ts
+        seq = next(self._seq)
+        return {
+            "token": "standin-verification-token",
+            "team_id": self.team_id,
+            "context_team_id": self.team_id,
+            "context_enterprise_id": None,
+            "api_app_id": self.api_app_id,
+            "event": event,
+            "type": "event_callback",
+            "event_id": event_id or f"Ev{seq:05d}{secrets.token_hex(3).upper()}",
+            "event_time": int(float(ts)),
+            "authorizations": [
+                {
+                    "enterprise_id": None,
+                    "team_id": self.team_id,
+                    "user_id": self.bot_user_id,
+                    "is_bot": True,
+                    "is_enterprise_install": False,
+                }
+            ],
+            "is_ext_shared_channel": False,
+            "event_context": f"4-{secrets.token_urlsafe(24)}",
+        }
+
+    async def post(
+        self,
+        envelope: JSONDict | bytes,
+        *,
+        retry_num: int | None = None,
+        timestamp: int | None = None,
+        sign: bool = True,
+        secret: str | None = None,
+        content_type: str = "application/json",
+    ) -> tuple[int, str]:
+        """POST a (signed) raw body to the bridge; returns (status, response text)."""
+        body = envelope if isinstance(envelope, bytes) else json.dumps(envelope).encode()
+        if sign:
+            headers = slack_signature_headers(
+                self.signing_secret if secret is None else secret, body, timestamp, content_type
+            )
+        else:
+            headers = {"Content-Type": content_type}
+        if retry_num is not None:
+            headers["X-Slack-Retry-Num"] = str(retry_num)
+            headers["X-Slack-Retry-Reason"] = "http_timeout"
+        async with self.session.post(self.bridge_url, data=body, headers=headers) as resp:
+            return resp.status, await resp.text()
+
+    async def post_interaction(self, payload: JSONDict) -> tuple[int, str]:
+        """POST an interactivity payload form-encoded as ``payload=<json>``, signed."""
+        body = urlencode({"payload": json.dumps(payload)}).encode()
+        return await self.post(body, content_type="application/x-www-form-urlencoded")

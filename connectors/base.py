@@ -1,0 +1,146 @@
+"""The customer connector interface.
+
+The base class owns the webhook handler (read body -> verify -> parse -> store -> 200), so every
+connector answers bad requests the same way and never acknowledges before the commit.
+Connectors never write messages to the store themselves; they get a `ConnectorContext`.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+import aiohttp
+from aiohttp import web
+from pydantic import BaseModel
+
+from bridge.models import InboundMessage, IngestResult, OutboundMessage, SendReceipt
+
+log = logging.getLogger(__name__)
+
+Ingest = Callable[[Sequence[InboundMessage]], Awaitable[list[IngestResult]]]
+
+
+class WebhookRejected(Exception):
+    """A request we will not act on; carries the HTTP status to answer with."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class Unauthorized(WebhookRejected):
+    def __init__(self, reason: str = "bad or missing signature") -> None:
+        super().__init__(401, reason)
+
+
+class Malformed(WebhookRejected):
+    def __init__(self, reason: str) -> None:
+        super().__init__(400, reason)
+
+
+class SendError(Exception):
+    """A delivery failed.  `retryable` decides between a later attempt and giving up.
+
+    `retry_after` (seconds) is the platform's own instruction; `gate` names what it applies to
+    (for example one Telegram chat or one Slack channel), so only that waits.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        retryable: bool,
+        retry_after: float | None = None,
+        gate: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.gate = gate
+
+    def describe(self) -> str:
+        return f"{self.message} (code {self.code})" if self.code else self.message
+
+
+class StateAPI(ABC):
+    """The small slice of the store a connector may use for its own state (cursors, caches)."""
+
+    @abstractmethod
+    async def get(self, key: str) -> str | None: ...
+
+    @abstractmethod
+    async def set(self, key: str, value: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class ConnectorContext:
+    session: aiohttp.ClientSession  # the shared client session for our own HTTP calls
+    ingest: Ingest  # store inbound messages durably; returns after the commit
+    public_url: str  # externally visible base URL, no trailing slash
+    max_body_bytes: int
+    state: StateAPI
+
+
+class Connector(ABC):
+    name: ClassVar[str]
+    Settings: ClassVar[type[BaseModel]]
+
+    def __init__(self, settings: BaseModel, ctx: ConnectorContext) -> None:
+        self.ctx = ctx
+
+    @property
+    def webhook_path(self) -> str:
+        return f"/webhooks/{self.name}"
+
+    @property
+    def webhook_url(self) -> str:
+        return self.ctx.public_url + self.webhook_path
+
+    def routes(self) -> Sequence[web.RouteDef]:
+        return [web.post(self.webhook_path, self.handle_webhook)]
+
+    async def handle_webhook(self, request: web.Request) -> web.StreamResponse:
+        # 413 before reading: an oversized body is refused on its declared length.
+        if request.content_length is not None and request.content_length > self.ctx.max_body_bytes:
+            return web.json_response({"error": "body too large"}, status=413)
+        try:
+            body = await request.read()  # aiohttp itself answers 413 past client_max_size
+            if len(body) > self.ctx.max_body_bytes:
+                return web.json_response({"error": "body too large"}, status=413)
+            await self.verify(request, body)
+            items = self.parse(body)
+        except WebhookRejected as exc:
+            log.info("%s webhook rejected: %s %s", self.name, exc.status, exc.reason)
+            return web.json_response({"error": exc.reason}, status=exc.status)
+        if items:
+            await self.ctx.ingest(items)  # raises -> 500, the platform retries
+        return self.acknowledge()
+
+    def acknowledge(self) -> web.StreamResponse:
+        return web.json_response({"ok": True})
+
+    @abstractmethod
+    async def verify(self, request: web.Request, body: bytes) -> None:
+        """Raise `Unauthorized` unless the request provably comes from the platform."""
+
+    @abstractmethod
+    def parse(self, body: bytes) -> list[InboundMessage]:
+        """Turn an authentic body into messages (pure); raise `Malformed`; [] to ignore."""
+
+    @abstractmethod
+    async def start(self) -> None: ...
+
+    @abstractmethod
+    async def stop(self) -> None: ...
+
+    @abstractmethod
+    async def send(self, msg: OutboundMessage) -> SendReceipt:
+        """Deliver an agent's reply; raise `SendError`."""

@@ -1,0 +1,86 @@
+"""Telegram `Update` JSON -> `InboundMessage`: a pure function, tested on recorded payloads."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bridge.models import Attachment, InboundMessage
+from connectors.base import Malformed
+
+NAME = "telegram"
+_MEDIA_KINDS = ("photo", "document", "video", "voice", "audio", "sticker", "animation",
+                "video_note", "contact", "location")
+
+
+def _attachments(message: dict[str, Any]) -> tuple[Attachment, ...]:
+    found: list[Attachment] = []
+    photo = message.get("photo")
+    if isinstance(photo, list) and photo and isinstance(photo[-1], dict):
+        largest = photo[-1]  # the last size is the largest
+        found.append(Attachment(kind="photo", platform_file_id=largest.get("file_id"),
+                                size=largest.get("file_size"), mime_type="image/jpeg"))
+    for kind in ("document", "video", "voice", "audio", "animation"):
+        item = message.get(kind)
+        if isinstance(item, dict):
+            found.append(Attachment(kind=kind, platform_file_id=item.get("file_id"),
+                                    filename=item.get("file_name"),
+                                    mime_type=item.get("mime_type"), size=item.get("file_size")))
+    return tuple(found)
+
+
+def _text(message: dict[str, Any]) -> str:
+    text = message.get("text")
+    if isinstance(text, str):
+        return text
+    caption = message.get("caption")
+    kinds = [k for k in _MEDIA_KINDS if k in message]
+    label = f"[{kinds[0]}]" if kinds else "[unsupported message]"
+    if isinstance(caption, str) and caption:
+        return f"{label} {caption}"
+    return label
+
+
+def parse_update(body: bytes) -> list[InboundMessage]:
+    """Parse one webhook body.  Raises `Malformed`; returns [] for updates we do not handle."""
+    try:
+        update = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Malformed(f"body is not JSON: {exc}") from exc
+    if not isinstance(update, dict):
+        raise Malformed("an Update must be a JSON object")
+    update_id = update.get("update_id")
+    if not isinstance(update_id, int) or isinstance(update_id, bool):
+        raise Malformed("update_id is missing or not an integer")
+
+    message = update.get("message")
+    if message is None:
+        return []  # edited_message, my_chat_member, callback_query...: acknowledged, ignored
+    if not isinstance(message, dict):
+        raise Malformed("message must be an object")
+    chat = message.get("chat")
+    sender = message.get("from")
+    if not isinstance(chat, dict) or not isinstance(chat.get("id"), int):
+        raise Malformed("message.chat.id is missing")
+    if not isinstance(message.get("message_id"), int):
+        raise Malformed("message.message_id is missing")
+    if chat.get("type") != "private":
+        return []  # the bridge serves one-to-one chats; groups and channels are ignored
+    if not isinstance(sender, dict) or sender.get("is_bot"):
+        return []  # anonymous or bot senders are never relayed
+
+    first = sender.get("first_name") or chat.get("first_name") or ""
+    last = sender.get("last_name") or chat.get("last_name") or ""
+    name = f"{first} {last}".strip() or str(sender.get("username") or chat["id"])
+    date = message.get("date")
+    return [InboundMessage(
+        connector=NAME,
+        platform_message_id=str(update_id),
+        address=str(chat["id"]),
+        sender_name=name,
+        username=sender.get("username") if isinstance(sender.get("username"), str) else None,
+        text=_text(message),
+        attachments=_attachments(message),
+        platform_time=float(date) if isinstance(date, int) else None,
+        platform_ref=str(message["message_id"]),
+    )]

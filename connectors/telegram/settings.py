@@ -1,0 +1,36 @@
+"""The [connectors.telegram] table."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class TelegramSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    bot_token: str
+    webhook_secret: str = ""
+    mode: Literal["webhook"] = "webhook"
+    api_base_url: str = "https://api.telegram.org/bot"
+    file_base_url: str = "https://api.telegram.org/file/bot"
+    request_timeout: float = Field(10.0, gt=0, le=120)
+    connection_pool_size: int = Field(64, ge=1, le=1024)
+    register_webhook: bool = True
+
+    @field_validator("bot_token")
+    @classmethod
+    def _token(cls, value: str) -> str:
+        if not re.fullmatch(r"\d+:[A-Za-z0-9_-]+", value):
+            raise ValueError("must look like 123456789:AA... (the token BotFather gave you)")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret(cls, value: str) -> str:
+        if value and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        return value

@@ -1,0 +1,114 @@
+"""The conversation store's interface.  SQLite implements it now, PostgreSQL next."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from bridge.models import (
+    AgentReply,
+    Conversation,
+    ConversationId,
+    DeliveryState,
+    InboundMessage,
+    IngestResult,
+    Message,
+    MessageId,
+    OutboxId,
+    OutboxItem,
+)
+
+
+class StoreError(Exception):
+    """The store cannot be used as it is (schema too new, bad URL...)."""
+
+
+class SchemaTooNew(StoreError):
+    pass
+
+
+class SchemaOutdated(StoreError):
+    pass
+
+
+class Outcome(enum.StrEnum):
+    DONE = "done"  # delivered
+    RETRY = "retry"  # try again at `next_attempt_at`
+    FAILED = "failed"  # gave up: permanent error or last attempt
+    BLOCKED = "blocked"  # deliberately not delivered
+
+
+class OutboxResult(BaseModel):
+    """What happened to one outbox item; applied by `Store.finish_outbox` in one transaction."""
+
+    model_config = ConfigDict(frozen=True)
+
+    item_id: OutboxId
+    outcome: Outcome
+    attempts: int
+    next_attempt_at: float = 0.0
+    error: str | None = None
+    message_id: MessageId | None = None
+    message_state: DeliveryState | None = None
+    slack_channel: str | None = None
+    slack_ts: str | None = None
+    thread_ts: str | None = None  # set when this post started the conversation's thread
+    conversation_id: ConversationId | None = None
+    sent_platform_ids: tuple[str, ...] = ()
+    author_name: str | None = None
+    notice: str | None = None  # post this text into the thread (a failure the agent must see)
+
+
+class Store(Protocol):
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def migrate(self) -> list[int]:
+        """Apply pending migrations; return the versions applied.  Raise `SchemaTooNew`."""
+        ...
+
+    async def check_schema(self) -> None:
+        """Raise `SchemaTooNew` or `SchemaOutdated` unless the schema matches the code."""
+        ...
+
+    async def ingest_inbound(
+        self, items: Sequence[InboundMessage], slack_channel: str, now: float
+    ) -> list[IngestResult]:
+        """Store customer messages (deduplicated) with their Slack outbox rows; commit."""
+        ...
+
+    async def ingest_agent_reply(self, reply: AgentReply, now: float) -> IngestResult:
+        """Store an agent's thread reply or note; queue it for the customer unless a note."""
+        ...
+
+    async def seen_slack_event(self, event_id: str, now: float) -> bool:
+        """Record a Slack event id; return True if it had been recorded before."""
+        ...
+
+    async def finish_outbox(self, results: Sequence[OutboxResult], now: float) -> list[OutboxItem]:
+        """Apply delivery outcomes; return outbox items this created (notices)."""
+        ...
+
+    async def pending_outbox(self, limit: int) -> list[OutboxItem]: ...
+
+    async def list_outbox(self, statuses: Sequence[str]) -> list[OutboxItem]: ...
+
+    async def retry_outbox(
+        self, ids: Sequence[int], all_failed: bool, now: float
+    ) -> list[OutboxId]: ...
+
+    async def get_conversation(self, conversation_id: ConversationId) -> Conversation | None: ...
+
+    async def conversation_by_thread(self, channel: str, thread_ts: str) -> Conversation | None: ...
+
+    async def get_message(self, message_id: MessageId) -> Message | None: ...
+
+    async def messages(self, conversation_id: ConversationId) -> list[Message]: ...
+
+    async def get_state(self, connector: str, key: str) -> str | None: ...
+
+    async def set_state(self, connector: str, key: str, value: str, now: float) -> None: ...
