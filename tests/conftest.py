@@ -1,0 +1,191 @@
+"""Shared fixtures: stand-ins on ephemeral ports and the real bridge wired to them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bridge.app import Bridge
+from bridge.settings import load_settings
+from bridge.standins import SlackEventSender, SlackStandin, TelegramStandin
+from connectors import REGISTRY
+
+# python-telegram-bot: opt in to timedelta durations, as `bridge` does at startup.
+os.environ["PTB_TIMEDELTA"] = "1"
+
+CHANNEL = "C0SUPPORT1"
+SIGNING_SECRET = "test-signing-secret"
+WEBHOOK_SECRET = "test-webhook-secret"
+AGENT = "U0AGENT1"
+AGENT_NAME = "Dana"
+TG_TOKEN = "123456:STANDIN"
+
+
+def free_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+def write_config(path: Path, *, port: int, db: Path, slack: SlackStandin,
+                 telegram: TelegramStandin, extra: str = "", outbox: str = "") -> Path:
+    path.write_text(f"""
+[server]
+host = "127.0.0.1"
+port = {port}
+public_url = "http://127.0.0.1:{port}"
+max_body_bytes = 65536
+shutdown_timeout = 5
+[storage]
+url = "sqlite:///{db}"
+[slack]
+bot_token = "${{SLACK_BOT_TOKEN}}"
+signing_secret = "${{SLACK_SIGNING_SECRET}}"
+support_channel = "{CHANNEL}"
+api_base_url = "{slack.base_url}"
+request_timeout = 2
+[outbox]
+base_delay = 0.05
+max_delay = 0.5
+max_attempts = 3
+{outbox}
+[logging]
+level = "WARNING"
+[connectors.telegram]
+enabled = true
+bot_token = "${{TELEGRAM_BOT_TOKEN}}"
+webhook_secret = "${{TELEGRAM_WEBHOOK_SECRET}}"
+api_base_url = "{telegram.base_url}"
+file_base_url = "{telegram.file_base_url}"
+request_timeout = 2
+{extra}
+""", encoding="utf-8")
+    return path
+
+
+def bridge_env(slack: SlackStandin) -> dict[str, str]:
+    return {"SLACK_BOT_TOKEN": slack.bot_token, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "TELEGRAM_BOT_TOKEN": TG_TOKEN, "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET}
+
+
+@dataclass
+class Harness:
+    """The real bridge, in-process, between a Slack stand-in and a Telegram stand-in."""
+
+    slack: SlackStandin
+    telegram: TelegramStandin
+    session: aiohttp.ClientSession
+    bridge: Bridge
+    db: Path
+    port: int
+    agent: SlackEventSender
+    threads: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Read the store with a separate connection: what is committed, nothing else."""
+        with sqlite3.connect(self.db) as conn:
+            return conn.execute(sql, params).fetchall()
+
+    async def wait_rows(self, sql: str, expected: list[tuple[Any, ...]],
+                        timeout: float = 5.0) -> list[tuple[Any, ...]]:
+        """Poll until a query returns `expected` (the outbox commits just after the API call)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            got = self.rows(sql)
+            if got == expected or asyncio.get_running_loop().time() > deadline:
+                return got
+            await asyncio.sleep(0.02)
+
+    def count(self, table: str) -> int:
+        return int(self.rows(f"SELECT COUNT(*) FROM {table}")[0][0])
+
+    async def customer_says(self, chat_id: int, text: str, **kw: Any) -> int:
+        update = self.telegram.text_update(chat_id=chat_id, text=text, **kw)
+        status, _ = await self.telegram.deliver(update, self.session)
+        return status
+
+    async def thread_of(self, chat_id: int, timeout: float = 5.0) -> str:
+        """The Slack thread ts of the conversation with this Telegram chat."""
+        async def poll() -> str:
+            while True:
+                got = self.rows("SELECT slack_thread_ts FROM conversations WHERE address = ?"
+                                " AND slack_thread_ts IS NOT NULL", (str(chat_id),))
+                if got:
+                    return str(got[0][0])
+                await asyncio.sleep(0.02)
+        return await asyncio.wait_for(poll(), timeout)
+
+    async def agent_says(self, thread_ts: str, text: str, user: str = AGENT,
+                         **kw: Any) -> int:
+        event = self.agent.message_event(channel=CHANNEL, user=user, text=text,
+                                         thread_ts=thread_ts, **kw)
+        status, _ = await self.agent.post(event)
+        return status
+
+
+HarnessFactory = Callable[..., Coroutine[Any, Any, Harness]]
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as s:
+        yield s
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[SlackStandin]:
+    async with SlackStandin() as standin:
+        standin.add_user(AGENT, display_name=AGENT_NAME, real_name="Dana Whitfield")
+        yield standin
+
+
+@pytest.fixture
+async def telegram() -> AsyncIterator[TelegramStandin]:
+    async with TelegramStandin(token=TG_TOKEN) as standin:
+        yield standin
+
+
+@pytest.fixture
+async def make_harness(
+    tmp_path: Path, slack: SlackStandin, telegram: TelegramStandin,
+    session: aiohttp.ClientSession,
+) -> AsyncIterator[HarnessFactory]:
+    started: list[Bridge] = []
+
+    async def make(extra: str = "", outbox: str = "") -> Harness:
+        sock = free_socket()
+        port = sock.getsockname()[1]
+        db = tmp_path / f"bridge-{len(started)}.db"
+        config = write_config(tmp_path / "bridge.toml", port=port, db=db, slack=slack,
+                              telegram=telegram, extra=extra, outbox=outbox)
+        loaded = load_settings(config, {n: c.Settings for n, c in REGISTRY.items()},
+                               environ=bridge_env(slack), dotenv_dir=tmp_path)
+        bridge = Bridge(loaded, sock=sock)
+        await bridge.start()
+        started.append(bridge)
+        agent = SlackEventSender(f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET,
+                                 session, team_id=slack.team_id)
+        return Harness(slack=slack, telegram=telegram, session=session, bridge=bridge, db=db,
+                       port=port, agent=agent)
+
+    yield make
+    for bridge in started:
+        await bridge.stop()
+
+
+@pytest.fixture
+async def harness(make_harness: HarnessFactory) -> Harness:
+    return await make_harness()
