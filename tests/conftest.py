@@ -73,7 +73,7 @@ request_timeout = 2
 
 
 def bridge_env(slack: SlackStandin) -> dict[str, str]:
-    return {"SLACK_BOT_TOKEN": slack.bot_token, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+    return {"SLACK_BOT_TOKEN": slack.bot_token or "", "SLACK_SIGNING_SECRET": SIGNING_SECRET,
             "TELEGRAM_BOT_TOKEN": TG_TOKEN, "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET}
 
 

@@ -31,7 +31,8 @@ async def test_customer_message_starts_a_thread_and_agent_reply_reaches_customer
     assert sent[0].params["chat_id"] == "4242"
     assert sent[0].params["parse_mode"] == "HTML"
     # The agent's name from users.info, never "Bot"; the text escaped for Telegram HTML.
-    assert sent[0].params["text"] == f"<b>{AGENT_NAME}</b>\nIt ships today &amp; arrives &lt;soon&gt;"
+    expected_text = f"<b>{AGENT_NAME}</b>\nIt ships today &amp; arrives &lt;soon&gt;"
+    assert sent[0].params["text"] == expected_text
 
     assert await h.customer_says(4242, "Thanks!", first_name="Ann", last_name="Lee") == 200
     await h.slack.wait_for("chat.postMessage", 2)
