@@ -97,13 +97,22 @@ class Delivery:
                 conversation_id=conv.id,
                 notice=f":no_entry: Not sent to the customer: {agent.reason}.",
             )
+        text = slack_to_plain(msg.text).strip()
+        if not text:
+            return OutboxResult(
+                item_id=item.id, outcome=Outcome.BLOCKED, attempts=item.attempts + 1,
+                message_id=msg.id, message_state=DeliveryState.BLOCKED,
+                error="nothing to send", conversation_id=conv.id,
+                notice=":information_source: Not sent: the reply has no text "
+                       "(files are relayed by a later version of the bridge).",
+            )
         connector = self.connectors.get(conv.connector)
         if connector is None:
             raise SendError(f"the {conv.connector} connector is not enabled", code="disabled",
                             retryable=False)
         receipt = await connector.send(OutboundMessage(
             message_id=msg.id, conversation_id=conv.id, address=conv.address,
-            text=slack_to_plain(msg.text), author_name=agent.name,
+            text=text, author_name=agent.name,
         ))
         return OutboxResult(
             item_id=item.id, outcome=Outcome.DONE, attempts=item.attempts + 1,
