@@ -97,7 +97,8 @@ class Procs:
             try:
                 line = (await asyncio.wait_for(proc.stdout.readline(), timeout)).decode()
             except TimeoutError:
-                raise RuntimeError(f"{name} not ready after {timeout}s:\n{entry.log_tail()}")
+                raise RuntimeError(
+                    f"{name} not ready after {timeout}s:\n{entry.log_tail()}") from None
             if not line.startswith(ready_prefix):
                 raise RuntimeError(f"{name} failed to start ({line!r}):\n{entry.log_tail()}")
             entry.ready_line = line.strip()

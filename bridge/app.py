@@ -158,8 +158,8 @@ class Bridge:
 
 
 async def run_until_signalled(bridge: Bridge, stop: asyncio.Event) -> None:
-    await bridge.start()
     try:
+        await bridge.start()
         await stop.wait()
     finally:
-        await bridge.stop()
+        await bridge.stop()  # also after a failed start: closes the store and the session

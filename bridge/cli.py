@@ -166,8 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("outbox", help="inspect or retry deliveries")
     p.add_argument("--config", help=config_help)
     osub = p.add_subparsers(dest="outbox_cmd", required=True)
-    osub.add_parser("list", help="pending and failed deliveries, one per line")
-    r = osub.add_parser("retry", help="queue failed deliveries again")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", help=config_help, default=argparse.SUPPRESS)
+    osub.add_parser("list", help="pending and failed deliveries, one per line",
+                    parents=[common])
+    r = osub.add_parser("retry", help="queue failed deliveries again", parents=[common])
     r.add_argument("ids", nargs="*", type=int)
     r.add_argument("--all-failed", action="store_true")
     p.set_defaults(func=cmd_outbox)

@@ -144,6 +144,8 @@ def read_dotenv(path: Path) -> dict[str, str]:
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
             value = value[1:-1]
+        elif " #" in value:  # an unquoted value ends where a comment starts
+            value = value.split(" #", 1)[0].rstrip()
         values[name.strip()] = value
     return values
 
@@ -185,18 +187,23 @@ def _fix_for(error_type: str, key: str, known: list[str]) -> str:
         hint = f" (known keys here: {', '.join(known)})" if known else ""
         return f"remove `{key.rsplit('.', 1)[-1]}` or correct its spelling{hint}"
     if error_type == "missing":
+        if "." not in key:
+            keys = f" with {', '.join(known)}" if known else ""
+            return f"add a [{key}] table{keys} (see config/bridge.example.toml)"
         return f"add `{key.rsplit('.', 1)[-1]} = ...` to the [{key.rsplit('.', 1)[0]}] table"
     return "correct the value as described; config/bridge.example.toml documents every key"
 
 
-def _known_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+def _known_keys(model: type[BaseModel], loc: tuple[int | str, ...],
+                required_only: bool = False) -> list[str]:
     current: Any = model
     for item in loc[:-1]:
         field = getattr(current, "model_fields", {}).get(item)
         if field is None:
             return []
         current = field.annotation
-    return sorted(getattr(current, "model_fields", {}))
+    fields = getattr(current, "model_fields", {})
+    return sorted(k for k, f in fields.items() if f.is_required() or not required_only)
 
 
 def _validation_problems(
@@ -205,7 +212,10 @@ def _validation_problems(
     problems = []
     for err in exc.errors():
         key = _dotted(tuple(err["loc"]), prefix)
-        known = _known_keys(model, tuple(err["loc"]))
+        loc = tuple(err["loc"])
+        # For a missing table, list the keys of the table itself.
+        missing = err["type"] == "missing"
+        known = _known_keys(model, (*loc, "") if missing else loc, required_only=missing)
         message = err["msg"]
         if err["type"] == "extra_forbidden":
             message = "unknown key"

@@ -54,19 +54,22 @@ class CliResult:
 
 
 async def run_cli(args: Sequence[str], *, env: Mapping[str, str], cwd: Path | None = None,
-                  timeout: float = 30.0) -> CliResult:  # noqa: ASYNC109
+                  timeout: float = 30.0) -> CliResult:
     """Run `python -m bridge ARGS` to completion without blocking the event loop."""
     proc = await asyncio.create_subprocess_exec(
         *BRIDGE, *args, env=child_env(env), cwd=cwd,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    out, err = asyncio.create_task(proc.stdout.read()), asyncio.create_task(proc.stderr.read())
     try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+        await asyncio.wait_for(proc.wait(), timeout)
     except TimeoutError:
         proc.kill()
         await proc.wait()
-        raise
+        raise AssertionError(f"`bridge {' '.join(args)}` still running after {timeout}s "
+                             f"(killed); stderr:\n{(await err).decode()}") from None
     assert proc.returncode is not None
-    return CliResult(proc.returncode, out.decode(), err.decode())
+    return CliResult(proc.returncode, (await out).decode(), (await err).decode())
 
 
 class BridgeProcess:
@@ -97,7 +100,7 @@ class BridgeProcess:
     def stderr(self) -> str:
         return (self.logs / f"bridge-{self.runs}.err").read_text(errors="replace")
 
-    async def wait_healthy(self, timeout: float = 20.0) -> dict[str, Any]:  # noqa: ASYNC109
+    async def wait_healthy(self, timeout: float = 20.0) -> dict[str, Any]:
         """Poll GET /healthz until it answers 200; fail early if the process died."""
         assert self.proc is not None
         loop = asyncio.get_running_loop()
@@ -119,7 +122,7 @@ class BridgeProcess:
                                          f"{self.stderr()}")
                 await asyncio.sleep(0.05)
 
-    async def wait_exit(self, timeout: float = 10.0) -> int:  # noqa: ASYNC109
+    async def wait_exit(self, timeout: float = 10.0) -> int:
         assert self.proc is not None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -130,7 +133,7 @@ class BridgeProcess:
         self.proc = None
         return code
 
-    async def signal(self, sig: signal.Signals, timeout: float = 10.0) -> int:  # noqa: ASYNC109
+    async def signal(self, sig: signal.Signals, timeout: float = 10.0) -> int:
         """Send `sig` and return the exit code once the process is gone."""
         assert self.proc is not None
         self.proc.send_signal(sig)

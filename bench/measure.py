@@ -1,0 +1,246 @@
+"""Load generation and accounting for the benchmark: wrk runs, paced latency, posts, the DB."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sqlite3
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bench.procs import children_cpu_seconds, cpu_seconds
+
+LUA = Path(__file__).with_name("load.lua")
+MARKER = re.compile(r"mk(\d+)")
+# The same body as load.lua writes, for the paced (latency) client.
+BODY = ('{{"update_id":{id},"message":{{"message_id":{id},'
+        '"from":{{"id":{chat},"is_bot":false,"first_name":"Ann","language_code":"en"}},'
+        '"chat":{{"id":{chat},"first_name":"Ann","type":"private"}},'
+        '"date":{date},"text":"bench mk{id}"}}}}')
+
+
+def update_body(update_id: int, chats: int) -> bytes:
+    chat = 1000 + update_id % chats
+    return BODY.format(id=update_id, chat=chat, date=int(time.time())).encode()
+
+
+@dataclass
+class WrkResult:
+    started: float  # time.monotonic() just before wrk was launched
+    finished: float
+    generated: int  # requests built by the Lua script (completed + in flight at the stop)
+    completed: int  # responses received
+    non_200: int  # HTTP status >= 400
+    socket_errors: dict[str, int]
+    req_per_s: float
+    ack_p50_ms: float
+    ack_p99_ms: float
+    ranges: list[tuple[int, int]]  # (first update_id, count) per wrk thread
+    cpu: dict[str, float] = field(default_factory=dict)  # share of one core per process
+
+    @property
+    def acked(self) -> int:
+        return self.completed - self.non_200
+
+    def ids(self) -> set[int]:
+        return {first + i for first, n in self.ranges for i in range(n)}
+
+
+async def run_wrk(url: str, *, duration: float, connections: int, threads: int, base: int,
+                  chats: int, secret: str, watch: dict[str, int]) -> WrkResult:
+    """Drive `url` with wrk + load.lua for `duration` seconds; sample CPU of `watch` pids."""
+    env = {**os.environ, "BENCH_BASE": str(base), "BENCH_CHATS": str(chats),
+           "BENCH_SECRET": secret}
+    before = {name: cpu_seconds(pid) for name, pid in watch.items()}
+    wrk_before = children_cpu_seconds()
+    started = time.monotonic()
+    proc = await asyncio.create_subprocess_exec(
+        "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--timeout", "10s",
+        "-s", str(LUA), url, env=env, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL)
+    out, _ = await proc.communicate()
+    finished = time.monotonic()
+    elapsed = finished - started
+    cpu = {name: round((cpu_seconds(pid) - before[name]) / elapsed, 2)
+           for name, pid in watch.items()}
+    cpu["wrk"] = round((children_cpu_seconds() - wrk_before) / elapsed, 2)
+    text = out.decode(errors="replace")
+    line = next((ln for ln in text.splitlines() if ln.startswith("BENCH_RESULT ")), None)
+    if proc.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed (exit {proc.returncode}):\n{text}")
+    kv = dict(item.split("=", 1) for item in line.split()[1:])
+    ranges = [(int(a), int(b)) for a, b in (r.split(":") for r in kv["ranges"].split(","))]
+    completed = int(kv["requests"])
+    return WrkResult(
+        started=started, finished=finished, generated=int(kv["generated"]),
+        completed=completed, non_200=int(kv["status"]),
+        socket_errors={k: int(kv[k]) for k in ("connect", "read", "write", "timeout")
+                       if int(kv[k])},
+        req_per_s=completed / (int(kv["duration_us"]) / 1e6),
+        ack_p50_ms=int(kv["p50_us"]) / 1000, ack_p99_ms=int(kv["p99_us"]) / 1000,
+        ranges=ranges, cpu=cpu,
+    )
+
+
+# -- the Slack stand-in's record ---------------------------------------------------------------
+async def post_count(session: aiohttp.ClientSession, standin: str) -> int:
+    async with session.get(f"{standin}/_standin/stats") as resp:
+        stats: dict[str, Any] = await resp.json()
+    return int(stats["calls"].get("chat.postMessage", 0))
+
+
+async def fetch_posts(session: aiohttp.ClientSession, standin: str) -> dict[int, list[float]]:
+    """Every chat.postMessage the stand-in took, as marker -> receive times (monotonic)."""
+    async with session.get(f"{standin}/_standin/posts") as resp:
+        posts: list[list[Any]] = await resp.json()
+    by_marker: dict[int, list[float]] = {}
+    for at, text in posts:
+        found = MARKER.search(str(text))
+        if found:
+            by_marker.setdefault(int(found.group(1)), []).append(float(at))
+    return by_marker
+
+
+async def wait_drained(session: aiohttp.ClientSession, standin: str, *, target: int,
+                       timeout: float, quiet: float = 1.0, healthz: str | None = None) -> bool:
+    """Wait until `target` posts arrived, or the count stopped moving for `quiet` seconds
+    (and the bridge reports an empty outbox).  False on timeout."""
+    deadline = time.monotonic() + timeout
+    last, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        count = await post_count(session, standin)
+        if count >= target:
+            return True
+        now = time.monotonic()
+        if count != last:
+            last, since = count, now
+        elif now - since >= quiet:
+            if healthz is None:
+                return True
+            async with session.get(healthz) as resp:
+                if (await resp.json()).get("outbox_pending", 1) == 0:
+                    return True
+        await asyncio.sleep(0.1)
+    return False
+
+
+@dataclass
+class Delivery:
+    """What reached Slack for a set of acknowledged webhooks."""
+
+    sent: int
+    unique_posted: int
+    duplicated: int  # extra posts of markers already posted
+    unexpected: int  # posts of markers outside the set
+    first_post: float
+    last_post: float
+
+
+def account(ids: set[int], by_marker: dict[int, list[float]]) -> Delivery:
+    hits = [by_marker[i] for i in ids if i in by_marker]
+    times = [t for h in hits for t in h]
+    return Delivery(
+        sent=len(ids), unique_posted=len(hits),
+        duplicated=sum(len(h) - 1 for h in hits),
+        unexpected=0,
+        first_post=min(times, default=0.0), last_post=max(times, default=0.0),
+    )
+
+
+def timeline(ids: set[int], by_marker: dict[int, list[float]], started: float) -> list[int]:
+    """Posts per second since `started` (first post of each marker): is the rate steady?"""
+    buckets: Counter[int] = Counter(int(min(by_marker[i]) - started) for i in ids
+                                    if i in by_marker)
+    return [buckets.get(s, 0) for s in range(max(buckets, default=-1) + 1)]
+
+
+# -- paced open-loop client (latency at a fixed offered rate) ----------------------------------
+@dataclass
+class Paced:
+    sent_at: dict[int, float]
+    statuses: Counter[str]
+    ack_ms: list[float]
+    offered_rate: float
+    achieved_rate: float
+
+    @property
+    def acked(self) -> int:
+        return self.statuses.get("200", 0)
+
+
+async def paced_load(url: str, *, rate: float, duration: float, base: int, chats: int,
+                     secret: str) -> Paced:
+    """Send `rate` webhooks per second for `duration` seconds on a fixed schedule (open loop:
+    a slow answer never delays the next send), recording each one's send time."""
+    count = max(1, int(rate * duration))
+    headers = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret}
+    sent_at: dict[int, float] = {}
+    statuses: Counter[str] = Counter()
+    ack_ms: list[float] = []
+    connector = aiohttp.TCPConnector(limit=200)
+    async with aiohttp.ClientSession(connector=connector,
+                                     timeout=aiohttp.ClientTimeout(total=30)) as session:
+        async def one(update_id: int) -> None:
+            body = update_body(update_id, chats)
+            t0 = sent_at[update_id] = time.monotonic()
+            try:
+                async with session.post(url, data=body, headers=headers) as resp:
+                    await resp.read()
+                    statuses[str(resp.status)] += 1
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                statuses[type(exc).__name__] += 1
+            ack_ms.append((time.monotonic() - t0) * 1000)
+
+        start = time.monotonic()
+        tasks: list[asyncio.Task[None]] = []
+        for i in range(count):
+            delay = start + i / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(base + i)))
+        span = time.monotonic() - start
+        await asyncio.gather(*tasks)
+    return Paced(sent_at, statuses, ack_ms, rate, (count - 1) / span if span > 0 else 0.0)
+
+
+def percentile(values: list[float], pct: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+def latencies_ms(sent_at: dict[int, float], by_marker: dict[int, list[float]]) -> list[float]:
+    """Per message: first Slack stand-in receipt minus webhook send time."""
+    return [(min(by_marker[i]) - t) * 1000 for i, t in sent_at.items() if i in by_marker]
+
+
+# -- the bridge's store, read after it stopped -------------------------------------------------
+def db_check(db: Path, by_marker: dict[int, list[float]], acked: int, sent: set[int]
+             ) -> dict[str, Any]:
+    """Cross-check the store against the stand-in: committed, posted, marked posted."""
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT platform_message_id, state FROM messages"
+                            " WHERE direction = 'in'").fetchall()
+        outbox = dict(conn.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status"))
+    states = {int(pid): str(state) for pid, state in rows}
+    committed = set(states)
+    posted = set(by_marker) & sent
+    return {
+        "committed": len(committed),
+        "acked_200": acked,
+        "acked_not_committed": max(0, acked - len(committed)),
+        "committed_not_posted": len(committed - posted),
+        "posted_not_committed": len(posted - committed),
+        "posted_not_marked_posted": sum(1 for i in posted & committed
+                                        if states[i] != "posted"),
+        "states": dict(Counter(states.values())),
+        "outbox": outbox,
+    }

@@ -1,0 +1,223 @@
+"""Crash safety of `bridge run` as a real process: SIGKILL mid-stream, then restart.
+
+Every message the bridge acknowledged (HTTP 200 to a Telegram webhook or a Slack event) must
+be delivered after a restart on the same database, in order per conversation, with at most the
+sends that were in flight at the kill repeated once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bridge.standins import SlackEventSender, SlackStandin, TelegramStandin
+from tests.conftest import AGENT, CHANNEL, SIGNING_SECRET, WEBHOOK_SECRET, bridge_env, write_config
+from tests.helpers_proc import BridgeProcess, db_rows, free_port
+
+CHATS = [7001, 7002, 7003, 7004, 7005, 7006]
+CONCURRENCY = 8  # outbox deliveries in flight at once: the bound on re-sends after a kill
+PACE = 0.01  # seconds between two messages of one chat
+MARKER = re.compile(r"\b[ca]m-\d+-\d{3}\b")
+
+
+@dataclass
+class Stream:
+    """What the bridge acknowledged, per chat, in send order."""
+
+    customer: dict[int, list[str]] = field(default_factory=lambda: {c: [] for c in CHATS})
+    agent: dict[int, list[str]] = field(default_factory=lambda: {c: [] for c in CHATS})
+    killed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def total(self, side: dict[int, list[str]]) -> int:
+        return sum(len(v) for v in side.values())
+
+
+@pytest.fixture
+async def proc(tmp_path: Path, slack: SlackStandin,
+               telegram: TelegramStandin) -> AsyncIterator[BridgeProcess]:
+    port = free_port()
+    config = write_config(tmp_path / "bridge.toml", port=port, db=tmp_path / "bridge.db",
+                          slack=slack, telegram=telegram, outbox=f"concurrency = {CONCURRENCY}")
+    bridge = BridgeProcess(config, bridge_env(slack), tmp_path, port)
+    yield bridge
+    bridge.cleanup()
+
+
+def pending(db: Path) -> int:
+    return int(db_rows(db, "SELECT COUNT(*) FROM outbox WHERE status = 'pending'")[0][0])
+
+
+def thread_of(db: Path, chat: int) -> str | None:
+    rows = db_rows(db, "SELECT slack_thread_ts FROM conversations WHERE address = ?"
+                       " AND slack_thread_ts IS NOT NULL", (str(chat),))
+    return str(rows[0][0]) if rows else None
+
+
+async def until(check: Callable[[], bool], what: Callable[[], str],
+                limit: float = 20.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while not check():
+        if loop.time() > deadline:
+            raise AssertionError(f"not within {limit}s: {what()}")
+        await asyncio.sleep(0.05)
+
+
+async def customer_stream(telegram: TelegramStandin, session: aiohttp.ClientSession,
+                          url: str, chat: int, stream: Stream) -> None:
+    """One chat writing sequentially; stops at the first message not acknowledged."""
+    for i in range(1000):
+        if stream.killed.is_set():
+            return
+        marker = f"cm-{chat}-{i:03d}"
+        update = telegram.text_update(chat_id=chat, text=f"question {marker}")
+        try:
+            status, _ = await telegram.deliver(update, session, url=url, secret=WEBHOOK_SECRET)
+        except (aiohttp.ClientError, TimeoutError):
+            return
+        if status != 200:
+            return
+        stream.customer[chat].append(marker)
+        await asyncio.sleep(PACE)
+
+
+async def agent_stream(agent: SlackEventSender, db: Path, chat: int, stream: Stream) -> None:
+    """Once the chat has a Slack thread, an agent answers in it, sequentially."""
+    thread = None
+    while thread is None:
+        if stream.killed.is_set():
+            return
+        thread = thread_of(db, chat)
+        await asyncio.sleep(0.02)
+    for j in range(1000):
+        if stream.killed.is_set():
+            return
+        marker = f"am-{chat}-{j:03d}"
+        event = agent.message_event(channel=CHANNEL, user=AGENT, text=f"answer {marker}",
+                                    thread_ts=thread)
+        try:
+            status, _ = await agent.post(event)
+        except (aiohttp.ClientError, TimeoutError):
+            return
+        if status != 200:
+            return
+        stream.agent[chat].append(marker)
+        await asyncio.sleep(PACE)
+
+
+def markers(texts: list[str]) -> list[str]:
+    return [m for t in texts for m in MARKER.findall(t)]
+
+
+def assert_order(delivered: list[str], acked: dict[int, list[str]]) -> None:
+    """Within each conversation, first deliveries follow the acknowledged send order."""
+    first: dict[str, int] = {}
+    for pos, marker in enumerate(delivered):
+        first.setdefault(marker, pos)
+    for chat, sent in acked.items():
+        assert sorted(sent, key=first.__getitem__) == sent, f"chat {chat} out of order"
+
+
+async def test_sigkill_mid_stream_loses_no_acknowledged_message(
+    proc: BridgeProcess, slack: SlackStandin, telegram: TelegramStandin, tmp_path: Path,
+) -> None:
+    db = tmp_path / "bridge.db"
+    # Slow platforms, so the outbox holds a real backlog when the process dies.
+    slack.delay_next("chat.postMessage", 0.3, count=60)
+    telegram.delay_next("sendMessage", 0.2, count=30)
+    proc.start()
+    await proc.wait_healthy()
+
+    stream = Stream()
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+        agent = SlackEventSender(f"{proc.url}/slack/events", SIGNING_SECRET, session,
+                                 team_id=slack.team_id)
+        webhook = f"{proc.url}/webhooks/telegram"
+        senders = [asyncio.create_task(customer_stream(telegram, session, webhook, c, stream))
+                   for c in CHATS]
+        senders += [asyncio.create_task(agent_stream(agent, db, c, stream)) for c in CHATS]
+
+        def busy() -> bool:
+            return (stream.total(stream.customer) >= 60 and stream.total(stream.agent) >= 18
+                    and pending(db) >= 10)
+
+        await until(busy, lambda: f"acked {stream.total(stream.customer)} customer, "
+                                  f"{stream.total(stream.agent)} agent; pending {pending(db)}")
+        assert not any(s.done() for s in senders), "the stream ended before the kill"
+        assert await proc.signal(signal.SIGKILL) == -signal.SIGKILL
+        stream.killed.set()
+        await asyncio.gather(*senders)
+
+    backlog = pending(db)
+    assert backlog > 0, "nothing was pending at the kill: the test proved nothing"
+    acked_in = [m for ms in stream.customer.values() for m in ms]
+    acked_out = [m for ms in stream.agent.values() for m in ms]
+
+    proc.start()
+    await proc.wait_healthy()
+
+    def posted() -> list[str]:
+        return markers([m["text"] for m in slack.messages])
+
+    def sent() -> list[str]:
+        return markers([str(s["text"]) for s in telegram.sent])
+
+    await until(lambda: not set(acked_in) - set(posted()),
+                lambda: f"missing in Slack: {sorted(set(acked_in) - set(posted()))[:10]}")
+    await until(lambda: not set(acked_out) - set(sent()),
+                lambda: f"missing in Telegram: {sorted(set(acked_out) - set(sent()))[:10]}")
+    await until(lambda: pending(db) == 0, lambda: f"{pending(db)} outbox rows still pending")
+    assert db_rows(db, "SELECT id, kind, last_error FROM outbox WHERE status != 'done'") == []
+
+    # Re-sends: only what was in flight at the kill, each at most once more.
+    counts = Counter(posted() + sent())
+    repeats = {m: n for m, n in counts.items() if n > 1}
+    assert all(n == 2 for n in repeats.values()), repeats
+    assert len(repeats) <= CONCURRENCY, repeats
+
+    assert_order(posted(), stream.customer)
+    assert_order(sent(), stream.agent)
+    # Each customer message sits in its conversation's thread (the parent or a reply).
+    for chat in CHATS:
+        thread = thread_of(db, chat)
+        in_thread = markers([m["text"] for m in slack.thread(CHANNEL, thread or "")])
+        assert set(stream.customer[chat]) <= set(in_thread), chat
+        to_chat = markers([str(s["text"]) for s in telegram.sent if s["chat_id"] == chat])
+        assert set(stream.agent[chat]) <= set(to_chat), chat
+
+    assert await proc.signal(signal.SIGTERM) == 0
+
+
+async def test_sigterm_exits_cleanly_and_keeps_the_acknowledged_message(
+    proc: BridgeProcess, slack: SlackStandin, telegram: TelegramStandin, tmp_path: Path,
+) -> None:
+    db = tmp_path / "bridge.db"
+    proc.start()
+    await proc.wait_healthy()
+    slack.delay_next("chat.postMessage", 0.5)  # the post is still in flight at SIGTERM
+    async with aiohttp.ClientSession() as session:
+        update = telegram.text_update(chat_id=7100, text="before shutdown tm-7100-000")
+        status, _ = await telegram.deliver(update, session, url=f"{proc.url}/webhooks/telegram",
+                                           secret=WEBHOOK_SECRET)
+    assert status == 200
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert await proc.signal(signal.SIGTERM, timeout=10) == 0
+    assert loop.time() - started < 10
+    assert db_rows(db, "SELECT COUNT(*) FROM messages WHERE text LIKE '%tm-7100-000'") == [(1,)]
+
+    proc.start()
+    await proc.wait_healthy()
+    await until(lambda: pending(db) == 0, lambda: f"{pending(db)} outbox rows still pending")
+    texts = [m["text"] for m in slack.messages]
+    assert sum("tm-7100-000" in t for t in texts) == 1, texts
+    assert db_rows(db, "SELECT status FROM outbox") == [("done",)]
+    assert await proc.signal(signal.SIGTERM) == 0

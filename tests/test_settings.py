@@ -1,0 +1,259 @@
+"""The config contract: `bridge check-config` names the dotted key and the fix for each problem."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sysconfig
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bridge.app import Bridge
+from bridge.cli import main
+from bridge.settings import LoadedConfig, load_settings
+from bridge.standins import SlackStandin, TelegramStandin
+from connectors import REGISTRY
+from connectors.telegram.settings import TelegramSettings
+from tests.conftest import bridge_env, free_socket, write_config
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "bridge.example.toml"
+SECRETS = {"SLACK_BOT_TOKEN": "xoxb-from-env", "SLACK_SIGNING_SECRET": "signing-from-env",
+           "TELEGRAM_BOT_TOKEN": "123456:from-env", "TELEGRAM_WEBHOOK_SECRET": "hook_from_env"}
+BASE = """
+[server]
+port = 8080
+public_url = "https://support.example.com"
+[slack]
+bot_token = "${SLACK_BOT_TOKEN}"
+signing_secret = "${SLACK_SIGNING_SECRET}"
+support_channel = "C0123456789"
+[connectors.telegram]
+enabled = true
+bot_token = "${TELEGRAM_BOT_TOKEN}"
+webhook_secret = "${TELEGRAM_WEBHOOK_SECRET}"
+"""
+
+
+@pytest.fixture(autouse=True)
+def clean(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No secrets, no $BRIDGE_CONFIG, and a working directory without .env or bridge.toml."""
+    for name in [*SECRETS, "BRIDGE_CONFIG"]:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def set_secrets(monkeypatch: pytest.MonkeyPatch, *, but: str = "") -> None:
+    for name, value in SECRETS.items():
+        if name != but:
+            monkeypatch.setenv(name, value)
+
+
+def write(path: Path, text: str = BASE) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def check(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["check-config", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def load(path: Path) -> LoadedConfig:
+    """As `bridge` loads it: real environment, .env from the working directory."""
+    return load_settings(path, {n: c.Settings for n, c in REGISTRY.items()})
+
+
+def test_shipped_example_is_valid_with_its_secrets_set(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    set_secrets(monkeypatch)
+    code, out, err = check(capsys, "--config", str(EXAMPLE))
+    assert code == 0, err
+    assert f"{EXAMPLE}: OK" in out and "connectors enabled: telegram" in out
+    assert "error:" not in err
+
+
+@pytest.mark.parametrize(("old", "new", "key", "expected"), [
+    ("port = 8080", "port = 8080\nprot = 1", "server.prot",
+     ["unknown key", "remove `prot`", "known keys here: host,"]),
+    ('signing_secret = "${SLACK_SIGNING_SECRET}"\n', "", "slack.signing_secret",
+     ["add `signing_secret = ...` to the [slack] table"]),
+    ("port = 8080", 'port = "x"', "server.port", ["valid integer"]),
+    ('public_url = "https://support.example.com"', 'public_url = "support.example.com"',
+     "server.public_url", ["absolute http(s) URL"]),
+], ids=["unknown-key", "missing-key", "wrong-type", "bad-url"])
+def test_each_error_names_the_key_and_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    old: str, new: str, key: str, expected: list[str],
+) -> None:
+    set_secrets(monkeypatch)
+    assert old in BASE
+    path = write(tmp_path / "bridge.toml", BASE.replace(old, new))
+    code, out, err = check(capsys, "--config", str(path))
+    assert code == 1 and out == ""
+    [line] = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert line.startswith(f"error: {path}: {key}: ") and "(fix: " in line, line
+    for text in expected:
+        assert text in line
+    assert f"{path}: 1 error(s)" in err
+
+
+def test_unset_secret_names_the_variable_and_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    set_secrets(monkeypatch, but="SLACK_BOT_TOKEN")
+    path = write(tmp_path / "bridge.toml")
+    code, _, err = check(capsys, "--config", str(path))
+    assert code == 1
+    assert (f"error: {path}: slack.bot_token: environment variable SLACK_BOT_TOKEN is not set"
+            in err)
+    assert "export SLACK_BOT_TOKEN=..." in err and ".env" in err
+
+
+def test_every_problem_is_reported_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    set_secrets(monkeypatch, but="SLACK_SIGNING_SECRET")
+    text = BASE.replace("port = 8080", 'port = "x"\nprot = 1')
+    code, _, err = check(capsys, "--config", str(write(tmp_path / "bridge.toml", text)))
+    assert code == 1
+    for key in ("server.port", "server.prot", "slack.signing_secret"):
+        assert f": {key}: " in err
+    assert "3 error(s)" in err
+
+
+def test_invalid_toml_names_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    set_secrets(monkeypatch)
+    path = write(tmp_path / "conf" / "broken.toml", BASE.replace("[slack]", "[slack"))
+    code, _, err = check(capsys, "--config", str(path))
+    assert code == 1
+    assert f"error: {path}: not valid TOML" in err
+
+
+def test_plain_http_public_url_is_only_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    set_secrets(monkeypatch)
+    text = BASE.replace("https://support.example.com", "http://127.0.0.1:8080")
+    path = write(tmp_path / "bridge.toml", text)
+    code, out, err = check(capsys, "--config", str(path))
+    assert code == 0
+    assert f"{path}: OK (1 warning(s))" in out
+    assert err.startswith(f"warning: {path}: server.public_url: is not HTTPS")
+
+
+def test_dotenv_in_the_working_directory_supplies_secrets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path / "etc" / "bridge.toml")
+    (tmp_path / ".env").write_text(
+        "# secrets\nSLACK_BOT_TOKEN=xoxb-dotenv\nexport SLACK_SIGNING_SECRET='sig dotenv'\n"
+        'TELEGRAM_BOT_TOKEN="42:dotenv"\n\nTELEGRAM_WEBHOOK_SECRET=hook\n', encoding="utf-8")
+    code, _, err = check(capsys, "--config", str(path))
+    assert code == 0, err
+    settings = load(path)
+    assert settings.settings.slack.bot_token == "xoxb-dotenv"
+    assert settings.settings.slack.signing_secret == "sig dotenv"
+    telegram = settings.connectors["telegram"]
+    assert isinstance(telegram, TelegramSettings) and telegram.bot_token == "42:dotenv"
+
+
+def test_real_environment_overrides_dotenv(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    set_secrets(monkeypatch)
+    (tmp_path / ".env").write_text("SLACK_BOT_TOKEN=xoxb-dotenv\n", encoding="utf-8")
+    assert load(write(tmp_path / "bridge.toml")).settings.slack.bot_token == "xoxb-from-env"
+
+
+def test_config_path_defaults_to_env_then_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    set_secrets(monkeypatch)
+    code, _, err = check(capsys)
+    assert code == 1 and "bridge.toml: config file not found" in err and "BRIDGE_CONFIG" in err
+
+    write(tmp_path / "bridge.toml")
+    code, out, _ = check(capsys)
+    assert code == 0 and out.startswith("bridge.toml: OK")
+
+    write(tmp_path / "bridge.toml", "not toml [")  # $BRIDGE_CONFIG wins over ./bridge.toml
+    elsewhere = write(tmp_path / "elsewhere" / "chosen.toml")
+    monkeypatch.setenv("BRIDGE_CONFIG", str(elsewhere))
+    code, out, _ = check(capsys)
+    assert code == 0 and out.startswith(f"{elsewhere}: OK")
+
+    monkeypatch.setenv("BRIDGE_CONFIG", str(tmp_path / "bridge.toml"))  # --config wins
+    code, out, _ = check(capsys, "--config", str(elsewhere))
+    assert code == 0 and out.startswith(f"{elsewhere}: OK")
+
+
+def test_public_url_keeps_its_path_and_drops_a_trailing_slash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    set_secrets(monkeypatch)
+    text = BASE.replace("https://support.example.com", "https://example.com/help/")
+    assert load(write(tmp_path / "bridge.toml", text)).settings.server.public_url == (
+        "https://example.com/help")
+
+
+async def test_webhook_is_registered_under_the_public_url_prefix(
+    tmp_path: Path, slack: SlackStandin, telegram: TelegramStandin,
+    session: aiohttp.ClientSession,
+) -> None:
+    sock = free_socket()
+    path = write_config(tmp_path / "bridge.toml", port=sock.getsockname()[1],
+                        db=tmp_path / "b.db", slack=slack, telegram=telegram)
+    text = path.read_text(encoding="utf-8")
+    text = text.replace(f'"http://127.0.0.1:{sock.getsockname()[1]}"',
+                        '"https://proxy.example/support/"')
+    loaded = load_settings(write(path, text), {n: c.Settings for n, c in REGISTRY.items()},
+                           environ=bridge_env(slack), dotenv_dir=tmp_path)
+    bridge = Bridge(loaded, sock=sock)
+    await bridge.start()
+    try:
+        assert telegram.webhook_url == "https://proxy.example/support/webhooks/telegram"
+    finally:
+        await bridge.stop()
+
+
+def test_disabled_connector_with_missing_secrets_is_not_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    set_secrets(monkeypatch, but="TELEGRAM_BOT_TOKEN")
+    monkeypatch.delenv("TELEGRAM_WEBHOOK_SECRET")
+    enabled = write(tmp_path / "on.toml")
+    code, _, err = check(capsys, "--config", str(enabled))
+    assert code == 1 and f"error: {enabled}: connectors.telegram.bot_token:" in err
+
+    disabled = write(tmp_path / "off.toml", BASE.replace("enabled = true", "enabled = false"))
+    code, out, err = check(capsys, "--config", str(disabled))
+    assert code == 0, err
+    assert "connectors enabled: none" in out
+    assert "error:" not in err and "TELEGRAM_BOT_TOKEN" in err
+
+
+def test_console_script_check_config(tmp_path: Path) -> None:
+    script = Path(sysconfig.get_path("scripts")) / "bridge"
+    assert script.is_file(), f"the `bridge` console script is not installed at {script}"
+    env = {k: v for k, v in os.environ.items() if k not in SECRETS and k != "BRIDGE_CONFIG"}
+    write(tmp_path / "bridge.toml")
+
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(script), "check-config"], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=30, check=False)
+
+    failed = run()
+    assert failed.returncode == 1
+    assert "slack.bot_token: environment variable SLACK_BOT_TOKEN is not set" in failed.stderr
+    (tmp_path / ".env").write_text("".join(f"{k}={v}\n" for k, v in SECRETS.items()),
+                                   encoding="utf-8")
+    ok = run()
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.startswith("bridge.toml: OK") and "connectors enabled: telegram" in ok.stdout
