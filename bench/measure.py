@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import sqlite3
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -137,19 +139,17 @@ class Delivery:
     sent: int
     unique_posted: int
     duplicated: int  # extra posts of markers already posted
-    unexpected: int  # posts of markers outside the set
     first_post: float
-    last_post: float
+    last_post: float  # the last marker's first post (a late duplicate does not count)
 
 
 def account(ids: set[int], by_marker: dict[int, list[float]]) -> Delivery:
     hits = [by_marker[i] for i in ids if i in by_marker]
-    times = [t for h in hits for t in h]
+    firsts = [min(h) for h in hits]
     return Delivery(
         sent=len(ids), unique_posted=len(hits),
         duplicated=sum(len(h) - 1 for h in hits),
-        unexpected=0,
-        first_post=min(times, default=0.0), last_post=max(times, default=0.0),
+        first_post=min(firsts, default=0.0), last_post=max(firsts, default=0.0),
     )
 
 
@@ -160,12 +160,13 @@ def timeline(ids: set[int], by_marker: dict[int, list[float]], started: float) -
     return [buckets.get(s, 0) for s in range(max(buckets, default=-1) + 1)]
 
 
-# -- paced open-loop client (latency at a fixed offered rate) ----------------------------------
+# -- paced open-loop client (bench/paced.py, in its own process) -------------------------------
 @dataclass
 class Paced:
     sent_at: dict[int, float]
     statuses: Counter[str]
     ack_ms: list[float]
+    late_ms: list[float]  # actual send minus scheduled send: the client's own accuracy
     offered_rate: float
     achieved_rate: float
 
@@ -176,37 +177,21 @@ class Paced:
 
 async def paced_load(url: str, *, rate: float, duration: float, base: int, chats: int,
                      secret: str) -> Paced:
-    """Send `rate` webhooks per second for `duration` seconds on a fixed schedule (open loop:
-    a slow answer never delays the next send), recording each one's send time."""
-    count = max(1, int(rate * duration))
-    headers = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret}
-    sent_at: dict[int, float] = {}
-    statuses: Counter[str] = Counter()
-    ack_ms: list[float] = []
-    connector = aiohttp.TCPConnector(limit=200)
-    async with aiohttp.ClientSession(connector=connector,
-                                     timeout=aiohttp.ClientTimeout(total=30)) as session:
-        async def one(update_id: int) -> None:
-            body = update_body(update_id, chats)
-            t0 = sent_at[update_id] = time.monotonic()
-            try:
-                async with session.post(url, data=body, headers=headers) as resp:
-                    await resp.read()
-                    statuses[str(resp.status)] += 1
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                statuses[type(exc).__name__] += 1
-            ack_ms.append((time.monotonic() - t0) * 1000)
-
-        start = time.monotonic()
-        tasks: list[asyncio.Task[None]] = []
-        for i in range(count):
-            delay = start + i / rate - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(base + i)))
-        span = time.monotonic() - start
-        await asyncio.gather(*tasks)
-    return Paced(sent_at, statuses, ack_ms, rate, (count - 1) / span if span > 0 else 0.0)
+    """Run bench/paced.py (a fresh process, so this one's heap and GC stay out of the
+    timings) and read its JSON answer."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.paced", url, "--rate", f"{rate:.3f}", "--duration",
+        f"{duration:g}", "--base", str(base), "--chats", str(chats), "--secret", secret,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        stdin=asyncio.subprocess.DEVNULL)
+    out, err = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"paced client failed ({proc.returncode}): {err.decode()[-2000:]}")
+    data: dict[str, Any] = json.loads(out)
+    return Paced(sent_at={int(k): float(v) for k, v in data["sent_at"].items()},
+                 statuses=Counter(data["statuses"]), ack_ms=data["ack_ms"],
+                 late_ms=data["late_ms"], offered_rate=rate,
+                 achieved_rate=float(data["achieved_rate"]))
 
 
 def percentile(values: list[float], pct: float) -> float:

@@ -82,8 +82,11 @@ class Procs:
 
     async def start(self, name: str, argv: list[str], *, env: dict[str, str] | None = None,
                     ready_prefix: str | None = "READY", timeout: float = 20.0,
-                    cwd: Path | None = None) -> Proc:
-        """Start `argv`; with `ready_prefix`, wait for that first line on stdout."""
+                    cwd: Path | None = None, cpus: set[int] | None = None) -> Proc:
+        """Start `argv` (on `cpus` only, if given); with `ready_prefix`, wait for that first
+        line on stdout."""
+        if cpus:
+            argv = ["taskset", "-c", ",".join(map(str, sorted(cpus))), *argv]
         log = self.workdir / f"{name}.log"
         with log.open("ab") as err:
             proc = await asyncio.create_subprocess_exec(

@@ -1,9 +1,11 @@
-"""Optional py-spy sampling of the bridge during the load (``python -m bench.run --profile``).
+"""Optional py-spy sampling of the bridge during its first wrk run (``bench.run --profile``).
 
-Samples are taken without pausing the process (``--nonblocking``) and only while a thread is
-busy (py-spy's default: idle threads are left out), then folded into three short tables: the
-functions most often on top of the stack (self time), the functions most often anywhere on the
-stack (inclusive time), and the packages the top-of-stack code belongs to.
+Samples are taken without pausing the process (``--nonblocking``), by default only of the
+thread holding the GIL (``--profile``: where the one core a Python process can use goes), or
+of every busy thread (``--profile=wall``: SQLite's thread waiting in fsync counts too).  They
+are folded into three short tables: the functions most often on top of the stack (self time),
+the functions most often anywhere on the stack (inclusive), and the packages of the
+top-of-stack code.  The folded stacks stay in bench/results/profile-<variant>.folded.
 """
 
 from __future__ import annotations
@@ -29,11 +31,15 @@ def available() -> bool:
     return shutil.which("py-spy") is not None
 
 
-async def record(pid: int, duration: float, output: Path) -> asyncio.subprocess.Process:
-    """Start py-spy on `pid` for `duration` seconds, writing folded ("raw") stacks."""
+async def record(pid: int, duration: float, output: Path,
+                 gil: bool = True) -> asyncio.subprocess.Process:
+    """Start py-spy on `pid` for `duration` seconds, writing folded ("raw") stacks.  With `gil`
+    only the thread holding the GIL is sampled: where the one core a Python process can use
+    goes.  Without it, every thread not idle (sqlite's thread in fsync counts as busy)."""
     return await asyncio.create_subprocess_exec(
         "py-spy", "record", "--pid", str(pid), "--duration", str(max(1, int(duration))),
         "--rate", "100", "--nonblocking", "--threads", "--nolineno", "--format", "raw",
+        *(["--gil"] if gil else []),
         "--output", str(output), stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL, stdin=asyncio.subprocess.DEVNULL)
 

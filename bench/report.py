@@ -1,11 +1,76 @@
-"""The benchmark's printed report (bench/run.py writes the same figures to latest.json)."""
+"""Folding the benchmark's rounds into figures, and the printed report (also latest.json)."""
 
 from __future__ import annotations
 
+from collections import Counter
+from statistics import mean
 from typing import Any
+
+from bench.measure import percentile
 
 E2E_TARGET = 0.6
 P99_TARGET_MS = 50.0
+_SUMMED = ("acked", "non_200", "posted", "lost", "duplicated", "unexpected_posts")
+
+
+def latency_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Pool the paced runs' samples: one p50/p99 over every message."""
+    lat = [x for r in runs for x in r["_lat_ms"]]
+    ack = [x for r in runs for x in r["_ack_ms"]]
+    late = [x for r in runs for x in r["_late_ms"]]
+    statuses: Counter[str] = Counter()
+    for r in runs:
+        statuses.update(r["statuses"])
+    return {
+        "offered_per_s": [r["offered_per_s"] for r in runs],
+        "achieved_per_s": [r["achieved_per_s"] for r in runs],
+        "messages": len(lat), "statuses": dict(statuses),
+        "lost": sum(r["lost"] for r in runs), "duplicated": sum(r["duplicated"] for r in runs),
+        "p50_ms": round(percentile(lat, 50), 2), "p99_ms": round(percentile(lat, 99), 2),
+        "max_ms": round(max(lat, default=float("nan")), 2),
+        "ack_p50_ms": round(percentile(ack, 50), 2), "ack_p99_ms": round(percentile(ack, 99), 2),
+        "client_late_p99_ms": round(percentile(late, 99), 2),
+        "slow_over_50ms": sum(1 for x in lat if x > 50),
+    }
+
+
+def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One app's rounds: mean rates (and each round's), summed counts, worst memory."""
+    out: dict[str, Any] = {
+        "msg_per_s": round(mean(r["msg_per_s"] for r in runs), 1),
+        "msg_per_s_rounds": [r["msg_per_s"] for r in runs],
+        "wrk_req_per_s": round(mean(r["wrk_req_per_s"] for r in runs), 1),
+        "ack_p50_ms": round(mean(r["ack_p50_ms"] for r in runs), 2),
+        "ack_p99_ms": round(mean(r["ack_p99_ms"] for r in runs), 2),
+        "cpu": {k: round(mean(r["cpu"].get(k, 0.0) for r in runs), 2) for k in runs[0]["cpu"]},
+        "rss_mib": max(r["rss_mib"] for r in runs),
+        "peak_rss_mib": max(r["peak_rss_mib"] for r in runs),
+    }
+    for key in _SUMMED:
+        if key in runs[0]:
+            out[key] = sum(int(r[key]) for r in runs)
+    errors: Counter[str] = Counter()
+    for r in runs:
+        errors.update(r["socket_errors"])
+    out["socket_errors"] = dict(errors)
+    if "synchronous" in runs[0]:
+        out["synchronous"] = runs[0]["synchronous"]
+        out["latency"] = latency_summary([r["latency"] for r in runs])
+        out["drain_s"] = max(r["drain_s"] for r in runs)
+        out["exit_codes"] = [r["exit_code"] for r in runs]
+        db_keys = ("committed", "acked_not_committed", "committed_not_posted",
+                   "posted_not_committed", "posted_not_marked_posted")
+        out["db"] = {k: sum(r["db"][k] for r in runs) for k in db_keys}
+        outbox: Counter[str] = Counter()
+        for r in runs:
+            outbox.update(r["db"]["outbox"])
+        out["db"]["outbox"] = dict(outbox)
+        profiles = [r["profile"] for r in runs if "profile" in r]
+        if profiles:
+            out["profile"] = profiles[0]
+    out["rounds"] = [{**r, "latency": latency_summary([r["latency"]])} if "latency" in r else r
+                     for r in runs]
+    return out
 
 
 def _ratio(a: float, b: float) -> float:
@@ -13,23 +78,55 @@ def _ratio(a: float, b: float) -> float:
 
 
 def add_ratios(results: dict[str, Any]) -> dict[str, Any]:
-    bare = float(results["bare"]["msg_per_s"])
-    raw = float(results["relay-raw"]["msg_per_s"])
-    sdk = float(results["relay-sdk"]["msg_per_s"])
-    ratios: dict[str, Any] = {"relay_raw_over_bare": _ratio(raw, bare),
-                              "relay_sdk_over_bare": _ratio(sdk, bare)}
+    bare, raw, sdk = (results[k] for k in ("bare", "relay-raw", "relay-sdk"))
+    ratios: dict[str, Any] = {
+        "relay_raw_over_bare": _ratio(raw["msg_per_s"], bare["msg_per_s"]),
+        "relay_sdk_over_bare": _ratio(sdk["msg_per_s"], bare["msg_per_s"]),
+    }
     for key, value in results.items():
         if key.startswith("bridge-"):
-            e2e = float(value["msg_per_s"])
-            ratios[key] = {"e2e_over_relay_raw": _ratio(e2e, raw),
-                           "e2e_over_relay_sdk": _ratio(e2e, sdk),
-                           "e2e_over_bare": _ratio(e2e, bare)}
+            per_round = [_ratio(b, r) for b, r in zip(value["msg_per_s_rounds"],
+                                                      raw["msg_per_s_rounds"], strict=False)]
+            ratios[key] = {"e2e_over_relay_raw": _ratio(value["msg_per_s"], raw["msg_per_s"]),
+                           "e2e_over_relay_raw_rounds": per_round,
+                           "e2e_over_relay_sdk": _ratio(value["msg_per_s"], sdk["msg_per_s"]),
+                           "e2e_over_bare": _ratio(value["msg_per_s"], bare["msg_per_s"])}
     results["ratios"] = ratios
     return results
 
 
 def _cpu(cpu: dict[str, float]) -> str:
     return " ".join(f"{name}={share:.2f}" for name, share in cpu.items())
+
+
+def _bridge_lines(r: dict[str, Any], q: dict[str, Any]) -> list[str]:
+    lat = r["latency"]
+    ok_rate = "ok" if q["e2e_over_relay_raw"] >= E2E_TARGET else "below target"
+    ok_p99 = "ok" if lat["p99_ms"] < P99_TARGET_MS else "above target"
+    offered = "/".join(f"{x:.0f}" for x in lat["offered_per_s"])
+    rounds = ", ".join(f"{x:.2f}" for x in q["e2e_over_relay_raw_rounds"])
+    db = r["db"]
+    return [
+        "",
+        f"bridge, sqlite {r['synchronous']}:",
+        f"  end to end {r['msg_per_s']:.0f} msg/s = {q['e2e_over_relay_raw']:.2f} x relay (b1)"
+        f" (rounds: {rounds}) [target >= {E2E_TARGET}: {ok_rate}]; {q['e2e_over_relay_sdk']:.2f}"
+        f" x (b2); {q['e2e_over_bare']:.2f} x bare; outbox drained <= {r['drain_s']:.1f} s"
+        " after wrk stopped",
+        f"  latency webhook -> Slack post at {offered}/s (half rate, {lat['messages']} msgs): "
+        f"p50 {lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms, max {lat['max_ms']:.1f} ms "
+        f"[target p99 < {P99_TARGET_MS:g} ms: {ok_p99}]; webhook answered p50 "
+        f"{lat['ack_p50_ms']:.1f} / p99 {lat['ack_p99_ms']:.1f} ms; {lat['slow_over_50ms']} "
+        f"over 50 ms; client sends late p99 {lat['client_late_p99_ms']:.1f} ms",
+        f"  acked {r['acked']}, posted {r['posted']}, lost {r['lost']}, duplicated "
+        f"{r['duplicated']}, non-200 {r['non_200']}, socket errors {r['socket_errors'] or 0}, "
+        f"unexpected posts {r['unexpected_posts']}",
+        f"  store after stop: committed {db['committed']}, committed not posted "
+        f"{db['committed_not_posted']}, posted not marked posted "
+        f"{db['posted_not_marked_posted']}, outbox {db['outbox']}; exit codes "
+        f"{r['exit_codes']}",
+        f"  RSS {r['rss_mib']:.0f} MiB, peak {r['peak_rss_mib']:.0f} MiB",
+    ]
 
 
 def render(results: dict[str, Any]) -> str:
@@ -39,9 +136,10 @@ def render(results: dict[str, Any]) -> str:
     lines = [
         "",
         f"support bridge benchmark: {m['cpus']} CPUs, Python {m['python']}, aiohttp "
-        f"{m['aiohttp']}, DB on {m['tmp_fs']}",
-        f"load: wrk 1 thread x {s['connections']} connections, {s['duration_s']:g} s per run, "
-        f"{s['chats']} chats; paced latency runs {s['latency_duration_s']:g} s",
+        f"{m['aiohttp']}, DB on {m['tmp_fs']}; app under test on CPU {s['app_cpus']}",
+        f"load: wrk 1 thread x {s['connections']} connections, {s['rounds']} round(s) of "
+        f"{s['duration_s']:g} s per app, {s['chats']} chats; paced latency "
+        f"{s['latency_duration_s']:g} s per bridge run",
         "",
         f"{'':34}{'msg/s':>9}{'acked/s':>9}{'ack p50/p99 ms':>16}  CPU (cores)",
     ]
@@ -55,47 +153,26 @@ def render(results: dict[str, Any]) -> str:
         ack = f"{r['ack_p50_ms']:.1f}/{r['ack_p99_ms']:.1f}"
         lines.append(f"{label:34}{r['msg_per_s']:>9.0f}{r['wrk_req_per_s']:>9.0f}{ack:>16}  "
                      f"{_cpu(r['cpu'])}")
+        if len(r["msg_per_s_rounds"]) > 1:
+            lines[-1] += "  rounds: " + "/".join(f"{x:.0f}" for x in r["msg_per_s_rounds"])
     ratios = results["ratios"]
     lines += ["", f"relay (b1) / bare (a) = {ratios['relay_raw_over_bare']:.2f}   "
                   f"(b2) / (a) = {ratios['relay_sdk_over_bare']:.2f}"]
     for key, _ in rows[3:]:
         r = results[key]
-        q = ratios[key]
-        lat = r["latency"]
-        verdict_rate = "ok" if q["e2e_over_relay_raw"] >= E2E_TARGET else "below target"
-        verdict_p99 = "ok" if lat["p99_ms"] < P99_TARGET_MS else "above target"
-        lines += [
-            "",
-            f"bridge, sqlite {r['synchronous']}:",
-            f"  end to end {r['msg_per_s']:.0f} msg/s = {q['e2e_over_relay_raw']:.2f} x relay "
-            f"(b1) [target >= {E2E_TARGET}: {verdict_rate}], {q['e2e_over_relay_sdk']:.2f} x "
-            f"(b2), {q['e2e_over_bare']:.2f} x bare; outbox drained "
-            f"{r['drain_s']:.1f} s after wrk stopped",
-            f"  latency webhook -> Slack post at {lat['offered_per_s']:.0f}/s (half rate): "
-            f"p50 {lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms, max {lat['max_ms']:.1f} ms"
-            f" [target p99 < {P99_TARGET_MS:g} ms: {verdict_p99}]; webhook answered in p50 "
-            f"{lat['ack_p50_ms']:.1f} / p99 {lat['ack_p99_ms']:.1f} ms",
-            f"  acked {r['acked']}, posted {r['posted']}, lost {r['lost']}, duplicated "
-            f"{r['duplicated']}, non-200 {r['non_200']}, socket errors "
-            f"{r['socket_errors'] or 0}, unexpected posts {r['unexpected_posts']}",
-            f"  store after stop: committed {r['db']['committed']}, committed but not posted "
-            f"{r['db']['committed_not_posted']}, posted but not marked posted "
-            f"{r['db']['posted_not_marked_posted']}, outbox {r['db']['outbox']}; exit code "
-            f"{r['exit_code']}",
-            f"  RSS {r['rss_mib']:.0f} MiB, peak {r['peak_rss_mib']:.0f} MiB",
-        ]
+        lines += _bridge_lines(r, ratios[key])
         if "profile" in r:
             prof = r["profile"]
             lines.append(f"  py-spy ({prof['samples']} busy samples), top of stack:")
-            lines += [f"    {pct:5.1f}%  {name}" for name, pct in prof["self_pct"][:10]]
+            lines += [f"    {pct:5.1f}%  {name}" for name, pct in prof["self_pct"][:12]]
             lines.append("  by package: " + ", ".join(
                 f"{name} {pct}%" for name, pct in prof["packages_pct"]))
     raw = results["relay-raw"]
     if "latency" in raw:
         lat = raw["latency"]
-        lines += ["", f"relay (b1) at the same {lat['offered_per_s']:.0f}/s: p50 "
-                      f"{lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms (the floor: stand-in,"
-                      f" loopback, one Python hop)"]
+        lines += ["", f"relay (b1) at the same {lat['offered_per_s'][0]:.0f}/s: p50 "
+                      f"{lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms, max "
+                      f"{lat['max_ms']:.1f} ms (the floor: stand-in, loopback, one Python hop)"]
     for key in ("relay-raw", "relay-sdk"):
         r = results[key]
         if r.get("lost") or r.get("duplicated") or r.get("non_200"):

@@ -1,34 +1,39 @@
 """End-to-end benchmark of `bridge run`: Telegram webhooks in, Slack posts out, on loopback.
 
-    python -m bench.run            # ~2.5 minutes: 15 s load runs, sqlite "full" and "normal"
-    python -m bench.run --quick    # ~35 s: 5 s load runs, the default ("full") store only
-    options: --duration S  --latency-duration S  --connections N  --chats N  --profile
+    python -m bench.run            # ~2.5 min: 2 rounds x 10 s per app, sqlite full and normal
+    python -m bench.run --quick    # ~35 s: 1 round x 5 s per app, the default store (full)
+    options: --duration S  --rounds N  --connections N  --chats N  --profile[=wall]  --no-pin
 
-Everything runs as separate processes on 127.0.0.1: the Slack and Telegram stand-ins
-(``python -m bridge.standins``), the system under test, and wrk (one thread) with
-bench/load.lua as the load generator.  Every webhook is a unique Telegram update whose text
-carries a marker (``mk<update_id>``); chat ids are spread over ``--chats`` conversations.
-In the same run it measures:
+Everything is a separate process on 127.0.0.1: the Slack and Telegram stand-ins
+(``python -m bridge.standins`` via bench/standin.py, which only keeps the stand-in's own GC
+pauses out of the timings), the app under test, and wrk (one thread) with bench/load.lua as
+the load generator.  Every webhook is a unique Telegram update whose text carries a marker
+(``mk<update_id>``); chat ids are spread over ``--chats`` conversations.  Measured in the
+same run, each from a fresh process (and, for the bridge, a fresh SQLite DB and stand-ins):
 
 (a) bare ceiling: an aiohttp app that reads the body and answers 200 (bench/ceilings.py);
 (b) relay ceiling: an app that also makes one chat.postMessage to the Slack stand-in per
     webhook before answering, with no store and no checks: (b1) with a raw shared aiohttp
     session, the headline ceiling, and (b2) through slack_sdk's AsyncWebClient as the bridge;
-(c) the bridge (`python -m bridge run --config ...`, fresh SQLite DB per run, default
-    settings, logging at WARNING), with ``sqlite_synchronous`` "full" (default) and "normal".
+(c) the bridge (`python -m bridge run --config ...`, default settings, logging at WARNING),
+    with ``sqlite_synchronous`` "full" (the default) and "normal".
+
+The apps run in rounds, A B C D then D C B A, so drift on the machine cancels out; figures are
+means over rounds (each round's is kept).  The app under test is pinned to one core, and wrk,
+the stand-ins and the paced client share the other(s), the same split for every app.
 
 Throughput (msg/s) is end to end for every app: markers that reached the Slack stand-in,
 divided by the time from starting wrk to the last of those posts (for the bridge this
-includes draining its outbox after wrk stopped).  Then an open-loop paced client sends
-webhooks at half the bridge's sustained rate; latency is the stand-in's receive time of the
-post minus the client's send time (both time.monotonic(), which is system-wide on Linux), so
-it is an upper bound of webhook receipt -> Slack API call.  The raw relay is measured at the
-same offered rate for comparison.
+includes draining its outbox after wrk stopped).  Then bench/paced.py, an open-loop client in
+its own process, sends webhooks at half the bridge's sustained rate; latency is the stand-in's
+receive time of the post minus the client's send time (both time.monotonic(), system-wide on
+Linux), an upper bound of webhook receipt -> Slack API call.  The raw relay is measured at the
+same offered rate as the floor.
 
 Lost = acknowledged (200) webhooks whose marker never reached Slack, cross-checked against
 the bridge's store after it stopped (committed inbound messages never posted); duplicated =
-extra posts of a marker.  RSS is the bridge's VmRSS and peak VmHWM at the end.  The report
-is printed and written to bench/results/latest.json.  Targets (not a CI gate): bridge
+extra posts of a marker.  RSS is the bridge's VmRSS and peak VmHWM before it stops.  The
+report is printed and written to bench/results/latest.json.  Targets (not a CI gate): bridge
 throughput >= 0.6 x relay (b1), p99 < 50 ms at half rate, 0 lost, 0 duplicated.
 """
 
@@ -40,6 +45,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -52,7 +58,7 @@ import aiohttp
 from bench import measure, profile
 from bench.ceilings import new_loop
 from bench.procs import Proc, Procs, free_port, memory_mib, python_argv
-from bench.report import add_ratios, render
+from bench.report import add_ratios, aggregate, latency_summary, render
 
 SECRET = "bench-webhook-secret"
 TG_TOKEN = "123456:BENCH"
@@ -63,9 +69,10 @@ RESULTS = Path(__file__).with_name("results")
 
 
 async def start_standin(procs: Procs, kind: str, tag: str) -> tuple[Proc, str]:
-    """A stand-in subprocess; returns it and its base URL (``http://127.0.0.1:PORT``)."""
+    """A stand-in subprocess (`python -m bridge.standins` through bench/standin.py, which keeps
+    its GC pauses out of the timings); returns it and its base URL (``http://127.0.0.1:PORT``)."""
     token = "" if kind == "slack" else TG_TOKEN
-    proc = await procs.start(f"{kind}-{tag}", python_argv("-m", "bridge.standins", kind,
+    proc = await procs.start(f"{kind}-{tag}", python_argv("-m", "bench.standin", kind,
                                                           "--port", "0", "--token", token))
     url = proc.ready_line.split()[1]
     return proc, url.split("/api/")[0] if kind == "slack" else url.removesuffix("/bot")
@@ -125,7 +132,14 @@ class Bench:
         self.workdir = workdir
         self.procs = Procs(workdir)
         self.phase = 0
-        self.relay_raw: tuple[str, str] | None = None  # (webhook url, stand-in url), kept up
+        self.kept_relay: tuple[Proc, Proc, str, str] | None = None  # app, stand-in, urls
+        self.sut_cpus: set[int] | None = None
+        cpus = sorted(os.sched_getaffinity(0))
+        if args.pin and len(cpus) >= 2 and shutil.which("taskset"):
+            # The app under test gets one core to itself; wrk, the stand-ins and this process
+            # (the paced client) share the others.  Same split for every app: comparable.
+            self.sut_cpus = {cpus[-1]}
+            os.sched_setaffinity(0, set(cpus[:-1]))
 
     def next_base(self) -> int:
         self.phase += 1
@@ -138,41 +152,41 @@ class Bench:
                                      watch=watch)
 
     async def ceiling(self, session: aiohttp.ClientSession, kind: str) -> dict[str, Any]:
-        print(f"- {kind} ceiling ...", file=sys.stderr, flush=True)
-        tag = kind
         argv = ["-m", "bench.ceilings", kind]
         watch: dict[str, int] = {}
         standin_url = ""
+        slack: Proc | None = None
         if kind != "bare":
-            slack, standin_url = await start_standin(self.procs, "slack", tag)
+            slack, standin_url = await start_standin(self.procs, "slack", kind)
             argv += ["--slack", f"{standin_url}/api/"]
             watch["slack-standin"] = slack.pid
-        app = await self.procs.start(tag, python_argv(*argv))
+        app = await self.procs.start(kind, python_argv(*argv), cpus=self.sut_cpus)
         watch["app"] = app.pid
         url = f"http://127.0.0.1:{app.ready_line.split()[1]}/webhooks/telegram"
         w = await self.wrk(url, self.next_base(), watch)
         out: dict[str, Any] = {
-            "kind": kind, "wrk_req_per_s": round(w.req_per_s, 1), "acked": w.acked,
-            "non_200": w.non_200, "socket_errors": w.socket_errors,
+            "msg_per_s": round(w.req_per_s, 1), "wrk_req_per_s": round(w.req_per_s, 1),
+            "acked": w.acked, "non_200": w.non_200, "socket_errors": w.socket_errors,
             "ack_p50_ms": w.ack_p50_ms, "ack_p99_ms": w.ack_p99_ms, "cpu": w.cpu,
             **memory_mib(app.pid),
         }
-        if kind == "bare":
-            out["msg_per_s"] = out["wrk_req_per_s"]
-            await self.procs.stop(app)
+        if slack is not None:
+            await measure.wait_drained(session, standin_url, target=w.generated, timeout=15,
+                                       quiet=0.5)
+            posts = await measure.fetch_posts(session, standin_url)
+            acc = measure.account(w.ids(), posts)
+            out.update(msg_per_s=round(rate_of(w.ids(), posts, w.started), 1),
+                       posted=acc.unique_posted, lost=max(0, w.acked - acc.unique_posted),
+                       duplicated=acc.duplicated,
+                       posts_per_s=measure.timeline(w.ids(), posts, w.started))
+        if kind == "relay-raw" and slack is not None:  # kept for the latency comparison
+            if self.kept_relay is not None:
+                await self.procs.stop(self.kept_relay[0])
+                await self.procs.stop(self.kept_relay[1])
+            self.kept_relay = (app, slack, url, standin_url)
             return out
-        await measure.wait_drained(session, standin_url, target=w.generated, timeout=15,
-                                   quiet=0.5)
-        posts = await measure.fetch_posts(session, standin_url)
-        acc = measure.account(w.ids(), posts)
-        out.update(msg_per_s=round(rate_of(w.ids(), posts, w.started), 1),
-                   posted=acc.unique_posted, lost=max(0, w.acked - acc.unique_posted),
-                   duplicated=acc.duplicated,
-                   posts_per_s=measure.timeline(w.ids(), posts, w.started))
-        if kind == "relay-raw":
-            self.relay_raw = (url, standin_url)  # kept for the latency comparison
-        else:
-            await self.procs.stop(app)
+        await self.procs.stop(app)
+        if slack is not None:
             await self.procs.stop(slack)
         return out
 
@@ -185,28 +199,23 @@ class Bench:
         await measure.wait_drained(session, standin, target=before + len(p.sent_at),
                                    timeout=30, healthz=healthz)
         posts = await measure.fetch_posts(session, standin)
-        lat = measure.latencies_ms(p.sent_at, posts)
         acc = measure.account(set(p.sent_at), posts)
         return {
             "offered_per_s": round(rate, 1), "achieved_per_s": round(p.achieved_rate, 1),
             "sent": len(p.sent_at), "statuses": dict(p.statuses), "acked": p.acked,
             "posted": acc.unique_posted, "duplicated": acc.duplicated,
             "lost": max(0, p.acked - acc.unique_posted),
-            "p50_ms": round(measure.percentile(lat, 50), 2),
-            "p99_ms": round(measure.percentile(lat, 99), 2),
-            "max_ms": round(max(lat, default=float("nan")), 2),
-            "ack_p50_ms": round(measure.percentile(p.ack_ms, 50), 2),
-            "ack_p99_ms": round(measure.percentile(p.ack_ms, 99), 2),
-            "ids": set(p.sent_at),
+            "_lat_ms": measure.latencies_ms(p.sent_at, posts), "_ack_ms": p.ack_ms,
+            "_late_ms": p.late_ms,
+            "_ids": set(p.sent_at),
         }
 
     async def bridge(self, session: aiohttp.ClientSession, synchronous: str) -> dict[str, Any]:
-        print(f"- bridge (sqlite_synchronous={synchronous}) ...", file=sys.stderr, flush=True)
         tag = f"bridge-{synchronous}"
         slack, slack_url = await start_standin(self.procs, "slack", tag)
         tg, tg_url = await start_standin(self.procs, "telegram", tag)
         port = free_port()
-        rundir = self.workdir / tag
+        rundir = self.workdir / f"{tag}-{self.phase}"
         rundir.mkdir()
         db = rundir / "bridge.db"
         config = rundir / "bridge.toml"
@@ -216,14 +225,16 @@ class Bench:
                "TELEGRAM_BOT_TOKEN": TG_TOKEN, "TELEGRAM_WEBHOOK_SECRET": SECRET}
         bridge = await self.procs.start(tag, python_argv("-m", "bridge", "run", "--config",
                                                          str(config)),
-                                        env=env, ready_prefix=None, cwd=rundir)
+                                        env=env, ready_prefix=None, cwd=rundir,
+                                        cpus=self.sut_cpus)
         root = f"http://127.0.0.1:{port}"
         await wait_healthy(session, f"{root}/healthz", bridge)
         url = f"{root}/webhooks/telegram"
+        folded = RESULTS / f"profile-{synchronous}.folded"
         spy = None
-        if self.args.profile and profile.available():
-            spy = await profile.record(bridge.pid, self.args.duration - 1,
-                                       RESULTS / f"profile-{synchronous}.folded")
+        if self.args.profile and profile.available() and not folded.exists():
+            spy = await profile.record(bridge.pid, self.args.duration - 1, folded,
+                                       gil=self.args.profile == "gil")
         w = await self.wrk(url, self.next_base(),
                            {"bridge": bridge.pid, "slack-standin": slack.pid})
         drained = await measure.wait_drained(session, slack_url, target=w.generated,
@@ -236,16 +247,14 @@ class Bench:
         mem = memory_mib(bridge.pid)
         code = await self.procs.stop(bridge)
         posts = await measure.fetch_posts(session, slack_url)  # a stop may still post
-        sent = w.ids() | lat.pop("ids")
+        sent = w.ids() | lat["_ids"]
         acked = w.acked + lat["acked"]
         check = measure.db_check(db, posts, acked, sent)
         unique = len(set(posts) & sent)
         await self.procs.stop(tg)
         await self.procs.stop(slack)
-        if spy is not None:
-            await spy.wait()
         out: dict[str, Any] = {
-            "kind": f"bridge ({synchronous})", "synchronous": synchronous,
+            "synchronous": synchronous,
             "msg_per_s": round(rate, 1), "wrk_req_per_s": round(w.req_per_s, 1),
             "acked": acked, "non_200": w.non_200 + sum(
                 n for s, n in lat["statuses"].items() if s != "200"),
@@ -261,8 +270,8 @@ class Bench:
             "latency": lat, "db": check, "exit_code": code, **mem,
         }
         if spy is not None:
-            out["profile"] = profile.summarize(
-                RESULTS / f"profile-{synchronous}.folded").as_dict()
+            await spy.wait()
+            out["profile"] = profile.summarize(folded).as_dict()
         return out
 
     async def run(self) -> dict[str, Any]:
@@ -272,26 +281,40 @@ class Bench:
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                         "aiohttp": aiohttp.__version__, "tmp_fs": fs_type(self.workdir)},
             "settings": {"duration_s": a.duration, "latency_duration_s": a.latency_duration,
-                         "connections": a.connections, "wrk_threads": 1, "chats": a.chats},
+                         "rounds": a.rounds, "connections": a.connections, "wrk_threads": 1,
+                         "chats": a.chats,
+                         "app_cpus": sorted(self.sut_cpus) if self.sut_cpus else "any"},
         }
+        order = ["bare", "relay-raw", "relay-sdk", *(f"bridge-{v}" for v in a.variants)]
+        phases: dict[str, list[dict[str, Any]]] = {key: [] for key in order}
         started = time.monotonic()
+        task = asyncio.current_task()
+        if task is not None:  # SIGTERM: cancel, so `finally` still stops every child process
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
         timeout = aiohttp.ClientTimeout(total=30)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             try:
-                for kind in ("bare", "relay-raw", "relay-sdk"):
-                    results[kind] = await self.ceiling(session, kind)
-                for sync in a.variants:
-                    results[f"bridge-{sync}"] = await self.bridge(session, sync)
-                main = results[f"bridge-{a.variants[0]}"]
-                if self.relay_raw is not None:
-                    print("- relay-raw latency at the same offered rate ...", file=sys.stderr)
-                    url, standin = self.relay_raw
-                    lat = await self.paced(session, url, standin,
-                                           main["latency"]["offered_per_s"])
-                    lat.pop("ids")
-                    results["relay-raw"]["latency"] = lat
+                for rnd in range(a.rounds):  # A B C D, then D C B A: drift cancels out
+                    for key in order if rnd % 2 == 0 else order[::-1]:
+                        print(f"- round {rnd + 1}/{a.rounds}: {key} ...", file=sys.stderr,
+                              flush=True)
+                        if key.startswith("bridge-"):
+                            phases[key].append(await self.bridge(session, key[7:]))
+                        else:
+                            phases[key].append(await self.ceiling(session, key))
+                relay_latency = None
+                if self.kept_relay is not None:
+                    print("- relay-raw latency at the bridge's half rate ...", file=sys.stderr)
+                    main = phases[order[3]]
+                    rate = sum(p["msg_per_s"] for p in main) / len(main) / 2
+                    relay_latency = await self.paced(session, self.kept_relay[2],
+                                                     self.kept_relay[3], rate)
             finally:
                 await self.procs.stop_all()
+        for key in order:
+            results[key] = aggregate(phases[key])
+        if relay_latency is not None:
+            results["relay-raw"]["latency"] = latency_summary([relay_latency])
         results["elapsed_s"] = round(time.monotonic() - started, 1)
         return results
 
@@ -309,26 +332,36 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="short runs, default store only")
-    p.add_argument("--duration", type=float, help="seconds per wrk run (15; quick 5)")
-    p.add_argument("--latency-duration", type=float, help="seconds of paced load (10; quick 4)")
+    p.add_argument("--duration", type=float, help="seconds per wrk run (10; quick 5)")
+    p.add_argument("--latency-duration", type=float,
+                   help="seconds of paced load per bridge run (6; quick 4)")
+    p.add_argument("--rounds", type=int, help="rounds over all apps, alternating order (2; "
+                                               "quick 1)")
     p.add_argument("--connections", type=int, default=40,
                    help="wrk connections (Telegram's default webhook max_connections is 40)")
     p.add_argument("--chats", type=int, default=100, help="conversations in parallel")
     p.add_argument("--variants", default=None,
                    help="comma-separated sqlite_synchronous values (full,normal; quick: full)")
-    p.add_argument("--profile", action="store_true",
-                   help="sample the bridge with py-spy during its wrk run (perturbs it a bit)")
+    p.add_argument("--profile", nargs="?", const="gil", choices=["gil", "wall"],
+                   help="sample the bridge with py-spy during its first wrk run (perturbs it a "
+                        "little): 'gil' (default) = the thread holding the GIL, 'wall' = every "
+                        "busy thread")
+    p.add_argument("--no-pin", dest="pin", action="store_false",
+                   help="do not pin the app under test to its own core (default: pinned, the "
+                        "load generator and stand-ins share the other cores)")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (DBs, logs)")
     args = p.parse_args(argv)
-    args.duration = args.duration or (5.0 if args.quick else 15.0)
-    args.latency_duration = args.latency_duration or (4.0 if args.quick else 10.0)
+    args.duration = args.duration or (5.0 if args.quick else 10.0)
+    args.latency_duration = args.latency_duration or (4.0 if args.quick else 6.0)
+    args.rounds = args.rounds or (1 if args.quick else 2)
     variants = args.variants or ("full" if args.quick else "full,normal")
     args.variants = [v.strip() for v in variants.split(",") if v.strip()]
     if not set(args.variants) <= {"full", "normal"} or not args.variants:
         p.error("--variants takes full and/or normal")
-    if args.duration > 60 or args.latency_duration > 60 or not 1 <= args.connections <= 1000:
+    if (args.duration > 60 or args.latency_duration > 60 or not 1 <= args.rounds <= 5
+            or not 1 <= args.connections <= 1000):
         p.error("keep the load bounded: --duration and --latency-duration <= 60, "
-                "1 <= --connections <= 1000")
+                "--rounds <= 5, 1 <= --connections <= 1000")
     return args
 
 
@@ -338,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
         print("wrk is not installed: apt-get install wrk", file=sys.stderr)
         return 2
     RESULTS.mkdir(exist_ok=True)
+    for old in RESULTS.glob("profile-*.folded"):
+        old.unlink()
     # children run in a temp dir (no stray .env): let them import bench.ceilings
     root = str(Path(__file__).resolve().parent.parent)
     os.environ["PYTHONPATH"] = os.pathsep.join(
@@ -346,6 +381,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with asyncio.Runner(loop_factory=new_loop) as runner:
             results = runner.run(Bench(args, workdir).run())
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        print("interrupted; every process the benchmark started was stopped", file=sys.stderr)
+        return 130
     finally:
         if args.keep:
             print(f"kept {workdir}", file=sys.stderr)

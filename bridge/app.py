@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import socket
 import time
@@ -132,6 +133,9 @@ class Bridge:
         for connector in self.connectors.values():
             await connector.start()
         await self.worker.start()
+        # Everything imported and built so far lives as long as the process: keep it out of
+        # the cyclic GC's full collections (they took 55-85 ms under load, collecting nothing).
+        gc.freeze()
         self.ready = True
         log.info("bridge ready on %s:%s (public %s)", s.server.host, self.port,
                  s.server.public_url)
