@@ -13,6 +13,7 @@ import functools
 import json
 import logging
 import sqlite3
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -171,25 +172,26 @@ class SQLiteStore:
 
     @staticmethod
     def _apply(c: sqlite3.Connection, batch: list[_Op]) -> list[tuple[bool, Any]]:
-        results: list[tuple[bool, Any]] = []
-        c.execute("BEGIN IMMEDIATE")
+        """Run the batch in one transaction.  If one operation raises, roll back and run each
+        in a transaction of its own, so one bad operation cannot sink the others."""
         try:
-            for fn, _ in batch:
-                c.execute("SAVEPOINT op")
-                try:
-                    value = fn(c)
-                except Exception as exc:  # one bad operation must not sink the batch
-                    c.execute("ROLLBACK TO op")
-                    c.execute("RELEASE op")
-                    results.append((False, exc))
-                else:
-                    c.execute("RELEASE op")
-                    results.append((True, value))
+            c.execute("BEGIN IMMEDIATE")
+            results: list[tuple[bool, Any]] = [(True, fn(c)) for fn, _ in batch]
             c.execute("COMMIT")
-        except BaseException:
+            return results
+        except sqlite3.OperationalError:
             if c.in_transaction:
                 c.execute("ROLLBACK")
-            raise
+            raise  # the database itself failed (disk full, locked): nothing is durable
+        except Exception:
+            if c.in_transaction:
+                c.execute("ROLLBACK")
+            if len(batch) == 1:
+                _, exc, _ = sys.exc_info()
+                return [(False, exc)]
+        results = []
+        for op in batch:
+            results.extend(SQLiteStore._apply(c, [op]))
         return results
 
     # -- schema ------------------------------------------------------------------------------

@@ -102,3 +102,17 @@ async def test_outbox_lifecycle_and_agent_replies(store: SQLiteStore) -> None:
     assert [i.id for i in await store.list_outbox(["failed"])] == [send.id]
     assert await store.retry_outbox([], True, 7.0) == [send.id]
     assert {i.id for i in await store.pending_outbox(10)} == {send.id, created[0].id}
+
+
+async def test_one_failing_operation_does_not_sink_its_batch(store: SQLiteStore) -> None:
+    def broken(c: sqlite3.Connection) -> None:
+        c.execute("INSERT INTO customers (display_name, created_at) VALUES ('ghost', 0)")
+        raise ValueError("bug in one operation")
+
+    good = store.ingest_inbound([inbound(1)], CHANNEL, 1.0)
+    bad = store._write(broken)
+    results = await asyncio.gather(good, bad, return_exceptions=True)
+    assert isinstance(results[1], ValueError)
+    with sqlite3.connect(store.path) as conn:
+        assert conn.execute("SELECT display_name FROM customers").fetchall() == [("Ann",)]
+        assert conn.execute("SELECT COUNT(*) FROM messages").fetchone() == (1,)
