@@ -80,6 +80,7 @@ class OutboxWorker:
 
     async def _poll(self) -> None:
         """Pick up rows queued by other processes (`bridge outbox retry`, other instances)."""
+        since = self.clock()
         while not self._stopping.is_set():
             try:
                 await asyncio.wait_for(self._stopping.wait(), self.poll_interval)
@@ -87,9 +88,13 @@ class OutboxWorker:
                 pass
             if self._stopping.is_set():
                 return
+            # Only rows written since the last look (with a margin for clock steps): a
+            # backlog of our own rows is not re-read every time.
+            now = self.clock()
             try:
-                self.submit(i for i in await self.store.pending_outbox(limit=10_000)
-                            if i.id not in self._known)
+                fresh = await self.store.pending_outbox(limit=10_000, updated_since=since - 5.0)
+                self.submit(i for i in fresh if i.id not in self._known)
+                since = now
             except Exception:
                 log.exception("outbox poll failed")
 

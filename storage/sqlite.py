@@ -292,9 +292,10 @@ class SQLiteStore:
     async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return await self._run(lambda c: c.execute(sql, params).fetchall())
 
-    async def pending_outbox(self, limit: int) -> list[OutboxItem]:
+    async def pending_outbox(self, limit: int, updated_since: float = 0.0) -> list[OutboxItem]:
         rows = await self._fetchall(f"SELECT {tx.OUTBOX_COLUMNS} FROM outbox WHERE status ="
-                                    " 'pending' ORDER BY id LIMIT ?", (limit,))
+                                    " 'pending' AND updated_at >= ? ORDER BY id LIMIT ?",
+                                    (updated_since, limit))
         return [tx.outbox_from_row(r) for r in rows]
 
     async def list_outbox(self, statuses: Sequence[str]) -> list[OutboxItem]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
+from storage.sqlite import SQLiteStore
 from tests.conftest import CHANNEL, Harness
 
 
@@ -104,3 +106,25 @@ async def test_transient_telegram_error_is_retried_in_order(harness: Harness) ->
     expected = [("sent",)] * 3
     assert await h.wait_rows("SELECT state FROM messages WHERE direction = 'out' ORDER BY id",
                              expected) == expected
+
+
+async def test_running_bridge_picks_up_an_admin_retry(harness: Harness) -> None:
+    h = harness
+    await h.customer_says(54, "hi")
+    thread = await h.thread_of(54)
+    h.telegram.fail_next("sendMessage", status=403, error="Forbidden: bot was blocked by the user")
+    assert await h.agent_says(thread, "try me again") == 200
+    failed = [("failed",)]
+    sql = "SELECT status FROM outbox WHERE kind = 'customer_send'"
+    assert await h.wait_rows(sql, failed) == failed
+    # What `bridge outbox retry --all-failed` does, from another connection (another process).
+    admin = SQLiteStore(f"sqlite:///{h.db}")
+    await admin.open()
+    try:
+        assert len(await admin.retry_outbox([], True, time.time())) == 1
+    finally:
+        await admin.close()
+    sent = await h.telegram.wait_for("sendMessage", 1, timeout=10)
+    assert sent[0].params["text"].endswith("try me again")
+    done = [("done",)]
+    assert await h.wait_rows(sql, done) == done
