@@ -112,12 +112,17 @@ async def _outbox_list(loaded: LoadedConfig) -> int:
     try:
         await store.check_schema()
         items = await store.list_outbox(["pending", "failed"])
+        connectors: dict[int, str] = {}
+        for cid in {item.conversation_id for item in items}:
+            conv = await store.get_conversation(cid)
+            connectors[cid] = conv.connector if conv else "?"
     finally:
         await store.close()
     for item in items:
         error = (item.last_error or "").replace("\n", " ")
-        print(f"{item.id}\t{item.status}\tconversation={item.conversation_id}\t{item.kind}"
-              f"\tattempts={item.attempts}\t{error}")
+        target = "slack" if item.kind != "customer_send" else connectors[item.conversation_id]
+        print(f"{item.id}\t{item.status}\tconversation={item.conversation_id}\t"
+              f"connector={target}\t{item.kind}\tattempts={item.attempts}\t{error}")
     return 0
 
 

@@ -223,7 +223,8 @@ async def test_outbox_list_and_retry_a_failed_send(
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == len(h.rows("SELECT id FROM outbox WHERE status IN ('pending', 'failed')"))
     [line] = [ln for ln in lines if ln.split("\t")[0] == str(item)]
-    for part in ("failed", f"conversation={conversation}", "customer_send", "attempts=1",
+    for part in ("failed", f"conversation={conversation}", "connector=telegram",
+                 "customer_send", "attempts=1",
                  "Forbidden: bot was blocked by the user"):
         assert part in line, line
 
