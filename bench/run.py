@@ -59,6 +59,7 @@ from bench import measure, profile
 from bench.ceilings import new_loop
 from bench.procs import Proc, Procs, free_port, memory_mib, python_argv
 from bench.report import add_ratios, aggregate, latency_summary, render
+from bridge.standins.config import Secrets, standin_config
 
 SECRET = "bench-webhook-secret"
 TG_TOKEN = "123456:BENCH"
@@ -76,32 +77,6 @@ async def start_standin(procs: Procs, kind: str, tag: str) -> tuple[Proc, str]:
                                                           "--port", "0", "--token", token))
     url = proc.ready_line.split()[1]
     return proc, url.split("/api/")[0] if kind == "slack" else url.removesuffix("/bot")
-
-
-def write_config(path: Path, *, port: int, db: Path, slack: str, telegram: str,
-                 synchronous: str) -> None:
-    path.write_text(f"""
-[server]
-host = "127.0.0.1"
-port = {port}
-public_url = "http://127.0.0.1:{port}"
-[storage]
-url = "sqlite:///{db}"
-sqlite_synchronous = "{synchronous}"
-[slack]
-bot_token = "${{SLACK_BOT_TOKEN}}"
-signing_secret = "${{SLACK_SIGNING_SECRET}}"
-support_channel = "{CHANNEL}"
-api_base_url = "{slack}/api/"
-[logging]
-level = "WARNING"
-[connectors.telegram]
-enabled = true
-bot_token = "${{TELEGRAM_BOT_TOKEN}}"
-webhook_secret = "${{TELEGRAM_WEBHOOK_SECRET}}"
-api_base_url = "{telegram}/bot"
-file_base_url = "{telegram}/file/bot"
-""", encoding="utf-8")
 
 
 async def wait_healthy(session: aiohttp.ClientSession, url: str, proc: Proc,
@@ -219,8 +194,12 @@ class Bench:
         rundir.mkdir()
         db = rundir / "bridge.db"
         config = rundir / "bridge.toml"
-        write_config(config, port=port, db=db, slack=slack_url, telegram=tg_url,
-                     synchronous=synchronous)
+        config.write_text(standin_config(
+            port=port, db=db, channel=CHANNEL, slack_api_url=f"{slack_url}/api/",
+            telegram_api_url=f"{tg_url}/bot", telegram_file_url=f"{tg_url}/file/bot",
+            secrets=Secrets.from_env(),
+            overrides={"storage": {"sqlite_synchronous": synchronous}},
+        ), encoding="utf-8")
         env = {"SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": "bench-signing",
                "TELEGRAM_BOT_TOKEN": TG_TOKEN, "TELEGRAM_WEBHOOK_SECRET": SECRET}
         bridge = await self.procs.start(tag, python_argv("-m", "bridge", "run", "--config",

@@ -13,18 +13,14 @@ from collections.abc import Sequence
 
 from bridge.app import Bridge, create_store, run_until_signalled
 from bridge.settings import ConfigError, LoadedConfig, load_settings, resolve_config_path
-from connectors import REGISTRY
+from connectors import settings_registry
 from storage.base import StoreError
 
 log = logging.getLogger("bridge")
 
 
-def _registry() -> dict[str, type]:
-    return {name: cls.Settings for name, cls in REGISTRY.items()}
-
-
 def _load(path_arg: str | None) -> LoadedConfig:
-    return load_settings(resolve_config_path(path_arg), _registry())
+    return load_settings(resolve_config_path(path_arg), settings_registry())
 
 
 def _setup_logging(level: str) -> None:
@@ -53,7 +49,7 @@ def _run_async(coro: object) -> int:
 def cmd_check_config(args: argparse.Namespace) -> int:
     path = resolve_config_path(args.config)
     try:
-        loaded = load_settings(path, _registry())
+        loaded = load_settings(path, settings_registry())
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)

@@ -21,40 +21,15 @@ import aiohttp
 
 from bridge.app import Bridge
 from bridge.settings import load_settings
+from bridge.standins.config import Secrets, standin_config
 from bridge.standins.slack import SlackEventSender, SlackStandin
 from bridge.standins.telegram import TelegramStandin
-from connectors import REGISTRY
+from connectors import settings_registry
 
 CHANNEL = "C0DEMO0001"
 SIGNING_SECRET = "demo-signing-secret"
 WEBHOOK_SECRET = "demo-webhook-secret"
 AGENT = "U0AGENTDANA"
-
-
-def _config(port: int, db: Path, slack: SlackStandin, telegram: TelegramStandin) -> str:
-    return f"""
-[server]
-host = "127.0.0.1"
-port = {port}
-public_url = "http://127.0.0.1:{port}"
-[storage]
-url = "sqlite:///{db}"
-[slack]
-bot_token = "{slack.bot_token}"
-signing_secret = "{SIGNING_SECRET}"
-support_channel = "{CHANNEL}"
-api_base_url = "{slack.base_url}"
-[outbox]
-base_delay = 0.2
-[logging]
-level = "WARNING"
-[connectors.telegram]
-enabled = true
-bot_token = "{telegram.token}"
-webhook_secret = "{WEBHOOK_SECRET}"
-api_base_url = "{telegram.base_url}"
-file_base_url = "{telegram.file_base_url}"
-"""
 
 
 def _plain(text: str) -> str:
@@ -69,8 +44,14 @@ async def _play(workdir: Path, out: list[str]) -> bool:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
         config = workdir / "bridge.toml"
-        config.write_text(_config(port, workdir / "demo.db", slack, telegram), encoding="utf-8")
-        loaded = load_settings(config, {n: c.Settings for n, c in REGISTRY.items()},
+        config.write_text(standin_config(
+            port=port, db=workdir / "demo.db", channel=CHANNEL, slack_api_url=slack.base_url,
+            telegram_api_url=telegram.base_url, telegram_file_url=telegram.file_base_url,
+            secrets=Secrets(slack.bot_token or "", SIGNING_SECRET, telegram.token,
+                            WEBHOOK_SECRET),
+            overrides={"outbox": {"base_delay": 0.2}},
+        ), encoding="utf-8")
+        loaded = load_settings(config, settings_registry(),
                                environ={}, dotenv_dir=workdir)
         bridge = Bridge(loaded, sock=sock)
         await bridge.start()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import BaseModel
+
 from connectors.base import Connector
 from connectors.telegram import TelegramConnector
 
@@ -9,4 +11,11 @@ REGISTRY: dict[str, type[Connector]] = {
     TelegramConnector.name: TelegramConnector,
 }
 
-__all__ = ["REGISTRY", "Connector"]
+
+
+def settings_registry() -> dict[str, type[BaseModel]]:
+    """Each connector's settings model, by config name: what `load_settings` validates with."""
+    return {name: cls.Settings for name, cls in REGISTRY.items()}
+
+
+__all__ = ["REGISTRY", "Connector", "settings_registry"]

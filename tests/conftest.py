@@ -6,7 +6,7 @@ import asyncio
 import os
 import socket
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,8 @@ import pytest
 from bridge.app import Bridge
 from bridge.settings import load_settings
 from bridge.standins import SlackEventSender, SlackStandin, TelegramStandin
-from connectors import REGISTRY
+from bridge.standins.config import Secrets, TomlValue, standin_config
+from connectors import settings_registry
 
 # python-telegram-bot: opt in to timedelta durations, as `bridge` does at startup.
 os.environ["PTB_TIMEDELTA"] = "1"
@@ -36,39 +37,27 @@ def free_socket() -> socket.socket:
     return sock
 
 
+# Short timeouts and retries so failure tests finish quickly.
+TEST_OVERRIDES: dict[str, dict[str, TomlValue]] = {
+    "server": {"max_body_bytes": 65536, "shutdown_timeout": 5},
+    "slack": {"request_timeout": 2},
+    "outbox": {"base_delay": 0.05, "max_delay": 0.5, "max_attempts": 3},
+    "connectors.telegram": {"request_timeout": 2},
+}
+
+
 def write_config(path: Path, *, port: int, db: Path, slack: SlackStandin,
-                 telegram: TelegramStandin, extra: str = "", outbox: str = "") -> Path:
-    path.write_text(f"""
-[server]
-host = "127.0.0.1"
-port = {port}
-public_url = "http://127.0.0.1:{port}"
-max_body_bytes = 65536
-shutdown_timeout = 5
-[storage]
-url = "sqlite:///{db}"
-[slack]
-bot_token = "${{SLACK_BOT_TOKEN}}"
-signing_secret = "${{SLACK_SIGNING_SECRET}}"
-support_channel = "{CHANNEL}"
-api_base_url = "{slack.base_url}"
-request_timeout = 2
-[outbox]
-base_delay = 0.05
-max_delay = 0.5
-max_attempts = 3
-{outbox}
-[logging]
-level = "WARNING"
-[connectors.telegram]
-enabled = true
-bot_token = "${{TELEGRAM_BOT_TOKEN}}"
-webhook_secret = "${{TELEGRAM_WEBHOOK_SECRET}}"
-api_base_url = "{telegram.base_url}"
-file_base_url = "{telegram.file_base_url}"
-request_timeout = 2
-{extra}
-""", encoding="utf-8")
+                 telegram: TelegramStandin,
+                 overrides: Mapping[str, Mapping[str, TomlValue]] | None = None) -> Path:
+    """A config for the stand-ins with secrets from the environment (see `bridge_env`)."""
+    tables = {table: dict(values) for table, values in TEST_OVERRIDES.items()}
+    for table, values in (overrides or {}).items():
+        tables.setdefault(table, {}).update(values)
+    path.write_text(standin_config(
+        port=port, db=db, channel=CHANNEL, slack_api_url=slack.base_url,
+        telegram_api_url=telegram.base_url, telegram_file_url=telegram.file_base_url,
+        secrets=Secrets.from_env(), overrides=tables,
+    ), encoding="utf-8")
     return path
 
 
@@ -165,13 +154,13 @@ async def make_harness(
 ) -> AsyncIterator[HarnessFactory]:
     started: list[Bridge] = []
 
-    async def make(extra: str = "", outbox: str = "") -> Harness:
+    async def make() -> Harness:
         sock = free_socket()
         port = sock.getsockname()[1]
         db = tmp_path / f"bridge-{len(started)}.db"
         config = write_config(tmp_path / "bridge.toml", port=port, db=db, slack=slack,
-                              telegram=telegram, extra=extra, outbox=outbox)
-        loaded = load_settings(config, {n: c.Settings for n, c in REGISTRY.items()},
+                              telegram=telegram)
+        loaded = load_settings(config, settings_registry(),
                                environ=bridge_env(slack), dotenv_dir=tmp_path)
         bridge = Bridge(loaded, sock=sock)
         await bridge.start()

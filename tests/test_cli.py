@@ -15,7 +15,7 @@ from bridge.app import Bridge
 from bridge.cli import main
 from bridge.settings import load_settings
 from bridge.standins import SlackStandin, TelegramStandin
-from connectors import REGISTRY
+from connectors import settings_registry
 from storage.dialect import migrations
 from tests.conftest import (
     HarnessFactory,
@@ -143,7 +143,7 @@ async def test_healthz_is_503_until_ready_then_200(
     port = sock.getsockname()[1]
     config = write_config(tmp_path / "bridge.toml", port=port, db=tmp_path / "b.db",
                           slack=slack, telegram=telegram)
-    loaded = load_settings(config, {n: c.Settings for n, c in REGISTRY.items()},
+    loaded = load_settings(config, settings_registry(),
                            environ=bridge_env(slack), dotenv_dir=tmp_path)
     bridge = Bridge(loaded, sock=sock)
     slack.delay_next("auth.test", 1.0)  # hold start-up after the web server is listening
@@ -237,7 +237,7 @@ async def test_outbox_list_and_retry_a_failed_send(
     assert h.rows("SELECT status, attempts FROM outbox WHERE id = ?", (item,)) == [("pending", 0)]
 
     # A bridge started on the same database delivers the requeued reply.
-    loaded = load_settings(Path(config), {n: c.Settings for n, c in REGISTRY.items()})
+    loaded = load_settings(Path(config), settings_registry())
     again = Bridge(loaded, sock=free_socket())
     await again.start()
     try:

@@ -45,7 +45,8 @@ async def proc(tmp_path: Path, slack: SlackStandin,
                telegram: TelegramStandin) -> AsyncIterator[BridgeProcess]:
     port = free_port()
     config = write_config(tmp_path / "bridge.toml", port=port, db=tmp_path / "bridge.db",
-                          slack=slack, telegram=telegram, outbox=f"concurrency = {CONCURRENCY}")
+                          slack=slack, telegram=telegram,
+                          overrides={"outbox": {"concurrency": CONCURRENCY}})
     bridge = BridgeProcess(config, bridge_env(slack), tmp_path, port)
     yield bridge
     bridge.cleanup()

@@ -14,7 +14,7 @@ from bridge.app import Bridge
 from bridge.cli import main
 from bridge.settings import LoadedConfig, load_settings
 from bridge.standins import SlackStandin, TelegramStandin
-from connectors import REGISTRY
+from connectors import settings_registry
 from connectors.telegram.settings import TelegramSettings
 from tests.conftest import bridge_env, free_socket, write_config
 
@@ -64,7 +64,7 @@ def check(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str
 
 def load(path: Path) -> LoadedConfig:
     """As `bridge` loads it: real environment, .env from the working directory."""
-    return load_settings(path, {n: c.Settings for n, c in REGISTRY.items()})
+    return load_settings(path, settings_registry())
 
 
 def test_shipped_example_is_valid_with_its_secrets_set(
@@ -209,11 +209,9 @@ async def test_webhook_is_registered_under_the_public_url_prefix(
 ) -> None:
     sock = free_socket()
     path = write_config(tmp_path / "bridge.toml", port=sock.getsockname()[1],
-                        db=tmp_path / "b.db", slack=slack, telegram=telegram)
-    text = path.read_text(encoding="utf-8")
-    text = text.replace(f'"http://127.0.0.1:{sock.getsockname()[1]}"',
-                        '"https://proxy.example/support/"')
-    loaded = load_settings(write(path, text), {n: c.Settings for n, c in REGISTRY.items()},
+                        db=tmp_path / "b.db", slack=slack, telegram=telegram,
+                        overrides={"server": {"public_url": "https://proxy.example/support/"}})
+    loaded = load_settings(path, settings_registry(),
                            environ=bridge_env(slack), dotenv_dir=tmp_path)
     bridge = Bridge(loaded, sock=sock)
     await bridge.start()
