@@ -63,6 +63,7 @@ class Bridge:
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self.port: int | None = None
+        self.schema_version = 0
 
     # -- web ---------------------------------------------------------------------------------
     @web.middleware
@@ -77,7 +78,7 @@ class Bridge:
         return web.json_response({
             "status": "ok",
             "store": "sqlite",
-            "schema_version": await self.store.schema_version(),
+            "schema_version": self.schema_version,
             "connectors": sorted(self.connectors),
             "outbox_pending": self.worker.pending_count() if self.worker else 0,
         })
@@ -121,12 +122,11 @@ class Bridge:
         else:
             site = web.TCPSite(self._runner, s.server.host, s.server.port)
         await site.start()  # /healthz answers 503 from here until everything is ready
-        server = getattr(site, "_server", None)
-        sockets = getattr(server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else s.server.port
+        self.port = int(self._runner.addresses[0][1])
 
         await store.open()
         applied = await store.migrate()
+        self.schema_version = await store.schema_version()
         if applied:
             log.info("applied migrations %s to %s", applied, store.path)
         await console.start()

@@ -9,7 +9,8 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from bridge.app import Bridge, create_store, run_until_signalled
 from bridge.settings import ConfigError, LoadedConfig, load_settings, resolve_config_path
@@ -38,10 +39,10 @@ def _new_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
-def _run_async(coro: object) -> int:
+def _run_async(coro: Coroutine[Any, Any, int]) -> int:
     loop = _new_loop()
     try:
-        return int(loop.run_until_complete(coro))  # type: ignore[arg-type]
+        return loop.run_until_complete(coro)
     finally:
         loop.close()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from bridge.console.slack import BADGES, SlackConsole
+from bridge.console.slack import SlackConsole
 from bridge.console.text import mrkdwn_escape, slack_to_plain
 from bridge.models import (
     ConversationId,
@@ -131,11 +131,7 @@ class Delivery:
         state = None
         if item.kind is OutboxKind.CUSTOMER_SEND:
             state = DeliveryState.FAILED
-            badge = "the customer's channel"
-            connector = error.gate.split(":", 1)[0] if error.gate else None
-            if connector:
-                badge = BADGES.get(connector, connector)
-            notice = (f":warning: Not delivered to the customer ({badge}) after {attempts} "
+            notice = (f":warning: Not delivered to the customer after {attempts} "
                       f"attempt{'s' if attempts != 1 else ''}: {mrkdwn_escape(error.describe())}")
         return OutboxResult(
             item_id=item.id, outcome=Outcome.FAILED, attempts=attempts, error=error.describe(),

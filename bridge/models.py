@@ -24,7 +24,7 @@ class Direction(enum.StrEnum):
 
 
 class DeliveryState(enum.StrEnum):
-    """Where a message is on its way.  States only move forward (see `STATE_RANK`)."""
+    """Where a message is on its way."""
 
     RECEIVED = "received"  # inbound, stored, not yet in Slack
     POSTED = "posted"  # inbound, visible in the Slack thread
@@ -35,19 +35,6 @@ class DeliveryState(enum.StrEnum):
     FAILED = "failed"  # gave up after the last retry, or a permanent error
     BLOCKED = "blocked"  # never sent on purpose (outsider, stranger)
     NOTE = "note"  # internal note, stored only
-
-
-STATE_RANK: dict[DeliveryState, int] = {
-    DeliveryState.RECEIVED: 0,
-    DeliveryState.QUEUED: 0,
-    DeliveryState.POSTED: 1,
-    DeliveryState.SENT: 1,
-    DeliveryState.DELIVERED: 2,
-    DeliveryState.READ: 3,
-    DeliveryState.FAILED: 4,
-    DeliveryState.BLOCKED: 4,
-    DeliveryState.NOTE: 4,
-}
 
 
 class ConversationStatus(enum.StrEnum):

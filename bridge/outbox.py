@@ -138,16 +138,21 @@ class OutboxWorker:
                            if gate else 0.0)
                 if wait > 0 and not await self._pause(wait):
                     return
-                finished = await self._attempt(lane_key, item)
+                try:
+                    finished = await self._attempt(lane_key, item)
+                except Exception:  # the store failed to record the outcome: try again later
+                    log.exception("outbox lane %s: recording item %s failed", lane_key, item.id)
+                    if not await self._pause(self.settings.base_delay):
+                        return
+                    continue
                 if finished:
                     lane.popleft()
                     self._known.discard(item.id)
         finally:
+            self._tasks.pop(lane_key, None)
             if not lane:
                 self._lanes.pop(lane_key, None)
-            self._tasks.pop(lane_key, None)
-            if lane and not self._stopping.is_set():  # items arrived while finishing
-                self._tasks[lane_key] = asyncio.create_task(self._run_lane(lane_key))
+                self._lane_gate.pop(lane_key, None)
 
     async def _attempt(self, lane_key: str, item: OutboxItem) -> bool:
         """One delivery attempt; True when the item is finished (delivered or given up)."""

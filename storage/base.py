@@ -85,10 +85,6 @@ class Store(Protocol):
         """Store an agent's thread reply or note; queue it for the customer unless a note."""
         ...
 
-    async def seen_slack_event(self, event_id: str, now: float) -> bool:
-        """Record a Slack event id; return True if it had been recorded before."""
-        ...
-
     async def finish_outbox(self, results: Sequence[OutboxResult], now: float) -> list[OutboxItem]:
         """Apply delivery outcomes; return outbox items this created (notices)."""
         ...

@@ -264,9 +264,6 @@ class SQLiteStore:
     async def ingest_agent_reply(self, reply: AgentReply, now: float) -> IngestResult:
         return await self._write(lambda c: tx.ingest_agent_reply(c, reply, now))
 
-    async def seen_slack_event(self, event_id: str, now: float) -> bool:
-        return await self._write(lambda c: tx.seen_slack_event(c, event_id, now))
-
     async def finish_outbox(self, results: Sequence[OutboxResult], now: float) -> list[OutboxItem]:
         def fn(c: sqlite3.Connection) -> list[OutboxItem]:
             created: list[OutboxItem] = []

@@ -38,11 +38,6 @@ def _seconds(value: int | float | dtm.timedelta) -> float:
     return value.total_seconds() if isinstance(value, dtm.timedelta) else float(value)
 
 
-def render_reply(author: str, text: str) -> str:
-    """The agent's name in bold, then the text, escaped for Telegram's HTML parse mode."""
-    return f"<b>{html.escape(author, quote=False)}</b>\n{html.escape(text, quote=False)}"
-
-
 def split_text(text: str, limit: int) -> list[str]:
     """Split at line or word boundaries so each part fits `limit` characters."""
     parts: list[str] = []
