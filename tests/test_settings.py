@@ -85,7 +85,12 @@ def test_shipped_example_is_valid_with_its_secrets_set(
     ("port = 8080", 'port = "x"', "server.port", ["valid integer"]),
     ('public_url = "https://support.example.com"', 'public_url = "support.example.com"',
      "server.public_url", ["absolute http(s) URL"]),
-], ids=["unknown-key", "missing-key", "wrong-type", "bad-url"])
+    ('webhook_secret = "${TELEGRAM_WEBHOOK_SECRET}"\n', "",
+     "connectors.telegram.webhook_secret", ["add `webhook_secret = ...`"]),
+    ('webhook_secret = "${TELEGRAM_WEBHOOK_SECRET}"', 'webhook_secret = "has spaces"',
+     "connectors.telegram.webhook_secret", ["1-256 characters"]),
+], ids=["unknown-key", "missing-key", "wrong-type", "bad-url", "no-webhook-secret",
+        "bad-webhook-secret"])
 def test_each_error_names_the_key_and_the_fix(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
     old: str, new: str, key: str, expected: list[str],

