@@ -11,7 +11,7 @@ import asyncio
 import re
 import signal
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,22 +72,32 @@ async def until(check: Callable[[], bool], what: Callable[[], str],
         await asyncio.sleep(0.05)
 
 
-async def customer_stream(telegram: TelegramStandin, session: aiohttp.ClientSession,
-                          url: str, chat: int, stream: Stream) -> None:
-    """One chat writing sequentially; stops at the first message not acknowledged."""
+async def send_until_refused(send: Callable[[str], Awaitable[int]], prefix: str,
+                             acked: list[str], stream: Stream) -> None:
+    """Send numbered markers one after another; stop at the first one not acknowledged."""
     for i in range(1000):
         if stream.killed.is_set():
             return
-        marker = f"cm-{chat}-{i:03d}"
-        update = telegram.text_update(chat_id=chat, text=f"question {marker}")
+        marker = f"{prefix}-{i:03d}"
         try:
-            status, _ = await telegram.deliver(update, session, url=url, secret=WEBHOOK_SECRET)
+            status = await send(marker)
         except (aiohttp.ClientError, TimeoutError):
             return
         if status != 200:
             return
-        stream.customer[chat].append(marker)
+        acked.append(marker)
         await asyncio.sleep(PACE)
+
+
+async def customer_stream(telegram: TelegramStandin, session: aiohttp.ClientSession,
+                          url: str, chat: int, stream: Stream) -> None:
+    """One chat writing sequentially."""
+    async def send(marker: str) -> int:
+        update = telegram.text_update(chat_id=chat, text=f"question {marker}")
+        status, _ = await telegram.deliver(update, session, url=url, secret=WEBHOOK_SECRET)
+        return status
+
+    await send_until_refused(send, f"cm-{chat}", stream.customer[chat], stream)
 
 
 async def agent_stream(agent: SlackEventSender, db: Path, chat: int, stream: Stream) -> None:
@@ -98,20 +108,14 @@ async def agent_stream(agent: SlackEventSender, db: Path, chat: int, stream: Str
             return
         thread = thread_of(db, chat)
         await asyncio.sleep(0.02)
-    for j in range(1000):
-        if stream.killed.is_set():
-            return
-        marker = f"am-{chat}-{j:03d}"
+
+    async def send(marker: str) -> int:
         event = agent.message_event(channel=CHANNEL, user=AGENT, text=f"answer {marker}",
                                     thread_ts=thread)
-        try:
-            status, _ = await agent.post(event)
-        except (aiohttp.ClientError, TimeoutError):
-            return
-        if status != 200:
-            return
-        stream.agent[chat].append(marker)
-        await asyncio.sleep(PACE)
+        status, _ = await agent.post(event)
+        return status
+
+    await send_until_refused(send, f"am-{chat}", stream.agent[chat], stream)
 
 
 def markers(texts: list[str]) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from tests.conftest import AGENT, AGENT_NAME, CHANNEL, Harness
 
@@ -10,6 +11,16 @@ from tests.conftest import AGENT, AGENT_NAME, CHANNEL, Harness
 async def settle(seconds: float = 0.3) -> None:
     """Give anything wrongly queued time to be sent, before asserting it was not."""
     await asyncio.sleep(seconds)
+
+
+async def post_and_expect_nothing_relayed(h: Harness, *envelopes: dict[str, Any]) -> None:
+    """Each event is acknowledged, and none of them reaches the customer or the store."""
+    for envelope in envelopes:
+        status, _ = await h.agent.post(envelope)
+        assert status == 200
+    await settle()
+    assert h.telegram.calls_to("sendMessage") == []
+    assert h.rows("SELECT COUNT(*) FROM messages WHERE direction != 'in'") == [(0,)]
 
 
 async def test_customer_message_starts_a_thread_and_agent_reply_reaches_customer(
@@ -109,12 +120,7 @@ async def test_bridge_own_posts_and_bots_are_never_relayed(harness: Harness) -> 
                                       thread_ts=thread, bot_id="B0OTHER")
     classic = h.agent.message_event(channel=CHANNEL, user="U0X", text="beep",
                                     thread_ts=thread, subtype="bot_message")
-    for envelope in (echo, other_bot, classic):
-        status, _ = await h.agent.post(envelope)
-        assert status == 200
-    await settle()
-    assert h.telegram.calls_to("sendMessage") == []
-    assert h.rows("SELECT COUNT(*) FROM messages WHERE direction != 'in'") == [(0,)]
+    await post_and_expect_nothing_relayed(h, echo, other_bot, classic)
 
 
 async def test_outsiders_are_never_relayed(harness: Harness) -> None:
@@ -141,17 +147,12 @@ async def test_replies_outside_bridge_threads_are_ignored(harness: Harness) -> N
     h = harness
     await h.customer_says(10, "hi")
     await h.thread_of(10)
-    assert await h.agent_says("1111111111.000001", "unrelated thread") == 200
+    unrelated = h.agent.message_event(channel=CHANNEL, user=AGENT, text="unrelated thread",
+                                      thread_ts="1111111111.000001")
     top = h.agent.message_event(channel=CHANNEL, user=AGENT, text="top-level chatter")
-    status, _ = await h.agent.post(top)
-    assert status == 200
     other = h.agent.message_event(channel="C0OTHER", user=AGENT, text="elsewhere",
                                   thread_ts="1111111111.000001")
-    status, _ = await h.agent.post(other)
-    assert status == 200
-    await settle()
-    assert h.telegram.calls_to("sendMessage") == []
-    assert h.rows("SELECT COUNT(*) FROM messages WHERE direction != 'in'") == [(0,)]
+    await post_and_expect_nothing_relayed(h, unrelated, top, other)
 
 
 async def test_each_customer_gets_one_thread(harness: Harness) -> None:

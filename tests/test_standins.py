@@ -17,26 +17,17 @@ from slack_sdk.web.async_client import AsyncWebClient
 from telegram.error import Conflict, Forbidden, RetryAfter
 
 from bridge.standins import SlackEventSender, SlackStandin, TelegramStandin
+from tests.conftest import TG_TOKEN
 
-TOKEN = "123456:STANDIN"
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[SlackStandin]:
-    async with SlackStandin() as standin:
-        yield standin
+TOKEN = TG_TOKEN
+# `slack` and `session` come from conftest; `tg` is conftest's Telegram stand-in under a name
+# that does not shadow the `telegram` package used here.
 
 
 @pytest.fixture
-async def tg() -> AsyncIterator[TelegramStandin]:
-    async with TelegramStandin(token=TOKEN) as standin:
-        yield standin
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
+def tg(request: pytest.FixtureRequest) -> TelegramStandin:
+    standin: TelegramStandin = request.getfixturevalue("telegram")
+    return standin
 
 
 @pytest.fixture
