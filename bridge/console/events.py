@@ -106,6 +106,8 @@ class SlackEvents:
         headers: dict[str, str | Sequence[str]] = {}
         for key in request.headers:
             headers[key.lower()] = request.headers.getall(key)
+        # Bolt parses the body again: in HTTP mode it refuses a pre-parsed dict ("`body` must
+        # be a raw string data"). Agent replies are not the hot path, so the cost is accepted.
         bolt_request = AsyncBoltRequest(body=body.decode("utf-8"), query=request.query_string,
                                         headers=headers)
         response = await self.bolt.async_dispatch(bolt_request)
