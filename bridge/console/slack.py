@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 
 import aiohttp
@@ -23,6 +24,7 @@ PERMANENT = frozenset({
     "invalid_blocks", "msg_blocks_too_long", "restricted_action", "missing_scope",
     "invalid_arguments", "too_many_attachments", "channel_is_archived",
 })
+AGENT_TTL = 600.0  # seconds a users.info answer is trusted
 BADGES = {"telegram": "Telegram", "twilio": "SMS/WhatsApp", "messenger": "Messenger",
           "email": "Email"}
 
@@ -48,7 +50,8 @@ class SlackConsole:
         self.client = AsyncWebClient(token=settings.bot_token, base_url=settings.api_base_url,
                                      session=session, timeout=int(settings.request_timeout))
         self.workspace: Workspace | None = None
-        self._agents: dict[str, Agent] = {}
+        # users.info answers, kept for AGENT_TTL so renames and deactivations are seen.
+        self._agents: dict[str, tuple[float, Agent]] = {}
 
     async def start(self) -> None:
         resp = await self.client.auth_test()
@@ -97,8 +100,8 @@ class SlackConsole:
     async def agent(self, user_id: str) -> Agent:
         """Who wrote in a thread, and whether they may speak to customers (cached)."""
         cached = self._agents.get(user_id)
-        if cached is not None:
-            return cached
+        if cached is not None and time.monotonic() - cached[0] < AGENT_TTL:
+            return cached[1]
         try:
             resp = await self.client.users_info(user=user_id)
         except Exception as exc:
@@ -120,5 +123,5 @@ class SlackConsole:
         elif not name:
             reason = "the author has no display or real name in Slack"
         agent = Agent(user_id=user_id, name=name, allowed=not reason, reason=reason)
-        self._agents[user_id] = agent
+        self._agents[user_id] = (time.monotonic(), agent)
         return agent
