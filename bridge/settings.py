@@ -60,12 +60,21 @@ class StorageSettings(Strict):
 
 class SlackSettings(Strict):
     bot_token: str
-    signing_secret: str
+    signing_secret: str = ""  # required in HTTP mode (checked by `load_settings`)
     support_channel: str
+    mode: Literal["http", "socket"] = "http"
+    app_token: str = ""  # xapp-..., only for socket mode
     note_prefix: str = "note:"
     command_prefix: str = "!"
     api_base_url: str = "https://slack.com/api/"
     request_timeout: float = Field(10.0, gt=0, le=120)
+
+    @field_validator("command_prefix")
+    @classmethod
+    def _command(cls, value: str) -> str:
+        if not value.strip() or any(c.isspace() for c in value.strip()):
+            raise ValueError("must be a short prefix without spaces (the default is '!')")
+        return value.strip()
 
     @field_validator("note_prefix")
     @classmethod
@@ -82,6 +91,15 @@ class OutboxSettings(Strict):
     concurrency: int = Field(64, ge=1, le=1024)
 
 
+class ConversationSettings(Strict):
+    reopen_within_hours: float = Field(168.0, ge=0, le=24 * 365)
+
+
+class MediaSettings(Strict):
+    max_bytes: int = Field(26_214_400, ge=1024, le=2_147_483_647)
+    link_ttl_hours: float = Field(72.0, gt=0, le=24 * 365)
+
+
 class LoggingSettings(Strict):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -91,6 +109,8 @@ class Settings(Strict):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     slack: SlackSettings
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    conversations: ConversationSettings = Field(default_factory=ConversationSettings)
+    media: MediaSettings = Field(default_factory=MediaSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     # validated per connector against the registry, see `load_settings`
     connectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -300,6 +320,20 @@ def load_settings(
                 connectors[name] = validated
 
     if settings is not None:
+        slack = settings.slack
+        if slack.mode == "http" and not slack.signing_secret:
+            problems.append(Problem(
+                file, "slack.signing_secret", "is required when slack.mode = \"http\"",
+                "set signing_secret = \"${SLACK_SIGNING_SECRET}\" (Basic Information > App "
+                "Credentials), or use mode = \"socket\" with an app_token",
+            ))
+        if slack.mode == "socket" and not slack.app_token.startswith("xapp-"):
+            problems.append(Problem(
+                file, "slack.app_token",
+                "is required when slack.mode = \"socket\" and must start with xapp-",
+                "set app_token = \"${SLACK_APP_TOKEN}\" (Basic Information > App-Level "
+                "Tokens, scope connections:write)",
+            ))
         if urlsplit(settings.server.public_url).scheme != "https":
             warnings.append(Problem(
                 file, "server.public_url", "is not HTTPS; platforms refuse plain-HTTP webhooks",

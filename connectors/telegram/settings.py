@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 
 class TelegramSettings(BaseModel):
@@ -13,8 +13,9 @@ class TelegramSettings(BaseModel):
 
     enabled: bool = True
     bot_token: str
-    webhook_secret: str
-    mode: Literal["webhook"] = "webhook"
+    mode: Literal["webhook", "polling"] = "webhook"
+    webhook_secret: str = Field("", validate_default=True)  # required in webhook mode
+    poll_timeout: int = Field(25, ge=0, le=50)  # getUpdates long-poll seconds (polling mode)
     api_base_url: str = "https://api.telegram.org/bot"
     file_base_url: str = "https://api.telegram.org/file/bot"
     request_timeout: float = Field(10.0, gt=0, le=120)
@@ -30,8 +31,11 @@ class TelegramSettings(BaseModel):
 
     @field_validator("webhook_secret")
     @classmethod
-    def _secret(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value):
+    def _secret(cls, value: str, info: ValidationInfo) -> str:
+        if not value and info.data.get("mode", "webhook") == "webhook":
+            raise ValueError("is required in webhook mode: 1-256 characters of A-Z, a-z, 0-9, "
+                             "_ and - (or set mode = \"polling\")")
+        if value and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value):
             raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and - (webhook mode "
                              "refuses every request without it)")
         return value
