@@ -116,6 +116,8 @@ class InboundMessage(BaseModel):
     attachments: tuple[Attachment, ...] = ()
     platform_time: float | None = None
     platform_ref: str | None = None  # the platform's own message id, if different
+    markup: str | None = None  # the text as Slack mrkdwn, when the platform carried formatting
+    edit_of: str | None = None  # an edit: the platform_ref of the message it changes
 
 
 class AgentReply(BaseModel):
@@ -130,6 +132,7 @@ class AgentReply(BaseModel):
     text: str
     is_note: bool
     event_id: str | None = None
+    files: tuple[Attachment, ...] = ()  # files attached in Slack (url = url_private_download)
 
 
 class OutboundMessage(BaseModel):
@@ -155,6 +158,11 @@ class OutboxKind(enum.StrEnum):
     SLACK_POST = "slack_post"  # post an inbound message into Slack (parent or thread reply)
     CUSTOMER_SEND = "customer_send"  # send an agent reply to the customer
     SLACK_NOTICE = "slack_notice"  # tell the agents something in the thread
+    SLACK_FILE = "slack_file"  # upload a customer's file into the thread (payload: its index)
+    SLACK_STATUS = "slack_status"  # redraw the thread's parent message (status, buttons)
+    CUSTOMER_FILE = "customer_file"  # send an agent's file to the customer (payload: index)
+    CUSTOMER_EDIT = "customer_edit"  # an agent edited a reply: edit it on the platform
+    CUSTOMER_DELETE = "customer_delete"  # an agent deleted a reply: delete it there
 
 
 class OutboxItem(BaseModel):
