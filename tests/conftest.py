@@ -154,14 +154,17 @@ async def make_harness(
 ) -> AsyncIterator[HarnessFactory]:
     started: list[Bridge] = []
 
-    async def make() -> Harness:
+    async def make(overrides: Mapping[str, Mapping[str, TomlValue]] | None = None,
+                   env: Mapping[str, str] | None = None) -> Harness:
+        """`overrides` adds config keys per table; `env` adds environment variables."""
         sock = free_socket()
         port = sock.getsockname()[1]
         db = tmp_path / f"bridge-{len(started)}.db"
         config = write_config(tmp_path / "bridge.toml", port=port, db=db, slack=slack,
-                              telegram=telegram)
+                              telegram=telegram, overrides=overrides)
         loaded = load_settings(config, settings_registry(),
-                               environ=bridge_env(slack), dotenv_dir=tmp_path)
+                               environ={**bridge_env(slack), **(env or {})},
+                              dotenv_dir=tmp_path)
         bridge = Bridge(loaded, sock=sock)
         await bridge.start()
         started.append(bridge)
