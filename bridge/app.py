@@ -14,6 +14,7 @@ from aiohttp import web
 
 from bridge.console.events import SlackEvents
 from bridge.console.slack import SlackConsole
+from bridge.console.socket import SlackSocket
 from bridge.delivery import Delivery
 from bridge.models import InboundMessage, IngestResult
 from bridge.outbox import OutboxWorker
@@ -62,6 +63,7 @@ class Bridge:
         self.connectors: dict[str, Connector] = {}
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
+        self.slack_socket: SlackSocket | None = None  # Socket Mode only
         self.port: int | None = None
         self.schema_version = 0
 
@@ -83,6 +85,22 @@ class Bridge:
             "outbox_pending": self.worker.pending_count() if self.worker else 0,
         })
 
+    async def _media(self, request: web.Request) -> web.StreamResponse:
+        """Files for platforms that fetch media by URL: unguessable token, expires."""
+        assert self.store is not None
+        token = request.match_info["token"]
+        found = None
+        if 20 <= len(token) <= 100:
+            found = await self.store.get_media(token, time.time())
+        if found is None:
+            return web.json_response({"error": "unknown or expired link"}, status=404)
+        name = found.filename.replace('"', "")
+        return web.Response(body=found.data, content_type=found.mime_type, headers={
+            "Content-Disposition": f'inline; filename="{name}"',
+            "Cache-Control": "private, max-age=300",
+            "X-Content-Type-Options": "nosniff",
+        })
+
     async def _ingest(self, items: Sequence[InboundMessage]) -> list[IngestResult]:
         assert self.router is not None
         return await self.router.ingest(items)
@@ -102,15 +120,18 @@ class Bridge:
                                    max_body_bytes=s.server.max_body_bytes,
                                    state=ConnectorState(store, name))
             self.connectors[name] = REGISTRY[name](table, ctx)
-        delivery = Delivery(store, console, self.connectors)
+        delivery = Delivery(store, console, self.connectors, s.media, s.server.public_url)
         self.worker = OutboxWorker(store, delivery, s.outbox)
-        self.router = Router(store, self.worker, delivery, s.slack.support_channel)
-        events = SlackEvents(console, self.router.ingest_reply, s.server.max_body_bytes)
+        self.router = Router(store, self.worker, delivery, s.slack.support_channel,
+                             reopen_within=s.conversations.reopen_within_hours * 3600)
+        events = SlackEvents(console, self.router, s.server.max_body_bytes)
 
         app = web.Application(client_max_size=s.server.max_body_bytes,
                               middlewares=[self._readiness])
         app.router.add_get("/healthz", self._healthz)
-        app.add_routes(events.routes())
+        app.router.add_get("/media/{token}", self._media)
+        if s.slack.mode == "http":  # in Socket Mode, Slack's events come over a websocket
+            app.add_routes(events.routes())
         for connector in self.connectors.values():
             app.add_routes(connector.routes())
         self._runner = web.AppRunner(app, access_log=None,
@@ -133,6 +154,11 @@ class Bridge:
         for connector in self.connectors.values():
             await connector.start()
         await self.worker.start()
+        if s.slack.mode == "socket":  # last, as webhooks are only served once ready
+            events.register_catch_all()  # after every other listener: Bolt runs the first match
+            self.slack_socket = SlackSocket(events.bolt, s.slack.app_token, console.client,
+                                            connect_timeout=s.slack.request_timeout * 2)
+            await self.slack_socket.start()
         # Everything imported and built so far lives as long as the process: keep it out of
         # the cyclic GC's full collections (they took 55-85 ms under load, collecting nothing).
         gc.freeze()
@@ -143,6 +169,9 @@ class Bridge:
     async def stop(self) -> None:
         """Stop taking requests, let in-flight work finish (bounded), close everything."""
         timeout = self.settings.server.shutdown_timeout
+        if self.slack_socket is not None:  # first: envelopes being handled are stored, acked
+            await self.slack_socket.stop(timeout=timeout / 2)
+            self.slack_socket = None
         if self._runner is not None:
             await self._runner.cleanup()  # waits for requests already being handled
             self._runner = None

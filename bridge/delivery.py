@@ -2,36 +2,74 @@
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Mapping
+import mimetypes
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from bridge.console.slack import SlackConsole
-from bridge.console.text import mrkdwn_escape, slack_to_plain
+from bridge.console.render import inbound_text, mrkdwn_escape, notice_message, parent_message
+from bridge.console.slack import Agent, SlackConsole
+from bridge.formatting import mention_ids, mrkdwn_to_plain
 from bridge.models import (
+    Attachment,
+    Conversation,
     ConversationId,
     DeliveryState,
     InboundMessage,
+    Message,
     MessageId,
+    OutboundFile,
     OutboundMessage,
     OutboxItem,
     OutboxKind,
 )
-from connectors.base import Connector, SendError
+from bridge.settings import MediaSettings
+from connectors.base import Connector, SendError, Unsupported, too_large
 from storage.base import OutboxResult, Outcome, Store
 
 log = logging.getLogger(__name__)
 _HINTS_MAX = 200_000
+NO_RETRY_CODES = frozenset({"too_large", "unsupported", "disabled"})  # a Retry would not help
+
+
+def _done(item: OutboxItem, **fields: object) -> OutboxResult:
+    return OutboxResult(item_id=item.id, outcome=Outcome.DONE, attempts=item.attempts + 1,
+                        **fields)
+
+
+def _filename(attachment: Attachment) -> str:
+    if attachment.filename:
+        return attachment.filename
+    ext = mimetypes.guess_extension(attachment.mime_type or "") or ".bin"
+    return f"{attachment.kind}{'.jpg' if ext == '.jpe' else ext}"
 
 
 class Delivery:
-    def __init__(self, store: Store, console: SlackConsole,
-                 connectors: Mapping[str, Connector]) -> None:
+    def __init__(self, store: Store, console: SlackConsole, connectors: Mapping[str, Connector],
+                 media: MediaSettings, public_url: str,
+                 clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.console = console
         self.connectors = connectors
+        self.media = media
+        self.public_url = public_url
+        self.clock = clock
         # What the router just stored, so the hot path posts without reading it back.
         self._hints: dict[MessageId, InboundMessage] = {}
         self._threads: dict[ConversationId, str] = {}
+        self._handlers = {
+            OutboxKind.SLACK_POST: self._post_inbound,
+            OutboxKind.SLACK_FILE: self._post_file,
+            OutboxKind.SLACK_STATUS: self._post_status,
+            OutboxKind.SLACK_NOTICE: self._post_notice,
+            OutboxKind.CUSTOMER_SEND: self._send_text,
+            OutboxKind.CUSTOMER_FILE: self._send_file,
+            OutboxKind.CUSTOMER_EDIT: self._edit,
+            OutboxKind.CUSTOMER_DELETE: self._delete,
+        }
 
     def remember(self, message_id: MessageId, item: InboundMessage) -> None:
         if len(self._hints) >= _HINTS_MAX:
@@ -39,10 +77,14 @@ class Delivery:
         self._hints[message_id] = item
 
     def gate_for(self, item: OutboxItem) -> str | None:
-        if item.kind is OutboxKind.CUSTOMER_SEND:
+        if item.kind.value.startswith("customer_"):
             return None  # learnt from the connector's own 429 (one chat, one number...)
         return f"slack:{self.console.settings.support_channel}"
 
+    async def deliver(self, item: OutboxItem) -> OutboxResult:
+        return await self._handlers[item.kind](item)
+
+    # -- into Slack --------------------------------------------------------------------------
     async def _thread(self, conversation_id: ConversationId) -> str | None:
         ts = self._threads.get(conversation_id)
         if ts is None:
@@ -51,90 +93,226 @@ class Delivery:
                 ts = self._threads[conversation_id] = conv.slack_thread_ts
         return ts
 
-    async def deliver(self, item: OutboxItem) -> OutboxResult:
-        if item.kind is OutboxKind.SLACK_POST:
-            return await self._post_inbound(item)
-        if item.kind is OutboxKind.CUSTOMER_SEND:
-            return await self._send_to_customer(item)
-        return await self._post_notice(item)
+    async def _parent(self, conv: Conversation,
+                      first_text: str) -> tuple[str, list[dict[str, Any]]]:
+        previous = None
+        if conv.previous_id is not None:
+            prev = await self.store.get_conversation(conv.previous_id)
+            if prev is not None and prev.slack_thread_ts:
+                previous = self.console.permalink(prev.slack_thread_ts, prev.slack_channel)
+        return parent_message(first_text, conv.status, conversation_id=conv.id,
+                              closed_by=conv.closed_by, closed_at=conv.closed_at,
+                              previous_link=previous)
 
     async def _post_inbound(self, item: OutboxItem) -> OutboxResult:
         assert item.message_id is not None
         hint = self._hints.get(item.message_id)
         if hint is not None:
-            name, connector, username, text = (hint.sender_name, hint.connector, hint.username,
-                                               hint.text)
+            name, connector, username = hint.sender_name, hint.connector, hint.username
+            text, markup, edit_of = hint.text, hint.markup, hint.edit_of
         else:
             msg = await self.store.get_message(item.message_id)
             if msg is None:
                 raise SendError(f"message {item.message_id} is gone", retryable=False)
-            name, connector, username, text = msg.author_name, msg.connector, None, msg.text
+            name, connector, username = msg.author_name, msg.connector, None
+            text, markup, edit_of = msg.text, msg.markup, msg.edit_of
+        body = markup if markup is not None else mrkdwn_escape(text)
         thread = await self._thread(item.conversation_id)
         first = thread is None
-        rendered = self.console.render_inbound(name, connector, username, text, first)
-        ts = await self.console.post(rendered, thread)
-        self._hints.pop(item.message_id, None)
+        rendered = inbound_text(name, connector, username, body, first=first,
+                                edit=edit_of is not None and not first)
         if first:
+            conv = await self.store.get_conversation(item.conversation_id)
+            if conv is None:
+                raise SendError(f"conversation {item.conversation_id} is gone", retryable=False)
+            rendered, blocks = await self._parent(conv, rendered)
+            ts = await self.console.post(rendered, None, blocks=blocks)
             self._threads[item.conversation_id] = ts
-        return OutboxResult(
-            item_id=item.id, outcome=Outcome.DONE, attempts=item.attempts + 1,
-            message_id=item.message_id, message_state=DeliveryState.POSTED,
-            slack_channel=self.console.settings.support_channel, slack_ts=ts,
-            thread_ts=ts if first else None, conversation_id=item.conversation_id,
-        )
+        else:
+            ts = await self.console.post(rendered, thread)
+        self._hints.pop(item.message_id, None)
+        return _done(item, message_id=item.message_id, message_state=DeliveryState.POSTED,
+                     slack_channel=self.console.settings.support_channel, slack_ts=ts,
+                     thread_ts=ts if first else None, conversation_id=item.conversation_id)
 
-    async def _send_to_customer(self, item: OutboxItem) -> OutboxResult:
-        assert item.message_id is not None
-        msg = await self.store.get_message(item.message_id)
+    async def _post_file(self, item: OutboxItem) -> OutboxResult:
+        msg = await self._message(item)
+        attachment = msg.attachments[int(item.payload)]
+        connector = self._connector(msg.connector)
+        if attachment.size is not None and attachment.size > self.media.max_bytes:
+            raise too_large(attachment.size, self.media.max_bytes)
+        data = await connector.fetch_file(attachment, self.media.max_bytes)
+        comment = f"*{mrkdwn_escape(msg.author_name)}* sent a {attachment.kind}"
+        await self.console.upload(await self._thread(item.conversation_id), _filename(attachment),
+                                  data, comment)
+        return _done(item)
+
+    async def _post_status(self, item: OutboxItem) -> OutboxResult:
         conv = await self.store.get_conversation(item.conversation_id)
-        if msg is None or conv is None:
-            raise SendError("the message or its conversation is gone", retryable=False)
-        agent = await self.console.agent(msg.author_slack_user or "")
-        if not agent.allowed:
-            return OutboxResult(
-                item_id=item.id, outcome=Outcome.BLOCKED, attempts=item.attempts + 1,
-                message_id=msg.id, message_state=DeliveryState.BLOCKED, error=agent.reason,
-                conversation_id=conv.id,
-                notice=f":no_entry: Not sent to the customer: {agent.reason}.",
-            )
-        text = slack_to_plain(msg.text).strip()
-        if not text:
-            return OutboxResult(
-                item_id=item.id, outcome=Outcome.BLOCKED, attempts=item.attempts + 1,
-                message_id=msg.id, message_state=DeliveryState.BLOCKED,
-                error="nothing to send", conversation_id=conv.id,
-                notice=":information_source: Not sent: the reply has no text "
-                       "(files are relayed by a later version of the bridge).",
-            )
-        connector = self.connectors.get(conv.connector)
-        if connector is None:
-            raise SendError(f"the {conv.connector} connector is not enabled", code="disabled",
-                            retryable=False)
-        receipt = await connector.send(OutboundMessage(
-            message_id=msg.id, conversation_id=conv.id, address=conv.address,
-            text=text, author_name=agent.name,
-        ))
-        return OutboxResult(
-            item_id=item.id, outcome=Outcome.DONE, attempts=item.attempts + 1,
-            message_id=msg.id, message_state=DeliveryState.SENT,
-            sent_platform_ids=receipt.platform_message_ids, author_name=agent.name,
-        )
+        first = await self.store.first_message(item.conversation_id)
+        if conv is None or first is None or not conv.slack_thread_ts:
+            return _done(item)  # no parent in Slack yet: it is drawn with the status when posted
+        body = first.markup if first.markup is not None else mrkdwn_escape(first.text)
+        text = inbound_text(first.author_name, first.connector, None, body, first=True)
+        text, blocks = await self._parent(conv, text)
+        await self.console.update(conv.slack_thread_ts, text, blocks,
+                                  channel=conv.slack_channel)
+        return _done(item)
 
     async def _post_notice(self, item: OutboxItem) -> OutboxResult:
-        thread = await self._thread(item.conversation_id)
-        await self.console.post(item.payload, thread)
-        return OutboxResult(item_id=item.id, outcome=Outcome.DONE, attempts=item.attempts + 1)
+        text, retry = item.payload, None
+        if text.startswith("{"):
+            data = json.loads(text)
+            text, retry = str(data["text"]), data.get("retry")
+        text, blocks = notice_message(text, retry)
+        await self.console.post(text, await self._thread(item.conversation_id), blocks=blocks)
+        return _done(item)
 
-    def failure(self, item: OutboxItem, error: SendError, attempts: int) -> OutboxResult:
-        """The row is given up; for a customer send, the agents learn it in the thread."""
+    # -- to the customer ---------------------------------------------------------------------
+    async def _message(self, item: OutboxItem) -> Message:
+        msg = None if item.message_id is None else await self.store.get_message(item.message_id)
+        if msg is None:
+            raise SendError(f"message {item.message_id} is gone", retryable=False)
+        return msg
+
+    def _connector(self, name: str) -> Connector:
+        connector = self.connectors.get(name)
+        if connector is None:
+            raise SendError(f"the {name} connector is not enabled", code="disabled",
+                            retryable=False)
+        return connector
+
+    async def _outbound(self, item: OutboxItem) -> tuple[Message, Conversation, Agent | None]:
+        msg = await self._message(item)
+        conv = await self.store.get_conversation(item.conversation_id)
+        if conv is None:
+            raise SendError("the conversation is gone", retryable=False)
+        agent = None
+        if msg.state is not DeliveryState.DELETED:
+            agent = await self.console.agent(msg.author_slack_user or "")
+        return msg, conv, agent
+
+    async def _compose(self, msg: Message, conv: Conversation, agent: Agent) -> OutboundMessage:
+        names = await self.console.names(mention_ids(msg.text))
+        return OutboundMessage(
+            message_id=msg.id, conversation_id=conv.id, address=conv.address,
+            text=mrkdwn_to_plain(msg.text, names).strip(), author_name=agent.name,
+            mrkdwn=msg.text, mentions=names,
+        )
+
+    def _blocked(self, item: OutboxItem, msg: Message, reason: str, notice: str) -> OutboxResult:
+        return OutboxResult(item_id=item.id, outcome=Outcome.BLOCKED, attempts=item.attempts + 1,
+                            message_id=msg.id, message_state=DeliveryState.BLOCKED, error=reason,
+                            conversation_id=msg.conversation_id, notice=notice)
+
+    async def _send_text(self, item: OutboxItem) -> OutboxResult:
+        msg, conv, agent = await self._outbound(item)
+        if agent is None:  # deleted in Slack before it went out
+            return OutboxResult(item_id=item.id, outcome=Outcome.BLOCKED,
+                                attempts=item.attempts + 1)
+        if not agent.allowed:
+            return self._blocked(item, msg, agent.reason,
+                                 f":no_entry: Not sent to the customer: {agent.reason}.")
+        out = await self._compose(msg, conv, agent)
+        if not out.text:
+            return self._blocked(item, msg, "nothing to send",
+                                 ":information_source: Not sent: the reply has no text.")
+        receipt = await self._connector(conv.connector).send(out)
+        return _done(item, message_id=msg.id, message_state=DeliveryState.SENT,
+                     sent_platform_ids=receipt.platform_message_ids, author_name=agent.name)
+
+    async def _publish(self, file: OutboundFile) -> str:
+        """Serve a file at GET /media/<token> for a while; return its public URL."""
+        token = secrets.token_urlsafe(32)
+        now = self.clock()
+        await self.store.put_media(token, file.filename, file.mime_type, file.data, now,
+                                   now + self.media.link_ttl_hours * 3600)
+        return f"{self.public_url}/media/{token}"
+
+    async def _send_file(self, item: OutboxItem) -> OutboxResult:
+        msg, conv, agent = await self._outbound(item)
+        if agent is None:
+            return OutboxResult(item_id=item.id, outcome=Outcome.BLOCKED,
+                                attempts=item.attempts + 1)
+        if not agent.allowed:
+            return self._blocked(item, msg, agent.reason,
+                                 f":no_entry: File not sent to the customer: {agent.reason}.")
+        attachment = msg.attachments[int(item.payload)]
+        name = _filename(attachment)
+        if attachment.size is not None and attachment.size > self.media.max_bytes:
+            raise too_large(attachment.size, self.media.max_bytes)
+        if not attachment.url:
+            raise SendError(f"{name} has no download URL", code="no_url", retryable=False)
+        data = await self.console.download(attachment.url, self.media.max_bytes)
+        mime = attachment.mime_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+        connector = self._connector(conv.connector)
+        out = (await self._compose(msg, conv, agent)).model_copy(update={"text": ""})
+        file = OutboundFile(filename=name, mime_type=mime, data=data)
+        if connector.fetches_media_by_url:
+            file = file.model_copy(update={"url": await self._publish(file)})
         notice = None
-        state = None
-        if item.kind is OutboxKind.CUSTOMER_SEND:
+        try:
+            receipt = await connector.send_file(out, file)
+        except Unsupported as exc:
+            # The channel cannot carry it: the customer gets a link, the agent a note.
+            url = file.url or await self._publish(file)
+            receipt = await connector.send(out.model_copy(update={"text": f"{name}: {url}"}))
+            notice = (f":link: {mrkdwn_escape(exc.message)}, so the customer got a link to "
+                      f"{mrkdwn_escape(name)} instead (valid for "
+                      f"{self.media.link_ttl_hours:g} hours).")
+        return _done(item, message_id=msg.id, message_state=DeliveryState.SENT,
+                     sent_platform_ids=receipt.platform_message_ids, author_name=agent.name,
+                     conversation_id=conv.id, notice=notice)
+
+    async def _edit(self, item: OutboxItem) -> OutboxResult:
+        msg, conv, agent = await self._outbound(item)
+        if not msg.sent_platform_id or agent is None or not agent.allowed:
+            return _done(item)  # not sent yet (the send reads the new text), or never will be
+        connector = self._connector(conv.connector)
+        out = await self._compose(msg, conv, agent)
+        try:
+            await connector.edit(out, msg.sent_platform_id.split(","))
+        except Unsupported as exc:
+            return _done(item, conversation_id=conv.id, notice=(
+                f":information_source: The edit did not reach the customer: "
+                f"{mrkdwn_escape(exc.message)}; they still see the original."))
+        return _done(item)
+
+    async def _delete(self, item: OutboxItem) -> OutboxResult:
+        msg = await self._message(item)
+        conv = await self.store.get_conversation(item.conversation_id)
+        if conv is None or not msg.sent_platform_id:
+            return _done(item, message_id=msg.id, message_state=DeliveryState.DELETED)
+        try:
+            await self._connector(conv.connector).delete(conv.address,
+                                                         msg.sent_platform_id.split(","))
+        except Unsupported as exc:
+            return _done(item, conversation_id=conv.id, notice=(
+                f":information_source: Deleted here only: {mrkdwn_escape(exc.message)}; "
+                f"the customer still has the message."))
+        return _done(item, message_id=msg.id, message_state=DeliveryState.DELETED)
+
+    # -- giving up ---------------------------------------------------------------------------
+    def failure(self, item: OutboxItem, error: SendError, attempts: int) -> OutboxResult:
+        """The row is given up; the agents learn it in the thread where that can help."""
+        notice, state, retry = None, None, None
+        reason = mrkdwn_escape(error.describe())
+        tries = f"after {attempts} attempt{'s' if attempts != 1 else ''}"
+        if item.kind in (OutboxKind.CUSTOMER_SEND, OutboxKind.CUSTOMER_FILE):
             state = DeliveryState.FAILED
-            notice = (f":warning: Not delivered to the customer after {attempts} "
-                      f"attempt{'s' if attempts != 1 else ''}: {mrkdwn_escape(error.describe())}")
+            what = "A file was not" if item.kind is OutboxKind.CUSTOMER_FILE else "Not"
+            notice = f":warning: {what} delivered to the customer {tries}: {reason}"
+            if error.code not in NO_RETRY_CODES:
+                retry = item.id
+        elif item.kind is OutboxKind.CUSTOMER_EDIT:
+            notice = f":warning: The edit did not reach the customer {tries}: {reason}"
+        elif item.kind is OutboxKind.CUSTOMER_DELETE:
+            notice = f":warning: Could not delete the reply on the customer's side: {reason}"
+        elif item.kind is OutboxKind.SLACK_FILE:
+            notice = f":warning: The customer's file could not be copied here: {reason}"
         return OutboxResult(
             item_id=item.id, outcome=Outcome.FAILED, attempts=attempts, error=error.describe(),
             message_id=item.message_id, message_state=state,
-            conversation_id=item.conversation_id, notice=notice,
+            conversation_id=item.conversation_id, notice=notice, notice_retry=retry,
         )
+

@@ -35,6 +35,7 @@ class DeliveryState(enum.StrEnum):
     FAILED = "failed"  # gave up after the last retry, or a permanent error
     BLOCKED = "blocked"  # never sent on purpose (outsider, stranger)
     NOTE = "note"  # internal note, stored only
+    DELETED = "deleted"  # outbound, deleted by the agent in Slack (and on the platform)
 
 
 class ConversationStatus(enum.StrEnum):
@@ -81,6 +82,9 @@ class Conversation(BaseModel):
     slack_thread_ts: str | None = None
     created_at: float
     last_inbound_at: float | None = None
+    closed_at: float | None = None
+    closed_by: str | None = None
+    previous_id: ConversationId | None = None  # the closed conversation this one continues
 
 
 class Message(BaseModel):
@@ -100,6 +104,9 @@ class Message(BaseModel):
     error: str | None = None
     created_at: float
     platform_time: float | None = None
+    platform_ref: str | None = None
+    markup: str | None = None
+    edit_of: str | None = None
 
 
 class InboundMessage(BaseModel):
@@ -135,6 +142,32 @@ class AgentReply(BaseModel):
     files: tuple[Attachment, ...] = ()  # files attached in Slack (url = url_private_download)
 
 
+class AgentEdit(BaseModel):
+    """An agent changed (`text` set) or deleted (`text` None) a reply in a thread."""
+
+    model_config = ConfigDict(frozen=True)
+
+    slack_channel: str
+    slack_ts: str
+    text: str | None
+    event_id: str | None = None
+
+
+class OutboundFile(BaseModel):
+    """A file on its way to a customer: the bytes, and a public URL for platforms that fetch."""
+
+    model_config = ConfigDict(frozen=True)
+
+    filename: str
+    mime_type: str
+    data: bytes
+    url: str | None = None  # GET /media/<token> under public_url
+
+    @property
+    def is_image(self) -> bool:
+        return self.mime_type in ("image/jpeg", "image/png", "image/gif", "image/webp")
+
+
 class OutboundMessage(BaseModel):
     """What the core hands a connector's `send`."""
 
@@ -143,9 +176,11 @@ class OutboundMessage(BaseModel):
     message_id: MessageId
     conversation_id: ConversationId
     address: str
-    text: str
+    text: str  # plain text: markers stripped, links as "label (url)", mentions as @Name
     author_name: str
     attachments: tuple[Attachment, ...] = ()
+    mrkdwn: str = ""  # the agent's original Slack text, for platforms with formatting
+    mentions: dict[str, str] = Field(default_factory=dict)  # Slack user id -> display name
 
 
 class SendReceipt(BaseModel):

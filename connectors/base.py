@@ -17,7 +17,14 @@ import aiohttp
 from aiohttp import web
 from pydantic import BaseModel
 
-from bridge.models import InboundMessage, IngestResult, OutboundMessage, SendReceipt
+from bridge.models import (
+    Attachment,
+    InboundMessage,
+    IngestResult,
+    OutboundFile,
+    OutboundMessage,
+    SendReceipt,
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +75,19 @@ class SendError(Exception):
 
     def describe(self) -> str:
         return f"{self.message} (code {self.code})" if self.code else self.message
+
+
+def too_large(size: int, limit: int) -> SendError:
+    """A file over the size cap: no retry makes it smaller."""
+    return SendError(f"the file is too large ({size / 1048576:.1f} MB, the limit is "
+                     f"{limit / 1048576:.1f} MB)", code="too_large", retryable=False)
+
+
+class Unsupported(SendError):
+    """The platform cannot do this (carry a file, edit a sent message...): no retry helps."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="unsupported", retryable=False)
 
 
 class StateAPI(ABC):
@@ -144,3 +164,22 @@ class Connector(ABC):
     @abstractmethod
     async def send(self, msg: OutboundMessage) -> SendReceipt:
         """Deliver an agent's reply; raise `SendError`."""
+
+    # -- optional abilities: the defaults say the platform cannot, and the agent is told ----
+    fetches_media_by_url: ClassVar[bool] = False  # send_file needs `file.url` (Twilio, Meta)
+
+    async def send_file(self, msg: OutboundMessage, file: OutboundFile) -> SendReceipt:
+        """Send one file an agent attached; raise `Unsupported` if the channel cannot."""
+        raise Unsupported(f"{self.name} cannot carry files")
+
+    async def fetch_file(self, attachment: Attachment, max_bytes: int) -> bytes:
+        """Download a customer's file; raise `SendError` (non-retryable when over max_bytes)."""
+        raise Unsupported(f"{self.name} files cannot be downloaded")
+
+    async def edit(self, msg: OutboundMessage, platform_ids: Sequence[str]) -> None:
+        """Change a sent reply to `msg`'s text; raise `Unsupported` if the platform cannot."""
+        raise Unsupported(f"{self.name} cannot edit a sent message")
+
+    async def delete(self, address: str, platform_ids: Sequence[str]) -> None:
+        """Delete a sent reply; raise `Unsupported` if the platform cannot."""
+        raise Unsupported(f"{self.name} cannot delete a sent message")

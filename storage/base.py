@@ -9,9 +9,11 @@ from typing import Protocol
 from pydantic import BaseModel, ConfigDict
 
 from bridge.models import (
+    AgentEdit,
     AgentReply,
     Conversation,
     ConversationId,
+    ConversationStatus,
     DeliveryState,
     InboundMessage,
     IngestResult,
@@ -60,6 +62,15 @@ class OutboxResult(BaseModel):
     sent_platform_ids: tuple[str, ...] = ()
     author_name: str | None = None
     notice: str | None = None  # post this text into the thread (a failure the agent must see)
+    notice_retry: OutboxId | None = None  # ...with a "Retry" button that queues this row again
+
+
+class MediaFile(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    filename: str
+    mime_type: str
+    data: bytes
 
 
 class Store(Protocol):
@@ -76,10 +87,34 @@ class Store(Protocol):
         ...
 
     async def ingest_inbound(
-        self, items: Sequence[InboundMessage], slack_channel: str, now: float
+        self, items: Sequence[InboundMessage], slack_channel: str, now: float,
+        reopen_within: float = 0.0,
     ) -> list[IngestResult]:
-        """Store customer messages (deduplicated) with their Slack outbox rows; commit."""
+        """Store customer messages (deduplicated) with their Slack outbox rows; commit.
+
+        A customer's latest conversation is reused while open, reopened when it was closed
+        less than `reopen_within` seconds ago, and otherwise continued by a new one."""
         ...
+
+    async def ingest_agent_edit(self, edit: AgentEdit, now: float) -> IngestResult:
+        """An agent edited or deleted a reply: record it, queue the platform edit/delete."""
+        ...
+
+    async def set_status(self, conversation_id: ConversationId, status: ConversationStatus,
+                         actor: str, now: float) -> IngestResult:
+        """Close or reopen; `duplicate` is True when nothing changed.  Queues the redraw."""
+        ...
+
+    async def put_media(self, token: str, filename: str, mime_type: str, data: bytes,
+                        now: float, expires_at: float) -> None: ...
+
+    async def get_media(self, token: str, now: float) -> MediaFile | None: ...
+
+    async def get_outbox(self, ids: Sequence[int]) -> list[OutboxItem]: ...
+
+    async def message_by_slack_ts(self, channel: str, ts: str) -> Message | None: ...
+
+    async def first_message(self, conversation_id: ConversationId) -> Message | None: ...
 
     async def ingest_agent_reply(self, reply: AgentReply, now: float) -> IngestResult:
         """Store an agent's thread reply or note; queue it for the customer unless a note."""

@@ -20,8 +20,10 @@ class Dialect:
         return sql
 
 
-SQLITE = Dialect("sqlite", {"autoid": "INTEGER PRIMARY KEY AUTOINCREMENT", "real": "REAL"})
-POSTGRES = Dialect("postgres", {"autoid": "BIGSERIAL PRIMARY KEY", "real": "DOUBLE PRECISION"})
+SQLITE = Dialect("sqlite", {"autoid": "INTEGER PRIMARY KEY AUTOINCREMENT", "real": "REAL",
+                            "blob": "BLOB"})
+POSTGRES = Dialect("postgres", {"autoid": "BIGSERIAL PRIMARY KEY", "real": "DOUBLE PRECISION",
+                                "blob": "BYTEA"})
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from typing import Any, TypeVar, cast
 import aiosqlite
 
 from bridge.models import (
+    AgentEdit,
     AgentReply,
     Attachment,
     Conversation,
@@ -39,7 +40,7 @@ from bridge.models import (
     OutboxItem,
 )
 from storage import sqlite_tx as tx
-from storage.base import OutboxResult, SchemaOutdated, SchemaTooNew, StoreError
+from storage.base import MediaFile, OutboxResult, SchemaOutdated, SchemaTooNew, StoreError
 from storage.dialect import SQLITE, migrations, split_statements
 
 log = logging.getLogger(__name__)
@@ -48,12 +49,12 @@ _Op = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]"]
 
 CONVERSATION_COLUMNS = (
     "id, customer_id, identity_id, connector, address, status, slack_channel, slack_thread_ts,"
-    " created_at, last_inbound_at"
+    " created_at, last_inbound_at, closed_at, closed_by, previous_id"
 )
 MESSAGE_COLUMNS = (
     "id, conversation_id, direction, connector, text, attachments, platform_message_id,"
     " sent_platform_id, author_name, author_slack_user, slack_channel, slack_ts, state, error,"
-    " created_at, platform_time"
+    " created_at, platform_time, platform_ref, markup, edit_of"
 )
 
 
@@ -74,6 +75,8 @@ def _conversation(row: Sequence[Any]) -> Conversation:
         id=ConversationId(row[0]), customer_id=CustomerId(row[1]), identity_id=IdentityId(row[2]),
         connector=row[3], address=row[4], status=ConversationStatus(row[5]),
         slack_channel=row[6], slack_thread_ts=row[7], created_at=row[8], last_inbound_at=row[9],
+        closed_at=row[10], closed_by=row[11],
+        previous_id=None if row[12] is None else ConversationId(row[12]),
     )
 
 
@@ -85,6 +88,7 @@ def _message(row: Sequence[Any]) -> Message:
         platform_message_id=row[6], sent_platform_id=row[7], author_name=row[8],
         author_slack_user=row[9], slack_channel=row[10], slack_ts=row[11],
         state=DeliveryState(row[12]), error=row[13], created_at=row[14], platform_time=row[15],
+        platform_ref=row[16], markup=row[17], edit_of=row[18],
     )
 
 
@@ -255,11 +259,25 @@ class SQLiteStore:
 
     # -- writes ------------------------------------------------------------------------------
     async def ingest_inbound(
-        self, items: Sequence[InboundMessage], slack_channel: str, now: float
+        self, items: Sequence[InboundMessage], slack_channel: str, now: float,
+        reopen_within: float = 0.0,
     ) -> list[IngestResult]:
         def fn(c: sqlite3.Connection) -> list[IngestResult]:
-            return [tx.ingest_inbound(c, item, slack_channel, now) for item in items]
+            return [tx.ingest_inbound(c, item, slack_channel, now, reopen_within)
+                    for item in items]
         return await self._write(fn)
+
+    async def ingest_agent_edit(self, edit: AgentEdit, now: float) -> IngestResult:
+        return await self._write(lambda c: tx.ingest_agent_edit(c, edit, now))
+
+    async def set_status(self, conversation_id: ConversationId, status: ConversationStatus,
+                         actor: str, now: float) -> IngestResult:
+        return await self._write(lambda c: tx.set_status(c, conversation_id, status, actor, now))
+
+    async def put_media(self, token: str, filename: str, mime_type: str, data: bytes,
+                        now: float, expires_at: float) -> None:
+        await self._write(lambda c: tx.put_media(c, token, filename, mime_type, data, now,
+                                                 expires_at))
 
     async def ingest_agent_reply(self, reply: AgentReply, now: float) -> IngestResult:
         return await self._write(lambda c: tx.ingest_agent_reply(c, reply, now))
@@ -321,6 +339,32 @@ class SQLiteStore:
         rows = await self._fetchall(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE"
                                     " conversation_id = ? ORDER BY id", (conversation_id,))
         return [_message(r) for r in rows]
+
+    async def get_media(self, token: str, now: float) -> MediaFile | None:
+        rows = await self._fetchall("SELECT filename, mime_type, data FROM media WHERE token = ?"
+                                    " AND expires_at >= ?", (token, now))
+        if not rows:
+            return None
+        return MediaFile(filename=rows[0][0], mime_type=rows[0][1], data=bytes(rows[0][2]))
+
+    async def get_outbox(self, ids: Sequence[int]) -> list[OutboxItem]:
+        if not ids:
+            return []
+        marks = ", ".join("?" for _ in ids)
+        rows = await self._fetchall(f"SELECT {tx.OUTBOX_COLUMNS} FROM outbox WHERE id IN"
+                                    f" ({marks}) ORDER BY id", tuple(ids))
+        return [tx.outbox_from_row(r) for r in rows]
+
+    async def message_by_slack_ts(self, channel: str, ts: str) -> Message | None:
+        rows = await self._fetchall(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE"
+                                    " slack_channel = ? AND slack_ts = ?", (channel, ts))
+        return _message(rows[0]) if rows else None
+
+    async def first_message(self, conversation_id: ConversationId) -> Message | None:
+        rows = await self._fetchall(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE"
+                                    " conversation_id = ? AND direction = 'in' ORDER BY id"
+                                    " LIMIT 1", (conversation_id,))
+        return _message(rows[0]) if rows else None
 
     async def get_state(self, connector: str, key: str) -> str | None:
         rows = await self._fetchall("SELECT value FROM connector_state WHERE connector = ? AND"

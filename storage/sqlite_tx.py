@@ -11,8 +11,10 @@ import sqlite3
 from collections.abc import Sequence
 
 from bridge.models import (
+    AgentEdit,
     AgentReply,
     ConversationId,
+    ConversationStatus,
     DeliveryState,
     Direction,
     InboundMessage,
@@ -46,9 +48,13 @@ def outbox_from_row(row: Sequence[object]) -> OutboxItem:
     )
 
 
+CUSTOMER_SIDE = frozenset({OutboxKind.CUSTOMER_SEND, OutboxKind.CUSTOMER_FILE,
+                           OutboxKind.CUSTOMER_EDIT, OutboxKind.CUSTOMER_DELETE})
+
+
 def lane_for(kind: OutboxKind, conversation_id: int) -> str:
     """Order is kept per conversation and direction: Slack posts and customer sends apart."""
-    side = "customer" if kind is OutboxKind.CUSTOMER_SEND else "slack"
+    side = "customer" if kind in CUSTOMER_SIDE else "slack"
     return f"{side}:{conversation_id}"
 
 
@@ -72,7 +78,8 @@ def add_outbox(
 
 
 def ingest_inbound(
-    c: sqlite3.Connection, item: InboundMessage, slack_channel: str, now: float
+    c: sqlite3.Connection, item: InboundMessage, slack_channel: str, now: float,
+    reopen_within: float = 0.0,
 ) -> IngestResult:
     dup = c.execute(
         "SELECT id, conversation_id FROM messages WHERE connector = ? AND platform_message_id = ?",
@@ -104,41 +111,57 @@ def ingest_inbound(
                       (item.sender_name, item.username, identity_id))
 
     conv = c.execute(
-        "SELECT id FROM conversations WHERE customer_id = ? AND status = 'open'"
+        "SELECT id, status, closed_at FROM conversations WHERE customer_id = ?"
         " ORDER BY id DESC LIMIT 1",
         (customer_id,),
     ).fetchone()
-    if conv is None:
-        cur = c.execute(
-            "INSERT INTO conversations (customer_id, identity_id, connector, address, status,"
-            " slack_channel, created_at, updated_at, last_inbound_at)"
-            " VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?)",
-            (customer_id, identity_id, item.connector, item.address, slack_channel, now, now, now),
-        )
-        conversation_id = cur.lastrowid
-    else:
+    reopened = False
+    if conv is not None and (conv[1] == ConversationStatus.OPEN or (
+            conv[2] is not None and now - float(conv[2]) <= reopen_within)):
         conversation_id = conv[0]
+        reopened = conv[1] != ConversationStatus.OPEN
         # Replies follow the customer to the channel they wrote on last.
         c.execute(
             "UPDATE conversations SET identity_id = ?, connector = ?, address = ?,"
-            " last_inbound_at = ?, updated_at = ? WHERE id = ?",
+            " last_inbound_at = ?, updated_at = ?, status = 'open', closed_at = NULL,"
+            " closed_by = NULL WHERE id = ?",
             (identity_id, item.connector, item.address, now, now, conversation_id),
         )
+    else:
+        # No conversation yet, or one closed too long ago: a new thread that links back.
+        cur = c.execute(
+            "INSERT INTO conversations (customer_id, identity_id, connector, address, status,"
+            " slack_channel, created_at, updated_at, last_inbound_at, previous_id)"
+            " VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?)",
+            (customer_id, identity_id, item.connector, item.address, slack_channel, now, now, now,
+             None if conv is None else conv[0]),
+        )
+        conversation_id = cur.lastrowid
     assert conversation_id is not None
     attachments = json.dumps([a.model_dump(exclude_none=True) for a in item.attachments])
     cur = c.execute(
         "INSERT INTO messages (conversation_id, direction, connector, platform_message_id,"
-        " platform_ref, text, attachments, author_name, state, created_at, platform_time)"
-        " VALUES (?, 'in', ?, ?, ?, ?, ?, ?, 'received', ?, ?)",
+        " platform_ref, text, attachments, author_name, state, created_at, platform_time,"
+        " markup, edit_of) VALUES (?, 'in', ?, ?, ?, ?, ?, ?, 'received', ?, ?, ?, ?)",
         (conversation_id, item.connector, item.platform_message_id, item.platform_ref, item.text,
-         attachments, item.sender_name, now, item.platform_time),
+         attachments, item.sender_name, now, item.platform_time, item.markup, item.edit_of),
     )
     message_id = cur.lastrowid
     assert message_id is not None
-    out = add_outbox(c, OutboxKind.SLACK_POST, conversation_id, message_id, "", now)
+    out: list[OutboxItem] = []
+    if reopened:
+        out.append(add_outbox(c, OutboxKind.SLACK_NOTICE, conversation_id, None,
+                              ":arrows_counterclockwise: Reopened: the customer wrote again.",
+                              now))
+        out.append(add_outbox(c, OutboxKind.SLACK_STATUS, conversation_id, None, "", now))
+    out.append(add_outbox(c, OutboxKind.SLACK_POST, conversation_id, message_id, "", now))
+    for index, attachment in enumerate(item.attachments):
+        if attachment.platform_file_id or attachment.url:
+            out.append(add_outbox(c, OutboxKind.SLACK_FILE, conversation_id, message_id,
+                                  str(index), now))
     return IngestResult(message_id=MessageId(message_id),
                         conversation_id=ConversationId(conversation_id), duplicate=False,
-                        outbox=(out,))
+                        outbox=tuple(out))
 
 
 def ingest_agent_reply(c: sqlite3.Connection, reply: AgentReply, now: float) -> IngestResult:
@@ -158,20 +181,72 @@ def ingest_agent_reply(c: sqlite3.Connection, reply: AgentReply, now: float) -> 
                             duplicate=True)
     direction = Direction.NOTE if reply.is_note else Direction.OUTBOUND
     state = DeliveryState.NOTE if reply.is_note else DeliveryState.QUEUED
+    files = json.dumps([a.model_dump(exclude_none=True) for a in reply.files])
     cur = c.execute(
-        "INSERT INTO messages (conversation_id, direction, connector, text, author_slack_user,"
-        " slack_channel, slack_ts, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (conv[0], direction.value, conv[1], reply.text, reply.slack_user, reply.slack_channel,
-         reply.slack_ts, state.value, now),
+        "INSERT INTO messages (conversation_id, direction, connector, text, attachments,"
+        " author_slack_user, slack_channel, slack_ts, state, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (conv[0], direction.value, conv[1], reply.text, files, reply.slack_user,
+         reply.slack_channel, reply.slack_ts, state.value, now),
     )
     message_id = cur.lastrowid
     assert message_id is not None
     c.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conv[0]))
-    outbox: tuple[OutboxItem, ...] = ()
+    outbox: list[OutboxItem] = []
     if not reply.is_note:
-        outbox = (add_outbox(c, OutboxKind.CUSTOMER_SEND, conv[0], message_id, "", now),)
+        # The text first (unless the reply is only files), then each file: one row each, so a
+        # failed file is retried alone and never re-sends the text.
+        if reply.text.strip() or not reply.files:
+            outbox.append(add_outbox(c, OutboxKind.CUSTOMER_SEND, conv[0], message_id, "", now))
+        for index in range(len(reply.files)):
+            outbox.append(add_outbox(c, OutboxKind.CUSTOMER_FILE, conv[0], message_id,
+                                     str(index), now))
     return IngestResult(message_id=MessageId(message_id), conversation_id=ConversationId(conv[0]),
-                        duplicate=False, outbox=outbox)
+                        duplicate=False, outbox=tuple(outbox))
+
+
+def ingest_agent_edit(c: sqlite3.Connection, edit: AgentEdit, now: float) -> IngestResult:
+    row = c.execute(
+        "SELECT id, conversation_id, direction FROM messages WHERE slack_channel = ? AND"
+        " slack_ts = ?", (edit.slack_channel, edit.slack_ts),
+    ).fetchone()
+    if row is None or row[2] != Direction.OUTBOUND:
+        return IngestResult(message_id=None, conversation_id=None, duplicate=False)
+    message_id, conversation_id = MessageId(row[0]), ConversationId(row[1])
+    if edit.event_id is not None and seen_slack_event(c, edit.event_id, now):
+        return IngestResult(message_id=message_id, conversation_id=conversation_id,
+                            duplicate=True)
+    if edit.text is None:
+        # A send still queued reads this state and stands down; one already made is deleted.
+        c.execute("UPDATE messages SET state = 'deleted' WHERE id = ?", (message_id,))
+        kind = OutboxKind.CUSTOMER_DELETE
+    else:
+        c.execute("UPDATE messages SET text = ? WHERE id = ?", (edit.text, message_id))
+        kind = OutboxKind.CUSTOMER_EDIT
+    out = add_outbox(c, kind, conversation_id, message_id, "", now)
+    return IngestResult(message_id=message_id, conversation_id=conversation_id, duplicate=False,
+                        outbox=(out,))
+
+
+def set_status(c: sqlite3.Connection, conversation_id: int, status: ConversationStatus,
+               actor: str, now: float) -> IngestResult:
+    row = c.execute("SELECT status FROM conversations WHERE id = ?",
+                    (conversation_id,)).fetchone()
+    if row is None:
+        return IngestResult(message_id=None, conversation_id=None, duplicate=False)
+    conv = ConversationId(conversation_id)
+    if row[0] == status:
+        return IngestResult(message_id=None, conversation_id=conv, duplicate=True)
+    closed = status is ConversationStatus.CLOSED
+    c.execute(
+        "UPDATE conversations SET status = ?, closed_at = ?, closed_by = ?, updated_at = ?"
+        " WHERE id = ?",
+        (status.value, now if closed else None, actor if closed else None, now, conversation_id),
+    )
+    text = (f":lock: Closed by {actor}." if closed else f":unlock: Reopened by {actor}.")
+    out = (add_outbox(c, OutboxKind.SLACK_STATUS, conversation_id, None, "", now),
+           add_outbox(c, OutboxKind.SLACK_NOTICE, conversation_id, None, text, now))
+    return IngestResult(message_id=None, conversation_id=conv, duplicate=False, outbox=out)
 
 
 def seen_slack_event(c: sqlite3.Connection, event_id: str, now: float) -> bool:
@@ -190,13 +265,16 @@ def finish_outbox(c: sqlite3.Connection, r: OutboxResult, now: float) -> list[Ou
         (status, r.attempts, r.next_attempt_at, r.error, now, r.item_id),
     )
     if r.message_id is not None and r.message_state is not None:
+        sent = ",".join(r.sent_platform_ids) or None
         c.execute(
             "UPDATE messages SET state = ?, error = COALESCE(?, error),"
             " slack_channel = COALESCE(?, slack_channel), slack_ts = COALESCE(?, slack_ts),"
-            " sent_platform_id = COALESCE(?, sent_platform_id),"
+            " sent_platform_id = CASE WHEN ? IS NULL THEN sent_platform_id"
+            " WHEN sent_platform_id IS NULL OR sent_platform_id = '' THEN ?"
+            " ELSE sent_platform_id || ',' || ? END,"
             " author_name = COALESCE(?, author_name) WHERE id = ?",
-            (r.message_state.value, r.error, r.slack_channel, r.slack_ts,
-             ",".join(r.sent_platform_ids) or None, r.author_name, r.message_id),
+            (r.message_state.value, r.error, r.slack_channel, r.slack_ts, *[sent] * 3,
+             r.author_name, r.message_id),
         )
     if r.thread_ts is not None and r.conversation_id is not None:
         c.execute(
@@ -205,8 +283,11 @@ def finish_outbox(c: sqlite3.Connection, r: OutboxResult, now: float) -> list[Ou
             (r.slack_channel, r.thread_ts, now, r.conversation_id),
         )
     if r.notice is not None and r.conversation_id is not None:
+        payload = r.notice
+        if r.notice_retry is not None:
+            payload = json.dumps({"text": r.notice, "retry": r.notice_retry})
         created.append(add_outbox(c, OutboxKind.SLACK_NOTICE, r.conversation_id, r.message_id,
-                                  r.notice, now))
+                                  payload, now))
     return created
 
 
@@ -228,7 +309,16 @@ def retry_outbox(
             done.append(OutboxId(item_id))
             c.execute(
                 "UPDATE messages SET state = 'queued', error = NULL WHERE id ="
-                " (SELECT message_id FROM outbox WHERE id = ? AND kind = 'customer_send')",
+                " (SELECT message_id FROM outbox WHERE id = ? AND kind IN"
+                " ('customer_send', 'customer_file')) AND state = 'failed'",
                 (item_id,),
             )
     return done
+
+
+def put_media(c: sqlite3.Connection, token: str, filename: str, mime_type: str, data: bytes,
+              now: float, expires_at: float) -> None:
+    c.execute("DELETE FROM media WHERE expires_at < ?", (now,))
+    c.execute("INSERT INTO media (token, filename, mime_type, size, data, created_at, expires_at)"
+              " VALUES (?, ?, ?, ?, ?, ?, ?)",
+              (token, filename, mime_type, len(data), data, now, expires_at))

@@ -11,7 +11,7 @@ from telegram import Update
 from bridge.models import Attachment
 from connectors.base import Malformed
 from connectors.telegram.connector import split_text
-from connectors.telegram.parse import parse_update
+from connectors.telegram.parse import parse_update, parse_update_data
 
 FIXTURES = Path(__file__).parent / "fixtures" / "telegram"
 
@@ -56,17 +56,66 @@ def test_sticker_is_labelled_not_lost() -> None:
     assert msg.text == "[sticker]" and msg.username == "ann_l"
 
 
-@pytest.mark.parametrize("name", ["edited_message", "my_chat_member", "group_message"])
+def test_text_edit_names_the_message_it_changes() -> None:
+    [msg] = parse_update(load("edited_text"))
+    assert msg.platform_message_id == "100000005"  # the edit's own update_id: its dedupe key
+    assert msg.platform_ref == msg.edit_of == "17"  # the message the customer edited
+    assert msg.text == "My order #124 hasn't arrived, it's urgent"
+    assert msg.platform_time == 1717000300.0  # when the edit happened (edit_date)
+    assert msg.sender_name == "Ann Lee" and msg.address == "424242"
+    assert msg.markup is None and msg.attachments == ()
+
+
+def test_caption_edit_keeps_the_label_and_does_not_resend_the_photo() -> None:
+    [msg] = parse_update(load("edited_caption"))
+    assert (msg.platform_message_id, msg.edit_of) == ("100000006", "18")
+    assert msg.text == "[photo] Damaged box, corner crushed"
+    assert msg.attachments == ()  # the photo went to Slack with the original message
+
+
+def test_a_new_message_is_not_an_edit() -> None:
+    [msg] = parse_update(load("photo_caption"))
+    assert msg.edit_of is None and msg.markup is None
+
+
+def test_older_edit_fixture_without_names_still_parses() -> None:
+    [msg] = parse_update(load("edited_message"))
+    assert msg.edit_of == "17" and msg.sender_name == "Ann"
+
+
+@pytest.mark.parametrize("name", ["text", "photo_caption", "edited_text", "edited_caption"])
+def test_decoded_and_raw_bodies_parse_alike(name: str) -> None:
+    """The poller hands `getUpdates` items over already decoded."""
+    assert parse_update_data(json.loads(load(name))) == parse_update(load(name))
+
+
+@pytest.mark.parametrize("name", ["my_chat_member", "group_message"])
 def test_updates_the_bridge_does_not_handle_are_ignored(name: str) -> None:
     assert parse_update(load(name)) == []
 
 
+def test_edits_from_groups_and_bots_are_ignored() -> None:
+    update = json.loads(load("edited_text"))
+    group = {**update["edited_message"], "chat": {"id": -100, "type": "group", "title": "G"}}
+    assert parse_update_data({**update, "edited_message": group}) == []
+    bot = {**update["edited_message"], "from": {"id": 9, "is_bot": True, "first_name": "B"}}
+    assert parse_update_data({**update, "edited_message": bot}) == []
+
+
 @pytest.mark.parametrize("body", [b"", b"null", b"{}", b'{"update_id": true}',
                                   b'{"update_id": 1, "message": []}',
-                                  b'{"update_id": 1, "message": {"chat": {"id": "x"}}}'])
+                                  b'{"update_id": 1, "message": {"chat": {"id": "x"}}}',
+                                  b'{"update_id": 1, "edited_message": "x"}',
+                                  b'{"update_id": 1, "edited_message": {"chat": {"id": 5}}}'])
 def test_malformed(body: bytes) -> None:
     with pytest.raises(Malformed):
         parse_update(body)
+
+
+@pytest.mark.parametrize("data", [None, [], "x", {"message": {}}])
+def test_malformed_decoded(data: object) -> None:
+    with pytest.raises(Malformed):
+        parse_update_data(data)
 
 
 @pytest.mark.parametrize("text,limit", [("a" * 10, 4), ("hello world again", 11),

@@ -13,22 +13,24 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs
 
 from aiohttp import web
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 
+from bridge.console.commands import ConsoleActions, ConsoleCommands, parse_command, slack_files
 from bridge.console.slack import SlackConsole
 from bridge.console.text import is_note
-from bridge.models import AgentReply, IngestResult
+from bridge.models import AgentReply
 
 log = logging.getLogger(__name__)
-IngestReply = Callable[[AgentReply], Awaitable[IngestResult]]
 RELAYED_SUBTYPES = frozenset({None, "thread_broadcast", "file_share"})
+EDIT_SUBTYPES = frozenset({"message_changed", "message_deleted"})
 
 
 MAX_SKEW = 300  # seconds: Slack's own five-minute window
@@ -69,11 +71,12 @@ def parse_slack_body(body: bytes, content_type: str) -> dict[str, Any]:
 
 
 class SlackEvents:
-    def __init__(self, console: SlackConsole, ingest_reply: IngestReply,
+    def __init__(self, console: SlackConsole, actions: ConsoleActions,
                  max_body_bytes: int) -> None:
         self.console = console
         self.settings = console.settings
-        self.ingest_reply = ingest_reply
+        self.actions = actions
+        self.commands = ConsoleCommands(console, actions)
         self.max_body_bytes = max_body_bytes
         self._secret = self.settings.signing_secret.encode()
         self.bolt = AsyncApp(
@@ -84,9 +87,27 @@ class SlackEvents:
             logger=logging.getLogger("bridge.console.bolt"),
         )
         self.bolt.event("message")(self._on_message)
+        self.commands.register(self.bolt)
 
     def routes(self) -> list[web.RouteDef]:
         return [web.post("/slack/events", self.handle)]
+
+    # -- Socket Mode: catch-all (begin) --------------------------------------------------------
+    def register_catch_all(self) -> None:
+        """Acknowledge authentic requests no other listener wants. Call it once, LAST.
+
+        Bolt runs the first listener, in registration order, whose matcher accepts a request, so
+        registered earlier these would shadow the real listeners.  Socket Mode needs them: Slack
+        redelivers an envelope nobody acknowledges (over HTTP `handle` turns Bolt's 404 into a
+        200 anyway).  The composition root calls this after `SlackEvents` is built.
+        """
+        anything = re.compile(".*")
+        self.bolt.event(anything)(_ignore_event)
+        for register in (self.bolt.action, self.bolt.shortcut, self.bolt.command,
+                         self.bolt.view, self.bolt.options):
+            register(anything)(_ack_only)
+        self.bolt.view({"type": "view_closed", "callback_id": anything})(_ack_only)
+    # -- Socket Mode: catch-all (end) ----------------------------------------------------------
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if request.content_length is not None and request.content_length > self.max_body_bytes:
@@ -118,10 +139,21 @@ class SlackEvents:
                                      if k.lower() != "content-length" and v})
 
     async def _on_message(self, event: dict[str, Any], body: dict[str, Any]) -> None:
+        # Whatever is stored here is committed before Slack gets its 200 (or its socket ack);
+        # an exception becomes a 500 / no ack, and Slack delivers the event again.
+        if event.get("subtype") in EDIT_SUBTYPES:
+            edit = self.commands.edit_of(event, body)
+            if edit is not None:
+                await self.actions.ingest_edit(edit)
+            return
         reply = self.agent_reply(event, body)
         if reply is None:
             return
-        result = await self.ingest_reply(reply)  # raises -> 500 -> Slack retries
+        command = parse_command(reply.text, self.settings.command_prefix)
+        if command is not None and not reply.files:
+            await self.commands.command(reply, command[0])  # never relayed to the customer
+            return
+        result = await self.actions.ingest_reply(reply)
         if result.conversation_id is None:
             log.debug("thread %s is not a bridge conversation", reply.thread_ts)
 
@@ -148,8 +180,16 @@ class SlackEvents:
         text = event.get("text")
         text = text if isinstance(text, str) else ""
         return AgentReply(slack_channel=channel, slack_ts=ts, thread_ts=thread_ts,
-                          slack_user=user, text=text,
+                          slack_user=user, text=text, files=slack_files(event),
                           is_note=is_note(text, self.settings.note_prefix),
                           event_id=body.get("event_id") if isinstance(body.get("event_id"),
                                                                       str) else None)
 
+
+async def _ignore_event() -> None:
+    """A catch-all for events: Bolt acknowledges an event once its listener returns."""
+
+
+async def _ack_only(ack: AsyncAck) -> None:
+    """A catch-all for actions, shortcuts, commands, views and options: acknowledge only."""
+    await ack()

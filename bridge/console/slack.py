@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bridge.console.text import mrkdwn_escape
 from bridge.settings import SlackSettings
-from connectors.base import SendError
+from connectors.base import SendError, too_large
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +26,6 @@ PERMANENT = frozenset({
     "invalid_arguments", "too_many_attachments", "channel_is_archived",
 })
 AGENT_TTL = 600.0  # seconds a users.info answer is trusted
-BADGES = {"telegram": "Telegram", "twilio": "SMS/WhatsApp", "messenger": "Messenger",
-          "email": "Email"}
 
 
 @dataclass(frozen=True)
@@ -42,6 +41,7 @@ class Workspace:
     team_id: str
     bot_user_id: str
     bot_id: str
+    url: str = ""
 
 
 class SlackConsole:
@@ -57,7 +57,8 @@ class SlackConsole:
         resp = await self.client.auth_test()
         self.workspace = Workspace(team_id=str(resp.get("team_id") or ""),
                                    bot_user_id=str(resp.get("user_id") or ""),
-                                   bot_id=str(resp.get("bot_id") or ""))
+                                   bot_id=str(resp.get("bot_id") or ""),
+                                   url=str(resp.get("url") or ""))
         log.info("slack console ready in team %s as %s", self.workspace.team_id,
                  self.workspace.bot_user_id)
 
@@ -75,27 +76,88 @@ class SlackConsole:
             return SendError(f"Slack unreachable: {exc!r}", code="network", retryable=True)
         return SendError(f"Slack call failed: {exc!r}", code="unexpected", retryable=True)
 
-    async def post(self, text: str, thread_ts: str | None, *, channel: str | None = None) -> str:
+    async def post(self, text: str, thread_ts: str | None, *, channel: str | None = None,
+                   blocks: Sequence[dict[str, Any]] | None = None) -> str:
         """Post into the support channel (a thread if `thread_ts`); return the message ts."""
         target = channel or self.settings.support_channel
         try:
             resp = await self.client.chat_postMessage(channel=target, text=text,
                                                       thread_ts=thread_ts, unfurl_links=False,
-                                                      unfurl_media=False)
+                                                      unfurl_media=False, blocks=blocks)
         except Exception as exc:
             raise self._error(exc, target) from exc
         return str(resp["ts"])
 
-    @staticmethod
-    def render_inbound(name: str, connector: str, username: str | None, text: str,
-                       first: bool) -> str:
-        safe = mrkdwn_escape(text)
-        who = mrkdwn_escape(name)
-        if first:
-            badge = BADGES.get(connector, connector.title())
-            handle = f" (@{mrkdwn_escape(username)})" if username else ""
-            return f"*{who}*{handle} · {badge}\n{safe}"
-        return f"*{who}*: {safe}"
+    async def update(self, ts: str, text: str, blocks: Sequence[dict[str, Any]] | None,
+                     *, channel: str | None = None) -> None:
+        """Redraw one of the bridge's own messages (a thread's parent, a notice)."""
+        target = channel or self.settings.support_channel
+        try:
+            await self.client.chat_update(channel=target, ts=ts, text=text, blocks=blocks)
+        except Exception as exc:
+            raise self._error(exc, target) from exc
+
+    async def upload(self, thread_ts: str | None, filename: str, data: bytes,
+                     comment: str) -> None:
+        """Upload a customer's file into the thread (files.getUploadURLExternal + complete)."""
+        target = self.settings.support_channel
+        try:
+            await self.client.files_upload_v2(channel=target, thread_ts=thread_ts,
+                                              filename=filename, content=data,
+                                              initial_comment=comment, request_file_info=False)
+        except Exception as exc:
+            raise self._error(exc, target) from exc
+
+    async def download(self, url: str, max_bytes: int) -> bytes:
+        """Fetch a file an agent attached (url_private_download, bot token), size-capped."""
+        session = self.client.session
+        assert session is not None
+        headers = {"Authorization": f"Bearer {self.settings.bot_token}"}
+        try:
+            async with session.get(url, headers=headers, allow_redirects=False) as resp:
+                if resp.status != 200:
+                    raise SendError(f"Slack file download answered HTTP {resp.status}",
+                                    code=f"http_{resp.status}",
+                                    retryable=resp.status >= 500 or resp.status == 429)
+                if resp.content_length is not None and resp.content_length > max_bytes:
+                    raise too_large(resp.content_length, max_bytes)
+                data = bytearray()
+                async for chunk in resp.content.iter_chunked(65536):
+                    data.extend(chunk)
+                    if len(data) > max_bytes:
+                        raise too_large(len(data), max_bytes)
+                return bytes(data)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise SendError(f"Slack file download failed: {exc!r}", code="network",
+                            retryable=True) from exc
+
+    async def ephemeral(self, user: str, text: str, thread_ts: str | None) -> None:
+        """A note only `user` sees (best effort: nothing depends on it)."""
+        try:
+            await self.client.chat_postEphemeral(channel=self.settings.support_channel,
+                                                 user=user, text=text, thread_ts=thread_ts)
+        except Exception as exc:
+            log.warning("ephemeral message to %s failed: %r", user, exc)
+
+    def permalink(self, ts: str, channel: str | None = None) -> str:
+        """A link to a message (Slack's own permalink shape, from auth.test's workspace URL)."""
+        base = "https://slack.com/"
+        if self.workspace is not None and self.workspace.url:
+            base = self.workspace.url
+        target = channel or self.settings.support_channel
+        return f"{base.rstrip('/')}/archives/{target}/p{ts.replace('.', '')}"
+
+    async def names(self, user_ids: Iterable[str]) -> dict[str, str]:
+        """Display names for mentions; unknown users keep their id."""
+        found: dict[str, str] = {}
+        for user_id in user_ids:
+            try:
+                agent = await self.agent(user_id)
+            except SendError:
+                continue
+            if agent.name:
+                found[user_id] = agent.name
+        return found
 
     async def agent(self, user_id: str) -> Agent:
         """Who wrote in a thread, and whether they may speak to customers (cached)."""

@@ -23,6 +23,11 @@ CONFLICT = (
     "Conflict: can't use getUpdates method while webhook is active; "
     "use deleteWebhook to delete the webhook first"
 )
+CONFLICT_TERMINATED = (
+    "Conflict: terminated by other getUpdates request; "
+    "make sure that only one bot instance is running"
+)
+MAX_POLL_TIMEOUT = 50.0  # seconds a getUpdates long poll may be held (Telegram's own bound)
 
 
 class TelegramAPIError(Exception):
@@ -75,6 +80,8 @@ class TelegramStandin(StandinBase):
         }
         self.sent: list[JSONDict] = []
         self.updates: list[JSONDict] = []
+        self.served: dict[int, int] = {}  # update_id -> times getUpdates returned it
+        self.confirmed: dict[int, float] = {}  # update_id -> when an offset confirmed it
         self.webhook_url: str | None = None
         self.webhook_secret: str | None = None
         self.allowed_updates: list[str] | None = None
@@ -85,6 +92,7 @@ class TelegramStandin(StandinBase):
         self._file_seq = 0
         self._closing = False
         self._new_update = asyncio.Event()
+        self._poll_seq = 0  # the newest getUpdates; an older one still waiting gets a 409
         self._methods: dict[str, Callable[[JSONDict], Any]] = {
             "getMe": lambda p: self.me,
             "setWebhook": self._m_set_webhook,
@@ -116,6 +124,9 @@ class TelegramStandin(StandinBase):
         """Queue an update for ``getUpdates`` (wakes pending long polls)."""
         self.updates.append(update)
         self._last_update_id = max(self._last_update_id, int(update.get("update_id", 0)))
+        self._wake_polls()
+
+    def _wake_polls(self) -> None:
         event, self._new_update = self._new_update, asyncio.Event()
         event.set()
 
@@ -164,6 +175,25 @@ class TelegramStandin(StandinBase):
                 "text": text,
             },
         }
+
+    def edited_update(
+        self,
+        *,
+        chat_id: int,
+        message_id: int,
+        text: str,
+        first_name: str = "Ann",
+        update_id: int | None = None,
+        date: int | None = None,
+        edit_date: int | None = None,
+    ) -> JSONDict:
+        """The customer edited message ``message_id`` to ``text`` (not queued)."""
+        update = self.text_update(chat_id=chat_id, text=text, first_name=first_name,
+                                  update_id=update_id, message_id=message_id, date=date)
+        message = update.pop("message")
+        message["edit_date"] = int(time.time()) if edit_date is None else edit_date
+        update["edited_message"] = message
+        return update
 
     async def deliver(
         self,
@@ -269,24 +299,43 @@ class TelegramStandin(StandinBase):
 
     # ------------------------------------------------------------------ Bot API methods
     async def _get_updates(self, p: JSONDict) -> list[JSONDict]:
+        """Like Telegram: an offset confirms (drops) every update below it; waits up to
+        ``timeout`` seconds for one; a newer getUpdates ends a waiting one with a 409."""
         if self.webhook_url:
             raise TelegramAPIError(409, CONFLICT)
+        self._poll_seq += 1
+        mine = self._poll_seq
+        self._wake_polls()  # an older poll still waiting learns it was superseded
         offset = int(p.get("offset") or 0)
         limit = min(max(int(p.get("limit") or 100), 1), 100)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + float(p.get("timeout") or 0)
+        deadline = loop.time() + min(float(p.get("timeout") or 0), MAX_POLL_TIMEOUT)
         while True:
+            if mine != self._poll_seq:
+                raise TelegramAPIError(409, CONFLICT_TERMINATED)
+            if self.webhook_url:
+                raise TelegramAPIError(409, CONFLICT)
             if offset < 0:
+                self._confirm(self.updates[:offset])
                 self.updates = self.updates[offset:]
             elif offset:
+                self._confirm([u for u in self.updates if int(u["update_id"]) < offset])
                 self.updates = [u for u in self.updates if int(u["update_id"]) >= offset]
             remaining = deadline - loop.time()
             if self.updates or remaining <= 0 or self._closing:
-                return self.updates[:limit]
+                batch = self.updates[:limit]
+                for u in batch:
+                    self.served[int(u["update_id"])] = self.served.get(int(u["update_id"]), 0) + 1
+                return batch
             try:
                 await asyncio.wait_for(self._new_update.wait(), remaining)
             except TimeoutError:
                 return []
+
+    def _confirm(self, updates: list[JSONDict]) -> None:
+        now = time.monotonic()
+        for u in updates:
+            self.confirmed.setdefault(int(u["update_id"]), now)
 
     def _m_set_webhook(self, p: JSONDict) -> bool:
         url = p.get("url") or ""
@@ -294,6 +343,7 @@ class TelegramStandin(StandinBase):
             return self._m_delete_webhook(p)
         self.webhook_url = url
         self.webhook_secret = p.get("secret_token") or None
+        self._wake_polls()  # a waiting getUpdates now fails with a 409, as on Telegram
         allowed = p.get("allowed_updates")
         self.allowed_updates = json.loads(allowed) if isinstance(allowed, str) else allowed
         if p.get("drop_pending_updates") in _TRUE or p.get("drop_pending_updates") is True:

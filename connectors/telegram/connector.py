@@ -2,40 +2,38 @@
 
 from __future__ import annotations
 
-import datetime as dtm
 import hmac
-import html
 import logging
+import secrets
+from collections.abc import Sequence
 from typing import ClassVar
 
 from aiohttp import web
 from pydantic import BaseModel
-from telegram import Bot
+from telegram import Bot, InputFile
 from telegram.constants import ParseMode
-from telegram.error import (
-    BadRequest,
-    ChatMigrated,
-    Forbidden,
-    InvalidToken,
-    NetworkError,
-    RetryAfter,
-    TelegramError,
-    TimedOut,
-)
+from telegram.error import BadRequest, TelegramError
 from telegram.request import HTTPXRequest
 
-from bridge.models import InboundMessage, OutboundMessage, SendReceipt
-from connectors.base import Connector, ConnectorContext, SendError, Unauthorized
-from connectors.telegram.parse import NAME, parse_update
+from bridge.models import Attachment, InboundMessage, OutboundFile, OutboundMessage, SendReceipt
+from connectors.base import (
+    Connector,
+    ConnectorContext,
+    SendError,
+    Unauthorized,
+    Unsupported,
+    too_large,
+)
+from connectors.telegram import outbound
+from connectors.telegram.parse import HANDLED_UPDATES, NAME, parse_update, parse_update_data
+from connectors.telegram.polling import TelegramPoller
 from connectors.telegram.settings import TelegramSettings
 
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-MAX_TEXT = 4096
-
-
-def _seconds(value: int | float | dtm.timedelta) -> float:
-    return value.total_seconds() if isinstance(value, dtm.timedelta) else float(value)
+MAX_TEXT = outbound.MAX_TEXT
+PHOTO_MAX = 10 * 1048576  # larger images go as documents (sendPhoto's limit)
+DOWNLOAD_MAX = 20 * 1048576  # the Bot API serves files up to 20 MB (FILESIZE_DOWNLOAD)
 
 
 def split_text(text: str, limit: int) -> list[str]:
@@ -66,22 +64,38 @@ class TelegramConnector(Connector):
         request = HTTPXRequest(connection_pool_size=settings.connection_pool_size,
                                read_timeout=timeout, write_timeout=timeout,
                                connect_timeout=timeout, pool_timeout=timeout)
+        # One connection for getUpdates; each call's read timeout is poll_timeout + timeout.
+        updates_request = HTTPXRequest(connection_pool_size=1, read_timeout=timeout,
+                                       write_timeout=timeout, connect_timeout=timeout,
+                                       pool_timeout=timeout)
         self.bot = Bot(settings.bot_token, base_url=settings.api_base_url,
                        base_file_url=settings.file_base_url, request=request,
-                       get_updates_request=HTTPXRequest())
-        self._secret = settings.webhook_secret.encode()
+                       get_updates_request=updates_request)
+        # Polling mode keeps the webhook route, still verified: without a configured secret it
+        # checks against a random one, so it refuses every request rather than none.
+        self._secret = (settings.webhook_secret or secrets.token_urlsafe(32)).encode()
+        self.poller: TelegramPoller | None = None
+        if settings.mode == "polling":
+            self.poller = TelegramPoller(
+                self.bot, updates_request, parse=parse_update_data, ingest=ctx.ingest,
+                state=ctx.state, poll_timeout=settings.poll_timeout, request_timeout=timeout)
 
     async def start(self) -> None:
         await self.bot.initialize()  # getMe: fails fast on a wrong token
-        if self.settings.register_webhook:
+        if self.poller is not None:
+            await self.poller.start()  # deletes any webhook, then long-polls getUpdates
+            log.info("telegram polling started (offset %s)", self.poller.offset)
+        elif self.settings.register_webhook:
             await self.bot.set_webhook(
                 url=self.webhook_url,
                 secret_token=self.settings.webhook_secret,
-                allowed_updates=["message"],
+                allowed_updates=list(HANDLED_UPDATES),
             )
             log.info("telegram webhook registered at %s", self.webhook_url)
 
     async def stop(self) -> None:
+        if self.poller is not None:
+            await self.poller.stop()  # a long poll ends at once; a commit under way finishes
         await self.bot.shutdown()
 
     async def verify(self, request: web.Request, body: bytes) -> None:
@@ -94,28 +108,81 @@ class TelegramConnector(Connector):
 
     async def send(self, msg: OutboundMessage) -> SendReceipt:
         chat_id = int(msg.address)
-        gate = f"telegram:{chat_id}"
         ids: list[str] = []
-        header = f"<b>{html.escape(msg.author_name, quote=False)}</b>\n"
-        for part in split_text(msg.text, MAX_TEXT - len(header)):
-            try:
-                sent = await self.bot.send_message(
-                    chat_id=chat_id, text=header + html.escape(part, quote=False),
-                    parse_mode=ParseMode.HTML)
-            except RetryAfter as exc:
-                raise SendError("Telegram asked to slow down", code="429", retryable=True,
-                                retry_after=_seconds(exc.retry_after), gate=gate) from exc
-            except Forbidden as exc:
-                raise SendError(f"Telegram refused: {exc.message}", code="403",
-                                retryable=False) from exc
-            except (BadRequest, ChatMigrated, InvalidToken) as exc:
-                raise SendError(f"Telegram rejected the message: {exc.message}",
-                                code=type(exc).__name__, retryable=False) from exc
-            except (TimedOut, NetworkError) as exc:
-                raise SendError(f"Telegram unreachable: {exc.message}",
-                                code=type(exc).__name__, retryable=True) from exc
-            except TelegramError as exc:
-                raise SendError(f"Telegram error: {exc.message}", code=type(exc).__name__,
-                                retryable=True) from exc
+        for part in outbound.render(msg):
+            sent = await outbound.call(self.bot.send_message(
+                chat_id=chat_id, text=part, parse_mode=ParseMode.HTML), chat_id)
             ids.append(str(sent.message_id))
         return SendReceipt(platform_message_ids=tuple(ids))
+
+    async def send_file(self, msg: OutboundMessage, file: OutboundFile) -> SendReceipt:
+        if len(file.data) > self.settings.max_upload_bytes:
+            raise Unsupported(f"Telegram bots cannot send files over "
+                              f"{self.settings.max_upload_bytes / 1048576:g} MB")
+        chat_id = int(msg.address)
+        caption = outbound.header(msg.author_name).rstrip("\n")
+        upload = InputFile(file.data, filename=file.filename)
+        if file.is_image and len(file.data) <= PHOTO_MAX:
+            sent = await outbound.call(self.bot.send_photo(
+                chat_id=chat_id, photo=upload, caption=caption, parse_mode=ParseMode.HTML),
+                chat_id)
+        else:
+            sent = await outbound.call(self.bot.send_document(
+                chat_id=chat_id, document=upload, caption=caption,
+                parse_mode=ParseMode.HTML), chat_id)
+        return SendReceipt(platform_message_ids=(str(sent.message_id),))
+
+    async def fetch_file(self, attachment: Attachment, max_bytes: int) -> bytes:
+        if not attachment.platform_file_id:
+            raise SendError("the file has no Telegram file_id", code="no_file",
+                            retryable=False)
+        limit = min(max_bytes, DOWNLOAD_MAX)
+        if attachment.size is not None and attachment.size > limit:
+            raise too_large(attachment.size, limit)
+        file = await outbound.call(self.bot.get_file(attachment.platform_file_id), 0)
+        if file.file_size is not None and file.file_size > limit:
+            raise too_large(file.file_size, limit)
+        try:
+            data = bytes(await file.download_as_bytearray())
+        except TelegramError as exc:
+            raise outbound.error(exc, 0) from exc
+        if len(data) > limit:
+            raise too_large(len(data), limit)
+        return data
+
+    async def edit(self, msg: OutboundMessage, platform_ids: Sequence[str]) -> None:
+        chat_id = int(msg.address)
+        parts = outbound.render(msg)
+        if len(parts) != len(platform_ids):
+            raise Unsupported("Telegram can only edit a reply into as many messages as it was "
+                              "sent in")
+        for part, message_id in zip(parts, platform_ids, strict=True):
+            try:
+                await self.bot.edit_message_text(text=part, chat_id=chat_id,
+                                                 message_id=int(message_id),
+                                                 parse_mode=ParseMode.HTML)
+            except BadRequest as exc:
+                if "not modified" in exc.message.lower():
+                    continue  # already says this
+                if "can't be edited" in exc.message.lower():
+                    raise Unsupported("Telegram no longer allows editing this message") from exc
+                raise outbound.error(exc, chat_id) from exc
+            except TelegramError as exc:
+                raise outbound.error(exc, chat_id) from exc
+
+    async def delete(self, address: str, platform_ids: Sequence[str]) -> None:
+        chat_id = int(address)
+        for message_id in platform_ids:
+            try:
+                await self.bot.delete_message(chat_id=chat_id, message_id=int(message_id))
+            except BadRequest as exc:
+                text = exc.message.lower()
+                if "not found" in text:
+                    continue  # already gone
+                if "can't be deleted" in text:
+                    raise Unsupported("Telegram lets bots delete messages only within 48 "
+                                      "hours") from exc
+                raise outbound.error(exc, chat_id) from exc
+            except TelegramError as exc:
+                raise outbound.error(exc, chat_id) from exc
+

@@ -9,6 +9,8 @@ from bridge.models import Attachment, InboundMessage
 from connectors.base import Malformed
 
 NAME = "telegram"
+# The update kinds the bridge relays: `allowed_updates` for setWebhook and getUpdates.
+HANDLED_UPDATES = ("message", "edited_message")
 _MEDIA_KINDS = ("photo", "document", "video", "voice", "audio", "sticker", "animation",
                 "video_note", "contact", "location")
 
@@ -47,23 +49,34 @@ def parse_update(body: bytes) -> list[InboundMessage]:
         update = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise Malformed(f"body is not JSON: {exc}") from exc
+    return parse_update_data(update)
+
+
+def parse_update_data(update: object) -> list[InboundMessage]:
+    """Parse one decoded `Update` (a webhook body, or one item of a `getUpdates` result).
+
+    Raises `Malformed`; returns [] for updates we do not handle.  A customer's edit
+    (`edited_message`) becomes a message of its own: deduplicated on its own `update_id`,
+    with `edit_of` naming the message it changes.
+    """
     if not isinstance(update, dict):
         raise Malformed("an Update must be a JSON object")
     update_id = update.get("update_id")
     if not isinstance(update_id, int) or isinstance(update_id, bool):
         raise Malformed("update_id is missing or not an integer")
 
-    message = update.get("message")
-    if message is None:
-        return []  # edited_message, my_chat_member, callback_query...: acknowledged, ignored
+    kind = next((k for k in HANDLED_UPDATES if update.get(k) is not None), None)
+    if kind is None:
+        return []  # my_chat_member, callback_query...: acknowledged, ignored
+    message = update[kind]
     if not isinstance(message, dict):
-        raise Malformed("message must be an object")
+        raise Malformed(f"{kind} must be an object")
     chat = message.get("chat")
     sender = message.get("from")
     if not isinstance(chat, dict) or not isinstance(chat.get("id"), int):
-        raise Malformed("message.chat.id is missing")
+        raise Malformed(f"{kind}.chat.id is missing")
     if not isinstance(message.get("message_id"), int):
-        raise Malformed("message.message_id is missing")
+        raise Malformed(f"{kind}.message_id is missing")
     if chat.get("type") != "private":
         return []  # the bridge serves one-to-one chats; groups and channels are ignored
     if not isinstance(sender, dict) or sender.get("is_bot"):
@@ -72,7 +85,12 @@ def parse_update(body: bytes) -> list[InboundMessage]:
     first = sender.get("first_name") or chat.get("first_name") or ""
     last = sender.get("last_name") or chat.get("last_name") or ""
     name = f"{first} {last}".strip() or str(sender.get("username") or chat["id"])
-    date = message.get("date")
+    ref = str(message["message_id"])
+    edit = kind == "edited_message"
+    # An edit happens at `edit_date`; the message keeps its original `date`.
+    date = message.get("edit_date") if edit else message.get("date")
+    if edit and not isinstance(date, int):
+        date = message.get("date")
     return [InboundMessage(
         connector=NAME,
         platform_message_id=str(update_id),
@@ -80,7 +98,12 @@ def parse_update(body: bytes) -> list[InboundMessage]:
         sender_name=name,
         username=sender.get("username") if isinstance(sender.get("username"), str) else None,
         text=_text(message),
-        attachments=_attachments(message),
+        # An edit changes text or caption; its media were relayed with the original message.
+        attachments=() if edit else _attachments(message),
         platform_time=float(date) if isinstance(date, int) else None,
-        platform_ref=str(message["message_id"]),
+        platform_ref=ref,
+        # Formatting: `entities` (text) or `caption_entities` (caption), offsets in UTF-16 code
+        # units of the raw text/caption (before the "[photo] " label `_text` adds).
+        markup=None,
+        edit_of=ref if edit else None,
     )]

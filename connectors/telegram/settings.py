@@ -21,6 +21,8 @@ class TelegramSettings(BaseModel):
     request_timeout: float = Field(10.0, gt=0, le=120)
     connection_pool_size: int = Field(64, ge=1, le=1024)
     register_webhook: bool = True
+    max_upload_bytes: int = Field(52_428_800, ge=1024)  # 50 MB on api.telegram.org; a local
+                                                        # Bot API server allows 2000 MB
 
     @field_validator("bot_token")
     @classmethod

@@ -1,0 +1,185 @@
+"""What agents do in a conversation's thread besides replying: close and reopen (button, message
+shortcut, `!close`), retry a failed delivery, and edit or delete a reply already sent.
+
+Every action is committed before Bolt acknowledges it (`process_before_response=True`), so an
+acknowledged click or command is never lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+from bridge.console.render import CLOSE_ACTION, CLOSE_SHORTCUT, REOPEN_ACTION, RETRY_ACTION
+from bridge.console.slack import SlackConsole
+from bridge.models import (
+    AgentEdit,
+    AgentReply,
+    Attachment,
+    Conversation,
+    ConversationId,
+    ConversationStatus,
+    IngestResult,
+)
+from connectors.base import SendError
+
+log = logging.getLogger(__name__)
+Ack = Callable[..., Awaitable[None]]
+COMMANDS = {"close": ConversationStatus.CLOSED, "reopen": ConversationStatus.OPEN}
+
+
+class ConsoleActions(Protocol):
+    """The core's side of the console (the router implements it)."""
+
+    async def ingest_reply(self, reply: AgentReply) -> IngestResult: ...
+
+    async def ingest_edit(self, edit: AgentEdit) -> IngestResult: ...
+
+    async def set_status(self, conversation_id: ConversationId, status: ConversationStatus,
+                         actor: str) -> IngestResult: ...
+
+    async def retry(self, ids: Sequence[int]) -> list[int]: ...
+
+    async def conversation_by_thread(self, channel: str,
+                                     thread_ts: str) -> Conversation | None: ...
+
+
+def slack_files(event: dict[str, Any]) -> tuple[Attachment, ...]:
+    """Files attached to an agent's message, as attachments to fetch with the bot token."""
+    found: list[Attachment] = []
+    for f in event.get("files") or []:
+        if not isinstance(f, dict) or f.get("mode") == "tombstone":
+            continue
+        url = f.get("url_private_download") or f.get("url_private")
+        mime = f.get("mimetype") if isinstance(f.get("mimetype"), str) else None
+        size = f.get("size")
+        found.append(Attachment(
+            kind="photo" if (mime or "").startswith("image/") else "document",
+            platform_file_id=str(f.get("id") or ""), filename=f.get("name") or None,
+            mime_type=mime, size=size if isinstance(size, int) else None,
+            url=url if isinstance(url, str) else None,
+        ))
+    return tuple(found)
+
+
+def parse_command(text: str, prefix: str) -> tuple[str, str] | None:
+    """`!close`, `!reopen ...`: (name, rest); None unless the text is a thread command."""
+    stripped = text.strip()
+    if not stripped.startswith(prefix):
+        return None
+    name, _, rest = stripped[len(prefix):].partition(" ")
+    if not name or not name[0].isalpha():
+        return None  # "!!! urgent" is a reply, not a command
+    return name.lower(), rest.strip()
+
+
+class ConsoleCommands:
+    def __init__(self, console: SlackConsole, actions: ConsoleActions) -> None:
+        self.console = console
+        self.actions = actions
+        self.channel = console.settings.support_channel
+
+    def register(self, bolt: Any) -> None:
+        bolt.action(CLOSE_ACTION)(self._on_close_button)
+        bolt.action(REOPEN_ACTION)(self._on_reopen_button)
+        bolt.action(RETRY_ACTION)(self._on_retry)
+        bolt.shortcut(CLOSE_SHORTCUT)(self._on_close_shortcut)
+
+    async def _allowed(self, user: str, thread_ts: str | None) -> bool:
+        try:
+            agent = await self.console.agent(user)
+        except SendError:
+            return False
+        if not agent.allowed:
+            await self.console.ephemeral(user, f"Not done: {agent.reason}.", thread_ts)
+        return agent.allowed
+
+    async def _set(self, channel: str, thread_ts: str, user: str,
+                   status: ConversationStatus) -> None:
+        conv = None
+        if channel == self.channel:
+            conv = await self.actions.conversation_by_thread(channel, thread_ts)
+        if conv is None:
+            await self.console.ephemeral(
+                user, "This message is not part of a customer conversation.", None)
+            return
+        if not await self._allowed(user, thread_ts):
+            return
+        result = await self.actions.set_status(conv.id, status, f"<@{user}>")
+        if result.duplicate:
+            state = "closed" if status is ConversationStatus.CLOSED else "open"
+            await self.console.ephemeral(user, f"The conversation is already {state}.",
+                                         thread_ts)
+
+    # -- thread commands (called by the message listener) ------------------------------------
+    async def command(self, reply: AgentReply, name: str) -> None:
+        status = COMMANDS.get(name)
+        if status is None:
+            known = ", ".join(f"{self.console.settings.command_prefix}{c}" for c in COMMANDS)
+            await self.console.ephemeral(
+                reply.slack_user, f"Unknown command `{name}`; this thread knows {known}. "
+                "Nothing was sent to the customer.", reply.thread_ts)
+            return
+        await self._set(reply.slack_channel, reply.thread_ts, reply.slack_user, status)
+
+    # -- buttons and shortcuts ---------------------------------------------------------------
+    @staticmethod
+    def _where(body: dict[str, Any]) -> tuple[str, str, str]:
+        message = body.get("message") or {}
+        channel = (body.get("channel") or {}).get("id") or ""
+        thread_ts = message.get("thread_ts") or message.get("ts") or ""
+        user = (body.get("user") or {}).get("id") or ""
+        return str(channel), str(thread_ts), str(user)
+
+    async def _on_close_button(self, ack: Ack, body: dict[str, Any]) -> None:
+        channel, thread_ts, user = self._where(body)
+        await self._set(channel, thread_ts, user, ConversationStatus.CLOSED)
+        await ack()
+
+    async def _on_reopen_button(self, ack: Ack, body: dict[str, Any]) -> None:
+        channel, thread_ts, user = self._where(body)
+        await self._set(channel, thread_ts, user, ConversationStatus.OPEN)
+        await ack()
+
+    async def _on_close_shortcut(self, ack: Ack, body: dict[str, Any]) -> None:
+        channel, thread_ts, user = self._where(body)
+        await self._set(channel, thread_ts, user, ConversationStatus.CLOSED)
+        await ack()
+
+    async def _on_retry(self, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        channel, thread_ts, user = self._where(body)
+        value = str(action.get("value") or "")
+        if channel == self.channel and value.isdigit() and await self._allowed(user, thread_ts):
+            queued = await self.actions.retry([int(value)])
+            message = body.get("message") or {}
+            note = "queued again" if queued else "already done or queued"
+            text = f"{message.get('text') or ''}\n_Retry {note} by <@{user}>._"
+            try:  # the button goes away; the retry itself is already committed
+                await self.console.update(str(message.get("ts") or ""), text, [],
+                                          channel=channel)
+            except SendError as exc:
+                log.warning("could not update the failure notice: %s", exc.describe())
+        await ack()
+
+    # -- edits and deletions of sent replies -------------------------------------------------
+    def edit_of(self, event: dict[str, Any], body: dict[str, Any]) -> AgentEdit | None:
+        """An agent's change to a reply (message_changed / message_deleted), or None."""
+        if event.get("channel") != self.channel:
+            return None
+        event_id = body.get("event_id") if isinstance(body.get("event_id"), str) else None
+        if event.get("subtype") == "message_deleted":
+            ts = event.get("deleted_ts") or (event.get("previous_message") or {}).get("ts")
+            if not isinstance(ts, str):
+                return None
+            return AgentEdit(slack_channel=self.channel, slack_ts=ts, text=None,
+                             event_id=event_id)
+        message = event.get("message") or {}
+        previous = event.get("previous_message") or {}
+        if message.get("bot_id") or not isinstance(message.get("ts"), str):
+            return None
+        text = message.get("text")
+        if not isinstance(text, str) or text == previous.get("text"):
+            return None  # an unfurl, a reply count, a reaction: not an edit of the words
+        return AgentEdit(slack_channel=self.channel, slack_ts=message["ts"], text=text,
+                         event_id=event_id)
