@@ -1,7 +1,9 @@
 """`bridge demo`: the real bridge on a temporary SQLite store against built-in stand-ins.
 
 A customer writes on Telegram, an agent answers in the Slack thread, the customer answers
-back, and an internal note stays internal.  No account, no network beyond 127.0.0.1.
+back and sends a photo (uploaded into the thread), an internal note stays internal, and the
+agent closes the conversation with the button on the thread's parent.  No account, no
+network beyond 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 import aiohttp
 
 from bridge.app import Bridge
+from bridge.console.render import CLOSE_ACTION
 from bridge.settings import load_settings
 from bridge.standins.config import Secrets, standin_config
 from bridge.standins.slack import SlackEventSender, SlackStandin
@@ -30,6 +33,8 @@ CHANNEL = "C0DEMO0001"
 SIGNING_SECRET = "demo-signing-secret"
 WEBHOOK_SECRET = "demo-webhook-secret"
 AGENT = "U0AGENTDANA"
+# A tiny stand-in "photo" (a JPEG header and some bytes): what matters is that it arrives intact.
+DEMO_JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 8
 
 
 def _plain(text: str) -> str:
@@ -87,9 +92,33 @@ async def _play(workdir: Path, out: list[str]) -> bool:
             await customer_says("Great, thank you!")
             await slack.wait_for("chat.postMessage", 2)
 
+            # A picture: fetched from Telegram and uploaded into the thread.
+            photo = telegram.text_update(chat_id=424242, text="x", first_name="Ann",
+                                         username="ann_k")
+            telegram.add_file("DEMOPHOTO", DEMO_JPEG, "photos/box.jpg")
+            message = photo["message"]
+            del message["text"]
+            message["caption"] = "The box from last time was crushed, see?"
+            message["photo"] = [{"file_id": "DEMOPHOTO", "file_unique_id": "demo1",
+                                 "file_size": len(DEMO_JPEG), "width": 640, "height": 480}]
+            customer.append(f"  Ann (customer): [photo, {len(DEMO_JPEG)} bytes] "
+                            f"{message['caption']}")
+            status, _ = await telegram.deliver(photo, session)
+            assert status == 200, f"webhook answered {status}"
+            await slack.wait_for("files.completeUploadExternal", 1)
+
             await agent_says("Note: offered a discount code if it's late again")
             await asyncio.sleep(0.5)  # give a wrongly relayed note time to show up
             notes_sent = len(telegram.calls_to("sendMessage")) - 1
+
+            # The agent closes the conversation with the button on the thread's parent.
+            parent = slack.parents(CHANNEL)[0]
+            click = agent.block_action(channel=CHANNEL, user=AGENT, message=parent,
+                                       action_id=CLOSE_ACTION, value="1")
+            status, _ = await agent.post_interaction(click)
+            assert status == 200, f"the Close button answered {status}"
+            await slack.wait_for("chat.update", 1)
+            await slack.wait_for("chat.postMessage", 4)  # parent, 2 replies, "Closed by"
 
             out.append("What the customer saw on Telegram:")
             out.extend(customer)
@@ -98,8 +127,16 @@ async def _play(workdir: Path, out: list[str]) -> bool:
             for msg in sorted(thread, key=lambda m: float(m["ts"])):
                 who = "bridge" if msg.get("bot_id") else "Dana (agent)"
                 text = str(msg["text"]).replace("\n", "\n      ")
+                for file in msg.get("files") or []:
+                    text += f" [file {file['name']}, {file['size']} bytes]"
                 out.append(f"  [{who}] {text}")
-            ok = notes_sent == 0 and len(customer) == 3
+            top = slack.parents(CHANNEL)[0]
+            status_line = next((b["elements"][0]["text"] for b in top.get("blocks") or []
+                                if b["type"] == "context"), "")
+            out.append(f"  Thread parent now shows: {status_line}")
+            uploads = [f for f in slack.files.values() if f.get("completed")]
+            ok = (notes_sent == 0 and len(customer) == 4 and "Closed" in status_line
+                  and len(uploads) == 1 and uploads[0]["content"] == DEMO_JPEG)
             out.append("Internal note: stored in the thread, not sent to the customer."
                        if notes_sent == 0 else "ERROR: the internal note reached the customer!")
             return ok

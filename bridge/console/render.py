@@ -5,6 +5,7 @@ Pure functions: what the console posts is decided here and tested without Slack.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from bridge.models import ConversationStatus
@@ -56,7 +57,8 @@ def status_line(status: ConversationStatus, closed_by: str | None,
     who = f" by {closed_by}" if closed_by else ""
     when = ""
     if closed_at is not None:
-        when = f" <!date^{int(closed_at)}^{{date_short_pretty}} {{time}}|{int(closed_at)}>"
+        fallback = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(closed_at))
+        when = f" <!date^{int(closed_at)}^{{date_short_pretty}} {{time}}|{fallback}>"
     return f":white_circle: *Closed*{who}{when}"
 
 
