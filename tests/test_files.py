@@ -120,3 +120,18 @@ async def test_agent_file_over_the_cap_is_reported_without_retry(
     assert "too large" in notice["text"] and not notice.get("blocks")
     await settle()
     assert h.telegram.calls_to("sendDocument") == [] and h.telegram.calls_to("sendMessage") == []
+
+
+async def test_media_links_expire(make_harness: HarnessFactory) -> None:
+    h = await make_harness({"connectors.telegram": {"max_upload_bytes": 1024},
+                            "media": {"link_ttl_hours": 0.0002}})  # 0.72 s
+    await h.customer_says(36, "the manual please")
+    thread = await h.thread_of(36)
+    await agent_sends_file(h, thread, PDF, "manual.pdf", "application/pdf")
+    [link] = await h.telegram.wait_for("sendMessage", 1)
+    url = link.params["text"].split("manual.pdf: ", 1)[1]
+    async with h.session.get(url) as resp:
+        assert resp.status == 200
+    await settle(1.0)
+    async with h.session.get(url) as resp:
+        assert resp.status == 404
