@@ -10,6 +10,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import pytest
 
@@ -90,12 +91,12 @@ async def test_offset_passes_an_update_only_after_its_commit(
     failures: list[float] = []
     committed: dict[int, float] = {}
 
-    async def flaky(items: Sequence[InboundMessage], *args: object,
-                    **kw: object) -> list[IngestResult]:
+    async def flaky(items: Sequence[InboundMessage], *args: Any,
+                    **kw: Any) -> list[IngestResult]:
         if len(failures) < 2:
             failures.append(time.monotonic())
             raise StoreError("commit failed: disk I/O error")
-        results = await real(items, *args, **kw)  # type: ignore[arg-type]
+        results = await real(items, *args, **kw)
         for item in items:
             committed.setdefault(int(item.platform_message_id), time.monotonic())
         return results
@@ -123,10 +124,10 @@ async def test_offset_passes_an_update_only_after_its_commit(
 
 
 @pytest.mark.parametrize("status,error", [
-    (409, CONFLICT_TERMINATED),  # another instance polls with the same token
-    (429, None),  # flood control: wait retry_after
-    (502, None),  # network trouble: back off
-    (401, None),  # even a token refusal is retried, with a loud log
+    pytest.param(409, CONFLICT_TERMINATED, id="conflict"),  # another instance polls
+    pytest.param(429, None, id="flood"),  # wait retry_after
+    pytest.param(502, None, id="network"),  # back off
+    pytest.param(401, None, id="token"),  # even a token refusal is retried, with a loud log
 ])
 async def test_getupdates_errors_are_survived(
     make_harness: HarnessFactory, status: int, error: str | None,
@@ -179,3 +180,28 @@ async def test_stop_ends_a_long_poll_promptly(make_harness: HarnessFactory) -> N
     assert not connector.poller.running
     assert not [t for t in asyncio.all_tasks() if t.get_name() == "telegram-poll"]
     await connector.stop()  # idempotent: the harness stops the bridge again
+
+
+async def test_stop_lets_a_commit_under_way_finish(
+    make_harness: HarnessFactory, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    h = await polling(make_harness)
+    store = h.bridge.store
+    assert store is not None
+    real = store.ingest_inbound
+    entered = asyncio.Event()
+
+    async def slow(items: Sequence[InboundMessage], *args: Any,
+                   **kw: Any) -> list[IngestResult]:
+        entered.set()
+        await asyncio.sleep(0.3)
+        return await real(items, *args, **kw)
+
+    monkeypatch.setattr(store, "ingest_inbound", slow)
+    update = h.telegram.text_update(chat_id=1001, text="in flight at stop")
+    h.telegram.queue_update(update)
+    await asyncio.wait_for(entered.wait(), 5)
+    await h.bridge.connectors["telegram"].stop()
+    assert stored(h) == [(str(update["update_id"]), "in flight at stop")]
+    [(value,)] = h.rows("SELECT value FROM connector_state WHERE key = 'offset'")
+    assert json.loads(value)["offset"] == update["update_id"] + 1

@@ -154,7 +154,7 @@ class TelegramPoller:
             except (InvalidToken, Forbidden, BadRequest) as exc:
                 failures += 1
                 delay = backoff(self.network_base, failures, self.max_delay, self.rng)
-                log.error("telegram polling: the Bot API refused getUpdates: %s (%s); retrying "
+                log.error("telegram polling: the Bot API refused the call: %s (%s); retrying "
                           "in %.1fs", exc.message, type(exc).__name__, delay)
             except NetworkError as exc:  # includes TimedOut
                 failures += 1
@@ -171,9 +171,10 @@ class TelegramPoller:
                 delay = backoff(self.network_base, failures, self.max_delay, self.rng)
                 log.exception("telegram polling: unexpected error; retrying in %.1fs", delay)
             else:
-                failures = conflicts = 0
+                conflicts = 0
                 self._interruptible = False
-                if await self._commit(updates) or not updates:
+                if await self._commit(updates) or not updates or self._stopping:
+                    failures = 0
                     continue
                 failures += 1  # updates but not one usable update_id: do not spin on them
                 delay = backoff(self.network_base, failures, self.max_delay, self.rng)
@@ -237,6 +238,8 @@ class TelegramPoller:
 
     async def _pause(self, seconds: float) -> None:
         """Sleep; stop() cancels it."""
+        if self._stopping:
+            return
         self._interruptible = True
         try:
             await asyncio.sleep(seconds)
