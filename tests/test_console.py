@@ -205,3 +205,20 @@ async def test_edits_of_the_bridges_own_posts_are_ignored(harness: Harness) -> N
     await settle()
     assert h.telegram.calls_to("editMessageText") == []
     assert h.rows("SELECT COUNT(*) FROM outbox WHERE kind LIKE 'customer_%'") == [(0,)]
+
+
+async def test_customer_edit_shows_in_the_thread_as_a_note(harness: Harness) -> None:
+    h = harness
+    update = h.telegram.text_update(chat_id=4242, text="Order #12", first_name="Ann")
+    assert (await h.telegram.deliver(update, h.session))[0] == 200
+    thread = await h.thread_of(4242)
+    edit = h.telegram.edited_update(chat_id=4242, message_id=update["message"]["message_id"],
+                                    text="Order #123")
+    assert (await h.telegram.deliver(edit, h.session))[0] == 200
+    assert (await h.telegram.deliver(edit, h.session))[0] == 200  # redelivered: once
+    await h.slack.wait_for("chat.postMessage", 2)
+    await settle()
+    texts = [m["text"] for m in h.slack.thread(CHANNEL, thread)]
+    assert len(texts) == 2 and "edited a message" in texts[1] and texts[1].endswith("Order #123")
+    rows = h.rows("SELECT edit_of FROM messages ORDER BY id")
+    assert rows == [(None,), (str(update["message"]["message_id"]),)]

@@ -54,8 +54,8 @@ async def test_telegram_oversized_is_413_before_anything_else(harness: Harness) 
 
 
 @pytest.mark.parametrize("update", [
-    {"update_id": 50, "edited_message": {"message_id": 1, "date": 1, "text": "edit",
-                                         "chat": {"id": 1, "type": "private"}}},
+    {"update_id": 50, "channel_post": {"message_id": 1, "date": 1, "text": "news",
+                                       "chat": {"id": -1001, "type": "channel"}}},
     {"update_id": 51, "my_chat_member": {"chat": {"id": 1, "type": "private"}, "date": 1}},
     {"update_id": 52, "callback_query": {"id": "1", "data": "x"}},
     {"update_id": 53, "message": {"message_id": 3, "date": 1, "text": "group chatter",

@@ -1,4 +1,4 @@
-"""Telegram customer connector (python-telegram-bot's async `Bot`, webhook mode)."""
+"""Telegram customer connector (python-telegram-bot's async `Bot`; webhook or polling mode)."""
 
 from __future__ import annotations
 
