@@ -89,8 +89,15 @@ def test_shipped_example_is_valid_with_its_secrets_set(
      "connectors.telegram.webhook_secret", ["is required in webhook mode"]),
     ('webhook_secret = "${TELEGRAM_WEBHOOK_SECRET}"', 'webhook_secret = "has spaces"',
      "connectors.telegram.webhook_secret", ["1-256 characters"]),
+    ('signing_secret = "${SLACK_SIGNING_SECRET}"\n', 'mode = "http"\n', "slack.signing_secret",
+     ["is required when slack.mode = \"http\"", "mode = \"socket\""]),
+    ('signing_secret = "${SLACK_SIGNING_SECRET}"\n', 'mode = "socket"\n', "slack.app_token",
+     ["is required when slack.mode = \"socket\"", "SLACK_APP_TOKEN", "connections:write"]),
+    ('signing_secret = "${SLACK_SIGNING_SECRET}"\n', 'mode = "socket"\napp_token = "xoxb-1"\n',
+     "slack.app_token", ["must start with xapp-"]),
 ], ids=["unknown-key", "missing-key", "wrong-type", "bad-url", "no-webhook-secret",
-        "bad-webhook-secret"])
+        "bad-webhook-secret", "http-mode-no-signing-secret", "socket-mode-no-app-token",
+        "socket-mode-bot-token-as-app-token"])
 def test_each_error_names_the_key_and_the_fix(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
     old: str, new: str, key: str, expected: list[str],
@@ -105,6 +112,19 @@ def test_each_error_names_the_key_and_the_fix(
     for text in expected:
         assert text in line
     assert f"{path}: 1 error(s)" in err
+
+
+def test_socket_mode_needs_an_app_token_and_no_signing_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    set_secrets(monkeypatch, but="SLACK_SIGNING_SECRET")
+    monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-1-from-env")
+    text = BASE.replace('signing_secret = "${SLACK_SIGNING_SECRET}"\n',
+                        'mode = "socket"\napp_token = "${SLACK_APP_TOKEN}"\n')
+    code, out, err = check(capsys, "--config", str(write(tmp_path / "bridge.toml", text)))
+    assert code == 0, err
+    assert "OK" in out
+    assert load(tmp_path / "bridge.toml").settings.slack.app_token == "xapp-1-from-env"
 
 
 def test_unset_secret_names_the_variable_and_the_key(

@@ -217,6 +217,27 @@ async def test_refused_app_token_fails_startup(
     assert bridge.slack_socket is None and slack.socket_connections == 0
 
 
+async def test_stop_lets_an_envelope_being_handled_finish_and_acknowledges_it(
+    h: Harness, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    thread = await conversation(h, 17)
+    store = h.bridge.store
+    assert store is not None
+    ingest, entered = store.ingest_agent_reply, asyncio.Event()
+
+    async def slow_ingest(*args: Any, **kwargs: Any) -> Any:
+        entered.set()
+        await asyncio.sleep(0.3)
+        return await ingest(*args, **kwargs)
+
+    monkeypatch.setattr(store, "ingest_agent_reply", slow_ingest)
+    envelope_id = await h.slack.socket_push(reply(h, thread, "in flight"))
+    await asyncio.wait_for(entered.wait(), 5)
+    await h.bridge.stop()
+    assert [a.envelope_id for a in h.slack.acks] == [envelope_id]
+    assert h.rows(OUT_ROWS) == [("in flight",)]
+
+
 def sdk_tasks() -> list[asyncio.Task[Any]]:
     """Tasks still running code of slack_sdk's Socket Mode client."""
     return [t for t in asyncio.all_tasks()
