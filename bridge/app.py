@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
+import secrets
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -20,19 +22,25 @@ from bridge.models import InboundMessage, IngestResult
 from bridge.outbox import OutboxWorker
 from bridge.router import Router
 from bridge.settings import LoadedConfig, StorageSettings
+from bridge.singleton import Singletons
 from connectors import REGISTRY
 from connectors.base import Connector, ConnectorContext, StateAPI
 from storage.base import Store, StoreError
+from storage.postgres import PostgresStore, is_postgres_url
 from storage.sqlite import SQLiteStore
+from storage.sqlstore import SQLStore
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def create_store(settings: StorageSettings) -> SQLiteStore:
-    """Pick the store from the URL scheme."""
-    if settings.url.startswith(("postgresql://", "postgres://")):
-        raise StoreError("PostgreSQL support is not in this version yet; use sqlite:///bridge.db")
+def create_store(settings: StorageSettings) -> SQLStore:
+    """Pick the store from the URL scheme: sqlite:///... or postgresql://..."""
+    if is_postgres_url(settings.url):
+        return PostgresStore(settings.url, schema=settings.schema_,
+                             pool_size=settings.pool_size)
+    if settings.schema_ is not None:
+        raise StoreError("storage.schema is for PostgreSQL only; remove it for SQLite")
     return SQLiteStore(settings.url, synchronous=settings.sqlite_synchronous,
                        batch_max=settings.batch_max)
 
@@ -57,7 +65,7 @@ class Bridge:
         self.settings = config.settings
         self._sock = sock
         self.ready = False
-        self.store: SQLiteStore | None = None
+        self.store: SQLStore | None = None
         self.router: Router | None = None
         self.worker: OutboxWorker | None = None
         self.connectors: dict[str, Connector] = {}
@@ -66,6 +74,9 @@ class Bridge:
         self.slack_socket: SlackSocket | None = None  # Socket Mode only
         self.port: int | None = None
         self.schema_version = 0
+        # This process among the deployment's instances (leases on lanes and singletons).
+        self.instance = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.singletons = Singletons(None, self.instance)
 
     # -- web ---------------------------------------------------------------------------------
     @web.middleware
@@ -79,7 +90,7 @@ class Bridge:
             return web.json_response({"status": "starting"}, status=503)
         return web.json_response({
             "status": "ok",
-            "store": "sqlite",
+            "store": self.store.dialect.name,
             "schema_version": self.schema_version,
             "connectors": sorted(self.connectors),
             "outbox_pending": self.worker.pending_count() if self.worker else 0,
@@ -113,12 +124,14 @@ class Bridge:
             timeout=aiohttp.ClientTimeout(total=s.slack.request_timeout * 2),
         )
         store = self.store = create_store(s.storage)
+        self.singletons = Singletons(None, self.instance)
         console = SlackConsole(s.slack, self._session)
         for name, table in self.config.connectors.items():
             ctx = ConnectorContext(session=self._session, ingest=self._ingest,
                                    public_url=s.server.public_url,
                                    max_body_bytes=s.server.max_body_bytes,
-                                   state=ConnectorState(store, name))
+                                   state=ConnectorState(store, name),
+                                   run_once=self.singletons.run)
             self.connectors[name] = REGISTRY[name](table, ctx)
         delivery = Delivery(store, console, self.connectors, s.media, s.server.public_url)
         self.worker = OutboxWorker(store, delivery, s.outbox)
@@ -149,7 +162,7 @@ class Bridge:
         applied = await store.migrate()
         self.schema_version = await store.schema_version()
         if applied:
-            log.info("applied migrations %s to %s", applied, store.path)
+            log.info("applied migrations %s to %s", applied, store.where)
         await console.start()
         for connector in self.connectors.values():
             await connector.start()
@@ -178,6 +191,7 @@ class Bridge:
         self.ready = False
         if self.worker is not None:
             await self.worker.stop(timeout=max(1.0, timeout - 2))
+        await self.singletons.stop()  # polling loops end here (and hand their leases over)
         for connector in self.connectors.values():
             try:
                 await connector.stop()

@@ -6,6 +6,13 @@ closes a *gate* (one Slack channel, one Telegram chat) for as long as the platfo
 only lanes behind that gate wait.  Other failures back off exponentially with jitter; after the
 last attempt the row is marked failed and the agent is told in the thread.  After a crash the
 pending rows are loaded again, so nothing committed is lost.
+
+With several bridge instances on one database (PostgreSQL), each lane is worked by exactly one
+instance at a time: an instance holds a *lease* on a lane (a row in the database, renewed every
+poll) before it works it, so order per conversation holds across instances.  Rows another
+instance commits into a lane we hold are picked up by the poll; a lane whose holder dies is
+claimed by another instance once its lease expires, and its pending rows are worked from there
+(a send in flight at the death may repeat once).
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from bridge.models import OutboxId, OutboxItem, OutboxKind
@@ -34,6 +41,24 @@ class Deliverer(Protocol):
     def failure(self, item: OutboxItem, error: SendError, attempts: int) -> OutboxResult: ...
 
 
+class LaneLeases(Protocol):
+    """Who works which lane, when several bridge instances share one database."""
+
+    async def acquire_lanes(self, owner: str, lanes: Sequence[str], until: float,
+                            now: float) -> list[str]:
+        """Take (or keep) the leases of these lanes unless another live owner holds them."""
+        ...
+
+    async def claim_lanes(self, owner: str, until: float, now: float, limit: int) -> list[str]:
+        """Renew our leases and take free or expired lanes that have pending rows; return
+        every lane we hold now."""
+        ...
+
+    async def release_lanes(self, owner: str, lanes: Sequence[str]) -> None: ...
+
+    async def pending_in_lanes(self, lanes: Sequence[str]) -> list[OutboxItem]: ...
+
+
 class OutboxWorker:
     def __init__(
         self,
@@ -43,6 +68,9 @@ class OutboxWorker:
         *,
         clock: Callable[[], float] = time.time,
         poll_interval: float = 2.0,
+        leases: LaneLeases | None = None,
+        owner: str = "",
+        lease_seconds: float = 10.0,
     ) -> None:
         self.store = store
         self.deliverer = deliverer
@@ -58,6 +86,17 @@ class OutboxWorker:
         self._stopping = asyncio.Event()
         self._poller: asyncio.Task[None] | None = None
         self.delivered = 0
+        # Shared database only: the lanes we hold, rows waiting for a lane's lease, and until
+        # when our leases are surely valid (the last renewal + lease_seconds).
+        self.leases = leases
+        self.owner = owner
+        self.lease_seconds = lease_seconds
+        self._owned: set[str] = set()
+        self._waiting: dict[str, list[OutboxItem]] = {}
+        self._lease_lock = asyncio.Lock()
+        self._leases_valid_until = 0.0
+        self._acquirer: asyncio.Task[None] | None = None
+        self._releases: set[asyncio.Task[None]] = set()
 
     # -- feeding -----------------------------------------------------------------------------
     def submit(self, items: Iterable[OutboxItem]) -> None:
@@ -65,17 +104,81 @@ class OutboxWorker:
         for item in items:
             if item.id in self._known or self._stopping.is_set():
                 continue
+            if self.leases is not None and item.lane not in self._owned:
+                self._waiting.setdefault(item.lane, []).append(item)  # after the lease
+                if self._acquirer is None or self._acquirer.done():
+                    self._acquirer = asyncio.create_task(self._acquire_waiting(),
+                                                         name="outbox-lease")
+                continue
             self._known.add(item.id)
             lane = self._lanes.get(item.lane)
             if lane is None:
                 lane = self._lanes[item.lane] = deque()
-            lane.append(item)
+            if lane and lane[-1].id > item.id:  # rows of other instances, loaded late
+                lane.append(item)
+                ordered = sorted(lane, key=lambda i: i.id)
+                lane.clear()
+                lane.extend(ordered)
+            else:
+                lane.append(item)
             if item.lane not in self._tasks:
                 self._tasks[item.lane] = asyncio.create_task(self._run_lane(item.lane),
                                                              name=f"outbox:{item.lane}")
 
+    # -- lanes of a shared database ----------------------------------------------------------
+    async def _acquire_waiting(self) -> None:
+        assert self.leases is not None
+        while self._waiting and not self._stopping.is_set():
+            lanes = list(self._waiting)
+            for lane in lanes:
+                self._waiting.pop(lane, None)
+            try:
+                async with self._lease_lock:
+                    now = self.clock()
+                    got = await self.leases.acquire_lanes(self.owner, lanes,
+                                                          now + self.lease_seconds, now)
+                    self._owned.update(got)
+                    # Everything pending in them, other instances' rows too, in id order.
+                    pending = await self.leases.pending_in_lanes(got) if got else []
+            except Exception:
+                log.exception("taking outbox lanes failed; the next poll claims them")
+                return
+            self.submit(pending)
+            # Lanes held by another instance: that instance's poll picks these rows up.
+
+    async def _claim(self) -> list[OutboxItem]:
+        """Renew our leases, drop lanes we lost, take free ones; their pending rows."""
+        assert self.leases is not None
+        async with self._lease_lock:
+            now = self.clock()
+            owned = set(await self.leases.claim_lanes(self.owner, now + self.lease_seconds, now,
+                                                      limit=1000))
+            self._leases_valid_until = now + self.lease_seconds * 0.8
+            for lane in self._owned - owned:
+                log.warning("outbox lane %s is now worked by another instance", lane)
+                dropped = self._lanes.pop(lane, None)  # its task sees the lane gone and ends
+                for item in dropped or ():
+                    self._known.discard(item.id)
+            new = owned - self._owned
+            self._owned = owned
+            return await self.leases.pending_in_lanes(sorted(new)) if new else []
+
+    async def _release(self, lane: str) -> None:
+        assert self.leases is not None
+        try:
+            async with self._lease_lock:
+                if lane in self._lanes or lane in self._waiting:
+                    return  # new rows arrived meanwhile: keep working it
+                self._owned.discard(lane)
+                await self.leases.release_lanes(self.owner, [lane])
+        except Exception:
+            log.exception("releasing outbox lane %s failed (its lease expires by itself)", lane)
+
     async def start(self) -> None:
-        self.submit(await self.store.pending_outbox(limit=1_000_000))
+        if self.leases is not None:
+            self.submit(await self._claim())
+        else:
+            self.submit(await self.store.pending_outbox(limit=1_000_000))
         self._poller = asyncio.create_task(self._poll(), name="outbox-poll")
 
     async def _poll(self) -> None:
@@ -92,7 +195,11 @@ class OutboxWorker:
             # backlog of our own rows is not re-read every time.
             now = self.clock()
             try:
+                if self.leases is not None:
+                    self.submit(await self._claim())
                 fresh = await self.store.pending_outbox(limit=10_000, updated_since=since - 5.0)
+                if self.leases is not None:  # only lanes we hold; others belong to others
+                    fresh = [i for i in fresh if i.lane in self._owned]
                 self.submit(i for i in fresh if i.id not in self._known)
                 since = now
             except Exception:
@@ -104,6 +211,8 @@ class OutboxWorker:
         tasks = [t for t in self._tasks.values() if not t.done()]
         if self._poller is not None:
             tasks.append(self._poller)
+        if self._acquirer is not None and not self._acquirer.done():
+            tasks.append(self._acquirer)
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=timeout)
             for task in pending:
@@ -131,8 +240,16 @@ class OutboxWorker:
         lane = self._lanes[lane_key]
         try:
             while lane and not self._stopping.is_set():
+                if self._lanes.get(lane_key) is not lane:
+                    return  # the lane's lease went to another instance
                 item = lane[0]
                 now = self.clock()
+                if self.leases is not None and now > self._leases_valid_until:
+                    # Our leases could not be renewed (database unreachable?): another
+                    # instance may hold this lane soon, so send nothing until renewed.
+                    if not await self._pause(min(1.0, self.poll_interval)):
+                        return
+                    continue
                 gate = self.deliverer.gate_for(item) or self._lane_gate.get(lane_key)
                 wait = max(item.next_attempt_at - now, self._gates.get(gate, 0.0) - now
                            if gate else 0.0)
@@ -151,8 +268,13 @@ class OutboxWorker:
         finally:
             self._tasks.pop(lane_key, None)
             if not lane:
-                self._lanes.pop(lane_key, None)
+                if self._lanes.get(lane_key) is lane:
+                    self._lanes.pop(lane_key, None)
                 self._lane_gate.pop(lane_key, None)
+                if self.leases is not None and not self._stopping.is_set():
+                    task = asyncio.create_task(self._release(lane_key), name=f"release:{lane_key}")
+                    self._releases.add(task)
+                    task.add_done_callback(self._releases.discard)
 
     async def _attempt(self, lane_key: str, item: OutboxItem) -> bool:
         """One delivery attempt; True when the item is finished (delivered or given up)."""

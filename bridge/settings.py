@@ -14,7 +14,16 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+
+from storage.dialect import valid_schema_name
 
 DEFAULT_CONFIG = "bridge.toml"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -44,6 +53,10 @@ class ServerSettings(Strict):
 
 class StorageSettings(Strict):
     url: str = "sqlite:///bridge.db"
+    # PostgreSQL only: the schema holding the bridge's tables (created if missing).  The
+    # attribute has a trailing _ because BaseModel.schema exists; the config key is `schema`.
+    schema_: str | None = Field(None, alias="schema")
+    pool_size: int = Field(10, ge=1, le=200)  # PostgreSQL connections per bridge instance
     sqlite_synchronous: Literal["full", "normal"] = "full"
     batch_max: int = Field(512, ge=1, le=10_000)
 
@@ -54,6 +67,21 @@ class StorageSettings(Strict):
             raise ValueError(
                 "must be sqlite:///relative.db, sqlite:////absolute/path.db "
                 "or postgresql://user@host:5432/db"
+            )
+        return value
+
+    @field_validator("schema_")
+    @classmethod
+    def _schema(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        url = info.data.get("url")
+        if isinstance(url, str) and not url.startswith(("postgresql://", "postgres://")):
+            raise ValueError("storage.schema is for PostgreSQL only; remove it for SQLite")
+        if not valid_schema_name(value):
+            raise ValueError(
+                "storage.schema must be a plain lower-case name (letters, digits, _; not "
+                "starting with a digit or pg_), such as \"public\" or \"bridge\""
             )
         return value
 
@@ -223,7 +251,7 @@ def _known_keys(model: type[BaseModel], loc: tuple[int | str, ...],
             return []
         current = field.annotation
     fields = getattr(current, "model_fields", {})
-    return sorted(k for k, f in fields.items() if f.is_required() or not required_only)
+    return sorted(f.alias or k for k, f in fields.items() if f.is_required() or not required_only)
 
 
 def _validation_problems(

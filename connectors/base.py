@@ -29,6 +29,10 @@ from bridge.models import (
 log = logging.getLogger(__name__)
 
 Ingest = Callable[[Sequence[InboundMessage]], Awaitable[list[IngestResult]]]
+Step = Callable[[], Awaitable[None]]
+# run_once(name, start, stop): work that must run in one instance of the deployment only
+# (a polling loop): `start` runs now or when this instance takes the job's lease.
+RunOnce = Callable[[str, Step, Step], Awaitable[None]]
 
 
 class WebhookRejected(Exception):
@@ -107,6 +111,7 @@ class ConnectorContext:
     public_url: str  # externally visible base URL, no trailing slash
     max_body_bytes: int
     state: StateAPI
+    run_once: RunOnce
 
 
 class Connector(ABC):

@@ -1,4 +1,4 @@
-"""The conversation store's interface.  SQLite implements it now, PostgreSQL next."""
+"""The conversation store's interface, implemented for SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -77,6 +77,8 @@ class Store(Protocol):
     async def open(self) -> None: ...
 
     async def close(self) -> None: ...
+
+    async def schema_version(self) -> int: ...
 
     async def migrate(self) -> list[int]:
         """Apply pending migrations; return the versions applied.  Raise `SchemaTooNew`."""

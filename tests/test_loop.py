@@ -37,12 +37,13 @@ async def test_customer_message_starts_a_thread_and_agent_reply_reaches_customer
 
     thread = await h.thread_of(4242)
     assert thread == h.slack.parents(CHANNEL)[0]["ts"]
-    assert await h.agent_says(thread, "It ships today & arrives <soon>") == 200
+    # Slack escapes what people type: "&", "<" and ">" arrive as entities.
+    assert await h.agent_says(thread, "It ships *today* &amp; arrives &lt;soon&gt;") == 200
     sent = await h.telegram.wait_for("sendMessage", 1)
     assert sent[0].params["chat_id"] == "4242"
     assert sent[0].params["parse_mode"] == "HTML"
     # The agent's name from users.info, never "Bot"; the text escaped for Telegram HTML.
-    expected_text = f"<b>{AGENT_NAME}</b>\nIt ships today &amp; arrives &lt;soon&gt;"
+    expected_text = f"<b>{AGENT_NAME}</b>\nIt ships <b>today</b> &amp; arrives &lt;soon&gt;"
     assert sent[0].params["text"] == expected_text
 
     assert await h.customer_says(4242, "Thanks!", first_name="Ann", last_name="Lee") == 200

@@ -63,7 +63,7 @@ def test_text_edit_names_the_message_it_changes() -> None:
     assert msg.text == "My order #124 hasn't arrived, it's urgent"
     assert msg.platform_time == 1717000300.0  # when the edit happened (edit_date)
     assert msg.sender_name == "Ann Lee" and msg.address == "424242"
-    assert msg.markup is None and msg.attachments == ()
+    assert msg.markup == "My order #124 hasn't arrived, it's *urgent*" and msg.attachments == ()
 
 
 def test_caption_edit_keeps_the_label_and_does_not_resend_the_photo() -> None:
@@ -125,3 +125,17 @@ def test_split_text_keeps_every_word(text: str, limit: int) -> None:
     assert all(len(p) <= limit for p in parts)
     assert "".join(parts).replace(" ", "").replace("\n", "") == \
         text.replace(" ", "").replace("\n", "")
+
+
+def test_customer_formatting_becomes_slack_mrkdwn() -> None:
+    [msg] = parse_update((FIXTURES / "formatted.json").read_bytes())
+    # The raw text stays as the customer wrote it; the markup is escaped mrkdwn with the
+    # entities (UTF-16 offsets, after an emoji) mapped to bold and a link.
+    assert msg.text.startswith("😀 Order <b>#123</b>")
+    assert msg.markup == ("😀 *Order* &lt;b&gt;#123&lt;/b&gt; is late, see "
+                          "<https://track.example.com/123|tracking> &amp; reply")
+
+
+def test_caption_formatting_keeps_the_media_label() -> None:
+    [msg] = parse_update((FIXTURES / "edited_caption.json").read_bytes())
+    assert msg.markup == "[photo] Damaged box, _corner_ crushed"

@@ -83,8 +83,9 @@ class TelegramConnector(Connector):
     async def start(self) -> None:
         await self.bot.initialize()  # getMe: fails fast on a wrong token
         if self.poller is not None:
-            await self.poller.start()  # deletes any webhook, then long-polls getUpdates
-            log.info("telegram polling started (offset %s)", self.poller.offset)
+            # One poller per bot in the whole deployment: with several instances on one
+            # database it runs where the "telegram-polling" lease is held, and moves on death.
+            await self.ctx.run_once("telegram-polling", self.poller.start, self.poller.stop)
         elif self.settings.register_webhook:
             await self.bot.set_webhook(
                 url=self.webhook_url,

@@ -45,7 +45,10 @@ def render(msg: OutboundMessage) -> list[str]:
         body = html.escape(msg.text, quote=False)
     head = header(msg.author_name)
     room = MAX_TEXT - utf16_len(msg.author_name) - 1
-    return [head + part for part in split_telegram_html(body, room, utf16_len)]
+    parts = [head + part for part in split_telegram_html(body, room, utf16_len)]
+    if not parts:
+        raise SendError("the reply has no visible text", code="empty", retryable=False)
+    return parts
 
 
 def error(exc: TelegramError, chat_id: int) -> SendError:

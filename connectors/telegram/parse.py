@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bridge.formatting import mrkdwn_escape, telegram_to_mrkdwn
 from bridge.models import Attachment, InboundMessage
 from connectors.base import Malformed
 
@@ -41,6 +42,19 @@ def _text(message: dict[str, Any]) -> str:
     if isinstance(caption, str) and caption:
         return f"{label} {caption}"
     return label
+
+
+def _markup(message: dict[str, Any]) -> str | None:
+    """The text as Slack mrkdwn when the customer used formatting (entities), else None."""
+    for key, entities_key in (("text", "entities"), ("caption", "caption_entities")):
+        raw, entities = message.get(key), message.get(entities_key)
+        if isinstance(raw, str) and isinstance(entities, list) and entities:
+            converted = telegram_to_mrkdwn(raw, [e for e in entities if isinstance(e, dict)])
+            if key == "text":
+                return converted
+            label = _text(message)[: -len(raw)]  # "[photo] "
+            return mrkdwn_escape(label) + converted
+    return None
 
 
 def parse_update(body: bytes) -> list[InboundMessage]:
@@ -102,8 +116,6 @@ def parse_update_data(update: object) -> list[InboundMessage]:
         attachments=() if edit else _attachments(message),
         platform_time=float(date) if isinstance(date, int) else None,
         platform_ref=ref,
-        # Formatting: `entities` (text) or `caption_entities` (caption), offsets in UTF-16 code
-        # units of the raw text/caption (before the "[photo] " label `_text` adds).
-        markup=None,
+        markup=_markup(message),
         edit_of=ref if edit else None,
     )]

@@ -1,0 +1,193 @@
+"""The store's reads and its schema bookkeeping, written once for SQLite and PostgreSQL.
+
+Generators over `storage/query.py`'s queries, like the write transactions; rows become the
+models of `bridge/models.py` here.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from bridge.models import (
+    Attachment,
+    Conversation,
+    ConversationId,
+    ConversationStatus,
+    CustomerId,
+    DeliveryState,
+    Direction,
+    IdentityId,
+    Message,
+    MessageId,
+    OutboxId,
+    OutboxItem,
+    OutboxKind,
+)
+from storage.base import MediaFile, SchemaTooNew
+from storage.dialect import Dialect, Migration, split_statements
+from storage.query import Row, Tx, execute, one, rows
+
+OUTBOX_COLUMNS = (
+    "id, kind, lane, conversation_id, message_id, payload, attempts, next_attempt_at, "
+    "last_error, status, created_at"
+)
+CONVERSATION_COLUMNS = (
+    "id, customer_id, identity_id, connector, address, status, slack_channel, slack_thread_ts,"
+    " created_at, last_inbound_at, closed_at, closed_by, previous_id"
+)
+MESSAGE_COLUMNS = (
+    "id, conversation_id, direction, connector, text, attachments, platform_message_id,"
+    " sent_platform_id, author_name, author_slack_user, slack_channel, slack_ts, state, error,"
+    " created_at, platform_time, platform_ref, markup, edit_of"
+)
+
+
+def outbox_from_row(row: Row) -> OutboxItem:
+    return OutboxItem(
+        id=OutboxId(int(row[0])), kind=OutboxKind(str(row[1])), lane=str(row[2]),
+        conversation_id=ConversationId(int(row[3])),
+        message_id=None if row[4] is None else MessageId(int(row[4])),
+        payload=str(row[5]), attempts=int(row[6]), next_attempt_at=float(row[7]),
+        last_error=None if row[8] is None else str(row[8]), status=str(row[9]),
+        created_at=float(row[10]),
+    )
+
+
+def conversation_from_row(row: Row) -> Conversation:
+    return Conversation(
+        id=ConversationId(row[0]), customer_id=CustomerId(row[1]), identity_id=IdentityId(row[2]),
+        connector=row[3], address=row[4], status=ConversationStatus(row[5]),
+        slack_channel=row[6], slack_thread_ts=row[7], created_at=row[8], last_inbound_at=row[9],
+        closed_at=row[10], closed_by=row[11],
+        previous_id=None if row[12] is None else ConversationId(row[12]),
+    )
+
+
+def message_from_row(row: Row) -> Message:
+    return Message(
+        id=MessageId(row[0]), conversation_id=ConversationId(row[1]), direction=Direction(row[2]),
+        connector=row[3], text=row[4],
+        attachments=[Attachment.model_validate(a) for a in json.loads(row[5])],
+        platform_message_id=row[6], sent_platform_id=row[7], author_name=row[8],
+        author_slack_user=row[9], slack_channel=row[10], slack_ts=row[11],
+        state=DeliveryState(row[12]), error=row[13], created_at=row[14], platform_time=row[15],
+        platform_ref=row[16], markup=row[17], edit_of=row[18],
+    )
+
+
+def _marks(values: Sequence[Any]) -> str:
+    return ", ".join("?" for _ in values)
+
+
+# -- outbox ----------------------------------------------------------------------------------
+def pending_outbox(limit: int, updated_since: float) -> Tx[list[OutboxItem]]:
+    found = yield from rows(f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE status = 'pending'"
+                            " AND updated_at >= ? ORDER BY id LIMIT ?", updated_since, limit)
+    return [outbox_from_row(r) for r in found]
+
+
+def list_outbox(statuses: Sequence[str]) -> Tx[list[OutboxItem]]:
+    if not statuses:
+        return []
+    found = yield from rows(f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE status IN"
+                            f" ({_marks(statuses)}) ORDER BY id", *statuses)
+    return [outbox_from_row(r) for r in found]
+
+
+def get_outbox(ids: Sequence[int]) -> Tx[list[OutboxItem]]:
+    if not ids:
+        return []
+    found = yield from rows(f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id IN ({_marks(ids)})"
+                            " ORDER BY id", *ids)
+    return [outbox_from_row(r) for r in found]
+
+
+# -- conversations and messages --------------------------------------------------------------
+def get_conversation(conversation_id: int) -> Tx[Conversation | None]:
+    row = yield from one(f"SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = ?",
+                         conversation_id)
+    return None if row is None else conversation_from_row(row)
+
+
+def conversation_by_thread(channel: str, thread_ts: str) -> Tx[Conversation | None]:
+    row = yield from one(f"SELECT {CONVERSATION_COLUMNS} FROM conversations"
+                         " WHERE slack_channel = ? AND slack_thread_ts = ?", channel, thread_ts)
+    return None if row is None else conversation_from_row(row)
+
+
+def get_message(message_id: int) -> Tx[Message | None]:
+    row = yield from one(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?", message_id)
+    return None if row is None else message_from_row(row)
+
+
+def messages(conversation_id: int) -> Tx[list[Message]]:
+    found = yield from rows(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ?"
+                            " ORDER BY id", conversation_id)
+    return [message_from_row(r) for r in found]
+
+
+def message_by_slack_ts(channel: str, ts: str) -> Tx[Message | None]:
+    row = yield from one(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE slack_channel = ? AND"
+                         " slack_ts = ?", channel, ts)
+    return None if row is None else message_from_row(row)
+
+
+def first_message(conversation_id: int) -> Tx[Message | None]:
+    row = yield from one(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ?"
+                         " AND direction = 'in' ORDER BY id LIMIT 1", conversation_id)
+    return None if row is None else message_from_row(row)
+
+
+# -- media and connector state ---------------------------------------------------------------
+def get_media(token: str, now: float) -> Tx[MediaFile | None]:
+    row = yield from one("SELECT filename, mime_type, data FROM media WHERE token = ?"
+                         " AND expires_at >= ?", token, now)
+    if row is None:
+        return None
+    return MediaFile(filename=row[0], mime_type=row[1], data=bytes(row[2]))
+
+
+def get_state(connector: str, key: str) -> Tx[str | None]:
+    row = yield from one("SELECT value FROM connector_state WHERE connector = ? AND key = ?",
+                         connector, key)
+    return None if row is None else str(row[0])
+
+
+# -- schema ----------------------------------------------------------------------------------
+def schema_version(dialect: Dialect) -> Tx[int]:
+    """The highest migration applied; 0 for a database the bridge never migrated."""
+    if (yield from one(dialect.table_exists, "bridge_schema")) is None:
+        return 0
+    row = yield from one("SELECT MAX(version) FROM bridge_schema")
+    return int(row[0] or 0) if row is not None else 0
+
+
+def migrate(dialect: Dialect, known: Sequence[Migration], where: str) -> Tx[list[int]]:
+    """Apply the pending migrations in one transaction; a fresh database gets all of them."""
+    latest = known[-1].version if known else 0
+    if dialect.migration_lock is not None:
+        yield from execute(dialect.migration_lock)
+    yield from execute("CREATE TABLE IF NOT EXISTS bridge_schema (version INTEGER NOT NULL,"
+                       f" name TEXT NOT NULL, applied_at {dialect.tokens['real']} NOT NULL)")
+    current = yield from schema_version(dialect)
+    if current > latest:
+        raise SchemaTooNew(f"database {where} has schema version {current}, but this bridge "
+                           f"only knows up to {latest}; upgrade the bridge (or restore a backup)")
+    applied: list[int] = []
+    for migration in known:
+        if migration.version <= current:
+            continue
+        for stmt in split_statements(dialect.expand(migration.sql)):
+            yield from execute(stmt)
+        yield from execute("INSERT INTO bridge_schema (version, name, applied_at)"
+                           " VALUES (?, ?, ?)", migration.version, migration.name, time.time())
+        applied.append(migration.version)
+    return applied
+
+
+def table_columns(dialect: Dialect, table: str) -> Tx[list[str]]:
+    found = yield from rows(dialect.columns, table)
+    return [str(r[0]) for r in found]

@@ -1,0 +1,145 @@
+"""Every `Store` method, written once; a backend only says how a transaction runs.
+
+`SQLiteStore` and `PostgresStore` subclass `SQLStore` and supply `_write` (run a transaction
+generator to its commit) and `_read` (run one outside the write path), plus their lifecycle.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import ClassVar, TypeVar
+
+from bridge.models import (
+    AgentEdit,
+    AgentReply,
+    Conversation,
+    ConversationId,
+    ConversationStatus,
+    InboundMessage,
+    IngestResult,
+    Message,
+    MessageId,
+    OutboxId,
+    OutboxItem,
+)
+from storage import reads
+from storage import transactions as tx
+from storage.base import MediaFile, OutboxResult, SchemaOutdated, SchemaTooNew
+from storage.dialect import Dialect, migrations
+from storage.query import TxFactory
+
+T = TypeVar("T")
+
+
+class SQLStore(ABC):
+    dialect: ClassVar[Dialect]
+
+    @property
+    @abstractmethod
+    def where(self) -> str:
+        """The database, for messages: a file path, or a server, database and schema."""
+
+    @property
+    @abstractmethod
+    def is_open(self) -> bool: ...
+
+    @abstractmethod
+    async def open(self) -> None: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def _write(self, make: TxFactory[T]) -> T:
+        """Run `make()` in a transaction and return its result once it is committed."""
+
+    @abstractmethod
+    async def _read(self, make: TxFactory[T]) -> T:
+        """Run `make()`, which only reads, outside the write path."""
+
+    # -- schema ------------------------------------------------------------------------------
+    async def schema_version(self) -> int:
+        return await self._read(lambda: reads.schema_version(self.dialect))
+
+    async def migrate(self) -> list[int]:
+        known = migrations()
+        return await self._write(lambda: reads.migrate(self.dialect, known, self.where))
+
+    async def check_schema(self) -> None:
+        latest = migrations()[-1].version
+        current = await self.schema_version()
+        if current > latest:
+            raise SchemaTooNew(f"database {self.where} has schema version {current}, but this "
+                               f"bridge only knows up to {latest}; upgrade the bridge")
+        if current < latest:
+            raise SchemaOutdated(f"database {self.where} is at schema version {current}; "
+                                 f"run `bridge migrate` to reach {latest}")
+
+    # -- writes ------------------------------------------------------------------------------
+    async def ingest_inbound(
+        self, items: Sequence[InboundMessage], slack_channel: str, now: float,
+        reopen_within: float = 0.0,
+    ) -> list[IngestResult]:
+        return await self._write(
+            lambda: tx.ingest_inbound_many(items, slack_channel, now, reopen_within))
+
+    async def ingest_agent_edit(self, edit: AgentEdit, now: float) -> IngestResult:
+        return await self._write(lambda: tx.ingest_agent_edit(edit, now))
+
+    async def set_status(self, conversation_id: ConversationId, status: ConversationStatus,
+                         actor: str, now: float) -> IngestResult:
+        return await self._write(lambda: tx.set_status(conversation_id, status, actor, now))
+
+    async def put_media(self, token: str, filename: str, mime_type: str, data: bytes,
+                        now: float, expires_at: float) -> None:
+        await self._write(lambda: tx.put_media(token, filename, mime_type, data, now,
+                                               expires_at))
+
+    async def ingest_agent_reply(self, reply: AgentReply, now: float) -> IngestResult:
+        return await self._write(lambda: tx.ingest_agent_reply(reply, now))
+
+    async def finish_outbox(self, results: Sequence[OutboxResult], now: float) -> list[OutboxItem]:
+        return await self._write(lambda: tx.finish_outbox_many(results, now))
+
+    async def retry_outbox(
+        self, ids: Sequence[int], all_failed: bool, now: float
+    ) -> list[OutboxId]:
+        return await self._write(lambda: tx.retry_outbox(ids, all_failed, now))
+
+    async def set_state(self, connector: str, key: str, value: str, now: float) -> None:
+        await self._write(lambda: tx.set_state(connector, key, value, now))
+
+    # -- reads -------------------------------------------------------------------------------
+    async def pending_outbox(self, limit: int, updated_since: float = 0.0) -> list[OutboxItem]:
+        return await self._read(lambda: reads.pending_outbox(limit, updated_since))
+
+    async def list_outbox(self, statuses: Sequence[str]) -> list[OutboxItem]:
+        return await self._read(lambda: reads.list_outbox(statuses))
+
+    async def get_outbox(self, ids: Sequence[int]) -> list[OutboxItem]:
+        return await self._read(lambda: reads.get_outbox(ids))
+
+    async def get_conversation(self, conversation_id: ConversationId) -> Conversation | None:
+        return await self._read(lambda: reads.get_conversation(conversation_id))
+
+    async def conversation_by_thread(self, channel: str, thread_ts: str) -> Conversation | None:
+        return await self._read(lambda: reads.conversation_by_thread(channel, thread_ts))
+
+    async def get_message(self, message_id: MessageId) -> Message | None:
+        return await self._read(lambda: reads.get_message(message_id))
+
+    async def messages(self, conversation_id: ConversationId) -> list[Message]:
+        return await self._read(lambda: reads.messages(conversation_id))
+
+    async def message_by_slack_ts(self, channel: str, ts: str) -> Message | None:
+        return await self._read(lambda: reads.message_by_slack_ts(channel, ts))
+
+    async def first_message(self, conversation_id: ConversationId) -> Message | None:
+        return await self._read(lambda: reads.first_message(conversation_id))
+
+    async def get_media(self, token: str, now: float) -> MediaFile | None:
+        return await self._read(lambda: reads.get_media(token, now))
+
+    async def get_state(self, connector: str, key: str) -> str | None:
+        return await self._read(lambda: reads.get_state(connector, key))

@@ -1,0 +1,327 @@
+"""The store's write transactions, written once for SQLite and PostgreSQL.
+
+Each is a generator over `storage/query.py`'s queries: it yields SQL and is sent the results,
+so the same code runs on SQLite's worker thread (many per commit) and on an asyncpg connection.
+Duplicates are stopped by unique keys: a transaction that loses a race on one (PostgreSQL, two
+bridge instances) is re-run from the start by the backend and then finds the winner's row.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from bridge.models import (
+    AgentEdit,
+    AgentReply,
+    ConversationId,
+    ConversationStatus,
+    DeliveryState,
+    Direction,
+    InboundMessage,
+    IngestResult,
+    MessageId,
+    OutboxId,
+    OutboxItem,
+    OutboxKind,
+)
+from storage.base import OutboxResult, Outcome
+from storage.query import Tx, execute, insert, one, rows
+
+CUSTOMER_SIDE = frozenset({OutboxKind.CUSTOMER_SEND, OutboxKind.CUSTOMER_FILE,
+                           OutboxKind.CUSTOMER_EDIT, OutboxKind.CUSTOMER_DELETE})
+
+
+def lane_for(kind: OutboxKind, conversation_id: int) -> str:
+    """Order is kept per conversation and direction: Slack posts and customer sends apart."""
+    side = "customer" if kind in CUSTOMER_SIDE else "slack"
+    return f"{side}:{conversation_id}"
+
+
+def add_outbox(
+    kind: OutboxKind, conversation_id: int, message_id: int | None, payload: str, now: float,
+) -> Tx[OutboxItem]:
+    lane = lane_for(kind, conversation_id)
+    item_id = yield from insert(
+        "INSERT INTO outbox (kind, lane, conversation_id, message_id, payload, status, attempts,"
+        " next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, 0, ?, ?)",
+        kind.value, lane, conversation_id, message_id, payload, now, now,
+    )
+    return OutboxItem(
+        id=OutboxId(item_id), kind=kind, lane=lane,
+        conversation_id=ConversationId(conversation_id),
+        message_id=None if message_id is None else MessageId(message_id),
+        payload=payload, created_at=now,
+    )
+
+
+def ingest_inbound_many(
+    items: Sequence[InboundMessage], slack_channel: str, now: float, reopen_within: float,
+) -> Tx[list[IngestResult]]:
+    results: list[IngestResult] = []
+    for item in items:
+        results.append((yield from ingest_inbound(item, slack_channel, now, reopen_within)))
+    return results
+
+
+def ingest_inbound(
+    item: InboundMessage, slack_channel: str, now: float, reopen_within: float = 0.0,
+) -> Tx[IngestResult]:
+    dup = yield from one(
+        "SELECT id, conversation_id FROM messages WHERE connector = ? AND platform_message_id = ?",
+        item.connector, item.platform_message_id,
+    )
+    if dup is not None:
+        return IngestResult(message_id=MessageId(dup[0]),
+                            conversation_id=ConversationId(dup[1]), duplicate=True)
+
+    # FOR UPDATE (PostgreSQL) locks the identity and its customer: concurrent messages of one
+    # customer then pick or open the conversation one after the other.
+    ident = yield from one(
+        "SELECT i.id, i.customer_id, i.display_name, i.username FROM identities i"
+        " JOIN customers c ON c.id = i.customer_id WHERE i.connector = ? AND i.address = ?"
+        " {{for_update}}",
+        item.connector, item.address,
+    )
+    if ident is None:
+        customer_id = yield from insert(
+            "INSERT INTO customers (display_name, created_at) VALUES (?, ?)",
+            item.sender_name, now)
+        identity_id = yield from insert(
+            "INSERT INTO identities (customer_id, connector, address, display_name, username,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            customer_id, item.connector, item.address, item.sender_name, item.username, now,
+        )
+    else:
+        identity_id, customer_id = int(ident[0]), int(ident[1])
+        if (ident[2], ident[3]) != (item.sender_name, item.username) and item.sender_name:
+            yield from execute("UPDATE identities SET display_name = ?, username = ? WHERE id = ?",
+                               item.sender_name, item.username, identity_id)
+
+    conv = yield from one(
+        "SELECT id, status, closed_at FROM conversations WHERE customer_id = ?"
+        " ORDER BY id DESC LIMIT 1",
+        customer_id,
+    )
+    reopened = False
+    if conv is not None and (conv[1] == ConversationStatus.OPEN or (
+            conv[2] is not None and now - float(conv[2]) <= reopen_within)):
+        conversation_id = int(conv[0])
+        reopened = conv[1] != ConversationStatus.OPEN
+        # Replies follow the customer to the channel they wrote on last.
+        yield from execute(
+            "UPDATE conversations SET identity_id = ?, connector = ?, address = ?,"
+            " last_inbound_at = ?, updated_at = ?, status = 'open', closed_at = NULL,"
+            " closed_by = NULL WHERE id = ?",
+            identity_id, item.connector, item.address, now, now, conversation_id,
+        )
+    else:
+        # No conversation yet, or one closed too long ago: a new thread that links back.
+        conversation_id = yield from insert(
+            "INSERT INTO conversations (customer_id, identity_id, connector, address, status,"
+            " slack_channel, created_at, updated_at, last_inbound_at, previous_id)"
+            " VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?)",
+            customer_id, identity_id, item.connector, item.address, slack_channel, now, now, now,
+            None if conv is None else int(conv[0]),
+        )
+    attachments = json.dumps([a.model_dump(exclude_none=True) for a in item.attachments])
+    message_id = yield from insert(
+        "INSERT INTO messages (conversation_id, direction, connector, platform_message_id,"
+        " platform_ref, text, attachments, author_name, state, created_at, platform_time,"
+        " markup, edit_of) VALUES (?, 'in', ?, ?, ?, ?, ?, ?, 'received', ?, ?, ?, ?)",
+        conversation_id, item.connector, item.platform_message_id, item.platform_ref, item.text,
+        attachments, item.sender_name, now, item.platform_time, item.markup, item.edit_of,
+    )
+    out: list[OutboxItem] = []
+    if reopened:
+        out.append((yield from add_outbox(
+            OutboxKind.SLACK_NOTICE, conversation_id, None,
+            ":arrows_counterclockwise: Reopened: the customer wrote again.", now)))
+        out.append((yield from add_outbox(OutboxKind.SLACK_STATUS, conversation_id, None, "",
+                                          now)))
+    out.append((yield from add_outbox(OutboxKind.SLACK_POST, conversation_id, message_id, "",
+                                      now)))
+    for index, attachment in enumerate(item.attachments):
+        if attachment.platform_file_id or attachment.url:
+            out.append((yield from add_outbox(OutboxKind.SLACK_FILE, conversation_id,
+                                              message_id, str(index), now)))
+    return IngestResult(message_id=MessageId(message_id),
+                        conversation_id=ConversationId(conversation_id), duplicate=False,
+                        outbox=tuple(out))
+
+
+def ingest_agent_reply(reply: AgentReply, now: float) -> Tx[IngestResult]:
+    conv = yield from one(
+        "SELECT id, connector FROM conversations WHERE slack_channel = ? AND slack_thread_ts = ?",
+        reply.slack_channel, reply.thread_ts,
+    )
+    if conv is None:
+        return IngestResult(message_id=None, conversation_id=None, duplicate=False)
+    conversation_id = int(conv[0])
+    if reply.event_id is not None and (yield from seen_slack_event(reply.event_id, now)):
+        return IngestResult(message_id=None, conversation_id=ConversationId(conversation_id),
+                            duplicate=True)
+    dup = yield from one("SELECT id FROM messages WHERE slack_channel = ? AND slack_ts = ?",
+                         reply.slack_channel, reply.slack_ts)
+    if dup is not None:
+        return IngestResult(message_id=MessageId(dup[0]),
+                            conversation_id=ConversationId(conversation_id), duplicate=True)
+    direction = Direction.NOTE if reply.is_note else Direction.OUTBOUND
+    state = DeliveryState.NOTE if reply.is_note else DeliveryState.QUEUED
+    files = json.dumps([a.model_dump(exclude_none=True) for a in reply.files])
+    message_id = yield from insert(
+        "INSERT INTO messages (conversation_id, direction, connector, text, attachments,"
+        " author_slack_user, slack_channel, slack_ts, state, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        conversation_id, direction.value, conv[1], reply.text, files, reply.slack_user,
+        reply.slack_channel, reply.slack_ts, state.value, now,
+    )
+    yield from execute("UPDATE conversations SET updated_at = ? WHERE id = ?",
+                       now, conversation_id)
+    outbox: list[OutboxItem] = []
+    if not reply.is_note:
+        # The text first (unless the reply is only files), then each file: one row each, so a
+        # failed file is retried alone and never re-sends the text.
+        if reply.text.strip() or not reply.files:
+            outbox.append((yield from add_outbox(OutboxKind.CUSTOMER_SEND, conversation_id,
+                                                 message_id, "", now)))
+        for index in range(len(reply.files)):
+            outbox.append((yield from add_outbox(OutboxKind.CUSTOMER_FILE, conversation_id,
+                                                 message_id, str(index), now)))
+    return IngestResult(message_id=MessageId(message_id),
+                        conversation_id=ConversationId(conversation_id), duplicate=False,
+                        outbox=tuple(outbox))
+
+
+def ingest_agent_edit(edit: AgentEdit, now: float) -> Tx[IngestResult]:
+    row = yield from one(
+        "SELECT id, conversation_id, direction FROM messages WHERE slack_channel = ? AND"
+        " slack_ts = ?", edit.slack_channel, edit.slack_ts,
+    )
+    if row is None or row[2] != Direction.OUTBOUND:
+        return IngestResult(message_id=None, conversation_id=None, duplicate=False)
+    message_id, conversation_id = MessageId(row[0]), ConversationId(row[1])
+    if edit.event_id is not None and (yield from seen_slack_event(edit.event_id, now)):
+        return IngestResult(message_id=message_id, conversation_id=conversation_id,
+                            duplicate=True)
+    if edit.text is None:
+        # A send still queued reads this state and stands down; one already made is deleted.
+        yield from execute("UPDATE messages SET state = 'deleted' WHERE id = ?", message_id)
+        kind = OutboxKind.CUSTOMER_DELETE
+    else:
+        yield from execute("UPDATE messages SET text = ? WHERE id = ?", edit.text, message_id)
+        kind = OutboxKind.CUSTOMER_EDIT
+    out = yield from add_outbox(kind, conversation_id, message_id, "", now)
+    return IngestResult(message_id=message_id, conversation_id=conversation_id, duplicate=False,
+                        outbox=(out,))
+
+
+def set_status(conversation_id: int, status: ConversationStatus, actor: str,
+               now: float) -> Tx[IngestResult]:
+    row = yield from one("SELECT status FROM conversations WHERE id = ? {{for_update}}",
+                         conversation_id)
+    if row is None:
+        return IngestResult(message_id=None, conversation_id=None, duplicate=False)
+    conv = ConversationId(conversation_id)
+    if row[0] == status:
+        return IngestResult(message_id=None, conversation_id=conv, duplicate=True)
+    closed = status is ConversationStatus.CLOSED
+    yield from execute(
+        "UPDATE conversations SET status = ?, closed_at = ?, closed_by = ?, updated_at = ?"
+        " WHERE id = ?",
+        status.value, now if closed else None, actor if closed else None, now, conversation_id,
+    )
+    text = (f":lock: Closed by {actor}." if closed else f":unlock: Reopened by {actor}.")
+    first = yield from add_outbox(OutboxKind.SLACK_STATUS, conversation_id, None, "", now)
+    second = yield from add_outbox(OutboxKind.SLACK_NOTICE, conversation_id, None, text, now)
+    return IngestResult(message_id=None, conversation_id=conv, duplicate=False,
+                        outbox=(first, second))
+
+
+def seen_slack_event(event_id: str, now: float) -> Tx[bool]:
+    added = yield from execute("INSERT INTO slack_events (event_id, received_at) VALUES (?, ?)"
+                               " ON CONFLICT (event_id) DO NOTHING", event_id, now)
+    return added == 0
+
+
+def finish_outbox_many(results: Sequence[OutboxResult], now: float) -> Tx[list[OutboxItem]]:
+    created: list[OutboxItem] = []
+    for r in results:
+        created.extend((yield from finish_outbox(r, now)))
+    return created
+
+
+def finish_outbox(r: OutboxResult, now: float) -> Tx[list[OutboxItem]]:
+    created: list[OutboxItem] = []
+    status = {Outcome.DONE: "done", Outcome.BLOCKED: "done", Outcome.RETRY: "pending",
+              Outcome.FAILED: "failed"}[r.outcome]
+    yield from execute(
+        "UPDATE outbox SET status = ?, attempts = ?, next_attempt_at = ?, last_error = ?,"
+        " updated_at = ? WHERE id = ?",
+        status, r.attempts, r.next_attempt_at, r.error, now, r.item_id,
+    )
+    if r.message_id is not None and r.message_state is not None:
+        sent = ",".join(r.sent_platform_ids) or None
+        yield from execute(
+            "UPDATE messages SET state = ?, error = COALESCE(?, error),"
+            " slack_channel = COALESCE(?, slack_channel), slack_ts = COALESCE(?, slack_ts),"
+            " sent_platform_id = CASE WHEN CAST(? AS TEXT) IS NULL THEN sent_platform_id"
+            " WHEN sent_platform_id IS NULL OR sent_platform_id = '' THEN ?"
+            " ELSE sent_platform_id || ',' || ? END,"
+            " author_name = COALESCE(?, author_name) WHERE id = ?",
+            r.message_state.value, r.error, r.slack_channel, r.slack_ts, *[sent] * 3,
+            r.author_name, r.message_id,
+        )
+    if r.thread_ts is not None and r.conversation_id is not None:
+        yield from execute(
+            "UPDATE conversations SET slack_channel = ?, slack_thread_ts = ?, updated_at = ?"
+            " WHERE id = ? AND slack_thread_ts IS NULL",
+            r.slack_channel, r.thread_ts, now, r.conversation_id,
+        )
+    if r.notice is not None and r.conversation_id is not None:
+        payload = r.notice
+        if r.notice_retry is not None:
+            payload = json.dumps({"text": r.notice, "retry": r.notice_retry})
+        created.append((yield from add_outbox(OutboxKind.SLACK_NOTICE, r.conversation_id,
+                                              r.message_id, payload, now)))
+    return created
+
+
+def retry_outbox(ids: Sequence[int], all_failed: bool, now: float) -> Tx[list[OutboxId]]:
+    if all_failed:
+        found = yield from rows("SELECT id FROM outbox WHERE status = 'failed' ORDER BY id")
+        item_ids = [int(row[0]) for row in found]
+    else:
+        item_ids = list(ids)
+    done: list[OutboxId] = []
+    for item_id in item_ids:
+        changed = yield from execute(
+            "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = 0,"
+            " updated_at = ? WHERE id = ? AND status IN ('failed', 'pending')",
+            now, item_id,
+        )
+        if changed:
+            done.append(OutboxId(item_id))
+            yield from execute(
+                "UPDATE messages SET state = 'queued', error = NULL WHERE id ="
+                " (SELECT message_id FROM outbox WHERE id = ? AND kind IN"
+                " ('customer_send', 'customer_file')) AND state = 'failed'",
+                item_id,
+            )
+    return done
+
+
+def put_media(token: str, filename: str, mime_type: str, data: bytes, now: float,
+              expires_at: float) -> Tx[None]:
+    yield from execute("DELETE FROM media WHERE expires_at < ?", now)
+    yield from execute(
+        "INSERT INTO media (token, filename, mime_type, size, data, created_at, expires_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        token, filename, mime_type, len(data), data, now, expires_at)
+
+
+def set_state(connector: str, key: str, value: str, now: float) -> Tx[None]:
+    yield from execute("INSERT INTO connector_state (connector, key, value, updated_at)"
+                       " VALUES (?, ?, ?, ?) ON CONFLICT (connector, key) DO UPDATE SET"
+                       " value = excluded.value, updated_at = excluded.updated_at",
+                       connector, key, value, now)
