@@ -1,4 +1,4 @@
-"""The `bridge` command: run, check-config, migrate, outbox, demo."""
+"""The `bridge` command: run, check-config, migrate, outbox, copy-store, demo."""
 
 from __future__ import annotations
 
@@ -10,12 +10,24 @@ import signal
 import sys
 import time
 from collections.abc import Coroutine, Sequence
+from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from bridge.app import Bridge, create_store, run_until_signalled
-from bridge.settings import ConfigError, LoadedConfig, load_settings, resolve_config_path
+from bridge.settings import (
+    ConfigError,
+    LoadedConfig,
+    StorageSettings,
+    load_settings,
+    resolve_config_path,
+)
 from connectors import settings_registry
 from storage.base import StoreError
+from storage.copy import copy_store
+from storage.sqlite import SQLiteStore
+from storage.sqlstore import SQLStore
 
 log = logging.getLogger("bridge")
 
@@ -145,6 +157,45 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     return _run_async(_outbox_retry(loaded, args.ids, args.all_failed))
 
 
+# -- copy-store: move a deployment between databases (SQLite -> PostgreSQL, or back) --------
+def _store_from(flag: str, url: str, schema: str | None) -> SQLStore:
+    table = {"url": url} if schema is None else {"url": url, "schema": schema}
+    try:
+        settings = StorageSettings.model_validate(table)
+    except ValidationError as exc:
+        raise StoreError("; ".join(f"{flag}: {e['msg'].removeprefix('Value error, ')}"
+                                   for e in exc.errors())) from None
+    store = create_store(settings)
+    if isinstance(store, SQLiteStore) and flag == "--from" and not Path(store.path).is_file():
+        raise StoreError(f"--from: {store.path} does not exist")
+    return store
+
+
+async def _copy_store(source: SQLStore, target: SQLStore) -> int:
+    await source.open()
+    try:
+        await target.open()
+        try:
+            copied = await copy_store(source, target)
+        finally:
+            await target.close()
+    finally:
+        await source.close()
+    width = max(len(t.table) for t in copied)
+    for t in copied:
+        print(f"{t.table:<{width}}  {t.copied:>8} copied  {t.skipped:>8} already there")
+    print(f"copied {source.where} into {target.where}")
+    return 0
+
+
+def cmd_copy_store(args: argparse.Namespace) -> int:
+    source = _store_from("--from", args.from_url, args.from_schema)
+    target = _store_from("--to", args.to_url, args.to_schema)
+    if source.where == target.where:
+        raise StoreError("--from and --to name the same database")
+    return _run_async(_copy_store(source, target))
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from bridge.demo import run_demo
 
@@ -176,6 +227,17 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("ids", nargs="*", type=int)
     r.add_argument("--all-failed", action="store_true")
     p.set_defaults(func=cmd_outbox)
+    p = sub.add_parser(
+        "copy-store", help="copy a store into another database (e.g. SQLite into PostgreSQL)",
+        description="Copy every table of one store into another, ids preserved; the target is "
+        "migrated first and rows already there are skipped, so a rerun is safe.  Stop the "
+        "bridge that writes the source first.")
+    p.add_argument("--from", dest="from_url", required=True, metavar="URL",
+                   help="source: sqlite:///bridge.db or postgresql://user@host:5432/db")
+    p.add_argument("--to", dest="to_url", required=True, metavar="URL", help="target URL")
+    p.add_argument("--from-schema", help="PostgreSQL schema of the source (storage.schema)")
+    p.add_argument("--to-schema", help="PostgreSQL schema of the target (created if missing)")
+    p.set_defaults(func=cmd_copy_store)
     p = sub.add_parser("demo", help="play a conversation against built-in stand-ins")
     p.add_argument("--verbose", action="store_true")
     p.set_defaults(func=cmd_demo)

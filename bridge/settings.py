@@ -117,6 +117,8 @@ class OutboxSettings(Strict):
     base_delay: float = Field(1.0, gt=0, le=600)
     max_delay: float = Field(300.0, gt=0, le=86_400)
     concurrency: int = Field(64, ge=1, le=1024)
+    lease_seconds: float = Field(10.0, ge=1, le=600)  # several instances: a dead instance's
+    # conversations (and polling loops) move to another one after this long
 
 
 class ConversationSettings(Strict):

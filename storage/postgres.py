@@ -85,7 +85,8 @@ class PostgresStore(SQLStore):
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def open(self) -> None:
-        settings = {"search_path": self.schema} if self.schema else None
+        # Quoted, so that a name that is also an SQL keyword ("user") still works.
+        settings = {"search_path": f'"{self.schema}"'} if self.schema else None
         try:
             if self.schema:
                 await self._create_schema()
@@ -102,7 +103,7 @@ class PostgresStore(SQLStore):
                 async with conn.transaction():
                     # Serialised with migrations, so instances starting together never race.
                     await conn.execute(POSTGRES.migration_lock)
-                    await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
+                    await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
         finally:
             await conn.close()
 
