@@ -124,7 +124,11 @@ class Bridge:
             timeout=aiohttp.ClientTimeout(total=s.slack.request_timeout * 2),
         )
         store = self.store = create_store(s.storage)
-        self.singletons = Singletons(None, self.instance)
+        # Several instances may share a PostgreSQL database: outbox lanes and singleton jobs
+        # then go by leases in the database; on SQLite this process is the only one.
+        shared = store if store.shared else None
+        self.singletons = Singletons(shared, self.instance,
+                                     lease_seconds=s.outbox.lease_seconds)
         console = SlackConsole(s.slack, self._session)
         for name, table in self.config.connectors.items():
             ctx = ConnectorContext(session=self._session, ingest=self._ingest,
@@ -134,7 +138,9 @@ class Bridge:
                                    run_once=self.singletons.run)
             self.connectors[name] = REGISTRY[name](table, ctx)
         delivery = Delivery(store, console, self.connectors, s.media, s.server.public_url)
-        self.worker = OutboxWorker(store, delivery, s.outbox)
+        self.worker = OutboxWorker(store, delivery, s.outbox, leases=shared, owner=self.instance,
+                                   lease_seconds=s.outbox.lease_seconds,
+                                   poll_interval=1.0 if shared else 2.0)
         self.router = Router(store, self.worker, delivery, s.slack.support_channel,
                              reopen_within=s.conversations.reopen_within_hours * 3600)
         events = SlackEvents(console, self.router, s.server.max_body_bytes)

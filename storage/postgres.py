@@ -65,6 +65,7 @@ async def run_async(conn: Any, tx: Tx[T]) -> T:
 
 class PostgresStore(SQLStore):
     dialect = POSTGRES
+    shared = True  # several bridge instances may run on one PostgreSQL database
 
     def __init__(self, url: str, *, schema: str | None = None, pool_size: int = 10) -> None:
         if not is_postgres_url(url):

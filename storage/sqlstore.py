@@ -23,7 +23,7 @@ from bridge.models import (
     OutboxId,
     OutboxItem,
 )
-from storage import reads
+from storage import leases, reads
 from storage import transactions as tx
 from storage.base import MediaFile, OutboxResult, SchemaOutdated, SchemaTooNew
 from storage.dialect import Dialect, migrations
@@ -143,3 +143,26 @@ class SQLStore(ABC):
 
     async def get_state(self, connector: str, key: str) -> str | None:
         return await self._read(lambda: reads.get_state(connector, key))
+
+    # -- leases (several instances on one database) -----------------------------------------
+    shared: ClassVar[bool] = False  # True where several bridge instances may share the data
+
+    async def acquire_lanes(self, owner: str, lanes: Sequence[str], until: float,
+                            now: float) -> list[str]:
+        return await self._write(lambda: leases.take_many(leases.LANE, lanes, owner, until,
+                                                          now))
+
+    async def claim_lanes(self, owner: str, until: float, now: float, limit: int) -> list[str]:
+        return await self._write(lambda: leases.claim_lanes(owner, until, now, limit))
+
+    async def release_lanes(self, owner: str, lanes: Sequence[str]) -> None:
+        await self._write(lambda: leases.release(leases.LANE, lanes, owner))
+
+    async def pending_in_lanes(self, lanes: Sequence[str]) -> list[OutboxItem]:
+        return await self._read(lambda: leases.pending_in_lanes(lanes))
+
+    async def hold_singleton(self, name: str, owner: str, until: float, now: float) -> bool:
+        return await self._write(lambda: leases.take(leases.SINGLETON, name, owner, until, now))
+
+    async def release_singleton(self, name: str, owner: str) -> None:
+        await self._write(lambda: leases.release(leases.SINGLETON, [name], owner))
