@@ -212,6 +212,7 @@ class OutboxItem(BaseModel):
     last_error: str | None = None
     status: str = "pending"
     created_at: float = 0.0
+    updated_at: float = 0.0  # when the row was last written (queued, retried, re-queued)
 
 
 class IngestResult(BaseModel):

@@ -97,13 +97,23 @@ class OutboxWorker:
         self._leases_valid_until = 0.0
         self._acquirer: asyncio.Task[None] | None = None
         self._releases: set[asyncio.Task[None]] = set()
+        self._unsynced: set[str] = set()
+        # Rows finished here, with when: a read that raced the delivery must not bring one
+        # back (a retry rewrites the row later, so it passes).  Bounded: oldest dropped.
+        self._finished: dict[OutboxId, float] = {}
 
     # -- feeding -----------------------------------------------------------------------------
-    def submit(self, items: Iterable[OutboxItem]) -> None:
-        """Schedule committed rows.  Call only after the transaction that wrote them."""
+    def submit(self, items: Iterable[OutboxItem], *, synced: bool = False) -> None:
+        """Schedule committed rows.  Call only after the transaction that wrote them.
+
+        Shared database: rows another instance committed earlier into the same lane may not
+        be known here yet, so a lane that got rows from anywhere but a read of the lane itself
+        (`synced`) re-reads its pending rows before the next delivery (order per lane)."""
         for item in items:
             if item.id in self._known or self._stopping.is_set():
                 continue
+            if item.updated_at <= self._finished.get(item.id, -1.0):
+                continue  # read before we finished it (a poll racing the delivery): stale
             if self.leases is not None and item.lane not in self._owned:
                 self._waiting.setdefault(item.lane, []).append(item)  # after the lease
                 if self._acquirer is None or self._acquirer.done():
@@ -111,6 +121,8 @@ class OutboxWorker:
                                                          name="outbox-lease")
                 continue
             self._known.add(item.id)
+            if self.leases is not None and not synced:
+                self._unsynced.add(item.lane)
             lane = self._lanes.get(item.lane)
             if lane is None:
                 lane = self._lanes[item.lane] = deque()
@@ -143,7 +155,7 @@ class OutboxWorker:
             except Exception:
                 log.exception("taking outbox lanes failed; the next poll claims them")
                 return
-            self.submit(pending)
+            self.submit(pending, synced=True)
             # Lanes held by another instance: that instance's poll picks these rows up.
 
     async def _claim(self) -> list[OutboxItem]:
@@ -176,7 +188,7 @@ class OutboxWorker:
 
     async def start(self) -> None:
         if self.leases is not None:
-            self.submit(await self._claim())
+            self.submit(await self._claim(), synced=True)
         else:
             self.submit(await self.store.pending_outbox(limit=1_000_000))
         self._poller = asyncio.create_task(self._poll(), name="outbox-poll")
@@ -196,7 +208,7 @@ class OutboxWorker:
             now = self.clock()
             try:
                 if self.leases is not None:
-                    self.submit(await self._claim())
+                    self.submit(await self._claim(), synced=True)
                 fresh = await self.store.pending_outbox(limit=10_000, updated_since=since - 5.0)
                 if self.leases is not None:  # only lanes we hold; others belong to others
                     fresh = [i for i in fresh if i.lane in self._owned]
@@ -250,6 +262,17 @@ class OutboxWorker:
                     if not await self._pause(min(1.0, self.poll_interval)):
                         return
                     continue
+                if self.leases is not None and lane_key in self._unsynced:
+                    # Earlier rows other instances committed into this lane come first.
+                    self._unsynced.discard(lane_key)
+                    try:
+                        self.submit(await self.leases.pending_in_lanes([lane_key]), synced=True)
+                    except Exception:
+                        log.exception("reading outbox lane %s failed", lane_key)
+                        self._unsynced.add(lane_key)
+                        if not await self._pause(self.settings.base_delay):
+                            return
+                    continue
                 gate = self.deliverer.gate_for(item) or self._lane_gate.get(lane_key)
                 wait = max(item.next_attempt_at - now, self._gates.get(gate, 0.0) - now
                            if gate else 0.0)
@@ -264,6 +287,10 @@ class OutboxWorker:
                     continue
                 if finished:
                     lane.popleft()
+                    if len(self._finished) >= 100_000:
+                        for old in list(self._finished)[:50_000]:
+                            del self._finished[old]
+                    self._finished[item.id] = self.clock()
                     self._known.discard(item.id)
         finally:
             self._tasks.pop(lane_key, None)

@@ -32,7 +32,7 @@ from storage.query import Row, Tx, execute, one, rows
 
 OUTBOX_COLUMNS = (
     "id, kind, lane, conversation_id, message_id, payload, attempts, next_attempt_at, "
-    "last_error, status, created_at"
+    "last_error, status, created_at, updated_at"
 )
 CONVERSATION_COLUMNS = (
     "id, customer_id, identity_id, connector, address, status, slack_channel, slack_thread_ts,"
@@ -52,7 +52,7 @@ def outbox_from_row(row: Row) -> OutboxItem:
         message_id=None if row[4] is None else MessageId(int(row[4])),
         payload=str(row[5]), attempts=int(row[6]), next_attempt_at=float(row[7]),
         last_error=None if row[8] is None else str(row[8]), status=str(row[9]),
-        created_at=float(row[10]),
+        created_at=float(row[10]), updated_at=float(row[11]),
     )
 
 

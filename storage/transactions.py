@@ -51,7 +51,7 @@ def add_outbox(
         id=OutboxId(item_id), kind=kind, lane=lane,
         conversation_id=ConversationId(conversation_id),
         message_id=None if message_id is None else MessageId(message_id),
-        payload=payload, created_at=now,
+        payload=payload, created_at=now, updated_at=now,
     )
 
 
