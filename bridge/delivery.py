@@ -153,7 +153,9 @@ class Delivery:
         if conv is None or first is None or not conv.slack_thread_ts:
             return _done(item)  # no parent in Slack yet: it is drawn with the status when posted
         body = first.markup if first.markup is not None else mrkdwn_escape(first.text)
-        text = inbound_text(first.author_name, first.connector, None, body, first=True)
+        identity = await self.store.get_identity(conv.identity_id)
+        username = identity.username if identity is not None else None
+        text = inbound_text(first.author_name, first.connector, username, body, first=True)
         text, blocks = await self._parent(conv, text)
         await self.console.update(conv.slack_thread_ts, text, blocks,
                                   channel=conv.slack_channel)

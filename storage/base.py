@@ -15,6 +15,8 @@ from bridge.models import (
     ConversationId,
     ConversationStatus,
     DeliveryState,
+    Identity,
+    IdentityId,
     InboundMessage,
     IngestResult,
     Message,
@@ -117,6 +119,8 @@ class Store(Protocol):
     async def message_by_slack_ts(self, channel: str, ts: str) -> Message | None: ...
 
     async def first_message(self, conversation_id: ConversationId) -> Message | None: ...
+
+    async def get_identity(self, identity_id: IdentityId) -> Identity | None: ...
 
     async def ingest_agent_reply(self, reply: AgentReply, now: float) -> IngestResult:
         """Store an agent's thread reply or note; queue it for the customer unless a note."""

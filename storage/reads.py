@@ -19,6 +19,7 @@ from bridge.models import (
     CustomerId,
     DeliveryState,
     Direction,
+    Identity,
     IdentityId,
     Message,
     MessageId,
@@ -139,6 +140,16 @@ def first_message(conversation_id: int) -> Tx[Message | None]:
     row = yield from one(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ?"
                          " AND direction = 'in' ORDER BY id LIMIT 1", conversation_id)
     return None if row is None else message_from_row(row)
+
+
+def get_identity(identity_id: int) -> Tx[Identity | None]:
+    row = yield from one("SELECT id, customer_id, connector, address, display_name, username"
+                         " FROM identities WHERE id = ?", identity_id)
+    if row is None:
+        return None
+    return Identity(id=IdentityId(int(row[0])), customer_id=CustomerId(int(row[1])),
+                    connector=str(row[2]), address=str(row[3]), display_name=str(row[4]),
+                    username=None if row[5] is None else str(row[5]))
 
 
 # -- media and connector state ---------------------------------------------------------------

@@ -16,6 +16,8 @@ from bridge.models import (
     Conversation,
     ConversationId,
     ConversationStatus,
+    Identity,
+    IdentityId,
     InboundMessage,
     IngestResult,
     Message,
@@ -137,6 +139,9 @@ class SQLStore(ABC):
 
     async def first_message(self, conversation_id: ConversationId) -> Message | None:
         return await self._read(lambda: reads.first_message(conversation_id))
+
+    async def get_identity(self, identity_id: IdentityId) -> Identity | None:
+        return await self._read(lambda: reads.get_identity(identity_id))
 
     async def get_media(self, token: str, now: float) -> MediaFile | None:
         return await self._read(lambda: reads.get_media(token, now))

@@ -25,7 +25,8 @@ def context(msg: dict[str, Any]) -> str:
 
 
 async def started(h: Harness, chat: int = 4242) -> str:
-    assert await h.customer_says(chat, "My parcel is late", first_name="Ann") == 200
+    assert await h.customer_says(chat, "My parcel is late", first_name="Ann",
+                                 username="ann_k") == 200
     return await h.thread_of(chat)
 
 
@@ -58,6 +59,7 @@ async def test_parent_shows_status_and_close_button_closes(harness: Harness) -> 
     await h.slack.wait_for("chat.update", 1)
     msg = parent(h, thread)
     assert button(msg)["action_id"] == REOPEN_ACTION and "Closed" in context(msg)
+    assert "(@ann_k)" in msg["text"] and "My parcel is late" in msg["text"]  # redrawn whole
     assert f"<@{AGENT}>" in context(msg)
     await h.slack.wait_for("chat.postMessage", 2)
     notices = [m["text"] for m in h.slack.thread(CHANNEL, thread)[1:]]
