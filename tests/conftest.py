@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import sqlite3
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,8 @@ from bridge.settings import load_settings
 from bridge.standins import SlackEventSender, SlackStandin, TelegramStandin
 from bridge.standins.config import Secrets, TomlValue, standin_config
 from connectors import settings_registry
+from tests.helpers_pg import PG_URL, fresh_schema
+from tests.helpers_rows import RowReader, Rows, reader_for
 
 # python-telegram-bot: opt in to timedelta durations, as `bridge` does at startup.
 os.environ["PTB_TIMEDELTA"] = "1"
@@ -29,6 +31,26 @@ WEBHOOK_SECRET = "test-webhook-secret"
 AGENT = "U0AGENT1"
 AGENT_NAME = "Dana"
 TG_TOKEN = "123456:STANDIN"
+BACKENDS = ("sqlite", "postgres")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "backends(*names): run the harness on these stores only (default: all);"
+                   " say why next to it")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that uses the harness runs once per store backend, ids `sqlite`/`postgres`,
+    unless a `backends(...)` marker pins it."""
+    if "store_backend" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("backends")
+    names = list(marker.args) if marker else list(BACKENDS)
+    if not names or not set(names) <= set(BACKENDS):
+        raise pytest.UsageError(f"{metafunc.definition.nodeid}: backends{tuple(names)}:"
+                                f" expected some of {BACKENDS}")
+    metafunc.parametrize("store_backend", names, ids=names, indirect=True)
 
 
 def free_socket() -> socket.socket:
@@ -74,22 +96,21 @@ class Harness:
     telegram: TelegramStandin
     session: aiohttp.ClientSession
     bridge: Bridge
-    db: Path
     port: int
     agent: SlackEventSender
+    reader: RowReader  # the store the bridge was configured with, SQLite or PostgreSQL
     threads: dict[int, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        """Read the store with a separate connection: what is committed, nothing else."""
-        with sqlite3.connect(self.db) as conn:
-            return conn.execute(sql, params).fetchall()
+    def rows(self, sql: str, params: tuple[Any, ...] = ()) -> Rows:
+        """Read the store with a separate connection: what is committed, nothing else.
+        `?` placeholders, on either backend."""
+        return self.reader.rows(sql, params)
 
-    async def wait_rows(self, sql: str, expected: list[tuple[Any, ...]],
-                        timeout: float = 5.0) -> list[tuple[Any, ...]]:
+    async def wait_rows(self, sql: str, expected: Rows, timeout: float = 5.0) -> Rows:
         """Poll until a query returns `expected` (the outbox commits just after the API call)."""
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
@@ -148,34 +169,67 @@ async def telegram() -> AsyncIterator[TelegramStandin]:
 
 
 @pytest.fixture
+def store_backend(request: pytest.FixtureRequest) -> str:
+    """The store the harness runs on; set per test by `pytest_generate_tests`."""
+    return str(request.param)
+
+
+def with_storage(overrides: Mapping[str, Mapping[str, TomlValue]] | None,
+                 storage: Mapping[str, TomlValue]) -> dict[str, dict[str, TomlValue]]:
+    """`overrides` with `storage` under it: a test's own `[storage]` keys win."""
+    tables = {table: dict(values) for table, values in (overrides or {}).items()}
+    tables["storage"] = {**storage, **tables.get("storage", {})}
+    return tables
+
+
+@pytest.fixture
 async def make_harness(
     tmp_path: Path, slack: SlackStandin, telegram: TelegramStandin,
-    session: aiohttp.ClientSession,
+    session: aiohttp.ClientSession, store_backend: str,
 ) -> AsyncIterator[HarnessFactory]:
     started: list[Bridge] = []
+    readers: list[RowReader] = []
 
-    async def make(overrides: Mapping[str, Mapping[str, TomlValue]] | None = None,
-                   env: Mapping[str, str] | None = None) -> Harness:
-        """`overrides` adds config keys per table; `env` adds environment variables."""
-        sock = free_socket()
-        port = sock.getsockname()[1]
-        db = tmp_path / f"bridge-{len(started)}.db"
-        config = write_config(tmp_path / "bridge.toml", port=port, db=db, slack=slack,
-                              telegram=telegram, overrides=overrides)
-        loaded = load_settings(config, settings_registry(),
-                               environ={**bridge_env(slack), **(env or {})},
-                              dotenv_dir=tmp_path)
-        bridge = Bridge(loaded, sock=sock)
-        await bridge.start()
-        started.append(bridge)
-        agent = SlackEventSender(f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET,
-                                 session, team_id=slack.team_id)
-        return Harness(slack=slack, telegram=telegram, session=session, bridge=bridge, db=db,
-                       port=port, agent=agent)
+    async with AsyncExitStack() as schemas:
+        async def make(overrides: Mapping[str, Mapping[str, TomlValue]] | None = None,
+                       env: Mapping[str, str] | None = None) -> Harness:
+            """`overrides` adds config keys per table; `env` adds environment variables.
+            Each bridge gets a store of its own: a new SQLite file, or a new random schema
+            on the PostgreSQL `test` database (dropped after the test), unless the test
+            names its own `[storage] url`."""
+            sock = free_socket()
+            port = sock.getsockname()[1]
+            db = tmp_path / f"bridge-{len(started)}.db"
+            storage: dict[str, TomlValue] = {}
+            own_url = "url" in (overrides or {}).get("storage", {})
+            if store_backend == "postgres" and not own_url:
+                schema = await schemas.enter_async_context(fresh_schema())
+                storage = {"url": PG_URL, "schema": schema}
+            config = write_config(tmp_path / "bridge.toml", port=port, db=db, slack=slack,
+                                  telegram=telegram, overrides=with_storage(overrides, storage))
+            loaded = load_settings(config, settings_registry(),
+                                   environ={**bridge_env(slack), **(env or {})},
+                                   dotenv_dir=tmp_path)
+            bridge = Bridge(loaded, sock=sock)
+            await bridge.start()
+            started.append(bridge)
+            assert bridge.store is not None
+            assert own_url or bridge.store.dialect.name == store_backend
+            reader = reader_for(loaded.settings.storage)
+            readers.append(reader)
+            agent = SlackEventSender(f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET,
+                                     session, team_id=slack.team_id)
+            return Harness(slack=slack, telegram=telegram, session=session, bridge=bridge,
+                           port=port, agent=agent, reader=reader)
 
-    yield make
-    for bridge in started:
-        await bridge.stop()
+        try:
+            yield make
+        finally:
+            for bridge in started:
+                await bridge.stop()
+            for reader in readers:
+                reader.close()
+        # Leaving `schemas` drops every schema, now that nothing uses them.
 
 
 @pytest.fixture

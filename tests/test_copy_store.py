@@ -132,6 +132,7 @@ async def seed_more(path: Path) -> None:
         await store.close()
 
 
+@pytest.mark.backends("postgres")  # the test points the bridge at its own schema
 async def test_the_bridge_carries_on_from_the_copy(
     tmp_path: Path, schema: str, capsys: pytest.CaptureFixture[str],
     make_harness: HarnessFactory,

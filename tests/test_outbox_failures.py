@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from storage.sqlite import SQLiteStore
+from bridge.app import create_store
 from tests.conftest import CHANNEL, Harness
 
 
@@ -118,7 +118,7 @@ async def test_running_bridge_picks_up_an_admin_retry(harness: Harness) -> None:
     sql = "SELECT status FROM outbox WHERE kind = 'customer_send'"
     assert await h.wait_rows(sql, failed) == failed
     # What `bridge outbox retry --all-failed` does, from another connection (another process).
-    admin = SQLiteStore(f"sqlite:///{h.db}")
+    admin = create_store(h.bridge.settings.storage)
     await admin.open()
     try:
         assert len(await admin.retry_outbox([], True, time.time())) == 1

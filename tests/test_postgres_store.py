@@ -54,6 +54,7 @@ async def test_an_unreachable_server_is_a_store_error() -> None:
     assert not store.is_open
 
 
+@pytest.mark.backends("postgres")  # the test points the bridge at its own schema
 async def test_customer_to_slack_to_customer_on_postgres(
     make_harness: HarnessFactory, schema: str,
 ) -> None:
