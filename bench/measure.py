@@ -10,6 +10,7 @@ import sqlite3
 import sys
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,9 @@ import aiohttp
 from bench.procs import children_cpu_seconds, cpu_seconds
 
 LUA = Path(__file__).with_name("load.lua")
+SPLIT = 5_000_000  # update_id offset between the wrk processes of one run (one per instance)
+# What to sample CPU time of during a wrk run: a pid, or a function returning CPU seconds.
+Watch = dict[str, int | Callable[[], float]]
 MARKER = re.compile(r"mk(\d+)")
 # The same body as load.lua writes, for the paced (latency) client.
 BODY = ('{{"update_id":{id},"message":{{"message_id":{id},'
@@ -45,6 +49,7 @@ class WrkResult:
     ack_p99_ms: float
     ranges: list[tuple[int, int]]  # (first update_id, count) per wrk thread
     cpu: dict[str, float] = field(default_factory=dict)  # share of one core per process
+    completed_per_url: list[int] = field(default_factory=list)
 
     @property
     def acked(self) -> int:
@@ -54,39 +59,59 @@ class WrkResult:
         return {first + i for first, n in self.ranges for i in range(n)}
 
 
-async def run_wrk(url: str, *, duration: float, connections: int, threads: int, base: int,
-                  chats: int, secret: str, watch: dict[str, int]) -> WrkResult:
-    """Drive `url` with wrk + load.lua for `duration` seconds; sample CPU of `watch` pids."""
-    env = {**os.environ, "BENCH_BASE": str(base), "BENCH_CHATS": str(chats),
-           "BENCH_SECRET": secret}
-    before = {name: cpu_seconds(pid) for name, pid in watch.items()}
+def _cpu(what: int | Callable[[], float]) -> float:
+    return what() if callable(what) else cpu_seconds(what)
+
+
+async def run_wrk(urls: Sequence[str], *, duration: float, connections: int, threads: int,
+                  base: int, chats: int, secret: str, watch: Watch) -> WrkResult:
+    """Drive `urls` with wrk + load.lua for `duration` seconds, one wrk process per URL (wrk
+    takes one host), the connections split evenly; sample CPU of `watch` meanwhile.  The
+    processes' results are summed; their ack p50 is the mean weighted by requests and their
+    ack p99 the worse of the two (percentiles of two runs do not combine exactly)."""
+    n = len(urls)
+    conns = [max(threads, connections // n + (1 if i < connections % n else 0))
+             for i in range(n)]
+    before = {name: _cpu(what) for name, what in watch.items()}
     wrk_before = children_cpu_seconds()
     started = time.monotonic()
-    proc = await asyncio.create_subprocess_exec(
-        "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--timeout", "10s",
-        "-s", str(LUA), url, env=env, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL)
-    out, _ = await proc.communicate()
+    procs = [await asyncio.create_subprocess_exec(
+        "wrk", f"-t{threads}", f"-c{conns[i]}", f"-d{duration:g}s", "--timeout", "10s",
+        "-s", str(LUA), url,
+        env={**os.environ, "BENCH_BASE": str(base + i * SPLIT), "BENCH_CHATS": str(chats),
+             "BENCH_SECRET": secret},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        stdin=asyncio.subprocess.DEVNULL) for i, url in enumerate(urls)]
+    outs = await asyncio.gather(*(proc.communicate() for proc in procs))
     finished = time.monotonic()
     elapsed = finished - started
-    cpu = {name: round((cpu_seconds(pid) - before[name]) / elapsed, 2)
-           for name, pid in watch.items()}
+    cpu = {name: round((_cpu(what) - before[name]) / elapsed, 2)
+           for name, what in watch.items()}
     cpu["wrk"] = round((children_cpu_seconds() - wrk_before) / elapsed, 2)
-    text = out.decode(errors="replace")
-    line = next((ln for ln in text.splitlines() if ln.startswith("BENCH_RESULT ")), None)
-    if proc.returncode != 0 or line is None:
-        raise RuntimeError(f"wrk failed (exit {proc.returncode}):\n{text}")
-    kv = dict(item.split("=", 1) for item in line.split()[1:])
-    ranges = [(int(a), int(b)) for a, b in (r.split(":") for r in kv["ranges"].split(","))]
-    completed = int(kv["requests"])
+    parts: list[dict[str, str]] = []
+    for proc, (out, _) in zip(procs, outs, strict=True):
+        text = out.decode(errors="replace")
+        line = next((ln for ln in text.splitlines() if ln.startswith("BENCH_RESULT ")), None)
+        if proc.returncode != 0 or line is None:
+            raise RuntimeError(f"wrk failed (exit {proc.returncode}):\n{text}")
+        parts.append(dict(item.split("=", 1) for item in line.split()[1:]))
+    completed = [int(kv["requests"]) for kv in parts]
+    errors: Counter[str] = Counter()
+    for kv in parts:
+        errors.update({k: int(kv[k]) for k in ("connect", "read", "write", "timeout")
+                       if int(kv[k])})
     return WrkResult(
-        started=started, finished=finished, generated=int(kv["generated"]),
-        completed=completed, non_200=int(kv["status"]),
-        socket_errors={k: int(kv[k]) for k in ("connect", "read", "write", "timeout")
-                       if int(kv[k])},
-        req_per_s=completed / (int(kv["duration_us"]) / 1e6),
-        ack_p50_ms=int(kv["p50_us"]) / 1000, ack_p99_ms=int(kv["p99_us"]) / 1000,
-        ranges=ranges, cpu=cpu,
+        started=started, finished=finished,
+        generated=sum(int(kv["generated"]) for kv in parts), completed=sum(completed),
+        non_200=sum(int(kv["status"]) for kv in parts), socket_errors=dict(errors),
+        req_per_s=sum(c / (int(kv["duration_us"]) / 1e6) for c, kv in zip(completed, parts,
+                                                                           strict=True)),
+        ack_p50_ms=sum(c * int(kv["p50_us"]) for c, kv in zip(completed, parts, strict=True))
+        / max(1, sum(completed)) / 1000,
+        ack_p99_ms=max(int(kv["p99_us"]) for kv in parts) / 1000,
+        ranges=[(int(a), int(b)) for kv in parts
+                for a, b in (r.split(":") for r in kv["ranges"].split(","))],
+        cpu=cpu, completed_per_url=completed,
     )
 
 
@@ -109,25 +134,26 @@ async def fetch_posts(session: aiohttp.ClientSession, standin: str) -> dict[int,
     return by_marker
 
 
+Idle = Callable[[], Awaitable[bool]]  # True when the app under test has nothing left to send
+
+
 async def wait_drained(session: aiohttp.ClientSession, standin: str, *, target: int,
-                       timeout: float, quiet: float = 1.0, healthz: str | None = None) -> bool:
-    """Wait until `target` posts arrived, or the count stopped moving for `quiet` seconds
-    (and the bridge reports an empty outbox).  False on timeout."""
+                       timeout: float, quiet: float = 1.0, idle: Idle | None = None) -> bool:
+    """Wait until `target` posts arrived, or the count stopped moving for `quiet` seconds,
+    and `idle` says the outbox is empty (duplicates count as posts, so reaching `target` alone
+    does not prove every row was sent).  False on timeout."""
     deadline = time.monotonic() + timeout
     last, since = -1, time.monotonic()
     while time.monotonic() < deadline:
         count = await post_count(session, standin)
-        if count >= target:
+        if count >= target and (idle is None or await idle()):
             return True
         now = time.monotonic()
         if count != last:
             last, since = count, now
         elif now - since >= quiet:
-            if healthz is None:
+            if idle is None or await idle():
                 return True
-            async with session.get(healthz) as resp:
-                if (await resp.json()).get("outbox_pending", 1) == 0:
-                    return True
         await asyncio.sleep(0.1)
     return False
 
@@ -153,6 +179,13 @@ def account(ids: set[int], by_marker: dict[int, list[float]]) -> Delivery:
     )
 
 
+def rate_of(ids: set[int], by_marker: dict[int, list[float]], started: float) -> float:
+    """Markers posted per second, from `started` to the last marker's first post."""
+    acc = account(ids, by_marker)
+    span = acc.last_post - started
+    return acc.unique_posted / span if acc.unique_posted and span > 0 else 0.0
+
+
 def timeline(ids: set[int], by_marker: dict[int, list[float]], started: float) -> list[int]:
     """Posts per second since `started` (first post of each marker): is the rate steady?"""
     buckets: Counter[int] = Counter(int(min(by_marker[i]) - started) for i in ids
@@ -175,12 +208,12 @@ class Paced:
         return self.statuses.get("200", 0)
 
 
-async def paced_load(url: str, *, rate: float, duration: float, base: int, chats: int,
+async def paced_load(urls: Sequence[str], *, rate: float, duration: float, base: int, chats: int,
                      secret: str) -> Paced:
     """Run bench/paced.py (a fresh process, so this one's heap and GC stay out of the
     timings) and read its JSON answer."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.paced", url, "--rate", f"{rate:.3f}", "--duration",
+        sys.executable, "-m", "bench.paced", *urls, "--rate", f"{rate:.3f}", "--duration",
         f"{duration:g}", "--base", str(base), "--chats", str(chats), "--secret", secret,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         stdin=asyncio.subprocess.DEVNULL)
@@ -208,14 +241,20 @@ def latencies_ms(sent_at: dict[int, float], by_marker: dict[int, list[float]]) -
 
 
 # -- the bridge's store, read after it stopped -------------------------------------------------
-def db_check(db: Path, by_marker: dict[int, list[float]], acked: int, sent: set[int]
-             ) -> dict[str, Any]:
-    """Cross-check the store against the stand-in: committed, posted, marked posted."""
+def read_sqlite(db: Path) -> tuple[dict[int, str], dict[str, int]]:
+    """Inbound messages (platform id -> state) and outbox rows per status."""
     with sqlite3.connect(db) as conn:
         rows = conn.execute("SELECT platform_message_id, state FROM messages"
                             " WHERE direction = 'in'").fetchall()
         outbox = dict(conn.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status"))
-    states = {int(pid): str(state) for pid, state in rows}
+    return {int(pid): str(state) for pid, state in rows}, outbox
+
+
+def store_check(states: dict[int, str], outbox: dict[str, int],
+                by_marker: dict[int, list[float]], acked: int, sent: set[int]
+                ) -> dict[str, Any]:
+    """Cross-check the store (either backend) against the stand-in: committed, posted, marked
+    posted."""
     committed = set(states)
     posted = set(by_marker) & sent
     return {

@@ -1,7 +1,8 @@
-"""Open-loop paced webhook client: ``python -m bench.paced URL --rate R --duration S ...``.
+"""Open-loop paced webhook client: ``python -m bench.paced URL [URL...] --rate R --duration S``.
 
 Sends ``rate`` Telegram updates per second on a fixed schedule (a slow answer never delays the
-next send), each with a unique update_id and marker, and prints one JSON object: each update's
+next send), each with a unique update_id and marker, to the URLs in turn (several bridge
+instances: update i goes to URL i mod n), and prints one JSON object: each update's
 send time (``time.monotonic()``), the answers' statuses and times, how late each send was
 against its schedule (the client's own accuracy), and the achieved rate.
 
@@ -25,7 +26,7 @@ from bench.ceilings import new_loop
 from bench.measure import update_body
 
 
-async def paced(url: str, rate: float, duration: float, base: int, chats: int,
+async def paced(urls: list[str], rate: float, duration: float, base: int, chats: int,
                 secret: str) -> dict[str, object]:
     count = max(1, int(rate * duration))
     headers = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret}
@@ -41,16 +42,18 @@ async def paced(url: str, rate: float, duration: float, base: int, chats: int,
             t0 = sent_at[base + i] = time.monotonic()
             late_ms.append((t0 - due) * 1000)
             try:
-                async with session.post(url, data=bodies[i], headers=headers) as resp:
+                async with session.post(urls[i % len(urls)], data=bodies[i],
+                                        headers=headers) as resp:
                     await resp.read()
                     statuses[str(resp.status)] += 1
             except (aiohttp.ClientError, TimeoutError) as exc:
                 statuses[type(exc).__name__] += 1
             ack_ms.append((time.monotonic() - t0) * 1000)
 
-        # warm one connection up front so the first sends do not pay the TCP handshake
-        async with session.get(url.rsplit("/webhooks/", 1)[0] + "/healthz") as resp:
-            await resp.read()
+        # warm one connection per URL up front so the first sends do not pay the handshake
+        for url in urls:
+            async with session.get(url.rsplit("/webhooks/", 1)[0] + "/healthz") as resp:
+                await resp.read()
         start = time.monotonic()
         tasks: list[asyncio.Task[None]] = []
         for i in range(count):
@@ -67,7 +70,7 @@ async def paced(url: str, rate: float, duration: float, base: int, chats: int,
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench.paced", description=__doc__)
-    p.add_argument("url")
+    p.add_argument("urls", nargs="+", metavar="URL")
     p.add_argument("--rate", type=float, required=True)
     p.add_argument("--duration", type=float, required=True)
     p.add_argument("--base", type=int, required=True)
@@ -80,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     gc.freeze()
     gc.disable()  # bounded run (<= 1.2 M small objects); no collection pauses mid-measurement
     with asyncio.Runner(loop_factory=new_loop) as runner:
-        result = runner.run(paced(a.url, a.rate, a.duration, a.base, a.chats, a.secret))
+        result = runner.run(paced(a.urls, a.rate, a.duration, a.base, a.chats, a.secret))
     json.dump(result, sys.stdout)
 
 

@@ -53,14 +53,19 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
     for r in runs:
         errors.update(r["socket_errors"])
     out["socket_errors"] = dict(errors)
-    if "synchronous" in runs[0]:
-        out["synchronous"] = runs[0]["synchronous"]
+    if "variant" in runs[0]:
+        for key in ("variant", "label", "store", "instances", "synchronous"):
+            if key in runs[0]:
+                out[key] = runs[0][key]
+        if "rss_mib_instances" in runs[0]:
+            out["rss_mib_instances"] = [max(col) for col in zip(
+                *(r["rss_mib_instances"] for r in runs), strict=True)]
         out["latency"] = latency_summary([r["latency"] for r in runs])
         out["drain_s"] = max(r["drain_s"] for r in runs)
         out["exit_codes"] = [r["exit_code"] for r in runs]
         db_keys = ("committed", "acked_not_committed", "committed_not_posted",
-                   "posted_not_committed", "posted_not_marked_posted")
-        out["db"] = {k: sum(r["db"][k] for r in runs) for k in db_keys}
+                   "posted_not_committed", "posted_not_marked_posted", "leases_left")
+        out["db"] = {k: sum(r["db"][k] for r in runs) for k in db_keys if k in runs[0]["db"]}
         outbox: Counter[str] = Counter()
         for r in runs:
             outbox.update(r["db"]["outbox"])
@@ -92,7 +97,31 @@ def add_ratios(results: dict[str, Any]) -> dict[str, Any]:
                            "e2e_over_relay_sdk": _ratio(value["msg_per_s"], sdk["msg_per_s"]),
                            "e2e_over_bare": _ratio(value["msg_per_s"], bare["msg_per_s"])}
     results["ratios"] = ratios
+    results["summary"] = [summary_row(value, ratios[key]) for key, value in results.items()
+                          if key.startswith("bridge-")]
     return results
+
+
+def summary_row(r: dict[str, Any], q: dict[str, Any]) -> dict[str, Any]:
+    """One variant in the summary table (also in latest.json as `summary`)."""
+    lat = r["latency"]
+    return {"variant": r["variant"], "label": r["label"], "instances": r["instances"],
+            "msg_per_s": r["msg_per_s"], "x_relay_raw": q["e2e_over_relay_raw"],
+            "x_relay_sdk": q["e2e_over_relay_sdk"], "p50_ms": lat["p50_ms"],
+            "p99_ms": lat["p99_ms"], "lost": r["lost"], "duplicated": r["duplicated"],
+            "rss_mib": r["rss_mib"]}
+
+
+def _summary(rows: list[dict[str, Any]]) -> list[str]:
+    lines = ["", f"{'variant':16}{'msg/s':>8}{'x b1':>7}{'x b2':>7}{'p50 ms':>9}{'p99 ms':>9}"
+                 f"{'lost':>7}{'dup':>7}  RSS MiB"]
+    for x in rows:
+        rss = f"{x['rss_mib']:.0f}" + (f" ({x['instances']} processes)"
+                                        if x["instances"] > 1 else "")
+        lines.append(f"{x['label']:16}{x['msg_per_s']:>8.0f}{x['x_relay_raw']:>7.2f}"
+                     f"{x['x_relay_sdk']:>7.2f}{x['p50_ms']:>9.1f}{x['p99_ms']:>9.1f}"
+                     f"{x['lost']:>7}{x['duplicated']:>7}  {rss}")
+    return lines
 
 
 def _cpu(cpu: dict[str, float]) -> str:
@@ -108,7 +137,7 @@ def _bridge_lines(r: dict[str, Any], q: dict[str, Any]) -> list[str]:
     db = r["db"]
     return [
         "",
-        f"bridge, sqlite {r['synchronous']}:",
+        f"bridge, {r['label']}:",
         f"  end to end {r['msg_per_s']:.0f} msg/s = {q['e2e_over_relay_raw']:.2f} x relay (b1)"
         f" (rounds: {rounds}) [target >= {E2E_TARGET}: {ok_rate}]; {q['e2e_over_relay_sdk']:.2f}"
         f" x (b2); {q['e2e_over_bare']:.2f} x bare; outbox drained <= {r['drain_s']:.1f} s"
@@ -123,9 +152,13 @@ def _bridge_lines(r: dict[str, Any], q: dict[str, Any]) -> list[str]:
         f"unexpected posts {r['unexpected_posts']}",
         f"  store after stop: committed {db['committed']}, committed not posted "
         f"{db['committed_not_posted']}, posted not marked posted "
-        f"{db['posted_not_marked_posted']}, outbox {db['outbox']}; exit codes "
-        f"{r['exit_codes']}",
-        f"  RSS {r['rss_mib']:.0f} MiB, peak {r['peak_rss_mib']:.0f} MiB",
+        f"{db['posted_not_marked_posted']}, outbox {db['outbox']}"
+        + (f", lease rows left {db['leases_left']}" if "leases_left" in db else "")
+        + f"; exit codes {r['exit_codes']}",
+        f"  RSS {r['rss_mib']:.0f} MiB, peak {r['peak_rss_mib']:.0f} MiB"
+        + (" (sum of the instances: " + " + ".join(f"{x:.0f}" for x in
+                                                    r["rss_mib_instances"]) + ")"
+           if "rss_mib_instances" in r else ""),
     ]
 
 
@@ -136,17 +169,29 @@ def render(results: dict[str, Any]) -> str:
     lines = [
         "",
         f"support bridge benchmark: {m['cpus']} CPUs, Python {m['python']}, aiohttp "
-        f"{m['aiohttp']}, DB on {m['tmp_fs']}; app under test on CPU {s['app_cpus']}",
+        f"{m['aiohttp']}, SQLite DB on {m['tmp_fs']}; {s.get('cpu_split', s['app_cpus'])}",
         f"load: wrk 1 thread x {s['connections']} connections, {s['rounds']} round(s) of "
         f"{s['duration_s']:g} s per app, {s['chats']} chats; paced latency "
         f"{s['latency_duration_s']:g} s per bridge run",
+    ]
+    code = results.get("code")
+    if code:
+        changed = f"; uncommitted: {', '.join(code['changed'])}" if code["changed"] else ""
+        lines.append(f"code: {code['commit']}{changed}")
+    pgs = results.get("postgres")
+    if pgs:
+        lines.append(f"postgresql {pgs.get('server_version', '?')}: pool_size "
+                     f"{pgs['pool_size']} per instance, fsync {pgs.get('fsync')}, "
+                     f"synchronous_commit {pgs.get('synchronous_commit')}, commit_delay "
+                     f"{pgs.get('commit_delay')}; server not pinned (shared with the machine)")
+    lines += [
         "",
         f"{'':34}{'msg/s':>9}{'acked/s':>9}{'ack p50/p99 ms':>16}  CPU (cores)",
     ]
     labels = {"bare": "(a)  bare aiohttp ceiling", "relay-raw": "(b1) relay ceiling, raw aiohttp",
               "relay-sdk": "(b2) relay ceiling, slack_sdk"}
     rows = [(k, labels[k]) for k in ("bare", "relay-raw", "relay-sdk")]
-    rows += [(k, f"(c)  bridge, sqlite {v['synchronous']}") for k, v in results.items()
+    rows += [(k, f"(c)  bridge, {v['label']}") for k, v in results.items()
              if k.startswith("bridge-")]
     for key, label in rows:
         r = results[key]
@@ -178,6 +223,7 @@ def render(results: dict[str, Any]) -> str:
         if r.get("lost") or r.get("duplicated") or r.get("non_200"):
             lines.append(f"warning: {key} lost {r.get('lost')}, duplicated "
                          f"{r.get('duplicated')}, non-200 {r.get('non_200')}")
+    lines += _summary(results["summary"])
     lines += ["", f"total {results['elapsed_s']:.0f} s; figures in bench/results/latest.json",
               ""]
     return "\n".join(lines)

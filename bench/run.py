@@ -1,26 +1,45 @@
 """End-to-end benchmark of `bridge run`: Telegram webhooks in, Slack posts out, on loopback.
 
-    python -m bench.run            # ~2.5 min: 2 rounds x 10 s per app, sqlite full and normal
+    python -m bench.run            # ~4 min: 2 rounds x 10 s per app, variants full,normal,pg,pg2
     python -m bench.run --quick    # ~35 s: 1 round x 5 s per app, the default store (full)
-    options: --duration S  --rounds N  --connections N  --chats N  --profile[=wall]  --no-pin
+    python -m bench.run --quick --variants full,pg,pg2   # ~60 s
+    options: --duration S  --rounds N  --connections N  --chats N  --variants LIST
+             --pg-url URL  --pg-pool N  --pg2-cpus one|two  --profile[=wall]  --no-pin  --keep
 
 Everything is a separate process on 127.0.0.1: the Slack and Telegram stand-ins
 (``python -m bridge.standins`` via bench/standin.py, which only keeps the stand-in's own GC
 pauses out of the timings), the app under test, and wrk (one thread) with bench/load.lua as
 the load generator.  Every webhook is a unique Telegram update whose text carries a marker
 (``mk<update_id>``); chat ids are spread over ``--chats`` conversations.  Measured in the
-same run, each from a fresh process (and, for the bridge, a fresh SQLite DB and stand-ins):
+same run, each from a fresh process (and, for the bridge, a fresh store and stand-ins):
 
 (a) bare ceiling: an aiohttp app that reads the body and answers 200 (bench/ceilings.py);
 (b) relay ceiling: an app that also makes one chat.postMessage to the Slack stand-in per
     webhook before answering, with no store and no checks: (b1) with a raw shared aiohttp
     session, the headline ceiling, and (b2) through slack_sdk's AsyncWebClient as the bridge;
 (c) the bridge (`python -m bridge run --config ...`, default settings, logging at WARNING),
-    with ``sqlite_synchronous`` "full" (the default) and "normal".
+    in the variants chosen with --variants (bench/bridges.py):
+      full    SQLite, ``sqlite_synchronous = "full"`` (the default)
+      normal  SQLite, ``sqlite_synchronous = "normal"``
+      pg      PostgreSQL, one instance (``[storage] url`` = --pg-url, default the tests'
+              server postgresql://postgres@127.0.0.1:5432/test, ``pool_size`` = --pg-pool)
+      pg2     PostgreSQL, two `bridge run` processes on the same database and schema, on two
+              ports; wrk's connections are split over them (one wrk process each, results
+              summed) and the paced client alternates between them.
+    Each PostgreSQL run gets a fresh schema ``bench_<random>`` in that database, dropped at the
+    end (kept with --keep).  scripts/ensure-postgres.sh runs first when pg or pg2 is chosen.
 
 The apps run in rounds, A B C D then D C B A, so drift on the machine cancels out; figures are
 means over rounds (each round's is kept).  The app under test is pinned to one core, and wrk,
-the stand-ins and the paced client share the other(s), the same split for every app.
+the stand-ins and the paced client share the other(s), the same split for every app.  pg2 by
+default (--pg2-cpus one) runs both instances on that same one core: a per-core comparison, like
+for like with the ceilings and the other variants, which shows what sharing a database costs,
+not what a second core buys.  --pg2-cpus two gives the second instance a core of its own when
+there are 3 or more (taken from the load generator's for every app) and, on 2 cores, puts it
+on the load generator's core: then pg2 has more CPU than the ceilings and competes with wrk,
+so its ratios are not like for like (the report says so).  The PostgreSQL server is shared
+with the machine and not pinned (its backends run wherever the scheduler puts them, mostly
+the load generator's core while the app's is busy); its CPU is reported as "postgres".
 
 Throughput (msg/s) is end to end for every app: markers that reached the Slack stand-in,
 divided by the time from starting wrk to the last of those posts (for the bridge this
@@ -28,12 +47,13 @@ includes draining its outbox after wrk stopped).  Then bench/paced.py, an open-l
 its own process, sends webhooks at half the bridge's sustained rate; latency is the stand-in's
 receive time of the post minus the client's send time (both time.monotonic(), system-wide on
 Linux), an upper bound of webhook receipt -> Slack API call.  The raw relay is measured at the
-same offered rate as the floor.
+first variant's offered rate as the floor.
 
 Lost = acknowledged (200) webhooks whose marker never reached Slack, cross-checked against
-the bridge's store after it stopped (committed inbound messages never posted); duplicated =
-extra posts of a marker.  RSS is the bridge's VmRSS and peak VmHWM before it stops.  The
-report is printed and written to bench/results/latest.json.  Targets (not a CI gate): bridge
+the bridge's store after it stopped (committed inbound messages never posted; PostgreSQL read
+with asyncpg); duplicated = extra posts of a marker (with two instances: both posted a row).
+RSS is the bridge's VmRSS and peak VmHWM before it stops (pg2: the sum of both instances).
+The report is printed and written to bench/results/latest.json.  Targets (not a CI gate): bridge
 throughput >= 0.6 x relay (b1), p99 < 50 ms at half rate, 0 lost, 0 duplicated.
 """
 
@@ -55,50 +75,15 @@ from typing import Any
 
 import aiohttp
 
-from bench import measure, profile
+from bench import measure, pg
+from bench.bridges import RESULTS, SECRET, VARIANTS, Run, start_standin
 from bench.ceilings import new_loop
-from bench.procs import Proc, Procs, free_port, memory_mib, python_argv
+from bench.procs import Proc, Procs, memory_mib, python_argv
 from bench.report import add_ratios, aggregate, latency_summary, render
-from bridge.standins.config import Secrets, standin_config
 
-SECRET = "bench-webhook-secret"
-TG_TOKEN = "123456:BENCH"
-CHANNEL = "C0BENCH01"
 WRK_BASE = 1_000_000
 PACED_BASE = 500_000_000
-RESULTS = Path(__file__).with_name("results")
-
-
-async def start_standin(procs: Procs, kind: str, tag: str) -> tuple[Proc, str]:
-    """A stand-in subprocess (`python -m bridge.standins` through bench/standin.py, which keeps
-    its GC pauses out of the timings); returns it and its base URL (``http://127.0.0.1:PORT``)."""
-    token = "" if kind == "slack" else TG_TOKEN
-    proc = await procs.start(f"{kind}-{tag}", python_argv("-m", "bench.standin", kind,
-                                                          "--port", "0", "--token", token))
-    url = proc.ready_line.split()[1]
-    return proc, url.split("/api/")[0] if kind == "slack" else url.removesuffix("/bot")
-
-
-async def wait_healthy(session: aiohttp.ClientSession, url: str, proc: Proc,
-                       timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not proc.alive():
-            raise RuntimeError(f"bridge exited ({proc.proc.returncode}):\n{proc.log_tail()}")
-        try:
-            async with session.get(url) as resp:
-                if resp.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
-    raise RuntimeError(f"bridge not healthy after {timeout}s:\n{proc.log_tail()}")
-
-
-def rate_of(ids: set[int], by_marker: dict[int, list[float]], started: float) -> float:
-    acc = measure.account(ids, by_marker)
-    span = acc.last_post - started
-    return acc.unique_posted / span if acc.unique_posted and span > 0 else 0.0
+FULL_VARIANTS = ("full", "normal", "pg", "pg2")  # the default of a full run
 
 
 class Bench:
@@ -109,26 +94,46 @@ class Bench:
         self.phase = 0
         self.kept_relay: tuple[Proc, Proc, str, str] | None = None  # app, stand-in, urls
         self.sut_cpus: set[int] | None = None
+        self.second_cpus: set[int] | None = None  # pg2's second instance
+        self.cpu_note = "not pinned"
         cpus = sorted(os.sched_getaffinity(0))
         if args.pin and len(cpus) >= 2 and shutil.which("taskset"):
             # The app under test gets one core to itself; wrk, the stand-ins and this process
             # (the paced client) share the others.  Same split for every app: comparable.
-            self.sut_cpus = {cpus[-1]}
-            os.sched_setaffinity(0, set(cpus[:-1]))
+            self.sut_cpus = self.second_cpus = {cpus[-1]}
+            load = cpus[:-1]
+            self.cpu_note = f"app under test on CPU {cpus[-1]}"
+            if "pg2" in args.variants:
+                self.cpu_note += "; pg2: both instances on it (per-core comparison)"
+            if "pg2" in args.variants and args.pg2_cpus == "two":
+                if len(cpus) >= 3:
+                    self.second_cpus, load = {cpus[-2]}, cpus[:-2]
+                    self.cpu_note = (f"app under test on CPU {cpus[-1]}; pg2's second "
+                                     f"instance on CPU {cpus[-2]}: pg2 has twice the app CPU")
+                else:
+                    self.second_cpus = {cpus[0]}
+                    self.cpu_note = (f"app under test on CPU {cpus[-1]}; pg2's second instance "
+                                     f"on CPU {cpus[0]} with the load generator: NOT like for "
+                                     "like")
+            os.sched_setaffinity(0, set(load))
+
+    def instance_cpus(self, instances: int) -> list[set[int] | None]:
+        return [self.sut_cpus, self.second_cpus][:instances]
 
     def next_base(self) -> int:
         self.phase += 1
         return WRK_BASE * self.phase * 10
 
-    async def wrk(self, url: str, base: int, watch: dict[str, int]) -> measure.WrkResult:
+    async def wrk(self, urls: list[str], base: int, watch: measure.Watch
+                  ) -> measure.WrkResult:
         a = self.args
-        return await measure.run_wrk(url, duration=a.duration, connections=a.connections,
+        return await measure.run_wrk(urls, duration=a.duration, connections=a.connections,
                                      threads=1, base=base, chats=a.chats, secret=SECRET,
                                      watch=watch)
 
     async def ceiling(self, session: aiohttp.ClientSession, kind: str) -> dict[str, Any]:
         argv = ["-m", "bench.ceilings", kind]
-        watch: dict[str, int] = {}
+        watch: measure.Watch = {}
         standin_url = ""
         slack: Proc | None = None
         if kind != "bare":
@@ -138,7 +143,7 @@ class Bench:
         app = await self.procs.start(kind, python_argv(*argv), cpus=self.sut_cpus)
         watch["app"] = app.pid
         url = f"http://127.0.0.1:{app.ready_line.split()[1]}/webhooks/telegram"
-        w = await self.wrk(url, self.next_base(), watch)
+        w = await self.wrk([url], self.next_base(), watch)
         out: dict[str, Any] = {
             "msg_per_s": round(w.req_per_s, 1), "wrk_req_per_s": round(w.req_per_s, 1),
             "acked": w.acked, "non_200": w.non_200, "socket_errors": w.socket_errors,
@@ -150,7 +155,7 @@ class Bench:
                                        quiet=0.5)
             posts = await measure.fetch_posts(session, standin_url)
             acc = measure.account(w.ids(), posts)
-            out.update(msg_per_s=round(rate_of(w.ids(), posts, w.started), 1),
+            out.update(msg_per_s=round(measure.rate_of(w.ids(), posts, w.started), 1),
                        posted=acc.unique_posted, lost=max(0, w.acked - acc.unique_posted),
                        duplicated=acc.duplicated,
                        posts_per_s=measure.timeline(w.ids(), posts, w.started))
@@ -165,14 +170,14 @@ class Bench:
             await self.procs.stop(slack)
         return out
 
-    async def paced(self, session: aiohttp.ClientSession, url: str, standin: str,
-                    rate: float, healthz: str | None = None) -> dict[str, Any]:
+    async def paced(self, session: aiohttp.ClientSession, urls: list[str], standin: str,
+                    rate: float, idle: measure.Idle | None = None) -> dict[str, Any]:
         before = await measure.post_count(session, standin)
         base = PACED_BASE + self.next_base()
-        p = await measure.paced_load(url, rate=rate, duration=self.args.latency_duration,
+        p = await measure.paced_load(urls, rate=rate, duration=self.args.latency_duration,
                                      base=base, chats=self.args.chats, secret=SECRET)
         await measure.wait_drained(session, standin, target=before + len(p.sent_at),
-                                   timeout=30, healthz=healthz)
+                                   timeout=30, idle=idle)
         posts = await measure.fetch_posts(session, standin)
         acc = measure.account(set(p.sent_at), posts)
         return {
@@ -185,74 +190,6 @@ class Bench:
             "_ids": set(p.sent_at),
         }
 
-    async def bridge(self, session: aiohttp.ClientSession, synchronous: str) -> dict[str, Any]:
-        tag = f"bridge-{synchronous}"
-        slack, slack_url = await start_standin(self.procs, "slack", tag)
-        tg, tg_url = await start_standin(self.procs, "telegram", tag)
-        port = free_port()
-        rundir = self.workdir / f"{tag}-{self.phase}"
-        rundir.mkdir()
-        db = rundir / "bridge.db"
-        config = rundir / "bridge.toml"
-        config.write_text(standin_config(
-            port=port, db=db, channel=CHANNEL, slack_api_url=f"{slack_url}/api/",
-            telegram_api_url=f"{tg_url}/bot", telegram_file_url=f"{tg_url}/file/bot",
-            secrets=Secrets.from_env(),
-            overrides={"storage": {"sqlite_synchronous": synchronous}},
-        ), encoding="utf-8")
-        env = {"SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": "bench-signing",
-               "TELEGRAM_BOT_TOKEN": TG_TOKEN, "TELEGRAM_WEBHOOK_SECRET": SECRET}
-        bridge = await self.procs.start(tag, python_argv("-m", "bridge", "run", "--config",
-                                                         str(config)),
-                                        env=env, ready_prefix=None, cwd=rundir,
-                                        cpus=self.sut_cpus)
-        root = f"http://127.0.0.1:{port}"
-        await wait_healthy(session, f"{root}/healthz", bridge)
-        url = f"{root}/webhooks/telegram"
-        folded = RESULTS / f"profile-{synchronous}.folded"
-        spy = None
-        if self.args.profile and profile.available() and not folded.exists():
-            spy = await profile.record(bridge.pid, self.args.duration - 1, folded,
-                                       gil=self.args.profile == "gil")
-        w = await self.wrk(url, self.next_base(),
-                           {"bridge": bridge.pid, "slack-standin": slack.pid})
-        drained = await measure.wait_drained(session, slack_url, target=w.generated,
-                                             timeout=60, healthz=f"{root}/healthz")
-        drain_s = time.monotonic() - w.finished
-        posts = await measure.fetch_posts(session, slack_url)
-        acc = measure.account(w.ids(), posts)
-        rate = rate_of(w.ids(), posts, w.started)
-        lat = await self.paced(session, url, slack_url, rate / 2, f"{root}/healthz")
-        mem = memory_mib(bridge.pid)
-        code = await self.procs.stop(bridge)
-        posts = await measure.fetch_posts(session, slack_url)  # a stop may still post
-        sent = w.ids() | lat["_ids"]
-        acked = w.acked + lat["acked"]
-        check = measure.db_check(db, posts, acked, sent)
-        unique = len(set(posts) & sent)
-        await self.procs.stop(tg)
-        await self.procs.stop(slack)
-        out: dict[str, Any] = {
-            "synchronous": synchronous,
-            "msg_per_s": round(rate, 1), "wrk_req_per_s": round(w.req_per_s, 1),
-            "acked": acked, "non_200": w.non_200 + sum(
-                n for s, n in lat["statuses"].items() if s != "200"),
-            "socket_errors": w.socket_errors, "posted": unique,
-            "lost": max(acked - unique, check["committed_not_posted"]),
-            "duplicated": sum(len(posts[i]) - 1 for i in sent if i in posts),
-            "unexpected_posts": len(set(posts) - sent),
-            "drained": drained, "drain_s": round(drain_s, 2),
-            "ack_p50_ms": w.ack_p50_ms, "ack_p99_ms": w.ack_p99_ms, "cpu": w.cpu,
-            "throughput_run": {"acked": w.acked, "posted": acc.unique_posted,
-                               "duplicated": acc.duplicated,
-                               "posts_per_s": measure.timeline(w.ids(), posts, w.started)},
-            "latency": lat, "db": check, "exit_code": code, **mem,
-        }
-        if spy is not None:
-            await spy.wait()
-            out["profile"] = profile.summarize(folded).as_dict()
-        return out
-
     async def run(self) -> dict[str, Any]:
         a = self.args
         results: dict[str, Any] = {
@@ -261,10 +198,16 @@ class Bench:
                         "aiohttp": aiohttp.__version__, "tmp_fs": fs_type(self.workdir)},
             "settings": {"duration_s": a.duration, "latency_duration_s": a.latency_duration,
                          "rounds": a.rounds, "connections": a.connections, "wrk_threads": 1,
-                         "chats": a.chats,
-                         "app_cpus": sorted(self.sut_cpus) if self.sut_cpus else "any"},
+                         "chats": a.chats, "variants": a.variants,
+                         "app_cpus": sorted(self.sut_cpus) if self.sut_cpus else "any",
+                         "cpu_split": self.cpu_note},
+            "code": code_state(),
         }
-        order = ["bare", "relay-raw", "relay-sdk", *(f"bridge-{v}" for v in a.variants)]
+        if any(VARIANTS[v].store == "postgresql" for v in a.variants):
+            results["postgres"] = {"url": a.pg_url, "pool_size": a.pg_pool,
+                                   "pg2_cpus": a.pg2_cpus, **await pg.server_info(a.pg_url)}
+        order = ["bare", "relay-raw", "relay-sdk", *(VARIANTS[v].key for v in a.variants)]
+        variants = {VARIANTS[v].key: VARIANTS[v] for v in a.variants}
         phases: dict[str, list[dict[str, Any]]] = {key: [] for key in order}
         started = time.monotonic()
         task = asyncio.current_task()
@@ -277,8 +220,9 @@ class Bench:
                     for key in order if rnd % 2 == 0 else order[::-1]:
                         print(f"- round {rnd + 1}/{a.rounds}: {key} ...", file=sys.stderr,
                               flush=True)
-                        if key.startswith("bridge-"):
-                            phases[key].append(await self.bridge(session, key[7:]))
+                        if key in variants:
+                            phases[key].append(await Run(self, session,
+                                                         variants[key]).measure())
                         else:
                             phases[key].append(await self.ceiling(session, key))
                 relay_latency = None
@@ -286,7 +230,7 @@ class Bench:
                     print("- relay-raw latency at the bridge's half rate ...", file=sys.stderr)
                     main = phases[order[3]]
                     rate = sum(p["msg_per_s"] for p in main) / len(main) / 2
-                    relay_latency = await self.paced(session, self.kept_relay[2],
+                    relay_latency = await self.paced(session, [self.kept_relay[2]],
                                                      self.kept_relay[3], rate)
             finally:
                 await self.procs.stop_all()
@@ -307,6 +251,20 @@ def fs_type(path: Path) -> str:
     return out[-1] if len(out) > 1 else "?"
 
 
+def code_state() -> dict[str, Any]:
+    """The commit measured and the files changed on top of it (others edit this checkout)."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
+                                  check=False).stdout.rstrip("\n")
+        except OSError:
+            return ""
+    return {"commit": git("log", "-1", "--format=%h %s")[:120],
+            "changed": [ln[3:] for ln in git("status", "--porcelain").splitlines() if ln]}
+
+
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -320,7 +278,16 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    help="wrk connections (Telegram's default webhook max_connections is 40)")
     p.add_argument("--chats", type=int, default=100, help="conversations in parallel")
     p.add_argument("--variants", default=None,
-                   help="comma-separated sqlite_synchronous values (full,normal; quick: full)")
+                   help=f"comma-separated bridge variants among {','.join(VARIANTS)} "
+                        f"(default {','.join(FULL_VARIANTS)}; quick: full)")
+    p.add_argument("--pg-url", default=pg.DEFAULT_URL,
+                   help="PostgreSQL database for pg and pg2 (a fresh schema per run); the "
+                        "default is the server scripts/ensure-postgres.sh sets up")
+    p.add_argument("--pg-pool", type=int, default=10,
+                   help="[storage] pool_size of each PostgreSQL instance (default 10)")
+    p.add_argument("--pg2-cpus", choices=["one", "two"], default="one",
+                   help="pg2: both instances on the app's core (one, default: per-core "
+                        "comparison) or the second on another core (two)")
     p.add_argument("--profile", nargs="?", const="gil", choices=["gil", "wall"],
                    help="sample the bridge with py-spy during its first wrk run (perturbs it a "
                         "little): 'gil' (default) = the thread holding the GIL, 'wall' = every "
@@ -328,15 +295,18 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-pin", dest="pin", action="store_false",
                    help="do not pin the app under test to its own core (default: pinned, the "
                         "load generator and stand-ins share the other cores)")
-    p.add_argument("--keep", action="store_true", help="keep the temp dir (DBs, logs)")
+    p.add_argument("--keep", action="store_true",
+                   help="keep the temp dir (DBs, logs) and the PostgreSQL schemas")
     args = p.parse_args(argv)
     args.duration = args.duration or (5.0 if args.quick else 10.0)
     args.latency_duration = args.latency_duration or (4.0 if args.quick else 6.0)
     args.rounds = args.rounds or (1 if args.quick else 2)
-    variants = args.variants or ("full" if args.quick else "full,normal")
-    args.variants = [v.strip() for v in variants.split(",") if v.strip()]
-    if not set(args.variants) <= {"full", "normal"} or not args.variants:
-        p.error("--variants takes full and/or normal")
+    variants = args.variants or ("full" if args.quick else ",".join(FULL_VARIANTS))
+    args.variants = list(dict.fromkeys(v.strip() for v in variants.split(",") if v.strip()))
+    if not set(args.variants) <= set(VARIANTS) or not args.variants:
+        p.error(f"--variants takes one or more of {','.join(VARIANTS)}")
+    if not 1 <= args.pg_pool <= 200:
+        p.error("--pg-pool takes 1..200 (storage.pool_size)")
     if (args.duration > 60 or args.latency_duration > 60 or not 1 <= args.rounds <= 5
             or not 1 <= args.connections <= 1000):
         p.error("keep the load bounded: --duration and --latency-duration <= 60, "
@@ -349,6 +319,14 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("wrk") is None:
         print("wrk is not installed: apt-get install wrk", file=sys.stderr)
         return 2
+    if any(VARIANTS[v].store == "postgresql" for v in args.variants):
+        try:
+            pg.ensure(args.pg_url)
+            asyncio.run(pg.server_info(args.pg_url))
+        except pg.Unavailable as exc:
+            print(f"PostgreSQL is needed for --variants {','.join(args.variants)} and is not "
+                  f"usable: {exc}\n(run without pg and pg2, or pass --pg-url)", file=sys.stderr)
+            return 2
     RESULTS.mkdir(exist_ok=True)
     for old in RESULTS.glob("profile-*.folded"):
         old.unlink()

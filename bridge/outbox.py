@@ -230,6 +230,15 @@ class OutboxWorker:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        if self.leases is not None and self._owned:
+            # Hand our lanes over at once rather than after lease_seconds (rows still pending
+            # in them are then claimed by another instance's next poll).
+            try:
+                await asyncio.gather(*self._releases, return_exceptions=True)
+                await self.leases.release_lanes(self.owner, sorted(self._owned))
+                self._owned.clear()
+            except Exception:
+                log.exception("releasing outbox lanes at stop failed (they expire by themselves)")
 
     def pending_count(self) -> int:
         return sum(len(q) for q in self._lanes.values())

@@ -14,8 +14,7 @@ from functools import partial
 from typing import Any
 
 from storage import reads
-from storage.base import SchemaOutdated, SchemaTooNew, StoreError
-from storage.dialect import migrations
+from storage.base import StoreError
 from storage.query import Row, Tx, execute, rows
 from storage.sqlstore import SQLStore
 
@@ -70,17 +69,10 @@ def _reset_sequences(template: str) -> Tx[None]:
 
 
 async def check_source(source: SQLStore) -> None:
-    latest = migrations()[-1].version
-    version = await source.schema_version()
-    if version == 0:
+    if await source.schema_version() == 0:
         raise StoreError(f"source {source.where} holds no bridge schema: it is not a bridge "
                          "store, or was never migrated")
-    if version > latest:
-        raise SchemaTooNew(f"source {source.where} has schema version {version}, but this "
-                           f"bridge only knows up to {latest}; upgrade the bridge")
-    if version < latest:
-        raise SchemaOutdated(f"source {source.where} is at schema version {version}; migrate "
-                             f"it to {latest} first (`bridge migrate` with its config)")
+    await source.check_schema()  # refuses a newer or an outdated source, naming the fix
 
 
 async def copy_store(source: SQLStore, target: SQLStore, page_rows: int = 500) -> list[TableCopy]:

@@ -20,7 +20,7 @@ import pytest
 
 from bridge.standins import SlackEventSender, SlackStandin, TelegramStandin
 from tests.conftest import AGENT, CHANNEL, SIGNING_SECRET, WEBHOOK_SECRET, bridge_env, write_config
-from tests.helpers_proc import BridgeProcess, db_rows, free_port
+from tests.helpers_proc import BridgeProcess, db_rows, free_port, until
 
 CHATS = [7001, 7002, 7003, 7004, 7005, 7006]
 CONCURRENCY = 8  # outbox deliveries in flight at once: the bound on re-sends after a kill
@@ -60,16 +60,6 @@ def thread_of(db: Path, chat: int) -> str | None:
     rows = db_rows(db, "SELECT slack_thread_ts FROM conversations WHERE address = ?"
                        " AND slack_thread_ts IS NOT NULL", (str(chat),))
     return str(rows[0][0]) if rows else None
-
-
-async def until(check: Callable[[], bool], what: Callable[[], str],
-                limit: float = 20.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit
-    while not check():
-        if loop.time() > deadline:
-            raise AssertionError(f"not within {limit}s: {what()}")
-        await asyncio.sleep(0.05)
 
 
 async def send_until_refused(send: Callable[[str], Awaitable[int]], prefix: str,

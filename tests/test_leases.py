@@ -15,6 +15,7 @@ import pytest
 from bridge.models import InboundMessage
 from bridge.singleton import Singletons, Step
 from storage.postgres import PostgresStore
+from tests.conftest import HarnessFactory
 from tests.helpers_pg import PG_URL, fresh_schema
 
 
@@ -98,3 +99,15 @@ async def test_a_singleton_runs_in_one_instance_and_moves_when_it_stops(pair: Pa
     assert runs == ["start A", "stop A", "start B"] and b.running("poll")
     await b.stop()
     assert runs[-1] == "stop B"
+
+
+
+@pytest.mark.backends("postgres")  # leases are only used where instances share a database
+async def test_a_stopping_bridge_hands_its_lanes_over(make_harness: HarnessFactory) -> None:
+    h = await make_harness()
+    h.slack.delay_next("chat.postMessage", 1.0)  # the post is still in flight at the stop
+    assert await h.customer_says(91, "hello") == 200
+    await asyncio.sleep(0.2)
+    assert h.rows("SELECT kind, name FROM leases") == [("lane", "slack:1")]
+    await h.bridge.stop()
+    assert h.rows("SELECT COUNT(*) FROM leases") == [(0,)]  # at once, not on expiry

@@ -21,8 +21,8 @@ import pytest
 from bridge.standins import SlackEventSender, SlackStandin, TelegramStandin
 from tests.conftest import AGENT, CHANNEL, SIGNING_SECRET, WEBHOOK_SECRET, bridge_env, write_config
 from tests.helpers_pg import PG_URL, fresh_schema, pg_rows
-from tests.helpers_proc import BridgeProcess, free_port
-from tests.test_crash import CHATS, PACE, Stream, assert_order, markers, until
+from tests.helpers_proc import BridgeProcess, free_port, until
+from tests.test_crash import CHATS, PACE, Stream, assert_order, markers
 
 CONCURRENCY = 8  # per instance: the bound on re-sends after the kill
 LEASE = 2.0  # seconds until the dead instance's lanes move

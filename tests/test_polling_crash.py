@@ -12,14 +12,14 @@ import asyncio
 import re
 import signal
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from bridge.standins import SlackStandin, TelegramStandin
 from tests.conftest import CHANNEL, bridge_env, write_config
-from tests.helpers_proc import BridgeProcess, db_rows, free_port
+from tests.helpers_proc import BridgeProcess, db_rows, free_port, until
 
 CHATS = [7201, 7202, 7203, 7204, 7205, 7206]
 ROUNDS = 50  # one update per chat per round: 300 updates
@@ -49,16 +49,6 @@ def count(db: Path, sql: str) -> int:
 def stored_markers(db: Path) -> list[str]:
     return [m for (text,) in db_rows(db, "SELECT text FROM messages WHERE direction = 'in'"
                                          " ORDER BY id") for m in MARKER.findall(text)]
-
-
-async def until(check: Callable[[], bool], what: Callable[[], str],
-                limit: float = 30.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit
-    while not check():
-        if loop.time() > deadline:
-            raise AssertionError(f"not within {limit}s: {what()}")
-        await asyncio.sleep(0.05)
 
 
 async def produce(telegram: TelegramStandin, queued: dict[int, list[tuple[int, str]]]) -> None:
