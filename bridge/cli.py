@@ -129,7 +129,8 @@ async def _outbox_list(loaded: LoadedConfig) -> int:
         await store.close()
     for item in items:
         error = (item.last_error or "").replace("\n", " ")
-        target = "slack" if item.kind != "customer_send" else connectors[item.conversation_id]
+        customer_side = item.kind.value.startswith("customer_")  # send, file, edit, delete
+        target = connectors[item.conversation_id] if customer_side else "slack"
         print(f"{item.id}\t{item.status}\tconversation={item.conversation_id}\t"
               f"connector={target}\t{item.kind}\tattempts={item.attempts}\t{error}")
     return 0
