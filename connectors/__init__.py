@@ -6,11 +6,12 @@ from pydantic import BaseModel
 
 from connectors.base import Connector
 from connectors.telegram import TelegramConnector
+from connectors.twilio import TwilioConnector
 
 REGISTRY: dict[str, type[Connector]] = {
     TelegramConnector.name: TelegramConnector,
+    TwilioConnector.name: TwilioConnector,
 }
-
 
 
 def settings_registry() -> dict[str, type[BaseModel]]:

@@ -10,6 +10,7 @@ from bridge.standins.base import RecordedCall, StandinBase
 from bridge.standins.signing import slack_signature_headers, telegram_secret_headers
 from bridge.standins.slack import SlackEventSender, SlackStandin
 from bridge.standins.telegram import TelegramAPIError, TelegramStandin
+from bridge.standins.twilio import TwilioStandin, TwilioWebhookSender
 
 __all__ = [
     "RecordedCall",
@@ -18,6 +19,8 @@ __all__ = [
     "StandinBase",
     "TelegramAPIError",
     "TelegramStandin",
+    "TwilioStandin",
+    "TwilioWebhookSender",
     "slack_signature_headers",
     "telegram_secret_headers",
 ]

@@ -1,0 +1,205 @@
+"""Twilio customer connector: SMS and WhatsApp over one account (twilio SDK, async client)."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from typing import ClassVar
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
+from aiohttp import web
+from pydantic import BaseModel
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.request_validator import RequestValidator, get_signature_algorithm
+from twilio.rest import Client
+
+from bridge.formatting import SMS_LIMIT, split_plain
+from bridge.models import (
+    Attachment,
+    InboundMessage,
+    OutboundFile,
+    OutboundMessage,
+    SendReceipt,
+)
+from connectors.base import (
+    Connector,
+    ConnectorContext,
+    SendError,
+    Unauthorized,
+    WebhookRejected,
+    too_large,
+)
+from connectors.twilio.parse import NAME, is_whatsapp, parse_form, parse_message
+from connectors.twilio.settings import TwilioSettings
+
+log = logging.getLogger(__name__)
+SIGNATURE = "X-Twilio-Signature"
+SIGNATURE_SETTINGS = "X-Twilio-Webhooks-Signature-Settings"
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
+PERMANENT = {21211: "the number is not a valid phone number",
+             21610: "the customer has opted out (replied STOP)",
+             21614: "the number cannot receive SMS",
+             63016: "outside WhatsApp's 24-hour window: only an approved template can be sent",
+             21408: "this region is not enabled for the account",
+             20003: "Twilio refused the credentials (account_sid / auth_token)"}
+
+
+def send_error(exc: TwilioRestException) -> SendError:
+    code = exc.code
+    reason = PERMANENT.get(code or 0)
+    if exc.status == 429 or code == 20429:
+        return SendError("Twilio is busy (too many concurrent requests)", code="20429",
+                         retryable=True, retry_after=1.0)
+    if reason is not None:
+        return SendError(f"Twilio refused: {reason}", code=str(code), retryable=False)
+    if exc.status >= 500:
+        return SendError(f"Twilio error {exc.status}: {exc.msg}", code=str(code or exc.status),
+                         retryable=True)
+    return SendError(f"Twilio refused the message: {exc.msg}", code=str(code or exc.status),
+                     retryable=False)
+
+
+class TwilioConnector(Connector):
+    name: ClassVar[str] = NAME
+    Settings: ClassVar[type[BaseModel]] = TwilioSettings
+    fetches_media_by_url: ClassVar[bool] = True  # Twilio fetches MediaUrl itself
+
+    def __init__(self, settings: BaseModel, ctx: ConnectorContext) -> None:
+        super().__init__(settings, ctx)
+        assert isinstance(settings, TwilioSettings)
+        self.settings = settings
+        self._validator = RequestValidator(settings.auth_token)
+        self._key_validator = (RequestValidator(settings.webhook_signing_key)
+                               if settings.webhook_signing_key else None)
+        self._http: AsyncTwilioHttpClient | None = None
+        self.client: Client | None = None
+        self._api_host = urlsplit(settings.api_base_url).netloc
+
+    @property
+    def status_url(self) -> str:
+        return f"{self.webhook_url}/status"
+
+    async def start(self) -> None:
+        # Created inside the running loop: the SDK's aiohttp session binds to it.
+        self._http = AsyncTwilioHttpClient(timeout=self.settings.request_timeout)
+        client = Client(self.settings.account_sid, self.settings.auth_token,
+                        http_client=self._http)
+        client.api.base_url = self.settings.api_base_url  # the SDK has no base-URL argument
+        self.client = client
+
+    async def stop(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    # -- inbound -----------------------------------------------------------------------------
+    async def verify(self, request: web.Request, body: bytes) -> None:
+        form = parse_form(body)  # 400 before 401: an unparsable form cannot be checked
+        url = self.ctx.public_url + request.path_qs  # what Twilio signed, behind any proxy
+        signature = request.headers.get(SIGNATURE, "")
+        settings_header = request.headers.get(SIGNATURE_SETTINGS)
+        if settings_header and self._key_validator is not None:
+            ok = self._key_validator.validate(url, form, signature,
+                                              algorithm=get_signature_algorithm(settings_header))
+        else:
+            ok = bool(signature) and self._validator.validate(url, form, signature)
+        if not ok:
+            raise Unauthorized("missing or wrong X-Twilio-Signature")
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post(self.webhook_path, self.handle_webhook),
+                web.post(f"{self.webhook_path}/status", self.handle_status)]
+
+    async def handle_status(self, request: web.Request) -> web.StreamResponse:
+        """Delivery receipts: verified like messages; acknowledged (states: next version)."""
+        if request.content_length is not None and request.content_length > self.ctx.max_body_bytes:
+            return web.json_response({"error": "body too large"}, status=413)
+        body = await request.read()
+        try:
+            await self.verify(request, body)
+        except WebhookRejected as exc:
+            return web.json_response({"error": exc.reason}, status=exc.status)
+        return self.acknowledge()
+
+    def parse(self, body: bytes) -> list[InboundMessage]:
+        return parse_message(parse_form(body))
+
+    def acknowledge(self) -> web.StreamResponse:
+        return web.Response(text=EMPTY_TWIML, content_type="text/xml")
+
+    # -- outbound ----------------------------------------------------------------------------
+    def _sender(self, address: str) -> dict[str, str]:
+        if is_whatsapp(address):
+            if not self.settings.whatsapp_from:
+                raise SendError("no WhatsApp sender is configured (whatsapp_from)",
+                                code="config", retryable=False)
+            return {"from_": self.settings.whatsapp_from}
+        if self.settings.messaging_service_sid:
+            return {"messaging_service_sid": self.settings.messaging_service_sid}
+        if not self.settings.sms_from:
+            raise SendError("no SMS sender is configured (sms_from or messaging_service_sid)",
+                            code="config", retryable=False)
+        return {"from_": self.settings.sms_from}
+
+    async def _create(self, address: str, **fields: object) -> str:
+        assert self.client is not None, "connector not started"
+        try:
+            message = await self.client.messages.create_async(
+                to=address, status_callback=self.status_url, **self._sender(address), **fields)
+        except TwilioRestException as exc:
+            raise send_error(exc) from exc
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise SendError(f"Twilio unreachable: {exc!r}", code="network",
+                            retryable=True) from exc
+        return str(message.sid)
+
+    async def send(self, msg: OutboundMessage) -> SendReceipt:
+        # No sender names on SMS/WhatsApp: the agent's name leads the text.
+        text = f"{msg.author_name}: {msg.text}"
+        ids = [await self._create(msg.address, body=part)
+               for part in split_plain(text, SMS_LIMIT)]
+        return SendReceipt(platform_message_ids=tuple(ids))
+
+    async def send_file(self, msg: OutboundMessage, file: OutboundFile) -> SendReceipt:
+        """Twilio fetches the file itself from the bridge's GET /media/<token> URL."""
+        assert file.url is not None, "media_by_url connectors get a public URL"
+        sid = await self._create(msg.address, body=f"{msg.author_name}:", media_url=[file.url])
+        return SendReceipt(platform_message_ids=(sid,))
+
+    async def fetch_file(self, attachment: Attachment, max_bytes: int) -> bytes:
+        """Media URLs need the account's credentials, and only on the Twilio API host; the CDN
+        it redirects to is fetched without them."""
+        url = attachment.url or ""
+        if urlsplit(url).netloc != self._api_host:
+            raise SendError(f"media URL is not on {self._api_host}", code="foreign_url",
+                            retryable=False)
+        token = base64.b64encode(
+            f"{self.settings.account_sid}:{self.settings.auth_token}".encode()).decode()
+        headers = {"Authorization": f"Basic {token}"}
+        try:
+            async with self.ctx.session.get(url, headers=headers, allow_redirects=False) as resp:
+                if resp.status in (301, 302, 303, 307, 308):
+                    # The CDN gets no credentials: they belong to the API host only.
+                    url = urljoin(url, resp.headers.get("Location", ""))
+                    async with self.ctx.session.get(url, allow_redirects=False) as cdn:
+                        return await self._read(cdn, max_bytes)
+                return await self._read(resp, max_bytes)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise SendError(f"media download failed: {exc!r}", code="network",
+                            retryable=True) from exc
+
+    @staticmethod
+    async def _read(resp: aiohttp.ClientResponse, max_bytes: int) -> bytes:
+        if resp.status != 200:
+            raise SendError(f"media download answered HTTP {resp.status}",
+                            code=f"http_{resp.status}", retryable=resp.status >= 500)
+        if resp.content_length is not None and resp.content_length > max_bytes:
+            raise too_large(resp.content_length, max_bytes)
+        data = bytearray()
+        async for chunk in resp.content.iter_chunked(65536):
+            data.extend(chunk)
+            if len(data) > max_bytes:
+                raise too_large(len(data), max_bytes)
+        return bytes(data)

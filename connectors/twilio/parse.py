@@ -1,0 +1,70 @@
+"""Twilio's inbound form -> `InboundMessage`: a pure function, tested on recorded payloads."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import parse_qs
+
+from bridge.models import Attachment, InboundMessage
+from connectors.base import Malformed
+
+NAME = "twilio"
+MAX_MEDIA = 10
+
+
+def parse_form(body: bytes) -> dict[str, str]:
+    """Decode a form body strictly; raise `Malformed` (400) on anything else."""
+    try:
+        text = body.decode("utf-8")
+        pairs = parse_qs(text, keep_blank_values=True, strict_parsing=bool(text), errors="strict")
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise Malformed(f"not a form body: {exc}") from exc
+    return {name: values[-1] for name, values in pairs.items()}
+
+
+def is_whatsapp(address: str) -> bool:
+    return address.startswith("whatsapp:")
+
+
+def _attachments(form: Mapping[str, str]) -> tuple[Attachment, ...]:
+    try:
+        count = min(int(form.get("NumMedia", "0") or 0), MAX_MEDIA)
+    except ValueError as exc:
+        raise Malformed("NumMedia is not a number") from exc
+    found = []
+    for n in range(count):
+        url = form.get(f"MediaUrl{n}")
+        if not url:
+            continue
+        mime = form.get(f"MediaContentType{n}") or "application/octet-stream"
+        kind = "photo" if mime.startswith("image/") else mime.split("/", 1)[0] or "document"
+        found.append(Attachment(kind=kind if kind in ("photo", "video", "audio") else "document",
+                                url=url, mime_type=mime, platform_file_id=url.rsplit("/", 1)[-1]))
+    return tuple(found)
+
+
+def parse_message(form: Mapping[str, str]) -> list[InboundMessage]:
+    """One inbound SMS/MMS/WhatsApp message; raise `Malformed` without From, To, MessageSid."""
+    missing = [k for k in ("From", "To", "MessageSid") if not form.get(k)]
+    if missing:
+        raise Malformed(f"missing {', '.join(missing)}")
+    sender = form["From"]
+    whatsapp = is_whatsapp(sender)
+    number = sender.removeprefix("whatsapp:")
+    name = (form.get("ProfileName") or "").strip() if whatsapp else ""
+    attachments = _attachments(form)
+    body = form.get("Body", "")
+    if not body and not attachments:
+        body = "[location]" if form.get("Latitude") else "[empty message]"
+    if form.get("ButtonText") and not form.get("Body"):
+        body = form["ButtonText"]
+    return [InboundMessage(
+        connector=NAME,
+        platform_message_id=form["MessageSid"],
+        address=sender,  # replies go back on the same channel (SMS or WhatsApp)
+        sender_name=name or number,
+        username=None,
+        text=body,
+        attachments=attachments,
+        platform_ref=form["MessageSid"],
+    )]
