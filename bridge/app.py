@@ -18,7 +18,7 @@ from bridge.console.events import SlackEvents
 from bridge.console.slack import SlackConsole
 from bridge.console.socket import SlackSocket
 from bridge.delivery import Delivery
-from bridge.models import InboundMessage, IngestResult
+from bridge.models import DeliveryState, InboundMessage, IngestResult
 from bridge.outbox import OutboxWorker
 from bridge.router import Router
 from bridge.settings import LoadedConfig, StorageSettings
@@ -112,6 +112,11 @@ class Bridge:
             "X-Content-Type-Options": "nosniff",
         })
 
+    async def _receipt(self, connector: str, platform_id: str, state: DeliveryState,
+                       error: str | None) -> None:
+        assert self.router is not None
+        await self.router.receipt(connector, platform_id, state, error)
+
     async def _ingest(self, items: Sequence[InboundMessage]) -> list[IngestResult]:
         assert self.router is not None
         return await self.router.ingest(items)
@@ -135,7 +140,7 @@ class Bridge:
                                    public_url=s.server.public_url,
                                    max_body_bytes=s.server.max_body_bytes,
                                    state=ConnectorState(store, name),
-                                   run_once=self.singletons.run)
+                                   run_once=self.singletons.run, receipt=self._receipt)
             self.connectors[name] = REGISTRY[name](table, ctx)
         delivery = Delivery(store, console, self.connectors, s.media, s.server.public_url)
         self.worker = OutboxWorker(store, delivery, s.outbox, leases=shared, owner=self.instance,

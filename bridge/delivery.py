@@ -65,6 +65,7 @@ class Delivery:
             OutboxKind.SLACK_FILE: self._post_file,
             OutboxKind.SLACK_STATUS: self._post_status,
             OutboxKind.SLACK_NOTICE: self._post_notice,
+            OutboxKind.SLACK_REACTION: self._react,
             OutboxKind.CUSTOMER_SEND: self._send_text,
             OutboxKind.CUSTOMER_FILE: self._send_file,
             OutboxKind.CUSTOMER_EDIT: self._edit,
@@ -159,6 +160,12 @@ class Delivery:
         text, blocks = await self._parent(conv, text)
         await self.console.update(conv.slack_thread_ts, text, blocks,
                                   channel=conv.slack_channel)
+        return _done(item)
+
+    async def _react(self, item: OutboxItem) -> OutboxResult:
+        msg = await self._message(item)
+        if msg.slack_ts:
+            await self.console.react(msg.slack_ts, item.payload, channel=msg.slack_channel)
         return _done(item)
 
     async def _post_notice(self, item: OutboxItem) -> OutboxResult:

@@ -12,6 +12,7 @@ from bridge.models import (
     Conversation,
     ConversationId,
     ConversationStatus,
+    DeliveryState,
     InboundMessage,
     IngestResult,
 )
@@ -67,3 +68,9 @@ class Router:
 
     async def conversation_by_thread(self, channel: str, thread_ts: str) -> Conversation | None:
         return await self.store.conversation_by_thread(channel, thread_ts)
+
+    async def receipt(self, connector: str, platform_id: str, state: DeliveryState,
+                      error: str | None) -> None:
+        """A platform's delivery receipt (Twilio status callback...): committed, then shown."""
+        self.worker.submit(await self.store.record_receipt(connector, platform_id, state, error,
+                                                           self.clock()))

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from bridge.models import (
     Attachment,
+    DeliveryState,
     InboundMessage,
     IngestResult,
     OutboundFile,
@@ -33,6 +34,8 @@ Step = Callable[[], Awaitable[None]]
 # run_once(name, start, stop): work that must run in one instance of the deployment only
 # (a polling loop): `start` runs now or when this instance takes the job's lease.
 RunOnce = Callable[[str, Step, Step], Awaitable[None]]
+# receipt(connector, platform_message_id, state, error): a delivery receipt, committed on return
+Receipt = Callable[[str, str, DeliveryState, str | None], Awaitable[None]]
 
 
 class WebhookRejected(Exception):
@@ -112,6 +115,7 @@ class ConnectorContext:
     max_body_bytes: int
     state: StateAPI
     run_once: RunOnce
+    receipt: Receipt
 
 
 class Connector(ABC):

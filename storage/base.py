@@ -122,6 +122,11 @@ class Store(Protocol):
 
     async def get_identity(self, identity_id: IdentityId) -> Identity | None: ...
 
+    async def record_receipt(self, connector: str, platform_id: str, state: DeliveryState,
+                             error: str | None, now: float) -> list[OutboxItem]:
+        """A delivery receipt: stored, and applied (forward only) to the message it is for."""
+        ...
+
     async def ingest_agent_reply(self, reply: AgentReply, now: float) -> IngestResult:
         """Store an agent's thread reply or note; queue it for the customer unless a note."""
         ...

@@ -25,6 +25,8 @@ TABLES: tuple[tuple[str, str], ...] = (
     ("conversations", "id"),  # previous_id always points at a lower id
     ("messages", "id"),
     ("outbox", "id"),
+    ("sent_ids", "connector, platform_id"),
+    ("receipts", "connector, platform_id, state"),
     ("slack_events", "event_id"),
     ("connector_state", "connector, key"),
     ("media", "token"),

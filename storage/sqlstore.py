@@ -16,6 +16,7 @@ from bridge.models import (
     Conversation,
     ConversationId,
     ConversationStatus,
+    DeliveryState,
     Identity,
     IdentityId,
     InboundMessage,
@@ -108,6 +109,11 @@ class SQLStore(ABC):
         self, ids: Sequence[int], all_failed: bool, now: float
     ) -> list[OutboxId]:
         return await self._write(lambda: tx.retry_outbox(ids, all_failed, now))
+
+    async def record_receipt(self, connector: str, platform_id: str, state: DeliveryState,
+                             error: str | None, now: float) -> list[OutboxItem]:
+        return await self._write(lambda: tx.record_receipt(connector, platform_id, state, error,
+                                                           now))
 
     async def set_state(self, connector: str, key: str, value: str, now: float) -> None:
         await self._write(lambda: tx.set_state(connector, key, value, now))

@@ -272,6 +272,20 @@ def finish_outbox(r: OutboxResult, now: float) -> Tx[list[OutboxItem]]:
             r.message_state.value, r.error, r.slack_channel, r.slack_ts, *[sent] * 3,
             r.author_name, r.message_id,
         )
+    if r.message_id is not None and r.sent_platform_ids:
+        for platform_id in r.sent_platform_ids:
+            yield from execute(
+                "INSERT INTO sent_ids (connector, platform_id, message_id) SELECT connector, ?,"
+                " id FROM messages WHERE id = ? ON CONFLICT (connector, platform_id) DO NOTHING",
+                platform_id, r.message_id)
+            # Receipts that arrived before this commit apply now.
+            early = yield from rows(
+                "SELECT r.connector, r.state, r.error FROM receipts r JOIN messages m ON"
+                " m.connector = r.connector WHERE m.id = ? AND r.platform_id = ?",
+                r.message_id, platform_id)
+            for connector, state, error in early:
+                created.extend((yield from apply_receipt(
+                    str(connector), platform_id, DeliveryState(state), error, now)))
     if r.thread_ts is not None and r.conversation_id is not None:
         yield from execute(
             "UPDATE conversations SET slack_channel = ?, slack_thread_ts = ?, updated_at = ?"
@@ -325,3 +339,45 @@ def set_state(connector: str, key: str, value: str, now: float) -> Tx[None]:
                        " VALUES (?, ?, ?, ?) ON CONFLICT (connector, key) DO UPDATE SET"
                        " value = excluded.value, updated_at = excluded.updated_at",
                        connector, key, value, now)
+
+
+# Receipts move a message forward only: sent < delivered/failed < read.
+RANK = {DeliveryState.SENT: 1, DeliveryState.DELIVERED: 2, DeliveryState.FAILED: 2,
+        DeliveryState.READ: 3}
+REACTION = {DeliveryState.DELIVERED: "white_check_mark", DeliveryState.READ: "eyes",
+            DeliveryState.FAILED: "x"}
+
+
+def record_receipt(connector: str, platform_id: str, state: DeliveryState, error: str | None,
+                   now: float) -> Tx[list[OutboxItem]]:
+    """A platform's status callback: keep it, and move the message forward if we know it."""
+    yield from execute(
+        "INSERT INTO receipts (connector, platform_id, state, error, received_at)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (connector, platform_id, state) DO NOTHING",
+        connector, platform_id, state.value, error, now)
+    return (yield from apply_receipt(connector, platform_id, state, error, now))
+
+
+def apply_receipt(connector: str, platform_id: str, state: DeliveryState, error: str | None,
+                  now: float) -> Tx[list[OutboxItem]]:
+    row = yield from one(
+        "SELECT m.id, m.conversation_id, m.state, m.slack_ts FROM sent_ids s JOIN messages m ON"
+        " m.id = s.message_id WHERE s.connector = ? AND s.platform_id = ?",
+        connector, platform_id)
+    if row is None:
+        return []  # not ours, or our send has not committed yet (applied when it does)
+    message_id, conversation_id, current, slack_ts = row
+    if RANK.get(state, 0) <= RANK.get(DeliveryState(current), 0):
+        return []  # out of order, or a repeat: states only move forward
+    yield from execute("UPDATE messages SET state = ?, error = COALESCE(?, error) WHERE id = ?",
+                       state.value, error, message_id)
+    created: list[OutboxItem] = []
+    if slack_ts and state in REACTION:
+        created.append((yield from add_outbox(OutboxKind.SLACK_REACTION, conversation_id,
+                                              message_id, REACTION[state], now)))
+    if state is DeliveryState.FAILED:
+        created.append((yield from add_outbox(
+            OutboxKind.SLACK_NOTICE, conversation_id, message_id,
+            f":warning: Not delivered to the customer: {error or 'the platform gave no reason'}",
+            now)))
+    return created

@@ -252,6 +252,32 @@ async def test_outbox_lifecycle_and_agent_replies(db: Db) -> None:
     assert await store.pending_outbox(10, updated_since=100.0) == []
 
 
+async def test_a_receipt_that_beats_the_sends_commit_is_applied_by_it(db: Db) -> None:
+    store = db.store
+    [res] = await store.ingest_inbound([inbound(1)], CHANNEL, 1.0)
+    [post] = res.outbox
+    await store.finish_outbox([OutboxResult(
+        item_id=post.id, outcome=Outcome.DONE, attempts=1, message_id=post.message_id,
+        message_state=DeliveryState.POSTED, slack_channel=CHANNEL, slack_ts="1.0", thread_ts="1.0",
+        conversation_id=res.conversation_id)], 2.0)
+    reply = AgentReply(slack_channel=CHANNEL, slack_ts="3.0", thread_ts="1.0", slack_user="U1",
+                       text="hi", is_note=False)
+    [send] = (await store.ingest_agent_reply(reply, 3.0)).outbox
+    assert send.message_id is not None
+    # Twilio's callback lands before the bridge committed the send that produced the SID.
+    assert await store.record_receipt("telegram", "SM1", DeliveryState.DELIVERED, None, 4.0) == []
+    created = await store.finish_outbox([OutboxResult(
+        item_id=send.id, outcome=Outcome.DONE, attempts=1, message_id=send.message_id,
+        message_state=DeliveryState.SENT, sent_platform_ids=("SM1",))], 5.0)
+    assert [c.kind for c in created] == [OutboxKind.SLACK_REACTION]
+    sent = await store.get_message(send.message_id)
+    assert sent is not None and sent.state == "delivered"
+    # Later receipts only move it forward.
+    assert await store.record_receipt("telegram", "SM1", DeliveryState.SENT, None, 6.0) == []
+    read = await store.record_receipt("telegram", "SM1", DeliveryState.READ, None, 7.0)
+    assert [c.payload for c in read] == ["eyes"]
+
+
 async def test_sqlite_one_failing_operation_does_not_sink_its_batch(tmp_path: Path) -> None:
     store = SQLiteStore(f"sqlite:///{tmp_path}/store.db")
     await store.open()

@@ -156,3 +156,56 @@ async def test_signature_is_checked_against_the_public_url_behind_a_proxy(
     assert (await sender(h, public).post(form))[0] == 200
     assert (await sender(h).post(sender(h).sms(from_=CUSTOMER, body="x")))[0] == 401
     assert h.rows("SELECT text FROM messages") == [("via the proxy",)]
+
+
+async def replied(h: Harness, twilio: TwilioStandin, text: str = "On its way") -> str:
+    """A customer wrote, an agent answered; the answer's Twilio MessageSid."""
+    s = sender(h)
+    assert (await s.post(s.sms(from_=CUSTOMER, body="hi")))[0] == 200
+    thread = await thread_of(h, CUSTOMER)
+    assert await h.agent_says(thread, text) == 200
+    await h.wait_rows("SELECT state FROM messages WHERE direction = 'out'", [("sent",)])
+    return str(twilio.sent[-1]["sid"])
+
+
+async def receipt(h: Harness, sid: str, status: str, error: int | None = None) -> int:
+    s = sender(h)
+    form = s.status(message_sid=sid, status=status, to=CUSTOMER, error_code=error)
+    code, _ = await s.post(form, path="/status")
+    return code
+
+
+async def test_receipts_move_forward_only_and_show_on_the_agents_message(
+    h: Harness, twilio: TwilioStandin,
+) -> None:
+    sid = await replied(h, twilio)
+    for status in ("sent", "read", "delivered", "queued"):  # out of order, as Twilio may
+        assert await receipt(h, sid, status) == 200
+    await h.wait_rows("SELECT state FROM messages WHERE direction = 'out'", [("read",)])
+    [(ts,)] = h.rows("SELECT slack_ts FROM messages WHERE direction = 'out'")
+    await h.slack.wait_for("reactions.add", 1)
+    await settle()
+    assert h.slack.reactions[(CHANNEL, ts)] == ["eyes"]  # "delivered" came too late to count
+
+
+async def test_a_failed_receipt_shows_the_error_in_the_thread(
+    h: Harness, twilio: TwilioStandin,
+) -> None:
+    sid = await replied(h, twilio)
+    assert await receipt(h, sid, "undelivered", error=30003) == 200
+    await h.wait_rows("SELECT state, error FROM messages WHERE direction = 'out'",
+                      [("failed", "Twilio undelivered, error 30003")])
+    await h.slack.wait_for("chat.postMessage", 2)
+    await settle()
+    assert "30003" in h.slack.messages[-1]["text"]
+    [(ts,)] = h.rows("SELECT slack_ts FROM messages WHERE direction = 'out'")
+    assert h.slack.reactions[(CHANNEL, ts)] == ["x"]
+
+
+async def test_receipts_for_unknown_sids_and_bad_signatures(h: Harness) -> None:
+    assert await receipt(h, "SM" + "0" * 32, "delivered") == 200  # not ours: ignored
+    s = sender(h)
+    form = s.status(message_sid="SM" + "1" * 32, status="delivered", to=CUSTOMER)
+    assert (await s.post(form, path="/status", token="wrong"))[0] == 401
+    assert (await s.post({"MessageStatus": "sent"}, path="/status"))[0] == 400
+    assert h.count("messages") == 0 and h.rows("SELECT COUNT(*) FROM sent_ids") == [(0,)]

@@ -131,6 +131,18 @@ class SlackConsole:
             raise SendError(f"Slack file download failed: {exc!r}", code="network",
                             retryable=True) from exc
 
+    async def react(self, ts: str, name: str, *, channel: str | None = None) -> None:
+        """Add a reaction to a message (a delivery receipt on an agent's reply)."""
+        target = channel or self.settings.support_channel
+        try:
+            await self.client.reactions_add(channel=target, timestamp=ts, name=name)
+        except SlackApiError as exc:
+            if exc.response.get("error") == "already_reacted":
+                return
+            raise self._error(exc, target) from exc
+        except Exception as exc:
+            raise self._error(exc, target) from exc
+
     async def ephemeral(self, user: str, text: str, thread_ts: str | None) -> None:
         """A note only `user` sees (best effort: nothing depends on it)."""
         try:

@@ -31,7 +31,7 @@ from connectors.base import (
     WebhookRejected,
     too_large,
 )
-from connectors.twilio.parse import NAME, is_whatsapp, parse_form, parse_message
+from connectors.twilio.parse import NAME, is_whatsapp, parse_form, parse_message, parse_status
 from connectors.twilio.settings import TwilioSettings
 
 log = logging.getLogger(__name__)
@@ -113,14 +113,18 @@ class TwilioConnector(Connector):
                 web.post(f"{self.webhook_path}/status", self.handle_status)]
 
     async def handle_status(self, request: web.Request) -> web.StreamResponse:
-        """Delivery receipts: verified like messages; acknowledged (states: next version)."""
+        """Delivery receipts: verified like messages, committed (forward only), then 200.
+        A callback for a MessageSid the bridge never sent is acknowledged and ignored."""
         if request.content_length is not None and request.content_length > self.ctx.max_body_bytes:
             return web.json_response({"error": "body too large"}, status=413)
         body = await request.read()
         try:
             await self.verify(request, body)
+            receipt = parse_status(parse_form(body))
         except WebhookRejected as exc:
             return web.json_response({"error": exc.reason}, status=exc.status)
+        if receipt is not None:
+            await self.ctx.receipt(self.name, *receipt)  # raises -> 500, Twilio retries
         return self.acknowledge()
 
     def parse(self, body: bytes) -> list[InboundMessage]:

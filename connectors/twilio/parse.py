@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import parse_qs
 
-from bridge.models import Attachment, InboundMessage
+from bridge.models import Attachment, DeliveryState, InboundMessage
 from connectors.base import Malformed
 
 NAME = "twilio"
@@ -68,3 +68,24 @@ def parse_message(form: Mapping[str, str]) -> list[InboundMessage]:
         attachments=attachments,
         platform_ref=form["MessageSid"],
     )]
+
+
+STATUSES = {"sent": DeliveryState.SENT, "delivered": DeliveryState.DELIVERED,
+            "read": DeliveryState.READ, "failed": DeliveryState.FAILED,
+            "undelivered": DeliveryState.FAILED, "canceled": DeliveryState.FAILED}
+
+
+def parse_status(form: Mapping[str, str]) -> tuple[str, DeliveryState, str | None] | None:
+    """A status callback: (MessageSid, state, error) or None for states that change nothing
+    (queued, accepted, sending...).  Raise `Malformed` without MessageSid or MessageStatus."""
+    sid, status = form.get("MessageSid"), form.get("MessageStatus") or form.get("SmsStatus")
+    if not sid or not status:
+        raise Malformed("a status callback needs MessageSid and MessageStatus")
+    state = STATUSES.get(status)
+    if state is None:
+        return None
+    error = None
+    if state is DeliveryState.FAILED:
+        code = form.get("ErrorCode")
+        error = f"Twilio {status}" + (f", error {code}" if code else "")
+    return sid, state, error
