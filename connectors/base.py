@@ -90,6 +90,21 @@ def too_large(size: int, limit: int) -> SendError:
                      f"{limit / 1048576:.1f} MB)", code="too_large", retryable=False)
 
 
+async def read_capped(resp: aiohttp.ClientResponse, max_bytes: int, what: str) -> bytes:
+    """The body of a file download, refused past `max_bytes` (declared or streamed)."""
+    if resp.status != 200:
+        raise SendError(f"{what} answered HTTP {resp.status}", code=f"http_{resp.status}",
+                        retryable=resp.status >= 500 or resp.status == 429)
+    if resp.content_length is not None and resp.content_length > max_bytes:
+        raise too_large(resp.content_length, max_bytes)
+    data = bytearray()
+    async for chunk in resp.content.iter_chunked(65536):
+        data.extend(chunk)
+        if len(data) > max_bytes:
+            raise too_large(len(data), max_bytes)
+    return bytes(data)
+
+
 class Unsupported(SendError):
     """The platform cannot do this (carry a file, edit a sent message...): no retry helps."""
 

@@ -14,7 +14,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bridge.settings import SlackSettings
-from connectors.base import SendError, too_large
+from connectors.base import SendError, read_capped
 
 log = logging.getLogger(__name__)
 
@@ -115,18 +115,7 @@ class SlackConsole:
         headers = {"Authorization": f"Bearer {self.settings.bot_token}"}
         try:
             async with session.get(url, headers=headers, allow_redirects=False) as resp:
-                if resp.status != 200:
-                    raise SendError(f"Slack file download answered HTTP {resp.status}",
-                                    code=f"http_{resp.status}",
-                                    retryable=resp.status >= 500 or resp.status == 429)
-                if resp.content_length is not None and resp.content_length > max_bytes:
-                    raise too_large(resp.content_length, max_bytes)
-                data = bytearray()
-                async for chunk in resp.content.iter_chunked(65536):
-                    data.extend(chunk)
-                    if len(data) > max_bytes:
-                        raise too_large(len(data), max_bytes)
-                return bytes(data)
+                return await read_capped(resp, max_bytes, "Slack file download")
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise SendError(f"Slack file download failed: {exc!r}", code="network",
                             retryable=True) from exc

@@ -29,7 +29,7 @@ from connectors.base import (
     SendError,
     Unauthorized,
     WebhookRejected,
-    too_large,
+    read_capped,
 )
 from connectors.twilio.parse import NAME, is_whatsapp, parse_form, parse_message, parse_status
 from connectors.twilio.settings import TwilioSettings
@@ -188,22 +188,8 @@ class TwilioConnector(Connector):
                     # The CDN gets no credentials: they belong to the API host only.
                     url = urljoin(url, resp.headers.get("Location", ""))
                     async with self.ctx.session.get(url, allow_redirects=False) as cdn:
-                        return await self._read(cdn, max_bytes)
-                return await self._read(resp, max_bytes)
+                        return await read_capped(cdn, max_bytes, "Twilio media download")
+                return await read_capped(resp, max_bytes, "Twilio media download")
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise SendError(f"media download failed: {exc!r}", code="network",
                             retryable=True) from exc
-
-    @staticmethod
-    async def _read(resp: aiohttp.ClientResponse, max_bytes: int) -> bytes:
-        if resp.status != 200:
-            raise SendError(f"media download answered HTTP {resp.status}",
-                            code=f"http_{resp.status}", retryable=resp.status >= 500)
-        if resp.content_length is not None and resp.content_length > max_bytes:
-            raise too_large(resp.content_length, max_bytes)
-        data = bytearray()
-        async for chunk in resp.content.iter_chunked(65536):
-            data.extend(chunk)
-            if len(data) > max_bytes:
-                raise too_large(len(data), max_bytes)
-        return bytes(data)
