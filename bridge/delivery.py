@@ -10,9 +10,9 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from bridge.console.render import inbound_text, mrkdwn_escape, notice_message, parent_message
+from bridge.console.render import inbound_text, notice_message, parent_message
 from bridge.console.slack import Agent, SlackConsole
-from bridge.formatting import mention_ids, mrkdwn_to_plain
+from bridge.formatting import mention_ids, mrkdwn_escape, mrkdwn_to_plain
 from bridge.models import (
     Attachment,
     Conversation,

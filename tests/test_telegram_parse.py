@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from telegram import Update
 
+from bridge.formatting import split_plain
 from bridge.models import Attachment
 from connectors.base import Malformed
-from connectors.telegram.connector import split_text
 from connectors.telegram.parse import parse_update, parse_update_data
 
 FIXTURES = Path(__file__).parent / "fixtures" / "telegram"
@@ -120,8 +120,8 @@ def test_malformed_decoded(data: object) -> None:
 
 @pytest.mark.parametrize("text,limit", [("a" * 10, 4), ("hello world again", 11),
                                         ("line one\nline two\nline three", 12), ("", 5)])
-def test_split_text_keeps_every_word(text: str, limit: int) -> None:
-    parts = split_text(text, limit)
+def test_split_keeps_every_word(text: str, limit: int) -> None:
+    parts = split_plain(text, limit)
     assert all(len(p) <= limit for p in parts)
     assert "".join(parts).replace(" ", "").replace("\n", "") == \
         text.replace(" ", "").replace("\n", "")

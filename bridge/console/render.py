@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from bridge.formatting import mrkdwn_escape
 from bridge.models import ConversationStatus
 
 CLOSE_ACTION = "bridge_close"  # button on the parent message
@@ -17,11 +18,6 @@ CLOSE_SHORTCUT = "close_conversation"  # message shortcut, any message of the th
 SECTION_MAX = 3000  # characters per section block
 BADGES = {"telegram": "Telegram", "twilio": "SMS/WhatsApp", "messenger": "Messenger",
           "email": "Email"}
-
-
-def mrkdwn_escape(text: str) -> str:
-    """Escape customer text for Slack: only &, < and > (never HTML-escape everything)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def inbound_text(name: str, connector: str, username: str | None, body: str, *, first: bool,

@@ -31,25 +31,8 @@ from connectors.telegram.settings import TelegramSettings
 
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-MAX_TEXT = outbound.MAX_TEXT
 PHOTO_MAX = 10 * 1048576  # larger images go as documents (sendPhoto's limit)
 DOWNLOAD_MAX = 20 * 1048576  # the Bot API serves files up to 20 MB (FILESIZE_DOWNLOAD)
-
-
-def split_text(text: str, limit: int) -> list[str]:
-    """Split at line or word boundaries so each part fits `limit` characters."""
-    parts: list[str] = []
-    while len(text) > limit:
-        cut = text.rfind("\n", 0, limit + 1)
-        if cut <= 0:
-            cut = text.rfind(" ", 0, limit + 1)
-        if cut <= 0:
-            cut = limit
-        parts.append(text[:cut].rstrip())
-        text = text[cut:].lstrip()
-    if text or not parts:
-        parts.append(text)
-    return parts
 
 
 class TelegramConnector(Connector):
