@@ -8,8 +8,9 @@ Connectors never write messages to the store themselves; they get a `ConnectorCo
 from __future__ import annotations
 
 import logging
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -112,6 +113,21 @@ class Unsupported(SendError):
         super().__init__(message, code="unsupported", retryable=False)
 
 
+class OutsideWindow(SendError):
+    """The platform allows no free-form message now (WhatsApp's or Messenger's 24-hour
+    window has closed): nothing was sent.  `message` says why and what is still possible."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="window", retryable=False)
+
+
+class OptedOut(SendError):
+    """The customer asked not to be written to on this address (STOP, error 21610)."""
+
+    def __init__(self, message: str, code: str = "opted_out") -> None:
+        super().__init__(message, code=code, retryable=False)
+
+
 class StateAPI(ABC):
     """The small slice of the store a connector may use for its own state (cursors, caches)."""
 
@@ -131,6 +147,7 @@ class ConnectorContext:
     state: StateAPI
     run_once: RunOnce
     receipt: Receipt
+    clock: Callable[[], float] = time.time  # the bridge's clock (tests move it)
 
 
 class Connector(ABC):
@@ -207,3 +224,12 @@ class Connector(ABC):
     async def delete(self, address: str, platform_ids: Sequence[str]) -> None:
         """Delete a sent reply; raise `Unsupported` if the platform cannot."""
         raise Unsupported(f"{self.name} cannot delete a sent message")
+
+    def templates(self, address: str) -> Sequence[str]:
+        """Names of the approved templates that may be sent to `address` outside a window."""
+        return ()
+
+    async def send_template(self, msg: OutboundMessage, name: str,
+                            variables: Mapping[str, str]) -> SendReceipt:
+        """Send an approved template; raise `Unsupported` if the connector has none."""
+        raise Unsupported(f"{self.name} has no message templates")

@@ -118,6 +118,9 @@ class SQLStore(ABC):
     async def set_state(self, connector: str, key: str, value: str, now: float) -> None:
         await self._write(lambda: tx.set_state(connector, key, value, now))
 
+    async def set_opted_out(self, identity_id: IdentityId, opted_out: bool, now: float) -> bool:
+        return await self._write(lambda: tx.set_opted_out(identity_id, opted_out, now))
+
     # -- reads -------------------------------------------------------------------------------
     async def pending_outbox(self, limit: int, updated_since: float = 0.0) -> list[OutboxItem]:
         return await self._read(lambda: reads.pending_outbox(limit, updated_since))
