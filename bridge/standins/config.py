@@ -7,7 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-TomlValue = str | int | float | bool
+TomlScalar = str | int | float | bool
+# A list of tables is written inline: `pages = [{id = "1", access_token = "..."}]` is the same
+# TOML as `[[connectors.messenger.pages]]` entries.
+TomlValue = TomlScalar | list[dict[str, TomlScalar]]
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,10 @@ class Secrets:
 
 
 def _value(value: TomlValue) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(
+            "{" + ", ".join(f"{key} = {_value(v)}" for key, v in table.items()) + "}"
+            for table in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
