@@ -70,7 +70,7 @@ class MessengerStandin(StandinBase):
         self.app.router.add_post(f"/{version}/{{page}}/messages", self._h_send)
         self.app.router.add_post(f"/{version}/{{page}}/personas", self._h_persona)
         self.app.router.add_get(f"/{version}/{{psid}}", self._h_profile)
-        self.app.router.add_get("/cdn/{key}", self._h_cdn)
+        self.app.router.add_get("/cdn/{key}/{name}", self._h_cdn)
 
     @property
     def base_url(self) -> str:
