@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from bridge.standins.config import TomlValue
 from bridge.standins.messenger import (
@@ -55,7 +56,7 @@ async def messenger_harness(make_harness: HarnessFactory, meta: MessengerStandin
                               clock=clock or OffsetClock())
 
 
-def sender(h: Harness, clock: OffsetClock | None = None) -> MessengerWebhookSender:
+def sender(h: Harness, clock: Callable[[], float] | None = None) -> MessengerWebhookSender:
     return MessengerWebhookSender(f"{h.url}/webhooks/messenger", DEFAULT_APP_SECRET, h.session,
                                   clock=clock or time.time)
 
