@@ -168,3 +168,17 @@ async def test_a_slow_or_failing_name_lookup_never_holds_the_message(
     assert await s.send(PAGE_B, s.message(PAGE_B, "7000000000004242", "unknown")) == 200
     assert h.rows("SELECT author_name FROM messages ORDER BY id") == [
         ("Messenger user …0123",), ("Messenger user …4242",)]
+
+
+async def test_a_page_inbox_reply_to_a_closed_conversation_does_not_reopen_it(
+    h: Harness,
+) -> None:
+    s = sender(h)
+    assert await s.send(PAGE_A, s.message(PAGE_A, ANN, "thanks, solved")) == 200
+    thread = await thread_of(h, PAGE_A, ANN)
+    assert await h.agent_says(thread, "!close") == 200
+    await h.wait_rows("SELECT status FROM conversations", [("closed",)])
+    inbox = s.echo(PAGE_A, ANN, "You're welcome!", app_id=PAGE_INBOX_APP_ID)
+    assert await s.send(PAGE_A, inbox) == 200
+    assert h.rows("SELECT status FROM conversations") == [("closed",)]
+    assert h.rows("SELECT text FROM messages WHERE direction = 'out'") == [("You're welcome!",)]

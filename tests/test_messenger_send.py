@@ -174,6 +174,20 @@ async def test_personas_are_created_once_per_agent_and_page(
         ("first", next(iter(meta.personas))), ("second", next(iter(meta.personas)))]
 
 
+async def test_without_a_persona_the_name_leads_and_the_thread_is_told(
+    make_harness: HarnessFactory, meta: MessengerStandin,
+) -> None:
+    h = await messenger_harness(make_harness, meta, personas=True)
+    thread = await customer_writes(h, PAGE_A, ANN)
+    meta.fail_with_code(100, method=PERSONA, message="(#100) Persona not allowed")
+    assert await h.agent_says(thread, "hello") == 200
+    await h.wait_rows(OUT, [("sent",)])
+    assert meta.texts() == ["Dana: hello"] and "persona_id" not in meta.sent[0]
+    await h.slack.wait_for("chat.postMessage", 2)
+    await settle()
+    assert "sent without a persona" in h.slack.thread(CHANNEL, thread)[-1]["text"]
+
+
 async def test_files_go_out_by_url(make_harness: HarnessFactory, meta: MessengerStandin) -> None:
     h = await messenger_harness(make_harness, meta)
     thread = await customer_writes(h, PAGE_A, ANN)
