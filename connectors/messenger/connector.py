@@ -238,10 +238,12 @@ class MessengerConnector(Connector):
                 f"the customer last wrote {_ago(age)} ago, past Messenger's 24-hour window and "
                 "the 7 days of the HUMAN_AGENT tag; it can go out once they write again")
         if msg.automatic:
+            still = ("a person's reply can still go out (HUMAN_AGENT tag) until 7 days after "
+                     "their last message" if self.settings.tag_allowed(page)
+                     else "it can go out once they write again")
             raise OutsideWindow(
                 f"the customer last wrote {_ago(age)} ago, past Messenger's 24-hour window, and "
-                "an automatic message may not use the HUMAN_AGENT tag; a person's reply can "
-                "still go out until 7 days after their last message")
+                f"an automatic message may not use the HUMAN_AGENT tag; {still}")
         raise OutsideWindow(
             f"the customer last wrote {_ago(age)} ago, past Messenger's 24-hour window, and "
             f"the HUMAN_AGENT tag is not enabled for page {page.id}; it can go out once they "
