@@ -232,11 +232,13 @@ class Delivery:
                  exc: SendError) -> OutboxResult:
         """A channel rule stopped the send before anything went out: say why, and what is
         still possible (approved templates outside a window)."""
-        reason = mrkdwn_escape(exc.message)
         if isinstance(exc, OptedOut):
             return self._blocked(item, msg, exc.describe(),
-                                 f":no_bell: {what} not sent to the customer: {reason}",
+                                 f":no_bell: {what} was not sent to the customer: "
+                                 f"{mrkdwn_escape(exc.describe())}. Nothing more goes out on "
+                                 "this channel until they write START.",
                                  opted_out_identity=conv.identity_id)
+        reason = mrkdwn_escape(exc.message)
         templates = tuple(self._connector(conv.connector).templates(conv.address))
         hint = ""
         if templates:
@@ -244,7 +246,7 @@ class Delivery:
             hint = (f" Send an approved template with a button below or "
                     f"`{prefix}template <name> [1=value 2=value]`.")
         return self._blocked(item, msg, exc.describe(),
-                             f":hourglass: {what} not sent to the customer: {reason}.{hint}",
+                             f":hourglass: {what} was not sent to the customer: {reason}.{hint}",
                              notice_templates=templates)
 
     async def _send_text(self, item: OutboxItem) -> OutboxResult:
@@ -271,7 +273,8 @@ class Delivery:
             else:
                 receipt = await connector.send(out)
         except (OutsideWindow, OptedOut) as exc:
-            return self._refused(item, msg, conv, "Not" if template is None else "Template", exc)
+            what = "The reply" if template is None else f"The template {template['name']}"
+            return self._refused(item, msg, conv, what, exc)
         return _done(item, message_id=msg.id, message_state=DeliveryState.SENT,
                      sent_platform_ids=receipt.platform_message_ids, author_name=agent.name,
                      conversation_id=conv.id, notice=receipt.note)
@@ -312,7 +315,7 @@ class Delivery:
         try:
             receipt = await connector.send_file(out, file)
         except (OutsideWindow, OptedOut) as exc:
-            return self._refused(item, msg, conv, f"The file {name} was", exc)
+            return self._refused(item, msg, conv, f"The file {name}", exc)
         except Unsupported as exc:
             # The channel cannot carry it: the customer gets a link, the agent a note.
             url = file.url or await self._publish(file)

@@ -138,7 +138,7 @@ async def test_opted_out_number_is_reported_and_429_is_retried(
     twilio.fail_with_code(21610)
     assert await h.agent_says(thread, "second") == 200
     await h.wait_rows("SELECT state FROM messages WHERE direction = 'out' ORDER BY id",
-                      [("sent",), ("failed",)])
+                      [("sent",), ("blocked",)])
     await h.slack.wait_for("chat.postMessage", 2)
     await settle()
     notice = h.slack.thread(CHANNEL, thread)[-1]["text"]
