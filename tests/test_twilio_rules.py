@@ -217,3 +217,21 @@ async def test_long_sms_is_split_and_the_thread_shows_the_segments(
     notice = await last_notice(h, thread, 2)
     segments = sum(int(m["num_segments"]) for m in twilio.sent)
     assert f"2 messages, {segments} segments" in notice["text"]
+
+
+async def test_a_file_whatsapp_cannot_carry_goes_as_a_link_with_a_note(
+    h: Harness, twilio: TwilioStandin,
+) -> None:
+    thread = await customer(h, "Send me the invoice")
+    archive = h.slack.add_file(b"PK\x03\x04" + b"x" * 500, name="invoices.zip",
+                               mimetype="application/zip")
+    event = h.agent.message_event(channel=CHANNEL, user=AGENT, text="", thread_ts=thread,
+                                  files=[archive])
+    assert (await h.agent.post(event))[0] == 200
+    [call] = await twilio.wait_for(CREATE, 1)
+    assert "MediaUrl" not in call.params
+    link = call.params["Body"].split("invoices.zip: ", 1)[1]
+    async with h.session.get(link) as resp:
+        assert resp.status == 200 and (await resp.read()).startswith(b"PK")
+    notice = await last_notice(h, thread, 2)
+    assert "application/zip" in notice["text"] and "link" in notice["text"]

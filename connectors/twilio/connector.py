@@ -33,6 +33,7 @@ from connectors.base import (
     OutsideWindow,
     SendError,
     Unauthorized,
+    Unsupported,
     WebhookRejected,
     read_capped,
 )
@@ -51,6 +52,10 @@ SIGNATURE = "X-Twilio-Signature"
 SIGNATURE_SETTINGS = "X-Twilio-Webhooks-Signature-Settings"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
 PERMANENT = frozenset({21211, 21614, 63024, 21408, 20003})
+MMS_MEDIA_BYTES = 5 * 1048576  # Twilio's MMS limit
+WHATSAPP_MEDIA_BYTES = 16 * 1048576  # WhatsApp media, per Twilio
+WHATSAPP_MEDIA_TYPES = ("image/jpeg", "image/png", "audio/", "video/mp4", "application/pdf",
+                        "text/vcard")
 WINDOW = 24 * 3600.0  # WhatsApp's customer service window, from the customer's last message
 
 
@@ -216,6 +221,13 @@ class TwilioConnector(Connector):
         """Twilio fetches the file itself from the bridge's GET /media/<token> URL."""
         assert file.url is not None, "media_by_url connectors get a public URL"
         self._check_window(msg)
+        whatsapp = is_whatsapp(msg.address)
+        limit = WHATSAPP_MEDIA_BYTES if whatsapp else MMS_MEDIA_BYTES
+        if len(file.data) > limit:
+            raise Unsupported(f"{'WhatsApp' if whatsapp else 'MMS'} carries files up to "
+                              f"{limit // 1048576} MB")
+        if whatsapp and not file.mime_type.startswith(WHATSAPP_MEDIA_TYPES):
+            raise Unsupported(f"WhatsApp does not carry {file.mime_type} files")
         sid, _ = await self._create(msg.address, body=f"{msg.author_name}:",
                                     media_url=[file.url])
         return SendReceipt(platform_message_ids=(sid,))
