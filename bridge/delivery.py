@@ -136,6 +136,8 @@ class Delivery:
             conv = await self.store.get_conversation(item.conversation_id)
             if conv is None:
                 raise SendError(f"conversation {item.conversation_id} is gone", retryable=False)
+            rendered = inbound_text(name, connector, username, body, first=True,
+                                    address=conv.address)
             rendered, blocks = await self._parent(conv, rendered)
             ts = await self.console.post(rendered, None, blocks=blocks)
             self._threads[item.conversation_id] = ts
@@ -166,7 +168,8 @@ class Delivery:
         body = first.markup if first.markup is not None else mrkdwn_escape(first.text)
         identity = await self.store.get_identity(conv.identity_id)
         username = identity.username if identity is not None else None
-        text = inbound_text(first.author_name, first.connector, username, body, first=True)
+        text = inbound_text(first.author_name, first.connector, username, body, first=True,
+                            address=conv.address if conv.connector == first.connector else None)
         text, blocks = await self._parent(conv, text)
         await self.console.update(conv.slack_thread_ts, text, blocks,
                                   channel=conv.slack_channel)
