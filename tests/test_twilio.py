@@ -60,7 +60,7 @@ async def test_sms_in_reply_out(h: Harness, twilio: TwilioStandin) -> None:
         (form["MessageSid"], "Where is order 123?")]
     assert (await s.post(form))[0] == 200  # Twilio's retry: stored once
     thread = await thread_of(h, CUSTOMER)
-    assert "+14155550100 · SMS" in h.slack.parents(CHANNEL)[0]["text"]
+    assert h.slack.parents(CHANNEL)[0]["text"].startswith("*+14155550100* · SMS\n")
 
     assert await h.agent_says(thread, "It ships *today*") == 200
     [call] = await twilio.wait_for(CREATE, 1)
