@@ -115,9 +115,9 @@ class Bridge:
         })
 
     async def _receipt(self, connector: str, platform_id: str, state: DeliveryState,
-                       error: str | None) -> None:
+                       error: str | None, templates: Sequence[str] = ()) -> None:
         assert self.router is not None
-        await self.router.receipt(connector, platform_id, state, error)
+        await self.router.receipt(connector, platform_id, state, error, templates)
 
     async def _ingest(self, items: Sequence[InboundMessage]) -> list[IngestResult]:
         assert self.router is not None

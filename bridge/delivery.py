@@ -137,6 +137,8 @@ class Delivery:
             conv = await self.store.get_conversation(item.conversation_id)
             if conv is None:
                 raise SendError(f"conversation {item.conversation_id} is gone", retryable=False)
+            rendered = inbound_text(name, connector, username, body, first=True,
+                                    address=conv.address)
             rendered, blocks = await self._parent(conv, rendered)
             ts = await self.console.post(rendered, None, blocks=blocks)
             self._threads[item.conversation_id] = ts
@@ -167,7 +169,8 @@ class Delivery:
         body = first.markup if first.markup is not None else mrkdwn_escape(first.text)
         identity = await self.store.get_identity(conv.identity_id)
         username = identity.username if identity is not None else None
-        text = inbound_text(first.author_name, first.connector, username, body, first=True)
+        text = inbound_text(first.author_name, first.connector, username, body, first=True,
+                            address=conv.address if conv.connector == first.connector else None)
         text, blocks = await self._parent(conv, text)
         await self.console.update(conv.slack_thread_ts, text, blocks,
                                   channel=conv.slack_channel)
@@ -233,11 +236,13 @@ class Delivery:
                  exc: SendError) -> OutboxResult:
         """A channel rule stopped the send before anything went out: say why, and what is
         still possible (approved templates outside a window)."""
-        reason = mrkdwn_escape(exc.message)
         if isinstance(exc, OptedOut):
             return self._blocked(item, msg, exc.describe(),
-                                 f":no_bell: {what} not sent to the customer: {reason}",
+                                 f":no_bell: {what} was not sent to the customer: "
+                                 f"{mrkdwn_escape(exc.describe())}. Nothing more goes out on "
+                                 "this channel until they write START.",
                                  opted_out_identity=conv.identity_id)
+        reason = mrkdwn_escape(exc.message)
         templates = tuple(self._connector(conv.connector).templates(conv.address))
         hint = ""
         if templates:
@@ -245,7 +250,7 @@ class Delivery:
             hint = (f" Send an approved template with a button below or "
                     f"`{prefix}template <name> [1=value 2=value]`.")
         return self._blocked(item, msg, exc.describe(),
-                             f":hourglass: {what} not sent to the customer: {reason}.{hint}",
+                             f":hourglass: {what} was not sent to the customer: {reason}.{hint}",
                              notice_templates=templates)
 
     async def _send_text(self, item: OutboxItem) -> OutboxResult:
@@ -272,7 +277,8 @@ class Delivery:
             else:
                 receipt = await connector.send(out)
         except (OutsideWindow, OptedOut) as exc:
-            return self._refused(item, msg, conv, "Not" if template is None else "Template", exc)
+            what = "The reply" if template is None else f"The template {template['name']}"
+            return self._refused(item, msg, conv, what, exc)
         return _done(item, message_id=msg.id, message_state=DeliveryState.SENT,
                      sent_platform_ids=receipt.platform_message_ids, author_name=agent.name,
                      conversation_id=conv.id, notice=receipt.note)
@@ -313,7 +319,7 @@ class Delivery:
         try:
             receipt = await connector.send_file(out, file)
         except (OutsideWindow, OptedOut) as exc:
-            return self._refused(item, msg, conv, f"The file {name} was", exc)
+            return self._refused(item, msg, conv, f"The file {name}", exc)
         except Unsupported as exc:
             # The channel cannot carry it: the customer gets a link, the agent a note.
             url = file.url or await self._publish(file)

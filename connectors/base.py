@@ -12,7 +12,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 import aiohttp
 from aiohttp import web
@@ -35,8 +35,14 @@ Step = Callable[[], Awaitable[None]]
 # run_once(name, start, stop): work that must run in one instance of the deployment only
 # (a polling loop): `start` runs now or when this instance takes the job's lease.
 RunOnce = Callable[[str, Step, Step], Awaitable[None]]
-# receipt(connector, platform_message_id, state, error): a delivery receipt, committed on return
-Receipt = Callable[[str, str, DeliveryState, str | None], Awaitable[None]]
+
+
+class Receipt(Protocol):
+    """A delivery receipt, committed on return.  `templates`: a failure because a window
+    closed, with the templates the agent may send instead (offered as buttons)."""
+
+    async def __call__(self, connector: str, platform_id: str, state: DeliveryState,
+                       error: str | None, templates: Sequence[str] = ()) -> None: ...
 
 
 class WebhookRejected(Exception):

@@ -125,7 +125,8 @@ class Store(Protocol):
     async def get_identity(self, identity_id: IdentityId) -> Identity | None: ...
 
     async def record_receipt(self, connector: str, platform_id: str, state: DeliveryState,
-                             error: str | None, now: float) -> list[OutboxItem]:
+                             error: str | None, now: float,
+                             templates: Sequence[str] = ()) -> list[OutboxItem]:
         """A delivery receipt: stored, and applied (forward only) to the message it is for."""
         ...
 

@@ -390,17 +390,17 @@ REACTION = {DeliveryState.DELIVERED: "white_check_mark", DeliveryState.READ: "ey
 
 
 def record_receipt(connector: str, platform_id: str, state: DeliveryState, error: str | None,
-                   now: float) -> Tx[list[OutboxItem]]:
+                   now: float, templates: Sequence[str] = ()) -> Tx[list[OutboxItem]]:
     """A platform's status callback: keep it, and move the message forward if we know it."""
     yield from execute(
         "INSERT INTO receipts (connector, platform_id, state, error, received_at)"
         " VALUES (?, ?, ?, ?, ?) ON CONFLICT (connector, platform_id, state) DO NOTHING",
         connector, platform_id, state.value, error, now)
-    return (yield from apply_receipt(connector, platform_id, state, error, now))
+    return (yield from apply_receipt(connector, platform_id, state, error, now, templates))
 
 
 def apply_receipt(connector: str, platform_id: str, state: DeliveryState, error: str | None,
-                  now: float) -> Tx[list[OutboxItem]]:
+                  now: float, templates: Sequence[str] = ()) -> Tx[list[OutboxItem]]:
     row = yield from one(
         "SELECT m.id, m.conversation_id, m.state, m.slack_ts FROM sent_ids s JOIN messages m ON"
         " m.id = s.message_id WHERE s.connector = ? AND s.platform_id = ?",
@@ -417,8 +417,11 @@ def apply_receipt(connector: str, platform_id: str, state: DeliveryState, error:
         created.append((yield from add_outbox(OutboxKind.SLACK_REACTION, conversation_id,
                                               message_id, REACTION[state], now)))
     if state is DeliveryState.FAILED:
+        why = error or "the platform gave no reason"
+        notice = f":warning: Not delivered to the customer: {why}"
+        if templates:  # a closed window: offer what may still be sent
+            notice = json.dumps({"text": notice + ". Send an approved template instead:",
+                                 "retry": None, "templates": list(templates)})
         created.append((yield from add_outbox(
-            OutboxKind.SLACK_NOTICE, conversation_id, message_id,
-            f":warning: Not delivered to the customer: {error or 'the platform gave no reason'}",
-            now)))
+            OutboxKind.SLACK_NOTICE, conversation_id, message_id, notice, now)))
     return created

@@ -23,15 +23,26 @@ BADGES = {"telegram": "Telegram", "twilio": "SMS/WhatsApp", "messenger": "Messen
           "email": "Email"}
 
 
+def channel_label(connector: str, address: str | None) -> tuple[str, str | None]:
+    """The channel's name for agents, and the customer's number where it says who they are
+    (SMS and WhatsApp through Twilio share one connector; the address tells them apart)."""
+    if connector == "twilio" and address:
+        number = address.removeprefix("whatsapp:")
+        return ("WhatsApp" if address.startswith("whatsapp:") else "SMS"), number
+    return BADGES.get(connector, connector.title()), None
+
+
 def inbound_text(name: str, connector: str, username: str | None, body: str, *, first: bool,
-                 edit: bool = False) -> str:
+                 edit: bool = False, address: str | None = None) -> str:
     """A customer's message in Slack; `body` is already mrkdwn (escaped or converted)."""
     who = mrkdwn_escape(name)
     if edit:
         return f":pencil2: *{who}* edited a message: {body}"
     if first:
-        badge = BADGES.get(connector, connector.title())
+        badge, number = channel_label(connector, address)
         handle = f" (@{mrkdwn_escape(username)})" if username else ""
+        if number and number != name:
+            handle += f" ({mrkdwn_escape(number)})"
         return f"*{who}*{handle} · {badge}\n{body}"
     return f"*{who}*: {body}"
 

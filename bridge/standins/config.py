@@ -7,10 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-TomlScalar = str | int | float | bool
-# A list of tables is written inline: `pages = [{id = "1", access_token = "..."}]` is the same
-# TOML as `[[connectors.messenger.pages]]` entries.
-TomlValue = TomlScalar | list[dict[str, TomlScalar]]
+TomlValue = str | int | float | bool | list["TomlValue"] | dict[str, "TomlValue"]
 
 
 @dataclass(frozen=True)
@@ -31,14 +28,14 @@ class Secrets:
 
 
 def _value(value: TomlValue) -> str:
-    if isinstance(value, list):
-        return "[" + ", ".join(
-            "{" + ", ".join(f"{key} = {_value(v)}" for key, v in table.items()) + "}"
-            for table in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
         return json.dumps(value)  # a TOML basic string for everything we write
+    if isinstance(value, list):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    if isinstance(value, dict):  # an inline table (arrays of them for [[...]] lists)
+        return "{" + ", ".join(f"{json.dumps(k)} = {_value(v)}" for k, v in value.items()) + "}"
     return repr(value)
 
 
