@@ -152,7 +152,7 @@ class MessengerConnector(Connector):
     async def _named(self, items: list[InboundMessage]) -> list[InboundMessage]:
         """Customers' names from the Graph API, looked up at once and concurrently, bounded
         by `profile_timeout`; a failed lookup keeps the neutral name and is retried later."""
-        people = {item.address for item in items}
+        people = list(dict.fromkeys(item.address for item in items))
         found = await asyncio.gather(*(self._name(a) for a in people))
         names = dict(zip(people, found, strict=True))
         return [item.model_copy(update={"sender_name": names[item.address]})
@@ -173,6 +173,8 @@ class MessengerConnector(Connector):
                                          params={"fields": "first_name,last_name"})
         except (SendError, TimeoutError) as exc:
             log.info("messenger name lookup failed: %s", exc)
+            if len(self._name_failed) > 10_000:
+                self._name_failed.clear()  # only a brake on retries
             self._name_failed[key] = time.monotonic()
             return None
         name = " ".join(str(data.get(k) or "").strip()
