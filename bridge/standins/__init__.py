@@ -2,7 +2,7 @@
 SDKs (or, for Meta, plain HTTP) can talk to unchanged.
 
 Used by tests, ``bridge demo`` and benchmarks; run one standalone with
-``python -m bridge.standins slack|telegram --port N``.
+``python -m bridge.standins slack|telegram|messenger --port N``.
 """
 
 from __future__ import annotations
