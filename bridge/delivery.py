@@ -119,7 +119,8 @@ class Delivery:
         assert item.message_id is not None
         hint = self._hints.get(item.message_id)
         if hint is not None:
-            name, connector, username = hint.sender_name, hint.connector, hint.username
+            name, connector, username = (hint.echo_author or hint.sender_name, hint.connector,
+                                         None if hint.echo_author else hint.username)
             text, markup, edit_of = hint.text, hint.markup, hint.edit_of
         else:
             msg = await self.store.get_message(item.message_id)

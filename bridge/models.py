@@ -130,6 +130,10 @@ class InboundMessage(BaseModel):
     # The customer asked to stop (True: STOP, UNSUBSCRIBE...) or to resume (False: START)
     # messages on this address; recorded on the identity in the same transaction.
     opt_out: bool | None = None
+    # A reply the business sent outside the bridge (Meta's Page Inbox), seen as an echo: the
+    # author shown in the thread.  Stored as outbound; it neither moves the customer's reply
+    # window nor reopens a closed conversation.  `sender_name` stays the customer's.
+    echo_author: str | None = None
 
 
 class AgentReply(BaseModel):

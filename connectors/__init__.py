@@ -5,10 +5,12 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from connectors.base import Connector
+from connectors.messenger import MessengerConnector
 from connectors.telegram import TelegramConnector
 from connectors.twilio import TwilioConnector
 
 REGISTRY: dict[str, type[Connector]] = {
+    MessengerConnector.name: MessengerConnector,
     TelegramConnector.name: TelegramConnector,
     TwilioConnector.name: TwilioConnector,
 }

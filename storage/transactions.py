@@ -75,7 +75,8 @@ def ingest_inbound(
         return IngestResult(message_id=MessageId(dup[0]),
                             conversation_id=ConversationId(dup[1]), duplicate=True)
 
-    wrote_at = None if item.edit_of is not None else (item.platform_time or now)
+    echo = item.echo_author is not None  # the business's own reply, made outside the bridge
+    wrote_at = None if item.edit_of is not None or echo else (item.platform_time or now)
     # FOR UPDATE (PostgreSQL) locks the identity and its customer: concurrent messages of one
     # customer then pick or open the conversation one after the other.
     ident = yield from one(
@@ -121,7 +122,9 @@ def ingest_inbound(
         customer_id,
     )
     reopened = False
-    if conv is not None and (conv[1] == ConversationStatus.OPEN or (
+    if conv is not None and echo:
+        conversation_id = int(conv[0])  # shown where it belongs; opens and reopens nothing
+    elif conv is not None and (conv[1] == ConversationStatus.OPEN or (
             conv[2] is not None and now - float(conv[2]) <= reopen_within)):
         conversation_id = int(conv[0])
         reopened = conv[1] != ConversationStatus.OPEN
@@ -138,16 +141,17 @@ def ingest_inbound(
             "INSERT INTO conversations (customer_id, identity_id, connector, address, status,"
             " slack_channel, created_at, updated_at, last_inbound_at, previous_id)"
             " VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?)",
-            customer_id, identity_id, item.connector, item.address, slack_channel, now, now, now,
-            None if conv is None else int(conv[0]),
+            customer_id, identity_id, item.connector, item.address, slack_channel, now, now,
+            None if echo else now, None if conv is None else int(conv[0]),
         )
     attachments = json.dumps([a.model_dump(exclude_none=True) for a in item.attachments])
     message_id = yield from insert(
         "INSERT INTO messages (conversation_id, direction, connector, platform_message_id,"
         " platform_ref, text, attachments, author_name, state, created_at, platform_time,"
-        " markup, edit_of) VALUES (?, 'in', ?, ?, ?, ?, ?, ?, 'received', ?, ?, ?, ?)",
-        conversation_id, item.connector, item.platform_message_id, item.platform_ref, item.text,
-        attachments, item.sender_name, now, item.platform_time, item.markup, item.edit_of,
+        " markup, edit_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'received', ?, ?, ?, ?)",
+        conversation_id, "out" if echo else "in", item.connector, item.platform_message_id,
+        item.platform_ref, item.text, attachments, item.echo_author or item.sender_name, now,
+        item.platform_time, item.markup, item.edit_of,
     )
     out: list[OutboxItem] = []
     if reopened:
