@@ -235,3 +235,18 @@ async def test_a_file_whatsapp_cannot_carry_goes_as_a_link_with_a_note(
         assert resp.status == 200 and (await resp.read()).startswith(b"PK")
     notice = await last_notice(h, thread, 2)
     assert "application/zip" in notice["text"] and "link" in notice["text"]
+
+
+async def test_a_messaging_service_sends_both_channels(
+    make_harness: HarnessFactory, twilio: TwilioStandin,
+) -> None:
+    service = "MG" + "c" * 32
+    h = await make_harness({"connectors.twilio": {
+        "enabled": True, "account_sid": DEFAULT_ACCOUNT_SID, "auth_token": DEFAULT_AUTH_TOKEN,
+        "messaging_service_sid": service, "api_base_url": twilio.base_url}})
+    for n, address in enumerate((CUSTOMER, WA), start=1):
+        thread = await customer(h, "hello", address=address)
+        assert await h.agent_says(thread, "hi there") == 200
+        call = (await twilio.wait_for(CREATE, n))[-1]
+        assert call.params["To"] == address and call.params["MessagingServiceSid"] == service
+        assert "From" not in call.params

@@ -166,10 +166,12 @@ class TwilioConnector(Connector):
     # -- outbound ----------------------------------------------------------------------------
     def _sender(self, address: str) -> dict[str, str]:
         if is_whatsapp(address):
-            if not self.settings.whatsapp_from:
-                raise SendError("no WhatsApp sender is configured (whatsapp_from)",
-                                code="config", retryable=False)
-            return {"from_": self.settings.whatsapp_from}
+            if self.settings.whatsapp_from:
+                return {"from_": self.settings.whatsapp_from}
+            if self.settings.messaging_service_sid:  # a service may hold WhatsApp senders
+                return {"messaging_service_sid": self.settings.messaging_service_sid}
+            raise SendError("no WhatsApp sender is configured (whatsapp_from)",
+                            code="config", retryable=False)
         if self.settings.messaging_service_sid:
             return {"messaging_service_sid": self.settings.messaging_service_sid}
         if not self.settings.sms_from:
