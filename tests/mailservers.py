@@ -1,0 +1,217 @@
+"""Real mail servers for the email tests: Dovecot (IMAP) and aiosmtpd (SMTP), on loopback.
+
+Dovecot comes from Debian's `dovecot-imapd` (scripts/ensure-dovecot.sh installs it and the
+`bridgemail` system user the mailboxes belong to).  Each `Dovecot` runs its own master process
+with a config of its own in a fresh directory, on a free port; nothing system-wide is used.
+Its login process refuses to run as root, hence `default_login_user = dovenull`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import aioimaplib
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from tests.helpers_proc import free_port
+
+DOVECOT = "/usr/sbin/dovecot"
+DOVEADM = "/usr/bin/doveadm"
+MAIL_USER = "bridgemail"
+USER = "support@example.com"
+PASSWORD = "imap-test-password"
+INSTALL = "run scripts/ensure-dovecot.sh (as root) first"
+
+CONFIG = """\
+base_dir = {root}/run
+state_dir = {root}/state
+log_path = {root}/dovecot.log
+instance_name = bridge-test-{port}
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+default_login_user = dovenull
+default_internal_user = dovecot
+first_valid_uid = 1
+mail_location = maildir:{root}/mail/%n
+mail_uid = {uid}
+mail_gid = {gid}
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {root}/passwd
+}}
+userdb {{
+  driver = static
+  args = home={root}/mail/%n
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service stats {{
+  unix_listener stats-reader {{
+    mode = 0666
+  }}
+  unix_listener stats-writer {{
+    mode = 0666
+  }}
+}}
+imap_idle_notify_interval = 1 secs
+"""
+
+
+class Dovecot:
+    """One private Dovecot on 127.0.0.1:`port` with one mailbox user (`USER`/`PASSWORD`)."""
+
+    def __init__(self) -> None:
+        if os.geteuid() != 0:
+            raise RuntimeError(f"the email tests start Dovecot as root ({INSTALL})")
+        if not (os.access(DOVECOT, os.X_OK) and shutil.which("doveadm")):
+            raise RuntimeError(f"Dovecot is not installed: {INSTALL}")
+        try:
+            self.owner = pwd.getpwnam(MAIL_USER)
+        except KeyError:
+            raise RuntimeError(f"no system user {MAIL_USER}: {INSTALL}") from None
+        self.root = Path(tempfile.mkdtemp(prefix="bridge-dovecot-"))
+        self.root.chmod(0o755)  # the mail user and dovenull walk through it
+        self.port = 0
+        self.conf = self.root / "dovecot.conf"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    async def start(self) -> None:
+        """Start (or restart, on the same port) and wait until it answers."""
+        if not self.port:
+            self.port = free_port()
+            (self.root / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}\n")
+            mail = self.root / "mail"
+            mail.mkdir()
+            os.chown(mail, self.owner.pw_uid, self.owner.pw_gid)
+            self.conf.write_text(CONFIG.format(root=self.root, port=self.port,
+                                               uid=self.owner.pw_uid, gid=self.owner.pw_gid))
+        self.proc = subprocess.Popen([DOVECOT, "-F", "-c", str(self.conf)],
+                                     stdin=subprocess.DEVNULL)
+        for _ in range(200):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"dovecot exited: {self.log()}")
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+            except OSError:
+                await asyncio.sleep(0.05)
+                continue
+            writer.close()
+            await writer.wait_closed()
+            return
+        raise RuntimeError(f"dovecot did not listen on {self.port}: {self.log()}")
+
+    async def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        for _ in range(200):
+            if proc.poll() is not None:
+                return
+            await asyncio.sleep(0.05)
+        proc.kill()
+        proc.wait()
+
+    def close(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def log(self) -> str:
+        path = self.root / "dovecot.log"
+        return path.read_text(errors="replace")[-3000:] if path.exists() else "(no log)"
+
+    async def kick(self) -> None:
+        """Drop every IMAP connection, as a server restart or a network cut would."""
+        proc = await asyncio.create_subprocess_exec(
+            DOVEADM, "-c", str(self.conf), "kick", USER,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        _, err = await proc.communicate()
+        if proc.returncode not in (0, 68):  # 68: nobody was connected
+            raise RuntimeError(f"doveadm kick failed: {err.decode(errors='replace')}")
+
+    async def client(self) -> aioimaplib.IMAP4:
+        imap = aioimaplib.IMAP4(host="127.0.0.1", port=self.port, timeout=10)
+        await imap.wait_hello_from_server()
+        await imap.login(USER, PASSWORD)
+        return imap
+
+    async def append(self, *raws: bytes, mailbox: str = "INBOX") -> None:
+        """Deliver mail by IMAP APPEND, as a mail server would."""
+        imap = await self.client()
+        try:
+            for raw in raws:
+                response = await imap.append(raw, mailbox=mailbox)
+                assert response.result == "OK", response
+        finally:
+            await imap.logout()
+
+    async def flags(self, mailbox: str = "INBOX") -> list[str]:
+        """Each message's FLAGS line, in UID order."""
+        imap = await self.client()
+        try:
+            await imap.select(mailbox)
+            response = await imap.uid("fetch", "1:*", "(FLAGS)")
+            return [line.decode() for line in response.lines if b"FETCH" in line]
+        finally:
+            await imap.logout()
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    raw: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        msg = message_from_bytes(self.raw, policy=policy.default)
+        assert isinstance(msg, EmailMessage)
+        return msg
+
+
+@dataclass
+class SmtpReceiver:
+    """An SMTP server on a free loopback port that keeps what it receives."""
+
+    received: list[Received] = field(default_factory=list)
+    user: str = "support@example.com"
+    password: str = "smtp-test-password"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or b""
+        self.received.append(Received(str(envelope.mail_from),
+                                      [str(r) for r in envelope.rcpt_tos], raw))
+        return "250 OK"
+
+    def start(self) -> Controller:
+        controller = Controller(self, hostname="127.0.0.1", port=free_port())
+        controller.start()
+        return controller
+
+    async def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(self.received) < count:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"{len(self.received)} mail(s) received, not {count}")
+            await asyncio.sleep(0.02)
+        return self.received[:count]
