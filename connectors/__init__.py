@@ -5,11 +5,13 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from connectors.base import Connector
+from connectors.email import EmailConnector
 from connectors.telegram import TelegramConnector
 from connectors.twilio import TwilioConnector
 
 REGISTRY: dict[str, type[Connector]] = {
     TelegramConnector.name: TelegramConnector,
+    EmailConnector.name: EmailConnector,
     TwilioConnector.name: TwilioConnector,
 }
 

@@ -13,7 +13,6 @@ import os
 import pwd
 import shutil
 import signal
-import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -94,7 +93,7 @@ class Dovecot:
         self.root.chmod(0o755)  # the mail user and dovenull walk through it
         self.port = 0
         self.conf = self.root / "dovecot.conf"
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
         """Start (or restart, on the same port) and wait until it answers."""
@@ -106,10 +105,10 @@ class Dovecot:
             os.chown(mail, self.owner.pw_uid, self.owner.pw_gid)
             self.conf.write_text(CONFIG.format(root=self.root, port=self.port,
                                                uid=self.owner.pw_uid, gid=self.owner.pw_gid))
-        self.proc = subprocess.Popen([DOVECOT, "-F", "-c", str(self.conf)],
-                                     stdin=subprocess.DEVNULL)
+        self.proc = await asyncio.create_subprocess_exec(
+            DOVECOT, "-F", "-c", str(self.conf), stdin=asyncio.subprocess.DEVNULL)
         for _ in range(200):
-            if self.proc.poll() is not None:
+            if self.proc.returncode is not None:
                 raise RuntimeError(f"dovecot exited: {self.log()}")
             try:
                 _, writer = await asyncio.open_connection("127.0.0.1", self.port)
@@ -126,12 +125,11 @@ class Dovecot:
         if proc is None:
             return
         proc.send_signal(signal.SIGTERM)
-        for _ in range(200):
-            if proc.poll() is not None:
-                return
-            await asyncio.sleep(0.05)
-        proc.kill()
-        proc.wait()
+        try:
+            await asyncio.wait_for(proc.wait(), 10)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
 
     def close(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
