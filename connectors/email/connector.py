@@ -40,19 +40,11 @@ from connectors.base import (
 )
 from connectors.email.imap import ImapPoller
 from connectors.email.outbound import Reply, compose, deliver, message_id_of
-from connectors.email.parse import NAME, ParsedMail, find_part, parse_mail
+from connectors.email.parse import NAME, ParsedMail, find_part, parse_mail, unreadable
 from connectors.email.settings import EmailSettings
 from connectors.email.threads import Threads
 
 log = logging.getLogger(__name__)
-
-
-def _unreadable(raw: bytes) -> ParsedMail:
-    """What a mail the parser failed on still shows (the original is attached)."""
-    return ParsedMail(message_id="sha256:" + hashlib.sha256(raw).hexdigest(),
-                      sender="unknown@invalid", sender_name="(unreadable mail)", subject="",
-                      text="(This mail could not be read: see the attached original.)",
-                      full_text="")
 
 
 class EmailConnector(Connector):
@@ -88,7 +80,7 @@ class EmailConnector(Connector):
             mail = parse_mail(raw, self.settings.address)
         except Exception:
             log.exception("email: the parser failed on UID %d; keeping it as unreadable", uid)
-            mail = _unreadable(raw)
+            mail = unreadable(raw)
         if mail.bounced:
             for message_id in mail.bounced:  # the core ignores ids that are not our replies
                 await self.ctx.receipt(NAME, message_id, DeliveryState.FAILED,

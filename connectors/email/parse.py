@@ -12,7 +12,9 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
+from email.header import decode_header, make_header
 from email.message import EmailMessage, Message
+from email.policy import Policy
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 
 from connectors.email.text import html_to_text, strip_reply
@@ -62,10 +64,15 @@ def message_ids(value: str | None) -> list[str]:
 def _header(msg: Message, name: str) -> str:
     try:
         value = msg.get(name)
-        return "" if value is None else str(value)
-    except Exception:  # a header policy.default cannot parse: the raw value will do
-        raw = msg.get_all(name, failobj=[]) if hasattr(msg, "get_all") else []
-        return " ".join(str(v) for v in raw[:1])
+    except Exception:  # a header policy.default cannot parse
+        return ""
+    text = "" if value is None else str(value)
+    if "=?" in text:  # still RFC 2047-encoded (the compat32 fallback)
+        try:
+            text = str(make_header(decode_header(text)))
+        except Exception:
+            pass
+    return text
 
 
 def decode_part(part: Message) -> str:
@@ -209,8 +216,27 @@ def _bounce(msg: Message) -> tuple[list[str], str]:
     return (ids, reason or "the recipient's mail server refused it") if failed else ([], "")
 
 
+def unreadable(raw: bytes) -> ParsedMail:
+    """What a mail no parser could read still shows (the original is attached)."""
+    return ParsedMail(message_id="sha256:" + hashlib.sha256(raw).hexdigest(),
+                      sender="unknown@invalid", sender_name="(unreadable mail)", subject="",
+                      text="(This mail could not be read: see the attached original.)",
+                      full_text="")
+
+
 def parse_mail(raw: bytes, own_address: str = "") -> ParsedMail:
-    msg = message_from_bytes(raw, policy=policy.default)
+    """`email.policy.default` first; Python's lenient `compat32` when that fails (it raises
+    on some broken headers); else a placeholder that keeps the mail's bytes."""
+    for parse_policy in (policy.default, policy.compat32):
+        try:
+            return _parse(raw, own_address, parse_policy)
+        except Exception:
+            continue
+    return unreadable(raw)
+
+
+def _parse(raw: bytes, own_address: str, parse_policy: Policy) -> ParsedMail:
+    msg = message_from_bytes(raw, policy=parse_policy)
     name, sender = parseaddr(_header(msg, "From"))
     if not sender:
         name, sender = parseaddr(_header(msg, "Sender"))
