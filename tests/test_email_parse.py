@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import os
+import sysconfig
 from pathlib import Path
 
 import pytest
-import test as cpython_tests
 
 from connectors.email.parse import find_part, parse_mail
 from connectors.email.text import html_to_text, strip_reply
 
 SUPPORT = "support@example.com"
-CORPUS = Path(os.path.dirname(cpython_tests.__file__)) / "test_email" / "data"
+CORPUS = Path(sysconfig.get_paths()["stdlib"]) / "test" / "test_email" / "data"  # CPython's
 OWN = Path(__file__).parent / "fixtures" / "email"
 
 
