@@ -21,7 +21,7 @@ from pathlib import Path
 
 import aioimaplib
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from tests.helpers_proc import free_port
 
@@ -194,6 +194,7 @@ class SmtpReceiver:
     received: list[Received] = field(default_factory=list)
     user: str = "support@example.com"
     password: str = "smtp-test-password"
+    port: int = 0
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
@@ -201,9 +202,19 @@ class SmtpReceiver:
                                       [str(r) for r in envelope.rcpt_tos], raw))
         return "250 OK"
 
+    def authenticate(self, server: SMTP, session: Session, envelope: Envelope,
+                     mechanism: str, auth_data: object) -> AuthResult:
+        ok = (isinstance(auth_data, LoginPassword) and auth_data.login == self.user.encode()
+              and auth_data.password == self.password.encode())
+        return AuthResult(success=ok)
+
     def start(self) -> Controller:
-        controller = Controller(self, hostname="127.0.0.1", port=free_port())
+        """Serve on a free loopback port; AUTH is required (over plain text: a test)."""
+        controller = Controller(self, hostname="127.0.0.1", port=free_port(),
+                                authenticator=self.authenticate, auth_required=True,
+                                auth_require_tls=False)
         controller.start()
+        self.port = int(controller.port)
         return controller
 
     async def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
@@ -213,3 +224,40 @@ class SmtpReceiver:
                 raise AssertionError(f"{len(self.received)} mail(s) received, not {count}")
             await asyncio.sleep(0.02)
         return self.received[:count]
+
+
+SECRET = "test-reply-token-secret-0123456789"
+EMAIL_ENV = {"EMAIL_IMAP_PASSWORD": PASSWORD, "EMAIL_SMTP_PASSWORD": "smtp-test-password",
+             "EMAIL_REPLY_TOKEN_SECRET": SECRET}
+
+
+def email_config(dovecot: Dovecot, smtp: SmtpReceiver, **extra: str | int | float | bool,
+                 ) -> dict[str, str | int | float | bool]:
+    """A [connectors.email] table for these servers, secrets from `EMAIL_ENV`."""
+    return {"enabled": True, "address": USER, "display_name": "Example Support",
+            "imap_host": "127.0.0.1", "imap_port": dovecot.port, "imap_security": "none",
+            "imap_user": USER, "imap_password": "${EMAIL_IMAP_PASSWORD}", "mailbox": "INBOX",
+            "smtp_host": "127.0.0.1", "smtp_port": smtp.port, "smtp_security": "none",
+            "smtp_user": USER, "smtp_password": "${EMAIL_SMTP_PASSWORD}",
+            "reply_token_secret": "${EMAIL_REPLY_TOKEN_SECRET}", "poll_interval": 1,
+            "import_existing": True, **extra}
+
+
+def customer_mail(sender: str, subject: str, text: str, *, message_id: str,
+                  to: str = USER, html: str | None = None,
+                  files: tuple[tuple[str, str, bytes], ...] = (),
+                  **headers: str) -> bytes:
+    """A mail as a customer's client sends it; `headers` as In_Reply_To="<...>" etc."""
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = sender, to, subject
+    msg["Message-ID"] = f"<{message_id}>"
+    for name, value in headers.items():
+        msg[name.replace("_", "-")] = value
+    if html is not None:
+        msg.set_content(html, subtype="html")
+    else:
+        msg.set_content(text)
+    for filename, mime, data in files:
+        maintype, _, subtype = mime.partition("/")
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    return msg.as_bytes()

@@ -67,12 +67,26 @@ def _header(msg: Message, name: str) -> str:
     except Exception:  # a header policy.default cannot parse
         return ""
     text = "" if value is None else str(value)
+    if "\ufffd" in text:  # raw 8-bit bytes in the header: decode them as a body would be
+        text = next((_raw_header(v) for k, v in msg.raw_items() if k.lower() == name.lower()),
+                    text)
     if "=?" in text:  # still RFC 2047-encoded (the compat32 fallback)
         try:
             text = str(make_header(decode_header(text)))
         except Exception:
             pass
     return text
+
+
+def _raw_header(value: str) -> str:
+    try:
+        data = value.encode("ascii", "surrogateescape")
+    except UnicodeEncodeError:  # already text
+        return value
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
 
 
 def decode_part(part: Message) -> str:
