@@ -163,6 +163,16 @@ class Dovecot:
         finally:
             await imap.logout()
 
+    async def recreate(self, mailbox: str) -> None:
+        """Delete (if there) and create a mailbox: it gets a new UIDVALIDITY."""
+        imap = await self.client()
+        try:
+            await imap.delete(mailbox)
+            response = await imap.create(mailbox)
+            assert response.result == "OK", response
+        finally:
+            await imap.logout()
+
     async def flags(self, mailbox: str = "INBOX") -> list[str]:
         """Each message's FLAGS line, in UID order."""
         imap = await self.client()

@@ -97,7 +97,7 @@ class ImapPoller:
     async def _run(self) -> None:
         failures = 0
         while not self._stopping:
-            started = time.monotonic()
+            before = self.sessions
             try:
                 await self._session()
             except ConnectionLost:
@@ -108,9 +108,9 @@ class ImapPoller:
                 raise
             except Exception:
                 log.exception("email: unexpected error in the IMAP loop")
-            if time.monotonic() - started > 60:
-                failures = 0  # it ran a while: start the backoff over
-            failures += 1
+            # A session that got as far as SELECT starts the backoff over: a server that drops
+            # idle connections now and then is not a server that is down.
+            failures = 1 if self.sessions > before else failures + 1
             if not self._stopping:
                 await asyncio.sleep(backoff(self.base_delay, failures, self.max_delay, self.rng))
 
@@ -144,7 +144,7 @@ class ImapPoller:
                 last = await self._fetch_new(imap, call, last)
                 if self._stopping:
                     break
-                if imap.has_capability("IDLE"):
+                if s.idle and imap.has_capability("IDLE"):
                     await self._idle(imap, call)
                 else:
                     await call(asyncio.sleep(s.poll_interval))

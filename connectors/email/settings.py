@@ -23,6 +23,7 @@ class EmailSettings(BaseModel):
     imap_password: str = Field(min_length=1)
     mailbox: str = "INBOX"
     poll_interval: float = Field(30.0, gt=0, le=3600)  # seconds, when the server has no IDLE
+    idle: bool = True  # use IDLE when the server offers it (false: always poll)
     idle_renew: float = Field(600.0, gt=0, le=1740)  # re-issue IDLE well under 29 minutes
     imap_timeout: float = Field(30.0, gt=0, le=300)  # one IMAP command (not IDLE)
     processed: Literal["none", "seen", "move"] = "none"  # after a mail is stored
