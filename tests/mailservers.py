@@ -13,11 +13,14 @@ import os
 import pwd
 import shutil
 import signal
+import ssl
+import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import aioimaplib
 from aiosmtpd.controller import Controller
@@ -39,7 +42,7 @@ log_path = {root}/dovecot.log
 instance_name = bridge-test-{port}
 protocols = imap
 listen = 127.0.0.1
-ssl = no
+ssl = {ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 default_login_user = dovenull
@@ -62,7 +65,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {tls_port}
   }}
 }}
 service stats {{
@@ -75,12 +79,29 @@ service stats {{
 }}
 imap_idle_notify_interval = 1 secs
 """
+TLS_CONFIG = """\
+ssl_cert = <{cert}
+ssl_key = <{key}
+"""
+
+
+def make_cert(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (it is its own CA): (cert.pem, key.pem)."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                   check=True, capture_output=True, stdin=subprocess.DEVNULL)
+    return cert, key
 
 
 class Dovecot:
     """One private Dovecot on 127.0.0.1:`port` with one mailbox user (`USER`/`PASSWORD`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple[Path, Path] | None = None) -> None:
+        """`tls` (cert, key): also serve implicit TLS on `tls_port`."""
+        self.tls = tls
+        self.tls_port = 0
         if os.geteuid() != 0:
             raise RuntimeError(f"the email tests start Dovecot as root ({INSTALL})")
         if not (os.access(DOVECOT, os.X_OK) and shutil.which("doveadm")):
@@ -99,12 +120,17 @@ class Dovecot:
         """Start (or restart, on the same port) and wait until it answers."""
         if not self.port:
             self.port = free_port()
+            self.tls_port = free_port() if self.tls else 0
             (self.root / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}\n")
             mail = self.root / "mail"
             mail.mkdir()
             os.chown(mail, self.owner.pw_uid, self.owner.pw_gid)
-            self.conf.write_text(CONFIG.format(root=self.root, port=self.port,
-                                               uid=self.owner.pw_uid, gid=self.owner.pw_gid))
+            conf = CONFIG.format(root=self.root, port=self.port, tls_port=self.tls_port,
+                                 ssl="yes" if self.tls else "no",
+                                 uid=self.owner.pw_uid, gid=self.owner.pw_gid)
+            if self.tls:
+                conf += TLS_CONFIG.format(cert=self.tls[0], key=self.tls[1])
+            self.conf.write_text(conf)
         self.proc = await asyncio.create_subprocess_exec(
             DOVECOT, "-F", "-c", str(self.conf), stdin=asyncio.subprocess.DEVNULL)
         for _ in range(200):
@@ -216,13 +242,23 @@ class SmtpReceiver:
                      mechanism: str, auth_data: object) -> AuthResult:
         ok = (isinstance(auth_data, LoginPassword) and auth_data.login == self.user.encode()
               and auth_data.password == self.password.encode())
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)  # aiosmtpd answers 535 itself
 
-    def start(self) -> Controller:
-        """Serve on a free loopback port; AUTH is required (over plain text: a test)."""
+    def start(self, security: str = "none", tls: tuple[Path, Path] | None = None) -> Controller:
+        """Serve on a free loopback port, AUTH required: `security` "none" (AUTH in plain
+        text: a test), "starttls" or "ssl" (implicit TLS) with `tls` = (cert, key)."""
+        context = None
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+        kwargs: dict[str, Any] = {}
+        if security == "starttls":
+            kwargs = {"tls_context": context, "require_starttls": True}
+        elif security == "ssl":
+            kwargs = {"ssl_context": context}
         controller = Controller(self, hostname="127.0.0.1", port=free_port(),
                                 authenticator=self.authenticate, auth_required=True,
-                                auth_require_tls=False)
+                                auth_require_tls=security == "starttls", **kwargs)
         controller.start()
         self.port = int(controller.port)
         return controller

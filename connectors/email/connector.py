@@ -116,7 +116,7 @@ class EmailConnector(Connector):
                        platform_file_id=f"{key}#{f.index}", filename=f.filename,
                        mime_type=f.mime_type, size=f.size) for f in mail.files]
         mode = self.settings.attach_original
-        if mode == "always" or (mode == "when_trimmed" and (mail.trimmed or headers_only)):
+        if not headers_only and (mode == "always" or (mode == "when_trimmed" and mail.trimmed)):
             files.append(Attachment(kind="document", platform_file_id=f"{key}#eml",
                                     filename="original.eml", mime_type="message/rfc822",
                                     size=len(raw)))

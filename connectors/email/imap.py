@@ -24,6 +24,7 @@ import re
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from itertools import pairwise
 from typing import Any, TypeVar
 
 import aioimaplib
@@ -117,7 +118,8 @@ class ImapPoller:
     async def _session(self) -> None:
         s = self.settings
         lost = asyncio.Event()
-        context = ssl.create_default_context() if s.imap_security == "ssl" else None
+        context = (ssl.create_default_context(cafile=s.ca_file or None)
+                   if s.imap_security == "ssl" else None)
         imap = aioimaplib.IMAP4(host=s.imap_host, port=s.imap_port, timeout=s.imap_timeout,
                                 conn_lost_cb=lambda exc: lost.set(), ssl_context=context)
 
@@ -212,7 +214,7 @@ class ImapPoller:
             part = "BODY.PEEK[HEADER]" if headers_only else "BODY.PEEK[]"
             fetched = _ok(await call(imap.uid("fetch", str(uid), f"(UID {part})")),
                           "UID FETCH")
-            raw = next((bytes(x) for x in fetched[1:] if not x.startswith(b")")), None)
+            raw = _literal(fetched)
             if raw is None:  # expunged in between
                 continue
             self._busy = True
@@ -253,4 +255,13 @@ def _number(lines: list[bytes], pattern: bytes) -> int | None:
         match = re.search(pattern, line)
         if match:
             return int(match.group(1))
+    return None
+
+
+def _literal(lines: list[bytes]) -> bytes | None:
+    """The message bytes in a FETCH response: the element after a line ending in `{size}`."""
+    for line, following in pairwise(lines):
+        match = re.search(rb"\{(\d+)\}$", line)
+        if match and len(following) == int(match.group(1)):
+            return following
     return None

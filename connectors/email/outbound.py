@@ -72,7 +72,7 @@ def message_id_of(msg: EmailMessage) -> str:
 
 async def deliver(settings: EmailSettings, msg: EmailMessage) -> None:
     """Hand the mail to the SMTP server; raise `SendError` (4xx and network: retryable)."""
-    context = ssl.create_default_context()
+    context = ssl.create_default_context(cafile=settings.ca_file or None)
     try:
         await aiosmtplib.send(
             msg, hostname=settings.smtp_host, port=settings.smtp_port,

@@ -37,6 +37,7 @@ class EmailSettings(BaseModel):
     smtp_password: str = ""
     smtp_timeout: float = Field(30.0, gt=0, le=300)
     reply_token_secret: str = Field(min_length=16)
+    ca_file: str = ""  # PEM CA certificates trusted for IMAP/SMTP TLS, instead of the system's
     # Content
     max_message_bytes: int = Field(26_214_400, ge=1024)  # larger mails: headers only
     attach_original: Literal["always", "when_trimmed", "never"] = "when_trimmed"
