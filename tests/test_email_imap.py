@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -145,3 +146,18 @@ async def test_a_new_uidvalidity_rereads_recent_mail_without_duplicates(
     await settle()
     assert ids(h) == ["q1@x.org", "q2@x.org"]
     assert cursor(h)["uidvalidity"] != before
+
+
+async def test_a_mail_over_the_size_limit_arrives_with_its_headers_only(
+    dovecot: Dovecot, smtp: SmtpReceiver, make_harness: HarnessFactory,
+) -> None:
+    h = await make_harness({"connectors.email": email_config(
+        dovecot, smtp, max_message_bytes=4096)}, env=EMAIL_ENV)
+    big = customer_mail(ANN, "Logs", "See the logs.", message_id="big@x.org",
+                        files=(("logs.bin", "application/octet-stream", os.urandom(20000)),))
+    await dovecot.append(big, mail(2))
+    await h.wait_rows("SELECT COUNT(*) FROM messages", [(2,)])
+    assert h.rows("SELECT platform_message_id, text FROM messages ORDER BY id")[0] == (
+        "big@x.org", "Logs\n\n(This mail is over the 4 KB import limit: read it in the "
+                     "mailbox.)")
+    assert h.rows("SELECT COUNT(*) FROM outbox WHERE kind = 'slack_file'") == [(0,)]

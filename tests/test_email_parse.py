@@ -124,6 +124,18 @@ def test_a_bounce_names_our_message_and_the_reason() -> None:
     assert delayed.bounced == [] and delayed.noise  # only a warning: not a failure
 
 
+@pytest.mark.parametrize("name, text, files", [
+    ("outlook_html_reply.eml", "Grüße,\n\ndie Lieferung kam nicht an – bitte prüfen.\n\nJan", []),
+    ("gmail_reply.eml", "Perfect, thank you — that works.", []),
+    ("forward_inline_broken.eml", "See below and the screenshot",
+     ["attachment-1.png", "attached-2.eml", "attachment-3.calendar", "Rechnung Ä.pdf"]),
+])
+def test_real_world_shapes(name: str, text: str, files: list[str]) -> None:
+    got = parse_mail((OWN / name).read_bytes(), SUPPORT)
+    assert (got.text, [f.filename for f in got.files]) == (text, files)
+    assert got.noise is None
+
+
 def corpus() -> list[Path]:
     files = sorted(CORPUS.glob("msg_*.txt")) + sorted(OWN.glob("*.eml"))
     assert len(files) > 40, f"no corpus under {CORPUS}"

@@ -47,6 +47,10 @@ from connectors.email.threads import Threads
 log = logging.getLogger(__name__)
 
 
+def _size(n: int) -> str:
+    return f"{n / 1048576:.1f} MB" if n >= 1048576 else f"{n / 1024:.0f} KB"
+
+
 class EmailConnector(Connector):
     name: ClassVar[str] = NAME
     Settings: ClassVar[type[BaseModel]] = EmailSettings
@@ -96,8 +100,8 @@ class EmailConnector(Connector):
             mail.message_id, mail.thread_refs or mail.references[:1], mail.subject))
         body = mail.text or "(no text)"
         if headers_only:
-            body = (f"(This mail is over the {self.settings.max_message_bytes / 1048576:g} MB "
-                    f"import limit: read it in the mailbox.)")
+            body = (f"(This mail is over the {_size(self.settings.max_message_bytes)} import "
+                    f"limit: read it in the mailbox.)")
         if how == "sender" and mail.subject:
             body = f"{mail.subject}\n\n{body}"
         item = InboundMessage(
@@ -158,5 +162,5 @@ class EmailConnector(Connector):
     async def send_file(self, msg: OutboundMessage, file: OutboundFile) -> SendReceipt:
         if len(file.data) > self.settings.max_message_bytes:
             raise Unsupported(f"mail servers refuse attachments over "
-                              f"{self.settings.max_message_bytes / 1048576:g} MB")
+                              f"{_size(self.settings.max_message_bytes)}")
         return await self._send(msg, msg.text or f"{file.filename} is attached.", (file,))

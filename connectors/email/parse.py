@@ -178,12 +178,15 @@ def _body(msg: Message) -> tuple[str, str]:
             part = msg.get_body(preferencelist=("plain", "html"))
         except Exception:
             part = None
-    if part is None:
-        part = next((p for p in leaf_parts(msg) if _is_body_candidate(p)), None)
-    if part is None:
-        return "", ""
-    content = decode_part(part)
-    if part.get_content_type() == "text/html":
+    content = decode_part(part) if part is not None else ""
+    if not content.strip():  # none, or an empty one (broken MIME): the first non-empty text
+        found = [(p, decode_part(p)) for p in leaf_parts(msg) if _is_body_candidate(p)]
+        found = [(p, text) for p, text in found if text.strip()]
+        found.sort(key=lambda pair: pair[0].get_content_type() != "text/plain")
+        if not found:
+            return "", ""
+        part, content = found[0]
+    if part is not None and part.get_content_type() == "text/html":
         return html_to_text(content), strip_reply(html_to_text(content, drop_quotes=True))
     content = content.replace("\r\n", "\n").strip()
     return content, strip_reply(content)
