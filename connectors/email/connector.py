@@ -16,7 +16,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import re
 import time
+from dataclasses import replace
 from typing import ClassVar
 
 from aiohttp import web
@@ -45,6 +47,15 @@ from connectors.email.settings import EmailSettings
 from connectors.email.threads import Threads
 
 log = logging.getLogger(__name__)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean(text: str) -> str:
+    """Text any store takes: no lone surrogates (raw 8-bit headers), no NUL or other control
+    characters (PostgreSQL refuses NUL in text); one such mail must not block the mailbox."""
+    return _CONTROL.sub("", text.encode("utf-8", "replace").decode("utf-8"))
 
 
 def _size(n: int) -> str:
@@ -85,6 +96,13 @@ class EmailConnector(Connector):
         except Exception:
             log.exception("email: the parser failed on UID %d; keeping it as unreadable", uid)
             mail = unreadable(raw)
+        mail = replace(
+            mail, message_id=clean(mail.message_id), sender=clean(mail.sender),
+            sender_name=clean(mail.sender_name), subject=clean(mail.subject),
+            text=clean(mail.text), references=[clean(r) for r in mail.references],
+            thread_refs=[clean(r) for r in mail.thread_refs],
+            files=[replace(f, filename=clean(f.filename)) for f in mail.files],
+            bounced=[clean(b) for b in mail.bounced], bounce_reason=clean(mail.bounce_reason))
         if mail.bounced:
             for message_id in mail.bounced:  # the core ignores ids that are not our replies
                 await self.ctx.receipt(NAME, message_id, DeliveryState.FAILED,
