@@ -26,6 +26,7 @@ import aioimaplib
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from connectors.email.imap import mailbox_arg
 from tests.helpers_proc import free_port
 
 DOVECOT = "/usr/sbin/dovecot"
@@ -184,7 +185,7 @@ class Dovecot:
         imap = await self.client()
         try:
             for raw in raws:
-                response = await imap.append(raw, mailbox=mailbox)
+                response = await imap.append(raw, mailbox=mailbox_arg(mailbox))
                 assert response.result == "OK", response
         finally:
             await imap.logout()
@@ -193,8 +194,8 @@ class Dovecot:
         """Delete (if there) and create a mailbox: it gets a new UIDVALIDITY."""
         imap = await self.client()
         try:
-            await imap.delete(mailbox)
-            response = await imap.create(mailbox)
+            await imap.delete(mailbox_arg(mailbox))
+            response = await imap.create(mailbox_arg(mailbox))
             assert response.result == "OK", response
         finally:
             await imap.logout()
@@ -203,7 +204,8 @@ class Dovecot:
         """Each message's FLAGS line, in UID order."""
         imap = await self.client()
         try:
-            await imap.select(mailbox)
+            response = await imap.select(mailbox_arg(mailbox))
+            assert response.result == "OK", response
             response = await imap.uid("fetch", "1:*", "(FLAGS)")
             return [line.decode() for line in response.lines if b"FETCH" in line]
         finally:

@@ -22,6 +22,8 @@ from tests.mailservers import (
 from tests.test_loop import settle
 
 ANN = "Ann Kim <ann@example.org>"
+SUPPORT = "Support – Kunden"  # a space and a non-ASCII name: modified UTF-7, quoted
+DONE = "Erledigt & fertig"
 
 
 @pytest.fixture
@@ -114,7 +116,7 @@ async def test_processed_mail_is_flagged_or_moved_after_the_commit(
     dovecot: Dovecot, smtp: SmtpReceiver, make_harness: HarnessFactory, processed: str,
 ) -> None:
     h = await make_harness({"connectors.email": email_config(
-        dovecot, smtp, processed=processed, processed_mailbox="Done")}, env=EMAIL_ENV)
+        dovecot, smtp, processed=processed, processed_mailbox=DONE)}, env=EMAIL_ENV)
     await dovecot.append(mail(1), mail(2))
     await h.wait_rows("SELECT COUNT(*) FROM messages", [(2,)])
     for _ in range(100):
@@ -125,22 +127,21 @@ async def test_processed_mail_is_flagged_or_moved_after_the_commit(
     if processed == "seen":
         assert len(inbox) == 2 and all("\\Seen" in f for f in inbox)
     else:
-        assert inbox == [] and len(await dovecot.flags("Done")) == 2
+        assert inbox == [] and len(await dovecot.flags(DONE)) == 2
 
 
 async def test_a_new_uidvalidity_rereads_recent_mail_without_duplicates(
     dovecot: Dovecot, smtp: SmtpReceiver, make_harness: HarnessFactory,
 ) -> None:
-    await dovecot.recreate("Support")
-    h = await make_harness({"connectors.email": email_config(dovecot, smtp,
-                                                             mailbox="Support")},
+    await dovecot.recreate(SUPPORT)
+    h = await make_harness({"connectors.email": email_config(dovecot, smtp, mailbox=SUPPORT)},
                            env=EMAIL_ENV)
-    await dovecot.append(mail(1), mailbox="Support")
+    await dovecot.append(mail(1), mailbox=SUPPORT)
     await h.wait_rows("SELECT COUNT(*) FROM messages", [(1,)])
     before = cursor(h)["uidvalidity"]
     await h.bridge.connectors["email"].stop()
-    await dovecot.recreate("Support")  # e.g. restored from a backup: all UIDs are new
-    await dovecot.append(mail(1), mail(2), mailbox="Support")
+    await dovecot.recreate(SUPPORT)  # e.g. restored from a backup: all UIDs are new
+    await dovecot.append(mail(1), mail(2), mailbox=SUPPORT)
     await h.bridge.connectors["email"].start()
     await h.wait_rows("SELECT COUNT(*) FROM messages", [(2,)])
     await settle()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from connectors.email.imap import mailbox_arg
 from connectors.email.outbound import Reply, compose, reply_subject
 from connectors.email.settings import EmailSettings
 from connectors.email.threads import Thread, reply_token, tokens_in
@@ -55,3 +56,11 @@ def test_settings_refuse_a_bad_address_or_a_short_secret() -> None:
         EmailSettings(**{**base, "address": "Support <support@example.com>"})
     with pytest.raises(ValueError, match="at least 16"):
         EmailSettings(**{**base, "reply_token_secret": "short"})
+
+
+@pytest.mark.parametrize("name, arg", [
+    ("INBOX", '"INBOX"'), ("Entwürfe", '"Entw&APw-rfe"'), ("A & B", '"A &- B"'),
+    ("日本語", '"&ZeVnLIqe-"'), ('say "hi"', '"say \\"hi\\""'),
+])
+def test_mailbox_names_in_modified_utf7(name: str, arg: str) -> None:
+    assert mailbox_arg(name) == arg

@@ -17,6 +17,7 @@ and the store drops what it already holds (dedupe on the Message-ID).
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import random
@@ -139,7 +140,7 @@ class ImapPoller:
         try:
             await call(imap.wait_hello_from_server())
             _ok(await call(imap.login(s.imap_user, s.imap_password)), "LOGIN")
-            lines = _ok(await call(imap.select(s.mailbox)), f"SELECT {s.mailbox}")
+            lines = _ok(await call(imap.select(mailbox_arg(s.mailbox))), f"SELECT {s.mailbox}")
             self.sessions += 1
             last = await self._cursor(imap, call, lines)
             while not self._stopping:
@@ -234,7 +235,7 @@ class ImapPoller:
                 _ok(await call(imap.uid("store", str(uid), "+FLAGS.SILENT", r"(\Seen)")),
                     "UID STORE")
             elif s.processed == "move":
-                mailbox = s.processed_mailbox
+                mailbox = mailbox_arg(s.processed_mailbox)
                 if imap.has_capability("MOVE"):
                     response = await call(imap.protocol.move(str(uid), mailbox, by_uid=True))
                     if response.result != "OK" and b"TRYCREATE" in b" ".join(response.lines):
@@ -265,3 +266,25 @@ def _literal(lines: list[bytes]) -> bytes | None:
         if match and len(following) == int(match.group(1)):
             return following
     return None
+
+
+def mailbox_arg(name: str) -> str:
+    """A mailbox name as an IMAP argument: modified UTF-7 (RFC 3501 5.1.3), quoted."""
+    out: list[str] = []
+    pending: list[str] = []
+
+    def flush() -> None:
+        if pending:
+            data = base64.b64encode("".join(pending).encode("utf-16-be")).decode("ascii")
+            out.append("&" + data.rstrip("=").replace("/", ",") + "-")
+            pending.clear()
+
+    for char in name:
+        if 0x20 <= ord(char) <= 0x7E:
+            flush()
+            out.append("&-" if char == "&" else char)
+        else:
+            pending.append(char)
+    flush()
+    encoded = "".join(out).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{encoded}"'
