@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from bridge.models import InboundMessage, IngestResult
+from storage.base import StoreError
 from tests.conftest import Harness, HarnessFactory
 from tests.mailservers import (
     EMAIL_ENV,
@@ -162,3 +165,31 @@ async def test_a_mail_over_the_size_limit_arrives_with_its_headers_only(
         "big@x.org", "Logs\n\n(This mail is over the 4 KB import limit: read it in the "
                      "mailbox.)")
     assert h.rows("SELECT COUNT(*) FROM outbox WHERE kind = 'slack_file'") == [(0,)]
+
+
+async def test_the_cursor_passes_a_mail_only_after_its_commit(
+    dovecot: Dovecot, smtp: SmtpReceiver, make_harness: HarnessFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    h = await make_harness({"connectors.email": email_config(dovecot, smtp, processed="seen")},
+                           env=EMAIL_ENV)
+    store = h.bridge.store
+    assert store is not None
+    real = store.ingest_inbound
+    seen_at_failure: list[tuple[int, list[str]]] = []
+
+    async def flaky(items: Sequence[InboundMessage], *args: Any,
+                    **kw: Any) -> list[IngestResult]:
+        if len(seen_at_failure) < 2:
+            seen_at_failure.append((cursor(h)["last_uid"], await dovecot.flags()))
+            raise StoreError("commit failed: disk I/O error")
+        return await real(items, *args, **kw)
+
+    monkeypatch.setattr(store, "ingest_inbound", flaky)
+    await dovecot.append(mail(1))
+    await h.wait_rows("SELECT COUNT(*) FROM messages", [(1,)], timeout=15)
+    # While the commit failed the cursor stayed before the mail and it was not marked read.
+    assert seen_at_failure == [(0, ["1 FETCH (UID 1 FLAGS ())"])] * 2
+    await h.wait_rows("SELECT COUNT(*) FROM connector_state WHERE key = 'cursor' AND"
+                      " value LIKE '%\"last_uid\": 1,%'", [(1,)])
+    assert "\\Seen" in (await dovecot.flags())[0]
