@@ -114,8 +114,9 @@ class EmailConnector(Connector):
         address, how = await self.threads.resolve(mail)
         await self.threads.remember(mail.message_id, address)
         thread = await self.threads.thread(address)
-        await self.threads.save_thread(address, thread.followed_by(
-            mail.message_id, mail.thread_refs or mail.references[:1], mail.subject))
+        if mail.message_id not in thread.references:  # not a re-read (crash, new UIDVALIDITY)
+            await self.threads.save_thread(address, thread.followed_by(
+                mail.message_id, mail.thread_refs or mail.references[:1], mail.subject))
         body = mail.text or "(no text)"
         if headers_only:
             body = (f"(This mail is over the {_size(self.settings.max_message_bytes)} import "

@@ -130,6 +130,9 @@ class ImapPoller:
             gone = asyncio.ensure_future(lost.wait())
             try:
                 await asyncio.wait({step, gone}, return_when=asyncio.FIRST_COMPLETED)
+            except BaseException:  # cancelled (stop): the IMAP step goes too
+                step.cancel()
+                raise
             finally:
                 gone.cancel()
             if step.done():
@@ -170,7 +173,8 @@ class ImapPoller:
         except TimeoutError:
             pass
         finally:
-            if imap.has_pending_idle():
+            transport = getattr(imap.protocol, "transport", None)
+            if imap.has_pending_idle() and transport is not None and not transport.is_closing():
                 imap.idle_done()
         await call(asyncio.wait_for(idle, self.settings.imap_timeout))
 
