@@ -103,6 +103,8 @@ def test_mailer_daemon_and_our_own_mail_are_noise() -> None:
     assert parse_mail(raw, SUPPORT).noise == "sent by mailer-daemon@mx.example.org"
     ours = mail(b"x").replace(b"ann@example.org", SUPPORT.encode())
     assert parse_mail(ours, SUPPORT).noise == "sent from the support address itself"
+    plus = mail(b"x").replace(b"ann@example.org", b"Support+abc123@Example.com")
+    assert parse_mail(plus, SUPPORT).noise == "sent from the support address itself"
 
 
 def dsn(action: str) -> bytes:

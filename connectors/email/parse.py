@@ -277,7 +277,9 @@ def _parse(raw: bytes, own_address: str, parse_policy: Policy) -> ParsedMail:
         pass
     bounced, reason = _bounce(msg)
     noise = _noise(msg, sender)
-    if own and sender == own:
+    own_local, _, own_domain = own.rpartition("@")
+    if own and (sender == own or (sender.endswith(f"@{own_domain}")
+                                  and sender.startswith(f"{own_local}+"))):
         noise = "sent from the support address itself"
     if not bounced and noise is None and not sender:
         noise = "no sender address"
