@@ -124,7 +124,7 @@ async def test_html_only_and_non_utf8_mail_read_well(h: Harness, dovecot: Doveco
     assert h.rows("SELECT text FROM messages ORDER BY id") == [
         ("Broken\n\nHello,\n\nthe lid is broken.",), ("Réclamation\n\nÇa coûte 20 € !",)]
     assert h.rows("SELECT author_name FROM messages ORDER BY id")[1] == (
-        "Zoé <zoe@example.fr>",)
+        "Zoé (zoe@example.fr)",)
 
 
 async def test_files_both_ways(h: Harness, dovecot: Dovecot, smtp: SmtpReceiver) -> None:

@@ -125,7 +125,7 @@ class EmailConnector(Connector):
             body = f"{mail.subject}\n\n{body}"
         item = InboundMessage(
             connector=NAME, platform_message_id=mail.message_id, address=address,
-            sender_name=(f"{mail.sender_name} <{mail.sender}>"
+            sender_name=(f"{mail.sender_name} ({mail.sender})"
                          if mail.sender_name != mail.sender else mail.sender),
             text=body, attachments=await self._keep_files(raw, mail, headers_only),
             platform_time=mail.date, platform_ref=mail.message_id)
