@@ -138,6 +138,17 @@ def test_real_world_shapes(name: str, text: str, files: list[str]) -> None:
     assert got.noise is None
 
 
+def test_a_bounce_without_a_report_still_names_our_message() -> None:
+    raw = (b"From: MAILER-DAEMON@mx.example.org\r\nTo: support@example.com\r\nSubject: "
+           b"failure notice\r\n\r\nHi. This is the qmail-send program.\r\n<gone@example.org>:"
+           b"\r\n550 no such user\r\n--- Below this line is a copy of the message.\r\n\r\n"
+           b"Message-ID: <ours.2@example.com>\r\nIn-Reply-To: <theirs@example.org>\r\n")
+    got = parse_mail(raw, SUPPORT)
+    assert got.bounced == ["ours.2@example.com"] and got.noise == "bounce"
+    ooo = raw.replace(b"failure notice", b"Out of office")  # not a failure: just noise
+    assert parse_mail(ooo, SUPPORT).bounced == []
+
+
 def corpus() -> list[Path]:
     files = sorted(CORPUS.glob("msg_*.txt")) + sorted(OWN.glob("*.eml"))
     assert len(files) > 40, f"no corpus under {CORPUS}"

@@ -209,6 +209,23 @@ def _noise(msg: Message, sender: str) -> str | None:
     return None
 
 
+_FAILURE_SUBJECT = re.compile(r"undeliver|failure|returned mail|not delivered|delivery status"
+                              r"|delivery failed|rejected", re.IGNORECASE)
+
+
+def _plain_bounce(msg: Message, raw: bytes, sender: str, own_domain: str) -> list[str]:
+    """A bounce without a delivery status report (qmail's "failure notice" and the like):
+    from a mailer daemon, a failure subject, and our Message-IDs quoted in its text."""
+    if not own_domain or not (sender.split("@")[0] in NOISE_SENDERS
+                              or "<>" in _header(msg, "Return-Path").replace(" ", "")):
+        return []
+    if not _FAILURE_SUBJECT.search(_header(msg, "Subject")):
+        return []
+    pattern = rb"<([^<>\s]+@" + re.escape(own_domain.encode()) + rb")>"
+    found = [m.decode("ascii", "replace") for m in re.findall(pattern, raw, re.IGNORECASE)]
+    return list(dict.fromkeys(found))
+
+
 def _bounce(msg: Message) -> tuple[list[str], str]:
     """A delivery status notification's failed original Message-IDs and the reason."""
     if msg.get_content_type() != "multipart/report":
@@ -276,6 +293,9 @@ def _parse(raw: bytes, own_address: str, parse_policy: Policy) -> ParsedMail:
     except Exception:
         pass
     bounced, reason = _bounce(msg)
+    if not bounced and msg.get_content_type() != "multipart/report":
+        bounced = _plain_bounce(msg, raw, sender, own_address.lower().rpartition("@")[2])
+        reason = "the recipient's mail server refused it" if bounced else ""
     noise = _noise(msg, sender)
     own_local, _, own_domain = own.rpartition("@")
     if own and (sender == own or (sender.endswith(f"@{own_domain}")
