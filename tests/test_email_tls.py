@@ -1,4 +1,5 @@
-"""Email over TLS (IMAP implicit TLS; SMTP STARTTLS or implicit TLS), and a refused login."""
+"""Email over TLS (IMAP and SMTP, implicit TLS or STARTTLS, the certificate checked against
+`ca_file`), and a refused login."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from tests.mailservers import (
     make_cert,
 )
 from tests.test_email import thread_of
+from tests.test_loop import settle
 
 ANN = "Ann Kim <ann@example.org>"
 
@@ -37,16 +39,18 @@ async def dovecot(tls: tuple[Path, Path]) -> AsyncIterator[Dovecot]:
         server.close()
 
 
-@pytest.mark.parametrize("security", ["starttls", "ssl"])
-async def test_imap_over_tls_and_smtp_over_starttls_or_implicit_tls(
-    make_harness: HarnessFactory, dovecot: Dovecot, tls: tuple[Path, Path], security: str,
+@pytest.mark.parametrize("imap, smtp_security", [("ssl", "starttls"), ("starttls", "ssl")])
+async def test_imap_and_smtp_over_implicit_tls_or_starttls(
+    make_harness: HarnessFactory, dovecot: Dovecot, tls: tuple[Path, Path], imap: str,
+    smtp_security: str,
 ) -> None:
     smtp = SmtpReceiver()
-    controller = smtp.start(security, tls)
+    controller = smtp.start(smtp_security, tls)
     try:
+        port = dovecot.tls_port if imap == "ssl" else dovecot.port
         h = await make_harness({"connectors.email": email_config(
-            dovecot, smtp, imap_port=dovecot.tls_port, imap_security="ssl",
-            smtp_security=security, ca_file=str(tls[0]))}, env=EMAIL_ENV)
+            dovecot, smtp, imap_port=port, imap_security=imap,
+            smtp_security=smtp_security, ca_file=str(tls[0]))}, env=EMAIL_ENV)
         await dovecot.append(customer_mail(ANN, "Secure?", "Is this encrypted?",
                                            message_id="t1@example.org"))
         thread = await thread_of(h, "ann@example.org")
@@ -74,5 +78,24 @@ async def test_a_refused_smtp_login_fails_the_reply_and_says_why(
         notice = h.slack.thread(CHANNEL, thread)[-1]["text"]
         assert "smtp_user/smtp_password" in notice and "535" in notice
         assert smtp.received == []
+    finally:
+        controller.stop()
+
+
+async def test_a_certificate_not_signed_by_ca_file_is_refused(
+    make_harness: HarnessFactory, dovecot: Dovecot, tmp_path: Path,
+) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    stranger, _ = make_cert(other)  # trusting this CA, not the one Dovecot's cert is from
+    smtp = SmtpReceiver()
+    controller = smtp.start()
+    try:
+        h = await make_harness({"connectors.email": email_config(
+            dovecot, smtp, imap_security="starttls", ca_file=str(stranger))}, env=EMAIL_ENV)
+        await dovecot.append(customer_mail(ANN, "Hi", "Hello", message_id="t3@example.org"))
+        await settle(1.5)
+        assert h.count("messages") == 0
+        assert h.rows("SELECT COUNT(*) FROM connector_state WHERE key = 'cursor'") == [(0,)]
     finally:
         controller.stop()

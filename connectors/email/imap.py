@@ -120,9 +120,10 @@ class ImapPoller:
         s = self.settings
         lost = asyncio.Event()
         context = (ssl.create_default_context(cafile=s.ca_file or None)
-                   if s.imap_security == "ssl" else None)
+                   if s.imap_security != "none" else None)
         imap = aioimaplib.IMAP4(host=s.imap_host, port=s.imap_port, timeout=s.imap_timeout,
-                                conn_lost_cb=lambda exc: lost.set(), ssl_context=context)
+                                conn_lost_cb=lambda exc: lost.set(),
+                                ssl_context=context if s.imap_security == "ssl" else None)
 
         async def call(coro: Coroutine[Any, Any, T]) -> T:
             """Run one IMAP step; raise `ConnectionLost` the moment the connection goes."""
@@ -142,6 +143,9 @@ class ImapPoller:
 
         try:
             await call(imap.wait_hello_from_server())
+            if s.imap_security == "starttls":
+                assert context is not None
+                await call(self._starttls(imap, context))
             _ok(await call(imap.login(s.imap_user, s.imap_password)), "LOGIN")
             lines = _ok(await call(imap.select(mailbox_arg(s.mailbox))), f"SELECT {s.mailbox}")
             self.sessions += 1
@@ -165,6 +169,22 @@ class ImapPoller:
             transport = getattr(imap.protocol, "transport", None)
             if transport is not None:
                 transport.close()
+
+    async def _starttls(self, imap: aioimaplib.IMAP4, context: ssl.SSLContext) -> None:
+        """RFC 3501 STARTTLS, which aioimaplib lacks: the command, then the TLS handshake on
+        the same connection, then the capabilities again (they may change after it)."""
+        protocol = imap.protocol
+        if "STARTTLS" not in protocol.capabilities:
+            raise ImapError("the server does not offer STARTTLS (use imap_security = \"ssl\")")
+        command = aioimaplib.aioimaplib.Command("STARTTLS", protocol.new_tag(),
+                                                loop=protocol.loop)
+        _ok(await asyncio.wait_for(protocol.execute(command), self.settings.imap_timeout),
+            "STARTTLS")
+        loop = asyncio.get_running_loop()
+        protocol.transport = await loop.start_tls(
+            protocol.transport, protocol, context, server_hostname=self.settings.imap_host,
+            ssl_handshake_timeout=self.settings.imap_timeout)
+        await asyncio.wait_for(protocol.capability(), self.settings.imap_timeout)
 
     async def _idle(self, imap: aioimaplib.IMAP4, call: Any) -> None:
         idle = await call(imap.idle_start(timeout=self.settings.idle_renew))

@@ -15,10 +15,10 @@ class EmailSettings(BaseModel):
     enabled: bool = True
     address: str  # the support mailbox: customers write here, replies come from here
     display_name: str = ""
-    # Inbound: IMAP ("ssl" is implicit TLS, usually port 993; aioimaplib has no STARTTLS)
+    # Inbound: IMAP ("ssl" is implicit TLS, usually port 993; "starttls" upgrades on 143)
     imap_host: str
     imap_port: int = Field(993, ge=1, le=65535)
-    imap_security: Literal["ssl", "none"] = "ssl"
+    imap_security: Literal["ssl", "starttls", "none"] = "ssl"
     imap_user: str
     imap_password: str = Field(min_length=1)
     mailbox: str = "INBOX"
