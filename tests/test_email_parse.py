@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sysconfig
+import time
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,11 @@ def test_html_only_mail_becomes_readable_text_without_the_quoted_part() -> None:
                         "• one\n\n• two")
     assert "old" in got.full_text and "color" not in got.full_text
     assert html_to_text("<p>a<br>b</p><script>x()</script>") == "a\nb"
+    newsletter = "".join(f"<p><a href='https://x.example/{i}'>item {i}</a></p>"
+                         for i in range(20000))
+    started = time.monotonic()
+    assert html_to_text(newsletter).endswith("item 19999 (https://x.example/19999)")
+    assert time.monotonic() - started < 5  # linear in the size, not quadratic
 
 
 @pytest.mark.parametrize("ctype, body, expected", [

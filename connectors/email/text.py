@@ -34,7 +34,7 @@ class _TextMaker(HTMLParser):
         self.quote_depth = 0  # inside a quoted-history container
         self.stack: list[str] = []
         self.done = False  # after Outlook's reply header: everything else is history
-        self.links: list[str | None] = []
+        self.links: list[tuple[str | None, int]] = []  # (href, where its text starts in out)
 
     def _is_quote(self, tag: str, attrs: dict[str, str | None]) -> bool:
         if not self.drop_quotes:
@@ -66,8 +66,7 @@ class _TextMaker(HTMLParser):
         if tag == "li":
             self.out.append("• ")
         if tag == "a":
-            self.links.append(named.get("href"))
-            self.out.append("\x00")  # where the link text starts
+            self.links.append((named.get("href"), len(self.out)))
 
     def handle_endtag(self, tag: str) -> None:
         if self.done or tag in _VOID or tag not in self.stack:
@@ -79,20 +78,17 @@ class _TextMaker(HTMLParser):
             elif self.quote_depth:
                 self.quote_depth -= 1
             if top == "a" and self.links:
-                self._close_link(self.links.pop())
+                self._close_link(*self.links.pop())
             if top in _BLOCK:
                 self.out.append("\n")
             if top == tag:
                 break
 
-    def _close_link(self, href: str | None) -> None:
-        text = "".join(self.out)
-        start = text.rfind("\x00")
-        label = text[start + 1:] if start >= 0 else ""
-        self.out = [text[:start] if start >= 0 else text, label]
+    def _close_link(self, href: str | None, start: int) -> None:
+        label = "".join(self.out[start:]).strip()
         href = (href or "").strip()
-        if href.startswith(("http://", "https://")) and href.rstrip("/") != label.strip().rstrip(
-                "/") and label.strip():
+        if label and href.startswith(("http://", "https://")) and \
+                href.rstrip("/") != label.rstrip("/"):
             self.out.append(f" ({href})")
 
     def handle_data(self, data: str) -> None:
@@ -104,7 +100,7 @@ class _TextMaker(HTMLParser):
             self.out.append(re.sub(r"\s+", " ", data))
 
     def text(self) -> str:
-        raw = "".join(self.out).replace("\x00", "").replace("\xa0", " ")
+        raw = "".join(self.out).replace("\xa0", " ")
         lines = [line.strip() for line in raw.split("\n")]
         return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
