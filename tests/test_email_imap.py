@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from bridge.models import InboundMessage, IngestResult
+from connectors.email import imap
 from storage.base import StoreError
 from tests.conftest import Harness, HarnessFactory
 from tests.mailservers import (
@@ -65,21 +66,23 @@ def cursor(h: Harness) -> dict[str, int]:
 @pytest.mark.backends("sqlite")  # two bridges, one after the other, on one SQLite file
 async def test_restart_neither_misses_nor_reimports(
     dovecot: Dovecot, smtp: SmtpReceiver, make_harness: HarnessFactory, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(imap, "BATCH", 2)  # several SEARCH rounds per wake-up
     overrides = {"connectors.email": email_config(dovecot, smtp),
                  "storage": {"url": f"sqlite:///{tmp_path / 'email.db'}"}}
-    await dovecot.append(mail(1), mail(2))
+    await dovecot.append(mail(1), mail(2), mail(3))
     first = await make_harness(overrides, env=EMAIL_ENV)
-    await first.wait_rows("SELECT COUNT(*) FROM messages", [(2,)])
+    await first.wait_rows("SELECT COUNT(*) FROM messages", [(3,)])
     await first.bridge.stop()
-    await dovecot.append(mail(3))  # arrives while the bridge is down
+    await dovecot.append(mail(4))  # arrives while the bridge is down
     second = await make_harness(overrides, env=EMAIL_ENV)
-    await second.wait_rows("SELECT COUNT(*) FROM messages", [(3,)])
-    await dovecot.append(mail(4))
     await second.wait_rows("SELECT COUNT(*) FROM messages", [(4,)])
+    await dovecot.append(mail(5))
+    await second.wait_rows("SELECT COUNT(*) FROM messages", [(5,)])
     await settle()
-    assert ids(second) == ["q1@x.org", "q2@x.org", "q3@x.org", "q4@x.org"]
-    assert cursor(second)["last_uid"] == 4  # the restart went on from UID 2, not from 0
+    assert ids(second) == [f"q{n}@x.org" for n in range(1, 6)]
+    assert cursor(second)["last_uid"] == 5  # the restart went on from UID 3, not from 0
 
 
 async def test_the_server_dropping_the_connection_mid_idle_loses_nothing(

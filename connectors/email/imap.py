@@ -35,6 +35,7 @@ from connectors.email.settings import EmailSettings
 
 log = logging.getLogger(__name__)
 CURSOR_KEY = "cursor"
+BATCH = 200  # mails per SEARCH round: the rest come in the next one, without waiting
 T = TypeVar("T")
 Handle = Callable[[int, bytes, bool], Awaitable[None]]  # (uid, raw, headers_only)
 
@@ -212,8 +213,9 @@ class ImapPoller:
             since = time.strftime("%d-%b-%Y", time.gmtime(float(saved["saved_at"]) - 86400))
             log.warning("email: UIDVALIDITY of %s changed; re-reading mail since %s (duplicates"
                         " are dropped)", self.settings.mailbox, since)
-            found = _ok(await call(imap.uid_search("SINCE", since)), "UID SEARCH")
-            uids = sorted(int(u) for line in found[:-1] for u in line.split() if u.isdigit())
+            found = _ok(await call(imap.uid_search("SINCE", since, charset=None)),
+                        "UID SEARCH")
+            uids = sorted(_uids(found))
             last = uids[0] - 1 if uids else max((uidnext or 1) - 1, 0)
         await self._save(validity, last)
         return last
@@ -225,32 +227,48 @@ class ImapPoller:
 
     # -- fetching ----------------------------------------------------------------------------
     async def _fetch_new(self, imap: aioimaplib.IMAP4, call: Any, last: int) -> int:
-        lines = _ok(await call(imap.uid("fetch", f"{last + 1}:*", "(UID RFC822.SIZE)")),
-                    "UID FETCH")
-        sizes: dict[int, int] = {}
-        for line in lines:
-            uid, size = _number([line], rb"UID (\d+)"), _number([line], rb"RFC822\.SIZE (\d+)")
-            if uid is not None and uid > last:  # "n:*" also returns the last mail when n > it
-                sizes[uid] = size or 0
-        for uid in sorted(sizes):
-            if self._stopping:
+        """Hand over every mail past `last`, in UID order; return the new `last`."""
+        while not self._stopping:
+            # SEARCH, not FETCH n:*, which some servers refuse on an empty mailbox; "n:*" also
+            # matches the last mail when n is past it, hence the filter.
+            found = _ok(await call(imap.uid_search("UID", f"{last + 1}:*", charset=None)),
+                        "UID SEARCH")
+            new = sorted(uid for uid in _uids(found) if uid > last)[:BATCH]
+            if not new:
                 break
-            headers_only = sizes[uid] > self.settings.max_message_bytes
-            part = "BODY.PEEK[HEADER]" if headers_only else "BODY.PEEK[]"
-            fetched = _ok(await call(imap.uid("fetch", str(uid), f"(UID {part})")),
-                          "UID FETCH")
-            raw = _literal(fetched)
-            if raw is None:  # expunged in between
-                continue
-            self._busy = True
-            try:
-                await self.handle(uid, raw, headers_only)  # returns after the commit
-                await self._save(self._validity, uid)
-            finally:
-                self._busy = False
-            last = uid
-            await self._processed(imap, call, uid)
+            lines = _ok(await call(imap.uid("fetch", ",".join(map(str, new)),
+                                            "(UID RFC822.SIZE)")), "UID FETCH")
+            sizes: dict[int, int] = {}
+            for line in lines:  # (an unsolicited FETCH, e.g. of FLAGS, has no size: max)
+                uid = _number([line], rb"UID (\d+)")
+                if uid in new:
+                    size = _number([line], rb"RFC822\.SIZE (\d+)") or 0
+                    sizes[uid] = max(sizes.get(uid, 0), size)
+            for uid in new:
+                if self._stopping:
+                    break
+                if uid in sizes:  # else expunged since the SEARCH
+                    await self._take(imap, call, uid, sizes[uid])
+                last = uid
+            if len(new) < BATCH:
+                break
         return last
+
+    async def _take(self, imap: aioimaplib.IMAP4, call: Any, uid: int, size: int) -> None:
+        """Fetch one mail, hand it over (returns after the commit), then move the cursor."""
+        headers_only = size > self.settings.max_message_bytes
+        part = "BODY.PEEK[HEADER]" if headers_only else "BODY.PEEK[]"
+        raw = _literal(_ok(await call(imap.uid("fetch", str(uid), f"(UID {part})")),
+                           "UID FETCH"))
+        if raw is None:  # never skip a mail silently: reconnect and try again
+            raise ImapError(f"UID FETCH {uid}: no message in the answer")
+        self._busy = True
+        try:
+            await self.handle(uid, raw, headers_only)
+            await self._save(self._validity, uid)
+        finally:
+            self._busy = False
+        await self._processed(imap, call, uid)
 
     async def _processed(self, imap: aioimaplib.IMAP4, call: Any, uid: int) -> None:
         s = self.settings
@@ -273,6 +291,18 @@ class ImapPoller:
                                             r"(\Deleted)")), "UID STORE")
         except (ImapError, aioimaplib.Abort) as exc:  # stored already: only the tidying failed
             log.warning("email: could not mark UID %d as processed: %s", uid, exc)
+
+
+def _uids(lines: list[bytes]) -> list[int]:
+    """The UIDs of a SEARCH answer (other untagged lines, such as `3 EXISTS`, are not)."""
+    found: list[int] = []
+    for line in lines[:-1]:  # the last is the tagged completion
+        words = line.split()
+        if words and words[0].upper() == b"SEARCH":
+            words = words[1:]
+        if words and all(w.isdigit() for w in words):
+            found.extend(int(w) for w in words)
+    return found
 
 
 def _number(lines: list[bytes], pattern: bytes) -> int | None:
