@@ -52,8 +52,9 @@ def test_reply_tokens_are_keyed_and_found_in_plus_addresses() -> None:
 
 def test_settings_refuse_a_bad_address_or_a_short_secret() -> None:
     base = SETTINGS.model_dump()
-    with pytest.raises(ValueError, match="bare address"):
-        EmailSettings(**{**base, "address": "Support <support@example.com>"})
+    for bad in ("Support <support@example.com>", "@example.com", "support@", "a b@x.com"):
+        with pytest.raises(ValueError, match="address"):
+            EmailSettings(**{**base, "address": bad})
     with pytest.raises(ValueError, match="at least 16"):
         EmailSettings(**{**base, "reply_token_secret": "short"})
 

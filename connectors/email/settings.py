@@ -46,11 +46,12 @@ class EmailSettings(BaseModel):
     @classmethod
     def _address(cls, value: str) -> str:
         _, addr = parseaddr(value)
-        if addr != value.strip() or "@" not in addr:
+        local, _, domain = addr.rpartition("@")
+        if addr != value.strip() or not local or not domain:
             raise ValueError("must be a bare address such as support@example.com")
         try:
             Address(addr_spec=addr)
-        except (ValueError, IndexError) as exc:
+        except Exception as exc:  # ValueError, or email.errors.HeaderParseError
             raise ValueError(f"is not a valid address: {exc}") from None
         return addr
 
