@@ -55,6 +55,8 @@ def test_settings_refuse_a_bad_address_or_a_short_secret() -> None:
     for bad in ("Support <support@example.com>", "@example.com", "support@", "a b@x.com"):
         with pytest.raises(ValueError, match="address"):
             EmailSettings(**{**base, "address": bad})
+    with pytest.raises(ValueError, match="smtp_password is required"):
+        EmailSettings(**{**base, "smtp_user": "support@example.com", "smtp_password": ""})
     with pytest.raises(ValueError, match="at least 16"):
         EmailSettings(**{**base, "reply_token_secret": "short"})
 

@@ -6,7 +6,7 @@ from email.headerregistry import Address
 from email.utils import parseaddr
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class EmailSettings(BaseModel):
@@ -54,6 +54,13 @@ class EmailSettings(BaseModel):
         except Exception as exc:  # ValueError, or email.errors.HeaderParseError
             raise ValueError(f"is not a valid address: {exc}") from None
         return addr
+
+    @model_validator(mode="after")
+    def _smtp_login(self) -> EmailSettings:
+        if self.smtp_user and not self.smtp_password:
+            raise ValueError("smtp_password is required when smtp_user is set (leave both empty "
+                             "for a server without AUTH)")
+        return self
 
     @property
     def local_part(self) -> str:
