@@ -79,6 +79,7 @@ service stats {{
   }}
 }}
 imap_idle_notify_interval = 1 secs
+mailbox_idle_check_interval = 1 secs
 """
 TLS_CONFIG = """\
 ssl_cert = <{cert}
