@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make sure what the email tests need is installed: Debian's `dovecot-imapd` (the tests start
 # their own Dovecot on a free loopback port with a config of their own, see
-# tests/mailservers.py: nothing is configured or started here), `openssl` (the TLS tests make
+# tests/dovecot.py: nothing is configured or started here), `openssl` (the TLS tests make
 # their certificates with it) and the system user `bridgemail` the test mailboxes belong to.
 # Idempotent: does nothing when all is there.  Runs as root (CI) or as a user with
 # passwordless sudo; never reads stdin.

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from tests.conftest import AGENT, CHANNEL, Harness, HarnessFactory
+from tests.dovecot import Dovecot
 from tests.mailservers import (
     EMAIL_ENV,
-    Dovecot,
     SmtpReceiver,
     customer_mail,
     email_config,

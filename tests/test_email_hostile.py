@@ -9,7 +9,8 @@ import pytest
 
 from connectors.email.connector import clean
 from tests.conftest import HarnessFactory
-from tests.mailservers import EMAIL_ENV, Dovecot, SmtpReceiver, customer_mail, email_config
+from tests.dovecot import Dovecot
+from tests.mailservers import EMAIL_ENV, SmtpReceiver, customer_mail, email_config
 from tests.test_loop import settle
 
 NUL_BODY = (b"From: Nul <nul@example.org>\r\nTo: support@example.com\r\nSubject: a\x00b\r\n"

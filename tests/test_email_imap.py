@@ -16,9 +16,9 @@ from bridge.models import InboundMessage, IngestResult
 from connectors.email import imap
 from storage.base import StoreError
 from tests.conftest import Harness, HarnessFactory
+from tests.dovecot import Dovecot
 from tests.mailservers import (
     EMAIL_ENV,
-    Dovecot,
     SmtpReceiver,
     customer_mail,
     email_config,

@@ -9,13 +9,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CHANNEL, HarnessFactory
+from tests.dovecot import Dovecot, make_cert
 from tests.mailservers import (
     EMAIL_ENV,
-    Dovecot,
     SmtpReceiver,
     customer_mail,
     email_config,
-    make_cert,
 )
 from tests.test_email import thread_of
 from tests.test_loop import settle
