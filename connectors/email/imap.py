@@ -34,6 +34,7 @@ from connectors.base import StateAPI
 from connectors.email.settings import EmailSettings
 
 log = logging.getLogger(__name__)
+IMAP_ERRORS = aioimaplib.AioImapException  # aioimaplib's own (Abort, CommandTimeout...)
 CURSOR_KEY = "cursor"
 BATCH = 200  # mails per SEARCH round: the rest come in the next one, without waiting
 T = TypeVar("T")
@@ -105,7 +106,7 @@ class ImapPoller:
                 await self._session()
             except ConnectionLost:
                 log.warning("email: the IMAP server closed the connection; reconnecting")
-            except (ImapError, aioimaplib.Abort, OSError, TimeoutError, ssl.SSLError) as exc:
+            except (ImapError, IMAP_ERRORS, OSError, TimeoutError, ssl.SSLError) as exc:
                 log.warning("email: IMAP error: %s", exc)
             except asyncio.CancelledError:
                 raise
@@ -289,7 +290,7 @@ class ImapPoller:
                     _ok(await call(imap.uid("copy", str(uid), mailbox)), "UID COPY")
                     _ok(await call(imap.uid("store", str(uid), "+FLAGS.SILENT",
                                             r"(\Deleted)")), "UID STORE")
-        except (ImapError, aioimaplib.Abort) as exc:  # stored already: only the tidying failed
+        except (ImapError, IMAP_ERRORS) as exc:  # stored already: only the tidying failed
             log.warning("email: could not mark UID %d as processed: %s", uid, exc)
 
 
