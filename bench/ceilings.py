@@ -4,7 +4,9 @@
     python -m bench.ceilings relay-raw --slack http://127.0.0.1:PORT/api/ [--port 0]
     python -m bench.ceilings relay-sdk --slack http://127.0.0.1:PORT/api/ [--port 0]
 
-Each serves ``POST /webhooks/telegram`` on 127.0.0.1 and prints ``READY <port>`` once listening.
+Each serves ``POST /webhooks/telegram`` (and ``/webhooks/twilio``, ``/webhooks/messenger``)
+on 127.0.0.1
+and prints ``READY <port>`` once listening.
 
 * ``bare``: reads the body and answers 200 with the bridge's own ``{"ok": true}`` answer.
 * ``relay-raw``: also makes one ``chat.postMessage`` per request to the Slack stand-in with a
@@ -26,6 +28,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qs
 
 import aiohttp
 from aiohttp import web
@@ -37,8 +40,13 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _text(body: bytes) -> str:
-    update: dict[str, Any] = json.loads(body)
-    return str(update["message"]["text"])
+    """The customer's text: a Telegram update (JSON) or a Twilio form (``Body``)."""
+    if body.startswith(b"{"):
+        update: dict[str, Any] = json.loads(body)
+        if "entry" in update:  # Messenger: one event per entry here
+            return str(update["entry"][0]["messaging"][0]["message"]["text"])
+        return str(update["message"]["text"])
+    return parse_qs(body.decode())["Body"][0]
 
 
 def make_app(kind: str, slack_url: str, session: aiohttp.ClientSession | None) -> web.Application:
@@ -71,6 +79,8 @@ def make_app(kind: str, slack_url: str, session: aiohttp.ClientSession | None) -
                                     "relay-sdk": relay_sdk}
     app = web.Application(client_max_size=65536)
     app.router.add_post("/webhooks/telegram", handlers[kind])
+    app.router.add_post("/webhooks/twilio", handlers[kind])
+    app.router.add_post("/webhooks/messenger", handlers[kind])
     return app
 
 

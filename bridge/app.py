@@ -60,8 +60,10 @@ class ConnectorState(StateAPI):
 class Bridge:
     """The running bridge: web server, store, Slack console, connectors and outbox worker."""
 
-    def __init__(self, config: LoadedConfig, *, sock: socket.socket | None = None) -> None:
+    def __init__(self, config: LoadedConfig, *, sock: socket.socket | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.config = config
+        self.clock = clock  # conversations' and windows' time (tests move it)
         self.settings = config.settings
         self._sock = sock
         self.ready = False
@@ -113,9 +115,9 @@ class Bridge:
         })
 
     async def _receipt(self, connector: str, platform_id: str, state: DeliveryState,
-                       error: str | None) -> None:
+                       error: str | None, templates: Sequence[str] = ()) -> None:
         assert self.router is not None
-        await self.router.receipt(connector, platform_id, state, error)
+        await self.router.receipt(connector, platform_id, state, error, templates)
 
     async def _ingest(self, items: Sequence[InboundMessage]) -> list[IngestResult]:
         assert self.router is not None
@@ -140,13 +142,16 @@ class Bridge:
                                    public_url=s.server.public_url,
                                    max_body_bytes=s.server.max_body_bytes,
                                    state=ConnectorState(store, name),
-                                   run_once=self.singletons.run, receipt=self._receipt)
+                                   run_once=self.singletons.run, receipt=self._receipt,
+                                   clock=self.clock)
             self.connectors[name] = REGISTRY[name](table, ctx)
-        delivery = Delivery(store, console, self.connectors, s.media, s.server.public_url)
+        delivery = Delivery(store, console, self.connectors, s.media, s.server.public_url,
+                            clock=self.clock)
         self.worker = OutboxWorker(store, delivery, s.outbox, leases=shared, owner=self.instance,
                                    lease_seconds=s.outbox.lease_seconds,
                                    poll_interval=1.0 if shared else 2.0)
         self.router = Router(store, self.worker, delivery, s.slack.support_channel,
+                             clock=self.clock,
                              reopen_within=s.conversations.reopen_within_hours * 3600)
         events = SlackEvents(console, self.router, s.server.max_body_bytes)
 

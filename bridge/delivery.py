@@ -18,6 +18,7 @@ from bridge.models import (
     Conversation,
     ConversationId,
     DeliveryState,
+    Identity,
     InboundMessage,
     Message,
     MessageId,
@@ -27,12 +28,21 @@ from bridge.models import (
     OutboxKind,
 )
 from bridge.settings import MediaSettings
-from connectors.base import Connector, SendError, Unsupported, too_large
+from connectors.base import (
+    Connector,
+    OptedOut,
+    OutsideWindow,
+    SendError,
+    Unsupported,
+    too_large,
+)
 from storage.base import OutboxResult, Outcome, Store
 
 log = logging.getLogger(__name__)
 _HINTS_MAX = 200_000
 NO_RETRY_CODES = frozenset({"too_large", "unsupported", "disabled"})  # a Retry would not help
+OPTED_OUT_NOTICE = (":no_bell: Not sent: the customer opted out of messages on this channel "
+                    "(replied STOP). Nothing goes out until they write START.")
 
 
 def _done(item: OutboxItem, **fields: object) -> OutboxResult:
@@ -109,7 +119,8 @@ class Delivery:
         assert item.message_id is not None
         hint = self._hints.get(item.message_id)
         if hint is not None:
-            name, connector, username = hint.sender_name, hint.connector, hint.username
+            name, connector, username = (hint.echo_author or hint.sender_name, hint.connector,
+                                         None if hint.echo_author else hint.username)
             text, markup, edit_of = hint.text, hint.markup, hint.edit_of
         else:
             msg = await self.store.get_message(item.message_id)
@@ -126,6 +137,8 @@ class Delivery:
             conv = await self.store.get_conversation(item.conversation_id)
             if conv is None:
                 raise SendError(f"conversation {item.conversation_id} is gone", retryable=False)
+            rendered = inbound_text(name, connector, username, body, first=True,
+                                    address=conv.address)
             rendered, blocks = await self._parent(conv, rendered)
             ts = await self.console.post(rendered, None, blocks=blocks)
             self._threads[item.conversation_id] = ts
@@ -156,7 +169,8 @@ class Delivery:
         body = first.markup if first.markup is not None else mrkdwn_escape(first.text)
         identity = await self.store.get_identity(conv.identity_id)
         username = identity.username if identity is not None else None
-        text = inbound_text(first.author_name, first.connector, username, body, first=True)
+        text = inbound_text(first.author_name, first.connector, username, body, first=True,
+                            address=conv.address if conv.connector == first.connector else None)
         text, blocks = await self._parent(conv, text)
         await self.console.update(conv.slack_thread_ts, text, blocks,
                                   channel=conv.slack_channel)
@@ -169,11 +183,12 @@ class Delivery:
         return _done(item)
 
     async def _post_notice(self, item: OutboxItem) -> OutboxResult:
-        text, retry = item.payload, None
+        text, retry, templates = item.payload, None, []
         if text.startswith("{"):
             data = json.loads(text)
             text, retry = str(data["text"]), data.get("retry")
-        text, blocks = notice_message(text, retry)
+            templates = [str(name) for name in data.get("templates") or []]
+        text, blocks = notice_message(text, retry, templates)
         await self.console.post(text, await self._thread(item.conversation_id), blocks=blocks)
         return _done(item)
 
@@ -201,18 +216,42 @@ class Delivery:
             agent = await self.console.agent(msg.author_slack_user or "")
         return msg, conv, agent
 
-    async def _compose(self, msg: Message, conv: Conversation, agent: Agent) -> OutboundMessage:
+    async def _compose(self, msg: Message, conv: Conversation, agent: Agent,
+                       identity: Identity | None = None) -> OutboundMessage:
         names = await self.console.names(mention_ids(msg.text))
         return OutboundMessage(
             message_id=msg.id, conversation_id=conv.id, address=conv.address,
             text=mrkdwn_to_plain(msg.text, names).strip(), author_name=agent.name,
             mrkdwn=msg.text, mentions=names,
+            last_inbound_at=None if identity is None else identity.last_inbound_at,
         )
 
-    def _blocked(self, item: OutboxItem, msg: Message, reason: str, notice: str) -> OutboxResult:
+    def _blocked(self, item: OutboxItem, msg: Message, reason: str, notice: str,
+                 **extra: object) -> OutboxResult:
         return OutboxResult(item_id=item.id, outcome=Outcome.BLOCKED, attempts=item.attempts + 1,
                             message_id=msg.id, message_state=DeliveryState.BLOCKED, error=reason,
-                            conversation_id=msg.conversation_id, notice=notice)
+                            conversation_id=msg.conversation_id, notice=notice, **extra)
+
+    def _refused(self, item: OutboxItem, msg: Message, conv: Conversation, what: str,
+                 exc: SendError) -> OutboxResult:
+        """A channel rule stopped the send before anything went out: say why, and what is
+        still possible (approved templates outside a window)."""
+        if isinstance(exc, OptedOut):
+            return self._blocked(item, msg, exc.describe(),
+                                 f":no_bell: {what} was not sent to the customer: "
+                                 f"{mrkdwn_escape(exc.describe())}. Nothing more goes out on "
+                                 "this channel until they write START.",
+                                 opted_out_identity=conv.identity_id)
+        reason = mrkdwn_escape(exc.message)
+        templates = tuple(self._connector(conv.connector).templates(conv.address))
+        hint = ""
+        if templates:
+            prefix = self.console.settings.command_prefix
+            hint = (f" Send an approved template with a button below or "
+                    f"`{prefix}template <name> [1=value 2=value]`.")
+        return self._blocked(item, msg, exc.describe(),
+                             f":hourglass: {what} was not sent to the customer: {reason}.{hint}",
+                             notice_templates=templates)
 
     async def _send_text(self, item: OutboxItem) -> OutboxResult:
         msg, conv, agent = await self._outbound(item)
@@ -222,13 +261,27 @@ class Delivery:
         if not agent.allowed:
             return self._blocked(item, msg, agent.reason,
                                  f":no_entry: Not sent to the customer: {agent.reason}.")
-        out = await self._compose(msg, conv, agent)
-        if not out.text:
+        identity = await self.store.get_identity(conv.identity_id)
+        if identity is not None and identity.opted_out_at is not None:
+            return self._blocked(item, msg, "the customer opted out", OPTED_OUT_NOTICE)
+        out = await self._compose(msg, conv, agent, identity)
+        connector = self._connector(conv.connector)
+        template = json.loads(item.payload) if item.payload.startswith("{") else None
+        if not out.text and template is None:
             return self._blocked(item, msg, "nothing to send",
                                  ":information_source: Not sent: the reply has no text.")
-        receipt = await self._connector(conv.connector).send(out)
+        try:
+            if template is not None:
+                receipt = await connector.send_template(
+                    out, str(template["name"]), dict(template.get("variables") or {}))
+            else:
+                receipt = await connector.send(out)
+        except (OutsideWindow, OptedOut) as exc:
+            what = "The reply" if template is None else f"The template {template['name']}"
+            return self._refused(item, msg, conv, what, exc)
         return _done(item, message_id=msg.id, message_state=DeliveryState.SENT,
-                     sent_platform_ids=receipt.platform_message_ids, author_name=agent.name)
+                     sent_platform_ids=receipt.platform_message_ids, author_name=agent.name,
+                     conversation_id=conv.id, notice=receipt.note)
 
     async def _publish(self, file: OutboundFile) -> str:
         """Serve a file at GET /media/<token> for a while; return its public URL."""
@@ -246,6 +299,9 @@ class Delivery:
         if not agent.allowed:
             return self._blocked(item, msg, agent.reason,
                                  f":no_entry: File not sent to the customer: {agent.reason}.")
+        identity = await self.store.get_identity(conv.identity_id)
+        if identity is not None and identity.opted_out_at is not None:
+            return self._blocked(item, msg, "the customer opted out", OPTED_OUT_NOTICE)
         attachment = msg.attachments[int(item.payload)]
         name = _filename(attachment)
         if attachment.size is not None and attachment.size > self.media.max_bytes:
@@ -255,13 +311,15 @@ class Delivery:
         data = await self.console.download(attachment.url, self.media.max_bytes)
         mime = attachment.mime_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
         connector = self._connector(conv.connector)
-        out = (await self._compose(msg, conv, agent)).model_copy(update={"text": ""})
+        out = (await self._compose(msg, conv, agent, identity)).model_copy(update={"text": ""})
         file = OutboundFile(filename=name, mime_type=mime, data=data)
         if connector.fetches_media_by_url:
             file = file.model_copy(update={"url": await self._publish(file)})
         notice = None
         try:
             receipt = await connector.send_file(out, file)
+        except (OutsideWindow, OptedOut) as exc:
+            return self._refused(item, msg, conv, f"The file {name}", exc)
         except Unsupported as exc:
             # The channel cannot carry it: the customer gets a link, the agent a note.
             url = file.url or await self._publish(file)

@@ -2,8 +2,10 @@
 
 A customer writes on Telegram, an agent answers in the Slack thread, the customer answers
 back and sends a photo (uploaded into the thread), an internal note stays internal, and the
-agent closes the conversation with the button on the thread's parent.  No account, no
-network beyond 127.0.0.1.
+agent closes the conversation with the button on the thread's parent.  Then a customer writes
+on WhatsApp (through Twilio): a reply within 24 hours goes out, one a day later is held back
+and an approved template is sent with a button instead, and the customer's STOP is respected.
+No account, no network beyond 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -27,6 +29,13 @@ from bridge.settings import load_settings
 from bridge.standins.config import Secrets, standin_config
 from bridge.standins.slack import SlackEventSender, SlackStandin
 from bridge.standins.telegram import TelegramStandin
+from bridge.standins.twilio import (
+    CREATE,
+    DEFAULT_ACCOUNT_SID,
+    DEFAULT_AUTH_TOKEN,
+    TwilioStandin,
+    TwilioWebhookSender,
+)
 from connectors import settings_registry
 
 CHANNEL = "C0DEMO0001"
@@ -34,7 +43,85 @@ SIGNING_SECRET = "demo-signing-secret"
 WEBHOOK_SECRET = "demo-webhook-secret"
 AGENT = "U0AGENTDANA"
 # A tiny stand-in "photo" (a JPEG header and some bytes): what matters is that it arrives intact.
+WHATSAPP_FROM = "whatsapp:+14155238886"
+BOB = "whatsapp:+14155550123"
+TEMPLATE_SID = "HX" + "0123456789abcdef" * 2
 DEMO_JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 8
+
+
+class DemoClock:
+    """The bridge's clock; the demo moves it a day ahead to show WhatsApp's window."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+class WhatsAppAct:
+    """Bob on WhatsApp: a reply, the 24-hour window, a template by button, STOP."""
+
+    def __init__(self, slack: SlackStandin, twilio: TwilioStandin, agent: SlackEventSender,
+                 session: aiohttp.ClientSession, port: int, clock: DemoClock) -> None:
+        self.slack, self.twilio, self.agent, self.clock = slack, twilio, agent, clock
+        self.sender = TwilioWebhookSender(f"http://127.0.0.1:{port}/webhooks/twilio",
+                                          DEFAULT_AUTH_TOKEN, session)
+        self.seen: list[str] = []
+        self.thread = ""
+
+    async def bob_says(self, text: str) -> None:
+        self.seen.append(f"  Bob (customer): {text}")
+        form = self.sender.whatsapp(from_=BOB, body=text, profile_name="Bob")
+        status, _ = await self.sender.post(form)
+        assert status == 200, f"Twilio webhook answered {status}"
+
+    async def agent_says(self, text: str) -> None:
+        event = self.agent.message_event(channel=CHANNEL, user=AGENT, text=text,
+                                         thread_ts=self.thread)
+        status, _ = await self.agent.post(event)
+        assert status == 200, f"slack event answered {status}"
+
+    async def notice(self, count: int) -> dict[str, Any]:
+        await self.slack.wait_for("chat.postMessage", count)
+        await asyncio.sleep(0.2)
+        return self.slack.thread(CHANNEL, self.thread)[-1]
+
+    async def play(self, out: list[str]) -> bool:
+        posts = len(self.slack.calls_to("chat.postMessage"))
+        await self.bob_says("Hi, is the blue kettle back in stock?")
+        await self.slack.wait_for("chat.postMessage", posts + 1)
+        self.thread = str(self.slack.parents(CHANNEL)[-1]["ts"])
+        await self.agent_says("Not yet, Bob. I'll tell you as soon as it is.")
+        await self.twilio.wait_for(CREATE, 1)
+        self.seen.append(f"  {self.twilio.sent[0]['body']}")
+
+        self.clock.offset = 25 * 3600  # a day later: WhatsApp's 24-hour window has closed
+        await self.agent_says("Good news: it's back!")
+        held = await self.notice(posts + 2)
+        out.append("WhatsApp, a day later:")
+        out.append(f"  [bridge] {held['text']}")
+        [button] = [e for b in held.get("blocks") or [] if b["type"] == "actions"
+                    for e in b["elements"]]
+        click = self.agent.block_action(channel=CHANNEL, user=AGENT, message=held,
+                                        action_id=button["action_id"], value=button["value"])
+        status, _ = await self.agent.post_interaction(click)
+        assert status == 200, f"the template button answered {status}"
+        await self.twilio.wait_for(CREATE, 2)
+        out.append(f"  Dana clicked '{button['text']['text']}'")
+        self.seen.append(f"  [approved template {self.twilio.sent[1]['params'].get('ContentSid')}"
+                         f", variables {self.twilio.sent[1]['params'].get('ContentVariables')}]")
+
+        await self.bob_says("STOP")
+        await self.slack.wait_for("chat.postMessage", posts + 4)
+        await self.agent_says("Sorry to see you go!")
+        refused = await self.notice(posts + 5)
+        out.append(f"  [bridge] {refused['text']}")
+        out.append("What Bob saw on WhatsApp:")
+        out.extend(self.seen)
+        return (len(self.twilio.sent) == 2
+                and self.twilio.sent[1]["params"].get("ContentSid") == TEMPLATE_SID
+                and "opted out" in refused["text"])
 
 
 def _plain(text: str) -> str:
@@ -43,7 +130,7 @@ def _plain(text: str) -> str:
 
 async def _play(workdir: Path, out: list[str]) -> bool:
     async with SlackStandin() as slack, TelegramStandin() as telegram, \
-            aiohttp.ClientSession() as session:
+            TwilioStandin() as twilio, aiohttp.ClientSession() as session:
         slack.add_user(AGENT, display_name="Dana", real_name="Dana Whitfield")
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
@@ -54,11 +141,17 @@ async def _play(workdir: Path, out: list[str]) -> bool:
             telegram_api_url=telegram.base_url, telegram_file_url=telegram.file_base_url,
             secrets=Secrets(slack.bot_token or "", SIGNING_SECRET, telegram.token,
                             WEBHOOK_SECRET),
-            overrides={"outbox": {"base_delay": 0.2}},
+            overrides={"outbox": {"base_delay": 0.2}, "connectors.twilio": {
+                "enabled": True, "account_sid": DEFAULT_ACCOUNT_SID,
+                "auth_token": DEFAULT_AUTH_TOKEN, "whatsapp_from": WHATSAPP_FROM,
+                "api_base_url": twilio.base_url,
+                "templates": [{"name": "back_in_stock", "content_sid": TEMPLATE_SID,
+                               "variables": {"1": "the blue kettle"}}]}},
         ), encoding="utf-8")
         loaded = load_settings(config, settings_registry(),
                                environ={}, dotenv_dir=workdir)
-        bridge = Bridge(loaded, sock=sock)
+        clock = DemoClock()
+        bridge = Bridge(loaded, sock=sock, clock=clock)
         await bridge.start()
         try:
             agent = SlackEventSender(f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET,
@@ -139,7 +232,8 @@ async def _play(workdir: Path, out: list[str]) -> bool:
                   and len(uploads) == 1 and uploads[0]["content"] == DEMO_JPEG)
             out.append("Internal note: stored in the thread, not sent to the customer."
                        if notes_sent == 0 else "ERROR: the internal note reached the customer!")
-            return ok
+            whatsapp = WhatsAppAct(slack, twilio, agent, session, port, clock)
+            return await whatsapp.play(out) and ok
         finally:
             await bridge.stop()
 

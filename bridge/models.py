@@ -69,6 +69,8 @@ class Identity(BaseModel):
     address: str
     display_name: str = ""
     username: str | None = None
+    last_inbound_at: float | None = None  # when the customer last wrote from this address
+    opted_out_at: float | None = None  # set while the customer has asked not to be written to
 
 
 class Conversation(BaseModel):
@@ -125,6 +127,13 @@ class InboundMessage(BaseModel):
     platform_ref: str | None = None  # the platform's own message id, if different
     markup: str | None = None  # the text as Slack mrkdwn, when the platform carried formatting
     edit_of: str | None = None  # an edit: the platform_ref of the message it changes
+    # The customer asked to stop (True: STOP, UNSUBSCRIBE...) or to resume (False: START)
+    # messages on this address; recorded on the identity in the same transaction.
+    opt_out: bool | None = None
+    # A reply the business sent outside the bridge (Meta's Page Inbox), seen as an echo: the
+    # author shown in the thread.  Stored as outbound; it neither moves the customer's reply
+    # window nor reopens a closed conversation.  `sender_name` stays the customer's.
+    echo_author: str | None = None
 
 
 class AgentReply(BaseModel):
@@ -140,6 +149,7 @@ class AgentReply(BaseModel):
     is_note: bool
     event_id: str | None = None
     files: tuple[Attachment, ...] = ()  # files attached in Slack (url = url_private_download)
+    template: str = ""  # a template send (JSON: name, variables) instead of free text
 
 
 class AgentEdit(BaseModel):
@@ -181,12 +191,16 @@ class OutboundMessage(BaseModel):
     attachments: tuple[Attachment, ...] = ()
     mrkdwn: str = ""  # the agent's original Slack text, for platforms with formatting
     mentions: dict[str, str] = Field(default_factory=dict)  # Slack user id -> display name
+    # When the customer last wrote from this address (platform windows count from it).
+    last_inbound_at: float | None = None
+    automatic: bool = False  # written by the bridge, not by a person (Meta's tag rules)
 
 
 class SendReceipt(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     platform_message_ids: tuple[str, ...]
+    note: str | None = None  # shown in the thread (e.g. "went out as 3 SMS segments")
 
 
 class OutboxKind(enum.StrEnum):

@@ -70,7 +70,7 @@ class Router:
         return await self.store.conversation_by_thread(channel, thread_ts)
 
     async def receipt(self, connector: str, platform_id: str, state: DeliveryState,
-                      error: str | None) -> None:
+                      error: str | None, templates: Sequence[str] = ()) -> None:
         """A platform's delivery receipt (Twilio status callback...): committed, then shown."""
         self.worker.submit(await self.store.record_receipt(connector, platform_id, state, error,
-                                                           self.clock()))
+                                                           self.clock(), templates))

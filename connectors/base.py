@@ -8,10 +8,11 @@ Connectors never write messages to the store themselves; they get a `ConnectorCo
 from __future__ import annotations
 
 import logging
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 import aiohttp
 from aiohttp import web
@@ -34,8 +35,14 @@ Step = Callable[[], Awaitable[None]]
 # run_once(name, start, stop): work that must run in one instance of the deployment only
 # (a polling loop): `start` runs now or when this instance takes the job's lease.
 RunOnce = Callable[[str, Step, Step], Awaitable[None]]
-# receipt(connector, platform_message_id, state, error): a delivery receipt, committed on return
-Receipt = Callable[[str, str, DeliveryState, str | None], Awaitable[None]]
+
+
+class Receipt(Protocol):
+    """A delivery receipt, committed on return.  `templates`: a failure because a window
+    closed, with the templates the agent may send instead (offered as buttons)."""
+
+    async def __call__(self, connector: str, platform_id: str, state: DeliveryState,
+                       error: str | None, templates: Sequence[str] = ()) -> None: ...
 
 
 class WebhookRejected(Exception):
@@ -112,6 +119,21 @@ class Unsupported(SendError):
         super().__init__(message, code="unsupported", retryable=False)
 
 
+class OutsideWindow(SendError):
+    """The platform allows no free-form message now (WhatsApp's or Messenger's 24-hour
+    window has closed): nothing was sent.  `message` says why and what is still possible."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="window", retryable=False)
+
+
+class OptedOut(SendError):
+    """The customer asked not to be written to on this address (STOP, error 21610)."""
+
+    def __init__(self, message: str, code: str = "opted_out") -> None:
+        super().__init__(message, code=code, retryable=False)
+
+
 class StateAPI(ABC):
     """The small slice of the store a connector may use for its own state (cursors, caches)."""
 
@@ -131,6 +153,7 @@ class ConnectorContext:
     state: StateAPI
     run_once: RunOnce
     receipt: Receipt
+    clock: Callable[[], float] = time.time  # the bridge's clock (tests move it)
 
 
 class Connector(ABC):
@@ -207,3 +230,12 @@ class Connector(ABC):
     async def delete(self, address: str, platform_ids: Sequence[str]) -> None:
         """Delete a sent reply; raise `Unsupported` if the platform cannot."""
         raise Unsupported(f"{self.name} cannot delete a sent message")
+
+    def templates(self, address: str) -> Sequence[str]:
+        """Names of the approved templates that may be sent to `address` outside a window."""
+        return ()
+
+    async def send_template(self, msg: OutboundMessage, name: str,
+                            variables: Mapping[str, str]) -> SendReceipt:
+        """Send an approved template; raise `Unsupported` if the connector has none."""
+        raise Unsupported(f"{self.name} has no message templates")

@@ -65,6 +65,8 @@ class OutboxResult(BaseModel):
     author_name: str | None = None
     notice: str | None = None  # post this text into the thread (a failure the agent must see)
     notice_retry: OutboxId | None = None  # ...with a "Retry" button that queues this row again
+    notice_templates: tuple[str, ...] = ()  # ...with a "Send template" button per name
+    opted_out_identity: IdentityId | None = None  # the platform says the customer opted out
 
 
 class MediaFile(BaseModel):
@@ -123,7 +125,8 @@ class Store(Protocol):
     async def get_identity(self, identity_id: IdentityId) -> Identity | None: ...
 
     async def record_receipt(self, connector: str, platform_id: str, state: DeliveryState,
-                             error: str | None, now: float) -> list[OutboxItem]:
+                             error: str | None, now: float,
+                             templates: Sequence[str] = ()) -> list[OutboxItem]:
         """A delivery receipt: stored, and applied (forward only) to the message it is for."""
         ...
 
@@ -156,3 +159,7 @@ class Store(Protocol):
     async def get_state(self, connector: str, key: str) -> str | None: ...
 
     async def set_state(self, connector: str, key: str, value: str, now: float) -> None: ...
+
+    async def set_opted_out(self, identity_id: IdentityId, opted_out: bool, now: float) -> bool:
+        """Record that the customer opted out (or back in) on this identity; True if changed."""
+        ...

@@ -143,13 +143,16 @@ def first_message(conversation_id: int) -> Tx[Message | None]:
 
 
 def get_identity(identity_id: int) -> Tx[Identity | None]:
-    row = yield from one("SELECT id, customer_id, connector, address, display_name, username"
-                         " FROM identities WHERE id = ?", identity_id)
+    row = yield from one("SELECT id, customer_id, connector, address, display_name, username,"
+                         " last_inbound_at, opted_out_at FROM identities WHERE id = ?",
+                         identity_id)
     if row is None:
         return None
     return Identity(id=IdentityId(int(row[0])), customer_id=CustomerId(int(row[1])),
                     connector=str(row[2]), address=str(row[3]), display_name=str(row[4]),
-                    username=None if row[5] is None else str(row[5]))
+                    username=None if row[5] is None else str(row[5]),
+                    last_inbound_at=None if row[6] is None else float(row[6]),
+                    opted_out_at=None if row[7] is None else float(row[7]))
 
 
 # -- media and connector state ---------------------------------------------------------------

@@ -111,12 +111,16 @@ class SQLStore(ABC):
         return await self._write(lambda: tx.retry_outbox(ids, all_failed, now))
 
     async def record_receipt(self, connector: str, platform_id: str, state: DeliveryState,
-                             error: str | None, now: float) -> list[OutboxItem]:
+                             error: str | None, now: float,
+                             templates: Sequence[str] = ()) -> list[OutboxItem]:
         return await self._write(lambda: tx.record_receipt(connector, platform_id, state, error,
-                                                           now))
+                                                           now, templates))
 
     async def set_state(self, connector: str, key: str, value: str, now: float) -> None:
         await self._write(lambda: tx.set_state(connector, key, value, now))
+
+    async def set_opted_out(self, identity_id: IdentityId, opted_out: bool, now: float) -> bool:
+        return await self._write(lambda: tx.set_opted_out(identity_id, opted_out, now))
 
     # -- reads -------------------------------------------------------------------------------
     async def pending_outbox(self, limit: int, updated_since: float = 0.0) -> list[OutboxItem]:

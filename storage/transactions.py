@@ -75,6 +75,8 @@ def ingest_inbound(
         return IngestResult(message_id=MessageId(dup[0]),
                             conversation_id=ConversationId(dup[1]), duplicate=True)
 
+    echo = item.echo_author is not None  # the business's own reply, made outside the bridge
+    wrote_at = None if item.edit_of is not None or echo else (item.platform_time or now)
     # FOR UPDATE (PostgreSQL) locks the identity and its customer: concurrent messages of one
     # customer then pick or open the conversation one after the other.
     ident = yield from one(
@@ -89,14 +91,30 @@ def ingest_inbound(
             item.sender_name, now)
         identity_id = yield from insert(
             "INSERT INTO identities (customer_id, connector, address, display_name, username,"
-            " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            " created_at, last_inbound_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             customer_id, item.connector, item.address, item.sender_name, item.username, now,
+            wrote_at,
         )
     else:
         identity_id, customer_id = int(ident[0]), int(ident[1])
-        if (ident[2], ident[3]) != (item.sender_name, item.username) and item.sender_name:
-            yield from execute("UPDATE identities SET display_name = ?, username = ? WHERE id = ?",
-                               item.sender_name, item.username, identity_id)
+        # Windows (WhatsApp, Messenger) count from the customer's latest own message; an
+        # edit is not one, and a late redelivery never moves the time back.
+        renamed = (ident[2], ident[3]) != (item.sender_name, item.username) and item.sender_name
+        yield from execute(
+            "UPDATE identities SET last_inbound_at = CASE WHEN CAST(? AS {{real}}) IS NOT NULL"
+            " AND (last_inbound_at IS NULL OR last_inbound_at < ?) THEN ?"
+            " ELSE last_inbound_at END"
+            + (", display_name = ?, username = ?" if renamed else "") + " WHERE id = ?",
+            *[wrote_at] * 3, *((item.sender_name, item.username) if renamed else ()),
+            identity_id)
+    opt_notice = None
+    if item.opt_out is not None:
+        changed = yield from execute(
+            "UPDATE identities SET opted_out_at = ? WHERE id = ? AND"
+            f" opted_out_at IS {'' if item.opt_out else 'NOT '}NULL",
+            now if item.opt_out else None, identity_id)
+        if changed:
+            opt_notice = OPT_OUT_NOTICE if item.opt_out else OPT_IN_NOTICE
 
     conv = yield from one(
         "SELECT id, status, closed_at FROM conversations WHERE customer_id = ?"
@@ -104,7 +122,9 @@ def ingest_inbound(
         customer_id,
     )
     reopened = False
-    if conv is not None and (conv[1] == ConversationStatus.OPEN or (
+    if conv is not None and echo:
+        conversation_id = int(conv[0])  # shown where it belongs; opens and reopens nothing
+    elif conv is not None and (conv[1] == ConversationStatus.OPEN or (
             conv[2] is not None and now - float(conv[2]) <= reopen_within)):
         conversation_id = int(conv[0])
         reopened = conv[1] != ConversationStatus.OPEN
@@ -121,16 +141,17 @@ def ingest_inbound(
             "INSERT INTO conversations (customer_id, identity_id, connector, address, status,"
             " slack_channel, created_at, updated_at, last_inbound_at, previous_id)"
             " VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?)",
-            customer_id, identity_id, item.connector, item.address, slack_channel, now, now, now,
-            None if conv is None else int(conv[0]),
+            customer_id, identity_id, item.connector, item.address, slack_channel, now, now,
+            None if echo else now, None if conv is None else int(conv[0]),
         )
     attachments = json.dumps([a.model_dump(exclude_none=True) for a in item.attachments])
     message_id = yield from insert(
         "INSERT INTO messages (conversation_id, direction, connector, platform_message_id,"
         " platform_ref, text, attachments, author_name, state, created_at, platform_time,"
-        " markup, edit_of) VALUES (?, 'in', ?, ?, ?, ?, ?, ?, 'received', ?, ?, ?, ?)",
-        conversation_id, item.connector, item.platform_message_id, item.platform_ref, item.text,
-        attachments, item.sender_name, now, item.platform_time, item.markup, item.edit_of,
+        " markup, edit_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'received', ?, ?, ?, ?)",
+        conversation_id, "out" if echo else "in", item.connector, item.platform_message_id,
+        item.platform_ref, item.text, attachments, item.echo_author or item.sender_name, now,
+        item.platform_time, item.markup, item.edit_of,
     )
     out: list[OutboxItem] = []
     if reopened:
@@ -141,6 +162,9 @@ def ingest_inbound(
                                           now)))
     out.append((yield from add_outbox(OutboxKind.SLACK_POST, conversation_id, message_id, "",
                                       now)))
+    if opt_notice is not None:
+        out.append((yield from add_outbox(OutboxKind.SLACK_NOTICE, conversation_id, None,
+                                          opt_notice, now)))
     for index, attachment in enumerate(item.attachments):
         if attachment.platform_file_id or attachment.url:
             out.append((yield from add_outbox(OutboxKind.SLACK_FILE, conversation_id,
@@ -148,6 +172,20 @@ def ingest_inbound(
     return IngestResult(message_id=MessageId(message_id),
                         conversation_id=ConversationId(conversation_id), duplicate=False,
                         outbox=tuple(out))
+
+
+OPT_OUT_NOTICE = (":no_bell: The customer asked not to receive messages here (STOP): the bridge "
+                  "sends nothing more on this channel until they write START.")
+OPT_IN_NOTICE = ":bell: The customer resumed messages (START): replies go out again."
+
+
+def set_opted_out(identity_id: int, opted_out: bool, now: float) -> Tx[bool]:
+    """Record an opt-out learnt from the platform (Twilio 21610); True if it changed."""
+    changed = yield from execute(
+        "UPDATE identities SET opted_out_at = ? WHERE id = ? AND"
+        f" opted_out_at IS {'' if opted_out else 'NOT '}NULL",
+        now if opted_out else None, identity_id)
+    return bool(changed)
 
 
 def ingest_agent_reply(reply: AgentReply, now: float) -> Tx[IngestResult]:
@@ -184,7 +222,7 @@ def ingest_agent_reply(reply: AgentReply, now: float) -> Tx[IngestResult]:
         # failed file is retried alone and never re-sends the text.
         if reply.text.strip() or not reply.files:
             outbox.append((yield from add_outbox(OutboxKind.CUSTOMER_SEND, conversation_id,
-                                                 message_id, "", now)))
+                                                 message_id, reply.template, now)))
         for index in range(len(reply.files)):
             outbox.append((yield from add_outbox(OutboxKind.CUSTOMER_FILE, conversation_id,
                                                  message_id, str(index), now)))
@@ -286,6 +324,8 @@ def finish_outbox(r: OutboxResult, now: float) -> Tx[list[OutboxItem]]:
             for connector, state, error in early:
                 created.extend((yield from apply_receipt(
                     str(connector), platform_id, DeliveryState(state), error, now)))
+    if r.opted_out_identity is not None:
+        yield from set_opted_out(r.opted_out_identity, True, now)
     if r.thread_ts is not None and r.conversation_id is not None:
         yield from execute(
             "UPDATE conversations SET slack_channel = ?, slack_thread_ts = ?, updated_at = ?"
@@ -294,8 +334,9 @@ def finish_outbox(r: OutboxResult, now: float) -> Tx[list[OutboxItem]]:
         )
     if r.notice is not None and r.conversation_id is not None:
         payload = r.notice
-        if r.notice_retry is not None:
-            payload = json.dumps({"text": r.notice, "retry": r.notice_retry})
+        if r.notice_retry is not None or r.notice_templates:
+            payload = json.dumps({"text": r.notice, "retry": r.notice_retry,
+                                  "templates": list(r.notice_templates)})
         created.append((yield from add_outbox(OutboxKind.SLACK_NOTICE, r.conversation_id,
                                               r.message_id, payload, now)))
     return created
@@ -349,17 +390,17 @@ REACTION = {DeliveryState.DELIVERED: "white_check_mark", DeliveryState.READ: "ey
 
 
 def record_receipt(connector: str, platform_id: str, state: DeliveryState, error: str | None,
-                   now: float) -> Tx[list[OutboxItem]]:
+                   now: float, templates: Sequence[str] = ()) -> Tx[list[OutboxItem]]:
     """A platform's status callback: keep it, and move the message forward if we know it."""
     yield from execute(
         "INSERT INTO receipts (connector, platform_id, state, error, received_at)"
         " VALUES (?, ?, ?, ?, ?) ON CONFLICT (connector, platform_id, state) DO NOTHING",
         connector, platform_id, state.value, error, now)
-    return (yield from apply_receipt(connector, platform_id, state, error, now))
+    return (yield from apply_receipt(connector, platform_id, state, error, now, templates))
 
 
 def apply_receipt(connector: str, platform_id: str, state: DeliveryState, error: str | None,
-                  now: float) -> Tx[list[OutboxItem]]:
+                  now: float, templates: Sequence[str] = ()) -> Tx[list[OutboxItem]]:
     row = yield from one(
         "SELECT m.id, m.conversation_id, m.state, m.slack_ts FROM sent_ids s JOIN messages m ON"
         " m.id = s.message_id WHERE s.connector = ? AND s.platform_id = ?",
@@ -376,8 +417,11 @@ def apply_receipt(connector: str, platform_id: str, state: DeliveryState, error:
         created.append((yield from add_outbox(OutboxKind.SLACK_REACTION, conversation_id,
                                               message_id, REACTION[state], now)))
     if state is DeliveryState.FAILED:
+        why = error or "the platform gave no reason"
+        notice = f":warning: Not delivered to the customer: {why}"
+        if templates:  # a closed window: offer what may still be sent
+            notice = json.dumps({"text": notice + ". Send an approved template instead:",
+                                 "retry": None, "templates": list(templates)})
         created.append((yield from add_outbox(
-            OutboxKind.SLACK_NOTICE, conversation_id, message_id,
-            f":warning: Not delivered to the customer: {error or 'the platform gave no reason'}",
-            now)))
+            OutboxKind.SLACK_NOTICE, conversation_id, message_id, notice, now)))
     return created

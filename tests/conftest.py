@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -192,7 +193,8 @@ async def make_harness(
 
     async with AsyncExitStack() as schemas:
         async def make(overrides: Mapping[str, Mapping[str, TomlValue]] | None = None,
-                       env: Mapping[str, str] | None = None) -> Harness:
+                       env: Mapping[str, str] | None = None,
+                       clock: Callable[[], float] = time.time) -> Harness:
             """`overrides` adds config keys per table; `env` adds environment variables.
             Each bridge gets a store of its own: a new SQLite file, or a new random schema
             on the PostgreSQL `test` database (dropped after the test), unless the test
@@ -210,7 +212,7 @@ async def make_harness(
             loaded = load_settings(config, settings_registry(),
                                    environ={**bridge_env(slack), **(env or {})},
                                    dotenv_dir=tmp_path)
-            bridge = Bridge(loaded, sock=sock)
+            bridge = Bridge(loaded, sock=sock, clock=clock)
             await bridge.start()
             started.append(bridge)
             assert bridge.store is not None

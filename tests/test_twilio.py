@@ -60,7 +60,7 @@ async def test_sms_in_reply_out(h: Harness, twilio: TwilioStandin) -> None:
         (form["MessageSid"], "Where is order 123?")]
     assert (await s.post(form))[0] == 200  # Twilio's retry: stored once
     thread = await thread_of(h, CUSTOMER)
-    assert "SMS/WhatsApp" in h.slack.parents(CHANNEL)[0]["text"]
+    assert h.slack.parents(CHANNEL)[0]["text"].startswith("*+14155550100* · SMS\n")
 
     assert await h.agent_says(thread, "It ships *today*") == 200
     [call] = await twilio.wait_for(CREATE, 1)
@@ -107,7 +107,7 @@ async def test_whatsapp_photo_reaches_the_thread_and_replies_go_over_whatsapp(
                       media=[(url, "image/jpeg")])
     assert (await s.post(form))[0] == 200
     thread = await thread_of(h, f"whatsapp:{CUSTOMER}")
-    assert "Ann K" in h.slack.parents(CHANNEL)[0]["text"]
+    assert "*Ann K* (+14155550100) · WhatsApp" in h.slack.parents(CHANNEL)[0]["text"]
     await h.slack.wait_for("files.completeUploadExternal", 1)
     [uploaded] = [f for f in h.slack.files.values() if f.get("completed")]
     assert uploaded["content"] == JPEG
@@ -138,7 +138,7 @@ async def test_opted_out_number_is_reported_and_429_is_retried(
     twilio.fail_with_code(21610)
     assert await h.agent_says(thread, "second") == 200
     await h.wait_rows("SELECT state FROM messages WHERE direction = 'out' ORDER BY id",
-                      [("sent",), ("failed",)])
+                      [("sent",), ("blocked",)])
     await h.slack.wait_for("chat.postMessage", 2)
     await settle()
     notice = h.slack.thread(CHANNEL, thread)[-1]["text"]

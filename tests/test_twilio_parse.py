@@ -51,3 +51,18 @@ def test_unknown_fields_are_tolerated() -> None:
     form = load("sms_text") | {"SomethingNew": "x"}  # Twilio adds fields without notice
     [msg] = parse_message(form)
     assert msg.text == "Where is order 123?"
+
+
+@pytest.mark.parametrize("body, expected", [
+    ("STOP", True), (" stop ", True), ("Unsubscribe.", True), ("quit", True),
+    ("START", False), ("unstop", False), ("yes", False),
+    ("please stop sending", None), ("stopped by the shop", None), ("", None),
+])
+def test_opt_out_keywords_are_the_whole_message(body: str, expected: bool | None) -> None:
+    [msg] = parse_message(load("sms_text") | {"Body": body})
+    assert msg.opt_out is expected
+
+
+def test_advanced_opt_out_field_wins_over_the_body() -> None:
+    [msg] = parse_message(load("sms_text") | {"Body": "arrêt", "OptOutType": "STOP"})
+    assert msg.opt_out is True

@@ -7,11 +7,20 @@ acknowledged click or command is never lost.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+import shlex
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
-from bridge.console.render import CLOSE_ACTION, CLOSE_SHORTCUT, REOPEN_ACTION, RETRY_ACTION
+from bridge.console.render import (
+    CLOSE_ACTION,
+    CLOSE_SHORTCUT,
+    REOPEN_ACTION,
+    RETRY_ACTION,
+    TEMPLATE_ACTION,
+)
 from bridge.console.slack import SlackConsole
 from bridge.models import (
     AgentEdit,
@@ -63,6 +72,31 @@ def slack_files(event: dict[str, Any]) -> tuple[Attachment, ...]:
     return tuple(found)
 
 
+def parse_template_args(rest: str) -> tuple[str, dict[str, str]] | None:
+    """`follow_up 1=Dana 2="order 123"` -> ("follow_up", {"1": "Dana", "2": "order 123"})."""
+    try:
+        words = shlex.split(rest)
+    except ValueError:
+        return None
+    if not words or "=" in words[0]:
+        return None
+    variables: dict[str, str] = {}
+    for word in words[1:]:
+        key, sep, value = word.partition("=")
+        if not sep or not key:
+            return None
+        variables[key] = value
+    return words[0], variables
+
+
+def template_reply(reply: AgentReply, name: str, variables: dict[str, str]) -> AgentReply:
+    """The agent's template send, stored like a reply: its text says what went out."""
+    shown = " ".join(f"{k}={v}" for k, v in variables.items())
+    return reply.model_copy(update={
+        "text": f"[template {name}{' ' + shown if shown else ''}]", "files": (),
+        "template": json.dumps({"name": name, "variables": variables})})
+
+
 def parse_command(text: str, prefix: str) -> tuple[str, str] | None:
     """`!close`, `!reopen ...`: (name, rest); None unless the text is a thread command."""
     stripped = text.strip()
@@ -84,6 +118,7 @@ class ConsoleCommands:
         bolt.action(CLOSE_ACTION)(self._on_close_button)
         bolt.action(REOPEN_ACTION)(self._on_reopen_button)
         bolt.action(RETRY_ACTION)(self._on_retry)
+        bolt.action(re.compile(f"^{TEMPLATE_ACTION}:"))(self._on_template)
         bolt.shortcut(CLOSE_SHORTCUT)(self._on_close_shortcut)
 
     async def _allowed(self, user: str, thread_ts: str | None) -> bool:
@@ -113,15 +148,57 @@ class ConsoleCommands:
                                          thread_ts)
 
     # -- thread commands (called by the message listener) ------------------------------------
-    async def command(self, reply: AgentReply, name: str) -> None:
+    async def command(self, reply: AgentReply, name: str, rest: str = "") -> None:
+        if name == "template":
+            await self._template_command(reply, rest)
+            return
         status = COMMANDS.get(name)
         if status is None:
-            known = ", ".join(f"{self.console.settings.command_prefix}{c}" for c in COMMANDS)
+            prefix = self.console.settings.command_prefix
+            known = ", ".join(f"{prefix}{c}" for c in (*COMMANDS, "template"))
             await self.console.ephemeral(
                 reply.slack_user, f"Unknown command `{name}`; this thread knows {known}. "
                 "Nothing was sent to the customer.", reply.thread_ts)
             return
         await self._set(reply.slack_channel, reply.thread_ts, reply.slack_user, status)
+
+    async def _template_command(self, reply: AgentReply, rest: str) -> None:
+        """`!template <name> [1=value 2=value]`: send an approved template (outside a window)."""
+        parsed = parse_template_args(rest)
+        if parsed is None:
+            prefix = self.console.settings.command_prefix
+            await self.console.ephemeral(
+                reply.slack_user, f"Usage: `{prefix}template <name> [1=value 2=value ...]`. "
+                "Nothing was sent to the customer.", reply.thread_ts)
+            return
+        name, variables = parsed
+        if not await self._allowed(reply.slack_user, reply.thread_ts):
+            return
+        result = await self.actions.ingest_reply(template_reply(reply, name, variables))
+        if result.conversation_id is None:
+            await self.console.ephemeral(
+                reply.slack_user, "This thread is not a customer conversation.", None)
+
+    async def _on_template(self, ack: Ack, body: dict[str, Any],
+                           action: dict[str, Any]) -> None:
+        """A "Send template" button on a window notice: queued once per notice (the notice's
+        ts keys the send, so a second click is a duplicate), then the buttons go away."""
+        channel, thread_ts, user = self._where(body)
+        message = body.get("message") or {}
+        name = str(action.get("value") or "")
+        ts = str(message.get("ts") or "")
+        if channel == self.channel and name and ts and await self._allowed(user, thread_ts):
+            reply = AgentReply(slack_channel=channel, slack_ts=ts, thread_ts=thread_ts,
+                               slack_user=user, text="", is_note=False)
+            result = await self.actions.ingest_reply(template_reply(reply, name, {}))
+            note = (f"template *{name}* queued by <@{user}>" if not result.duplicate
+                    else "a template was already sent from this notice")
+            try:
+                await self.console.update(ts, f"{message.get('text') or ''}\n_{note}._", [],
+                                          channel=channel)
+            except SendError as exc:
+                log.warning("could not update the window notice: %s", exc.describe())
+        await ack()
 
     # -- buttons and shortcuts ---------------------------------------------------------------
     @staticmethod

@@ -151,7 +151,7 @@ class SlackEvents:
             return
         command = parse_command(reply.text, self.settings.command_prefix)
         if command is not None and not reply.files:
-            await self.commands.command(reply, command[0])  # never relayed to the customer
+            await self.commands.command(reply, *command)  # never relayed to the customer
             return
         result = await self.actions.ingest_reply(reply)
         if result.conversation_id is None:

@@ -6,6 +6,7 @@ Pure functions: what the console posts is decided here and tested without Slack.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from bridge.formatting import mrkdwn_escape
@@ -14,21 +15,34 @@ from bridge.models import ConversationStatus
 CLOSE_ACTION = "bridge_close"  # button on the parent message
 REOPEN_ACTION = "bridge_reopen"  # button on the parent of a closed conversation
 RETRY_ACTION = "bridge_retry"  # button on a failure notice (value: the outbox row id)
+TEMPLATE_ACTION = "bridge_template"  # "Send template <name>" buttons (value: the name)
+TEMPLATE_BUTTONS = 5
 CLOSE_SHORTCUT = "close_conversation"  # message shortcut, any message of the thread
 SECTION_MAX = 3000  # characters per section block
 BADGES = {"telegram": "Telegram", "twilio": "SMS/WhatsApp", "messenger": "Messenger",
           "email": "Email"}
 
 
+def channel_label(connector: str, address: str | None) -> tuple[str, str | None]:
+    """The channel's name for agents, and the customer's number where it says who they are
+    (SMS and WhatsApp through Twilio share one connector; the address tells them apart)."""
+    if connector == "twilio" and address:
+        number = address.removeprefix("whatsapp:")
+        return ("WhatsApp" if address.startswith("whatsapp:") else "SMS"), number
+    return BADGES.get(connector, connector.title()), None
+
+
 def inbound_text(name: str, connector: str, username: str | None, body: str, *, first: bool,
-                 edit: bool = False) -> str:
+                 edit: bool = False, address: str | None = None) -> str:
     """A customer's message in Slack; `body` is already mrkdwn (escaped or converted)."""
     who = mrkdwn_escape(name)
     if edit:
         return f":pencil2: *{who}* edited a message: {body}"
     if first:
-        badge = BADGES.get(connector, connector.title())
+        badge, number = channel_label(connector, address)
         handle = f" (@{mrkdwn_escape(username)})" if username else ""
+        if number and number != name:
+            handle += f" ({mrkdwn_escape(number)})"
         return f"*{who}*{handle} · {badge}\n{body}"
     return f"*{who}*: {body}"
 
@@ -81,14 +95,23 @@ def parent_message(body: str, status: ConversationStatus, *, conversation_id: in
     return prefix + body, blocks
 
 
-def notice_message(text: str, retry_id: int | None) -> tuple[str, list[dict[str, Any]] | None]:
-    """A notice in the thread; a failed delivery carries a Retry button."""
-    if retry_id is None:
+def notice_message(text: str, retry_id: int | None,
+                   templates: Sequence[str] = ()) -> tuple[str, list[dict[str, Any]] | None]:
+    """A notice in the thread; a failed delivery carries a Retry button, a reply blocked by a
+    closed window one button per approved template."""
+    buttons: list[dict[str, Any]] = []
+    if retry_id is not None:
+        buttons.append({"type": "button", "action_id": RETRY_ACTION, "style": "primary",
+                        "text": {"type": "plain_text", "text": "Retry"},
+                        "value": str(retry_id)})
+    for name in templates[:TEMPLATE_BUTTONS]:
+        buttons.append({"type": "button", "action_id": f"{TEMPLATE_ACTION}:{name}"[:255],
+                        "text": {"type": "plain_text", "text": f"Send template {name}"[:75]},
+                        "value": name[:2000]})
+    if not buttons:
         return text, None
     return text, [
         {"type": "section", "text": {"type": "mrkdwn", "text": text[:SECTION_MAX]}},
-        {"type": "actions", "block_id": "bridge_retry", "elements": [{
-            "type": "button", "action_id": RETRY_ACTION, "style": "primary",
-            "text": {"type": "plain_text", "text": "Retry"}, "value": str(retry_id),
-        }]},
+        {"type": "actions", "block_id": "bridge_retry" if retry_id is not None
+         else "bridge_templates", "elements": buttons},
     ]

@@ -1,4 +1,5 @@
-"""Run one stand-in in the foreground: ``python -m bridge.standins slack|telegram --port N``."""
+"""Run one stand-in in the foreground:
+``python -m bridge.standins slack|telegram|messenger --port N``."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ import signal
 import sys
 
 from bridge.standins.base import StandinBase
+from bridge.standins.messenger import MessengerStandin
 from bridge.standins.slack import SlackStandin
 from bridge.standins.telegram import TelegramStandin
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bridge.standins", description=__doc__)
-    parser.add_argument("kind", choices=["slack", "telegram"])
+    parser.add_argument("kind", choices=["slack", "telegram", "messenger"])
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument(
@@ -29,6 +31,8 @@ async def _serve(args: argparse.Namespace) -> None:
     standin: StandinBase
     if args.kind == "slack":
         standin = SlackStandin() if args.token is None else SlackStandin(bot_token=args.token)
+    elif args.kind == "messenger":  # any Page token is accepted; --token is not used
+        standin = MessengerStandin()
     else:
         standin = TelegramStandin() if args.token is None else TelegramStandin(token=args.token)
     stop = asyncio.Event()
@@ -37,7 +41,8 @@ async def _serve(args: argparse.Namespace) -> None:
         loop.add_signal_handler(sig, stop.set)
     await standin.start(args.host, args.port)
     try:
-        base = standin.base_url if isinstance(standin, SlackStandin | TelegramStandin) else ""
+        kinds = SlackStandin | TelegramStandin | MessengerStandin
+        base = standin.base_url if isinstance(standin, kinds) else ""
         sys.stdout.write(f"READY {base}\n")
         sys.stdout.flush()
         await stop.wait()

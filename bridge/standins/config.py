@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-TomlValue = str | int | float | bool
+TomlValue = str | int | float | bool | list["TomlValue"] | dict[str, "TomlValue"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,10 @@ def _value(value: TomlValue) -> str:
         return "true" if value else "false"
     if isinstance(value, str):
         return json.dumps(value)  # a TOML basic string for everything we write
+    if isinstance(value, list):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    if isinstance(value, dict):  # an inline table (arrays of them for [[...]] lists)
+        return "{" + ", ".join(f"{json.dumps(k)} = {_value(v)}" for k, v in value.items()) + "}"
     return repr(value)
 
 

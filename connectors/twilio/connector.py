@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import json
 import logging
+import time
+from collections.abc import Mapping, Sequence
 from typing import ClassVar
 from urllib.parse import urljoin, urlsplit
 
@@ -26,39 +29,62 @@ from bridge.models import (
 from connectors.base import (
     Connector,
     ConnectorContext,
+    OptedOut,
+    OutsideWindow,
     SendError,
     Unauthorized,
+    Unsupported,
     WebhookRejected,
     read_capped,
 )
-from connectors.twilio.parse import NAME, is_whatsapp, parse_form, parse_message, parse_status
+from connectors.twilio.parse import (
+    ERRORS,
+    NAME,
+    is_whatsapp,
+    parse_form,
+    parse_message,
+    parse_status,
+)
 from connectors.twilio.settings import TwilioSettings
 
 log = logging.getLogger(__name__)
 SIGNATURE = "X-Twilio-Signature"
 SIGNATURE_SETTINGS = "X-Twilio-Webhooks-Signature-Settings"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
-PERMANENT = {21211: "the number is not a valid phone number",
-             21610: "the customer has opted out (replied STOP)",
-             21614: "the number cannot receive SMS",
-             63016: "outside WhatsApp's 24-hour window: only an approved template can be sent",
-             21408: "this region is not enabled for the account",
-             20003: "Twilio refused the credentials (account_sid / auth_token)"}
+PERMANENT = frozenset({21211, 21614, 63024, 21408, 20003})
+MMS_MEDIA_BYTES = 5 * 1048576  # Twilio's MMS limit
+WHATSAPP_MEDIA_BYTES = 16 * 1048576  # WhatsApp media, per Twilio
+WHATSAPP_MEDIA_TYPES = ("image/jpeg", "image/png", "audio/", "video/mp4", "application/pdf",
+                        "text/vcard")
+WINDOW = 24 * 3600.0  # WhatsApp's customer service window, from the customer's last message
 
 
 def send_error(exc: TwilioRestException) -> SendError:
     code = exc.code
-    reason = PERMANENT.get(code or 0)
     if exc.status == 429 or code == 20429:
         return SendError("Twilio is busy (too many concurrent requests)", code="20429",
                          retryable=True, retry_after=1.0)
-    if reason is not None:
-        return SendError(f"Twilio refused: {reason}", code=str(code), retryable=False)
+    if code == 21610:
+        return OptedOut(f"Twilio refused: {ERRORS[21610]}", code="21610")
+    if code == 63016:
+        return OutsideWindow("WhatsApp's 24-hour window is closed (Twilio error 63016): only an "
+                             "approved template can reach the customer until they write again")
+    if code in PERMANENT:
+        return SendError(f"Twilio refused: {ERRORS[code]}", code=str(code), retryable=False)
     if exc.status >= 500:
         return SendError(f"Twilio error {exc.status}: {exc.msg}", code=str(code or exc.status),
                          retryable=True)
     return SendError(f"Twilio refused the message: {exc.msg}", code=str(code or exc.status),
                      retryable=False)
+
+
+def segments_note(address: str, segments: Sequence[int]) -> str | None:
+    """For a long SMS: how many messages and billed segments it took."""
+    total = sum(segments)
+    if is_whatsapp(address) or total <= 1:
+        return None
+    parts = f"{len(segments)} messages, " if len(segments) > 1 else ""
+    return f":information_source: Sent as SMS: {parts}{total} segments in all."
 
 
 class TwilioConnector(Connector):
@@ -120,11 +146,15 @@ class TwilioConnector(Connector):
         body = await request.read()
         try:
             await self.verify(request, body)
-            receipt = parse_status(parse_form(body))
+            form = parse_form(body)
+            receipt = parse_status(form)
         except WebhookRejected as exc:
             return web.json_response({"error": exc.reason}, status=exc.status)
         if receipt is not None:
-            await self.ctx.receipt(self.name, *receipt)  # raises -> 500, Twilio retries
+            # 63016: Twilio's clock says the window closed; offer the templates, as before a send
+            templates = self.templates(form.get("To", "")) if form.get("ErrorCode") == "63016" \
+                else ()
+            await self.ctx.receipt(self.name, *receipt, templates)  # raises -> 500, Twilio retries
         return self.acknowledge()
 
     def parse(self, body: bytes) -> list[InboundMessage]:
@@ -147,7 +177,8 @@ class TwilioConnector(Connector):
                             code="config", retryable=False)
         return {"from_": self.settings.sms_from}
 
-    async def _create(self, address: str, **fields: object) -> str:
+    async def _create(self, address: str, **fields: object) -> tuple[str, int]:
+        """One Messages.json create: (MessageSid, segments)."""
         assert self.client is not None, "connector not started"
         try:
             message = await self.client.messages.create_async(
@@ -157,19 +188,70 @@ class TwilioConnector(Connector):
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise SendError(f"Twilio unreachable: {exc!r}", code="network",
                             retryable=True) from exc
-        return str(message.sid)
+        try:
+            segments = int(message.num_segments or 1)
+        except (TypeError, ValueError):
+            segments = 1
+        return str(message.sid), segments
+
+    def _check_window(self, msg: OutboundMessage) -> None:
+        """WhatsApp: free-form messages only within 24 hours of the customer's last message;
+        nothing is attempted outside it."""
+        if not is_whatsapp(msg.address):
+            return
+        last = msg.last_inbound_at
+        if last is not None and self.ctx.clock() - last < WINDOW:
+            return
+        since = ("the customer has not written yet" if last is None else
+                 "the customer last wrote " + time.strftime("%Y-%m-%d %H:%M UTC",
+                                                            time.gmtime(last)))
+        raise OutsideWindow(f"WhatsApp's 24-hour window is closed ({since}): only an approved "
+                            "template can reach them until they write again")
 
     async def send(self, msg: OutboundMessage) -> SendReceipt:
+        self._check_window(msg)
         # No sender names on SMS/WhatsApp: the agent's name leads the text.
         text = f"{msg.author_name}: {msg.text}"
-        ids = [await self._create(msg.address, body=part)
-               for part in split_plain(text, SMS_LIMIT)]
-        return SendReceipt(platform_message_ids=tuple(ids))
+        sent = [await self._create(msg.address, body=part)
+                for part in split_plain(text, SMS_LIMIT)]
+        return SendReceipt(platform_message_ids=tuple(sid for sid, _ in sent),
+                           note=segments_note(msg.address, [n for _, n in sent]))
 
     async def send_file(self, msg: OutboundMessage, file: OutboundFile) -> SendReceipt:
         """Twilio fetches the file itself from the bridge's GET /media/<token> URL."""
         assert file.url is not None, "media_by_url connectors get a public URL"
-        sid = await self._create(msg.address, body=f"{msg.author_name}:", media_url=[file.url])
+        self._check_window(msg)
+        whatsapp = is_whatsapp(msg.address)
+        limit = WHATSAPP_MEDIA_BYTES if whatsapp else MMS_MEDIA_BYTES
+        if len(file.data) > limit:
+            raise Unsupported(f"{'WhatsApp' if whatsapp else 'MMS'} carries files up to "
+                              f"{limit // 1048576} MB")
+        if whatsapp and not file.mime_type.startswith(WHATSAPP_MEDIA_TYPES):
+            raise Unsupported(f"WhatsApp does not carry {file.mime_type} files")
+        sid, _ = await self._create(msg.address, body=f"{msg.author_name}:",
+                                    media_url=[file.url])
+        return SendReceipt(platform_message_ids=(sid,))
+
+    def templates(self, address: str) -> Sequence[str]:
+        return [t.name for t in self.settings.templates] if is_whatsapp(address) else ()
+
+    async def send_template(self, msg: OutboundMessage, name: str,
+                            variables: Mapping[str, str]) -> SendReceipt:
+        """An approved WhatsApp template (Content SID): allowed outside the 24-hour window.
+        The configured variables are the defaults; the agent's values win."""
+        template = next((t for t in self.settings.templates if t.name == name), None)
+        if template is None:
+            known = ", ".join(t.name for t in self.settings.templates) or "none configured"
+            raise SendError(f"no template named {name!r} (known: {known})",
+                            code="unknown_template", retryable=False)
+        if not is_whatsapp(msg.address):
+            raise SendError("templates are for WhatsApp; this customer writes by SMS, so a "
+                            "normal reply works", code="unsupported", retryable=False)
+        values = {**template.variables, **variables}
+        fields: dict[str, object] = {"content_sid": template.content_sid}
+        if values:
+            fields["content_variables"] = json.dumps(values)
+        sid, _ = await self._create(msg.address, **fields)
         return SendReceipt(platform_message_ids=(sid,))
 
     async def fetch_file(self, attachment: Attachment, max_bytes: int) -> bytes:

@@ -43,6 +43,27 @@ def _attachments(form: Mapping[str, str]) -> tuple[Attachment, ...]:
     return tuple(found)
 
 
+# Twilio's default opt-out and opt-in keywords (the whole message, any case).  Twilio blocks
+# further SMS to a number that sent one of the first until it sends one of the second.
+OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE",
+                           "OPTOUT"})
+OPT_IN_WORDS = frozenset({"START", "YES", "UNSTOP"})
+
+
+def opt_out(form: Mapping[str, str]) -> bool | None:
+    """True for an opt-out keyword, False for an opt-in one, None otherwise.  Twilio's
+    Advanced Opt-Out names it in `OptOutType`; else the body alone is the keyword."""
+    kind = (form.get("OptOutType") or "").upper()
+    if kind in ("STOP", "START"):
+        return kind == "STOP"
+    word = form.get("Body", "").strip().rstrip(".!").upper()
+    if word in OPT_OUT_WORDS:
+        return True
+    if word in OPT_IN_WORDS:
+        return False
+    return None
+
+
 def parse_message(form: Mapping[str, str]) -> list[InboundMessage]:
     """One inbound SMS/MMS/WhatsApp message; raise `Malformed` without From, To, MessageSid."""
     missing = [k for k in ("From", "To", "MessageSid") if not form.get(k)]
@@ -67,6 +88,7 @@ def parse_message(form: Mapping[str, str]) -> list[InboundMessage]:
         text=body,
         attachments=attachments,
         platform_ref=form["MessageSid"],
+        opt_out=opt_out(form),
     )]
 
 
@@ -88,4 +110,20 @@ def parse_status(form: Mapping[str, str]) -> tuple[str, DeliveryState, str | Non
     if state is DeliveryState.FAILED:
         code = form.get("ErrorCode")
         error = f"Twilio {status}" + (f", error {code}" if code else "")
+        if code and code.isdigit() and int(code) in ERRORS:
+            error += f": {ERRORS[int(code)]}"
     return sid, state, error
+
+
+# What Twilio's error codes mean for the agent (sends and status callbacks).
+ERRORS = {21211: "the number is not a valid phone number",
+          21610: "the customer has opted out (replied STOP)",
+          21614: "the number cannot receive SMS",
+          63016: "outside WhatsApp's 24-hour window: only an approved template can be sent",
+          63024: "the recipient is not a valid WhatsApp user",
+          30003: "the handset is unreachable",
+          30005: "unknown destination handset",
+          30006: "landline or unreachable carrier",
+          30007: "filtered by the carrier as spam",
+          21408: "this region is not enabled for the account",
+          20003: "Twilio refused the credentials (account_sid / auth_token)"}

@@ -1,0 +1,85 @@
+"""Messenger's pure parser on recorded webhook bodies (tests/fixtures/messenger/*.json)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bridge.models import DeliveryState
+from connectors.base import Malformed
+from connectors.messenger.parse import PAGE_INBOX, Parsed, load, parse_body
+
+FIXTURES = Path(__file__).parent / "fixtures" / "messenger"
+APP_ID = "900000000000001"
+PAGE, PSID = "1111111111", "6001234567890123"
+
+
+def parsed(name: str) -> Parsed:
+    return parse_body(load((FIXTURES / f"{name}.json").read_bytes()), APP_ID)
+
+
+def test_text_with_escaped_non_ascii() -> None:
+    [msg] = parsed("text").messages
+    assert msg.text == "Bonjour, ma commande n°123 est arrivée abîmée 😞"
+    assert msg.address == f"{PAGE}:{PSID}" and msg.platform_message_id == "m_AbCdEf0123456789-text"
+    assert msg.platform_time == 1764590000.001 and msg.echo_author is None
+    assert msg.sender_name == "Messenger user …0123"  # until the Graph API names them
+
+
+def test_attachments_keep_their_cdn_urls_for_the_download() -> None:
+    [msg] = parsed("image").messages
+    assert [(a.kind, a.filename, a.mime_type) for a in msg.attachments] == [
+        ("photo", "450001_n.jpg", "image/jpeg"), ("document", "invoice.pdf", "application/pdf")]
+    assert msg.attachments[0].url == (
+        "https://scontent.xx.fbcdn.net/v/t1.15752-9/450001_n.jpg?_nc_cat=1&oh=00_AfA&oe=6750")
+    assert msg.text == ""
+
+
+def test_a_batch_of_entries_for_two_pages() -> None:
+    out = parsed("batched")
+    assert [(m.address, m.text) for m in out.messages] == [
+        ("1111111111:6001234567890123", "first page"), ("2222222222:7009876543210987",
+                                                         "second page")]
+    assert [(w.page_id, w.psid, w.state, w.watermark, w.mids) for w in out.watermarks] == [
+        (PAGE, PSID, DeliveryState.DELIVERED, 1764590199.0, ("m_ours-1",)),
+        ("2222222222", "7009876543210987", DeliveryState.READ, 1764590199.7, ())]
+
+
+def test_our_echoes_are_dropped_and_page_inbox_echoes_mirrored() -> None:
+    assert parsed("echo_ours").messages == []
+    [msg] = parsed("echo_page_inbox").messages
+    assert msg.echo_author == PAGE_INBOX and msg.address == f"{PAGE}:{PSID}"
+    assert msg.text == "Hi, Sam from the shop here — refund done."
+    # Without our app id configured, the metadata of our sends still recognises them.
+    assert parse_body(load((FIXTURES / "echo_ours.json").read_bytes()), "").messages == []
+
+
+def test_postbacks_referrals_and_quick_replies_become_text_with_the_ref_kept() -> None:
+    [postback] = parsed("postback").messages
+    assert postback.text == "[button] Get Started (payload: GET_STARTED)"
+    assert postback.platform_ref == "ref:handoff-abc123"
+    [referral] = parsed("referral").messages
+    assert referral.text == "[opened the conversation from shortlink, ref: handoff-xyz789]"
+    assert referral.platform_ref == "ref:handoff-xyz789"
+    assert referral.platform_message_id == f"referral:{PAGE}:{PSID}:1764590599000"
+    [quick] = parsed("quick_reply").messages
+    assert quick.text == "(reply to an earlier message) Yes please\n(quick reply: CONFIRM_REFUND)"
+
+
+def test_standby_events_are_handled_and_other_objects_ignored() -> None:
+    assert [m.text for m in parsed("standby").messages] == ["still there?"]
+    assert parsed("not_page") == Parsed()
+
+
+@pytest.mark.parametrize("body", [
+    b"not json", b"[1, 2]", b'{"object": "page", "entry": {}}',
+    b'{"object": "page", "entry": [{"messaging": []}]}',
+    b'{"object": "page", "entry": [{"id": "1", "messaging": [{"sender": {"id": "2"},'
+    b' "recipient": {"id": "1"}, "message": {"text": "no mid"}}]}]}',
+    b'{"object": "page", "entry": [{"id": "1", "messaging": [{"sender": {"id": "2"},'
+    b' "recipient": {"id": "1"}, "read": {}}]}]}',
+])
+def test_broken_envelopes_are_malformed(body: bytes) -> None:
+    with pytest.raises(Malformed):
+        parse_body(load(body), APP_ID)
