@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from connectors.base import Connector
+from connectors.email import EmailConnector
 from connectors.messenger import MessengerConnector
 from connectors.telegram import TelegramConnector
 from connectors.twilio import TwilioConnector
@@ -12,6 +13,7 @@ from connectors.twilio import TwilioConnector
 REGISTRY: dict[str, type[Connector]] = {
     MessengerConnector.name: MessengerConnector,
     TelegramConnector.name: TelegramConnector,
+    EmailConnector.name: EmailConnector,
     TwilioConnector.name: TwilioConnector,
 }
 

@@ -1,0 +1,5 @@
+"""Email: a support mailbox over IMAP (in) and SMTP (out)."""
+
+from connectors.email.connector import EmailConnector
+
+__all__ = ["EmailConnector"]

@@ -1,0 +1,198 @@
+"""The IMAP side against a real Dovecot: cursor across restarts, dropped connections, IDLE or
+polling, UIDVALIDITY changes, and what happens to processed mail."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bridge.models import InboundMessage, IngestResult
+from connectors.email import imap
+from storage.base import StoreError
+from tests.conftest import Harness, HarnessFactory
+from tests.dovecot import Dovecot
+from tests.mailservers import (
+    EMAIL_ENV,
+    SmtpReceiver,
+    customer_mail,
+    email_config,
+)
+from tests.test_loop import settle
+
+ANN = "Ann Kim <ann@example.org>"
+SUPPORT = "Support – Kunden"  # a space and a non-ASCII name: modified UTF-7, quoted
+DONE = "Erledigt & fertig"
+
+
+@pytest.fixture
+async def dovecot() -> AsyncIterator[Dovecot]:
+    server = Dovecot()
+    try:
+        await server.start()
+        yield server
+    finally:
+        await server.stop()
+        server.close()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpReceiver]:
+    receiver = SmtpReceiver()
+    controller = receiver.start()
+    yield receiver
+    controller.stop()
+
+
+def mail(n: int) -> bytes:
+    return customer_mail(ANN, f"Question {n}", f"Question number {n}", message_id=f"q{n}@x.org")
+
+
+def ids(h: Harness) -> list[str]:
+    return [str(r[0]) for r in h.rows("SELECT platform_message_id FROM messages ORDER BY id")]
+
+
+def cursor(h: Harness) -> dict[str, int]:
+    [(raw,)] = h.rows("SELECT value FROM connector_state WHERE connector = 'email' AND"
+                      " key = 'cursor'")
+    return dict(json.loads(str(raw)))
+
+
+@pytest.mark.backends("sqlite")  # two bridges, one after the other, on one SQLite file
+async def test_restart_neither_misses_nor_reimports(
+    dovecot: Dovecot, smtp: SmtpReceiver, make_harness: HarnessFactory, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(imap, "BATCH", 2)  # several SEARCH rounds per wake-up
+    overrides = {"connectors.email": email_config(dovecot, smtp),
+                 "storage": {"url": f"sqlite:///{tmp_path / 'email.db'}"}}
+    await dovecot.append(mail(1), mail(2), mail(3))
+    first = await make_harness(overrides, env=EMAIL_ENV)
+    await first.wait_rows("SELECT COUNT(*) FROM messages", [(3,)])
+    await first.bridge.stop()
+    await dovecot.append(mail(4))  # arrives while the bridge is down
+    second = await make_harness(overrides, env=EMAIL_ENV)
+    await second.wait_rows("SELECT COUNT(*) FROM messages", [(4,)])
+    await dovecot.append(mail(5))
+    await second.wait_rows("SELECT COUNT(*) FROM messages", [(5,)])
+    await settle()
+    assert ids(second) == [f"q{n}@x.org" for n in range(1, 6)]
+    assert cursor(second)["last_uid"] == 5  # the restart went on from UID 3, not from 0
+
+
+async def test_the_server_dropping_the_connection_mid_idle_loses_nothing(
+    dovecot: Dovecot, smtp: SmtpReceiver, make_harness: HarnessFactory,
+) -> None:
+    h = await make_harness({"connectors.email": email_config(dovecot, smtp)}, env=EMAIL_ENV)
+    await dovecot.append(mail(1))
+    await h.wait_rows("SELECT COUNT(*) FROM messages", [(1,)])
+    await settle()  # back in IDLE
+    await dovecot.kick()
+    await dovecot.append(mail(2))
+    await h.wait_rows("SELECT COUNT(*) FROM messages", [(2,)], timeout=10)
+    await settle()
+    await dovecot.stop()  # a server restart: connection refused for a while
+    await asyncio.sleep(0.5)
+    await dovecot.start()
+    await dovecot.append(mail(3))
+    await h.wait_rows("SELECT COUNT(*) FROM messages", [(3,)], timeout=15)
+    assert ids(h) == ["q1@x.org", "q2@x.org", "q3@x.org"]
+
+
+async def test_polling_without_idle_and_only_new_mail_on_first_start(
+    dovecot: Dovecot, smtp: SmtpReceiver, make_harness: HarnessFactory,
+) -> None:
+    await dovecot.append(mail(1))  # there before the bridge ever ran: not imported
+    h = await make_harness({"connectors.email": email_config(
+        dovecot, smtp, idle=False, poll_interval=0.2, import_existing=False)}, env=EMAIL_ENV)
+    await h.wait_rows("SELECT COUNT(*) FROM connector_state WHERE key = 'cursor'", [(1,)])
+    await dovecot.append(mail(2))
+    await h.wait_rows("SELECT COUNT(*) FROM messages", [(1,)])
+    await settle()
+    assert ids(h) == ["q2@x.org"]
+
+
+@pytest.mark.parametrize("processed", ["seen", "move"])
+async def test_processed_mail_is_flagged_or_moved_after_the_commit(
+    dovecot: Dovecot, smtp: SmtpReceiver, make_harness: HarnessFactory, processed: str,
+) -> None:
+    h = await make_harness({"connectors.email": email_config(
+        dovecot, smtp, processed=processed, processed_mailbox=DONE)}, env=EMAIL_ENV)
+    await dovecot.append(mail(1), mail(2))
+    await h.wait_rows("SELECT COUNT(*) FROM messages", [(2,)])
+    for _ in range(100):
+        inbox = await dovecot.flags()
+        if (processed == "seen" and all("\\Seen" in f for f in inbox)) or not inbox:
+            break
+        await asyncio.sleep(0.05)
+    if processed == "seen":
+        assert len(inbox) == 2 and all("\\Seen" in f for f in inbox)
+    else:
+        assert inbox == [] and len(await dovecot.flags(DONE)) == 2
+
+
+async def test_a_new_uidvalidity_rereads_recent_mail_without_duplicates(
+    dovecot: Dovecot, smtp: SmtpReceiver, make_harness: HarnessFactory,
+) -> None:
+    await dovecot.recreate(SUPPORT)
+    h = await make_harness({"connectors.email": email_config(dovecot, smtp, mailbox=SUPPORT)},
+                           env=EMAIL_ENV)
+    await dovecot.append(mail(1), mailbox=SUPPORT)
+    await h.wait_rows("SELECT COUNT(*) FROM messages", [(1,)])
+    before = cursor(h)["uidvalidity"]
+    await h.bridge.connectors["email"].stop()
+    await dovecot.recreate(SUPPORT)  # e.g. restored from a backup: all UIDs are new
+    await dovecot.append(mail(1), mail(2), mailbox=SUPPORT)
+    await h.bridge.connectors["email"].start()
+    await h.wait_rows("SELECT COUNT(*) FROM messages", [(2,)])
+    await settle()
+    assert ids(h) == ["q1@x.org", "q2@x.org"]
+    assert cursor(h)["uidvalidity"] != before
+
+
+async def test_a_mail_over_the_size_limit_arrives_with_its_headers_only(
+    dovecot: Dovecot, smtp: SmtpReceiver, make_harness: HarnessFactory,
+) -> None:
+    h = await make_harness({"connectors.email": email_config(
+        dovecot, smtp, max_message_bytes=4096)}, env=EMAIL_ENV)
+    big = customer_mail(ANN, "Logs", "See the logs.", message_id="big@x.org",
+                        files=(("logs.bin", "application/octet-stream", os.urandom(20000)),))
+    await dovecot.append(big, mail(2))
+    await h.wait_rows("SELECT COUNT(*) FROM messages", [(2,)])
+    assert h.rows("SELECT platform_message_id, text FROM messages ORDER BY id")[0] == (
+        "big@x.org", "Logs\n\n(This mail is over the 4 KB import limit: read it in the "
+                     "mailbox.)")
+    assert h.rows("SELECT COUNT(*) FROM outbox WHERE kind = 'slack_file'") == [(0,)]
+
+
+async def test_the_cursor_passes_a_mail_only_after_its_commit(
+    dovecot: Dovecot, smtp: SmtpReceiver, make_harness: HarnessFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    h = await make_harness({"connectors.email": email_config(dovecot, smtp, processed="seen")},
+                           env=EMAIL_ENV)
+    store = h.bridge.store
+    assert store is not None
+    real = store.ingest_inbound
+    seen_at_failure: list[tuple[int, list[str]]] = []
+
+    async def flaky(items: Sequence[InboundMessage], *args: Any,
+                    **kw: Any) -> list[IngestResult]:
+        if len(seen_at_failure) < 2:
+            seen_at_failure.append((cursor(h)["last_uid"], await dovecot.flags()))
+            raise StoreError("commit failed: disk I/O error")
+        return await real(items, *args, **kw)
+
+    monkeypatch.setattr(store, "ingest_inbound", flaky)
+    await dovecot.append(mail(1))
+    await h.wait_rows("SELECT COUNT(*) FROM messages", [(1,)], timeout=15)
+    # While the commit failed the cursor stayed before the mail and it was not marked read.
+    assert seen_at_failure == [(0, ["1 FETCH (UID 1 FLAGS ())"])] * 2
+    await h.wait_rows("SELECT COUNT(*) FROM connector_state WHERE key = 'cursor' AND"
+                      " value LIKE '%\"last_uid\": 1,%'", [(1,)])
+    assert "\\Seen" in (await dovecot.flags())[0]
