@@ -174,6 +174,7 @@ class Run:
     def config(self, port: int, slack: SlackStandin, twilio: TwilioStandin,
                meta: MessengerStandin) -> Path:
         overrides: dict[str, dict[str, TomlValue]] = {
+            "storage": {"sqlite_synchronous": self.args.synchronous},
             "connectors.telegram": {"enabled": False},
             "connectors.twilio": {"enabled": True, "account_sid": DEFAULT_ACCOUNT_SID,
                                   "auth_token": DEFAULT_AUTH_TOKEN, "sms_from": SMS_FROM,
@@ -218,6 +219,7 @@ class Run:
                     "outbound": await self._outbound(session, slack, base, channel, sent),
                     "receipts": await self._receipts(session, base, channel, twilio, meta)}
             result["memory"] = memory_mib(proc.pid)
+            result["drained_s"] = await self._drain(session, base)
         finally:
             await self.procs.stop(proc)
         result["store"] = self._store_check(self.workdir / "bridge.db")
@@ -256,6 +258,17 @@ class Run:
         await wait_until(lambda: len(markers(sent(), prefix)) >= acked, 60)
         return self._figures(markers(sent(), prefix), acked, seconds,
                              time.monotonic() - started, lat)
+
+    @staticmethod
+    async def _drain(session: aiohttp.ClientSession, base: str) -> float:
+        """Wait (up to 60 s) for the outbox to empty (reactions for receipts...); seconds."""
+        started = time.monotonic()
+        while time.monotonic() - started < 60:
+            async with session.get(f"{base}/healthz") as resp:
+                if (await resp.json()).get("outbox_pending") == 0:
+                    break
+            await asyncio.sleep(0.05)
+        return round(time.monotonic() - started, 2)
 
     @staticmethod
     def _figures(seen: Counter[str], acked: int, seconds: float, end: float,
@@ -350,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--replies", type=int, default=1500)
     p.add_argument("--customers", type=int, default=200)
     p.add_argument("--concurrency", type=int, default=64)
+    p.add_argument("--synchronous", choices=["full", "normal"], default="full",
+                   help="the bridge's [storage] sqlite_synchronous")
     args = p.parse_args(argv)
     args.channels = [c.strip() for c in args.channels.split(",") if c.strip()]
     if not args.channels or not set(args.channels) <= set(CHANNELS):
