@@ -4,3 +4,8 @@
 
 ALTER TABLE identities ADD COLUMN last_inbound_at {{real}};
 ALTER TABLE identities ADD COLUMN opted_out_at {{real}};
+
+-- Conversations kept the time of the customer's last message before this version: carry it
+-- over, so replies on existing WhatsApp and Messenger conversations are not held back.
+UPDATE identities SET last_inbound_at = (
+    SELECT MAX(c.last_inbound_at) FROM conversations c WHERE c.identity_id = identities.id);
