@@ -277,6 +277,9 @@ class TwilioConnector(Connector):
                 if resp.status in (301, 302, 303, 307, 308):
                     # The CDN gets no credentials: they belong to the API host only.
                     url = urljoin(url, resp.headers.get("Location", ""))
+                    if urlsplit(url).scheme not in ("http", "https"):
+                        raise SendError("Twilio's media redirect is not an HTTP(S) URL",
+                                        code="foreign_url", retryable=False)
                     async with self.ctx.session.get(url, allow_redirects=False) as cdn:
                         return await read_capped(cdn, max_bytes, "Twilio media download")
                 return await read_capped(resp, max_bytes, "Twilio media download")
