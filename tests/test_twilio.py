@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from urllib.parse import urlencode
 
 import pytest
 
@@ -209,3 +210,24 @@ async def test_receipts_for_unknown_sids_and_bad_signatures(h: Harness) -> None:
     assert (await s.post(form, path="/status", token="wrong"))[0] == 401
     assert (await s.post({"MessageStatus": "sent"}, path="/status"))[0] == 400
     assert h.count("messages") == 0 and h.rows("SELECT COUNT(*) FROM sent_ids") == [(0,)]
+
+
+@pytest.mark.parametrize("path", ["", "/status"])
+@pytest.mark.parametrize("chunked", [False, True], ids=["sized", "chunked"])
+async def test_an_oversized_body_is_413_before_anything_else(
+    h: Harness, path: str, chunked: bool,
+) -> None:
+    s = sender(h)
+    form = s.sms(from_=CUSTOMER, body="x" * 70_000)  # over the tests' max_body_bytes (64 KiB)
+    headers = {"Content-Type": "application/x-www-form-urlencoded",
+               "X-Twilio-Signature": s.signature(form, path=path)}
+    body = urlencode(form).encode()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 8192):
+            yield body[start:start + 8192]
+
+    async with h.session.post(f"{h.url}/webhooks/twilio{path}", headers=headers,
+                              data=chunks() if chunked else body) as resp:
+        assert resp.status == 413
+    assert h.count("messages") == 0 and h.rows("SELECT COUNT(*) FROM receipts") == [(0,)]
