@@ -7,8 +7,10 @@ import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
+from twilio.request_validator import RequestValidator
 
 from bridge.console.render import TEMPLATE_ACTION
 from bridge.standins.twilio import (
@@ -250,3 +252,27 @@ async def test_a_messaging_service_sends_both_channels(
         call = (await twilio.wait_for(CREATE, n))[-1]
         assert call.params["To"] == address and call.params["MessagingServiceSid"] == service
         assert "From" not in call.params
+
+
+@pytest.mark.parametrize("key, algorithm, status", [
+    ("shared-signing-key", "HMAC_SHA256", 200),
+    ("another-key", "HMAC_SHA256", 401),
+    (DEFAULT_AUTH_TOKEN, "HMAC_SHA256", 401),  # the auth token does not sign SHA-256 ones
+], ids=["shared-key", "wrong-key", "auth-token"])
+async def test_sha256_shared_key_signatures(
+    make_harness: HarnessFactory, twilio: TwilioStandin, key: str, algorithm: str, status: int,
+) -> None:
+    h = await make_harness({"connectors.twilio": {
+        "enabled": True, "account_sid": DEFAULT_ACCOUNT_SID, "auth_token": DEFAULT_AUTH_TOKEN,
+        "sms_from": SMS_FROM, "api_base_url": twilio.base_url,
+        "webhook_signing_key": "shared-signing-key"}})
+    url = f"{h.url}/webhooks/twilio"
+    form = sender(h).sms(from_=CUSTOMER, body="signed with the shared key")
+    signature = RequestValidator(key).compute_signature(url, form, algorithm)
+    headers = {"Content-Type": "application/x-www-form-urlencoded",
+               "X-Twilio-Signature": signature,
+               "X-Twilio-Webhooks-Signature-Settings": f"key=webhooks_sharedkey_1,"
+                                                       f"algorithm={algorithm}"}
+    async with h.session.post(url, data=urlencode(form), headers=headers) as resp:
+        assert resp.status == status
+    assert h.count("messages") == (1 if status == 200 else 0)
