@@ -13,21 +13,12 @@ from bridge.standins.twilio import (
     DEFAULT_ACCOUNT_SID,
     DEFAULT_AUTH_TOKEN,
     TwilioStandin,
-    TwilioWebhookSender,
 )
 from tests.conftest import AGENT, CHANNEL, Harness, HarnessFactory
+from tests.helpers_twilio import CUSTOMER, SMS_FROM, WA_FROM, sender, thread_of
 from tests.test_loop import settle
 
-CUSTOMER = "+14155550100"
-SMS_FROM = "+14155550199"
-WA_FROM = "whatsapp:+14155238886"
 JPEG = b"\xff\xd8\xff\xe0" + os.urandom(2000)
-
-
-@pytest.fixture
-async def twilio() -> AsyncIterator[TwilioStandin]:
-    async with TwilioStandin() as standin:
-        yield standin
 
 
 @pytest.fixture
@@ -37,19 +28,6 @@ async def h(make_harness: HarnessFactory, twilio: TwilioStandin) -> Harness:
         "auth_token": "${TWILIO_AUTH_TOKEN}", "sms_from": SMS_FROM, "whatsapp_from": WA_FROM,
         "api_base_url": twilio.base_url,
     }}, env={"TWILIO_AUTH_TOKEN": DEFAULT_AUTH_TOKEN})
-
-
-def sender(h: Harness, public: str | None = None) -> TwilioWebhookSender:
-    # Twilio signs the public URL; the request may arrive through a proxy at another address.
-    return TwilioWebhookSender(f"{h.url}/webhooks/twilio", DEFAULT_AUTH_TOKEN, h.session,
-                               public_url=f"{public or h.url}/webhooks/twilio")
-
-
-async def thread_of(h: Harness, address: str) -> str:
-    await h.wait_rows("SELECT COUNT(*) FROM conversations WHERE slack_thread_ts IS NOT NULL"
-                      f" AND address = '{address}'", [(1,)])
-    return str(h.rows("SELECT slack_thread_ts FROM conversations WHERE address = ?",
-                      (address,))[0][0])
 
 
 async def test_sms_in_reply_out(h: Harness, twilio: TwilioStandin) -> None:
