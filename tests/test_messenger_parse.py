@@ -83,3 +83,31 @@ def test_standby_events_are_handled_and_other_objects_ignored() -> None:
 def test_broken_envelopes_are_malformed(body: bytes) -> None:
     with pytest.raises(Malformed):
         parse_body(load(body), APP_ID)
+
+
+def _body(message: str, timestamp: str = "1764590000001") -> bytes:
+    return (b'{"object":"page","entry":[{"id":"1","messaging":[{"sender":{"id":"2"},'
+            b'"recipient":{"id":"1"},"timestamp":' + timestamp.encode() + b',"message":'
+            + message.encode() + b"}]}]}")
+
+
+def test_text_no_store_takes_is_cleaned_not_fatal() -> None:
+    """NUL (PostgreSQL refuses it) and a lone surrogate (no UTF-8 encodes it) are dropped."""
+    raw = _body(r'{"mid":"m_\u0000x","text":"a\u0000b\ud800c\u0007d\n"}')
+    [msg] = parse_body(load(raw)).messages
+    assert (msg.platform_message_id, msg.text) == ("m_x", "ab?cd\n")
+    [msg] = parse_body(load(_body('{"mid":"m_1","attachments":[{"type":"image","payload":'
+                                  '{"url":"http://[::1"}}]}'))).messages
+    assert msg.attachments[0].filename is None  # a URL urlsplit refuses names no file
+
+
+@pytest.mark.parametrize("timestamp", ["1" + "0" * 400, "true", '"1764590000001"', "NaN",
+                                       "-1", "Infinity"])
+def test_times_that_are_not_times_are_malformed(timestamp: str) -> None:
+    with pytest.raises(Malformed):
+        parse_body(load(_body('{"mid":"m_1","text":"hi"}', timestamp)))
+
+
+def test_deeply_nested_json_is_malformed() -> None:
+    with pytest.raises(Malformed):
+        load(b'{"object":"page","x":' + b"[" * 100_000 + b"]" * 100_000 + b"}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import mimetypes
 import posixpath
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,29 @@ METADATA = "support-bridge"
 PAGE_INBOX = "Page Inbox (sent by staff outside the bridge)"
 KINDS = {"image": "photo", "video": "video", "audio": "audio", "file": "document",
          "reel": "video", "ig_reel": "video"}
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+LATEST_MS = 1e14  # year 5138: a larger time in milliseconds is not one
+
+
+def clean(text: str) -> str:
+    """Text any store takes: no lone surrogates (JSON may escape one, `\\ud800`), no NUL or
+    other control characters (PostgreSQL refuses NUL).  One such event must not turn every
+    delivery of its batch into a 500 that Meta resends forever."""
+    return _CONTROL.sub("", text.encode("utf-8", "replace").decode("utf-8"))
+
+
+def _cleaned(data: Any) -> Any:
+    """Every string of a decoded body through `clean` (iterative: bodies may nest deeply)."""
+    stack = [data] if isinstance(data, (dict, list)) else []
+    while stack:
+        node = stack.pop()
+        pairs = list(node.items()) if isinstance(node, dict) else list(enumerate(node))
+        for key, value in pairs:
+            if isinstance(value, str):
+                node[key] = clean(value)
+            elif isinstance(value, (dict, list)):
+                stack.append(value)
+    return data
 
 
 def address(page_id: str, psid: str) -> str:
@@ -60,16 +84,28 @@ class Parsed:
 def load(body: bytes) -> dict[str, Any]:
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise Malformed(f"not JSON: {exc}") from exc
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise Malformed(f"not JSON: {str(exc)[:200]}") from exc
     if not isinstance(data, dict):
         raise Malformed("the body is not a JSON object")
-    return data
+    return dict(_cleaned(data))
+
+
+def _seconds(value: Any, what: str) -> float | None:
+    """Meta's times are milliseconds since the epoch; None when absent."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+            0 <= value < LATEST_MS):  # NaN and infinities fail the comparison
+        raise Malformed(f"{what} is not a time in milliseconds")
+    return value / 1000
 
 
 def _str_id(obj: Any) -> str | None:
     value = obj.get("id") if isinstance(obj, dict) else None
-    return str(value) if isinstance(value, (str, int)) and str(value) else None
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    return str(value) or None
 
 
 def _attachment(item: Any) -> tuple[Attachment | None, str]:
@@ -81,7 +117,10 @@ def _attachment(item: Any) -> tuple[Attachment | None, str]:
     payload: dict[str, Any] = raw if isinstance(raw, dict) else {}
     url = payload.get("url") if isinstance(payload.get("url"), str) else None
     if kind in KINDS and url:
-        name = posixpath.basename(urlsplit(url).path) or None
+        try:
+            name = posixpath.basename(urlsplit(url).path) or None
+        except ValueError:  # "http://[::1": not a URL we can name a file after
+            name = None
         mime = mimetypes.guess_type(name)[0] if name else None
         return Attachment(kind=KINDS[kind], url=url, filename=name, mime_type=mime), ""
     if kind == "fallback":  # a shared link
@@ -140,7 +179,7 @@ def _event(event: Any, page_id: str, app_id: str, out: Parsed) -> None:
     if sender is None or recipient is None:
         return  # optins by user_ref and the like: nobody to answer
     stamp = event.get("timestamp")
-    at = stamp / 1000 if isinstance(stamp, (int, float)) else None
+    at = _seconds(stamp, "timestamp")
     if isinstance(event.get("message"), dict):
         if event["message"].get("is_echo"):
             if not _ours(event["message"], app_id):  # staff replied in Meta's Page Inbox
@@ -170,14 +209,14 @@ def _event(event: Any, page_id: str, app_id: str, out: Parsed) -> None:
     elif isinstance(event.get("delivery"), dict) or isinstance(event.get("read"), dict):
         read = isinstance(event.get("read"), dict)
         data = event["read" if read else "delivery"]
-        mark = data.get("watermark")
+        mark = _seconds(data.get("watermark"), "a watermark")
         mids = data.get("mids") if isinstance(data.get("mids"), list) else []
-        if not isinstance(mark, (int, float)):
+        if mark is None:
             raise Malformed("a delivery or read event without a watermark")
         out.watermarks.append(Watermark(
             page_id=page_id, psid=sender,
             state=DeliveryState.READ if read else DeliveryState.DELIVERED,
-            watermark=mark / 1000, mids=tuple(str(m) for m in mids)))
+            watermark=mark, mids=tuple(str(m) for m in mids)))
     # anything else (reactions, optins, handover notices...) is acknowledged and ignored
 
 
