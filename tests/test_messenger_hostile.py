@@ -50,3 +50,17 @@ async def test_broken_numbers_and_urls_are_400_or_stored_never_500(h: Harness) -
     odd = s.message(PAGE_A, ANN, attachments=[("image", "https://[cdn.example/x.jpg")])
     assert (await s.post(s.body(s.entry(PAGE_A, odd))))[0] == 200
     assert h.count("messages") == 1
+
+
+async def test_a_message_without_a_sender_id_is_400_and_nothing_of_the_body_is_stored(
+    h: Harness,
+) -> None:
+    s = sender(h)
+    good, bad = s.message(PAGE_A, ANN, "fine"), s.message(PAGE_A, ANN, "who?")
+    del bad["sender"]
+    assert (await s.post(s.body(s.entry(PAGE_A, good, bad))))[0] == 400
+    not_object = s.message(PAGE_A, ANN, "x")
+    not_object["message"] = "plain text"
+    assert (await s.post(s.body(s.entry(PAGE_A, not_object))))[0] == 400
+    assert (await s.post({"object": "page", "entry": [{"id": PAGE_A, "messaging": {}}]}))[0] == 400
+    assert h.count("messages") == 0

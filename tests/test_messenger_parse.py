@@ -85,6 +85,34 @@ def test_broken_envelopes_are_malformed(body: bytes) -> None:
         parse_body(load(body), APP_ID)
 
 
+EVENT = b'{"object": "page", "entry": [{"id": "1", "messaging": [%s]}]}'
+
+
+@pytest.mark.parametrize("event", [
+    b'{"recipient": {"id": "1"}, "message": {"mid": "m_1", "text": "no sender"}}',
+    b'{"sender": {}, "recipient": {"id": "1"}, "message": {"mid": "m_1", "text": "hi"}}',
+    b'{"sender": {"id": "2"}, "message": {"mid": "m_1", "text": "no recipient"}}',
+    b'{"sender": {"id": true}, "recipient": {"id": "1"}, "postback": {"title": "t"}}',
+    b'{"sender": [2], "recipient": {"id": "1"}, "read": {"watermark": 1}}',
+    b'{"sender": {"id": "2"}, "recipient": {"id": "1"}, "message": "hello"}',
+    b'{"sender": {"id": "2"}, "recipient": {"id": "1"}, "delivery": []}',
+])
+def test_events_without_ids_or_with_broken_parts_are_malformed(event: bytes) -> None:
+    with pytest.raises(Malformed):
+        parse_body(load(EVENT % event), APP_ID)
+
+
+@pytest.mark.parametrize("entry", [b'"messaging": {}', b'"messaging": ""', b'"standby": 0'])
+def test_event_lists_that_are_not_lists_are_malformed(entry: bytes) -> None:
+    with pytest.raises(Malformed):
+        parse_body(load(b'{"object": "page", "entry": [{"id": "1", %s}]}' % entry), APP_ID)
+
+
+def test_events_the_bridge_does_not_act_on_need_no_ids() -> None:
+    optin = b'{"sender": {"user_ref": "r"}, "recipient": {"id": "1"}, "optin": {"ref": "x"}}'
+    assert parse_body(load(EVENT % optin), APP_ID) == Parsed()
+
+
 def _body(message: str, timestamp: str = "1764590000001") -> bytes:
     return (b'{"object":"page","entry":[{"id":"1","messaging":[{"sender":{"id":"2"},'
             b'"recipient":{"id":"1"},"timestamp":' + timestamp.encode() + b',"message":'

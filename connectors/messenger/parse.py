@@ -25,6 +25,8 @@ PAGE_INBOX = "Page Inbox (sent by staff outside the bridge)"
 KINDS = {"image": "photo", "video": "video", "audio": "audio", "file": "document",
          "reel": "video", "ig_reel": "video"}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# The events the bridge acts on; each must be an object and come with both ids.
+HANDLED = ("message", "postback", "referral", "delivery", "read")
 LATEST_MS = 1e14  # year 5138: a larger time in milliseconds is not one
 
 
@@ -175,9 +177,15 @@ def _ours(message: Mapping[str, Any], app_id: str) -> bool:
 def _event(event: Any, page_id: str, app_id: str, out: Parsed) -> None:
     if not isinstance(event, dict):
         raise Malformed("an event is not an object")
+    handled = [key for key in HANDLED if key in event]
+    for key in handled:
+        if not isinstance(event[key], dict):
+            raise Malformed(f"{key} is not an object")
     sender, recipient = _str_id(event.get("sender")), _str_id(event.get("recipient"))
+    if not handled:
+        return  # optins by user_ref, reactions, handover notices...: acknowledged, ignored
     if sender is None or recipient is None:
-        return  # optins by user_ref and the like: nobody to answer
+        raise Malformed(f"a {handled[0]} event without a sender or recipient id")
     stamp = event.get("timestamp")
     at = _seconds(stamp, "timestamp")
     if isinstance(event.get("message"), dict):
@@ -236,7 +244,9 @@ def parse_body(data: Mapping[str, Any], app_id: str = "") -> Parsed:
         if page_id is None:
             raise Malformed("an entry without a page id")
         for key in ("messaging", "standby"):
-            events = entry.get(key) or []
+            events = entry.get(key)
+            if events is None:
+                continue
             if not isinstance(events, list):
                 raise Malformed(f"{key} is not a list")
             for event in events:
