@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
 from collections.abc import AsyncIterator
 
@@ -84,7 +86,8 @@ async def test_one_body_with_several_pages_is_stored_whole_before_the_200(h: Har
         (f"{PAGE_B}:{BOB}", "three", "Bob Héloïse")]
 
 
-@pytest.mark.parametrize("case", ["unsigned", "wrong-secret", "tampered", "sha1"])
+@pytest.mark.parametrize("case", ["unsigned", "wrong-secret", "tampered", "sha1", "sha1-header",
+                                  "no-prefix", "sha1-prefix", "empty-digest"])
 async def test_bad_signatures_get_401_and_store_nothing(h: Harness, case: str) -> None:
     s = sender(h)
     raw = meta_json(s.body(s.entry(PAGE_A, s.message(PAGE_A, ANN, "hi"))))
@@ -95,10 +98,28 @@ async def test_bad_signatures_get_401_and_store_nothing(h: Harness, case: str) -
     elif case == "tampered":
         status, _ = await s.post(raw.replace(b"hi", b"ho"),
                                  signature=meta_signature(DEFAULT_APP_SECRET, raw))
-    else:
+    elif case == "sha1":
         status, _ = await s.post(raw, signature="sha1=" + "0" * 40)
+    elif case == "sha1-header":  # Meta's older header alone is not enough
+        digest = hmac.new(DEFAULT_APP_SECRET.encode(), raw, hashlib.sha1).hexdigest()
+        async with h.session.post(f"{h.url}/webhooks/messenger", data=raw,
+                                  headers={"X-Hub-Signature": f"sha1={digest}"}) as resp:
+            status = resp.status
+    else:
+        good = meta_signature(DEFAULT_APP_SECRET, raw)
+        status, _ = await s.post(raw, signature={
+            "no-prefix": good[7:], "sha1-prefix": "sha1=" + good[7:],
+            "empty-digest": "sha256="}[case])
     assert status == 401
     assert h.count("messages") == 0
+
+
+async def test_the_signature_digest_may_come_in_upper_case(h: Harness) -> None:
+    s = sender(h)
+    raw = meta_json(s.body(s.entry(PAGE_A, s.message(PAGE_A, ANN, "hi"))))
+    upper = "sha256=" + meta_signature(DEFAULT_APP_SECRET, raw)[7:].upper()
+    assert (await s.post(raw, signature=upper))[0] == 200
+    assert h.count("messages") == 1
 
 
 async def test_malformed_is_400_and_other_objects_are_acknowledged(h: Harness) -> None:

@@ -119,10 +119,11 @@ class MessengerConnector(Connector):
         return web.Response(status=403, text="forbidden", content_type="text/plain")
 
     async def verify(self, request: web.Request, body: bytes) -> None:
-        signature = request.headers.get(SIGNATURE, "")
-        expected = "sha256=" + hmac.new(self.settings.app_secret.encode(), body,
-                                        hashlib.sha256).hexdigest()
-        if not signature or not hmac.compare_digest(signature.encode(), expected.encode()):
+        """`sha256=<hex>`; the hex digits in either case (the same digest), nothing else."""
+        algorithm, _, digest = request.headers.get(SIGNATURE, "").strip().partition("=")
+        expected = hmac.new(self.settings.app_secret.encode(), body, hashlib.sha256).hexdigest()
+        if (algorithm.lower() != "sha256" or not digest.isascii()
+                or not hmac.compare_digest(digest.lower().encode(), expected.encode())):
             raise Unauthorized(f"missing or wrong {SIGNATURE}")
 
     def parse(self, body: bytes) -> list[InboundMessage]:
