@@ -203,3 +203,27 @@ async def test_a_page_inbox_reply_to_a_closed_conversation_does_not_reopen_it(
     assert await s.send(PAGE_A, inbox) == 200
     assert h.rows("SELECT status FROM conversations") == [("closed",)]
     assert h.rows("SELECT text FROM messages WHERE direction = 'out'") == [("You're welcome!",)]
+
+
+async def test_without_app_id_our_echoes_are_known_by_their_mid_and_teach_our_app_id(
+    make_harness: HarnessFactory, meta: MessengerStandin,
+) -> None:
+    h = await messenger_harness(make_harness, meta, app_id="")  # the config has none
+    s = sender(h)
+    assert await s.send(PAGE_A, s.message(PAGE_A, ANN, "hello")) == 200
+    thread = await thread_of(h, PAGE_A, ANN)
+    assert await h.agent_says(thread, "Hi Ann") == 200
+    [call] = await meta.wait_for(SEND, 1)
+    await h.wait_rows("SELECT state FROM messages WHERE direction = 'out'", [("sent",)])
+    mid = meta.sent[0]["mid"]
+    # Echoes as a stand-in may send them: our app's id, no metadata.
+    ours = s.echo(PAGE_A, ANN, call.params["message"]["text"], app_id=DEFAULT_APP_ID, mid=mid)
+    assert await s.send(PAGE_A, ours) == 200
+    # Once seen, the app id alone is enough (an echo that beats the Send API's answer).
+    early = s.echo(PAGE_A, ANN, "Dana: racing", app_id=DEFAULT_APP_ID)
+    inbox = s.echo(PAGE_A, ANN, "Sam here", app_id=PAGE_INBOX_APP_ID)
+    assert await s.send(PAGE_A, early, inbox) == 200
+    assert h.rows("SELECT direction, text, author_name FROM messages WHERE platform_message_id"
+                  " IS NOT NULL ORDER BY id") == [
+        ("in", "hello", "Ann Kowalski"),
+        ("out", "Sam here", "Page Inbox (sent by staff outside the bridge)")]

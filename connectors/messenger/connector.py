@@ -40,6 +40,7 @@ from connectors.base import (
 from connectors.messenger.parse import (
     METADATA,
     NAME,
+    Parsed,
     Watermark,
     load,
     parse_body,
@@ -55,6 +56,7 @@ WINDOW = 24 * HOUR  # RESPONSE: anything, within 24 hours of the customer's last
 HUMAN_AGENT_WINDOW = 7 * 24 * HOUR  # the HUMAN_AGENT tag: human replies, up to 7 days
 SENT_KEPT = 50  # our latest mids per conversation, for the watermarks
 NAME_RETRY = 600.0  # seconds before a failed name lookup is tried again
+APP_ID_KEY = "app_id"  # learnt from an echo of our own send when `app_id` is not configured
 
 
 def _ago(seconds: float) -> str:
@@ -140,15 +142,44 @@ class MessengerConnector(Connector):
             if len(body) > self.ctx.max_body_bytes:
                 return web.json_response({"error": "body too large"}, status=413)
             await self.verify(request, body)
-            parsed = parse_body(load(body), self.settings.app_id)
+            data = load(body)
         except WebhookRejected as exc:
             log.info("messenger webhook rejected: %s %s", exc.status, exc.reason)
             return web.json_response({"error": exc.reason}, status=exc.status)
-        if parsed.messages:
-            await self.ctx.ingest(await self._named(parsed.messages))  # raises -> 500
+        app_id = self.settings.app_id or await self.ctx.state.get(APP_ID_KEY) or ""
+        try:
+            parsed = parse_body(data, app_id)
+        except WebhookRejected as exc:
+            log.info("messenger webhook rejected: %s %s", exc.status, exc.reason)
+            return web.json_response({"error": exc.reason}, status=exc.status)
+        messages = await self._without_our_echoes(parsed)
+        if messages:
+            await self.ctx.ingest(await self._named(messages))  # raises -> 500
         for mark in parsed.watermarks:
             await self._watermark(mark)
         return self.acknowledge()
+
+    async def _without_our_echoes(self, parsed: Parsed) -> list[InboundMessage]:
+        """Echoes the parser could not tell from Page Inbox replies (no `app_id` configured,
+        no `metadata` repeated) are ours when we sent their mid: dropped, and their app id is
+        remembered as ours for the next ones."""
+        if not parsed.echo_apps:
+            return parsed.messages
+        kept: list[InboundMessage] = []
+        sent: dict[str, set[str]] = {}
+        for item in parsed.messages:
+            if item.echo_author is not None:
+                if item.address not in sent:
+                    page_id, psid = split_address(item.address)
+                    raw = await self.ctx.state.get(f"sent:{page_id}:{psid}")
+                    sent[item.address] = {str(mid) for mid, _ in json.loads(raw or "[]")}
+                if item.platform_message_id in sent[item.address]:
+                    app = parsed.echo_apps.get(item.platform_message_id)
+                    if app and not self.settings.app_id:
+                        await self.ctx.state.set(APP_ID_KEY, app)
+                    continue
+            kept.append(item)
+        return kept
 
     async def _named(self, items: list[InboundMessage]) -> list[InboundMessage]:
         """Customers' names from the Graph API, looked up at once and concurrently, bounded

@@ -81,6 +81,9 @@ class Watermark:
 class Parsed:
     messages: list[InboundMessage] = field(default_factory=list)
     watermarks: list[Watermark] = field(default_factory=list)
+    # mid -> app id of each echo kept as a Page Inbox reply (the connector drops those whose
+    # mid it sent itself, and so learns its own app id when `app_id` is not configured)
+    echo_apps: dict[str, str] = field(default_factory=dict)
 
 
 def load(body: bytes) -> dict[str, Any]:
@@ -191,7 +194,11 @@ def _event(event: Any, page_id: str, app_id: str, out: Parsed) -> None:
     if isinstance(event.get("message"), dict):
         if event["message"].get("is_echo"):
             if not _ours(event["message"], app_id):  # staff replied in Meta's Page Inbox
-                out.messages.append(_message(event, page_id, recipient, at, PAGE_INBOX))
+                echo = _message(event, page_id, recipient, at, PAGE_INBOX)
+                out.messages.append(echo)
+                app = event["message"].get("app_id")
+                if isinstance(app, (str, int)) and not isinstance(app, bool):
+                    out.echo_apps[echo.platform_message_id] = str(app)
             return
         out.messages.append(_message(event, page_id, sender, at, None))
     elif isinstance(event.get("postback"), dict):
