@@ -227,3 +227,19 @@ async def test_without_app_id_our_echoes_are_known_by_their_mid_and_teach_our_ap
                   " IS NOT NULL ORDER BY id") == [
         ("in", "hello", "Ann Kowalski"),
         ("out", "Sam here", "Page Inbox (sent by staff outside the bridge)")]
+
+
+async def test_an_expired_attachment_link_is_explained_in_the_thread(
+    h: Harness, meta: MessengerStandin,
+) -> None:
+    s = sender(h)
+    gone = f"{meta.base_url}/cdn/{'0' * 32}/photo.jpg?oe=expired"  # Meta's CDN: 404 or 403
+    assert await s.send(PAGE_A, s.message(PAGE_A, ANN, "see photo",
+                                          attachments=[("image", gone)])) == 200
+    thread = await thread_of(h, PAGE_A, ANN)
+    await h.wait_rows("SELECT status FROM outbox WHERE kind = 'slack_file'", [("failed",)])
+    await h.slack.wait_for("chat.postMessage", 2)
+    await settle()
+    notice = h.slack.thread(CHANNEL, thread)[-1]["text"]
+    assert "could not be copied here" in notice and "ask the customer to send it again" in notice
+    assert len(meta.calls_to(CDN, ok_only=False)) == 1  # not retried: the link is gone

@@ -360,6 +360,11 @@ class MessengerConnector(Connector):
         timeout = aiohttp.ClientTimeout(total=self.settings.request_timeout * 3)
         try:
             async with self.ctx.session.get(url, timeout=timeout) as resp:
+                if resp.status in (403, 404, 410):
+                    raise SendError(
+                        f"Meta's link to it no longer works (HTTP {resp.status}: its CDN links "
+                        "expire); ask the customer to send it again", code="expired",
+                        retryable=False)
                 return await read_capped(resp, max_bytes, "Messenger attachment download")
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise SendError(f"attachment download failed: {exc!r}", code="network",
