@@ -17,6 +17,7 @@ from tests.helpers_messenger import (
     HOUR,
     PAGE_A,
     PAGE_B,
+    TOKEN_A,
     OffsetClock,
     messenger_harness,
     sender,
@@ -227,3 +228,20 @@ async def test_delivery_and_read_watermarks_move_our_messages_forward(
                                " ORDER BY id")]
     assert [h.slack.reactions[(CHANNEL, t)] for t in ts] == [["white_check_mark", "eyes"],
                                                              ["eyes"]]
+
+
+async def test_a_token_quoted_in_metas_error_never_reaches_the_thread(
+    make_harness: HarnessFactory, meta: MessengerStandin, caplog: pytest.LogCaptureFixture,
+) -> None:
+    h = await messenger_harness(make_harness, meta)
+    thread = await customer_writes(h, PAGE_A, ANN)
+    meta.fail_with_code(100, message=f"(#100) Malformed access token {TOKEN_A}")
+    assert await h.agent_says(thread, "hi") == 200
+    await h.wait_rows(OUT, [("failed",)])
+    await h.slack.wait_for("chat.postMessage", 2)
+    await settle()
+    notice = h.slack.thread(CHANNEL, thread)[-1]["text"]
+    assert "Malformed access token [page access token]" in notice
+    assert TOKEN_A not in notice and TOKEN_A not in caplog.text
+    assert TOKEN_A not in str(h.rows("SELECT error FROM messages")) + str(
+        h.rows("SELECT last_error FROM outbox"))

@@ -64,12 +64,15 @@ def _ago(seconds: float) -> str:
     return f"{hours:.0f} hours" if hours < 48 else f"{hours / 24:.0f} days"
 
 
-def send_error(status: int, data: Any, page_id: str, throttle: float) -> SendError:
-    """Meta's error body -> a clear reason and the right retry decision."""
+def send_error(status: int, data: Any, page_id: str, throttle: float,
+               token: str = "") -> SendError:
+    """Meta's error body -> a clear reason and the right retry decision.  Meta's message may
+    quote the token ("Malformed access token EAAB..."): it never reaches the thread or logs."""
     error = data.get("error") if isinstance(data, dict) else None
     error = error if isinstance(error, dict) else {}
     code, sub = error.get("code"), error.get("error_subcode")
     text = str(error.get("message") or f"HTTP {status}")
+    text = (text.replace(token, "[page access token]") if token else text)[:500]
     label = f"{code}/{sub}" if sub else str(code or status)
     if sub == 2018278 or (code == 10 and "window" in text.lower()):
         return OutsideWindow("Messenger refused it as outside the allowed window (the customer "
@@ -244,7 +247,8 @@ class MessengerConnector(Connector):
                     data = None
                 if resp.status == 200 and isinstance(data, dict) and "error" not in data:
                     return data
-                raise send_error(resp.status, data, page.id, self.settings.throttle_retry_after)
+                raise send_error(resp.status, data, page.id, self.settings.throttle_retry_after,
+                                 page.access_token)
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise SendError(f"Messenger unreachable: {exc!r}", code="network",
                             retryable=True) from exc
