@@ -77,7 +77,7 @@ async def test_the_24_hour_window_without_the_human_agent_tag(
     assert [s["messaging_type"] for s in meta.sent] == ["RESPONSE"]  # no call for the 2nd
     notice = h.slack.thread(CHANNEL, thread)[-1]["text"]
     assert "24-hour window" in notice and "HUMAN_AGENT tag is not enabled" in notice
-    assert "once they write again" in notice
+    assert "resend it once they write again" in notice
 
 
 async def test_human_agent_tag_between_24_hours_and_7_days_for_people_only(
@@ -127,6 +127,7 @@ async def test_a_page_can_enable_the_tag_on_its_own(
     (551, 1545041, 400, "failed", "not available on Messenger"),
     (190, None, 400, "failed", "page access token of page 1111111111 expired or is invalid"),
     (10, 2018278, 400, "blocked", "outside the allowed window"),
+    (10, 2018278, 400, "blocked", "resend it once they write again"),
 ])
 async def test_meta_errors_become_retries_or_clear_notices(
     make_harness: HarnessFactory, meta: MessengerStandin, code: int, sub: int | None,

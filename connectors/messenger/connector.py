@@ -76,7 +76,7 @@ def send_error(status: int, data: Any, page_id: str, throttle: float,
     label = f"{code}/{sub}" if sub else str(code or status)
     if sub == 2018278 or (code == 10 and "window" in text.lower()):
         return OutsideWindow("Messenger refused it as outside the allowed window (the customer "
-                             "last wrote too long ago); it goes out once they write again")
+                             "last wrote too long ago); resend it once they write again")
     if code in (4, 613, 32, 80006) or status == 429:
         return SendError(f"Messenger is throttling page {page_id}: {text}", code=label,
                          retryable=True, retry_after=throttle, gate=f"{NAME}:{page_id}")
@@ -274,17 +274,17 @@ class MessengerConnector(Connector):
         if age > HUMAN_AGENT_WINDOW:
             raise OutsideWindow(
                 f"the customer last wrote {_ago(age)} ago, past Messenger's 24-hour window and "
-                "the 7 days of the HUMAN_AGENT tag; it can go out once they write again")
+                "the 7 days of the HUMAN_AGENT tag; resend it once they write again")
         if msg.automatic:
             still = ("a person's reply can still go out (HUMAN_AGENT tag) until 7 days after "
                      "their last message" if self.settings.tag_allowed(page)
-                     else "it can go out once they write again")
+                     else "resend it once they write again")
             raise OutsideWindow(
                 f"the customer last wrote {_ago(age)} ago, past Messenger's 24-hour window, and "
                 f"an automatic message may not use the HUMAN_AGENT tag; {still}")
         raise OutsideWindow(
             f"the customer last wrote {_ago(age)} ago, past Messenger's 24-hour window, and "
-            f"the HUMAN_AGENT tag is not enabled for page {page.id}; it can go out once they "
+            f"the HUMAN_AGENT tag is not enabled for page {page.id}; resend it once they "
             "write again (or enable human_agent_tag, which needs Meta's Human Agent permission)")
 
     async def _persona(self, page: Page, agent: str) -> str:
