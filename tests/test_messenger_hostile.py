@@ -64,3 +64,13 @@ async def test_a_message_without_a_sender_id_is_400_and_nothing_of_the_body_is_s
     assert (await s.post(s.body(s.entry(PAGE_A, not_object))))[0] == 400
     assert (await s.post({"object": "page", "entry": [{"id": PAGE_A, "messaging": {}}]}))[0] == 400
     assert h.count("messages") == 0
+
+
+async def test_the_same_mid_twice_in_one_body_is_stored_once(h: Harness) -> None:
+    s = sender(h)
+    first = s.message(PAGE_A, ANN, "once", mid="m_twice")
+    again = s.message(PAGE_A, ANN, "once, resent", mid="m_twice")
+    assert (await s.post(s.body(s.entry(PAGE_A, first), s.entry(PAGE_A, again))))[0] == 200
+    assert (await s.post(s.body(s.entry(PAGE_A, again, first))))[0] == 200
+    assert h.rows("SELECT platform_message_id, text FROM messages") == [("m_twice", "once")]
+    assert h.count("outbox") == 1  # one Slack post
