@@ -111,6 +111,9 @@ def test_event_lists_that_are_not_lists_are_malformed(entry: bytes) -> None:
 def test_events_the_bridge_does_not_act_on_need_no_ids() -> None:
     optin = b'{"sender": {"user_ref": "r"}, "recipient": {"id": "1"}, "optin": {"ref": "x"}}'
     assert parse_body(load(EVENT % optin), APP_ID) == Parsed()
+    guest = (b'{"sender": {"user_ref": "r"}, "recipient": {"id": "1"},'
+             b' "message": {"mid": "m_1", "text": "from the chat plugin"}}')
+    assert parse_body(load(EVENT % guest), APP_ID) == Parsed()
 
 
 def _body(message: str, timestamp: str = "1764590000001") -> bytes:

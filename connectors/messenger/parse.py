@@ -186,7 +186,10 @@ def _event(event: Any, page_id: str, app_id: str, out: Parsed) -> None:
             raise Malformed(f"{key} is not an object")
     sender, recipient = _str_id(event.get("sender")), _str_id(event.get("recipient"))
     if not handled:
-        return  # optins by user_ref, reactions, handover notices...: acknowledged, ignored
+        return  # optins, reactions, edits, handover notices...: acknowledged, ignored
+    if sender is None and isinstance(event.get("sender"), dict) and event["sender"].get(
+            "user_ref"):
+        return  # a guest of the chat plugin, known by user_ref only: no PSID to answer
     if sender is None or recipient is None:
         raise Malformed(f"a {handled[0]} event without a sender or recipient id")
     stamp = event.get("timestamp")
