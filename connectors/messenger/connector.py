@@ -102,6 +102,7 @@ class MessengerConnector(Connector):
         assert isinstance(settings, MessengerSettings)
         self.settings = settings
         self._name_failed: dict[str, float] = {}  # state key -> monotonic time of the failure
+        self._app_id = settings.app_id  # or, once learnt, the app id of our own echoes
 
     async def start(self) -> None:
         pass  # webhooks are subscribed in Meta's App Dashboard (see the README)
@@ -149,7 +150,9 @@ class MessengerConnector(Connector):
         except WebhookRejected as exc:
             log.info("messenger webhook rejected: %s %s", exc.status, exc.reason)
             return web.json_response({"error": exc.reason}, status=exc.status)
-        app_id = self.settings.app_id or await self.ctx.state.get(APP_ID_KEY) or ""
+        if not self._app_id:
+            self._app_id = await self.ctx.state.get(APP_ID_KEY) or ""
+        app_id = self._app_id
         try:
             parsed = parse_body(data, app_id)
         except WebhookRejected as exc:
@@ -178,8 +181,9 @@ class MessengerConnector(Connector):
                     sent[item.address] = {str(mid) for mid, _ in json.loads(raw or "[]")}
                 if item.platform_message_id in sent[item.address]:
                     app = parsed.echo_apps.get(item.platform_message_id)
-                    if app and not self.settings.app_id:
+                    if app and not self._app_id:
                         await self.ctx.state.set(APP_ID_KEY, app)
+                        self._app_id = app
                     continue
             kept.append(item)
         return kept
