@@ -142,3 +142,16 @@ def test_times_that_are_not_times_are_malformed(timestamp: str) -> None:
 def test_deeply_nested_json_is_malformed() -> None:
     with pytest.raises(Malformed):
         load(b'{"object":"page","x":' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+
+
+def test_referrals_and_postbacks_without_a_time_or_mid_keep_distinct_keys() -> None:
+    events = b",".join(
+        b'{"sender": {"id": "2"}, "recipient": {"id": "1"}, %s}' % part for part in (
+            b'"referral": {"ref": "a", "source": "SHORTLINK"}',
+            b'"referral": {"ref": "b", "source": "SHORTLINK"}',
+            b'"postback": {"title": "Yes", "payload": "Y"}',
+            b'"postback": {"title": "No", "payload": "N"}'))
+    first = parse_body(load(EVENT % events), APP_ID).messages
+    assert len({m.platform_message_id for m in first}) == 4
+    again = parse_body(load(EVENT % events), APP_ID).messages  # a redelivery: the same keys
+    assert [m.platform_message_id for m in again] == [m.platform_message_id for m in first]

@@ -6,6 +6,7 @@ One body may batch several entries (several Pages) and each entry several events
 
 from __future__ import annotations
 
+import hashlib
 import json
 import mimetypes
 import posixpath
@@ -170,6 +171,16 @@ def _message(event: dict[str, Any], page_id: str, psid: str, at: float | None,
     )
 
 
+def _when(event: Mapping[str, Any]) -> str:
+    """The dedupe key of an event without a mid: its timestamp, or (none given) a digest of
+    the whole event, the same on each redelivery; never one key for every such event."""
+    stamp = event.get("timestamp")
+    if stamp is not None:
+        return str(stamp)
+    raw = json.dumps(event, sort_keys=True, ensure_ascii=True, default=str)
+    return "h" + hashlib.sha256(raw.encode()).hexdigest()[:24]
+
+
 def _ours(message: Mapping[str, Any], app_id: str) -> bool:
     """An echo of a message the bridge itself sent."""
     if app_id and str(message.get("app_id", "")) == app_id:
@@ -209,7 +220,7 @@ def _event(event: Any, page_id: str, app_id: str, out: Parsed) -> None:
         title, payload = str(postback.get("title") or ""), str(postback.get("payload") or "")
         referral = postback.get("referral")
         ref = referral.get("ref") if isinstance(referral, dict) else None
-        mid = postback.get("mid") or f"postback:{page_id}:{sender}:{stamp}"
+        mid = postback.get("mid") or f"postback:{page_id}:{sender}:{_when(event)}"
         text = f"[button] {title}" + (f" (payload: {payload})" if payload else "")
         out.messages.append(InboundMessage(
             connector=NAME, platform_message_id=str(mid), address=address(page_id, sender),
@@ -221,7 +232,7 @@ def _event(event: Any, page_id: str, app_id: str, out: Parsed) -> None:
         source = str(referral.get("source") or "a link").lower()
         text = f"[opened the conversation from {source}" + (f", ref: {ref}]" if ref else "]")
         out.messages.append(InboundMessage(
-            connector=NAME, platform_message_id=f"referral:{page_id}:{sender}:{stamp}",
+            connector=NAME, platform_message_id=f"referral:{page_id}:{sender}:{_when(event)}",
             address=address(page_id, sender), sender_name=neutral_name(sender), text=text,
             platform_time=at, platform_ref=f"ref:{ref}" if ref else None))
     elif isinstance(event.get("delivery"), dict) or isinstance(event.get("read"), dict):
