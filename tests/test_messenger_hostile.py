@@ -74,3 +74,12 @@ async def test_the_same_mid_twice_in_one_body_is_stored_once(h: Harness) -> None
     assert (await s.post(s.body(s.entry(PAGE_A, again, first))))[0] == 200
     assert h.rows("SELECT platform_message_id, text FROM messages") == [("m_twice", "once")]
     assert h.count("outbox") == 1  # one Slack post
+
+
+async def test_a_profile_name_no_store_takes_is_cleaned(
+    h: Harness, meta: MessengerStandin,
+) -> None:
+    meta.add_profile(ANN, "An\x00n", "Kowal\ud800ski")
+    s = sender(h)
+    assert await s.send(PAGE_A, s.message(PAGE_A, ANN, "hi")) == 200
+    assert h.rows("SELECT author_name FROM messages") == [("Ann Kowal?ski",)]

@@ -42,6 +42,7 @@ from connectors.messenger.parse import (
     NAME,
     Parsed,
     Watermark,
+    clean,
     load,
     parse_body,
     split_address,
@@ -216,8 +217,8 @@ class MessengerConnector(Connector):
                 self._name_failed.clear()  # only a brake on retries
             self._name_failed[key] = time.monotonic()
             return None
-        name = " ".join(str(data.get(k) or "").strip()
-                        for k in ("first_name", "last_name")).strip()
+        name = clean(" ".join(str(data.get(k) or "").strip()
+                              for k in ("first_name", "last_name")).strip())[:200]
         if not name:
             self._name_failed[key] = time.monotonic()
             return None
