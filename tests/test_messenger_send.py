@@ -246,3 +246,17 @@ async def test_a_token_quoted_in_metas_error_never_reaches_the_thread(
     assert TOKEN_A not in notice and TOKEN_A not in caplog.text
     assert TOKEN_A not in str(h.rows("SELECT error FROM messages")) + str(
         h.rows("SELECT last_error FROM outbox"))
+
+
+async def test_one_persona_per_agent_even_when_two_replies_go_out_at_once(
+    make_harness: HarnessFactory, meta: MessengerStandin,
+) -> None:
+    h = await messenger_harness(make_harness, meta, personas=True)
+    thread_a = await customer_writes(h, PAGE_A, ANN)
+    thread_c = await customer_writes(h, PAGE_A, "6000000000000077")
+    meta.delay_next(PERSONA, 0.5)  # the first creation is still on its way when...
+    assert await h.agent_says(thread_a, "to Ann") == 200
+    assert await h.agent_says(thread_c, "to Cy") == 200  # ...the second reply needs one
+    await h.wait_rows(OUT, [("sent",), ("sent",)])
+    assert len(meta.calls_to(PERSONA)) == 1
+    assert len({s["persona_id"] for s in meta.sent}) == 1

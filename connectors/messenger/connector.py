@@ -104,6 +104,7 @@ class MessengerConnector(Connector):
         self.settings = settings
         self._name_failed: dict[str, float] = {}  # state key -> monotonic time of the failure
         self._app_id = settings.app_id  # or, once learnt, the app id of our own echoes
+        self._persona_locks: dict[str, asyncio.Lock] = {}
 
     async def start(self) -> None:
         pass  # webhooks are subscribed in Meta's App Dashboard (see the README)
@@ -293,19 +294,27 @@ class MessengerConnector(Connector):
             "write again (or enable human_agent_tag, which needs Meta's Human Agent permission)")
 
     async def _persona(self, page: Page, agent: str) -> str:
+        """The agent's persona on this page, created once: replies in other conversations
+        that need it meanwhile wait for the one creation (one lock per page and agent)."""
         key = f"persona:{page.id}:{agent}"
         cached = await self.ctx.state.get(key)
         if cached:
             return cached
-        body = {"name": agent}
-        if self.settings.persona_picture_url:
-            body["profile_picture_url"] = self.settings.persona_picture_url
-        data = await self._graph("POST", f"{page.id}/personas", page, body=body)
-        persona = str(data.get("id") or "")
-        if not persona:
-            raise SendError("Meta created no persona id", code="persona", retryable=True)
-        await self.ctx.state.set(key, persona)
-        return persona
+        if len(self._persona_locks) > 10_000:
+            self._persona_locks = {k: v for k, v in self._persona_locks.items() if v.locked()}
+        async with self._persona_locks.setdefault(key, asyncio.Lock()):
+            cached = await self.ctx.state.get(key)
+            if cached:
+                return cached
+            body = {"name": agent}
+            if self.settings.persona_picture_url:
+                body["profile_picture_url"] = self.settings.persona_picture_url
+            data = await self._graph("POST", f"{page.id}/personas", page, body=body)
+            persona = str(data.get("id") or "")
+            if not persona:
+                raise SendError("Meta created no persona id", code="persona", retryable=True)
+            await self.ctx.state.set(key, persona)
+            return persona
 
     async def _identity(self, msg: OutboundMessage, page: Page) -> tuple[str | None, str | None]:
         """The persona to send as, or None (the agent's name then leads the text), and a note
