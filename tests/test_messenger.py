@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import time
@@ -243,3 +244,15 @@ async def test_an_expired_attachment_link_is_explained_in_the_thread(
     notice = h.slack.thread(CHANNEL, thread)[-1]["text"]
     assert "could not be copied here" in notice and "ask the customer to send it again" in notice
     assert len(meta.calls_to(CDN, ok_only=False)) == 1  # not retried: the link is gone
+
+
+async def test_a_new_customers_name_is_looked_up_once_when_two_webhooks_come_at_once(
+    h: Harness, meta: MessengerStandin,
+) -> None:
+    s = sender(h)
+    meta.delay_next(PROFILE, 0.3)
+    first, second = await asyncio.gather(s.send(PAGE_A, s.message(PAGE_A, ANN, "one")),
+                                         s.send(PAGE_A, s.message(PAGE_A, ANN, "two")))
+    assert (first, second) == (200, 200)
+    assert len(meta.calls_to(PROFILE)) == 1
+    assert h.rows("SELECT DISTINCT author_name FROM messages") == [("Ann Kowalski",)]

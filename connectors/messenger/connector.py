@@ -105,6 +105,7 @@ class MessengerConnector(Connector):
         self._name_failed: dict[str, float] = {}  # state key -> monotonic time of the failure
         self._app_id = settings.app_id  # or, once learnt, the app id of our own echoes
         self._persona_locks: dict[str, asyncio.Lock] = {}
+        self._name_locks: dict[str, asyncio.Lock] = {}
 
     async def start(self) -> None:
         pass  # webhooks are subscribed in Meta's App Dashboard (see the README)
@@ -200,7 +201,17 @@ class MessengerConnector(Connector):
                 if names[item.address] else item for item in items]
 
     async def _name(self, address: str) -> str | None:
+        """One lookup per customer: concurrent webhooks from a new customer wait for it."""
         key = f"name:{address}"
+        cached = await self.ctx.state.get(key)
+        if cached is not None:
+            return cached
+        if len(self._name_locks) > 10_000:
+            self._name_locks = {k: v for k, v in self._name_locks.items() if v.locked()}
+        async with self._name_locks.setdefault(key, asyncio.Lock()):
+            return await self._look_up(key, address)
+
+    async def _look_up(self, key: str, address: str) -> str | None:
         cached = await self.ctx.state.get(key)
         if cached is not None:
             return cached
