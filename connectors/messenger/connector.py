@@ -150,14 +150,9 @@ class MessengerConnector(Connector):
                 return web.json_response({"error": "body too large"}, status=413)
             await self.verify(request, body)
             data = load(body)
-        except WebhookRejected as exc:
-            log.info("messenger webhook rejected: %s %s", exc.status, exc.reason)
-            return web.json_response({"error": exc.reason}, status=exc.status)
-        if not self._app_id:
-            self._app_id = await self.ctx.state.get(APP_ID_KEY) or ""
-        app_id = self._app_id
-        try:
-            parsed = parse_body(data, app_id)
+            if not self._app_id:
+                self._app_id = await self.ctx.state.get(APP_ID_KEY) or ""
+            parsed = parse_body(data, self._app_id)
         except WebhookRejected as exc:
             log.info("messenger webhook rejected: %s %s", exc.status, exc.reason)
             return web.json_response({"error": exc.reason}, status=exc.status)
