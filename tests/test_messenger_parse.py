@@ -155,3 +155,11 @@ def test_referrals_and_postbacks_without_a_time_or_mid_keep_distinct_keys() -> N
     assert len({m.platform_message_id for m in first}) == 4
     again = parse_body(load(EVENT % events), APP_ID).messages  # a redelivery: the same keys
     assert [m.platform_message_id for m in again] == [m.platform_message_id for m in first]
+
+
+def test_a_shared_location_keeps_its_coordinates() -> None:
+    located = (b'{"sender": {"id": "2"}, "recipient": {"id": "1"}, "message": {"mid": "m_1",'
+               b' "attachments": [{"type": "location", "title": "Pinned Location",'
+               b' "payload": {"coordinates": {"lat": 48.8584, "long": 2.2945}}}]}}')
+    [msg] = parse_body(load(EVENT % located), APP_ID).messages
+    assert msg.text == "[location: 48.8584, 2.2945]" and msg.attachments == ()

@@ -133,7 +133,12 @@ def _attachment(item: Any) -> tuple[Attachment | None, str]:
         title = str(item.get("title") or payload.get("title") or "a link")
         return None, f"[{title}]({url})" if url else f"[{title}]"
     if kind == "location":
-        return None, "[location]"
+        raw_where = payload.get("coordinates")
+        where: dict[str, Any] = raw_where if isinstance(raw_where, dict) else {}
+        lat, lon = where.get("lat"), where.get("long")
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (lat, lon)):
+            return None, f"[location: {lat}, {lon}]"
+        return None, f"[location]({url})" if url else "[location]"
     return None, f"[{kind or 'unsupported'} attachment]"
 
 
