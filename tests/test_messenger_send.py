@@ -188,6 +188,26 @@ async def test_without_a_persona_the_name_leads_and_the_thread_is_told(
     await h.slack.wait_for("chat.postMessage", 2)
     await settle()
     assert "sent without a persona" in h.slack.thread(CHANNEL, thread)[-1]["text"]
+    # Not asked again (nor the thread told again) for every reply while Meta refuses.
+    assert await h.agent_says(thread, "still me") == 200
+    await h.wait_rows(OUT, [("sent",), ("sent",)])
+    await settle()
+    assert meta.texts() == ["Dana: hello", "Dana: still me"]
+    assert len(meta.calls_to(PERSONA, ok_only=False)) == 1
+    assert sum("sent without a persona" in m["text"]
+               for m in h.slack.thread(CHANNEL, thread)) == 1
+
+
+async def test_a_persona_name_stays_within_metas_50_characters(
+    make_harness: HarnessFactory, meta: MessengerStandin,
+) -> None:
+    h = await messenger_harness(make_harness, meta, personas=True)
+    thread = await customer_writes(h, PAGE_A, ANN)
+    h.slack.add_user(AGENT, display_name="Dana " + "Q" * 60)
+    assert await h.agent_says(thread, "hi") == 200
+    await h.wait_rows(OUT, [("sent",)])
+    [persona] = meta.calls_to(PERSONA)
+    assert persona.params["name"] == ("Dana " + "Q" * 60)[:50]
 
 
 async def test_files_go_out_by_url(make_harness: HarnessFactory, meta: MessengerStandin) -> None:

@@ -56,7 +56,8 @@ HOUR = 3600.0
 WINDOW = 24 * HOUR  # RESPONSE: anything, within 24 hours of the customer's last message
 HUMAN_AGENT_WINDOW = 7 * 24 * HOUR  # the HUMAN_AGENT tag: human replies, up to 7 days
 SENT_KEPT = 50  # our latest mids per conversation, for the watermarks
-NAME_RETRY = 600.0  # seconds before a failed name lookup is tried again
+NAME_RETRY = 600.0  # seconds before a failed name lookup (or persona) is tried again
+PERSONA_NAME_MAX = 50  # Meta's limit on a persona's name
 APP_ID_KEY = "app_id"  # learnt from an echo of our own send when `app_id` is not configured
 
 
@@ -105,6 +106,7 @@ class MessengerConnector(Connector):
         self._name_failed: dict[str, float] = {}  # state key -> monotonic time of the failure
         self._app_id = settings.app_id  # or, once learnt, the app id of our own echoes
         self._persona_locks: dict[str, asyncio.Lock] = {}
+        self._persona_failed: dict[str, float] = {}  # page:agent -> monotonic time of a refusal
         self._name_locks: dict[str, asyncio.Lock] = {}
 
     async def start(self) -> None:
@@ -312,7 +314,7 @@ class MessengerConnector(Connector):
             cached = await self.ctx.state.get(key)
             if cached:
                 return cached
-            body = {"name": agent}
+            body = {"name": agent[:PERSONA_NAME_MAX]}
             if self.settings.persona_picture_url:
                 body["profile_picture_url"] = self.settings.persona_picture_url
             data = await self._graph("POST", f"{page.id}/personas", page, body=body)
@@ -327,12 +329,20 @@ class MessengerConnector(Connector):
         for the thread when personas are on but one could not be made."""
         if not self.settings.personas or not msg.author_name:
             return None, None
+        key = f"{page.id}:{msg.author_name}"
+        refused = self._persona_failed.get(key)
+        if refused is not None and time.monotonic() - refused < NAME_RETRY:
+            return None, None  # Meta refused it a moment ago: the thread was told then
         try:
             return await self._persona(page, msg.author_name), None
         except SendError as exc:
             if exc.retryable:
                 raise
-            return None, f"sent without a persona ({exc.describe()}): the name leads the text"
+            if len(self._persona_failed) > 10_000:
+                self._persona_failed.clear()  # only a brake on retries
+            self._persona_failed[key] = time.monotonic()
+            return None, (f"sent without a persona ({exc.describe()}): the name leads the text "
+                          f"(a persona is tried again in {NAME_RETRY / 60:.0f} minutes)")
 
     async def _post(self, page: Page, psid: str, policy: dict[str, str],
                     message: dict[str, Any], persona: str | None) -> str:
