@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import hmac
 import time
 from collections.abc import AsyncIterator
 
@@ -84,7 +87,8 @@ async def test_one_body_with_several_pages_is_stored_whole_before_the_200(h: Har
         (f"{PAGE_B}:{BOB}", "three", "Bob Héloïse")]
 
 
-@pytest.mark.parametrize("case", ["unsigned", "wrong-secret", "tampered", "sha1"])
+@pytest.mark.parametrize("case", ["unsigned", "wrong-secret", "tampered", "sha1", "sha1-header",
+                                  "no-prefix", "sha1-prefix", "empty-digest"])
 async def test_bad_signatures_get_401_and_store_nothing(h: Harness, case: str) -> None:
     s = sender(h)
     raw = meta_json(s.body(s.entry(PAGE_A, s.message(PAGE_A, ANN, "hi"))))
@@ -95,10 +99,28 @@ async def test_bad_signatures_get_401_and_store_nothing(h: Harness, case: str) -
     elif case == "tampered":
         status, _ = await s.post(raw.replace(b"hi", b"ho"),
                                  signature=meta_signature(DEFAULT_APP_SECRET, raw))
-    else:
+    elif case == "sha1":
         status, _ = await s.post(raw, signature="sha1=" + "0" * 40)
+    elif case == "sha1-header":  # Meta's older header alone is not enough
+        digest = hmac.new(DEFAULT_APP_SECRET.encode(), raw, hashlib.sha1).hexdigest()
+        async with h.session.post(f"{h.url}/webhooks/messenger", data=raw,
+                                  headers={"X-Hub-Signature": f"sha1={digest}"}) as resp:
+            status = resp.status
+    else:
+        good = meta_signature(DEFAULT_APP_SECRET, raw)
+        status, _ = await s.post(raw, signature={
+            "no-prefix": good[7:], "sha1-prefix": "sha1=" + good[7:],
+            "empty-digest": "sha256="}[case])
     assert status == 401
     assert h.count("messages") == 0
+
+
+async def test_the_signature_digest_may_come_in_upper_case(h: Harness) -> None:
+    s = sender(h)
+    raw = meta_json(s.body(s.entry(PAGE_A, s.message(PAGE_A, ANN, "hi"))))
+    upper = "sha256=" + meta_signature(DEFAULT_APP_SECRET, raw)[7:].upper()
+    assert (await s.post(raw, signature=upper))[0] == 200
+    assert h.count("messages") == 1
 
 
 async def test_malformed_is_400_and_other_objects_are_acknowledged(h: Harness) -> None:
@@ -182,3 +204,55 @@ async def test_a_page_inbox_reply_to_a_closed_conversation_does_not_reopen_it(
     assert await s.send(PAGE_A, inbox) == 200
     assert h.rows("SELECT status FROM conversations") == [("closed",)]
     assert h.rows("SELECT text FROM messages WHERE direction = 'out'") == [("You're welcome!",)]
+
+
+async def test_without_app_id_our_echoes_are_known_by_their_mid_and_teach_our_app_id(
+    make_harness: HarnessFactory, meta: MessengerStandin,
+) -> None:
+    h = await messenger_harness(make_harness, meta, app_id="")  # the config has none
+    s = sender(h)
+    assert await s.send(PAGE_A, s.message(PAGE_A, ANN, "hello")) == 200
+    thread = await thread_of(h, PAGE_A, ANN)
+    assert await h.agent_says(thread, "Hi Ann") == 200
+    [call] = await meta.wait_for(SEND, 1)
+    await h.wait_rows("SELECT state FROM messages WHERE direction = 'out'", [("sent",)])
+    mid = meta.sent[0]["mid"]
+    # Echoes as a stand-in may send them: our app's id, no metadata.
+    ours = s.echo(PAGE_A, ANN, call.params["message"]["text"], app_id=DEFAULT_APP_ID, mid=mid)
+    assert await s.send(PAGE_A, ours) == 200
+    # Once seen, the app id alone is enough (an echo that beats the Send API's answer).
+    early = s.echo(PAGE_A, ANN, "Dana: racing", app_id=DEFAULT_APP_ID)
+    inbox = s.echo(PAGE_A, ANN, "Sam here", app_id=PAGE_INBOX_APP_ID)
+    assert await s.send(PAGE_A, early, inbox) == 200
+    assert h.rows("SELECT direction, text, author_name FROM messages WHERE platform_message_id"
+                  " IS NOT NULL ORDER BY id") == [
+        ("in", "hello", "Ann Kowalski"),
+        ("out", "Sam here", "Page Inbox (sent by staff outside the bridge)")]
+
+
+async def test_an_expired_attachment_link_is_explained_in_the_thread(
+    h: Harness, meta: MessengerStandin,
+) -> None:
+    s = sender(h)
+    gone = f"{meta.base_url}/cdn/{'0' * 32}/photo.jpg?oe=expired"  # Meta's CDN: 404 or 403
+    assert await s.send(PAGE_A, s.message(PAGE_A, ANN, "see photo",
+                                          attachments=[("image", gone)])) == 200
+    thread = await thread_of(h, PAGE_A, ANN)
+    await h.wait_rows("SELECT status FROM outbox WHERE kind = 'slack_file'", [("failed",)])
+    await h.slack.wait_for("chat.postMessage", 2)
+    await settle()
+    notice = h.slack.thread(CHANNEL, thread)[-1]["text"]
+    assert "could not be copied here" in notice and "ask the customer to send it again" in notice
+    assert len(meta.calls_to(CDN, ok_only=False)) == 1  # not retried: the link is gone
+
+
+async def test_a_new_customers_name_is_looked_up_once_when_two_webhooks_come_at_once(
+    h: Harness, meta: MessengerStandin,
+) -> None:
+    s = sender(h)
+    meta.delay_next(PROFILE, 0.3)
+    first, second = await asyncio.gather(s.send(PAGE_A, s.message(PAGE_A, ANN, "one")),
+                                         s.send(PAGE_A, s.message(PAGE_A, ANN, "two")))
+    assert (first, second) == (200, 200)
+    assert len(meta.calls_to(PROFILE)) == 1
+    assert h.rows("SELECT DISTINCT author_name FROM messages") == [("Ann Kowalski",)]

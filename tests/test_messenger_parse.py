@@ -83,3 +83,83 @@ def test_standby_events_are_handled_and_other_objects_ignored() -> None:
 def test_broken_envelopes_are_malformed(body: bytes) -> None:
     with pytest.raises(Malformed):
         parse_body(load(body), APP_ID)
+
+
+EVENT = b'{"object": "page", "entry": [{"id": "1", "messaging": [%s]}]}'
+
+
+@pytest.mark.parametrize("event", [
+    b'{"recipient": {"id": "1"}, "message": {"mid": "m_1", "text": "no sender"}}',
+    b'{"sender": {}, "recipient": {"id": "1"}, "message": {"mid": "m_1", "text": "hi"}}',
+    b'{"sender": {"id": "2"}, "message": {"mid": "m_1", "text": "no recipient"}}',
+    b'{"sender": {"id": true}, "recipient": {"id": "1"}, "postback": {"title": "t"}}',
+    b'{"sender": [2], "recipient": {"id": "1"}, "read": {"watermark": 1}}',
+    b'{"sender": {"id": "2"}, "recipient": {"id": "1"}, "message": "hello"}',
+    b'{"sender": {"id": "2"}, "recipient": {"id": "1"}, "delivery": []}',
+])
+def test_events_without_ids_or_with_broken_parts_are_malformed(event: bytes) -> None:
+    with pytest.raises(Malformed):
+        parse_body(load(EVENT % event), APP_ID)
+
+
+@pytest.mark.parametrize("entry", [b'"messaging": {}', b'"messaging": ""', b'"standby": 0'])
+def test_event_lists_that_are_not_lists_are_malformed(entry: bytes) -> None:
+    with pytest.raises(Malformed):
+        parse_body(load(b'{"object": "page", "entry": [{"id": "1", %s}]}' % entry), APP_ID)
+
+
+def test_events_the_bridge_does_not_act_on_need_no_ids() -> None:
+    optin = b'{"sender": {"user_ref": "r"}, "recipient": {"id": "1"}, "optin": {"ref": "x"}}'
+    assert parse_body(load(EVENT % optin), APP_ID) == Parsed()
+    guest = (b'{"sender": {"user_ref": "r"}, "recipient": {"id": "1"},'
+             b' "message": {"mid": "m_1", "text": "from the chat plugin"}}')
+    assert parse_body(load(EVENT % guest), APP_ID) == Parsed()
+
+
+def _body(message: str, timestamp: str = "1764590000001") -> bytes:
+    return (b'{"object":"page","entry":[{"id":"1","messaging":[{"sender":{"id":"2"},'
+            b'"recipient":{"id":"1"},"timestamp":' + timestamp.encode() + b',"message":'
+            + message.encode() + b"}]}]}")
+
+
+def test_text_no_store_takes_is_cleaned_not_fatal() -> None:
+    """NUL (PostgreSQL refuses it) and a lone surrogate (no UTF-8 encodes it) are dropped."""
+    raw = _body(r'{"mid":"m_\u0000x","text":"a\u0000b\ud800c\u0007d\n"}')
+    [msg] = parse_body(load(raw)).messages
+    assert (msg.platform_message_id, msg.text) == ("m_x", "ab?cd\n")
+    [msg] = parse_body(load(_body('{"mid":"m_1","attachments":[{"type":"image","payload":'
+                                  '{"url":"http://[::1"}}]}'))).messages
+    assert msg.attachments[0].filename is None  # a URL urlsplit refuses names no file
+
+
+@pytest.mark.parametrize("timestamp", ["1" + "0" * 400, "true", '"1764590000001"', "NaN",
+                                       "-1", "Infinity"])
+def test_times_that_are_not_times_are_malformed(timestamp: str) -> None:
+    with pytest.raises(Malformed):
+        parse_body(load(_body('{"mid":"m_1","text":"hi"}', timestamp)))
+
+
+def test_deeply_nested_json_is_malformed() -> None:
+    with pytest.raises(Malformed):
+        load(b'{"object":"page","x":' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+
+
+def test_referrals_and_postbacks_without_a_time_or_mid_keep_distinct_keys() -> None:
+    events = b",".join(
+        b'{"sender": {"id": "2"}, "recipient": {"id": "1"}, %s}' % part for part in (
+            b'"referral": {"ref": "a", "source": "SHORTLINK"}',
+            b'"referral": {"ref": "b", "source": "SHORTLINK"}',
+            b'"postback": {"title": "Yes", "payload": "Y"}',
+            b'"postback": {"title": "No", "payload": "N"}'))
+    first = parse_body(load(EVENT % events), APP_ID).messages
+    assert len({m.platform_message_id for m in first}) == 4
+    again = parse_body(load(EVENT % events), APP_ID).messages  # a redelivery: the same keys
+    assert [m.platform_message_id for m in again] == [m.platform_message_id for m in first]
+
+
+def test_a_shared_location_keeps_its_coordinates() -> None:
+    located = (b'{"sender": {"id": "2"}, "recipient": {"id": "1"}, "message": {"mid": "m_1",'
+               b' "attachments": [{"type": "location", "title": "Pinned Location",'
+               b' "payload": {"coordinates": {"lat": 48.8584, "long": 2.2945}}}]}}')
+    [msg] = parse_body(load(EVENT % located), APP_ID).messages
+    assert msg.text == "[location: 48.8584, 2.2945]" and msg.attachments == ()

@@ -17,6 +17,7 @@ from tests.helpers_messenger import (
     HOUR,
     PAGE_A,
     PAGE_B,
+    TOKEN_A,
     OffsetClock,
     messenger_harness,
     sender,
@@ -76,7 +77,7 @@ async def test_the_24_hour_window_without_the_human_agent_tag(
     assert [s["messaging_type"] for s in meta.sent] == ["RESPONSE"]  # no call for the 2nd
     notice = h.slack.thread(CHANNEL, thread)[-1]["text"]
     assert "24-hour window" in notice and "HUMAN_AGENT tag is not enabled" in notice
-    assert "once they write again" in notice
+    assert "resend it once they write again" in notice
 
 
 async def test_human_agent_tag_between_24_hours_and_7_days_for_people_only(
@@ -126,6 +127,7 @@ async def test_a_page_can_enable_the_tag_on_its_own(
     (551, 1545041, 400, "failed", "not available on Messenger"),
     (190, None, 400, "failed", "page access token of page 1111111111 expired or is invalid"),
     (10, 2018278, 400, "blocked", "outside the allowed window"),
+    (10, 2018278, 400, "blocked", "resend it once they write again"),
 ])
 async def test_meta_errors_become_retries_or_clear_notices(
     make_harness: HarnessFactory, meta: MessengerStandin, code: int, sub: int | None,
@@ -186,6 +188,26 @@ async def test_without_a_persona_the_name_leads_and_the_thread_is_told(
     await h.slack.wait_for("chat.postMessage", 2)
     await settle()
     assert "sent without a persona" in h.slack.thread(CHANNEL, thread)[-1]["text"]
+    # Not asked again (nor the thread told again) for every reply while Meta refuses.
+    assert await h.agent_says(thread, "still me") == 200
+    await h.wait_rows(OUT, [("sent",), ("sent",)])
+    await settle()
+    assert meta.texts() == ["Dana: hello", "Dana: still me"]
+    assert len(meta.calls_to(PERSONA, ok_only=False)) == 1
+    assert sum("sent without a persona" in m["text"]
+               for m in h.slack.thread(CHANNEL, thread)) == 1
+
+
+async def test_a_persona_name_stays_within_metas_50_characters(
+    make_harness: HarnessFactory, meta: MessengerStandin,
+) -> None:
+    h = await messenger_harness(make_harness, meta, personas=True)
+    thread = await customer_writes(h, PAGE_A, ANN)
+    h.slack.add_user(AGENT, display_name="Dana " + "Q" * 60)
+    assert await h.agent_says(thread, "hi") == 200
+    await h.wait_rows(OUT, [("sent",)])
+    [persona] = meta.calls_to(PERSONA)
+    assert persona.params["name"] == ("Dana " + "Q" * 60)[:50]
 
 
 async def test_files_go_out_by_url(make_harness: HarnessFactory, meta: MessengerStandin) -> None:
@@ -227,3 +249,34 @@ async def test_delivery_and_read_watermarks_move_our_messages_forward(
                                " ORDER BY id")]
     assert [h.slack.reactions[(CHANNEL, t)] for t in ts] == [["white_check_mark", "eyes"],
                                                              ["eyes"]]
+
+
+async def test_a_token_quoted_in_metas_error_never_reaches_the_thread(
+    make_harness: HarnessFactory, meta: MessengerStandin, caplog: pytest.LogCaptureFixture,
+) -> None:
+    h = await messenger_harness(make_harness, meta)
+    thread = await customer_writes(h, PAGE_A, ANN)
+    meta.fail_with_code(100, message=f"(#100) Malformed access token {TOKEN_A}")
+    assert await h.agent_says(thread, "hi") == 200
+    await h.wait_rows(OUT, [("failed",)])
+    await h.slack.wait_for("chat.postMessage", 2)
+    await settle()
+    notice = h.slack.thread(CHANNEL, thread)[-1]["text"]
+    assert "Malformed access token [page access token]" in notice
+    assert TOKEN_A not in notice and TOKEN_A not in caplog.text
+    assert TOKEN_A not in str(h.rows("SELECT error FROM messages")) + str(
+        h.rows("SELECT last_error FROM outbox"))
+
+
+async def test_one_persona_per_agent_even_when_two_replies_go_out_at_once(
+    make_harness: HarnessFactory, meta: MessengerStandin,
+) -> None:
+    h = await messenger_harness(make_harness, meta, personas=True)
+    thread_a = await customer_writes(h, PAGE_A, ANN)
+    thread_c = await customer_writes(h, PAGE_A, "6000000000000077")
+    meta.delay_next(PERSONA, 0.5)  # the first creation is still on its way when...
+    assert await h.agent_says(thread_a, "to Ann") == 200
+    assert await h.agent_says(thread_c, "to Cy") == 200  # ...the second reply needs one
+    await h.wait_rows(OUT, [("sent",), ("sent",)])
+    assert len(meta.calls_to(PERSONA)) == 1
+    assert len({s["persona_id"] for s in meta.sent}) == 1

@@ -67,8 +67,23 @@ def test_the_tag_can_be_enabled_per_page() -> None:
     {"pages": [{"id": "1", "access_token": ""}]},
     {"graph_api_version": "25"},
     {"app_id": "abc"},
+    {"pages": [{"id": True, "access_token": "t"}]},
     {"unknown": 1},
 ])
 def test_mistakes_are_refused(keys: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         settings(**keys)
+
+
+def test_ids_written_as_toml_integers_are_the_same_ids(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    s = settings(app_id=900000000000001, pages=[{"id": 1234567890, "access_token": "t"}])
+    assert (s.app_id, s.pages[0].id) == ("900000000000001", "1234567890")
+    assert s.page("1234567890") is s.pages[0]
+    set_secrets(monkeypatch)
+    for name in ("MESSENGER_APP_SECRET", "MESSENGER_VERIFY_TOKEN", "MESSENGER_PAGE_TOKEN"):
+        monkeypatch.setenv(name, f"{name.lower()}-value")
+    unquoted = MESSENGER.replace('id = "1234567890"', "id = 1234567890")
+    code, _, err = check(capsys, "--config", str(write(tmp_path / "b.toml", BASE + unquoted)))
+    assert code == 0, err

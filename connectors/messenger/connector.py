@@ -40,7 +40,9 @@ from connectors.base import (
 from connectors.messenger.parse import (
     METADATA,
     NAME,
+    Parsed,
     Watermark,
+    clean,
     load,
     parse_body,
     split_address,
@@ -54,7 +56,9 @@ HOUR = 3600.0
 WINDOW = 24 * HOUR  # RESPONSE: anything, within 24 hours of the customer's last message
 HUMAN_AGENT_WINDOW = 7 * 24 * HOUR  # the HUMAN_AGENT tag: human replies, up to 7 days
 SENT_KEPT = 50  # our latest mids per conversation, for the watermarks
-NAME_RETRY = 600.0  # seconds before a failed name lookup is tried again
+NAME_RETRY = 600.0  # seconds before a failed name lookup (or persona) is tried again
+PERSONA_NAME_MAX = 50  # Meta's limit on a persona's name
+APP_ID_KEY = "app_id"  # learnt from an echo of our own send when `app_id` is not configured
 
 
 def _ago(seconds: float) -> str:
@@ -62,16 +66,19 @@ def _ago(seconds: float) -> str:
     return f"{hours:.0f} hours" if hours < 48 else f"{hours / 24:.0f} days"
 
 
-def send_error(status: int, data: Any, page_id: str, throttle: float) -> SendError:
-    """Meta's error body -> a clear reason and the right retry decision."""
+def send_error(status: int, data: Any, page_id: str, throttle: float,
+               token: str = "") -> SendError:
+    """Meta's error body -> a clear reason and the right retry decision.  Meta's message may
+    quote the token ("Malformed access token EAAB..."): it never reaches the thread or logs."""
     error = data.get("error") if isinstance(data, dict) else None
     error = error if isinstance(error, dict) else {}
     code, sub = error.get("code"), error.get("error_subcode")
     text = str(error.get("message") or f"HTTP {status}")
+    text = (text.replace(token, "[page access token]") if token else text)[:500]
     label = f"{code}/{sub}" if sub else str(code or status)
     if sub == 2018278 or (code == 10 and "window" in text.lower()):
         return OutsideWindow("Messenger refused it as outside the allowed window (the customer "
-                             "last wrote too long ago); it goes out once they write again")
+                             "last wrote too long ago); resend it once they write again")
     if code in (4, 613, 32, 80006) or status == 429:
         return SendError(f"Messenger is throttling page {page_id}: {text}", code=label,
                          retryable=True, retry_after=throttle, gate=f"{NAME}:{page_id}")
@@ -97,6 +104,10 @@ class MessengerConnector(Connector):
         assert isinstance(settings, MessengerSettings)
         self.settings = settings
         self._name_failed: dict[str, float] = {}  # state key -> monotonic time of the failure
+        self._app_id = settings.app_id  # or, once learnt, the app id of our own echoes
+        self._persona_locks: dict[str, asyncio.Lock] = {}
+        self._persona_failed: dict[str, float] = {}  # page:agent -> monotonic time of a refusal
+        self._name_locks: dict[str, asyncio.Lock] = {}
 
     async def start(self) -> None:
         pass  # webhooks are subscribed in Meta's App Dashboard (see the README)
@@ -119,10 +130,11 @@ class MessengerConnector(Connector):
         return web.Response(status=403, text="forbidden", content_type="text/plain")
 
     async def verify(self, request: web.Request, body: bytes) -> None:
-        signature = request.headers.get(SIGNATURE, "")
-        expected = "sha256=" + hmac.new(self.settings.app_secret.encode(), body,
-                                        hashlib.sha256).hexdigest()
-        if not signature or not hmac.compare_digest(signature.encode(), expected.encode()):
+        """`sha256=<hex>`; the hex digits in either case (the same digest), nothing else."""
+        algorithm, _, digest = request.headers.get(SIGNATURE, "").strip().partition("=")
+        expected = hmac.new(self.settings.app_secret.encode(), body, hashlib.sha256).hexdigest()
+        if (algorithm.lower() != "sha256" or not digest.isascii()
+                or not hmac.compare_digest(digest.lower().encode(), expected.encode())):
             raise Unauthorized(f"missing or wrong {SIGNATURE}")
 
     def parse(self, body: bytes) -> list[InboundMessage]:
@@ -139,15 +151,42 @@ class MessengerConnector(Connector):
             if len(body) > self.ctx.max_body_bytes:
                 return web.json_response({"error": "body too large"}, status=413)
             await self.verify(request, body)
-            parsed = parse_body(load(body), self.settings.app_id)
+            data = load(body)
+            if not self._app_id:
+                self._app_id = await self.ctx.state.get(APP_ID_KEY) or ""
+            parsed = parse_body(data, self._app_id)
         except WebhookRejected as exc:
             log.info("messenger webhook rejected: %s %s", exc.status, exc.reason)
             return web.json_response({"error": exc.reason}, status=exc.status)
-        if parsed.messages:
-            await self.ctx.ingest(await self._named(parsed.messages))  # raises -> 500
+        messages = await self._without_our_echoes(parsed)
+        if messages:
+            await self.ctx.ingest(await self._named(messages))  # raises -> 500
         for mark in parsed.watermarks:
             await self._watermark(mark)
         return self.acknowledge()
+
+    async def _without_our_echoes(self, parsed: Parsed) -> list[InboundMessage]:
+        """Echoes the parser could not tell from Page Inbox replies (no `app_id` configured,
+        no `metadata` repeated) are ours when we sent their mid: dropped, and their app id is
+        remembered as ours for the next ones."""
+        if not parsed.echo_apps:
+            return parsed.messages
+        kept: list[InboundMessage] = []
+        sent: dict[str, set[str]] = {}
+        for item in parsed.messages:
+            if item.echo_author is not None:
+                if item.address not in sent:
+                    page_id, psid = split_address(item.address)
+                    raw = await self.ctx.state.get(f"sent:{page_id}:{psid}")
+                    sent[item.address] = {str(mid) for mid, _ in json.loads(raw or "[]")}
+                if item.platform_message_id in sent[item.address]:
+                    app = parsed.echo_apps.get(item.platform_message_id)
+                    if app and not self._app_id:
+                        await self.ctx.state.set(APP_ID_KEY, app)
+                        self._app_id = app
+                    continue
+            kept.append(item)
+        return kept
 
     async def _named(self, items: list[InboundMessage]) -> list[InboundMessage]:
         """Customers' names from the Graph API, looked up at once and concurrently, bounded
@@ -159,7 +198,17 @@ class MessengerConnector(Connector):
                 if names[item.address] else item for item in items]
 
     async def _name(self, address: str) -> str | None:
+        """One lookup per customer: concurrent webhooks from a new customer wait for it."""
         key = f"name:{address}"
+        cached = await self.ctx.state.get(key)
+        if cached is not None:
+            return cached
+        if len(self._name_locks) > 10_000:
+            self._name_locks = {k: v for k, v in self._name_locks.items() if v.locked()}
+        async with self._name_locks.setdefault(key, asyncio.Lock()):
+            return await self._look_up(key, address)
+
+    async def _look_up(self, key: str, address: str) -> str | None:
         cached = await self.ctx.state.get(key)
         if cached is not None:
             return cached
@@ -177,8 +226,8 @@ class MessengerConnector(Connector):
                 self._name_failed.clear()  # only a brake on retries
             self._name_failed[key] = time.monotonic()
             return None
-        name = " ".join(str(data.get(k) or "").strip()
-                        for k in ("first_name", "last_name")).strip()
+        name = clean(" ".join(str(data.get(k) or "").strip()
+                              for k in ("first_name", "last_name")).strip())[:200]
         if not name:
             self._name_failed[key] = time.monotonic()
             return None
@@ -212,7 +261,8 @@ class MessengerConnector(Connector):
                     data = None
                 if resp.status == 200 and isinstance(data, dict) and "error" not in data:
                     return data
-                raise send_error(resp.status, data, page.id, self.settings.throttle_retry_after)
+                raise send_error(resp.status, data, page.id, self.settings.throttle_retry_after,
+                                 page.access_token)
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise SendError(f"Messenger unreachable: {exc!r}", code="network",
                             retryable=True) from exc
@@ -238,45 +288,61 @@ class MessengerConnector(Connector):
         if age > HUMAN_AGENT_WINDOW:
             raise OutsideWindow(
                 f"the customer last wrote {_ago(age)} ago, past Messenger's 24-hour window and "
-                "the 7 days of the HUMAN_AGENT tag; it can go out once they write again")
+                "the 7 days of the HUMAN_AGENT tag; resend it once they write again")
         if msg.automatic:
             still = ("a person's reply can still go out (HUMAN_AGENT tag) until 7 days after "
                      "their last message" if self.settings.tag_allowed(page)
-                     else "it can go out once they write again")
+                     else "resend it once they write again")
             raise OutsideWindow(
                 f"the customer last wrote {_ago(age)} ago, past Messenger's 24-hour window, and "
                 f"an automatic message may not use the HUMAN_AGENT tag; {still}")
         raise OutsideWindow(
             f"the customer last wrote {_ago(age)} ago, past Messenger's 24-hour window, and "
-            f"the HUMAN_AGENT tag is not enabled for page {page.id}; it can go out once they "
+            f"the HUMAN_AGENT tag is not enabled for page {page.id}; resend it once they "
             "write again (or enable human_agent_tag, which needs Meta's Human Agent permission)")
 
     async def _persona(self, page: Page, agent: str) -> str:
+        """The agent's persona on this page, created once: replies in other conversations
+        that need it meanwhile wait for the one creation (one lock per page and agent)."""
         key = f"persona:{page.id}:{agent}"
         cached = await self.ctx.state.get(key)
         if cached:
             return cached
-        body = {"name": agent}
-        if self.settings.persona_picture_url:
-            body["profile_picture_url"] = self.settings.persona_picture_url
-        data = await self._graph("POST", f"{page.id}/personas", page, body=body)
-        persona = str(data.get("id") or "")
-        if not persona:
-            raise SendError("Meta created no persona id", code="persona", retryable=True)
-        await self.ctx.state.set(key, persona)
-        return persona
+        if len(self._persona_locks) > 10_000:
+            self._persona_locks = {k: v for k, v in self._persona_locks.items() if v.locked()}
+        async with self._persona_locks.setdefault(key, asyncio.Lock()):
+            cached = await self.ctx.state.get(key)
+            if cached:
+                return cached
+            body = {"name": agent[:PERSONA_NAME_MAX]}
+            if self.settings.persona_picture_url:
+                body["profile_picture_url"] = self.settings.persona_picture_url
+            data = await self._graph("POST", f"{page.id}/personas", page, body=body)
+            persona = str(data.get("id") or "")
+            if not persona:
+                raise SendError("Meta created no persona id", code="persona", retryable=True)
+            await self.ctx.state.set(key, persona)
+            return persona
 
     async def _identity(self, msg: OutboundMessage, page: Page) -> tuple[str | None, str | None]:
         """The persona to send as, or None (the agent's name then leads the text), and a note
         for the thread when personas are on but one could not be made."""
         if not self.settings.personas or not msg.author_name:
             return None, None
+        key = f"{page.id}:{msg.author_name}"
+        refused = self._persona_failed.get(key)
+        if refused is not None and time.monotonic() - refused < NAME_RETRY:
+            return None, None  # Meta refused it a moment ago: the thread was told then
         try:
             return await self._persona(page, msg.author_name), None
         except SendError as exc:
             if exc.retryable:
                 raise
-            return None, f"sent without a persona ({exc.describe()}): the name leads the text"
+            if len(self._persona_failed) > 10_000:
+                self._persona_failed.clear()  # only a brake on retries
+            self._persona_failed[key] = time.monotonic()
+            return None, (f"sent without a persona ({exc.describe()}): the name leads the text "
+                          f"(a persona is tried again in {NAME_RETRY / 60:.0f} minutes)")
 
     async def _post(self, page: Page, psid: str, policy: dict[str, str],
                     message: dict[str, Any], persona: str | None) -> str:
@@ -328,6 +394,11 @@ class MessengerConnector(Connector):
         timeout = aiohttp.ClientTimeout(total=self.settings.request_timeout * 3)
         try:
             async with self.ctx.session.get(url, timeout=timeout) as resp:
+                if resp.status in (403, 404, 410):
+                    raise SendError(
+                        f"Meta's link to it no longer works (HTTP {resp.status}: its CDN links "
+                        "expire); ask the customer to send it again", code="expired",
+                        retryable=False)
                 return await read_capped(resp, max_bytes, "Messenger attachment download")
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise SendError(f"attachment download failed: {exc!r}", code="network",

@@ -6,9 +6,11 @@ One body may batch several entries (several Pages) and each entry several events
 
 from __future__ import annotations
 
+import hashlib
 import json
 import mimetypes
 import posixpath
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +25,31 @@ METADATA = "support-bridge"
 PAGE_INBOX = "Page Inbox (sent by staff outside the bridge)"
 KINDS = {"image": "photo", "video": "video", "audio": "audio", "file": "document",
          "reel": "video", "ig_reel": "video"}
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# The events the bridge acts on; each must be an object and come with both ids.
+HANDLED = ("message", "postback", "referral", "delivery", "read")
+LATEST_MS = 1e14  # year 5138: a larger time in milliseconds is not one
+
+
+def clean(text: str) -> str:
+    """Text any store takes: no lone surrogates (JSON may escape one, `\\ud800`), no NUL or
+    other control characters (PostgreSQL refuses NUL).  One such event must not turn every
+    delivery of its batch into a 500 that Meta resends forever."""
+    return _CONTROL.sub("", text.encode("utf-8", "replace").decode("utf-8"))
+
+
+def _cleaned(data: Any) -> Any:
+    """Every string of a decoded body through `clean` (iterative: bodies may nest deeply)."""
+    stack = [data] if isinstance(data, (dict, list)) else []
+    while stack:
+        node = stack.pop()
+        pairs = list(node.items()) if isinstance(node, dict) else list(enumerate(node))
+        for key, value in pairs:
+            if isinstance(value, str):
+                node[key] = clean(value)
+            elif isinstance(value, (dict, list)):
+                stack.append(value)
+    return data
 
 
 def address(page_id: str, psid: str) -> str:
@@ -55,21 +82,36 @@ class Watermark:
 class Parsed:
     messages: list[InboundMessage] = field(default_factory=list)
     watermarks: list[Watermark] = field(default_factory=list)
+    # mid -> app id of each echo kept as a Page Inbox reply (the connector drops those whose
+    # mid it sent itself, and so learns its own app id when `app_id` is not configured)
+    echo_apps: dict[str, str] = field(default_factory=dict)
 
 
 def load(body: bytes) -> dict[str, Any]:
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise Malformed(f"not JSON: {exc}") from exc
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise Malformed(f"not JSON: {str(exc)[:200]}") from exc
     if not isinstance(data, dict):
         raise Malformed("the body is not a JSON object")
-    return data
+    return dict(_cleaned(data))
+
+
+def _seconds(value: Any, what: str) -> float | None:
+    """Meta's times are milliseconds since the epoch; None when absent."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+            0 <= value < LATEST_MS):  # NaN and infinities fail the comparison
+        raise Malformed(f"{what} is not a time in milliseconds")
+    return value / 1000
 
 
 def _str_id(obj: Any) -> str | None:
     value = obj.get("id") if isinstance(obj, dict) else None
-    return str(value) if isinstance(value, (str, int)) and str(value) else None
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    return str(value) or None
 
 
 def _attachment(item: Any) -> tuple[Attachment | None, str]:
@@ -81,14 +123,22 @@ def _attachment(item: Any) -> tuple[Attachment | None, str]:
     payload: dict[str, Any] = raw if isinstance(raw, dict) else {}
     url = payload.get("url") if isinstance(payload.get("url"), str) else None
     if kind in KINDS and url:
-        name = posixpath.basename(urlsplit(url).path) or None
+        try:
+            name = posixpath.basename(urlsplit(url).path) or None
+        except ValueError:  # "http://[::1": not a URL we can name a file after
+            name = None
         mime = mimetypes.guess_type(name)[0] if name else None
         return Attachment(kind=KINDS[kind], url=url, filename=name, mime_type=mime), ""
     if kind == "fallback":  # a shared link
         title = str(item.get("title") or payload.get("title") or "a link")
         return None, f"[{title}]({url})" if url else f"[{title}]"
     if kind == "location":
-        return None, "[location]"
+        raw_where = payload.get("coordinates")
+        where: dict[str, Any] = raw_where if isinstance(raw_where, dict) else {}
+        lat, lon = where.get("lat"), where.get("long")
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (lat, lon)):
+            return None, f"[location: {lat}, {lon}]"
+        return None, f"[location]({url})" if url else "[location]"
     return None, f"[{kind or 'unsupported'} attachment]"
 
 
@@ -126,6 +176,16 @@ def _message(event: dict[str, Any], page_id: str, psid: str, at: float | None,
     )
 
 
+def _when(event: Mapping[str, Any]) -> str:
+    """The dedupe key of an event without a mid: its timestamp, or (none given) a digest of
+    the whole event, the same on each redelivery; never one key for every such event."""
+    stamp = event.get("timestamp")
+    if stamp is not None:
+        return str(stamp)
+    raw = json.dumps(event, sort_keys=True, ensure_ascii=True, default=str)
+    return "h" + hashlib.sha256(raw.encode()).hexdigest()[:24]
+
+
 def _ours(message: Mapping[str, Any], app_id: str) -> bool:
     """An echo of a message the bridge itself sent."""
     if app_id and str(message.get("app_id", "")) == app_id:
@@ -136,15 +196,28 @@ def _ours(message: Mapping[str, Any], app_id: str) -> bool:
 def _event(event: Any, page_id: str, app_id: str, out: Parsed) -> None:
     if not isinstance(event, dict):
         raise Malformed("an event is not an object")
+    handled = [key for key in HANDLED if key in event]
+    for key in handled:
+        if not isinstance(event[key], dict):
+            raise Malformed(f"{key} is not an object")
     sender, recipient = _str_id(event.get("sender")), _str_id(event.get("recipient"))
+    if not handled:
+        return  # optins, reactions, edits, handover notices...: acknowledged, ignored
+    if sender is None and isinstance(event.get("sender"), dict) and event["sender"].get(
+            "user_ref"):
+        return  # a guest of the chat plugin, known by user_ref only: no PSID to answer
     if sender is None or recipient is None:
-        return  # optins by user_ref and the like: nobody to answer
+        raise Malformed(f"a {handled[0]} event without a sender or recipient id")
     stamp = event.get("timestamp")
-    at = stamp / 1000 if isinstance(stamp, (int, float)) else None
+    at = _seconds(stamp, "timestamp")
     if isinstance(event.get("message"), dict):
         if event["message"].get("is_echo"):
             if not _ours(event["message"], app_id):  # staff replied in Meta's Page Inbox
-                out.messages.append(_message(event, page_id, recipient, at, PAGE_INBOX))
+                echo = _message(event, page_id, recipient, at, PAGE_INBOX)
+                out.messages.append(echo)
+                app = event["message"].get("app_id")
+                if isinstance(app, (str, int)) and not isinstance(app, bool):
+                    out.echo_apps[echo.platform_message_id] = str(app)
             return
         out.messages.append(_message(event, page_id, sender, at, None))
     elif isinstance(event.get("postback"), dict):
@@ -152,7 +225,7 @@ def _event(event: Any, page_id: str, app_id: str, out: Parsed) -> None:
         title, payload = str(postback.get("title") or ""), str(postback.get("payload") or "")
         referral = postback.get("referral")
         ref = referral.get("ref") if isinstance(referral, dict) else None
-        mid = postback.get("mid") or f"postback:{page_id}:{sender}:{stamp}"
+        mid = postback.get("mid") or f"postback:{page_id}:{sender}:{_when(event)}"
         text = f"[button] {title}" + (f" (payload: {payload})" if payload else "")
         out.messages.append(InboundMessage(
             connector=NAME, platform_message_id=str(mid), address=address(page_id, sender),
@@ -164,20 +237,20 @@ def _event(event: Any, page_id: str, app_id: str, out: Parsed) -> None:
         source = str(referral.get("source") or "a link").lower()
         text = f"[opened the conversation from {source}" + (f", ref: {ref}]" if ref else "]")
         out.messages.append(InboundMessage(
-            connector=NAME, platform_message_id=f"referral:{page_id}:{sender}:{stamp}",
+            connector=NAME, platform_message_id=f"referral:{page_id}:{sender}:{_when(event)}",
             address=address(page_id, sender), sender_name=neutral_name(sender), text=text,
             platform_time=at, platform_ref=f"ref:{ref}" if ref else None))
     elif isinstance(event.get("delivery"), dict) or isinstance(event.get("read"), dict):
         read = isinstance(event.get("read"), dict)
         data = event["read" if read else "delivery"]
-        mark = data.get("watermark")
+        mark = _seconds(data.get("watermark"), "a watermark")
         mids = data.get("mids") if isinstance(data.get("mids"), list) else []
-        if not isinstance(mark, (int, float)):
+        if mark is None:
             raise Malformed("a delivery or read event without a watermark")
         out.watermarks.append(Watermark(
             page_id=page_id, psid=sender,
             state=DeliveryState.READ if read else DeliveryState.DELIVERED,
-            watermark=mark / 1000, mids=tuple(str(m) for m in mids)))
+            watermark=mark, mids=tuple(str(m) for m in mids)))
     # anything else (reactions, optins, handover notices...) is acknowledged and ignored
 
 
@@ -197,7 +270,9 @@ def parse_body(data: Mapping[str, Any], app_id: str = "") -> Parsed:
         if page_id is None:
             raise Malformed("an entry without a page id")
         for key in ("messaging", "standby"):
-            events = entry.get(key) or []
+            events = entry.get(key)
+            if events is None:
+                continue
             if not isinstance(events, list):
                 raise Malformed(f"{key} is not a list")
             for event in events:

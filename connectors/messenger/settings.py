@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+def _digits(value: Any) -> Any:
+    """An id written as a TOML integer (`id = 1234567890`) is the same id."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 class Page(BaseModel):
@@ -15,6 +21,8 @@ class Page(BaseModel):
     id: str
     access_token: str = Field(min_length=1)
     human_agent_tag: bool | None = None  # None: the connector-wide `human_agent_tag`
+
+    _id_digits = field_validator("id", mode="before")(_digits)
 
     @field_validator("id")
     @classmethod
@@ -52,6 +60,8 @@ class MessengerSettings(BaseModel):
     @classmethod
     def _base(cls, value: str) -> str:
         return value.rstrip("/")
+
+    _app_id_digits = field_validator("app_id", mode="before")(_digits)
 
     @field_validator("app_id")
     @classmethod
