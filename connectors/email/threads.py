@@ -11,7 +11,8 @@ mail address the conversation was started from.  A mail joins, in this order:
 The subject is never used.
 
 Kept through the connector's state API (`connector_state` rows):
-- `mid:<sha1 of a Message-ID>` -> address, for every mail in and every reply out;
+- `mid:<sha1 of a Message-ID>` -> address, for every mail in and every reply out (the first
+  mail with an id keeps it);
 - `tok:<token>` -> address, for every token we sent;
 - `thread:<address>` -> JSON {subject, parent, references}: what the next reply answers.
 """
@@ -91,7 +92,12 @@ class Threads:
         return token
 
     async def remember(self, message_id: str, address: str) -> None:
-        await self.state.set(mid_key(message_id), address)
+        """Map a Message-ID to its conversation, first come first served: a later mail that
+        reuses someone else's Message-ID (a forgery, or a broken client) must not move that
+        id, and every reply naming it, into its own conversation."""
+        key = mid_key(message_id)
+        if await self.state.get(key) is None:
+            await self.state.set(key, address)
 
     async def thread(self, address: str) -> Thread:
         raw = await self.state.get(f"thread:{address}")

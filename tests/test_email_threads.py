@@ -1,0 +1,45 @@
+"""Which conversation a mail joins (`connectors/email/threads.py`), on an in-memory state."""
+
+from __future__ import annotations
+
+from connectors.base import StateAPI
+from connectors.email.parse import parse_mail
+from connectors.email.threads import Threads
+from tests.mailservers import SECRET, customer_mail
+
+SUPPORT = "support@example.com"
+
+
+class MemoryState(StateAPI):
+    def __init__(self) -> None:
+        self.data: dict[str, str] = {}
+
+    async def get(self, key: str) -> str | None:
+        return self.data.get(key)
+
+    async def set(self, key: str, value: str) -> None:
+        self.data[key] = value
+
+
+async def arrive(threads: Threads, raw: bytes) -> tuple[str, str]:
+    """What the connector does with a new mail's ids: resolve, then remember."""
+    mail = parse_mail(raw, SUPPORT)
+    address, how = await threads.resolve(mail)
+    await threads.remember(mail.message_id, address)
+    return address, how
+
+
+async def test_a_reused_message_id_does_not_take_over_the_conversation() -> None:
+    threads = Threads(MemoryState(), SECRET, SUPPORT)
+    assert await arrive(threads, customer_mail(
+        "Ann <ann@example.org>", "Order 123", "Where is it?", message_id="c1@example.org",
+    )) == ("ann@example.org", "sender")
+    # Eve sends a mail carrying Ann's Message-ID (the store drops it as a duplicate)...
+    assert await arrive(threads, customer_mail(
+        "Eve <eve@example.net>", "Hello", "hi", message_id="c1@example.org",
+    )) == ("eve@example.net", "sender")
+    # ...and Ann's next mail, whose client keeps only References, still reaches Ann's.
+    assert await arrive(threads, customer_mail(
+        "Ann <ann@example.org>", "Re: Order 123", "Any news?", message_id="c2@example.org",
+        References="<c1@example.org>",
+    )) == ("ann@example.org", "header")
