@@ -125,7 +125,7 @@ def ingest_inbound(
     if conv is not None and echo:
         conversation_id = int(conv[0])  # shown where it belongs; opens and reopens nothing
     elif conv is not None and (conv[1] == ConversationStatus.OPEN or (
-            conv[2] is not None and now - float(conv[2]) <= reopen_within)):
+            item.reopen and conv[2] is not None and now - float(conv[2]) <= reopen_within)):
         conversation_id = int(conv[0])
         reopened = conv[1] != ConversationStatus.OPEN
         # Replies follow the customer to the channel they wrote on last.

@@ -128,7 +128,8 @@ class EmailConnector(Connector):
             sender_name=(f"{mail.sender_name} ({mail.sender})"
                          if mail.sender_name != mail.sender else mail.sender),
             text=body, attachments=await self._keep_files(raw, mail, headers_only),
-            platform_time=mail.date, platform_ref=mail.message_id)
+            platform_time=mail.date, platform_ref=mail.message_id,
+            reopen=how != "sender")  # only ids or a token name a closed conversation
         await self.ctx.ingest([item])
 
     async def _keep_files(self, raw: bytes, mail: ParsedMail,
