@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from connectors.base import StateAPI
 from connectors.email.parse import parse_mail
-from connectors.email.threads import Threads
+from connectors.email.threads import Thread, Threads
 from tests.mailservers import SECRET, customer_mail
 
 SUPPORT = "support@example.com"
@@ -43,3 +43,9 @@ async def test_a_reused_message_id_does_not_take_over_the_conversation() -> None
         "Ann <ann@example.org>", "Re: Order 123", "Any news?", message_id="c2@example.org",
         References="<c1@example.org>",
     )) == ("ann@example.org", "header")
+
+
+def test_an_overlong_message_id_is_never_echoed_in_replies() -> None:
+    thread = Thread(subject="x", parent="c1@x.org", references=["c1@x.org"])
+    after = thread.followed_by("a" * 300 + "@x.org", ["c1@x.org", "b" * 300 + "@x.org"])
+    assert (after.parent, after.references) == ("c1@x.org", ["c1@x.org"])

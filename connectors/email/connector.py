@@ -44,7 +44,7 @@ from connectors.email.imap import ImapPoller
 from connectors.email.outbound import Reply, compose, deliver, message_id_of
 from connectors.email.parse import NAME, ParsedMail, find_part, parse_mail, unreadable
 from connectors.email.settings import EmailSettings
-from connectors.email.threads import Threads
+from connectors.email.threads import MAX_ID, Threads
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,14 @@ def clean(text: str) -> str:
     """Text any store takes: no lone surrogates (raw 8-bit headers), no NUL or other control
     characters (PostgreSQL refuses NUL in text); one such mail must not block the mailbox."""
     return _CONTROL.sub("", text.encode("utf-8", "replace").decode("utf-8"))
+
+
+def store_id(message_id: str) -> str:
+    """A Message-ID as the store's dedupe key: a very long one (PostgreSQL refuses index
+    entries over about 2.7 KB, and such a mail would block the mailbox) is hashed."""
+    if len(message_id) <= MAX_ID:
+        return message_id
+    return "sha256:" + hashlib.sha256(message_id.encode("utf-8", "replace")).hexdigest()
 
 
 def _size(n: int) -> str:
@@ -89,10 +97,14 @@ class EmailConnector(Connector):
         await self.poller.stop()
 
     # -- inbound -----------------------------------------------------------------------------
-    async def _handle(self, uid: int, raw: bytes, headers_only: bool) -> None:
-        """One new mail: returns once it is committed (or deliberately dropped)."""
+    async def _handle(self, uid: int, raw: bytes, headers_only: bool,
+                      as_unreadable: bool = False) -> None:
+        """One new mail: returns once it is committed (or deliberately dropped).
+
+        `as_unreadable`: the poller's last resort for a mail that failed again and again (one
+        the store refuses): a placeholder with the original attached, so agents see it."""
         try:
-            mail = parse_mail(raw, self.settings.address)
+            mail = unreadable(raw) if as_unreadable else parse_mail(raw, self.settings.address)
         except Exception:
             log.exception("email: the parser failed on UID %d; keeping it as unreadable", uid)
             mail = unreadable(raw)
@@ -124,23 +136,25 @@ class EmailConnector(Connector):
         if how == "sender" and mail.subject:
             body = f"{mail.subject}\n\n{body}"
         item = InboundMessage(
-            connector=NAME, platform_message_id=mail.message_id, address=address,
+            connector=NAME, platform_message_id=store_id(mail.message_id), address=address,
             sender_name=(f"{mail.sender_name} ({mail.sender})"
                          if mail.sender_name != mail.sender else mail.sender),
-            text=body, attachments=await self._keep_files(raw, mail, headers_only),
-            platform_time=mail.date, platform_ref=mail.message_id,
+            text=body, attachments=await self._keep_files(raw, mail, headers_only,
+                                                          force_original=as_unreadable),
+            platform_time=mail.date, platform_ref=store_id(mail.message_id),
             reopen=how != "sender")  # only ids or a token name a closed conversation
         await self.ctx.ingest([item])
 
-    async def _keep_files(self, raw: bytes, mail: ParsedMail,
-                          headers_only: bool) -> tuple[Attachment, ...]:
+    async def _keep_files(self, raw: bytes, mail: ParsedMail, headers_only: bool,
+                          force_original: bool = False) -> tuple[Attachment, ...]:
         key = "raw:" + hashlib.sha256(raw).hexdigest()
         files = [] if headers_only else [
             Attachment(kind="photo" if f.mime_type.startswith("image/") else "document",
                        platform_file_id=f"{key}#{f.index}", filename=f.filename,
                        mime_type=f.mime_type, size=f.size) for f in mail.files]
         mode = self.settings.attach_original
-        if not headers_only and (mode == "always" or (mode == "when_trimmed" and mail.trimmed)):
+        if force_original or (not headers_only and (
+                mode == "always" or (mode == "when_trimmed" and mail.trimmed))):
             files.append(Attachment(kind="document", platform_file_id=f"{key}#eml",
                                     filename="original.eml", mime_type="message/rfc822",
                                     size=len(raw)))

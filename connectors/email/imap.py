@@ -37,8 +37,13 @@ log = logging.getLogger(__name__)
 IMAP_ERRORS = aioimaplib.AioImapException  # aioimaplib's own (Abort, CommandTimeout...)
 CURSOR_KEY = "cursor"
 BATCH = 200  # mails per SEARCH round: the rest come in the next one, without waiting
+# A mail whose handling failed this many times in a row is handed over once more as
+# unreadable (a placeholder with the original attached): one mail the store refuses must not
+# block the mailbox, nor vanish.  If that fails too, the store is down: keep retrying.
+POISON_AFTER = 3
 T = TypeVar("T")
-Handle = Callable[[int, bytes, bool], Awaitable[None]]  # (uid, raw, headers_only)
+Handle = Callable[[int, bytes, bool, bool], Awaitable[None]]  # (uid, raw, headers_only,
+#                                                              as_unreadable)
 
 
 class ConnectionLost(Exception):
@@ -75,6 +80,7 @@ class ImapPoller:
         self._busy = False  # handling a mail (a commit may be under way): stop() waits
         self.sessions = 0  # connections made so far (a reconnect counts)
         self._validity: int | None = None
+        self._failures: dict[tuple[int | None, int], int] = {}  # (uidvalidity, uid) -> count
 
     async def start(self) -> None:
         self._stopping = False
@@ -264,8 +270,18 @@ class ImapPoller:
         if raw is None:  # never skip a mail silently: reconnect and try again
             raise ImapError(f"UID FETCH {uid}: no message in the answer")
         self._busy = True
+        key = (self._validity, uid)
         try:
-            await self.handle(uid, raw, headers_only)
+            try:
+                await self.handle(uid, raw, headers_only, False)
+            except Exception:
+                failures = self._failures[key] = self._failures.get(key, 0) + 1
+                if failures < POISON_AFTER:
+                    raise
+                log.exception("email: UID %d failed %d times; handing it over as unreadable",
+                              uid, failures)
+                await self.handle(uid, raw, headers_only, True)
+            self._failures.pop(key, None)
             await self._save(self._validity, uid)
         finally:
             self._busy = False

@@ -30,6 +30,7 @@ from connectors.email.parse import ParsedMail
 TOKEN_LENGTH = 20  # hex digits: 80 bits
 MAX_REFERENCES = 20  # ids kept in References (the first one and the most recent)
 MAX_LOOKUPS = 50
+MAX_ID = 250  # characters: a longer Message-ID (real ones are well under 100) is not echoed
 
 
 def reply_token(secret: str, address: str) -> str:
@@ -61,10 +62,13 @@ class Thread:
 
     def followed_by(self, message_id: str, refs: list[str], subject: str = "") -> Thread:
         """The thread after `message_id` (whose own References are `refs`) joined it."""
-        chain = list(dict.fromkeys([*(refs or self.references), message_id]))
+        usable = len(message_id) <= MAX_ID  # else no header line could hold it
+        chain = [r for r in dict.fromkeys([*(refs or self.references), message_id])
+                 if len(r) <= MAX_ID]
         if len(chain) > MAX_REFERENCES:
             chain = [chain[0], *chain[-(MAX_REFERENCES - 1):]]
-        return Thread(subject=subject or self.subject, parent=message_id, references=chain)
+        return Thread(subject=subject or self.subject,
+                      parent=message_id if usable else self.parent, references=chain)
 
 
 class Threads:
