@@ -182,7 +182,8 @@ class EmailConnector(Connector):
         thread = await self.threads.thread(msg.address)
         token = await self.threads.token_for(msg.address)
         mail = compose(self.settings, Reply(to=msg.address, author=msg.author_name, text=text,
-                                            token=token, thread=thread, files=files),
+                                            token=token, thread=thread, files=files,
+                                            automatic=msg.automatic),
                        time.time())
         message_id = message_id_of(mail)
         await self.threads.remember(message_id, msg.address)  # before: replies may be quick

@@ -1,0 +1,60 @@
+"""The connector's send path against a real SMTP receiver (aiosmtpd), state in memory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import aiohttp
+import pytest
+
+from bridge.models import ConversationId, MessageId, OutboundMessage
+from connectors.base import ConnectorContext
+from connectors.email.connector import EmailConnector
+from connectors.email.settings import EmailSettings
+from tests.mailservers import SECRET, SmtpReceiver
+from tests.test_email_threads import MemoryState
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpReceiver]:
+    receiver = SmtpReceiver()
+    controller = receiver.start()
+    yield receiver
+    controller.stop()
+
+
+@pytest.fixture
+async def email(smtp: SmtpReceiver) -> AsyncIterator[EmailConnector]:
+    settings = EmailSettings(
+        address="support@example.com", display_name="Example Support", imap_host="127.0.0.1",
+        imap_user="u", imap_password="p", smtp_host="127.0.0.1", smtp_port=smtp.port,
+        smtp_security="none", smtp_user=smtp.user, smtp_password=smtp.password,
+        reply_token_secret=SECRET)
+
+    async def nothing(*args: object, **kw: object) -> None:
+        return None
+
+    async def ingest(*args: object) -> list[object]:
+        return []
+
+    async with aiohttp.ClientSession() as session:
+        ctx = ConnectorContext(session=session, ingest=ingest,  # type: ignore[arg-type]
+                               public_url="http://127.0.0.1", max_body_bytes=1 << 20,
+                               state=MemoryState(), run_once=nothing, receipt=nothing)
+        yield EmailConnector(settings, ctx)
+
+
+def reply(text: str, *, author: str = "Dana", automatic: bool = False) -> OutboundMessage:
+    return OutboundMessage(message_id=MessageId(1), conversation_id=ConversationId(1),
+                           address="ann@example.org", text=text, author_name=author,
+                           automatic=automatic)
+
+
+async def test_only_automatic_messages_are_marked_auto_submitted(
+    email: EmailConnector, smtp: SmtpReceiver,
+) -> None:
+    await email.send(reply("A person wrote this"))
+    await email.send(reply("We got your mail and will answer soon.", automatic=True))
+    human, bot = (r.message for r in await smtp.wait_for(2))
+    assert human["Auto-Submitted"] is None
+    assert bot["Auto-Submitted"] == "auto-replied"
