@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 
 from bridge.models import ConversationId, MessageId, OutboundMessage
-from connectors.base import ConnectorContext
+from connectors.base import ConnectorContext, SendError
 from connectors.email.connector import EmailConnector
 from connectors.email.settings import EmailSettings
 from tests.mailservers import SECRET, SmtpReceiver
@@ -58,3 +58,23 @@ async def test_only_automatic_messages_are_marked_auto_submitted(
     human, bot = (r.message for r in await smtp.wait_for(2))
     assert human["Auto-Submitted"] is None
     assert bot["Auto-Submitted"] == "auto-replied"
+
+
+async def test_line_breaks_in_names_cannot_inject_headers(
+    email: EmailConnector, smtp: SmtpReceiver,
+) -> None:
+    await email.send(reply("Hi", author="Dana\r\nBcc: eve@example.net"))
+    [sent] = await smtp.wait_for(1)
+    assert sent.rcpt_tos == ["ann@example.org"]
+    assert sent.message["From"].addresses[0].display_name == (
+        "Dana Bcc: eve@example.net (Example Support)")
+    assert sent.message["Bcc"] is None
+
+
+async def test_an_address_no_mail_can_be_written_to_fails_for_good(
+    email: EmailConnector, smtp: SmtpReceiver,
+) -> None:
+    with pytest.raises(SendError) as caught:
+        await email.send(reply("Hi").model_copy(update={"address": "ann@example.org\r\nX: y"}))
+    assert not caught.value.retryable and caught.value.code == "bad_address"
+    assert smtp.received == []

@@ -181,10 +181,14 @@ class EmailConnector(Connector):
                     files: tuple[OutboundFile, ...] = ()) -> SendReceipt:
         thread = await self.threads.thread(msg.address)
         token = await self.threads.token_for(msg.address)
-        mail = compose(self.settings, Reply(to=msg.address, author=msg.author_name, text=text,
-                                            token=token, thread=thread, files=files,
-                                            automatic=msg.automatic),
-                       time.time())
+        try:
+            mail = compose(self.settings, Reply(to=msg.address, author=msg.author_name,
+                                                text=text, token=token, thread=thread,
+                                                files=files, automatic=msg.automatic),
+                           time.time())
+        except (ValueError, TypeError) as exc:  # an address the email package refuses
+            raise SendError(f"cannot write a mail to {msg.address!r}: {exc}",
+                            code="bad_address", retryable=False) from exc
         message_id = message_id_of(mail)
         await self.threads.remember(message_id, msg.address)  # before: replies may be quick
         await deliver(self.settings, mail)
