@@ -1,17 +1,20 @@
-"""The connector's send path against a real SMTP receiver (aiosmtpd), state in memory."""
+"""The connector without IMAP: its send path against a real SMTP receiver (aiosmtpd), and
+inbound mail handed to it directly; its state in memory."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator, Sequence
 
 import aiohttp
 import pytest
 
-from bridge.models import ConversationId, MessageId, OutboundMessage
+from bridge.models import ConversationId, InboundMessage, MessageId, OutboundMessage
 from connectors.base import ConnectorContext, SendError
 from connectors.email.connector import EmailConnector
 from connectors.email.settings import EmailSettings
-from tests.mailservers import SECRET, SmtpReceiver
+from tests.mailservers import SECRET, SmtpReceiver, customer_mail
 from tests.test_email_threads import MemoryState
 
 
@@ -24,7 +27,13 @@ def smtp() -> Iterator[SmtpReceiver]:
 
 
 @pytest.fixture
-async def email(smtp: SmtpReceiver) -> AsyncIterator[EmailConnector]:
+def ingested() -> list[InboundMessage]:
+    return []
+
+
+@pytest.fixture
+async def email(smtp: SmtpReceiver, ingested: list[InboundMessage],
+                ) -> AsyncIterator[EmailConnector]:
     settings = EmailSettings(
         address="support@example.com", display_name="Example Support", imap_host="127.0.0.1",
         imap_user="u", imap_password="p", smtp_host="127.0.0.1", smtp_port=smtp.port,
@@ -34,7 +43,8 @@ async def email(smtp: SmtpReceiver) -> AsyncIterator[EmailConnector]:
     async def nothing(*args: object, **kw: object) -> None:
         return None
 
-    async def ingest(*args: object) -> list[object]:
+    async def ingest(items: Sequence[InboundMessage]) -> list[object]:
+        ingested.extend(items)
         return []
 
     async with aiohttp.ClientSession() as session:
@@ -78,3 +88,27 @@ async def test_an_address_no_mail_can_be_written_to_fails_for_good(
         await email.send(reply("Hi").model_copy(update={"address": "ann@example.org\r\nX: y"}))
     assert not caught.value.retryable and caught.value.code == "bad_address"
     assert smtp.received == []
+
+
+async def test_a_big_mail_is_parsed_off_the_event_loop(
+    email: EmailConnector, ingested: list[InboundMessage],
+) -> None:
+    raw = customer_mail("Ann <ann@example.org>", "Logs", "See the logs.", message_id="b@x.org",
+                        files=(("logs.bin", "application/octet-stream", os.urandom(18 << 20)),))
+    gaps: list[float] = []
+
+    async def tick() -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(0.01)
+            gaps.append(loop.time() - before)
+
+    ticker = asyncio.create_task(tick())
+    try:
+        await email._handle(1, raw, False)  # parse, hash and keep the original
+        [file] = [a for a in ingested[0].attachments if a.filename == "logs.bin"]
+        assert len(await email.fetch_file(file, 20 << 20)) == 18 << 20  # find the part
+    finally:
+        ticker.cancel()
+    assert max(gaps) < 0.3, max(gaps)  # the event loop went on (in-loop: about a second)

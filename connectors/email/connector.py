@@ -13,13 +13,15 @@ a new UIDVALIDITY).  Attachment ids are `raw:<sha256>#<index>` or `raw:<sha256>#
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import replace
-from typing import ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel
@@ -49,6 +51,8 @@ from connectors.email.threads import MAX_ID, Threads
 log = logging.getLogger(__name__)
 
 
+OFF_LOOP_BYTES = 256 * 1024
+T = TypeVar("T")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -64,6 +68,14 @@ def store_id(message_id: str) -> str:
     if len(message_id) <= MAX_ID:
         return message_id
     return "sha256:" + hashlib.sha256(message_id.encode("utf-8", "replace")).hexdigest()
+
+
+async def off_loop(size: int, func: Callable[..., T], *args: Any) -> T:
+    """`func(*args)` on a worker thread when its input is large (parsing a 25 MB mail takes
+    about a second: the event loop, with every webhook and Slack event, must not wait)."""
+    if size < OFF_LOOP_BYTES:
+        return func(*args)
+    return await asyncio.to_thread(func, *args)
 
 
 def _size(n: int) -> str:
@@ -104,7 +116,8 @@ class EmailConnector(Connector):
         `as_unreadable`: the poller's last resort for a mail that failed again and again (one
         the store refuses): a placeholder with the original attached, so agents see it."""
         try:
-            mail = unreadable(raw) if as_unreadable else parse_mail(raw, self.settings.address)
+            mail = unreadable(raw) if as_unreadable else await off_loop(
+                len(raw), parse_mail, raw, self.settings.address)
         except Exception:
             log.exception("email: the parser failed on UID %d; keeping it as unreadable", uid)
             mail = unreadable(raw)
@@ -147,7 +160,7 @@ class EmailConnector(Connector):
 
     async def _keep_files(self, raw: bytes, mail: ParsedMail, headers_only: bool,
                           force_original: bool = False) -> tuple[Attachment, ...]:
-        key = "raw:" + hashlib.sha256(raw).hexdigest()
+        key = "raw:" + await off_loop(len(raw), lambda: hashlib.sha256(raw).hexdigest())
         files = [] if headers_only else [
             Attachment(kind="photo" if f.mime_type.startswith("image/") else "document",
                        platform_file_id=f"{key}#{f.index}", filename=f.filename,
@@ -159,7 +172,8 @@ class EmailConnector(Connector):
                                     filename="original.eml", mime_type="message/rfc822",
                                     size=len(raw)))
         if files and await self.ctx.state.get(key) is None:
-            await self.ctx.state.set(key, base64.b64encode(raw).decode("ascii"))
+            await self.ctx.state.set(key, await off_loop(
+                len(raw), lambda: base64.b64encode(raw).decode("ascii")))
         return tuple(files)
 
     async def fetch_file(self, attachment: Attachment, max_bytes: int) -> bytes:
@@ -168,8 +182,9 @@ class EmailConnector(Connector):
         if stored is None:
             raise SendError("the mail this file came with is not kept", code="no_file",
                             retryable=False)
-        raw = base64.b64decode(stored)
-        data = raw if which == "eml" else find_part(raw, int(which) if which.isdigit() else -1)
+        raw = await off_loop(len(stored), base64.b64decode, stored)
+        data = raw if which == "eml" else await off_loop(
+            len(raw), find_part, raw, int(which) if which.isdigit() else -1)
         if data is None:
             raise SendError("the file is not in the mail", code="no_file", retryable=False)
         if len(data) > max_bytes:
