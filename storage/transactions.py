@@ -382,6 +382,13 @@ def set_state(connector: str, key: str, value: str, now: float) -> Tx[None]:
                        connector, key, value, now)
 
 
+def prune_state(connector: str, prefix: str, before: float) -> Tx[int]:
+    # substr, not LIKE: no wildcards to escape, and case-sensitive on both backends.
+    return (yield from execute(
+        "DELETE FROM connector_state WHERE connector = ? AND substr(key, 1, ?) = ?"
+        " AND updated_at < ?", connector, len(prefix), prefix, before))
+
+
 # Receipts move a message forward only: sent < delivered/failed < read.
 RANK = {DeliveryState.SENT: 1, DeliveryState.DELIVERED: 2, DeliveryState.FAILED: 2,
         DeliveryState.READ: 3}

@@ -12,6 +12,7 @@ import pytest
 
 from bridge.models import ConversationId, InboundMessage, MessageId, OutboundMessage
 from connectors.base import ConnectorContext, SendError
+from connectors.email import connector
 from connectors.email.connector import EmailConnector
 from connectors.email.settings import EmailSettings
 from tests.mailservers import SECRET, SmtpReceiver, customer_mail
@@ -32,7 +33,12 @@ def ingested() -> list[InboundMessage]:
 
 
 @pytest.fixture
-async def email(smtp: SmtpReceiver, ingested: list[InboundMessage],
+def state() -> MemoryState:
+    return MemoryState()
+
+
+@pytest.fixture
+async def email(smtp: SmtpReceiver, ingested: list[InboundMessage], state: MemoryState,
                 ) -> AsyncIterator[EmailConnector]:
     settings = EmailSettings(
         address="support@example.com", display_name="Example Support", imap_host="127.0.0.1",
@@ -50,7 +56,7 @@ async def email(smtp: SmtpReceiver, ingested: list[InboundMessage],
     async with aiohttp.ClientSession() as session:
         ctx = ConnectorContext(session=session, ingest=ingest,  # type: ignore[arg-type]
                                public_url="http://127.0.0.1", max_body_bytes=1 << 20,
-                               state=MemoryState(), run_once=nothing, receipt=nothing)
+                               state=state, run_once=nothing, receipt=nothing)
         yield EmailConnector(settings, ctx)
 
 
@@ -112,3 +118,26 @@ async def test_a_big_mail_is_parsed_off_the_event_loop(
     finally:
         ticker.cancel()
     assert max(gaps) < 0.3, max(gaps)  # the event loop went on (in-loop: about a second)
+
+
+async def test_raw_mails_are_deleted_after_keep_originals_days(
+    email: EmailConnector, ingested: list[InboundMessage], state: MemoryState,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def with_file(n: int) -> bytes:
+        return customer_mail("Ann <ann@example.org>", "Scan", "Attached.",
+                             message_id=f"s{n}@x.org",
+                             files=((f"scan{n}.pdf", "application/pdf", b"%PDF" * n),))
+
+    await email._handle(1, with_file(1), False)
+    [old] = ingested[0].attachments
+    assert await email.fetch_file(old, 1 << 20) == b"%PDF"
+    state.now = 29 * 86400.0  # within keep_originals_days (30): kept
+    monkeypatch.setattr(connector, "PRUNE_EVERY", 0.0)
+    await email._handle(2, with_file(2), False)
+    assert await email.fetch_file(old, 1 << 20) == b"%PDF"
+    state.now = 31 * 86400.0
+    await email._handle(3, with_file(3), False)
+    with pytest.raises(SendError, match="not kept"):
+        await email.fetch_file(old, 1 << 20)
+    assert [k.startswith("raw:") for k in state.data].count(True) == 2  # the 2nd and 3rd

@@ -11,14 +11,25 @@ SUPPORT = "support@example.com"
 
 
 class MemoryState(StateAPI):
+    """The connector's state in a dict; `now` is the time a `set` is stamped with."""
+
     def __init__(self) -> None:
         self.data: dict[str, str] = {}
+        self.stamps: dict[str, float] = {}
+        self.now = 0.0
 
     async def get(self, key: str) -> str | None:
         return self.data.get(key)
 
     async def set(self, key: str, value: str) -> None:
         self.data[key] = value
+        self.stamps[key] = self.now
+
+    async def prune(self, prefix: str, age: float) -> int:
+        old = [k for k in self.data if k.startswith(prefix) and self.stamps[k] < self.now - age]
+        for key in old:
+            del self.data[key], self.stamps[key]
+        return len(old)
 
 
 async def arrive(threads: Threads, raw: bytes) -> tuple[str, str]:

@@ -233,6 +233,19 @@ async def test_media_and_connector_state(db: Db) -> None:
     assert await store.get_state("telegram", "offset") == "42"
 
 
+async def test_pruning_connector_state_by_prefix_and_age(db: Db) -> None:
+    store = db.store
+    for connector, key, at in [("email", "raw:old", 1.0), ("email", "raw:new", 5.0),
+                               ("email", "RAW:old", 1.0), ("email", "raw_old", 1.0),
+                               ("email", "cursor", 1.0), ("other", "raw:old", 1.0)]:
+        await store.set_state(connector, key, "x", at)
+    assert await store.prune_state("email", "raw:", 3.0) == 1
+    assert sorted(await db.rows("SELECT connector, key FROM connector_state")) == [
+        ("email", "RAW:old"), ("email", "cursor"), ("email", "raw:new"), ("email", "raw_old"),
+        ("other", "raw:old")]
+    assert await store.prune_state("email", "raw:", 3.0) == 0
+
+
 async def test_outbox_lifecycle_and_agent_replies(db: Db) -> None:
     store = db.store
     [res] = await store.ingest_inbound([inbound(1)], CHANNEL, 1.0)

@@ -8,7 +8,8 @@ conversation (`threads.py`) and ingests the mail; the loop moves its cursor afte
 Files: a mail with attachments (or whose text was trimmed, see `attach_original`) keeps its
 raw bytes in the connector's state (`raw:<sha256>`, base64), so `fetch_file` serves its parts
 and the original `.eml` later, whatever happens to the mail in the mailbox (moved, deleted,
-a new UIDVALIDITY).  Attachment ids are `raw:<sha256>#<index>` or `raw:<sha256>#eml`.
+a new UIDVALIDITY).  Attachment ids are `raw:<sha256>#<index>` or `raw:<sha256>#eml`.  They
+are deleted after `keep_originals_days` (checked at most hourly, as mail arrives).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ log = logging.getLogger(__name__)
 
 
 OFF_LOOP_BYTES = 256 * 1024
+PRUNE_EVERY = 3600.0  # seconds between deletions of old raw mails
 T = TypeVar("T")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -92,6 +94,7 @@ class EmailConnector(Connector):
         self.settings = settings
         self.threads = Threads(ctx.state, settings.reply_token_secret, settings.address)
         self.poller = ImapPoller(settings, ctx.state, self._handle)
+        self._pruned_at: float | None = None  # time.monotonic() of the last pruning
 
     def routes(self) -> list[web.RouteDef]:
         return []  # mail arrives over IMAP, not by webhook
@@ -157,6 +160,23 @@ class EmailConnector(Connector):
             platform_time=mail.date, platform_ref=store_id(mail.message_id),
             reopen=how != "sender")  # only ids or a token name a closed conversation
         await self.ctx.ingest([item])
+        await self._prune()
+
+    async def _prune(self) -> None:
+        """Delete raw mails older than `keep_originals_days` (their files reached Slack long
+        ago); at most once per `PRUNE_EVERY`, and never at the cost of the mail at hand."""
+        now = time.monotonic()
+        if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY:
+            return
+        self._pruned_at = now
+        try:
+            gone = await self.ctx.state.prune("raw:", self.settings.keep_originals_days * 86400)
+        except Exception:
+            log.exception("email: deleting old raw mails failed (tried again later)")
+            return
+        if gone:
+            log.info("email: deleted %d raw mails older than %g days", gone,
+                     self.settings.keep_originals_days)
 
     async def _keep_files(self, raw: bytes, mail: ParsedMail, headers_only: bool,
                           force_original: bool = False) -> tuple[Attachment, ...]:
