@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator, Sequence
+from email.message import EmailMessage
 
 import aiohttp
 import pytest
 
 from bridge.models import ConversationId, InboundMessage, MessageId, OutboundMessage
 from connectors.base import ConnectorContext, SendError
-from connectors.email import connector
+from connectors.email import connector, outbound
 from connectors.email.connector import EmailConnector
 from connectors.email.settings import EmailSettings
 from tests.mailservers import SECRET, SmtpReceiver, customer_mail
@@ -141,3 +142,25 @@ async def test_raw_mails_are_deleted_after_keep_originals_days(
     with pytest.raises(SendError, match="not kept"):
         await email.fetch_file(old, 1 << 20)
     assert [k.startswith("raw:") for k in state.data].count(True) == 2  # the 2nd and 3rd
+
+
+async def test_a_mail_arriving_while_a_reply_is_sent_stays_in_the_thread(
+    email: EmailConnector, smtp: SmtpReceiver, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await email._handle(1, customer_mail("Ann <ann@example.org>", "Order", "Where is it?",
+                                         message_id="c1@x.org"), False)
+    real = outbound.deliver
+
+    async def slow(settings: EmailSettings, mail: EmailMessage) -> None:
+        await email._handle(2, customer_mail("Ann <ann@example.org>", "Re: Order", "Hello?",
+                                             message_id="c2@x.org",
+                                             In_Reply_To="<c1@x.org>"), False)
+        await real(settings, mail)
+
+    monkeypatch.setattr(connector, "deliver", slow)
+    await email.send(reply("It ships today"))
+    monkeypatch.setattr(connector, "deliver", real)
+    await email.send(reply("Tracking: 123"))
+    first, second = (r.message for r in await smtp.wait_for(2))
+    assert second["References"].split() == [
+        "<c1@x.org>", "<c2@x.org>", first["Message-ID"]]

@@ -227,6 +227,9 @@ class EmailConnector(Connector):
         message_id = message_id_of(mail)
         await self.threads.remember(message_id, msg.address)  # before: replies may be quick
         await deliver(self.settings, mail)
+        # Read again: a customer's mail may have joined the thread while the SMTP server took
+        # its time, and its id must stay in the chain the next reply names.
+        thread = await self.threads.thread(msg.address)
         await self.threads.save_thread(msg.address, thread.followed_by(message_id, []))
         return SendReceipt(platform_message_ids=(message_id,))
 
