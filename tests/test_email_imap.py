@@ -123,17 +123,23 @@ async def test_processed_mail_is_flagged_or_moved_after_the_commit(
 ) -> None:
     h = await make_harness({"connectors.email": email_config(
         dovecot, smtp, processed=processed, processed_mailbox=DONE)}, env=EMAIL_ENV)
-    await dovecot.append(mail(1), mail(2))
+    away = customer_mail(ANN, "Out of office", "Away", message_id="ooo@x.org",
+                         Auto_Submitted="auto-replied")
+    await dovecot.append(mail(1), away, mail(2))
     await h.wait_rows("SELECT COUNT(*) FROM messages", [(2,)])
     for _ in range(100):
         inbox = await dovecot.flags()
-        if (processed == "seen" and all("\\Seen" in f for f in inbox)) or not inbox:
+        if (processed == "seen" and sum("\\Seen" in f for f in inbox) == 2) or len(inbox) == 1:
             break
         await asyncio.sleep(0.05)
+    await settle()
+    inbox = await dovecot.flags()
+    # Noise (here an auto-reply) is not taken up, so it is left as it was, for a person.
     if processed == "seen":
-        assert len(inbox) == 2 and all("\\Seen" in f for f in inbox)
+        assert ["\\Seen" in f for f in inbox] == [True, False, True]
     else:
-        assert inbox == [] and len(await dovecot.flags(DONE)) == 2
+        assert len(inbox) == 1 and "UID 2 " in inbox[0]
+        assert len(await dovecot.flags(DONE)) == 2
 
 
 async def test_a_new_uidvalidity_rereads_recent_mail_without_duplicates(

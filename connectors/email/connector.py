@@ -113,8 +113,8 @@ class EmailConnector(Connector):
 
     # -- inbound -----------------------------------------------------------------------------
     async def _handle(self, uid: int, raw: bytes, headers_only: bool,
-                      as_unreadable: bool = False) -> None:
-        """One new mail: returns once it is committed (or deliberately dropped).
+                      as_unreadable: bool = False) -> bool:
+        """One new mail: returns once it is committed (True), or dropped as noise (False).
 
         `as_unreadable`: the poller's last resort for a mail that failed again and again (one
         the store refuses): a placeholder with the original attached, so agents see it."""
@@ -135,10 +135,10 @@ class EmailConnector(Connector):
             for message_id in mail.bounced:  # the core ignores ids that are not our replies
                 await self.ctx.receipt(NAME, message_id, DeliveryState.FAILED,
                                        f"the mail bounced: {mail.bounce_reason}"[:500])
-            return
+            return True
         if mail.noise:
             log.info("email: UID %d not taken up (%s)", uid, mail.noise)
-            return
+            return False
         address, how = await self.threads.resolve(mail)
         await self.threads.remember(mail.message_id, address)
         thread = await self.threads.thread(address)
@@ -161,6 +161,7 @@ class EmailConnector(Connector):
             reopen=how != "sender")  # only ids or a token name a closed conversation
         await self.ctx.ingest([item])
         await self._prune()
+        return True
 
     async def _prune(self) -> None:
         """Delete raw mails older than `keep_originals_days` (their files reached Slack long

@@ -42,8 +42,9 @@ BATCH = 200  # mails per SEARCH round: the rest come in the next one, without wa
 # block the mailbox, nor vanish.  If that fails too, the store is down: keep retrying.
 POISON_AFTER = 3
 T = TypeVar("T")
-Handle = Callable[[int, bytes, bool, bool], Awaitable[None]]  # (uid, raw, headers_only,
-#                                                              as_unreadable)
+# handle(uid, raw, headers_only, as_unreadable) -> whether the mail was taken up (False: noise
+# left alone, neither flagged nor moved by `processed`)
+Handle = Callable[[int, bytes, bool, bool], Awaitable[bool]]
 
 
 class ConnectionLost(Exception):
@@ -273,19 +274,20 @@ class ImapPoller:
         key = (self._validity, uid)
         try:
             try:
-                await self.handle(uid, raw, headers_only, False)
+                taken = await self.handle(uid, raw, headers_only, False)
             except Exception:
                 failures = self._failures[key] = self._failures.get(key, 0) + 1
                 if failures < POISON_AFTER:
                     raise
                 log.exception("email: UID %d failed %d times; handing it over as unreadable",
                               uid, failures)
-                await self.handle(uid, raw, headers_only, True)
+                taken = await self.handle(uid, raw, headers_only, True)
             self._failures.pop(key, None)
             await self._save(self._validity, uid)
         finally:
             self._busy = False
-        await self._processed(imap, call, uid)
+        if taken:
+            await self._processed(imap, call, uid)
 
     async def _processed(self, imap: aioimaplib.IMAP4, call: Any, uid: int) -> None:
         s = self.settings
