@@ -202,3 +202,25 @@ async def test_the_cursor_passes_a_mail_only_after_its_commit(
     await h.wait_rows("SELECT COUNT(*) FROM connector_state WHERE key = 'cursor' AND"
                       " value LIKE '%\"last_uid\": 1,%'", [(1,)])
     assert "\\Seen" in (await dovecot.flags())[0]
+
+
+@pytest.mark.backends("sqlite")
+async def test_a_store_that_keeps_failing_is_retried_with_growing_delays(
+    dovecot: Dovecot, smtp: SmtpReceiver, make_harness: HarnessFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    h = await make_harness({"connectors.email": email_config(dovecot, smtp)}, env=EMAIL_ENV)
+    store = h.bridge.store
+    assert store is not None
+
+    async def down(items: Sequence[InboundMessage], *args: Any,
+                   **kw: Any) -> list[IngestResult]:
+        raise StoreError("could not connect to the database")
+
+    monkeypatch.setattr(store, "ingest_inbound", down)
+    poller = h.bridge.connectors["email"].poller  # type: ignore[attr-defined]
+    await dovecot.append(mail(1))
+    await asyncio.sleep(5)
+    # Delays of 0.5-1 s, 1-2 s, 2-4 s...: at most 4 sessions in 5 s (a fixed 0.5-1 s: 6+).
+    assert 2 <= poller.sessions <= 4, poller.sessions
+    assert cursor(h)["last_uid"] == 0 and h.count("messages") == 0

@@ -80,6 +80,7 @@ class ImapPoller:
         self._stopping = False
         self._busy = False  # handling a mail (a commit may be under way): stop() waits
         self.sessions = 0  # connections made so far (a reconnect counts)
+        self.rounds = 0  # fetch rounds completed (every new mail handed over), all sessions
         self._validity: int | None = None
         self._failures: dict[tuple[int | None, int], int] = {}  # (uidvalidity, uid) -> count
 
@@ -108,7 +109,7 @@ class ImapPoller:
     async def _run(self) -> None:
         failures = 0
         while not self._stopping:
-            before = self.sessions
+            before = self.rounds
             try:
                 await self._session()
             except ConnectionLost:
@@ -119,9 +120,11 @@ class ImapPoller:
                 raise
             except Exception:
                 log.exception("email: unexpected error in the IMAP loop")
-            # A session that got as far as SELECT starts the backoff over: a server that drops
-            # idle connections now and then is not a server that is down.
-            failures = 1 if self.sessions > before else failures + 1
+            # A session that handed over all new mail at least once starts the backoff over: a
+            # server that drops idle connections now and then is not a server that is down.
+            # One that never got that far (the store refusing a commit, a server failing at
+            # LOGIN or mid-FETCH) backs off further each time, up to `max_delay`.
+            failures = 1 if self.rounds > before else failures + 1
             if not self._stopping:
                 await asyncio.sleep(backoff(self.base_delay, failures, self.max_delay, self.rng))
 
@@ -161,6 +164,7 @@ class ImapPoller:
             last = await self._cursor(imap, call, lines)
             while not self._stopping:
                 last = await self._fetch_new(imap, call, last)
+                self.rounds += 1
                 if self._stopping:
                     break
                 if s.idle and imap.has_capability("IDLE"):
