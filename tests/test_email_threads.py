@@ -60,3 +60,22 @@ def test_an_overlong_message_id_is_never_echoed_in_replies() -> None:
     thread = Thread(subject="x", parent="c1@x.org", references=["c1@x.org"])
     after = thread.followed_by("a" * 300 + "@x.org", ["c1@x.org", "b" * 300 + "@x.org"])
     assert (after.parent, after.references) == ("c1@x.org", ["c1@x.org"])
+
+
+async def test_a_mail_to_hundreds_of_plus_addresses_costs_a_bounded_number_of_lookups(
+) -> None:
+    state = MemoryState()
+    looked_up: list[str] = []
+    real = state.get
+
+    async def counting(key: str) -> str | None:
+        looked_up.append(key)
+        return await real(key)
+
+    state.get = counting  # type: ignore[method-assign]
+    threads = Threads(state, SECRET, SUPPORT)
+    junk = ", ".join(f"support+{n:020x}@example.com, support+x{n}@example.com"
+                     for n in range(300))
+    raw = customer_mail("Eve <eve@example.net>", "Hi", "hi", message_id="e@x.org", to=junk)
+    assert await arrive(threads, raw) == ("eve@example.net", "sender")
+    assert len(looked_up) <= 60  # at most 50 tokens, plus the Message-ID

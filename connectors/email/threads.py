@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from dataclasses import dataclass, field
 
 from connectors.base import StateAPI
@@ -31,6 +32,9 @@ TOKEN_LENGTH = 20  # hex digits: 80 bits
 MAX_REFERENCES = 20  # ids kept in References (the first one and the most recent)
 MAX_LOOKUPS = 50
 MAX_ID = 250  # characters: a longer Message-ID (real ones are well under 100) is not echoed
+
+
+_TOKEN = re.compile(f"[0-9a-f]{{{TOKEN_LENGTH}}}")
 
 
 def reply_token(secret: str, address: str) -> str:
@@ -83,7 +87,9 @@ class Threads:
             address = await self.state.get(mid_key(ref))
             if address:
                 return address, "header"
-        for token in tokens_in(mail.recipients, self.support_address):
+        tokens = [t for t in tokens_in(mail.recipients, self.support_address)
+                  if _TOKEN.fullmatch(t)]  # only what we could have made is looked up
+        for token in list(dict.fromkeys(tokens))[:MAX_LOOKUPS]:
             address = await self.state.get(f"tok:{token}")
             if address and hmac.compare_digest(reply_token(self.secret, address), token):
                 return address, "token"
