@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bridge.models import InboundMessage, IngestResult
+from bridge.models import Attachment, InboundMessage, IngestResult
 from connectors.email import imap
 from storage.base import StoreError
 from tests.conftest import Harness, HarnessFactory
@@ -224,3 +224,25 @@ async def test_a_store_that_keeps_failing_is_retried_with_growing_delays(
     # Delays of 0.5-1 s, 1-2 s, 2-4 s...: at most 4 sessions in 5 s (a fixed 0.5-1 s: 6+).
     assert 2 <= poller.sessions <= 4, poller.sessions
     assert cursor(h)["last_uid"] == 0 and h.count("messages") == 0
+
+
+async def test_a_mail_the_server_never_hands_over_becomes_a_placeholder(
+    dovecot: Dovecot, smtp: SmtpReceiver, make_harness: HarnessFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = imap._literal
+
+    def broken(lines: list[bytes]) -> bytes | None:  # as if the server's answer were garbled
+        raw = real(lines)
+        return None if raw is not None and b"q1@x.org" in raw else raw
+
+    monkeypatch.setattr(imap, "_literal", broken)
+    h = await make_harness({"connectors.email": email_config(dovecot, smtp)}, env=EMAIL_ENV)
+    await dovecot.append(mail(1), mail(2))
+    await h.wait_rows("SELECT COUNT(*) FROM messages", [(2,)], timeout=20)
+    assert ids(h)[1] == "q2@x.org" and cursor(h)["last_uid"] == 2  # the mailbox went on
+    [(text, files)] = h.rows("SELECT text, attachments FROM messages ORDER BY id LIMIT 1")
+    assert text == "(This mail could not be read: see the attached original.)"
+    [eml] = [Attachment(**a) for a in json.loads(str(files))]
+    data = await h.bridge.connectors["email"].fetch_file(eml, 1 << 20)
+    assert b"mailbox 'INBOX', UID 1, UIDVALIDITY" in data  # where to find it

@@ -272,16 +272,27 @@ class ImapPoller:
         part = "BODY.PEEK[HEADER]" if headers_only else "BODY.PEEK[]"
         raw = _literal(_ok(await call(imap.uid("fetch", str(uid), f"(UID {part})")),
                            "UID FETCH"))
-        if raw is None:  # never skip a mail silently: reconnect and try again
-            raise ImapError(f"UID FETCH {uid}: no message in the answer")
-        self._busy = True
         key = (self._validity, uid)
+        last_resort = False
+        if raw is None:  # never skip a mail silently: reconnect and try again (expunged?)...
+            failures = self._failures[key] = self._failures.get(key, 0) + 1
+            if failures < POISON_AFTER:
+                raise ImapError(f"UID FETCH {uid}: no message in the answer")
+            # ...but a server that never hands it over must not block the mailbox for good:
+            # the agents get a placeholder that says where the mail is.
+            log.error("email: UID FETCH %d answered %d times without the message; handing "
+                      "over a placeholder", uid, failures)
+            raw = (f"Subject: (a mail the IMAP server would not hand over: mailbox "
+                   f"{self.settings.mailbox!r}, UID {uid}, UIDVALIDITY {self._validity})\r\n"
+                   f"\r\n").encode()
+            last_resort = True
+        self._busy = True
         try:
             try:
-                taken = await self.handle(uid, raw, headers_only, False)
+                taken = await self.handle(uid, raw, headers_only, last_resort)
             except Exception:
                 failures = self._failures[key] = self._failures.get(key, 0) + 1
-                if failures < POISON_AFTER:
+                if failures < POISON_AFTER or last_resort:
                     raise
                 log.exception("email: UID %d failed %d times; handing it over as unreadable",
                               uid, failures)
@@ -290,7 +301,7 @@ class ImapPoller:
             await self._save(self._validity, uid)
         finally:
             self._busy = False
-        if taken:
+        if taken and not last_resort:  # (left where the placeholder says it is)
             await self._processed(imap, call, uid)
 
     async def _processed(self, imap: aioimaplib.IMAP4, call: Any, uid: int) -> None:
