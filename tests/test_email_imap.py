@@ -246,3 +246,17 @@ async def test_a_mail_the_server_never_hands_over_becomes_a_placeholder(
     [eml] = [Attachment(**a) for a in json.loads(str(files))]
     data = await h.bridge.connectors["email"].fetch_file(eml, 1 << 20)
     assert b"mailbox 'INBOX', UID 1, UIDVALIDITY" in data  # where to find it
+
+
+@pytest.mark.backends("sqlite")
+async def test_idle_is_renewed_on_the_same_connection(
+    dovecot: Dovecot, smtp: SmtpReceiver, make_harness: HarnessFactory,
+) -> None:
+    h = await make_harness({"connectors.email": email_config(dovecot, smtp, idle_renew=0.3)},
+                           env=EMAIL_ENV)
+    poller = h.bridge.connectors["email"].poller  # type: ignore[attr-defined]
+    await h.wait_rows("SELECT COUNT(*) FROM connector_state WHERE key = 'cursor'", [(1,)])
+    await asyncio.sleep(1.5)  # about five renewals (IDLE, DONE, a new round, IDLE...)
+    await dovecot.append(mail(1))
+    await h.wait_rows("SELECT COUNT(*) FROM messages", [(1,)], timeout=3)
+    assert poller.sessions == 1 and poller.rounds >= 4
