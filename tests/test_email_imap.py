@@ -240,7 +240,9 @@ async def test_a_mail_the_server_never_hands_over_becomes_a_placeholder(
     h = await make_harness({"connectors.email": email_config(dovecot, smtp)}, env=EMAIL_ENV)
     await dovecot.append(mail(1), mail(2))
     await h.wait_rows("SELECT COUNT(*) FROM messages", [(2,)], timeout=20)
-    assert ids(h)[1] == "q2@x.org" and cursor(h)["last_uid"] == 2  # the mailbox went on
+    await h.wait_rows("SELECT COUNT(*) FROM connector_state WHERE key = 'cursor' AND"
+                      " value LIKE '%\"last_uid\": 2,%'", [(1,)])  # the mailbox went on
+    assert ids(h)[1] == "q2@x.org"
     [(text, files)] = h.rows("SELECT text, attachments FROM messages ORDER BY id LIMIT 1")
     assert text == "(This mail could not be read: see the attached original.)"
     [eml] = [Attachment(**a) for a in json.loads(str(files))]
@@ -259,4 +261,4 @@ async def test_idle_is_renewed_on_the_same_connection(
     await asyncio.sleep(1.5)  # about five renewals (IDLE, DONE, a new round, IDLE...)
     await dovecot.append(mail(1))
     await h.wait_rows("SELECT COUNT(*) FROM messages", [(1,)], timeout=3)
-    assert poller.sessions == 1 and poller.rounds >= 4
+    assert poller.sessions == 1 and poller.rounds >= 3
