@@ -56,6 +56,9 @@ class ConnectorState(StateAPI):
     async def set(self, key: str, value: str) -> None:
         await self.store.set_state(self.connector, key, value, time.time())
 
+    async def prune(self, prefix: str, age: float) -> int:
+        return await self.store.prune_state(self.connector, prefix, time.time() - age)
+
 
 class Bridge:
     """The running bridge: web server, store, Slack console, connectors and outbox worker."""

@@ -134,6 +134,10 @@ class InboundMessage(BaseModel):
     # author shown in the thread.  Stored as outbound; it neither moves the customer's reply
     # window nor reopens a closed conversation.  `sender_name` stays the customer's.
     echo_author: str | None = None
+    # False: join the customer's conversation only while it is open; a closed one is not
+    # reopened (whatever `reopen_within_hours` says) and a new one, linking back, starts.
+    # Email sets it for a mail that names no conversation (neither ids nor reply token).
+    reopen: bool = True
 
 
 class AgentReply(BaseModel):

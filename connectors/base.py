@@ -143,6 +143,11 @@ class StateAPI(ABC):
     @abstractmethod
     async def set(self, key: str, value: str) -> None: ...
 
+    async def prune(self, prefix: str, age: float) -> int:
+        """Delete the keys starting with `prefix` last set more than `age` seconds ago; the
+        number deleted.  (Not abstract, so a connector's own test doubles need not have it.)"""
+        raise NotImplementedError
+
 
 @dataclass(frozen=True)
 class ConnectorContext:

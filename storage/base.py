@@ -160,6 +160,10 @@ class Store(Protocol):
 
     async def set_state(self, connector: str, key: str, value: str, now: float) -> None: ...
 
+    async def prune_state(self, connector: str, prefix: str, before: float) -> int:
+        """Delete a connector's state keys starting with `prefix` set before `before`."""
+        ...
+
     async def set_opted_out(self, identity_id: IdentityId, opted_out: bool, now: float) -> bool:
         """Record that the customer opted out (or back in) on this identity; True if changed."""
         ...

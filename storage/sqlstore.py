@@ -119,6 +119,9 @@ class SQLStore(ABC):
     async def set_state(self, connector: str, key: str, value: str, now: float) -> None:
         await self._write(lambda: tx.set_state(connector, key, value, now))
 
+    async def prune_state(self, connector: str, prefix: str, before: float) -> int:
+        return await self._write(lambda: tx.prune_state(connector, prefix, before))
+
     async def set_opted_out(self, identity_id: IdentityId, opted_out: bool, now: float) -> bool:
         return await self._write(lambda: tx.set_opted_out(identity_id, opted_out, now))
 

@@ -125,7 +125,7 @@ def ingest_inbound(
     if conv is not None and echo:
         conversation_id = int(conv[0])  # shown where it belongs; opens and reopens nothing
     elif conv is not None and (conv[1] == ConversationStatus.OPEN or (
-            conv[2] is not None and now - float(conv[2]) <= reopen_within)):
+            item.reopen and conv[2] is not None and now - float(conv[2]) <= reopen_within)):
         conversation_id = int(conv[0])
         reopened = conv[1] != ConversationStatus.OPEN
         # Replies follow the customer to the channel they wrote on last.
@@ -380,6 +380,13 @@ def set_state(connector: str, key: str, value: str, now: float) -> Tx[None]:
                        " VALUES (?, ?, ?, ?) ON CONFLICT (connector, key) DO UPDATE SET"
                        " value = excluded.value, updated_at = excluded.updated_at",
                        connector, key, value, now)
+
+
+def prune_state(connector: str, prefix: str, before: float) -> Tx[int]:
+    # substr, not LIKE: no wildcards to escape, and case-sensitive on both backends.
+    return (yield from execute(
+        "DELETE FROM connector_state WHERE connector = ? AND substr(key, 1, ?) = ?"
+        " AND updated_at < ?", connector, len(prefix), prefix, before))
 
 
 # Receipts move a message forward only: sent < delivered/failed < read.

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from bridge.models import ConversationStatus
 from tests.conftest import AGENT, CHANNEL, Harness, HarnessFactory
 from tests.dovecot import Dovecot
 from tests.mailservers import (
@@ -172,3 +173,31 @@ async def test_out_of_office_is_ignored_and_a_bounce_fails_the_reply(
     await settle()
     assert h.count("messages") == 2 and h.count("conversations") == 1  # no OOO, no DSN
     assert len(smtp.received) == 1  # neither was answered
+
+
+async def test_a_new_mail_never_reopens_a_closed_conversation_but_a_reply_does(
+    h: Harness, dovecot: Dovecot, smtp: SmtpReceiver,
+) -> None:
+    await dovecot.append(customer_mail(ANN, "Invoice question", "Is VAT included?",
+                                       message_id="v1@example.org"))
+    thread = await thread_of(h, "ann@example.org")
+    assert await h.agent_says(thread, "Yes, it is.") == 200
+    ours = str((await smtp.wait_for(1))[0].message["Message-ID"])
+    [(first,)] = h.rows("SELECT id FROM conversations")
+    router = h.bridge.router
+    assert router is not None
+    await router.set_status(first, ConversationStatus.CLOSED, "Dana")
+    # A reply naming the conversation's ids reopens it (within reopen_within_hours)...
+    await dovecot.append(customer_mail(ANN, "Re: Invoice question", "One more thing",
+                                       message_id="v2@example.org", In_Reply_To=ours))
+    await h.wait_rows("SELECT status FROM conversations", [("open",)])
+    await router.set_status(first, ConversationStatus.CLOSED, "Dana")
+    # ...a new mail from the same sender (in another case) with the same subject, naming
+    # nothing, does not: it starts a new conversation.
+    await dovecot.append(customer_mail("Ann <ANN@Example.ORG>", "Invoice question",
+                                       "Another invoice is wrong.", message_id="v3@example.org"))
+    await h.wait_rows("SELECT COUNT(*) FROM conversations", [(2,)])
+    assert h.rows("SELECT id, address, status FROM conversations ORDER BY id") == [
+        (first, "ann@example.org", "closed"), (first + 1, "ann@example.org", "open")]
+    assert h.rows("SELECT conversation_id FROM messages WHERE direction = 'in' ORDER BY id") == [
+        (first,), (first,), (first + 1,)]

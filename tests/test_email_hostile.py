@@ -3,11 +3,15 @@ never blocking the mail behind it."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import secrets
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any
 
 import pytest
 
+from bridge.models import InboundMessage, IngestResult
 from connectors.email.connector import clean
+from storage.base import StoreError
 from tests.conftest import HarnessFactory
 from tests.dovecot import Dovecot
 from tests.mailservers import EMAIL_ENV, SmtpReceiver, customer_mail, email_config
@@ -67,3 +71,39 @@ async def test_hostile_mail_is_stored_clean_and_blocks_nothing(
 
 def test_clean_leaves_text_any_store_takes() -> None:
     assert clean("a\x00b\x07c\td\ne\udcff") == "abc\td\ne?"
+
+
+async def test_a_mail_the_store_keeps_refusing_shows_as_unreadable_and_blocks_nothing(
+    dovecot: Dovecot, smtp: SmtpReceiver, make_harness: HarnessFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    h = await make_harness({"connectors.email": email_config(dovecot, smtp)}, env=EMAIL_ENV)
+    store = h.bridge.store
+    assert store is not None
+    real = store.ingest_inbound
+    refused: list[str] = []
+
+    async def picky(items: Sequence[InboundMessage], *args: Any,
+                    **kw: Any) -> list[IngestResult]:
+        if any(i.platform_message_id == "poison@x.org" for i in items):
+            refused.append("poison@x.org")
+            raise StoreError("value too long for the index")
+        return await real(items, *args, **kw)
+
+    monkeypatch.setattr(store, "ingest_inbound", picky)
+    # A Message-ID no index takes (PostgreSQL: over about 2.7 KB), the refused one, a good one.
+    long_id = secrets.token_hex(1600) + "@example.org"
+    await dovecot.append(
+        customer_mail("Pat <pat@example.org>", "Long id", "Hello", message_id=long_id),
+        customer_mail("Ann <ann@example.org>", "Refused", "Secret", message_id="poison@x.org"),
+        customer_mail("Bob <bob@example.org>", "Normal", "All fine", message_id="ok@x.org"))
+    await h.wait_rows("SELECT COUNT(*) FROM messages WHERE platform_message_id = 'ok@x.org'",
+                      [(1,)], timeout=20)
+    assert len(refused) == 3  # tried three times, then handed over as unreadable
+    rows = h.rows("SELECT c.address, m.text, m.platform_message_id, m.attachments FROM messages"
+                  " m JOIN conversations c ON c.id = m.conversation_id ORDER BY m.id")
+    assert [r[:2] for r in rows] == [
+        ("pat@example.org", "Long id\n\nHello"),
+        ("unknown@invalid", "(This mail could not be read: see the attached original.)"),
+        ("bob@example.org", "Normal\n\nAll fine")]
+    assert str(rows[0][2]).startswith("sha256:") and "original.eml" in str(rows[1][3])

@@ -98,6 +98,10 @@ def test_encoded_headers_and_rfc2231_attachment_names() -> None:
     ("List-Id: <news.example.org>", "List-Id"),
     ("Return-Path: <>", "Return-Path: <>"),
     ("X-Autoreply: yes", "X-Autoreply"),
+    ("Precedence: auto_reply", "Precedence: auto_reply"),  # vacation responders without RFC 3834
+    ("X-Auto-Response-Suppress: All\r\nAuto-Submitted: Auto-Generated", "Auto-Submitted: "
+                                                                      "auto-generated"),
+    ("Return-Path: < >", "Return-Path: <>"),
 ])
 def test_automatic_mail_is_noise(header: str, reason: str) -> None:
     assert parse_mail(mail(b"I am away.", header), SUPPORT).noise == reason

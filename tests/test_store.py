@@ -199,6 +199,26 @@ async def test_reopen_within_and_a_new_thread_after(db: Db) -> None:
     assert first_message is not None and first_message.text == "m3"
 
 
+async def test_a_message_that_may_not_reopen_starts_a_new_thread(db: Db) -> None:
+    """`reopen=False` (email's sender-address fallback): an open conversation is joined, a
+    recently closed one is not reopened."""
+    store = db.store
+    [first] = await store.ingest_inbound([inbound(1)], CHANNEL, 1.0)
+    assert first.conversation_id is not None
+    [same] = await store.ingest_inbound([inbound(2).model_copy(update={"reopen": False})],
+                                        CHANNEL, 2.0, reopen_within=60)
+    assert same.conversation_id == first.conversation_id  # still open: joined
+    await store.set_status(first.conversation_id, ConversationStatus.CLOSED, "Dana", 3.0)
+    [new] = await store.ingest_inbound([inbound(3).model_copy(update={"reopen": False})],
+                                       CHANNEL, 4.0, reopen_within=60)
+    assert new.conversation_id not in (None, first.conversation_id)
+    conv = await store.get_conversation(first.conversation_id)
+    assert conv is not None and conv.status == ConversationStatus.CLOSED
+    assert new.conversation_id is not None
+    later = await store.get_conversation(new.conversation_id)
+    assert later is not None and later.previous_id == first.conversation_id
+
+
 async def test_media_and_connector_state(db: Db) -> None:
     store = db.store
     await store.put_media("tok" * 8, "a.png", "image/png", b"\x89PNG\x00\xff", 1.0, 100.0)
@@ -211,6 +231,19 @@ async def test_media_and_connector_state(db: Db) -> None:
     await store.set_state("telegram", "offset", "41", 1.0)
     await store.set_state("telegram", "offset", "42", 2.0)
     assert await store.get_state("telegram", "offset") == "42"
+
+
+async def test_pruning_connector_state_by_prefix_and_age(db: Db) -> None:
+    store = db.store
+    for connector, key, at in [("email", "raw:old", 1.0), ("email", "raw:new", 5.0),
+                               ("email", "RAW:old", 1.0), ("email", "raw_old", 1.0),
+                               ("email", "cursor", 1.0), ("other", "raw:old", 1.0)]:
+        await store.set_state(connector, key, "x", at)
+    assert await store.prune_state("email", "raw:", 3.0) == 1
+    assert sorted(await db.rows("SELECT connector, key FROM connector_state")) == [
+        ("email", "RAW:old"), ("email", "cursor"), ("email", "raw:new"), ("email", "raw_old"),
+        ("other", "raw:old")]
+    assert await store.prune_state("email", "raw:", 3.0) == 0
 
 
 async def test_outbox_lifecycle_and_agent_replies(db: Db) -> None:

@@ -8,18 +8,21 @@ conversation (`threads.py`) and ingests the mail; the loop moves its cursor afte
 Files: a mail with attachments (or whose text was trimmed, see `attach_original`) keeps its
 raw bytes in the connector's state (`raw:<sha256>`, base64), so `fetch_file` serves its parts
 and the original `.eml` later, whatever happens to the mail in the mailbox (moved, deleted,
-a new UIDVALIDITY).  Attachment ids are `raw:<sha256>#<index>` or `raw:<sha256>#eml`.
+a new UIDVALIDITY).  Attachment ids are `raw:<sha256>#<index>` or `raw:<sha256>#eml`.  They
+are deleted after `keep_originals_days` (checked at most hourly, as mail arrives).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import replace
-from typing import ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel
@@ -44,11 +47,14 @@ from connectors.email.imap import ImapPoller
 from connectors.email.outbound import Reply, compose, deliver, message_id_of
 from connectors.email.parse import NAME, ParsedMail, find_part, parse_mail, unreadable
 from connectors.email.settings import EmailSettings
-from connectors.email.threads import Threads
+from connectors.email.threads import MAX_ID, Threads
 
 log = logging.getLogger(__name__)
 
 
+OFF_LOOP_BYTES = 256 * 1024
+PRUNE_EVERY = 3600.0  # seconds between deletions of old raw mails
+T = TypeVar("T")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -56,6 +62,22 @@ def clean(text: str) -> str:
     """Text any store takes: no lone surrogates (raw 8-bit headers), no NUL or other control
     characters (PostgreSQL refuses NUL in text); one such mail must not block the mailbox."""
     return _CONTROL.sub("", text.encode("utf-8", "replace").decode("utf-8"))
+
+
+def store_id(message_id: str) -> str:
+    """A Message-ID as the store's dedupe key: a very long one (PostgreSQL refuses index
+    entries over about 2.7 KB, and such a mail would block the mailbox) is hashed."""
+    if len(message_id) <= MAX_ID:
+        return message_id
+    return "sha256:" + hashlib.sha256(message_id.encode("utf-8", "replace")).hexdigest()
+
+
+async def off_loop(size: int, func: Callable[..., T], *args: Any) -> T:
+    """`func(*args)` on a worker thread when its input is large (parsing a 25 MB mail takes
+    about a second: the event loop, with every webhook and Slack event, must not wait)."""
+    if size < OFF_LOOP_BYTES:
+        return func(*args)
+    return await asyncio.to_thread(func, *args)
 
 
 def _size(n: int) -> str:
@@ -72,6 +94,7 @@ class EmailConnector(Connector):
         self.settings = settings
         self.threads = Threads(ctx.state, settings.reply_token_secret, settings.address)
         self.poller = ImapPoller(settings, ctx.state, self._handle)
+        self._pruned_at: float | None = None  # time.monotonic() of the last pruning
 
     def routes(self) -> list[web.RouteDef]:
         return []  # mail arrives over IMAP, not by webhook
@@ -89,10 +112,15 @@ class EmailConnector(Connector):
         await self.poller.stop()
 
     # -- inbound -----------------------------------------------------------------------------
-    async def _handle(self, uid: int, raw: bytes, headers_only: bool) -> None:
-        """One new mail: returns once it is committed (or deliberately dropped)."""
+    async def _handle(self, uid: int, raw: bytes, headers_only: bool,
+                      as_unreadable: bool = False) -> bool:
+        """One new mail: returns once it is committed (True), or dropped as noise (False).
+
+        `as_unreadable`: the poller's last resort for a mail that failed again and again (one
+        the store refuses): a placeholder with the original attached, so agents see it."""
         try:
-            mail = parse_mail(raw, self.settings.address)
+            mail = unreadable(raw) if as_unreadable else await off_loop(
+                len(raw), parse_mail, raw, self.settings.address)
         except Exception:
             log.exception("email: the parser failed on UID %d; keeping it as unreadable", uid)
             mail = unreadable(raw)
@@ -107,10 +135,10 @@ class EmailConnector(Connector):
             for message_id in mail.bounced:  # the core ignores ids that are not our replies
                 await self.ctx.receipt(NAME, message_id, DeliveryState.FAILED,
                                        f"the mail bounced: {mail.bounce_reason}"[:500])
-            return
+            return True
         if mail.noise:
             log.info("email: UID %d not taken up (%s)", uid, mail.noise)
-            return
+            return False
         address, how = await self.threads.resolve(mail)
         await self.threads.remember(mail.message_id, address)
         thread = await self.threads.thread(address)
@@ -124,27 +152,49 @@ class EmailConnector(Connector):
         if how == "sender" and mail.subject:
             body = f"{mail.subject}\n\n{body}"
         item = InboundMessage(
-            connector=NAME, platform_message_id=mail.message_id, address=address,
+            connector=NAME, platform_message_id=store_id(mail.message_id), address=address,
             sender_name=(f"{mail.sender_name} ({mail.sender})"
                          if mail.sender_name != mail.sender else mail.sender),
-            text=body, attachments=await self._keep_files(raw, mail, headers_only),
-            platform_time=mail.date, platform_ref=mail.message_id)
+            text=body, attachments=await self._keep_files(raw, mail, headers_only,
+                                                          force_original=as_unreadable),
+            platform_time=mail.date, platform_ref=store_id(mail.message_id),
+            reopen=how != "sender")  # only ids or a token name a closed conversation
         await self.ctx.ingest([item])
+        await self._prune()
+        return True
 
-    async def _keep_files(self, raw: bytes, mail: ParsedMail,
-                          headers_only: bool) -> tuple[Attachment, ...]:
-        key = "raw:" + hashlib.sha256(raw).hexdigest()
+    async def _prune(self) -> None:
+        """Delete raw mails older than `keep_originals_days` (their files reached Slack long
+        ago); at most once per `PRUNE_EVERY`, and never at the cost of the mail at hand."""
+        now = time.monotonic()
+        if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY:
+            return
+        self._pruned_at = now
+        try:
+            gone = await self.ctx.state.prune("raw:", self.settings.keep_originals_days * 86400)
+        except Exception:
+            log.exception("email: deleting old raw mails failed (tried again later)")
+            return
+        if gone:
+            log.info("email: deleted %d raw mails older than %g days", gone,
+                     self.settings.keep_originals_days)
+
+    async def _keep_files(self, raw: bytes, mail: ParsedMail, headers_only: bool,
+                          force_original: bool = False) -> tuple[Attachment, ...]:
+        key = "raw:" + await off_loop(len(raw), lambda: hashlib.sha256(raw).hexdigest())
         files = [] if headers_only else [
             Attachment(kind="photo" if f.mime_type.startswith("image/") else "document",
                        platform_file_id=f"{key}#{f.index}", filename=f.filename,
                        mime_type=f.mime_type, size=f.size) for f in mail.files]
         mode = self.settings.attach_original
-        if not headers_only and (mode == "always" or (mode == "when_trimmed" and mail.trimmed)):
+        if force_original or (not headers_only and (
+                mode == "always" or (mode == "when_trimmed" and mail.trimmed))):
             files.append(Attachment(kind="document", platform_file_id=f"{key}#eml",
                                     filename="original.eml", mime_type="message/rfc822",
                                     size=len(raw)))
         if files and await self.ctx.state.get(key) is None:
-            await self.ctx.state.set(key, base64.b64encode(raw).decode("ascii"))
+            await self.ctx.state.set(key, await off_loop(
+                len(raw), lambda: base64.b64encode(raw).decode("ascii")))
         return tuple(files)
 
     async def fetch_file(self, attachment: Attachment, max_bytes: int) -> bytes:
@@ -153,8 +203,9 @@ class EmailConnector(Connector):
         if stored is None:
             raise SendError("the mail this file came with is not kept", code="no_file",
                             retryable=False)
-        raw = base64.b64decode(stored)
-        data = raw if which == "eml" else find_part(raw, int(which) if which.isdigit() else -1)
+        raw = await off_loop(len(stored), base64.b64decode, stored)
+        data = raw if which == "eml" else await off_loop(
+            len(raw), find_part, raw, int(which) if which.isdigit() else -1)
         if data is None:
             raise SendError("the file is not in the mail", code="no_file", retryable=False)
         if len(data) > max_bytes:
@@ -166,12 +217,20 @@ class EmailConnector(Connector):
                     files: tuple[OutboundFile, ...] = ()) -> SendReceipt:
         thread = await self.threads.thread(msg.address)
         token = await self.threads.token_for(msg.address)
-        mail = compose(self.settings, Reply(to=msg.address, author=msg.author_name, text=text,
-                                            token=token, thread=thread, files=files),
-                       time.time())
+        try:
+            mail = compose(self.settings, Reply(to=msg.address, author=msg.author_name,
+                                                text=text, token=token, thread=thread,
+                                                files=files, automatic=msg.automatic),
+                           time.time())
+        except (ValueError, TypeError) as exc:  # an address the email package refuses
+            raise SendError(f"cannot write a mail to {msg.address!r}: {exc}",
+                            code="bad_address", retryable=False) from exc
         message_id = message_id_of(mail)
         await self.threads.remember(message_id, msg.address)  # before: replies may be quick
         await deliver(self.settings, mail)
+        # Read again: a customer's mail may have joined the thread while the SMTP server took
+        # its time, and its id must stay in the chain the next reply names.
+        thread = await self.threads.thread(msg.address)
         await self.threads.save_thread(msg.address, thread.followed_by(message_id, []))
         return SendReceipt(platform_message_ids=(message_id,))
 

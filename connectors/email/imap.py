@@ -37,8 +37,14 @@ log = logging.getLogger(__name__)
 IMAP_ERRORS = aioimaplib.AioImapException  # aioimaplib's own (Abort, CommandTimeout...)
 CURSOR_KEY = "cursor"
 BATCH = 200  # mails per SEARCH round: the rest come in the next one, without waiting
+# A mail whose handling failed this many times in a row is handed over once more as
+# unreadable (a placeholder with the original attached): one mail the store refuses must not
+# block the mailbox, nor vanish.  If that fails too, the store is down: keep retrying.
+POISON_AFTER = 3
 T = TypeVar("T")
-Handle = Callable[[int, bytes, bool], Awaitable[None]]  # (uid, raw, headers_only)
+# handle(uid, raw, headers_only, as_unreadable) -> whether the mail was taken up (False: noise
+# left alone, neither flagged nor moved by `processed`)
+Handle = Callable[[int, bytes, bool, bool], Awaitable[bool]]
 
 
 class ConnectionLost(Exception):
@@ -74,7 +80,9 @@ class ImapPoller:
         self._stopping = False
         self._busy = False  # handling a mail (a commit may be under way): stop() waits
         self.sessions = 0  # connections made so far (a reconnect counts)
+        self.rounds = 0  # fetch rounds completed (every new mail handed over), all sessions
         self._validity: int | None = None
+        self._failures: dict[tuple[int | None, int], int] = {}  # (uidvalidity, uid) -> count
 
     async def start(self) -> None:
         self._stopping = False
@@ -101,7 +109,7 @@ class ImapPoller:
     async def _run(self) -> None:
         failures = 0
         while not self._stopping:
-            before = self.sessions
+            before = self.rounds
             try:
                 await self._session()
             except ConnectionLost:
@@ -112,9 +120,11 @@ class ImapPoller:
                 raise
             except Exception:
                 log.exception("email: unexpected error in the IMAP loop")
-            # A session that got as far as SELECT starts the backoff over: a server that drops
-            # idle connections now and then is not a server that is down.
-            failures = 1 if self.sessions > before else failures + 1
+            # A session that handed over all new mail at least once starts the backoff over: a
+            # server that drops idle connections now and then is not a server that is down.
+            # One that never got that far (the store refusing a commit, a server failing at
+            # LOGIN or mid-FETCH) backs off further each time, up to `max_delay`.
+            failures = 1 if self.rounds > before else failures + 1
             if not self._stopping:
                 await asyncio.sleep(backoff(self.base_delay, failures, self.max_delay, self.rng))
 
@@ -154,6 +164,7 @@ class ImapPoller:
             last = await self._cursor(imap, call, lines)
             while not self._stopping:
                 last = await self._fetch_new(imap, call, last)
+                self.rounds += 1
                 if self._stopping:
                     break
                 if s.idle and imap.has_capability("IDLE"):
@@ -261,15 +272,37 @@ class ImapPoller:
         part = "BODY.PEEK[HEADER]" if headers_only else "BODY.PEEK[]"
         raw = _literal(_ok(await call(imap.uid("fetch", str(uid), f"(UID {part})")),
                            "UID FETCH"))
-        if raw is None:  # never skip a mail silently: reconnect and try again
-            raise ImapError(f"UID FETCH {uid}: no message in the answer")
+        key = (self._validity, uid)
+        last_resort = False
+        if raw is None:  # never skip a mail silently: reconnect and try again (expunged?)...
+            failures = self._failures[key] = self._failures.get(key, 0) + 1
+            if failures < POISON_AFTER:
+                raise ImapError(f"UID FETCH {uid}: no message in the answer")
+            # ...but a server that never hands it over must not block the mailbox for good:
+            # the agents get a placeholder that says where the mail is.
+            log.error("email: UID FETCH %d answered %d times without the message; handing "
+                      "over a placeholder", uid, failures)
+            raw = (f"Subject: (a mail the IMAP server would not hand over: mailbox "
+                   f"{self.settings.mailbox!r}, UID {uid}, UIDVALIDITY {self._validity})\r\n"
+                   f"\r\n").encode()
+            last_resort = True
         self._busy = True
         try:
-            await self.handle(uid, raw, headers_only)
+            try:
+                taken = await self.handle(uid, raw, headers_only, last_resort)
+            except Exception:
+                failures = self._failures[key] = self._failures.get(key, 0) + 1
+                if failures < POISON_AFTER or last_resort:
+                    raise
+                log.exception("email: UID %d failed %d times; handing it over as unreadable",
+                              uid, failures)
+                taken = await self.handle(uid, raw, headers_only, True)
+            self._failures.pop(key, None)
             await self._save(self._validity, uid)
         finally:
             self._busy = False
-        await self._processed(imap, call, uid)
+        if taken and not last_resort:  # (left where the placeholder says it is)
+            await self._processed(imap, call, uid)
 
     async def _processed(self, imap: aioimaplib.IMAP4, call: Any, uid: int) -> None:
         s = self.settings

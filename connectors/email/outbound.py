@@ -20,9 +20,16 @@ from connectors.email.threads import Thread
 _RE = re.compile(r"^\s*(re|aw|sv|antw|vs|ref)\s*(\[\d+\])?\s*:\s*", re.IGNORECASE)
 
 
+def one_line(text: str) -> str:
+    """A name or subject as a header value: line breaks and other controls become spaces
+    (the email package refuses CR and LF in headers; nothing may start a new header)."""
+    return " ".join(re.sub(r"[\x00-\x1f\x7f]", " ", text).split())
+
+
 def reply_subject(subject: str) -> str:
     """`Re: <subject>`, without piling up prefixes."""
-    if not subject.strip():
+    subject = one_line(subject)
+    if not subject:
         return "Re: your message"
     return subject if _RE.match(subject) else f"Re: {subject}"
 
@@ -40,8 +47,8 @@ class Reply:
 
 def compose(settings: EmailSettings, reply: Reply, now: float) -> EmailMessage:
     msg = EmailMessage()
-    brand = settings.display_name
-    sender = f"{reply.author} ({brand})" if brand and reply.author else (reply.author or brand)
+    brand, author = one_line(settings.display_name), one_line(reply.author)
+    sender = f"{author} ({brand})" if brand and author else (author or brand)
     msg["From"] = Address(display_name=sender, addr_spec=settings.address)
     msg["To"] = reply.to
     msg["Reply-To"] = Address(display_name=brand or sender,
@@ -56,7 +63,7 @@ def compose(settings: EmailSettings, reply: Reply, now: float) -> EmailMessage:
     msg["X-Auto-Response-Suppress"] = "OOF, AutoReply"
     if reply.automatic:
         msg["Auto-Submitted"] = "auto-replied"
-    signature = "\n".join(x for x in (reply.author, brand) if x)
+    signature = "\n".join(x for x in (author, brand) if x)
     body = reply.text.rstrip() + (f"\n\n-- \n{signature}\n" if signature else "\n")
     msg.set_content(body, cte="quoted-printable")
     for file in reply.files:

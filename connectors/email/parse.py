@@ -197,7 +197,7 @@ def _noise(msg: Message, sender: str) -> str | None:
     if auto and auto != "no":
         return f"Auto-Submitted: {auto}"
     precedence = _header(msg, "Precedence").strip().lower()
-    if precedence in ("bulk", "list", "junk"):
+    if precedence in ("bulk", "list", "junk", "auto_reply"):
         return f"Precedence: {precedence}"
     for name in ("List-Id", "List-Unsubscribe", "X-Autoreply", "X-Autorespond"):
         if msg.get(name) is not None:

@@ -41,6 +41,9 @@ class EmailSettings(BaseModel):
     # Content
     max_message_bytes: int = Field(26_214_400, ge=1024)  # larger mails: headers only
     attach_original: Literal["always", "when_trimmed", "never"] = "when_trimmed"
+    # Raw mails kept for their files and `.eml` (copied into Slack soon after arrival) are
+    # deleted from the store after this many days.
+    keep_originals_days: float = Field(30.0, gt=0, le=3650)
 
     @field_validator("address")
     @classmethod

@@ -11,7 +11,8 @@ mail address the conversation was started from.  A mail joins, in this order:
 The subject is never used.
 
 Kept through the connector's state API (`connector_state` rows):
-- `mid:<sha1 of a Message-ID>` -> address, for every mail in and every reply out;
+- `mid:<sha1 of a Message-ID>` -> address, for every mail in and every reply out (the first
+  mail with an id keeps it);
 - `tok:<token>` -> address, for every token we sent;
 - `thread:<address>` -> JSON {subject, parent, references}: what the next reply answers.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from dataclasses import dataclass, field
 
 from connectors.base import StateAPI
@@ -29,6 +31,10 @@ from connectors.email.parse import ParsedMail
 TOKEN_LENGTH = 20  # hex digits: 80 bits
 MAX_REFERENCES = 20  # ids kept in References (the first one and the most recent)
 MAX_LOOKUPS = 50
+MAX_ID = 250  # characters: a longer Message-ID (real ones are well under 100) is not echoed
+
+
+_TOKEN = re.compile(f"[0-9a-f]{{{TOKEN_LENGTH}}}")
 
 
 def reply_token(secret: str, address: str) -> str:
@@ -60,10 +66,13 @@ class Thread:
 
     def followed_by(self, message_id: str, refs: list[str], subject: str = "") -> Thread:
         """The thread after `message_id` (whose own References are `refs`) joined it."""
-        chain = list(dict.fromkeys([*(refs or self.references), message_id]))
+        usable = len(message_id) <= MAX_ID  # else no header line could hold it
+        chain = [r for r in dict.fromkeys([*(refs or self.references), message_id])
+                 if len(r) <= MAX_ID]
         if len(chain) > MAX_REFERENCES:
             chain = [chain[0], *chain[-(MAX_REFERENCES - 1):]]
-        return Thread(subject=subject or self.subject, parent=message_id, references=chain)
+        return Thread(subject=subject or self.subject,
+                      parent=message_id if usable else self.parent, references=chain)
 
 
 class Threads:
@@ -78,7 +87,9 @@ class Threads:
             address = await self.state.get(mid_key(ref))
             if address:
                 return address, "header"
-        for token in tokens_in(mail.recipients, self.support_address):
+        tokens = [t for t in tokens_in(mail.recipients, self.support_address)
+                  if _TOKEN.fullmatch(t)]  # only what we could have made is looked up
+        for token in list(dict.fromkeys(tokens))[:MAX_LOOKUPS]:
             address = await self.state.get(f"tok:{token}")
             if address and hmac.compare_digest(reply_token(self.secret, address), token):
                 return address, "token"
@@ -91,7 +102,12 @@ class Threads:
         return token
 
     async def remember(self, message_id: str, address: str) -> None:
-        await self.state.set(mid_key(message_id), address)
+        """Map a Message-ID to its conversation, first come first served: a later mail that
+        reuses someone else's Message-ID (a forgery, or a broken client) must not move that
+        id, and every reply naming it, into its own conversation."""
+        key = mid_key(message_id)
+        if await self.state.get(key) is None:
+            await self.state.set(key, address)
 
     async def thread(self, address: str) -> Thread:
         raw = await self.state.get(f"thread:{address}")
