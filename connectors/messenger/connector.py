@@ -250,11 +250,12 @@ class MessengerConnector(Connector):
                      params: dict[str, str] | None = None,
                      body: dict[str, Any] | None = None) -> dict[str, Any]:
         url = f"{self.settings.graph_base_url}/{self.settings.graph_api_version}/{path}"
-        headers = {"Authorization": f"Bearer {page.access_token}"}
+        # `?access_token=`, as Meta's Send API documents it; never echoed into errors or logs.
+        query = {**(params or {}), "access_token": page.access_token}
         timeout = aiohttp.ClientTimeout(total=self.settings.request_timeout)
         try:
-            async with self.ctx.session.request(method, url, params=params, json=body,
-                                                headers=headers, timeout=timeout) as resp:
+            async with self.ctx.session.request(method, url, params=query, json=body,
+                                                timeout=timeout) as resp:
                 try:
                     data = await resp.json(content_type=None)
                 except ValueError:
@@ -264,8 +265,9 @@ class MessengerConnector(Connector):
                 raise send_error(resp.status, data, page.id, self.settings.throttle_retry_after,
                                  page.access_token)
         except (TimeoutError, aiohttp.ClientError) as exc:
-            raise SendError(f"Messenger unreachable: {exc!r}", code="network",
-                            retryable=True) from exc
+            reason = repr(exc).replace(page.access_token, "[page access token]")
+            raise SendError(f"Messenger unreachable: {reason}", code="network",
+                            retryable=True) from None
 
     def _page(self, address: str) -> tuple[Page, str]:
         page_id, psid = split_address(address)
