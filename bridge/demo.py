@@ -26,6 +26,7 @@ import aiohttp
 from bridge.app import Bridge
 from bridge.console.render import CLOSE_ACTION
 from bridge.settings import load_settings
+from bridge.standins.clock import OffsetClock
 from bridge.standins.config import Secrets, standin_config
 from bridge.standins.slack import SlackEventSender, SlackStandin
 from bridge.standins.telegram import TelegramStandin
@@ -49,21 +50,11 @@ TEMPLATE_SID = "HX" + "0123456789abcdef" * 2
 DEMO_JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 8
 
 
-class DemoClock:
-    """The bridge's clock; the demo moves it a day ahead to show WhatsApp's window."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-
 class WhatsAppAct:
     """Bob on WhatsApp: a reply, the 24-hour window, a template by button, STOP."""
 
     def __init__(self, slack: SlackStandin, twilio: TwilioStandin, agent: SlackEventSender,
-                 session: aiohttp.ClientSession, port: int, clock: DemoClock) -> None:
+                 session: aiohttp.ClientSession, port: int, clock: OffsetClock) -> None:
         self.slack, self.twilio, self.agent, self.clock = slack, twilio, agent, clock
         self.sender = TwilioWebhookSender(f"http://127.0.0.1:{port}/webhooks/twilio",
                                           DEFAULT_AUTH_TOKEN, session)
@@ -150,7 +141,7 @@ async def _play(workdir: Path, out: list[str]) -> bool:
         ), encoding="utf-8")
         loaded = load_settings(config, settings_registry(),
                                environ={}, dotenv_dir=workdir)
-        clock = DemoClock()
+        clock = OffsetClock()
         bridge = Bridge(loaded, sock=sock, clock=clock)
         await bridge.start()
         try:

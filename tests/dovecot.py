@@ -15,6 +15,8 @@ import shutil
 import signal
 import subprocess
 import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aioimaplib
@@ -204,3 +206,15 @@ class Dovecot:
             return [line.decode() for line in response.lines if b"FETCH" in line]
         finally:
             await imap.logout()
+
+
+@asynccontextmanager
+async def running(tls: tuple[Path, Path] | None = None) -> AsyncIterator[Dovecot]:
+    """A started private Dovecot, stopped and removed on the way out."""
+    server = Dovecot(tls=tls)
+    try:
+        await server.start()
+        yield server
+    finally:
+        await server.stop()
+        server.close()

@@ -1,10 +1,14 @@
-"""The Messenger connector's test setup: two pages on the Graph API stand-in, a movable clock."""
+"""The Messenger connector's test setup (a pytest plugin, see conftest): two pages on the
+Graph API stand-in, a movable clock."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
+import pytest
+
+from bridge.standins.clock import OffsetClock
 from bridge.standins.config import TomlValue
 from bridge.standins.messenger import (
     DEFAULT_APP_ID,
@@ -21,14 +25,11 @@ ANN, BOB = "6001234567890123", "7009876543210987"  # page-scoped ids (PSIDs)
 HOUR = 3600.0
 
 
-class OffsetClock:
-    """The bridge's clock: real time plus an offset the test moves."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
+@pytest.fixture
+async def meta() -> AsyncIterator[MessengerStandin]:
+    """The Graph API stand-in with two pages and two profiles, running."""
+    async with standin() as s:
+        yield s
 
 
 def standin() -> MessengerStandin:

@@ -4,12 +4,12 @@ what the thread shows."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
+from bridge.standins.clock import OffsetClock
 from bridge.standins.twilio import (
     DEFAULT_ACCOUNT_SID,
     DEFAULT_AUTH_TOKEN,
@@ -41,16 +41,6 @@ async def thread_of(h: Harness, address: str) -> str:
                       (address,))[0][0])
 
 
-class Clock:
-    """The bridge's clock, moved by the test."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-
 @pytest.fixture
 async def twilio() -> AsyncIterator[TwilioStandin]:
     async with TwilioStandin() as standin:
@@ -58,12 +48,12 @@ async def twilio() -> AsyncIterator[TwilioStandin]:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> OffsetClock:
+    return OffsetClock()
 
 
 @pytest.fixture
-async def h(make_harness: HarnessFactory, twilio: TwilioStandin, clock: Clock) -> Harness:
+async def h(make_harness: HarnessFactory, twilio: TwilioStandin, clock: OffsetClock) -> Harness:
     return await make_harness({"connectors.twilio": {
         "enabled": True, "account_sid": DEFAULT_ACCOUNT_SID, "auth_token": DEFAULT_AUTH_TOKEN,
         "sms_from": SMS_FROM, "whatsapp_from": WA_FROM, "api_base_url": twilio.base_url,

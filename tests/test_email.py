@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -20,25 +19,6 @@ from tests.test_loop import settle
 
 ANN = "Ann Kim <ann@example.org>"
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 8
-
-
-@pytest.fixture
-async def dovecot() -> AsyncIterator[Dovecot]:
-    server = Dovecot()
-    try:
-        await server.start()
-        yield server
-    finally:
-        await server.stop()
-        server.close()
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpReceiver]:
-    receiver = SmtpReceiver()
-    controller = receiver.start()
-    yield receiver
-    controller.stop()
 
 
 @pytest.fixture

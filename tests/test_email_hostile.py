@@ -4,7 +4,7 @@ never blocking the mail behind it."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -26,25 +26,6 @@ NO_SENDER = b"To: support@example.com\r\nSubject: who?\r\nMessage-ID: <anon@x>\r
 BROKEN_MIME = (b"From: Mime <mime@example.org>\r\nTo: support@example.com\r\nMessage-ID: "
                b"<mime@example.org>\r\nContent-Type: multipart/mixed; boundary=\r\n"
                b"Content-Transfer-Encoding: base64\r\n\r\n--\r\n!!!\r\n")
-
-
-@pytest.fixture
-async def dovecot() -> AsyncIterator[Dovecot]:
-    server = Dovecot()
-    try:
-        await server.start()
-        yield server
-    finally:
-        await server.stop()
-        server.close()
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpReceiver]:
-    receiver = SmtpReceiver()
-    controller = receiver.start()
-    yield receiver
-    controller.stop()
 
 
 async def test_hostile_mail_is_stored_clean_and_blocks_nothing(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,25 +28,6 @@ from tests.test_loop import settle
 ANN = "Ann Kim <ann@example.org>"
 SUPPORT = "Support – Kunden"  # a space and a non-ASCII name: modified UTF-7, quoted
 DONE = "Erledigt & fertig"
-
-
-@pytest.fixture
-async def dovecot() -> AsyncIterator[Dovecot]:
-    server = Dovecot()
-    try:
-        await server.start()
-        yield server
-    finally:
-        await server.stop()
-        server.close()
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpReceiver]:
-    receiver = SmtpReceiver()
-    controller = receiver.start()
-    yield receiver
-    controller.stop()
 
 
 def mail(n: int) -> bytes:

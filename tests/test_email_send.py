@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from email.message import EmailMessage
 
 import aiohttp
@@ -18,14 +18,6 @@ from connectors.email.connector import EmailConnector
 from connectors.email.settings import EmailSettings
 from tests.mailservers import SECRET, SmtpReceiver, customer_mail
 from tests.test_email_threads import MemoryState
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpReceiver]:
-    receiver = SmtpReceiver()
-    controller = receiver.start()
-    yield receiver
-    controller.stop()
 
 
 @pytest.fixture

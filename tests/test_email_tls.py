@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CHANNEL, HarnessFactory
-from tests.dovecot import Dovecot, make_cert
+from tests.dovecot import Dovecot, make_cert, running
 from tests.mailservers import (
     EMAIL_ENV,
     SmtpReceiver,
@@ -29,13 +29,8 @@ def tls(tmp_path: Path) -> tuple[Path, Path]:
 
 @pytest.fixture
 async def dovecot(tls: tuple[Path, Path]) -> AsyncIterator[Dovecot]:
-    server = Dovecot(tls=tls)
-    try:
-        await server.start()
+    async with running(tls) as server:
         yield server
-    finally:
-        await server.stop()
-        server.close()
 
 
 @pytest.mark.parametrize("imap, smtp_security", [("ssl", "starttls"), ("starttls", "ssl")])

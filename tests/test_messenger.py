@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 import hmac
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -30,18 +29,11 @@ from tests.helpers_messenger import (
     VERIFY_TOKEN,
     messenger_harness,
     sender,
-    standin,
     thread_of,
 )
 from tests.test_loop import settle
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
-
-
-@pytest.fixture
-async def meta() -> AsyncIterator[MessengerStandin]:
-    async with standin() as s:
-        yield s
 
 
 @pytest.fixture

@@ -3,19 +3,11 @@ never a 500 (Meta resends a failed delivery, so a 500 would block its whole batc
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from bridge.standins.messenger import MessengerStandin
 from tests.conftest import Harness, HarnessFactory
-from tests.helpers_messenger import ANN, BOB, PAGE_A, PAGE_B, messenger_harness, sender, standin
-
-
-@pytest.fixture
-async def meta() -> AsyncIterator[MessengerStandin]:
-    async with standin() as s:
-        yield s
+from tests.helpers_messenger import ANN, BOB, PAGE_A, PAGE_B, messenger_harness, sender
 
 
 @pytest.fixture

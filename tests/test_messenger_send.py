@@ -3,11 +3,10 @@ splitting, personas, files and the delivery/read watermarks."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from bridge.models import ConversationId, MessageId, OutboundMessage
+from bridge.standins.clock import OffsetClock
 from bridge.standins.messenger import PERSONA, SEND, MessengerStandin
 from connectors.base import OutsideWindow
 from tests.conftest import AGENT, CHANNEL, Harness, HarnessFactory
@@ -18,21 +17,13 @@ from tests.helpers_messenger import (
     PAGE_A,
     PAGE_B,
     TOKEN_A,
-    OffsetClock,
     messenger_harness,
     sender,
-    standin,
     thread_of,
 )
 from tests.test_loop import settle
 
 OUT = "SELECT state FROM messages WHERE direction = 'out' ORDER BY id"
-
-
-@pytest.fixture
-async def meta() -> AsyncIterator[MessengerStandin]:
-    async with standin() as s:
-        yield s
 
 
 async def customer_writes(h: Harness, page: str, psid: str, clock: OffsetClock | None = None,

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from bridge.console.render import TEMPLATE_ACTION
+from bridge.standins.clock import OffsetClock
 from bridge.standins.twilio import CREATE, TwilioStandin
 from tests.conftest import AGENT, CHANNEL, Harness
 from tests.helpers_twilio import (
@@ -17,7 +18,6 @@ from tests.helpers_twilio import (
     HOUR,
     WA,
     WA_FROM,
-    Clock,
     buttons,
     customer,
     last_notice,
@@ -29,7 +29,7 @@ from tests.test_loop import settle
 
 @pytest.mark.parametrize("hours, sent", [(23.98, True), (24.02, False)])
 async def test_whatsapp_window_on_both_sides_of_24_hours(
-    h: Harness, twilio: TwilioStandin, clock: Clock, hours: float, sent: bool,
+    h: Harness, twilio: TwilioStandin, clock: OffsetClock, hours: float, sent: bool,
 ) -> None:
     thread = await customer(h, "Is my order shipped?")
     clock.offset = hours * HOUR
@@ -45,7 +45,7 @@ async def test_whatsapp_window_on_both_sides_of_24_hours(
         assert [b["value"] for b in buttons(notice)] == ["follow_up", "cancel"]
 
 
-async def test_sms_has_no_window(h: Harness, twilio: TwilioStandin, clock: Clock) -> None:
+async def test_sms_has_no_window(h: Harness, twilio: TwilioStandin, clock: OffsetClock) -> None:
     thread = await customer(h, "hello", address=CUSTOMER)
     clock.offset = 30 * 24 * HOUR
     assert await h.agent_says(thread, "Still here") == 200
@@ -54,7 +54,7 @@ async def test_sms_has_no_window(h: Harness, twilio: TwilioStandin, clock: Clock
 
 
 async def test_templates_go_out_by_command_and_by_button(
-    h: Harness, twilio: TwilioStandin, clock: Clock,
+    h: Harness, twilio: TwilioStandin, clock: OffsetClock,
 ) -> None:
     thread = await customer(h, "Anything new?")
     clock.offset = 30 * HOUR
