@@ -62,6 +62,19 @@ def check(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str
     return code, out, err
 
 
+def one_error(capsys: pytest.CaptureFixture[str], path: Path, key: str,
+              expected: list[str]) -> str:
+    """check-config fails with exactly one error, naming the file, the key and a fix that
+    contains each of `expected`; returns stderr."""
+    code, out, err = check(capsys, "--config", str(path))
+    assert code == 1 and out == ""
+    [line] = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert line.startswith(f"error: {path}: {key}: ") and "(fix: " in line, line
+    for text in expected:
+        assert text in line
+    return err
+
+
 def load(path: Path) -> LoadedConfig:
     """As `bridge` loads it: real environment, .env from the working directory."""
     return load_settings(path, settings_registry())
@@ -105,12 +118,7 @@ def test_each_error_names_the_key_and_the_fix(
     set_secrets(monkeypatch)
     assert old in BASE
     path = write(tmp_path / "bridge.toml", BASE.replace(old, new))
-    code, out, err = check(capsys, "--config", str(path))
-    assert code == 1 and out == ""
-    [line] = [ln for ln in err.splitlines() if ln.startswith("error:")]
-    assert line.startswith(f"error: {path}: {key}: ") and "(fix: " in line, line
-    for text in expected:
-        assert text in line
+    err = one_error(capsys, path, key, expected)
     assert f"{path}: 1 error(s)" in err
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_settings import BASE, check, set_secrets, write
+from tests.test_settings import BASE, check, one_error, set_secrets, write
 
 SID = "AC" + "0123456789abcdef" * 2
 TWILIO = """
@@ -61,12 +61,7 @@ def test_each_bad_value_names_the_key_and_the_fix(
 ) -> None:
     assert old in TWILIO
     path = write(tmp_path / "bridge.toml", BASE + TWILIO.replace(old, new))
-    code, out, err = check(capsys, "--config", str(path))
-    assert code == 1 and out == ""
-    [line] = [ln for ln in err.splitlines() if ln.startswith("error:")]
-    assert line.startswith(f"error: {path}: {key}: ") and "(fix: " in line, line
-    for text in expected:
-        assert text in line
+    one_error(capsys, path, key, expected)
 
 
 def test_a_sender_is_required(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
