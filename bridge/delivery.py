@@ -253,17 +253,28 @@ class Delivery:
                              f":hourglass: {what} was not sent to the customer: {reason}.{hint}",
                              notice_templates=templates)
 
-    async def _send_text(self, item: OutboxItem) -> OutboxResult:
+    async def _sendable(self, item: OutboxItem, not_sent: str
+                        ) -> OutboxResult | tuple[Message, Conversation, Agent, Identity | None]:
+        """What must hold before anything goes to a customer: the reply still exists, its
+        author may answer customers, and the customer has not opted out on this address.
+        Returns the result that stops the delivery, or what the delivery needs."""
         msg, conv, agent = await self._outbound(item)
         if agent is None:  # deleted in Slack before it went out
             return OutboxResult(item_id=item.id, outcome=Outcome.BLOCKED,
                                 attempts=item.attempts + 1)
         if not agent.allowed:
             return self._blocked(item, msg, agent.reason,
-                                 f":no_entry: Not sent to the customer: {agent.reason}.")
+                                 f":no_entry: {not_sent} to the customer: {agent.reason}.")
         identity = await self.store.get_identity(conv.identity_id)
         if identity is not None and identity.opted_out_at is not None:
             return self._blocked(item, msg, "the customer opted out", OPTED_OUT_NOTICE)
+        return msg, conv, agent, identity
+
+    async def _send_text(self, item: OutboxItem) -> OutboxResult:
+        checked = await self._sendable(item, "Not sent")
+        if isinstance(checked, OutboxResult):
+            return checked
+        msg, conv, agent, identity = checked
         out = await self._compose(msg, conv, agent, identity)
         connector = self._connector(conv.connector)
         template = json.loads(item.payload) if item.payload.startswith("{") else None
@@ -292,16 +303,10 @@ class Delivery:
         return f"{self.public_url}/media/{token}"
 
     async def _send_file(self, item: OutboxItem) -> OutboxResult:
-        msg, conv, agent = await self._outbound(item)
-        if agent is None:
-            return OutboxResult(item_id=item.id, outcome=Outcome.BLOCKED,
-                                attempts=item.attempts + 1)
-        if not agent.allowed:
-            return self._blocked(item, msg, agent.reason,
-                                 f":no_entry: File not sent to the customer: {agent.reason}.")
-        identity = await self.store.get_identity(conv.identity_id)
-        if identity is not None and identity.opted_out_at is not None:
-            return self._blocked(item, msg, "the customer opted out", OPTED_OUT_NOTICE)
+        checked = await self._sendable(item, "File not sent")
+        if isinstance(checked, OutboxResult):
+            return checked
+        msg, conv, agent, identity = checked
         attachment = msg.attachments[int(item.payload)]
         name = _filename(attachment)
         if attachment.size is not None and attachment.size > self.media.max_bytes:

@@ -108,13 +108,8 @@ def ingest_inbound(
             *[wrote_at] * 3, *((item.sender_name, item.username) if renamed else ()),
             identity_id)
     opt_notice = None
-    if item.opt_out is not None:
-        changed = yield from execute(
-            "UPDATE identities SET opted_out_at = ? WHERE id = ? AND"
-            f" opted_out_at IS {'' if item.opt_out else 'NOT '}NULL",
-            now if item.opt_out else None, identity_id)
-        if changed:
-            opt_notice = OPT_OUT_NOTICE if item.opt_out else OPT_IN_NOTICE
+    if item.opt_out is not None and (yield from set_opted_out(identity_id, item.opt_out, now)):
+        opt_notice = OPT_OUT_NOTICE if item.opt_out else OPT_IN_NOTICE
 
     conv = yield from one(
         "SELECT id, status, closed_at FROM conversations WHERE customer_id = ?"
@@ -282,6 +277,14 @@ def seen_slack_event(event_id: str, now: float) -> Tx[bool]:
     return added == 0
 
 
+def notice_payload(text: str, retry: int | None, templates: Sequence[str]) -> str:
+    """A SLACK_NOTICE row's payload: the text alone, or JSON with the buttons it carries (a
+    Retry for that outbox row, a Send template per name); `Delivery._post_notice` reads it."""
+    if retry is None and not templates:
+        return text
+    return json.dumps({"text": text, "retry": retry, "templates": list(templates)})
+
+
 def finish_outbox_many(results: Sequence[OutboxResult], now: float) -> Tx[list[OutboxItem]]:
     created: list[OutboxItem] = []
     for r in results:
@@ -333,10 +336,7 @@ def finish_outbox(r: OutboxResult, now: float) -> Tx[list[OutboxItem]]:
             r.slack_channel, r.thread_ts, now, r.conversation_id,
         )
     if r.notice is not None and r.conversation_id is not None:
-        payload = r.notice
-        if r.notice_retry is not None or r.notice_templates:
-            payload = json.dumps({"text": r.notice, "retry": r.notice_retry,
-                                  "templates": list(r.notice_templates)})
+        payload = notice_payload(r.notice, r.notice_retry, r.notice_templates)
         created.append((yield from add_outbox(OutboxKind.SLACK_NOTICE, r.conversation_id,
                                               r.message_id, payload, now)))
     return created
@@ -427,8 +427,8 @@ def apply_receipt(connector: str, platform_id: str, state: DeliveryState, error:
         why = error or "the platform gave no reason"
         notice = f":warning: Not delivered to the customer: {why}"
         if templates:  # a closed window: offer what may still be sent
-            notice = json.dumps({"text": notice + ". Send an approved template instead:",
-                                 "retry": None, "templates": list(templates)})
+            notice += ". Send an approved template instead:"
         created.append((yield from add_outbox(
-            OutboxKind.SLACK_NOTICE, conversation_id, message_id, notice, now)))
+            OutboxKind.SLACK_NOTICE, conversation_id, message_id,
+            notice_payload(notice, None, templates), now)))
     return created
