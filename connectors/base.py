@@ -59,6 +59,11 @@ class Unauthorized(WebhookRejected):
         super().__init__(401, reason)
 
 
+class TooLarge(WebhookRejected):
+    def __init__(self) -> None:
+        super().__init__(413, "body too large")
+
+
 class Malformed(WebhookRejected):
     def __init__(self, reason: str) -> None:
         super().__init__(400, reason)
@@ -179,19 +184,27 @@ class Connector(ABC):
     def routes(self) -> Sequence[web.RouteDef]:
         return [web.post(self.webhook_path, self.handle_webhook)]
 
-    async def handle_webhook(self, request: web.Request) -> web.StreamResponse:
-        # 413 before reading: an oversized body is refused on its declared length.
+    async def read_verified(self, request: web.Request) -> bytes:
+        """The body of an authentic request, or `WebhookRejected`: 413 past max_body_bytes
+        (on the declared length before reading, then on what was read; aiohttp itself answers
+        413 past client_max_size), then `verify`'s 400/401."""
         if request.content_length is not None and request.content_length > self.ctx.max_body_bytes:
-            return web.json_response({"error": "body too large"}, status=413)
+            raise TooLarge()
+        body = await request.read()
+        if len(body) > self.ctx.max_body_bytes:
+            raise TooLarge()
+        await self.verify(request, body)
+        return body
+
+    def rejected(self, exc: WebhookRejected) -> web.StreamResponse:
+        log.info("%s webhook rejected: %s %s", self.name, exc.status, exc.reason)
+        return web.json_response({"error": exc.reason}, status=exc.status)
+
+    async def handle_webhook(self, request: web.Request) -> web.StreamResponse:
         try:
-            body = await request.read()  # aiohttp itself answers 413 past client_max_size
-            if len(body) > self.ctx.max_body_bytes:
-                return web.json_response({"error": "body too large"}, status=413)
-            await self.verify(request, body)
-            items = self.parse(body)
+            items = self.parse(await self.read_verified(request))
         except WebhookRejected as exc:
-            log.info("%s webhook rejected: %s %s", self.name, exc.status, exc.reason)
-            return web.json_response({"error": exc.reason}, status=exc.status)
+            return self.rejected(exc)
         if items:
             await self.ctx.ingest(items)  # raises -> 500, the platform retries
         return self.acknowledge()

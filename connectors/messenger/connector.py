@@ -144,20 +144,13 @@ class MessengerConnector(Connector):
         """The base handler's order (413, 401, 400), plus what Messenger needs before the
         200: customers' names, then one commit for every message of the body, then the
         delivery and read watermarks."""
-        if request.content_length is not None and request.content_length > self.ctx.max_body_bytes:
-            return web.json_response({"error": "body too large"}, status=413)
         try:
-            body = await request.read()
-            if len(body) > self.ctx.max_body_bytes:
-                return web.json_response({"error": "body too large"}, status=413)
-            await self.verify(request, body)
-            data = load(body)
+            data = load(await self.read_verified(request))
             if not self._app_id:
                 self._app_id = await self.ctx.state.get(APP_ID_KEY) or ""
             parsed = parse_body(data, self._app_id)
         except WebhookRejected as exc:
-            log.info("messenger webhook rejected: %s %s", exc.status, exc.reason)
-            return web.json_response({"error": exc.reason}, status=exc.status)
+            return self.rejected(exc)
         messages = await self._without_our_echoes(parsed)
         if messages:
             await self.ctx.ingest(await self._named(messages))  # raises -> 500

@@ -147,15 +147,11 @@ class TwilioConnector(Connector):
     async def handle_status(self, request: web.Request) -> web.StreamResponse:
         """Delivery receipts: verified like messages, committed (forward only), then 200.
         A callback for a MessageSid the bridge never sent is acknowledged and ignored."""
-        if request.content_length is not None and request.content_length > self.ctx.max_body_bytes:
-            return web.json_response({"error": "body too large"}, status=413)
-        body = await request.read()
         try:
-            await self.verify(request, body)
-            form = parse_form(body)
+            form = parse_form(await self.read_verified(request))
             receipt = parse_status(form)
         except WebhookRejected as exc:
-            return web.json_response({"error": exc.reason}, status=exc.status)
+            return self.rejected(exc)
         if receipt is not None:
             # 63016: Twilio's clock says the window closed; offer the templates, as before a send
             templates = self.templates(form.get("To", "")) if form.get("ErrorCode") == "63016" \
