@@ -47,6 +47,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
+from bench.measure import percentile
 from bench.procs import Procs, free_port, memory_mib, python_argv
 from bridge.standins import SlackEventSender, SlackStandin
 from bridge.standins.config import Secrets, TomlValue, standin_config
@@ -101,9 +102,8 @@ async def closed_loop(session: aiohttp.ClientSession, requests: Sequence[Request
     return time.monotonic() - started, acked, latencies
 
 
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] if ordered else 0.0
+def latency(values: list[float]) -> dict[str, float]:
+    return {"p50_ms": round(percentile(values, 50), 1), "p99_ms": round(percentile(values, 99), 1)}
 
 
 async def wait_until(done: Callable[[], bool], timeout: float) -> None:
@@ -167,7 +167,7 @@ class Run:
                                         self.args.messages, self.args.customers)
             seconds, acked, lat = await closed_loop(session, requests, self.args.concurrency)
             return {"msg_per_s": round(acked / seconds), "acked": acked,
-                    "p50_ms": round(pct(lat, 50), 1), "p99_ms": round(pct(lat, 99), 1)}
+                    **latency(lat)}
         finally:
             await self.procs.stop(proc)
 
@@ -276,7 +276,7 @@ class Run:
         return {"acked": acked, "ack_per_s": round(acked / seconds),
                 "msg_per_s": round(len(seen) / end), "lost": acked - len(seen),
                 "duplicated": sum(n - 1 for n in seen.values()),
-                "p50_ms": round(pct(lat, 50), 1), "p99_ms": round(pct(lat, 99), 1)}
+                **latency(lat)}
 
     async def _receipts(self, session: aiohttp.ClientSession, base: str, channel: str,
                         twilio: TwilioStandin, meta: MessengerStandin) -> dict[str, Any]:
@@ -299,7 +299,7 @@ class Run:
                     "X-Hub-Signature-256": meta_signature(DEFAULT_APP_SECRET, raw)}))
         seconds, acked, lat = await closed_loop(session, requests, self.args.concurrency)
         return {"acked": acked, "ack_per_s": round(acked / seconds),
-                "p50_ms": round(pct(lat, 50), 1), "p99_ms": round(pct(lat, 99), 1)}
+                **latency(lat)}
 
     def _store_check(self, db: Path) -> dict[str, Any]:
         with sqlite3.connect(db) as conn:
