@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -17,6 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from telegram.error import Conflict, Forbidden, RetryAfter
 
 from bridge.standins import SlackEventSender, SlackStandin, TelegramStandin
+from bridge.standins.twilio import DEFAULT_ACCOUNT_SID
 from tests.conftest import TG_TOKEN
 
 TOKEN = TG_TOKEN
@@ -205,3 +207,29 @@ async def test_telegram_deliver(tg: TelegramStandin, session: aiohttp.ClientSess
     finally:
         await runner.cleanup()
     assert seen == ["zz", None]
+
+
+@pytest.mark.parametrize(("kind", "probe", "status", "refusal"), [
+    ("slack", "api/auth.test", 200, b'"not_authed"'),
+    ("telegram", "bot{token}/getMe", 401, b'"Unauthorized"'),
+    ("twilio", "2010-04-01/Accounts/{account}/Messages.json", 401, b'"code": 20003'),
+    ("messenger", "v25.0/me/messages", 400, b'"code": 190'),
+])
+async def test_each_standin_runs_standalone(kind: str, probe: str, status: int, refusal: bytes,
+                                            session: aiohttp.ClientSession) -> None:
+    """`python -m bridge.standins KIND` prints READY <base URL>, and that URL answers as the
+    platform's API does (here: refusing a request without credentials)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bridge.standins", kind, "--port", "0",
+        stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL)
+    try:
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode().split()
+        assert line[0] == "READY" and line[1].startswith("http://127.0.0.1:")
+        root = line[1].removesuffix("/api/").removesuffix("/bot").rstrip("/")
+        url = f"{root}/{probe.format(token='1:x', account=DEFAULT_ACCOUNT_SID)}"
+        async with session.post(url) as resp:
+            assert resp.status == status and refusal in await resp.read()
+    finally:
+        proc.terminate()
+        assert await asyncio.wait_for(proc.wait(), 10) == 0
