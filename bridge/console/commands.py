@@ -193,12 +193,18 @@ class ConsoleCommands:
             result = await self.actions.ingest_reply(template_reply(reply, name, {}))
             note = (f"template *{name}* queued by <@{user}>" if not result.duplicate
                     else "a template was already sent from this notice")
-            try:
-                await self.console.update(ts, f"{message.get('text') or ''}\n_{note}._", [],
-                                          channel=channel)
-            except SendError as exc:
-                log.warning("could not update the window notice: %s", exc.describe())
+            await self._settle_notice(message, channel, note)
         await ack()
+
+    async def _settle_notice(self, message: dict[str, Any], channel: str, note: str) -> None:
+        """A notice's button was used: its buttons go away and `note` says what came of it.
+        What the click did is already committed, so a failed update only loses the note."""
+        try:
+            await self.console.update(str(message.get("ts") or ""),
+                                      f"{message.get('text') or ''}\n_{note}._", [],
+                                      channel=channel)
+        except SendError as exc:
+            log.warning("could not update the notice: %s", exc.describe())
 
     # -- buttons and shortcuts ---------------------------------------------------------------
     @staticmethod
@@ -231,12 +237,7 @@ class ConsoleCommands:
             queued = await self.actions.retry([int(value)])
             message = body.get("message") or {}
             note = "queued again" if queued else "already done or queued"
-            text = f"{message.get('text') or ''}\n_Retry {note} by <@{user}>._"
-            try:  # the button goes away; the retry itself is already committed
-                await self.console.update(str(message.get("ts") or ""), text, [],
-                                          channel=channel)
-            except SendError as exc:
-                log.warning("could not update the failure notice: %s", exc.describe())
+            await self._settle_notice(message, channel, f"Retry {note} by <@{user}>")
         await ack()
 
     # -- edits and deletions of sent replies -------------------------------------------------
