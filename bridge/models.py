@@ -71,6 +71,7 @@ class Identity(BaseModel):
     username: str | None = None
     last_inbound_at: float | None = None  # when the customer last wrote from this address
     opted_out_at: float | None = None  # set while the customer has asked not to be written to
+    channel: str = ""  # "telegram", "sms", "whatsapp", "messenger", "email"...
 
 
 class Conversation(BaseModel):
@@ -87,6 +88,7 @@ class Conversation(BaseModel):
     closed_at: float | None = None
     closed_by: str | None = None
     previous_id: ConversationId | None = None  # the closed conversation this one continues
+    merged_into: ConversationId | None = None  # its history joined this one's thread (a link)
 
 
 class Message(BaseModel):
@@ -109,6 +111,9 @@ class Message(BaseModel):
     platform_ref: str | None = None
     markup: str | None = None
     edit_of: str | None = None
+    # Inbound: the identity it came from; outbound: the identity it goes to (the customer's
+    # latest channel when written, or the one the agent picked with `!via`).
+    identity_id: IdentityId | None = None
 
 
 class InboundMessage(BaseModel):
@@ -138,6 +143,17 @@ class InboundMessage(BaseModel):
     # reopened (whatever `reopen_within_hours` says) and a new one, linking back, starts.
     # Email sets it for a mail that names no conversation (neither ids nor reply token).
     reopen: bool = True
+    # The channel, when one connector serves several ("sms" or "whatsapp" through Twilio);
+    # None means the connector's name.  Agents pick channels by this name (`!via`, `!handoff`).
+    channel: str | None = None
+    # A phone number the platform proves the sender owns: the sender of an SMS or WhatsApp
+    # message, a Telegram contact shared by its own user.  Never a number typed in the text.
+    # The core normalizes it (E.164) and links identities that prove the same number.
+    verified_phone: str | None = None
+    # A handoff code the platform carried outside the text (a Telegram /start payload, a
+    # Messenger m.me ref, the plus part of the address an email was sent to).  The core also
+    # finds codes in the text itself (SMS, WhatsApp).
+    handoff_code: str | None = None
 
 
 class AgentReply(BaseModel):
@@ -154,6 +170,7 @@ class AgentReply(BaseModel):
     event_id: str | None = None
     files: tuple[Attachment, ...] = ()  # files attached in Slack (url = url_private_download)
     template: str = ""  # a template send (JSON: name, variables) instead of free text
+    via: str | None = None  # `!via <channel>`: send on this channel, not the latest one
 
 
 class AgentEdit(BaseModel):
@@ -205,6 +222,28 @@ class SendReceipt(BaseModel):
 
     platform_message_ids: tuple[str, ...]
     note: str | None = None  # shown in the thread (e.g. "went out as 3 SMS segments")
+
+
+class LinkMethod(enum.StrEnum):
+    """How two identities came to be one customer."""
+
+    PHONE = "phone"  # automatic: both proved the same phone number (SMS/WhatsApp, Telegram)
+    HANDOFF = "handoff"  # the customer came in through a one-time handoff code
+    AGENT = "agent"  # an agent merged two customers from Slack (`!link`)
+
+
+class Link(BaseModel):
+    """One joining of two customers: who joined whom, how, by whom, when; undone or not."""
+
+    id: int
+    customer_id: CustomerId  # the customer that remains
+    other_customer_id: CustomerId  # the one whose identities and conversations moved in
+    method: LinkMethod
+    evidence: str  # the phone number, the handoff's channel, the agent's search
+    actor: str  # "bridge", "customer", or the agent as <@U...>
+    created_at: float
+    undone_at: float | None = None
+    undone_by: str | None = None
 
 
 class OutboxKind(enum.StrEnum):

@@ -125,6 +125,14 @@ class ConversationSettings(Strict):
     reopen_within_hours: float = Field(168.0, ge=0, le=24 * 365)
 
 
+class ContinuitySettings(Strict):
+    """One customer across channels: handoff codes and the context a returning customer's
+    new thread starts with."""
+
+    handoff_token_ttl_hours: float = Field(24.0, gt=0, le=24 * 30)
+    history_conversations: int = Field(5, ge=0, le=20)  # earlier conversations shown
+
+
 class MediaSettings(Strict):
     max_bytes: int = Field(26_214_400, ge=1024, le=2_147_483_647)
     link_ttl_hours: float = Field(72.0, gt=0, le=24 * 365)
@@ -140,6 +148,7 @@ class Settings(Strict):
     slack: SlackSettings
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     conversations: ConversationSettings = Field(default_factory=ConversationSettings)
+    continuity: ContinuitySettings = Field(default_factory=ContinuitySettings)
     media: MediaSettings = Field(default_factory=MediaSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     # validated per connector against the registry, see `load_settings`

@@ -249,6 +249,18 @@ class Connector(ABC):
         """Delete a sent reply; raise `Unsupported` if the platform cannot."""
         raise Unsupported(f"{self.name} cannot delete a sent message")
 
+    # -- continuity: one customer across channels (issue 8) -----------------------------------
+    def channels(self) -> Sequence[str]:
+        """The channels this connector serves, as `InboundMessage.channel` names them (Twilio:
+        "sms" and "whatsapp"); agents pick them with `!via` and `!handoff`."""
+        return (self.name,)
+
+    def handoff_invite(self, channel: str, code: str) -> str | None:
+        """What to send a customer so they continue on `channel` (one of `channels()`) with
+        the one-time `code`: a deep link, or where to send the code.  It must come back in
+        `InboundMessage.handoff_code` or in the text.  None: this channel cannot take one."""
+        return None
+
     def templates(self, address: str) -> Sequence[str]:
         """Names of the approved templates that may be sent to `address` outside a window."""
         return ()
