@@ -244,6 +244,7 @@ class Link(BaseModel):
     created_at: float
     undone_at: float | None = None
     undone_by: str | None = None
+    identities: list[int] = Field(default_factory=list)  # the identities that moved
 
 
 class OutboxKind(enum.StrEnum):

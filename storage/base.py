@@ -14,11 +14,13 @@ from bridge.models import (
     Conversation,
     ConversationId,
     ConversationStatus,
+    CustomerId,
     DeliveryState,
     Identity,
     IdentityId,
     InboundMessage,
     IngestResult,
+    Link,
     Message,
     MessageId,
     OutboxId,
@@ -67,6 +69,39 @@ class OutboxResult(BaseModel):
     notice_retry: OutboxId | None = None  # ...with a "Retry" button that queues this row again
     notice_templates: tuple[str, ...] = ()  # ...with a "Send template" button per name
     opted_out_identity: IdentityId | None = None  # the platform says the customer opted out
+
+
+class CustomerCard(BaseModel):
+    """A customer as `!link` shows them: identities, how many conversations, the open one."""
+
+    model_config = ConfigDict(frozen=True)
+
+    customer_id: CustomerId
+    display_name: str
+    identities: list[Identity]
+    conversations: int
+    open_conversation: int | None = None
+
+
+class HistoryEntry(BaseModel):
+    """An earlier conversation, as a returning customer's new thread lists it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    conversation: Conversation
+    first_line: str
+    channel: str
+
+
+class LinkResult(BaseModel):
+    """What `link_customers` / `undo_link` did."""
+
+    model_config = ConfigDict(frozen=True)
+
+    found: bool  # False: nothing to link or undo (same customer, unknown link...)
+    already: bool = False  # done before: nothing changed
+    link_id: int | None = None
+    outbox: tuple[OutboxItem, ...] = ()
 
 
 class MediaFile(BaseModel):
@@ -167,3 +202,29 @@ class Store(Protocol):
     async def set_opted_out(self, identity_id: IdentityId, opted_out: bool, now: float) -> bool:
         """Record that the customer opted out (or back in) on this identity; True if changed."""
         ...
+
+    # -- one customer across channels ------------------------------------------------------
+    async def issue_handoff(self, reply: AgentReply, invite: str, code_hash: str, channel: str,
+                            expires_at: float, now: float) -> IngestResult:
+        """Queue `invite` to the customer like a reply and keep the code (its hash)."""
+        ...
+
+    async def link_customers(self, conversation_id: ConversationId, other: CustomerId,
+                             actor: str, evidence: str, now: float) -> LinkResult:
+        """An agent joins customer `other` into this conversation's customer."""
+        ...
+
+    async def undo_link(self, conversation_id: ConversationId, link_id: int | None, actor: str,
+                        now: float) -> LinkResult:
+        """Undo a link of this conversation's customer (the latest when `link_id` is None)."""
+        ...
+
+    async def customer_card(self, customer_id: CustomerId) -> CustomerCard | None: ...
+
+    async def find_customers(self, query: str, phone: str | None, exclude: CustomerId,
+                             limit: int) -> list[CustomerCard]: ...
+
+    async def history(self, customer_id: CustomerId, exclude: ConversationId,
+                      limit: int) -> list[HistoryEntry]: ...
+
+    async def links(self, customer_id: CustomerId) -> list[Link]: ...

@@ -22,7 +22,10 @@ from storage.sqlstore import SQLStore
 TABLES: tuple[tuple[str, str], ...] = (
     ("customers", "id"),
     ("identities", "id"),
+    ("identity_claims", "kind, value, identity_id"),
     ("conversations", "id"),  # previous_id always points at a lower id
+    ("links", "id"),
+    ("handoff_codes", "code_hash"),
     ("messages", "id"),
     ("outbox", "id"),
     ("sent_ids", "connector, platform_id"),

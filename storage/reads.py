@@ -37,12 +37,12 @@ OUTBOX_COLUMNS = (
 )
 CONVERSATION_COLUMNS = (
     "id, customer_id, identity_id, connector, address, status, slack_channel, slack_thread_ts,"
-    " created_at, last_inbound_at, closed_at, closed_by, previous_id"
+    " created_at, last_inbound_at, closed_at, closed_by, previous_id, merged_into"
 )
 MESSAGE_COLUMNS = (
     "id, conversation_id, direction, connector, text, attachments, platform_message_id,"
     " sent_platform_id, author_name, author_slack_user, slack_channel, slack_ts, state, error,"
-    " created_at, platform_time, platform_ref, markup, edit_of"
+    " created_at, platform_time, platform_ref, markup, edit_of, identity_id"
 )
 
 
@@ -64,6 +64,7 @@ def conversation_from_row(row: Row) -> Conversation:
         slack_channel=row[6], slack_thread_ts=row[7], created_at=row[8], last_inbound_at=row[9],
         closed_at=row[10], closed_by=row[11],
         previous_id=None if row[12] is None else ConversationId(row[12]),
+        merged_into=None if row[13] is None else ConversationId(row[13]),
     )
 
 
@@ -76,6 +77,7 @@ def message_from_row(row: Row) -> Message:
         author_slack_user=row[9], slack_channel=row[10], slack_ts=row[11],
         state=DeliveryState(row[12]), error=row[13], created_at=row[14], platform_time=row[15],
         platform_ref=row[16], markup=row[17], edit_of=row[18],
+        identity_id=None if row[19] is None else IdentityId(row[19]),
     )
 
 
@@ -142,17 +144,22 @@ def first_message(conversation_id: int) -> Tx[Message | None]:
     return None if row is None else message_from_row(row)
 
 
-def get_identity(identity_id: int) -> Tx[Identity | None]:
-    row = yield from one("SELECT id, customer_id, connector, address, display_name, username,"
-                         " last_inbound_at, opted_out_at FROM identities WHERE id = ?",
-                         identity_id)
-    if row is None:
-        return None
+IDENTITY_COLUMNS = ("id, customer_id, connector, address, display_name, username,"
+                    " last_inbound_at, opted_out_at, channel")
+
+
+def identity_from_row(row: Row) -> Identity:
     return Identity(id=IdentityId(int(row[0])), customer_id=CustomerId(int(row[1])),
                     connector=str(row[2]), address=str(row[3]), display_name=str(row[4]),
                     username=None if row[5] is None else str(row[5]),
                     last_inbound_at=None if row[6] is None else float(row[6]),
-                    opted_out_at=None if row[7] is None else float(row[7]))
+                    opted_out_at=None if row[7] is None else float(row[7]),
+                    channel=str(row[8]) or str(row[2]))
+
+
+def get_identity(identity_id: int) -> Tx[Identity | None]:
+    row = yield from one(f"SELECT {IDENTITY_COLUMNS} FROM identities WHERE id = ?", identity_id)
+    return None if row is None else identity_from_row(row)
 
 
 # -- media and connector state ---------------------------------------------------------------

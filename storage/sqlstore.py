@@ -16,19 +16,29 @@ from bridge.models import (
     Conversation,
     ConversationId,
     ConversationStatus,
+    CustomerId,
     DeliveryState,
     Identity,
     IdentityId,
     InboundMessage,
     IngestResult,
+    Link,
     Message,
     MessageId,
     OutboxId,
     OutboxItem,
 )
-from storage import leases, reads
+from storage import ingest, leases, links, people, reads
 from storage import transactions as tx
-from storage.base import MediaFile, OutboxResult, SchemaOutdated, SchemaTooNew
+from storage.base import (
+    CustomerCard,
+    HistoryEntry,
+    LinkResult,
+    MediaFile,
+    OutboxResult,
+    SchemaOutdated,
+    SchemaTooNew,
+)
 from storage.dialect import Dialect, migrations
 from storage.query import TxFactory
 
@@ -85,7 +95,7 @@ class SQLStore(ABC):
         reopen_within: float = 0.0,
     ) -> list[IngestResult]:
         return await self._write(
-            lambda: tx.ingest_inbound_many(items, slack_channel, now, reopen_within))
+            lambda: ingest.ingest_inbound_many(items, slack_channel, now, reopen_within))
 
     async def ingest_agent_edit(self, edit: AgentEdit, now: float) -> IngestResult:
         return await self._write(lambda: tx.ingest_agent_edit(edit, now))
@@ -124,6 +134,37 @@ class SQLStore(ABC):
 
     async def set_opted_out(self, identity_id: IdentityId, opted_out: bool, now: float) -> bool:
         return await self._write(lambda: tx.set_opted_out(identity_id, opted_out, now))
+
+    # -- one customer across channels ------------------------------------------------------
+    async def issue_handoff(self, reply: AgentReply, invite: str, code_hash: str, channel: str,
+                            expires_at: float, now: float) -> IngestResult:
+        return await self._write(lambda: tx.issue_handoff(reply, invite, code_hash, channel,
+                                                          expires_at, now))
+
+    async def link_customers(self, conversation_id: ConversationId, other: CustomerId,
+                             actor: str, evidence: str, now: float) -> LinkResult:
+        return await self._write(lambda: links.agent_link(conversation_id, other, actor,
+                                                          evidence, now))
+
+    async def undo_link(self, conversation_id: ConversationId, link_id: int | None, actor: str,
+                        now: float) -> LinkResult:
+        return await self._write(lambda: links.agent_unlink(conversation_id, link_id, actor,
+                                                            now))
+
+    async def customer_card(self, customer_id: CustomerId) -> CustomerCard | None:
+        found = await self._read(lambda: people.cards([customer_id]))
+        return found[0] if found else None
+
+    async def find_customers(self, query: str, phone: str | None, exclude: CustomerId,
+                             limit: int) -> list[CustomerCard]:
+        return await self._read(lambda: people.find_customers(query, phone, exclude, limit))
+
+    async def history(self, customer_id: CustomerId, exclude: ConversationId,
+                      limit: int) -> list[HistoryEntry]:
+        return await self._read(lambda: people.history(customer_id, exclude, limit))
+
+    async def links(self, customer_id: CustomerId) -> list[Link]:
+        return await self._read(lambda: people.links(customer_id))
 
     # -- reads -------------------------------------------------------------------------------
     async def pending_outbox(self, limit: int, updated_since: float = 0.0) -> list[OutboxItem]:

@@ -18,7 +18,6 @@ from bridge.models import (
     ConversationStatus,
     DeliveryState,
     Direction,
-    InboundMessage,
     IngestResult,
     MessageId,
     OutboxId,
@@ -26,148 +25,9 @@ from bridge.models import (
     OutboxKind,
 )
 from storage.base import OutboxResult, Outcome
+from storage.links import add_code, identity_on
+from storage.outbox_rows import add_outbox
 from storage.query import Tx, execute, insert, one, rows
-
-CUSTOMER_SIDE = frozenset({OutboxKind.CUSTOMER_SEND, OutboxKind.CUSTOMER_FILE,
-                           OutboxKind.CUSTOMER_EDIT, OutboxKind.CUSTOMER_DELETE})
-
-
-def lane_for(kind: OutboxKind, conversation_id: int) -> str:
-    """Order is kept per conversation and direction: Slack posts and customer sends apart."""
-    side = "customer" if kind in CUSTOMER_SIDE else "slack"
-    return f"{side}:{conversation_id}"
-
-
-def add_outbox(
-    kind: OutboxKind, conversation_id: int, message_id: int | None, payload: str, now: float,
-) -> Tx[OutboxItem]:
-    lane = lane_for(kind, conversation_id)
-    item_id = yield from insert(
-        "INSERT INTO outbox (kind, lane, conversation_id, message_id, payload, status, attempts,"
-        " next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, 0, ?, ?)",
-        kind.value, lane, conversation_id, message_id, payload, now, now,
-    )
-    return OutboxItem(
-        id=OutboxId(item_id), kind=kind, lane=lane,
-        conversation_id=ConversationId(conversation_id),
-        message_id=None if message_id is None else MessageId(message_id),
-        payload=payload, created_at=now, updated_at=now,
-    )
-
-
-def ingest_inbound_many(
-    items: Sequence[InboundMessage], slack_channel: str, now: float, reopen_within: float,
-) -> Tx[list[IngestResult]]:
-    results: list[IngestResult] = []
-    for item in items:
-        results.append((yield from ingest_inbound(item, slack_channel, now, reopen_within)))
-    return results
-
-
-def ingest_inbound(
-    item: InboundMessage, slack_channel: str, now: float, reopen_within: float = 0.0,
-) -> Tx[IngestResult]:
-    dup = yield from one(
-        "SELECT id, conversation_id FROM messages WHERE connector = ? AND platform_message_id = ?",
-        item.connector, item.platform_message_id,
-    )
-    if dup is not None:
-        return IngestResult(message_id=MessageId(dup[0]),
-                            conversation_id=ConversationId(dup[1]), duplicate=True)
-
-    echo = item.echo_author is not None  # the business's own reply, made outside the bridge
-    wrote_at = None if item.edit_of is not None or echo else (item.platform_time or now)
-    # FOR UPDATE (PostgreSQL) locks the identity and its customer: concurrent messages of one
-    # customer then pick or open the conversation one after the other.
-    ident = yield from one(
-        "SELECT i.id, i.customer_id, i.display_name, i.username FROM identities i"
-        " JOIN customers c ON c.id = i.customer_id WHERE i.connector = ? AND i.address = ?"
-        " {{for_update}}",
-        item.connector, item.address,
-    )
-    if ident is None:
-        customer_id = yield from insert(
-            "INSERT INTO customers (display_name, created_at) VALUES (?, ?)",
-            item.sender_name, now)
-        identity_id = yield from insert(
-            "INSERT INTO identities (customer_id, connector, address, display_name, username,"
-            " created_at, last_inbound_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            customer_id, item.connector, item.address, item.sender_name, item.username, now,
-            wrote_at,
-        )
-    else:
-        identity_id, customer_id = int(ident[0]), int(ident[1])
-        # Windows (WhatsApp, Messenger) count from the customer's latest own message; an
-        # edit is not one, and a late redelivery never moves the time back.
-        renamed = (ident[2], ident[3]) != (item.sender_name, item.username) and item.sender_name
-        yield from execute(
-            "UPDATE identities SET last_inbound_at = CASE WHEN CAST(? AS {{real}}) IS NOT NULL"
-            " AND (last_inbound_at IS NULL OR last_inbound_at < ?) THEN ?"
-            " ELSE last_inbound_at END"
-            + (", display_name = ?, username = ?" if renamed else "") + " WHERE id = ?",
-            *[wrote_at] * 3, *((item.sender_name, item.username) if renamed else ()),
-            identity_id)
-    opt_notice = None
-    if item.opt_out is not None and (yield from set_opted_out(identity_id, item.opt_out, now)):
-        opt_notice = OPT_OUT_NOTICE if item.opt_out else OPT_IN_NOTICE
-
-    conv = yield from one(
-        "SELECT id, status, closed_at FROM conversations WHERE customer_id = ?"
-        " ORDER BY id DESC LIMIT 1",
-        customer_id,
-    )
-    reopened = False
-    if conv is not None and echo:
-        conversation_id = int(conv[0])  # shown where it belongs; opens and reopens nothing
-    elif conv is not None and (conv[1] == ConversationStatus.OPEN or (
-            item.reopen and conv[2] is not None and now - float(conv[2]) <= reopen_within)):
-        conversation_id = int(conv[0])
-        reopened = conv[1] != ConversationStatus.OPEN
-        # Replies follow the customer to the channel they wrote on last.
-        yield from execute(
-            "UPDATE conversations SET identity_id = ?, connector = ?, address = ?,"
-            " last_inbound_at = ?, updated_at = ?, status = 'open', closed_at = NULL,"
-            " closed_by = NULL WHERE id = ?",
-            identity_id, item.connector, item.address, now, now, conversation_id,
-        )
-    else:
-        # No conversation yet, or one closed too long ago: a new thread that links back.
-        conversation_id = yield from insert(
-            "INSERT INTO conversations (customer_id, identity_id, connector, address, status,"
-            " slack_channel, created_at, updated_at, last_inbound_at, previous_id)"
-            " VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?)",
-            customer_id, identity_id, item.connector, item.address, slack_channel, now, now,
-            None if echo else now, None if conv is None else int(conv[0]),
-        )
-    attachments = json.dumps([a.model_dump(exclude_none=True) for a in item.attachments])
-    message_id = yield from insert(
-        "INSERT INTO messages (conversation_id, direction, connector, platform_message_id,"
-        " platform_ref, text, attachments, author_name, state, created_at, platform_time,"
-        " markup, edit_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'received', ?, ?, ?, ?)",
-        conversation_id, "out" if echo else "in", item.connector, item.platform_message_id,
-        item.platform_ref, item.text, attachments, item.echo_author or item.sender_name, now,
-        item.platform_time, item.markup, item.edit_of,
-    )
-    out: list[OutboxItem] = []
-    if reopened:
-        out.append((yield from add_outbox(
-            OutboxKind.SLACK_NOTICE, conversation_id, None,
-            ":arrows_counterclockwise: Reopened: the customer wrote again.", now)))
-        out.append((yield from add_outbox(OutboxKind.SLACK_STATUS, conversation_id, None, "",
-                                          now)))
-    out.append((yield from add_outbox(OutboxKind.SLACK_POST, conversation_id, message_id, "",
-                                      now)))
-    if opt_notice is not None:
-        out.append((yield from add_outbox(OutboxKind.SLACK_NOTICE, conversation_id, None,
-                                          opt_notice, now)))
-    for index, attachment in enumerate(item.attachments):
-        if attachment.platform_file_id or attachment.url:
-            out.append((yield from add_outbox(OutboxKind.SLACK_FILE, conversation_id,
-                                              message_id, str(index), now)))
-    return IngestResult(message_id=MessageId(message_id),
-                        conversation_id=ConversationId(conversation_id), duplicate=False,
-                        outbox=tuple(out))
-
 
 OPT_OUT_NOTICE = (":no_bell: The customer asked not to receive messages here (STOP): the bridge "
                   "sends nothing more on this channel until they write START.")
@@ -185,12 +45,21 @@ def set_opted_out(identity_id: int, opted_out: bool, now: float) -> Tx[bool]:
 
 def ingest_agent_reply(reply: AgentReply, now: float) -> Tx[IngestResult]:
     conv = yield from one(
-        "SELECT id, connector FROM conversations WHERE slack_channel = ? AND slack_thread_ts = ?",
+        "SELECT id, connector, identity_id, customer_id FROM conversations WHERE"
+        " slack_channel = ? AND slack_thread_ts = ?",
         reply.slack_channel, reply.thread_ts,
     )
     if conv is None:
         return IngestResult(message_id=None, conversation_id=None, duplicate=False)
     conversation_id = int(conv[0])
+    # The reply goes to the channel the customer wrote on last, or the one the agent picked.
+    identity_id, connector = int(conv[2]), str(conv[1])
+    if reply.via is not None and not reply.is_note:
+        picked = yield from identity_on(int(conv[3]), reply.via)
+        if picked is None:
+            return IngestResult(message_id=None, conversation_id=ConversationId(conversation_id),
+                                duplicate=False)
+        identity_id, connector = picked
     if reply.event_id is not None and (yield from seen_slack_event(reply.event_id, now)):
         return IngestResult(message_id=None, conversation_id=ConversationId(conversation_id),
                             duplicate=True)
@@ -204,10 +73,10 @@ def ingest_agent_reply(reply: AgentReply, now: float) -> Tx[IngestResult]:
     files = json.dumps([a.model_dump(exclude_none=True) for a in reply.files])
     message_id = yield from insert(
         "INSERT INTO messages (conversation_id, direction, connector, text, attachments,"
-        " author_slack_user, slack_channel, slack_ts, state, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        conversation_id, direction.value, conv[1], reply.text, files, reply.slack_user,
-        reply.slack_channel, reply.slack_ts, state.value, now,
+        " author_slack_user, slack_channel, slack_ts, state, created_at, identity_id)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        conversation_id, direction.value, connector, reply.text, files, reply.slack_user,
+        reply.slack_channel, reply.slack_ts, state.value, now, identity_id,
     )
     yield from execute("UPDATE conversations SET updated_at = ? WHERE id = ?",
                        now, conversation_id)
@@ -224,6 +93,19 @@ def ingest_agent_reply(reply: AgentReply, now: float) -> Tx[IngestResult]:
     return IngestResult(message_id=MessageId(message_id),
                         conversation_id=ConversationId(conversation_id), duplicate=False,
                         outbox=tuple(outbox))
+
+
+def issue_handoff(reply: AgentReply, invite: str, code_hash: str, channel: str,
+                  expires_at: float, now: float) -> Tx[IngestResult]:
+    """`!handoff <channel>`: the invitation goes to the customer like a reply (deduplicated
+    on the command's Slack ts), and the code (its hash) is kept until used or expired."""
+    result = yield from ingest_agent_reply(
+        reply.model_copy(update={"text": invite, "files": (), "is_note": False}), now)
+    if result.duplicate or result.message_id is None or result.conversation_id is None:
+        return result
+    yield from add_code(code_hash, result.conversation_id, channel, f"<@{reply.slack_user}>",
+                        now, expires_at)
+    return result
 
 
 def ingest_agent_edit(edit: AgentEdit, now: float) -> Tx[IngestResult]:

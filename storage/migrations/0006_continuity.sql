@@ -10,7 +10,8 @@ UPDATE identities SET channel = CASE
     ELSE connector END;
 CREATE INDEX identities_customer ON identities (customer_id, id);
 
-ALTER TABLE conversations ADD COLUMN merged_into BIGINT REFERENCES conversations(id);
+-- No foreign key: a conversation may join one created after it (copy order is by id).
+ALTER TABLE conversations ADD COLUMN merged_into BIGINT;
 ALTER TABLE messages ADD COLUMN identity_id BIGINT REFERENCES identities(id);
 
 CREATE TABLE identity_claims (
@@ -22,10 +23,8 @@ CREATE TABLE identity_claims (
 );
 CREATE INDEX identity_claims_identity ON identity_claims (identity_id);
 
--- Twilio's addresses are E.164 already: their numbers are claims from the start.
-INSERT INTO identity_claims (kind, value, identity_id, created_at)
-    SELECT 'phone', REPLACE(address, 'whatsapp:', ''), id, created_at FROM identities
-    WHERE connector = 'twilio' AND REPLACE(address, 'whatsapp:', '') LIKE '+%';
+-- No claims are carried over: each identity claims its number with its next message, and the
+-- second identity to claim a number is the one that links (so existing pairs link then too).
 
 CREATE TABLE links (
     id {{autoid}},

@@ -1,0 +1,317 @@
+"""One customer across channels, in the store: links between customers (made and undone),
+phone-number claims, and handoff codes.  Transactions over `storage/query.py`, like
+`storage/transactions.py`, which calls them from `ingest_inbound`.
+
+A link joins customer `gone` into customer `keep`: every identity and conversation of `gone`
+moves to `keep`, and what moved is written on the link, so `undo_link` can move exactly that
+back.  When both had an open conversation, one joins the other: it is closed with
+`merged_into` set, its history is posted into the remaining thread (in order), and its own
+thread points there.  Nothing is deleted or rewritten, so an undo restores both threads.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from bridge.continuity import channel_label
+from bridge.models import CustomerId, IdentityId, LinkMethod, OutboxItem, OutboxKind
+from storage.base import LinkResult
+from storage.outbox_rows import add_outbox
+from storage.query import Tx, execute, insert, one, rows
+
+
+def _marks(values: Sequence[object]) -> str:
+    return ", ".join("?" for _ in values)
+
+
+def describe(channel: str, address: str, name: str) -> str:
+    """An identity as agents read it: `WhatsApp +1415…`, `Telegram (Dana)`, `Email a@b.c`."""
+    label = channel_label(channel)
+    shown = address.removeprefix("whatsapp:") if channel in ("sms", "whatsapp", "email") else ""
+    if shown:
+        return f"{label} {shown}"
+    return f"{label} ({name})" if name else label
+
+
+def describe_identities(identity_ids: Sequence[int]) -> Tx[str]:
+    if not identity_ids:
+        return "no identity"
+    found = yield from rows(
+        f"SELECT channel, address, display_name FROM identities WHERE id IN"
+        f" ({_marks(identity_ids)}) ORDER BY id", *identity_ids)
+    return ", ".join(describe(str(r[0]), str(r[1]), str(r[2])) for r in found)
+
+
+def _notice(conversation_id: int, payload: str, now: float) -> Tx[OutboxItem]:
+    return (yield from add_outbox(OutboxKind.SLACK_NOTICE, conversation_id, None, payload,
+                                  now))
+
+
+def _status(conversation_id: int, now: float) -> Tx[OutboxItem]:
+    return (yield from add_outbox(OutboxKind.SLACK_STATUS, conversation_id, None, "", now))
+
+
+def open_conversation(customer_id: int) -> Tx[int | None]:
+    row = yield from one(
+        "SELECT id FROM conversations WHERE customer_id = ? AND status = 'open' AND"
+        " merged_into IS NULL ORDER BY id DESC LIMIT 1", customer_id)
+    return None if row is None else int(row[0])
+
+
+class Merge:
+    """What `merge_customers` did: the link, where the joined history now lives, and the
+    outbox rows it queued."""
+
+    def __init__(self, link_id: int, target: int | None, outbox: list[OutboxItem]) -> None:
+        self.link_id = link_id
+        self.target = target  # the one open conversation left, if either side had one
+        self.outbox = outbox
+
+
+def merge_customers(keep: int, gone: int, method: LinkMethod, evidence: str, actor: str,
+                    now: float, prefer: int | None = None) -> Tx[Merge]:
+    """Join customer `gone` into `keep`.  `prefer`: the conversation that stays open when both
+    have one (where the agent or the customer acted); otherwise `keep`'s."""
+    identities = [int(r[0]) for r in (yield from rows(
+        "SELECT id FROM identities WHERE customer_id = ? ORDER BY id", gone))]
+    conversations = [int(r[0]) for r in (yield from rows(
+        "SELECT id FROM conversations WHERE customer_id = ? ORDER BY id", gone))]
+    open_gone = yield from open_conversation(gone)
+    open_keep = yield from open_conversation(keep)
+    yield from execute("UPDATE identities SET customer_id = ? WHERE customer_id = ?", keep, gone)
+    yield from execute("UPDATE conversations SET customer_id = ? WHERE customer_id = ?",
+                       keep, gone)
+    out: list[OutboxItem] = []
+    merged: int | None = None
+    target = open_keep if open_keep is not None else open_gone
+    if open_keep is not None and open_gone is not None:
+        target, merged = ((open_gone, open_keep) if prefer == open_gone
+                          else (open_keep, open_gone))
+        yield from execute(
+            "UPDATE conversations SET merged_into = ?, status = 'closed', closed_at = ?,"
+            " closed_by = ?, updated_at = ? WHERE id = ?", target, now, actor, now, merged)
+        # Replies in the joined thread go where the customer wrote last, on either side.
+        latest = yield from one(
+            "SELECT identity_id, connector, address, last_inbound_at FROM conversations"
+            " WHERE id IN (?, ?) ORDER BY COALESCE(last_inbound_at, created_at) DESC, id DESC"
+            " LIMIT 1", target, merged)
+        assert latest is not None
+        yield from execute(
+            "UPDATE conversations SET identity_id = ?, connector = ?, address = ?,"
+            " last_inbound_at = ?, updated_at = ? WHERE id = ?",
+            latest[0], latest[1], latest[2], latest[3], now, target)
+    link_id = yield from insert(
+        "INSERT INTO links (customer_id, other_customer_id, method, evidence, actor, moved,"
+        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        keep, gone, method.value, evidence, actor,
+        json.dumps({"identities": identities, "conversations": conversations,
+                    "merged": merged, "target": target}), now)
+    if merged is not None and target is not None:
+        who = yield from describe_identities(identities)
+        out.append((yield from _notice(target, json.dumps({
+            "text": f":link: The conversation of {who} joined this thread (link {link_id}). "
+                    "Its history, in order:", "history": merged}), now)))
+        out.append((yield from _notice(merged, json.dumps({
+            "text": ":link: This conversation continues in another thread, with the "
+                    f"customer's other channels (link {link_id}):", "thread_of": target}),
+            now)))
+        out.append((yield from _status(merged, now)))
+    return Merge(link_id, target, out)
+
+
+class Undo:
+    def __init__(self, found: bool, outbox: list[OutboxItem], link_id: int | None = None,
+                 already: bool = False) -> None:
+        self.found = found  # False: no such link for this customer
+        self.already = already  # it was undone before
+        self.link_id = link_id
+        self.outbox = outbox
+
+
+def undo_link(customer_id: int, link_id: int | None, actor: str, now: float) -> Tx[Undo]:
+    """Undo a link of this customer (the latest still in force when `link_id` is None)."""
+    if link_id is None:
+        row = yield from one(
+            "SELECT id FROM links WHERE customer_id = ? AND undone_at IS NULL"
+            " ORDER BY id DESC LIMIT 1", customer_id)
+        if row is None:
+            return Undo(False, [])
+        link_id = int(row[0])
+    link = yield from one(
+        "SELECT customer_id, other_customer_id, moved, undone_at, method, evidence FROM links"
+        " WHERE id = ? {{for_update}}", link_id)
+    if link is None or int(link[0]) != customer_id:
+        return Undo(False, [], link_id)
+    if link[3] is not None:
+        return Undo(True, [], link_id, already=True)
+    keep, gone, moved = int(link[0]), int(link[1]), json.loads(str(link[2]))
+    identities: list[int] = moved["identities"]
+    conversations: list[int] = moved["conversations"]
+    merged, target = moved.get("merged"), moved.get("target")
+    if identities:
+        yield from execute(f"UPDATE identities SET customer_id = ? WHERE customer_id = ? AND id"
+                           f" IN ({_marks(identities)})", gone, keep, *identities)
+    if conversations:
+        yield from execute(f"UPDATE conversations SET customer_id = ? WHERE customer_id = ?"
+                           f" AND id IN ({_marks(conversations)})", gone, keep, *conversations)
+    out: list[OutboxItem] = []
+    who = yield from describe_identities(identities)
+    if merged is not None:
+        reopened = yield from execute(
+            "UPDATE conversations SET merged_into = NULL, status = 'open', closed_at = NULL,"
+            " closed_by = NULL, updated_at = ? WHERE id = ? AND merged_into = ?",
+            now, merged, target)
+        if reopened:
+            out.append((yield from _status(merged, now)))
+            out.append((yield from _notice(
+                merged, f":scissors: Unlinked by {actor} (link {link_id}): this conversation "
+                "is on its own again; replies here go to "
+                f"{who}.", now)))
+    # Open conversations of `keep` that answered on a moved identity answer on keep's own.
+    stale = (yield from rows(
+        f"SELECT id FROM conversations WHERE customer_id = ? AND identity_id IN"
+        f" ({_marks(identities)})", keep, *identities)) if identities else []
+    for (conversation_id,) in stale:
+        own = yield from one(
+            "SELECT id, connector, address, last_inbound_at FROM identities WHERE"
+            " customer_id = ? ORDER BY COALESCE(last_inbound_at, created_at) DESC, id DESC"
+            " LIMIT 1", keep)
+        if own is not None:
+            yield from execute(
+                "UPDATE conversations SET identity_id = ?, connector = ?, address = ?,"
+                " updated_at = ? WHERE id = ?", own[0], own[1], own[2], now, conversation_id)
+    yield from execute("UPDATE links SET undone_at = ?, undone_by = ? WHERE id = ?",
+                       now, actor, link_id)
+    here = target if target is not None else (yield from open_conversation(keep))
+    if here is not None:
+        out.append((yield from _notice(
+            int(here), f":scissors: Unlinked by {actor} (link {link_id}): {who} is a separate "
+            "customer again. Their messages already in this thread stay; new ones start their "
+            "own.", now)))
+    return Undo(True, out, link_id)
+
+
+# -- phone numbers -------------------------------------------------------------------------
+def claim_phone(identity_id: int, customer_id: int, phone: str, now: float,
+                prefer: int | None) -> Tx[tuple[int, Merge | None]]:
+    """This identity proved `phone`.  The first time, join the customer of any other
+    identity that proved the same number (unless an agent undid such a link before).
+    Returns the customer the identity now belongs to, and the merge if one happened."""
+    added = yield from execute(
+        "INSERT INTO identity_claims (kind, value, identity_id, created_at) VALUES"
+        " ('phone', ?, ?, ?) ON CONFLICT (kind, value, identity_id) DO NOTHING",
+        phone, identity_id, now)
+    if not added:
+        return customer_id, None
+    other = yield from one(
+        "SELECT i.customer_id FROM identity_claims c JOIN identities i ON i.id = c.identity_id"
+        " WHERE c.kind = 'phone' AND c.value = ? AND i.customer_id <> ? ORDER BY i.id LIMIT 1",
+        phone, customer_id)
+    if other is None:
+        return customer_id, None
+    refused = yield from one("SELECT 1 FROM links WHERE method = 'phone' AND evidence = ?"
+                             " AND undone_at IS NOT NULL LIMIT 1", phone)
+    if refused is not None:
+        return customer_id, None  # an agent separated them once: no automatic link again
+    merge = yield from merge_customers(int(other[0]), customer_id, LinkMethod.PHONE, phone,
+                                       "bridge", now, prefer)
+    return int(other[0]), merge
+
+
+# -- handoff codes -------------------------------------------------------------------------
+def add_code(code_hash: str, conversation_id: int, channel: str, created_by: str, now: float,
+             expires_at: float) -> Tx[None]:
+    conv = yield from one("SELECT customer_id FROM conversations WHERE id = ?", conversation_id)
+    assert conv is not None
+    yield from execute(
+        "INSERT INTO handoff_codes (code_hash, customer_id, conversation_id, channel,"
+        " created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        code_hash, conv[0], conversation_id, channel, created_by, now, expires_at)
+
+
+class Redeemed:
+    def __init__(self, customer_id: int, note: str | None, merge: Merge | None) -> None:
+        self.customer_id = customer_id  # the customer the identity belongs to now
+        self.note = note  # for the thread the message lands in
+        self.merge = merge
+
+
+def redeem_code(code_hash: str, identity_id: int, customer_id: int, label: str, name: str,
+                now: float) -> Tx[Redeemed]:
+    """A customer arrived with a handoff code: join the customer it was issued for, once,
+    before it expires.  A code never issued, used by someone else, or expired links nothing
+    and the thread is told."""
+    row = yield from one(
+        "SELECT conversation_id, channel, created_by, expires_at, used_at, used_by"
+        " FROM handoff_codes WHERE code_hash = ? {{for_update}}", code_hash)
+    refused = f":no_entry: {name} sent a handoff code that"
+    if row is None:
+        return Redeemed(customer_id, f"{refused} the bridge never issued: not linked to "
+                        "anyone. If they say an agent sent it, send a new one.", None)
+    if row[4] is not None:
+        if row[5] is not None and int(row[5]) == identity_id:
+            return Redeemed(customer_id, None, None)  # the same person, once more
+        return Redeemed(customer_id, f"{refused} was already used: not linked. Handoff codes "
+                        "work once; send a new one if this is the same customer.", None)
+    if float(row[3]) < now:
+        return Redeemed(customer_id, f"{refused} has expired: not linked. Send a new one with "
+                        "the handoff command.", None)
+    yield from execute("UPDATE handoff_codes SET used_at = ?, used_by = ? WHERE code_hash = ?",
+                       now, identity_id, code_hash)
+    conv = yield from one("SELECT customer_id FROM conversations WHERE id = ?", row[0])
+    assert conv is not None
+    owner = int(conv[0])
+    if owner == customer_id:
+        return Redeemed(customer_id, f":link: {name} came back through the handoff code on "
+                        f"{label}.", None)
+    merge = yield from merge_customers(owner, customer_id, LinkMethod.HANDOFF, str(row[1]),
+                                       "customer", now, prefer=int(row[0]))
+    return Redeemed(owner, f":link: {name} continued on {label} with the handoff code "
+                    f"{row[2]} sent, and joined this customer (link {merge.link_id}; undo "
+                    "with the unlink command).", merge)
+
+
+def customer_of_conversation(conversation_id: int) -> Tx[CustomerId | None]:
+    row = yield from one("SELECT customer_id FROM conversations WHERE id = ?", conversation_id)
+    return None if row is None else CustomerId(int(row[0]))
+
+
+def identity_on(customer_id: int, channel: str) -> Tx[tuple[IdentityId, str] | None]:
+    """The customer's identity on `channel` they wrote from last (with its connector)."""
+    row = yield from one(
+        "SELECT id, connector FROM identities WHERE customer_id = ? AND channel = ?"
+        " ORDER BY COALESCE(last_inbound_at, created_at) DESC, id DESC LIMIT 1",
+        customer_id, channel)
+    return None if row is None else (IdentityId(int(row[0])), str(row[1]))
+
+
+# -- an agent's link and unlink (`!link`, `!unlink`) ----------------------------------------
+def agent_link(conversation_id: int, other: int, actor: str, evidence: str,
+               now: float) -> Tx[LinkResult]:
+    keep = yield from customer_of_conversation(conversation_id)
+    if keep is None:
+        return LinkResult(found=False)
+    if keep == other:
+        return LinkResult(found=True, already=True)
+    theirs = [int(r[0]) for r in (yield from rows(
+        "SELECT id FROM identities WHERE customer_id = ? ORDER BY id", other))]
+    if not theirs:
+        return LinkResult(found=False)  # joined into someone else meanwhile
+    who = yield from describe_identities(theirs)
+    merge = yield from merge_customers(keep, other, LinkMethod.AGENT, evidence, actor, now,
+                                       prefer=conversation_id)
+    here = merge.target if merge.target is not None else conversation_id
+    note = yield from _notice(here, f":link: {actor} linked {who} to this customer (link "
+                              f"{merge.link_id}; undo with the unlink command).", now)
+    return LinkResult(found=True, link_id=merge.link_id, outbox=(*merge.outbox, note))
+
+
+def agent_unlink(conversation_id: int, link_id: int | None, actor: str,
+                 now: float) -> Tx[LinkResult]:
+    customer = yield from customer_of_conversation(conversation_id)
+    if customer is None:
+        return LinkResult(found=False)
+    undo = yield from undo_link(customer, link_id, actor, now)
+    return LinkResult(found=undo.found, already=undo.already, link_id=undo.link_id,
+                      outbox=tuple(undo.outbox))

@@ -1,0 +1,32 @@
+"""Outbox rows, as the write transactions add them: kind, lane (the order kept), payload."""
+
+from __future__ import annotations
+
+from bridge.models import ConversationId, MessageId, OutboxId, OutboxItem, OutboxKind
+from storage.query import Tx, insert
+
+CUSTOMER_SIDE = frozenset({OutboxKind.CUSTOMER_SEND, OutboxKind.CUSTOMER_FILE,
+                           OutboxKind.CUSTOMER_EDIT, OutboxKind.CUSTOMER_DELETE})
+
+
+def lane_for(kind: OutboxKind, conversation_id: int) -> str:
+    """Order is kept per conversation and direction: Slack posts and customer sends apart."""
+    side = "customer" if kind in CUSTOMER_SIDE else "slack"
+    return f"{side}:{conversation_id}"
+
+
+def add_outbox(
+    kind: OutboxKind, conversation_id: int, message_id: int | None, payload: str, now: float,
+) -> Tx[OutboxItem]:
+    lane = lane_for(kind, conversation_id)
+    item_id = yield from insert(
+        "INSERT INTO outbox (kind, lane, conversation_id, message_id, payload, status, attempts,"
+        " next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, 0, ?, ?)",
+        kind.value, lane, conversation_id, message_id, payload, now, now,
+    )
+    return OutboxItem(
+        id=OutboxId(item_id), kind=kind, lane=lane,
+        conversation_id=ConversationId(conversation_id),
+        message_id=None if message_id is None else MessageId(message_id),
+        payload=payload, created_at=now, updated_at=now,
+    )
