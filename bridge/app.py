@@ -149,13 +149,14 @@ class Bridge:
                                    clock=self.clock)
             self.connectors[name] = REGISTRY[name](table, ctx)
         delivery = Delivery(store, console, self.connectors, s.media, s.server.public_url,
-                            clock=self.clock)
+                            clock=self.clock, history_size=s.continuity.history_conversations)
         self.worker = OutboxWorker(store, delivery, s.outbox, leases=shared, owner=self.instance,
                                    lease_seconds=s.outbox.lease_seconds,
                                    poll_interval=1.0 if shared else 2.0)
         self.router = Router(store, self.worker, delivery, s.slack.support_channel,
                              clock=self.clock,
-                             reopen_within=s.conversations.reopen_within_hours * 3600)
+                             reopen_within=s.conversations.reopen_within_hours * 3600,
+                             handoff_ttl=s.continuity.handoff_token_ttl_hours * 3600)
         events = SlackEvents(console, self.router, s.server.max_body_bytes)
 
         app = web.Application(client_max_size=s.server.max_body_bytes,

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from bridge.console.people import context_text, history_text, identity_line
 from bridge.console.render import inbound_text, notice_message, parent_message
 from bridge.console.slack import Agent, SlackConsole
 from bridge.formatting import mention_ids, mrkdwn_escape, mrkdwn_to_plain
@@ -17,6 +18,7 @@ from bridge.models import (
     Attachment,
     Conversation,
     ConversationId,
+    CustomerId,
     DeliveryState,
     Identity,
     InboundMessage,
@@ -60,8 +62,9 @@ def _filename(attachment: Attachment) -> str:
 class Delivery:
     def __init__(self, store: Store, console: SlackConsole, connectors: Mapping[str, Connector],
                  media: MediaSettings, public_url: str,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, history_size: int = 5) -> None:
         self.store = store
+        self.history_size = history_size  # earlier conversations a returning customer's shows
         self.console = console
         self.connectors = connectors
         self.media = media
@@ -111,9 +114,14 @@ class Delivery:
             prev = await self.store.get_conversation(conv.previous_id)
             if prev is not None and prev.slack_thread_ts:
                 previous = self.console.permalink(prev.slack_thread_ts, prev.slack_channel)
+        joined = None
+        if conv.merged_into is not None:
+            into = await self.store.get_conversation(conv.merged_into)
+            if into is not None and into.slack_thread_ts:
+                joined = self.console.permalink(into.slack_thread_ts, into.slack_channel)
         return parent_message(first_text, conv.status, conversation_id=conv.id,
                               closed_by=conv.closed_by, closed_at=conv.closed_at,
-                              previous_link=previous)
+                              previous_link=previous, joined_link=joined)
 
     async def _post_inbound(self, item: OutboxItem) -> OutboxResult:
         assert item.message_id is not None
@@ -188,9 +196,38 @@ class Delivery:
             data = json.loads(text)
             text, retry = str(data["text"]), data.get("retry")
             templates = [str(name) for name in data.get("templates") or []]
+            text = await self._expand(item, text, data)
         text, blocks = notice_message(text, retry, templates)
         await self.console.post(text, await self._thread(item.conversation_id), blocks=blocks)
         return _done(item)
+
+    async def _expand(self, item: OutboxItem, text: str, data: dict[str, Any]) -> str:
+        """Notices drawn when posted: a returning customer's context, a joined conversation's
+        history, a link to the thread a conversation continues in."""
+        if "context" in data:
+            card = await self.store.customer_card(CustomerId(int(data["context"])))
+            if card is None:
+                return text or "(customer gone)"
+            earlier = await self.store.history(card.customer_id, item.conversation_id,
+                                               self.history_size)
+            return context_text(card, earlier, self.console.permalink)
+        if "history" in data:
+            merged = ConversationId(int(data["history"]))
+            messages = await self.store.messages(merged)
+            conv = await self.store.get_conversation(merged)
+            card = None if conv is None else await self.store.customer_card(conv.customer_id)
+            known = {} if card is None else {i.id: i for i in card.identities}
+            if conv is not None and conv.slack_thread_ts:
+                text += (f" (<{self.console.permalink(conv.slack_thread_ts, conv.slack_channel)}"
+                         "|its thread>)")
+            return history_text(text, messages, known)
+        if "thread_of" in data:
+            conv = await self.store.get_conversation(ConversationId(int(data["thread_of"])))
+            if conv is not None and conv.slack_thread_ts:
+                there = self.console.permalink(conv.slack_thread_ts, conv.slack_channel)
+                return (f"{text} <{there}|continue there>. Replies written here still reach "
+                        "the customer.")
+        return text
 
     # -- to the customer ---------------------------------------------------------------------
     async def _message(self, item: OutboxItem) -> Message:
@@ -211,6 +248,12 @@ class Delivery:
         conv = await self.store.get_conversation(item.conversation_id)
         if conv is None:
             raise SendError("the conversation is gone", retryable=False)
+        if msg.identity_id is not None and msg.identity_id != conv.identity_id:
+            # Written while the customer was on another channel, or sent `!via` one.
+            target = await self.store.get_identity(msg.identity_id)
+            if target is not None:
+                conv = conv.model_copy(update={"identity_id": target.id, "address": target.address,
+                                               "connector": target.connector})
         agent = None
         if msg.state is not DeliveryState.DELETED:
             agent = await self.console.agent(msg.author_slack_user or "")
@@ -290,9 +333,21 @@ class Delivery:
         except (OutsideWindow, OptedOut) as exc:
             what = "The reply" if template is None else f"The template {template['name']}"
             return self._refused(item, msg, conv, what, exc)
+        notice = await self._which_channel(conv, identity, receipt.note)
         return _done(item, message_id=msg.id, message_state=DeliveryState.SENT,
                      sent_platform_ids=receipt.platform_message_ids, author_name=agent.name,
-                     conversation_id=conv.id, notice=receipt.note)
+                     conversation_id=conv.id, notice=notice)
+
+    async def _which_channel(self, conv: Conversation, identity: Identity | None,
+                             note: str | None) -> str | None:
+        """A customer known on several channels: the thread says which one a reply took."""
+        if identity is None:
+            return note
+        card = await self.store.customer_card(identity.customer_id)
+        if card is None or len(card.identities) < 2:
+            return note
+        line = f":outbox_tray: Sent via {identity_line(identity)}."
+        return line if note is None else f"{line} {note}"
 
     async def _publish(self, file: OutboundFile) -> str:
         """Serve a file at GET /media/<token> for a while; return its public URL."""

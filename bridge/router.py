@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
+from bridge.continuity import code_hash, find_code, new_code, normalize_phone
 from bridge.delivery import Delivery
 from bridge.models import (
     AgentEdit,
@@ -12,27 +13,31 @@ from bridge.models import (
     Conversation,
     ConversationId,
     ConversationStatus,
+    CustomerId,
     DeliveryState,
     InboundMessage,
     IngestResult,
 )
 from bridge.outbox import OutboxWorker
-from storage.base import Store
+from connectors.base import Connector
+from storage.base import CustomerCard, LinkResult, Store
 
 
 class Router:
     def __init__(self, store: Store, worker: OutboxWorker, delivery: Delivery,
                  slack_channel: str, clock: Callable[[], float] = time.time,
-                 reopen_within: float = 0.0) -> None:
+                 reopen_within: float = 0.0, handoff_ttl: float = 24 * 3600) -> None:
         self.store = store
         self.worker = worker
         self.delivery = delivery
         self.slack_channel = slack_channel
         self.clock = clock
         self.reopen_within = reopen_within  # seconds
+        self.handoff_ttl = handoff_ttl  # seconds a handoff code stays valid
 
     async def ingest(self, items: Sequence[InboundMessage]) -> list[IngestResult]:
         """Customer messages: returns once they are committed (then the webhook may say 200)."""
+        items = [evidence(item) for item in items]
         results = await self.store.ingest_inbound(items, self.slack_channel, self.clock(),
                                                   self.reopen_within)
         for item, result in zip(items, results, strict=True):
@@ -74,3 +79,58 @@ class Router:
         """A platform's delivery receipt (Twilio status callback...): committed, then shown."""
         self.worker.submit(await self.store.record_receipt(connector, platform_id, state, error,
                                                            self.clock(), templates))
+
+    # -- one customer across channels --------------------------------------------------------
+    def channels(self) -> dict[str, Connector]:
+        """Every channel the enabled connectors serve, by the name agents use."""
+        return {channel: connector for connector in self.delivery.connectors.values()
+                for channel in connector.channels()}
+
+    async def handoff(self, reply: AgentReply, channel: str) -> IngestResult | str:
+        """`!handoff <channel>`: send the customer a one-time code for another channel.
+        Returns what was stored, or why nothing was (for the agent)."""
+        connector = self.channels().get(channel)
+        if connector is None:
+            known = ", ".join(sorted(self.channels())) or "none"
+            return f"no enabled connector serves `{channel}` (channels here: {known})"
+        code = new_code()
+        invite = connector.handoff_invite(channel, code)
+        if invite is None:
+            return f"the {channel} connector cannot take a handoff as configured"
+        now = self.clock()
+        result = await self.store.issue_handoff(reply, invite, code_hash(code), channel,
+                                                now + self.handoff_ttl, now)
+        self.worker.submit(result.outbox)
+        return result
+
+    async def find_customers(self, conversation: Conversation, query: str,
+                             limit: int = 5) -> list[CustomerCard]:
+        return await self.store.find_customers(query, normalize_phone(query),
+                                               conversation.customer_id, limit)
+
+    async def customer_card(self, customer_id: CustomerId) -> CustomerCard | None:
+        return await self.store.customer_card(customer_id)
+
+    async def link(self, conversation_id: ConversationId, other: CustomerId, actor: str,
+                   evidence: str) -> LinkResult:
+        result = await self.store.link_customers(conversation_id, other, actor, evidence,
+                                                 self.clock())
+        self.worker.submit(result.outbox)
+        return result
+
+    async def unlink(self, conversation_id: ConversationId, link_id: int | None,
+                     actor: str) -> LinkResult:
+        result = await self.store.undo_link(conversation_id, link_id, actor, self.clock())
+        self.worker.submit(result.outbox)
+        return result
+
+
+def evidence(item: InboundMessage) -> InboundMessage:
+    """What proves who the sender is, normalized before the store sees it: the phone number
+    in E.164 (dropped unless it is a possible number), a handoff code from the platform's own
+    field or the text (a typed or prefilled code on SMS and WhatsApp)."""
+    phone = normalize_phone(item.verified_phone) if item.verified_phone else None
+    code = find_code(item.handoff_code, item.text)
+    if phone == item.verified_phone and code == item.handoff_code:
+        return item
+    return item.model_copy(update={"verified_phone": phone, "handoff_code": code})

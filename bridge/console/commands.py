@@ -14,6 +14,8 @@ import shlex
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
+from bridge.console.continuity import NAMES as CONTINUITY
+from bridge.console.continuity import ContinuityActions, ContinuityCommands
 from bridge.console.render import (
     CLOSE_ACTION,
     CLOSE_SHORTCUT,
@@ -38,7 +40,7 @@ Ack = Callable[..., Awaitable[None]]
 COMMANDS = {"close": ConversationStatus.CLOSED, "reopen": ConversationStatus.OPEN}
 
 
-class ConsoleActions(Protocol):
+class ConsoleActions(ContinuityActions, Protocol):
     """The core's side of the console (the router implements it)."""
 
     async def ingest_reply(self, reply: AgentReply) -> IngestResult: ...
@@ -113,8 +115,10 @@ class ConsoleCommands:
         self.console = console
         self.actions = actions
         self.channel = console.settings.support_channel
+        self.continuity = ContinuityCommands(console, actions, self._allowed)
 
     def register(self, bolt: Any) -> None:
+        self.continuity.register(bolt)
         bolt.action(CLOSE_ACTION)(self._on_close_button)
         bolt.action(REOPEN_ACTION)(self._on_reopen_button)
         bolt.action(RETRY_ACTION)(self._on_retry)
@@ -152,10 +156,13 @@ class ConsoleCommands:
         if name == "template":
             await self._template_command(reply, rest)
             return
+        if name in CONTINUITY:
+            await self.continuity.command(reply, name, rest)
+            return
         status = COMMANDS.get(name)
         if status is None:
             prefix = self.console.settings.command_prefix
-            known = ", ".join(f"{prefix}{c}" for c in (*COMMANDS, "template"))
+            known = ", ".join(f"{prefix}{c}" for c in (*COMMANDS, "template", *CONTINUITY))
             await self.console.ephemeral(
                 reply.slack_user, f"Unknown command `{name}`; this thread knows {known}. "
                 "Nothing was sent to the customer.", reply.thread_ts)

@@ -74,11 +74,14 @@ def status_line(status: ConversationStatus, closed_by: str | None,
 
 def parent_message(body: str, status: ConversationStatus, *, conversation_id: int,
                    closed_by: str | None = None, closed_at: float | None = None,
-                   previous_link: str | None = None) -> tuple[str, list[dict[str, Any]]]:
+                   previous_link: str | None = None,
+                   joined_link: str | None = None) -> tuple[str, list[dict[str, Any]]]:
     """The thread's parent: the first message, the status, and a Close or Reopen button."""
     context = status_line(status, closed_by, closed_at)
     if previous_link:
         context += f" · continues <{previous_link}|an earlier conversation>"
+    if joined_link:
+        context += f" · joined <{joined_link}|the customer's other thread>"
     closed = status is ConversationStatus.CLOSED
     button: dict[str, Any] = {
         "type": "button",

@@ -132,11 +132,13 @@ class SlackConsole:
         except Exception as exc:
             raise self._error(exc, target) from exc
 
-    async def ephemeral(self, user: str, text: str, thread_ts: str | None) -> None:
+    async def ephemeral(self, user: str, text: str, thread_ts: str | None,
+                        blocks: Sequence[dict[str, Any]] | None = None) -> None:
         """A note only `user` sees (best effort: nothing depends on it)."""
         try:
             await self.client.chat_postEphemeral(channel=self.settings.support_channel,
-                                                 user=user, text=text, thread_ts=thread_ts)
+                                                 user=user, text=text, thread_ts=thread_ts,
+                                                 blocks=blocks)
         except Exception as exc:
             log.warning("ephemeral message to %s failed: %r", user, exc)
 
