@@ -25,7 +25,8 @@ from tests.helpers_rows import RowReader, Rows, reader_for
 
 # Fixtures shared by several test modules: the Twilio tests' clock, stand-in and bridge; the
 # Graph API stand-in; the email tests' Dovecot and SMTP receiver.
-pytest_plugins = ["tests.helpers_twilio", "tests.helpers_messenger", "tests.fixtures_email"]
+pytest_plugins = ["tests.helpers_twilio", "tests.helpers_messenger", "tests.fixtures_email",
+                  "tests.helpers_continuity"]
 
 # python-telegram-bot: opt in to timedelta durations, as `bridge` does at startup.
 os.environ["PTB_TIMEDELTA"] = "1"
