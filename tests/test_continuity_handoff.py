@@ -1,0 +1,125 @@
+"""Customers joining themselves: handoff codes (single-use, expiring, unforgeable), the same
+phone number on SMS and WhatsApp, and a Telegram contact shared by its owner."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bridge.continuity import new_code
+from bridge.standins.clock import OffsetClock
+from bridge.standins.messenger import SEND, MessengerStandin
+from bridge.standins.twilio import CREATE, TwilioStandin
+from tests.conftest import Harness
+from tests.helpers_continuity import (
+    code_in,
+    command,
+    customers_of,
+    open_conversations,
+    thread_texts,
+)
+from tests.helpers_messenger import ANN, PAGE_A
+from tests.helpers_messenger import sender as messenger
+from tests.helpers_messenger import thread_of as messenger_thread
+from tests.helpers_twilio import CUSTOMER, HOUR, WA, customer
+from tests.test_loop import settle
+
+
+async def test_sms_and_whatsapp_from_one_number_join_and_an_undo_sticks(
+    hc: Harness, twilio: TwilioStandin,
+) -> None:
+    thread = await customer(hc, "Hi by SMS", address=CUSTOMER)
+    await customer(hc, "and now on WhatsApp", address=WA)
+    await hc.wait_rows("SELECT method, evidence, actor FROM links",
+                       [("phone", CUSTOMER, "bridge")])
+    assert len(set(customers_of(hc).values())) == 1
+    assert open_conversations(hc) == [thread]  # one thread
+    await settle(0.2)
+    assert any("Linked automatically" in t for t in thread_texts(hc, thread))
+    await command(hc, thread, "Thanks")
+    [call] = await twilio.wait_for(CREATE, 1)
+    assert call.params["To"] == WA  # where they wrote last
+
+    # An agent who knows better separates them; the number never joins them again.
+    await command(hc, thread, "!unlink")
+    await hc.wait_rows("SELECT undone_by FROM links", [("<@U0AGENT1>",)])
+    await customer(hc, "WhatsApp again", address=WA)
+    await customer(hc, "SMS again", address=CUSTOMER)
+    await hc.wait_rows("SELECT COUNT(*) FROM messages WHERE direction = 'in'", [(4,)])
+    assert len(set(customers_of(hc).values())) == 2
+    assert hc.count("links") == 1
+
+
+def contact_update(h: Harness, chat_id: int, phone: str, user_id: int | None,
+                   forwarded: bool = False) -> dict[str, Any]:
+    update = h.telegram.text_update(chat_id=chat_id, text="", first_name="Ann")
+    message = update["message"]
+    del message["text"]
+    message["contact"] = {"phone_number": phone, "first_name": "Ann",
+                          **({"user_id": user_id} if user_id is not None else {})}
+    if forwarded:
+        message["forward_origin"] = {"type": "hidden_user", "sender_user_name": "Someone",
+                                     "date": message["date"]}
+    return update
+
+
+async def test_a_telegram_contact_joins_only_when_its_owner_shares_it(hc: Harness) -> None:
+    sms = await customer(hc, "Order 55?", address=CUSTOMER)
+    assert await hc.customer_says(901, "hi from telegram") == 200
+    tg = await hc.thread_of(901)
+    # Someone else's contact card, and a forwarded card of the customer's own: no proof.
+    for update in (contact_update(hc, 901, CUSTOMER.lstrip("+"), 12345),
+                   contact_update(hc, 901, CUSTOMER, None, forwarded=True)):
+        assert (await hc.telegram.deliver(update, hc.session))[0] == 200
+    await hc.wait_rows("SELECT COUNT(*) FROM messages WHERE direction = 'in'", [(4,)])
+    assert hc.count("links") == 0 and len(set(customers_of(hc).values())) == 2
+
+    # The share-my-number button: the contact's user_id is the sender's own id.
+    own = contact_update(hc, 901, CUSTOMER.lstrip("+"), 901)
+    assert (await hc.telegram.deliver(own, hc.session))[0] == 200
+    await hc.wait_rows("SELECT method, evidence FROM links", [("phone", CUSTOMER)])
+    assert len(set(customers_of(hc).values())) == 1
+    # Both had an open conversation: one joined the other, history and all.
+    assert len(open_conversations(hc)) == 1 and open_conversations(hc)[0] in (sms, tg)
+
+
+async def test_expired_reused_and_forged_codes_link_nothing(
+    hc: Harness, meta: MessengerStandin, clock: OffsetClock, twilio: TwilioStandin,
+) -> None:
+    fb = messenger(hc, clock)
+    assert await fb.send(PAGE_A, fb.message(PAGE_A, ANN, "Hello from Messenger")) == 200
+    thread = await messenger_thread(hc, PAGE_A, ANN)
+    await command(hc, thread, "!handoff whatsapp")
+    await meta.wait_for(SEND, 1)
+    expiring = code_in(meta.texts())
+    assert "wa.me/" in meta.texts()[-1]
+    assert hc.rows("SELECT COUNT(*) FROM handoff_codes WHERE code_hash = ?",
+                   (expiring,)) == [(0,)]  # only its hash is kept
+
+    clock.offset += 25 * HOUR  # past the default 24 hours
+    await customer(hc, expiring, address=WA)
+    forged = new_code()  # well-formed, never issued
+    await customer(hc, f"my code is {forged}", address="+14155550111")
+    await hc.wait_rows("SELECT COUNT(*) FROM messages WHERE direction = 'in'", [(3,)])
+    assert hc.count("links") == 0
+    assert len(set(customers_of(hc).values())) == 3
+    await settle(0.3)
+    texts = [t for m in hc.slack.messages for t in [str(m["text"])]]
+    assert any("has expired" in t for t in texts)
+    assert any("never issued" in t for t in texts)
+
+    # A fresh code works once; the second person to use it joins nobody.  (The customer
+    # writes first: a day later Messenger's window had closed for the code itself.)
+    assert await fb.send(PAGE_A, fb.message(PAGE_A, ANN, "Still here")) == 200
+    await command(hc, thread, "!handoff sms")
+    await meta.wait_for(SEND, 2)
+    fresh = code_in(meta.texts())
+    await customer(hc, fresh, address="+14155550122")
+    await hc.wait_rows("SELECT method FROM links", [("handoff",)])
+    await customer(hc, fresh, address="+14155550133")
+    await hc.wait_rows("SELECT COUNT(*) FROM messages WHERE direction = 'in'", [(6,)])
+    await settle(0.3)
+    assert hc.count("links") == 1
+    people = customers_of(hc)
+    assert people["+14155550122"] == people[f"{PAGE_A}:{ANN}"]
+    assert people["+14155550133"] != people[f"{PAGE_A}:{ANN}"]
+    assert any("already used" in str(m["text"]) for m in hc.slack.messages)
