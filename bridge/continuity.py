@@ -10,6 +10,7 @@ only its SHA-256, so a copy of the database holds no code that works.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -48,6 +49,7 @@ def code_hash(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
 
 
+@functools.lru_cache(maxsize=4096)  # every Twilio message carries one; parsing costs ~50 µs
 def normalize_phone(raw: str | None) -> str | None:
     """A number in E.164 (`+14155552671`), or None unless it is a possible international
     number.  `whatsapp:` prefixes and formatting are dropped; no region is guessed, so a
