@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from bridge.standins.clock import OffsetClock
 from bridge.standins.twilio import CREATE, TwilioStandin
 from tests.conftest import CHANNEL, Harness
 from tests.helpers_continuity import (
@@ -66,6 +67,7 @@ async def test_link_merges_open_conversations_in_order_and_unlink_restores_them(
     assert call.params["To"] == CUSTOMER
     await settle(0.3)
     assert any("Sent via SMS" in t for t in thread_texts(hc, tg))
+    assert any("Now writing on SMS +14155550100" in t for t in thread_texts(hc, tg))
     assert hc.telegram.sent == []
 
     # Undo: two customers again, the SMS conversation open in its own thread.
@@ -118,3 +120,23 @@ async def test_via_picks_the_channel_and_refuses_one_the_customer_lacks(
     assert "no `messenger` channel" in hc.slack.ephemerals[-1]["text"]
     assert hc.rows("SELECT COUNT(*) FROM messages WHERE direction = 'out'") == [(1,)]
     assert CHANNEL  # the support channel the threads live in
+
+
+async def test_a_returning_customer_thread_starts_with_what_came_before(
+    hc: Harness, clock: OffsetClock,
+) -> None:
+    assert await hc.customer_says(901, "First problem", first_name="Ann") == 200
+    first = await hc.thread_of(901)
+    await command(hc, first, "!close")
+    await hc.wait_rows("SELECT status FROM conversations", [("closed",)])
+    clock.offset += 200 * 3600  # past reopen_within_hours (168)
+    assert await hc.customer_says(901, "Second problem", first_name="Ann") == 200
+    await hc.wait_rows("SELECT COUNT(*) FROM conversations WHERE slack_thread_ts IS NOT NULL",
+                       [(2,)])
+    second = str(hc.rows("SELECT slack_thread_ts FROM conversations ORDER BY id")[1][0])
+    await hc.wait_rows("SELECT COUNT(*) FROM outbox WHERE status = 'pending'", [(0,)])
+    await settle(0.2)
+    [context] = [t for t in thread_texts(hc, second) if "Returning customer" in t]
+    assert "Telegram" in context and "First problem" in context
+    assert "closed by <@U0AGENT1>" in context and f"p{first.replace('.', '')}" in context
+    assert not any("Returning customer" in t for t in thread_texts(hc, first))
