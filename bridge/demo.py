@@ -46,6 +46,7 @@ AGENT = "U0AGENTDANA"
 # A tiny stand-in "photo" (a JPEG header and some bytes): what matters is that it arrives intact.
 WHATSAPP_FROM = "whatsapp:+14155238886"
 BOB = "whatsapp:+14155550123"
+CARLA = "whatsapp:+14155550177"
 TEMPLATE_SID = "HX" + "0123456789abcdef" * 2
 DEMO_JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 8
 
@@ -113,6 +114,46 @@ class WhatsAppAct:
         return (len(self.twilio.sent) == 2
                 and self.twilio.sent[1]["params"].get("ContentSid") == TEMPLATE_SID
                 and "opted out" in refused["text"])
+
+
+class HandoffAct:
+    """Carla moves from Telegram to WhatsApp with a handoff link: one thread throughout."""
+
+    def __init__(self, whatsapp: WhatsAppAct, telegram: TelegramStandin) -> None:
+        self.wa, self.telegram = whatsapp, telegram
+
+    async def play(self, out: list[str], session: aiohttp.ClientSession) -> bool:
+        slack, posts = self.wa.slack, len(self.wa.slack.calls_to("chat.postMessage"))
+        update = self.telegram.text_update(chat_id=515151, text="Can I send the invoice on "
+                                           "WhatsApp instead?", first_name="Carla")
+        status, _ = await self.telegram.deliver(update, session)
+        assert status == 200, f"webhook answered {status}"
+        await slack.wait_for("chat.postMessage", posts + 1)
+        self.wa.thread = str(slack.parents(CHANNEL)[-1]["ts"])
+        sent = len(self.telegram.calls_to("sendMessage"))
+        await self.wa.agent_says("!handoff whatsapp")
+        [*_, invite] = await self.telegram.wait_for("sendMessage", sent + 1)
+        found = re.search(r"LINK-[0-9A-Z]{12}", str(invite.params["text"]))
+        assert found is not None, "no handoff code in the invitation"
+        out.append("Carla, Telegram -> WhatsApp:")
+        out.append(f"  Dana wrote '!handoff whatsapp'; Carla got on Telegram: "
+                   f"{_plain(str(invite.params['text']))}")
+        form = self.wa.sender.whatsapp(from_=CARLA, body=found.group(0), profile_name="Carla")
+        status, _ = await self.wa.sender.post(form)
+        assert status == 200, f"Twilio webhook answered {status}"
+        out.append(f"  Carla opened the link and sent {found.group(0)} on WhatsApp")
+        await slack.wait_for("chat.postMessage", posts + 3)
+        await asyncio.sleep(0.2)
+        sent = len(self.wa.twilio.sent)
+        await self.wa.agent_says("Thanks Carla, send it here whenever you like.")
+        await self.wa.twilio.wait_for(CREATE, sent + 1)
+        out.append(f"  Dana's next reply went to {self.wa.twilio.sent[-1]['to']}: "
+                   f"{self.wa.twilio.sent[-1]['body']}")
+        await asyncio.sleep(0.3)
+        for msg in slack.thread(CHANNEL, self.wa.thread)[1:]:
+            out.append(f"  [thread] {msg['text']}")
+        # Ann, Bob and Carla: three threads, WhatsApp did not start a fourth.
+        return len(slack.parents(CHANNEL)) == 3 and self.wa.twilio.sent[-1]["to"] == CARLA
 
 
 def _plain(text: str) -> str:
@@ -224,7 +265,8 @@ async def _play(workdir: Path, out: list[str]) -> bool:
             out.append("Internal note: stored in the thread, not sent to the customer."
                        if notes_sent == 0 else "ERROR: the internal note reached the customer!")
             whatsapp = WhatsAppAct(slack, twilio, agent, session, port, clock)
-            return await whatsapp.play(out) and ok
+            ok = await whatsapp.play(out) and ok
+            return await HandoffAct(whatsapp, telegram).play(out, session) and ok
         finally:
             await bridge.stop()
 
