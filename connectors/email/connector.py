@@ -47,7 +47,7 @@ from connectors.email.imap import ImapPoller
 from connectors.email.outbound import Reply, compose, deliver, message_id_of
 from connectors.email.parse import NAME, ParsedMail, find_part, parse_mail, unreadable
 from connectors.email.settings import EmailSettings
-from connectors.email.threads import MAX_ID, Threads
+from connectors.email.threads import MAX_ID, Threads, handoff_code_in
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,7 @@ OFF_LOOP_BYTES = 256 * 1024
 PRUNE_EVERY = 3600.0  # seconds between deletions of old raw mails
 T = TypeVar("T")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_PLUS_PART = re.compile(r"[A-Za-z0-9-]{1,64}")  # a code that fits a plus-address as it is
 
 
 def clean(text: str) -> str:
@@ -111,6 +112,15 @@ class EmailConnector(Connector):
     async def stop(self) -> None:
         await self.poller.stop()
 
+    # -- continuity ---------------------------------------------------------------------------
+    def handoff_invite(self, channel: str, code: str) -> str | None:
+        """Where to write: the support address with the code as its plus part."""
+        if channel != self.name or not _PLUS_PART.fullmatch(code):
+            return None
+        address = f"{self.settings.local_part}+{code}@{self.settings.domain}"
+        return (f"To continue by email, write to {address} from the address you want us to "
+                "use.")
+
     # -- inbound -----------------------------------------------------------------------------
     async def _handle(self, uid: int, raw: bytes, headers_only: bool,
                       as_unreadable: bool = False) -> bool:
@@ -158,7 +168,10 @@ class EmailConnector(Connector):
             text=body, attachments=await self._keep_files(raw, mail, headers_only,
                                                           force_original=as_unreadable),
             platform_time=mail.date, platform_ref=store_id(mail.message_id),
-            reopen=how != "sender")  # only ids or a token name a closed conversation
+            # Only ids or a reply token name a closed conversation; a handoff code in the
+            # plus part names a customer to link, not a conversation.
+            reopen=how != "sender",
+            handoff_code=handoff_code_in(mail.recipients, self.settings.address))
         await self.ctx.ingest([item])
         await self._prune()
         return True

@@ -8,7 +8,9 @@ mail address the conversation was started from.  A mail joins, in this order:
    which our `Reply-To` carries: an HMAC of the address with `reply_token_secret`, so it
    cannot be guessed or forged for another conversation;
 3. the sender's own address: the core reuses that address's open conversation, else opens one.
-The subject is never used.
+The subject is never used.  A plus part `LINK-…` (any case) is not a reply token but a handoff
+code (`handoff_code_in`): it names a customer for the core to link, not a conversation, so
+such a mail falls to 1. or 3. like any other.
 
 Kept through the connector's state API (`connector_state` rows):
 - `mid:<sha1 of a Message-ID>` -> address, for every mail in and every reply out (the first
@@ -34,6 +36,7 @@ MAX_LOOKUPS = 50
 MAX_ID = 250  # characters: a longer Message-ID (real ones are well under 100) is not echoed
 
 
+HANDOFF_PREFIX = "link-"  # a handoff code's plus part, lower-cased as `tokens_in` gives it
 _TOKEN = re.compile(f"[0-9a-f]{{{TOKEN_LENGTH}}}")
 
 
@@ -56,6 +59,16 @@ def tokens_in(recipients: list[str], support_address: str) -> list[str]:
         if r_domain == domain and r_local.startswith(local + "+"):
             found.append(r_local[len(local) + 1:])
     return found
+
+
+def handoff_code_in(recipients: list[str], support_address: str) -> str | None:
+    """The first plus part of a support plus-address that is a handoff code (`LINK-…`, any
+    case: mail servers may lower-case it; the core normalizes it), or None.  Other plus parts
+    are reply tokens or sub-addresses (`support+billing@`) and hand nobody off."""
+    for detail in tokens_in(recipients, support_address):
+        if detail.startswith(HANDOFF_PREFIX) and len(detail) > len(HANDOFF_PREFIX):
+            return detail
+    return None
 
 
 @dataclass

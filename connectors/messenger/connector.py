@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 import aiohttp
 from aiohttp import web
@@ -114,6 +115,15 @@ class MessengerConnector(Connector):
 
     async def stop(self) -> None:
         pass
+
+    # -- continuity ---------------------------------------------------------------------------
+    def handoff_invite(self, channel: str, code: str) -> str | None:
+        """An m.me link to the first configured Page carrying the code as its `ref`; Meta
+        hands it back in a referral (an open thread) or a Get Started postback (a new one)."""
+        if channel != self.name:
+            return None
+        link = f"{self.settings.pages[0].m_me}?ref={quote(code, safe='')}"
+        return f"To continue on Messenger, open {link}"
 
     # -- inbound -----------------------------------------------------------------------------
     def routes(self) -> Sequence[web.RouteDef]:

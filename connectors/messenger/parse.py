@@ -142,6 +142,14 @@ def _attachment(item: Any) -> tuple[Attachment | None, str]:
     return None, f"[{kind or 'unsupported'} attachment]"
 
 
+def _ref(referral: Any) -> str | None:
+    """The `ref` of a referral (an m.me link's `?ref=`, an ad's ref), or None."""
+    ref = referral.get("ref") if isinstance(referral, dict) else None
+    if isinstance(ref, bool) or not isinstance(ref, (str, int)):
+        return None
+    return str(ref).strip() or None
+
+
 def _message(event: dict[str, Any], page_id: str, psid: str, at: float | None,
              echo_author: str | None) -> InboundMessage:
     message = event["message"]
@@ -169,10 +177,13 @@ def _message(event: dict[str, Any], page_id: str, psid: str, at: float | None,
         body = f"(reply to an earlier message) {body}"
     if not body and not files:
         body = "[empty message]"
+    # A message may carry the referral that brought its sender (an ad, a link): in the message
+    # or beside it.  An echo is the Page's own message: it hands nobody off.
+    ref = None if echo_author else _ref(message.get("referral")) or _ref(event.get("referral"))
     return InboundMessage(
         connector=NAME, platform_message_id=mid, address=address(page_id, psid),
         sender_name=neutral_name(psid), text=body, attachments=tuple(files), platform_time=at,
-        platform_ref=mid, echo_author=echo_author,
+        platform_ref=mid, echo_author=echo_author, handoff_code=ref,
     )
 
 
@@ -223,23 +234,24 @@ def _event(event: Any, page_id: str, app_id: str, out: Parsed) -> None:
     elif isinstance(event.get("postback"), dict):
         postback = event["postback"]
         title, payload = str(postback.get("title") or ""), str(postback.get("payload") or "")
-        referral = postback.get("referral")
-        ref = referral.get("ref") if isinstance(referral, dict) else None
+        # A new thread opened from an m.me link: its Get Started postback carries the ref.
+        ref = _ref(postback.get("referral"))
         mid = postback.get("mid") or f"postback:{page_id}:{sender}:{_when(event)}"
         text = f"[button] {title}" + (f" (payload: {payload})" if payload else "")
         out.messages.append(InboundMessage(
             connector=NAME, platform_message_id=str(mid), address=address(page_id, sender),
             sender_name=neutral_name(sender), text=text, platform_time=at,
-            platform_ref=f"ref:{ref}" if ref else None))
+            platform_ref=f"ref:{ref}" if ref else None, handoff_code=ref))
     elif isinstance(event.get("referral"), dict):
+        # An existing thread reopened from an m.me link (or an ad).
         referral = event["referral"]
-        ref = str(referral.get("ref") or "")
+        ref = _ref(referral)
         source = str(referral.get("source") or "a link").lower()
         text = f"[opened the conversation from {source}" + (f", ref: {ref}]" if ref else "]")
         out.messages.append(InboundMessage(
             connector=NAME, platform_message_id=f"referral:{page_id}:{sender}:{_when(event)}",
             address=address(page_id, sender), sender_name=neutral_name(sender), text=text,
-            platform_time=at, platform_ref=f"ref:{ref}" if ref else None))
+            platform_time=at, platform_ref=f"ref:{ref}" if ref else None, handoff_code=ref))
     elif isinstance(event.get("delivery"), dict) or isinstance(event.get("read"), dict):
         read = isinstance(event.get("read"), dict)
         data = event["read" if read else "delivery"]

@@ -21,6 +21,7 @@ class Page(BaseModel):
     id: str
     access_token: str = Field(min_length=1)
     human_agent_tag: bool | None = None  # None: the connector-wide `human_agent_tag`
+    username: str = ""  # the Page's @username: m.me/<username> links (default: m.me/<id>)
 
     _id_digits = field_validator("id", mode="before")(_digits)
 
@@ -30,6 +31,20 @@ class Page(BaseModel):
         if not re.fullmatch(r"\d{1,30}", value):
             raise ValueError("must be the numeric Page ID (Page > About > Page transparency)")
         return value
+
+    @field_validator("username")
+    @classmethod
+    def _username(cls, value: str) -> str:
+        value = value.removeprefix("@")
+        if value and not re.fullmatch(r"[A-Za-z0-9.]{5,50}", value):
+            raise ValueError("must be the Page's username as in facebook.com/<username>: at "
+                             "least 5 letters, digits or periods (or leave it out)")
+        return value
+
+    @property
+    def m_me(self) -> str:
+        """The Page's m.me link."""
+        return f"https://m.me/{self.username or self.id}"
 
 
 class MessengerSettings(BaseModel):

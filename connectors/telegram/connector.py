@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 import secrets
 from collections.abc import Sequence
 from typing import ClassVar
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 PHOTO_MAX = 10 * 1048576  # larger images go as documents (sendPhoto's limit)
 DOWNLOAD_MAX = 20 * 1048576  # the Bot API serves files up to 20 MB (FILESIZE_DOWNLOAD)
+START_PAYLOAD = re.compile(r"[A-Za-z0-9_-]{1,64}")  # what a t.me ?start= parameter may hold
 
 
 class TelegramConnector(Connector):
@@ -81,6 +83,21 @@ class TelegramConnector(Connector):
         if self.poller is not None:
             await self.poller.stop()  # a long poll ends at once; a commit under way finishes
         await self.bot.shutdown()
+
+    @property
+    def bot_username(self) -> str | None:
+        """The bot's @username, as getMe told `start` (None before it)."""
+        try:
+            return self.bot.username or None
+        except RuntimeError:  # not initialized: getMe has not answered yet
+            return None
+
+    def handoff_invite(self, channel: str, code: str) -> str | None:
+        """A deep link that opens the chat with the bot and sends "/start <code>"."""
+        username = self.bot_username
+        if channel != self.name or username is None or not START_PAYLOAD.fullmatch(code):
+            return None
+        return f"To continue on Telegram, open https://t.me/{username}?start={code}"
 
     async def verify(self, request: web.Request, body: bytes) -> None:
         given = request.headers.get(SECRET_HEADER, "").encode()

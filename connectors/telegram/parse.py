@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from bridge.formatting import mrkdwn_escape, telegram_to_mrkdwn
@@ -12,6 +13,11 @@ from connectors.base import Malformed
 NAME = "telegram"
 # The update kinds the bridge relays: `allowed_updates` for setWebhook and getUpdates.
 HANDLED_UPDATES = ("message", "edited_message")
+# A deep link `t.me/<bot>?start=<payload>` arrives as the text "/start <payload>".
+_START = re.compile(r"/start(?:@[A-Za-z0-9_]+)?\s+(\S+)\s*", re.ASCII)
+# A message with any of these was forwarded: a contact in it is someone's card, not a share.
+_FORWARD_KEYS = ("forward_origin", "forward_from", "forward_from_chat", "forward_sender_name",
+                 "forward_date")
 _MEDIA_KINDS = ("photo", "document", "video", "voice", "audio", "sticker", "animation",
                 "video_note", "contact", "location")
 
@@ -42,6 +48,29 @@ def _text(message: dict[str, Any]) -> str:
     if isinstance(caption, str) and caption:
         return f"{label} {caption}"
     return label
+
+
+def _start_payload(message: dict[str, Any]) -> str | None:
+    """The payload of a deep link's "/start <payload>", passed on as it is (the core checks
+    whether it is a handoff code)."""
+    text = message.get("text")
+    found = _START.fullmatch(text) if isinstance(text, str) else None
+    return found.group(1) if found is not None else None
+
+
+def _verified_phone(message: dict[str, Any], sender: dict[str, Any]) -> str | None:
+    """The number of a contact the sender shared of themselves (Telegram's "share my phone
+    number" button): its `user_id` is the sender's own id.  Someone else's contact, a card
+    without a user id, or a forwarded contact proves nothing."""
+    contact = message.get("contact")
+    if not isinstance(contact, dict) or any(k in message for k in _FORWARD_KEYS):
+        return None
+    user_id, sender_id = contact.get("user_id"), sender.get("id")
+    phone = contact.get("phone_number")
+    if (not isinstance(user_id, int) or isinstance(user_id, bool) or user_id != sender_id
+            or not isinstance(phone, str) or not phone.strip()):
+        return None
+    return phone.strip()
 
 
 def _markup(message: dict[str, Any]) -> str | None:
@@ -118,4 +147,7 @@ def parse_update_data(update: object) -> list[InboundMessage]:
         platform_ref=ref,
         markup=_markup(message),
         edit_of=ref if edit else None,
+        # An edit neither follows a deep link nor shares a contact.
+        handoff_code=None if edit else _start_payload(message),
+        verified_phone=None if edit else _verified_phone(message, sender),
     )]

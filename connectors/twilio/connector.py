@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from typing import ClassVar
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -166,6 +166,22 @@ class TwilioConnector(Connector):
         return web.Response(text=EMPTY_TWIML, content_type="text/xml")
 
     # -- outbound ----------------------------------------------------------------------------
+    # -- continuity ---------------------------------------------------------------------------
+    def channels(self) -> Sequence[str]:
+        return self.settings.channels
+
+    def handoff_invite(self, channel: str, code: str) -> str | None:
+        """A wa.me link that opens WhatsApp with the code typed in, or the number to text the
+        code to; None without a known number (a messaging service without sms_number or
+        whatsapp_number)."""
+        number = self.settings.handoff_numbers.get(channel)
+        if channel not in self.channels() or number is None:
+            return None
+        if channel == "whatsapp":
+            return (f"To continue on WhatsApp, open https://wa.me/{number.lstrip('+')}"
+                    f"?text={quote(code, safe='')} and send the message as it is.")
+        return f"To continue by SMS, text {code} to {number}."
+
     def _sender(self, address: str) -> dict[str, str]:
         if is_whatsapp(address):
             if self.settings.whatsapp_from:

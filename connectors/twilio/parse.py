@@ -89,6 +89,9 @@ def parse_message(form: Mapping[str, str]) -> list[InboundMessage]:
         attachments=attachments,
         platform_ref=form["MessageSid"],
         opt_out=opt_out(form),
+        channel="whatsapp" if whatsapp else "sms",
+        # Twilio's carrier or WhatsApp delivered it from this number: the sender owns it.
+        verified_phone=number or None,
     )]
 
 

@@ -35,6 +35,11 @@ class TwilioSettings(BaseModel):
     sms_from: str = ""  # +E.164 sender for SMS
     whatsapp_from: str = ""  # whatsapp:+E.164 sender
     messaging_service_sid: str = ""  # MG..., instead of sms_from
+    # The numbers customers write to, named in handoff invites; needed only when the sender is
+    # a messaging service (default: sms_from, whatsapp_from).  whatsapp_number also declares
+    # that the messaging service serves WhatsApp.
+    sms_number: str = ""
+    whatsapp_number: str = ""
     webhook_signing_key: str = ""  # the shared key of Twilio's SHA-256 webhook signatures
     api_base_url: str = "https://api.twilio.com"
     request_timeout: float = Field(10.0, gt=0, le=120)
@@ -48,7 +53,7 @@ class TwilioSettings(BaseModel):
                              "32 hex digits")
         return value
 
-    @field_validator("sms_from")
+    @field_validator("sms_from", "sms_number", "whatsapp_number")
     @classmethod
     def _sms(cls, value: str) -> str:
         if value and not re.fullmatch(r"\+[1-9]\d{6,14}", value):
@@ -79,4 +84,28 @@ class TwilioSettings(BaseModel):
         if not (self.sms_from or self.whatsapp_from or self.messaging_service_sid):
             raise ValueError("set at least one sender: sms_from, whatsapp_from or "
                              "messaging_service_sid")
+        for number, sender in (("sms_number", self.sms_from), ("whatsapp_number",
+                                                               self.whatsapp_from)):
+            if getattr(self, number) and not (sender or self.messaging_service_sid):
+                raise ValueError(f"{number} names the number of a sender: set it with "
+                                 "messaging_service_sid")
         return self
+
+    @property
+    def handoff_numbers(self) -> dict[str, str]:
+        """The channels a customer can be handed to, and the +E.164 number each one uses."""
+        whatsapp_from = self.whatsapp_from.removeprefix("whatsapp:")
+        numbers = {"sms": self.sms_number or self.sms_from,
+                   "whatsapp": self.whatsapp_number or whatsapp_from}
+        return {channel: number for channel, number in numbers.items() if number}
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        """The channels configured: SMS with an SMS sender or a messaging service (its SMS
+        numbers), WhatsApp with a WhatsApp sender or a declared whatsapp_number."""
+        found: list[str] = []
+        if self.sms_from or self.messaging_service_sid:
+            found.append("sms")
+        if self.whatsapp_from or self.whatsapp_number:
+            found.append("whatsapp")
+        return tuple(found)
