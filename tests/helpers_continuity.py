@@ -5,10 +5,12 @@ the store and the threads hold."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
+from bridge.models import InboundMessage, IngestResult
 from bridge.standins.clock import OffsetClock
 from bridge.standins.messenger import DEFAULT_APP_ID, DEFAULT_APP_SECRET, MessengerStandin
 from bridge.standins.twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, TwilioStandin
@@ -39,6 +41,21 @@ async def hc(make_harness: HarnessFactory, twilio: TwilioStandin, meta: Messenge
              clock: OffsetClock) -> Harness:
     """The real bridge with Telegram, Twilio and Messenger, on a clock the test moves."""
     return await make_harness(channels_config(twilio, meta), clock=clock)
+
+
+def record_ingest(h: Harness, monkeypatch: pytest.MonkeyPatch) -> list[InboundMessage]:
+    """What the connectors hand the core through the real webhooks (the real ingest runs)."""
+    seen: list[InboundMessage] = []
+    router = h.bridge.router
+    assert router is not None
+    real = router.ingest
+
+    async def record(items: Sequence[InboundMessage]) -> list[IngestResult]:
+        seen.extend(items)
+        return await real(items)
+
+    monkeypatch.setattr(router, "ingest", record)
+    return seen
 
 
 def code_in(texts: list[str]) -> str:

@@ -3,17 +3,16 @@ address, beside the reply tokens of the same plus-addressing."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from bridge.models import InboundMessage, IngestResult
 from connectors.email.connector import EmailConnector
 from connectors.email.parse import parse_mail
 from connectors.email.threads import Threads, handoff_code_in, reply_token
 from tests.conftest import Harness, HarnessFactory
 from tests.dovecot import Dovecot
+from tests.helpers_continuity import record_ingest
 from tests.mailservers import EMAIL_ENV, SECRET, SmtpReceiver, customer_mail, email_config
 from tests.test_email import thread_of
 from tests.test_email_threads import SUPPORT, MemoryState
@@ -93,16 +92,7 @@ def test_invite_names_the_support_plus_address(h: Harness) -> None:
 async def test_handoff_mails_and_token_replies_side_by_side(
     h: Harness, dovecot: Dovecot, smtp: SmtpReceiver, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    seen: list[InboundMessage] = []
-    router = h.bridge.router
-    assert router is not None
-    real = router.ingest
-
-    async def record(items: Sequence[InboundMessage]) -> list[IngestResult]:
-        seen.extend(items)
-        return await real(items)
-
-    monkeypatch.setattr(router, "ingest", record)
+    seen = record_ingest(h, monkeypatch)
     await dovecot.append(customer_mail("Ann <ann@example.org>", "Late order", "Where is it?",
                                        message_id="a1@example.org"))
     thread = await thread_of(h, "ann@example.org")

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from bridge.models import InboundMessage, IngestResult
+from bridge.models import InboundMessage
 from bridge.standins.messenger import MessengerStandin
 from connectors.messenger.connector import MessengerConnector
 from connectors.messenger.parse import load, parse_body
 from connectors.messenger.settings import Page
 from tests.conftest import Harness, HarnessFactory
+from tests.helpers_continuity import record_ingest
 from tests.helpers_messenger import ANN, PAGE_A, PAGE_B, TOKEN_B, messenger_harness, sender
 
 FIXTURES = Path(__file__).parent / "fixtures" / "messenger"
@@ -115,16 +115,7 @@ async def test_signed_referrals_hand_the_core_their_ref(
     make_harness: HarnessFactory, meta: MessengerStandin, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     h = await messenger_harness(make_harness, meta)
-    seen: list[InboundMessage] = []
-    router = h.bridge.router
-    assert router is not None
-    real = router.ingest
-
-    async def record(items: Sequence[InboundMessage]) -> list[IngestResult]:
-        seen.extend(items)
-        return await real(items)
-
-    monkeypatch.setattr(router, "ingest", record)
+    seen = record_ingest(h, monkeypatch)
     s = sender(h)
     assert await s.send(PAGE_A, s.referral(PAGE_A, ANN, CODE)) == 200
     assert await s.send(PAGE_A, s.postback(PAGE_A, ANN, "Get Started", "GET_STARTED",

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from bridge.models import InboundMessage, IngestResult
 from connectors.telegram.connector import TelegramConnector
 from connectors.telegram.parse import parse_update, parse_update_data
 from tests.conftest import Harness
+from tests.helpers_continuity import record_ingest
 
 FIXTURES = Path(__file__).parent / "fixtures" / "telegram"
 
@@ -116,16 +115,7 @@ async def test_deep_link_and_contact_reach_the_core(
 ) -> None:
     """The updates Telegram POSTs after a deep link and a phone share, through the real
     webhook: what the connector hands the core."""
-    seen: list[InboundMessage] = []
-    router = harness.bridge.router
-    assert router is not None
-    real = router.ingest
-
-    async def record(items: Sequence[InboundMessage]) -> list[IngestResult]:
-        seen.extend(items)
-        return await real(items)
-
-    monkeypatch.setattr(router, "ingest", record)
+    seen = record_ingest(harness, monkeypatch)
     for name in ("start_payload", "contact_own", "contact_forwarded"):
         status, _ = await harness.telegram.deliver(load(name), harness.session)
         assert status == 200

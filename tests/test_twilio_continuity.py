@@ -3,19 +3,18 @@ message, the channels configured, and handoff invites to SMS and WhatsApp."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from bridge.models import InboundMessage, IngestResult
 from bridge.standins.twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, TwilioStandin
 from connectors.twilio.connector import TwilioConnector
 from connectors.twilio.parse import parse_form, parse_message
 from connectors.twilio.settings import TwilioSettings
 from tests.conftest import Harness, HarnessFactory
+from tests.helpers_continuity import record_ingest
 from tests.helpers_twilio import CUSTOMER, SMS_FROM, WA_FROM, sender
 
 FIXTURES = Path(__file__).parent / "fixtures" / "twilio"
@@ -128,16 +127,7 @@ async def test_a_messaging_service_needs_its_numbers_declared(
 async def test_signed_webhooks_hand_the_core_channel_and_number(
     h: Harness, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    seen: list[InboundMessage] = []
-    router = h.bridge.router
-    assert router is not None
-    real = router.ingest
-
-    async def record(items: Sequence[InboundMessage]) -> list[IngestResult]:
-        seen.extend(items)
-        return await real(items)
-
-    monkeypatch.setattr(router, "ingest", record)
+    seen = record_ingest(h, monkeypatch)
     s = sender(h)
     assert (await s.post(s.sms(from_=CUSTOMER, body="hi")))[0] == 200
     assert (await s.post(s.whatsapp(from_=f"whatsapp:{CUSTOMER}", body=CODE)))[0] == 200
