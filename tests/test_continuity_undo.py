@@ -3,14 +3,19 @@ there, and an undo gives each thread back its own customer's channel."""
 
 from __future__ import annotations
 
-from bridge.standins.twilio import TwilioStandin
+from bridge.standins.twilio import CREATE, TwilioStandin
 from tests.conftest import AGENT, CHANNEL, Harness
 from tests.helpers_continuity import (
     click_link,
     command,
+    customers_of,
     link_button,
+    open_conversations,
+    thread_texts,
 )
 from tests.helpers_twilio import CUSTOMER, customer
+from tests.test_continuity_handoff import contact_update
+from tests.test_loop import settle
 
 
 async def linked_telegram_and_sms(h: Harness, chat_id: int) -> str:
@@ -42,3 +47,37 @@ async def test_a_reply_sent_via_another_channel_is_deleted_there(
     assert (str(deleted.params["chat_id"]), str(deleted.params["message_id"])) == ("611", sent_id)
     await hc.wait_rows("SELECT state FROM messages WHERE direction = 'out'", [("deleted",)])
     assert twilio.sent == []
+
+
+async def test_unlink_gives_each_thread_its_own_customers_channel(
+    hc: Harness, twilio: TwilioStandin,
+) -> None:
+    # SMS first, then Telegram; the customer shares their number on Telegram: the SMS
+    # conversation joins the Telegram thread (where they acted).
+    sms = await customer(hc, "Order 55?", address=CUSTOMER)
+    assert await hc.customer_says(921, "hi from telegram", first_name="Ann") == 200
+    tg = await hc.thread_of(921)
+    own = contact_update(hc, 921, CUSTOMER.lstrip("+"), 921)
+    assert (await hc.telegram.deliver(own, hc.session))[0] == 200
+    await hc.wait_rows("SELECT method FROM links", [("phone",)])
+    assert open_conversations(hc) == [tg]
+    await customer(hc, "Any news? (by SMS)", address=CUSTOMER)  # joins the Telegram thread
+    await hc.wait_rows("SELECT COUNT(*) FROM messages WHERE direction = 'in'", [(4,)])
+
+    # The agent separates them: the Telegram thread is Telegram's again, the SMS one SMS's.
+    await command(hc, tg, "!unlink")
+    await hc.wait_rows("SELECT undone_by FROM links", [("<@U0AGENT1>",)])
+    assert len(set(customers_of(hc).values())) == 2
+    assert sorted(open_conversations(hc)) == sorted([sms, tg])
+    await command(hc, tg, "For Telegram")
+    await command(hc, sms, "For SMS")
+    await hc.wait_rows("SELECT COUNT(*) FROM messages WHERE direction = 'out' AND"
+                       " state = 'sent'", [(2,)])
+    assert [m["text"] for m in hc.telegram.sent] == ["<b>Dana</b>\nFor Telegram"]
+    assert [c.params["To"] for c in twilio.calls_to(CREATE)] == [CUSTOMER]
+    assert "For SMS" in twilio.sent[0]["body"]
+    await hc.wait_rows("SELECT COUNT(*) FROM outbox WHERE status = 'pending'", [(0,)])
+    await settle(0.2)
+    # Each thread says where its replies go now.
+    [back] = [t for t in thread_texts(hc, sms) if "on its own again" in t]
+    assert CUSTOMER in back and "Telegram" not in back
