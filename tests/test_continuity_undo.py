@@ -81,3 +81,18 @@ async def test_unlink_gives_each_thread_its_own_customers_channel(
     # Each thread says where its replies go now.
     [back] = [t for t in thread_texts(hc, sms) if "on its own again" in t]
     assert CUSTOMER in back and "Telegram" not in back
+
+
+async def test_a_reply_in_a_joined_thread_goes_where_the_customer_writes_now(
+    hc: Harness, twilio: TwilioStandin,
+) -> None:
+    tg = await linked_telegram_and_sms(hc, 631)  # the SMS conversation joined the Telegram one
+    [(sms,)] = hc.rows("SELECT slack_thread_ts FROM conversations WHERE merged_into IS NOT NULL")
+    assert await hc.customer_says(631, "back on telegram", first_name="Ann") == 200
+    await hc.wait_rows("SELECT COUNT(*) FROM messages WHERE direction = 'in'", [(3,)])
+    await command(hc, str(sms), "Answered from the old SMS thread")
+    await hc.wait_rows("SELECT state FROM messages WHERE direction = 'out'", [("sent",)])
+    assert [m["text"] for m in hc.telegram.sent] == [
+        "<b>Dana</b>\nAnswered from the old SMS thread"]
+    assert twilio.sent == []
+    assert tg != sms
