@@ -73,6 +73,10 @@ def merge_customers(keep: int, gone: int, method: LinkMethod, evidence: str, act
                     now: float, prefer: int | None = None) -> Tx[Merge]:
     """Join customer `gone` into `keep`.  `prefer`: the conversation that stays open when both
     have one (where the agent or the customer acted); otherwise `keep`'s."""
+    # Both customers locked (PostgreSQL) before their open conversations are read: a message
+    # of `keep` opening one meanwhile is seen, never left as a second open conversation.
+    yield from rows("SELECT id FROM customers WHERE id IN (?, ?) ORDER BY id {{for_update}}",
+                    keep, gone)
     identities = [int(r[0]) for r in (yield from rows(
         "SELECT id FROM identities WHERE customer_id = ? ORDER BY id", gone))]
     conversations = [int(r[0]) for r in (yield from rows(
