@@ -245,19 +245,27 @@ class Delivery:
 
     async def _outbound(self, item: OutboxItem) -> tuple[Message, Conversation, Agent | None]:
         msg = await self._message(item)
-        conv = await self.store.get_conversation(item.conversation_id)
+        conv = await self._reply_target(msg, await self.store.get_conversation(
+            item.conversation_id))
         if conv is None:
             raise SendError("the conversation is gone", retryable=False)
-        if msg.identity_id is not None and msg.identity_id != conv.identity_id:
-            # Written while the customer was on another channel, or sent `!via` one.
-            target = await self.store.get_identity(msg.identity_id)
-            if target is not None:
-                conv = conv.model_copy(update={"identity_id": target.id, "address": target.address,
-                                               "connector": target.connector})
         agent = None
         if msg.state is not DeliveryState.DELETED:
             agent = await self.console.agent(msg.author_slack_user or "")
         return msg, conv, agent
+
+    async def _reply_target(self, msg: Message,
+                            conv: Conversation | None) -> Conversation | None:
+        """The conversation as seen by this reply: on the identity it was written for (the
+        customer's channel then, or the one `!via` picked), which its sends, edits, deletes
+        and receipts all use."""
+        if conv is not None and msg.identity_id is not None and \
+                msg.identity_id != conv.identity_id:
+            target = await self.store.get_identity(msg.identity_id)
+            if target is not None:
+                conv = conv.model_copy(update={"identity_id": target.id, "address": target.address,
+                                               "connector": target.connector})
+        return conv
 
     async def _compose(self, msg: Message, conv: Conversation, agent: Agent,
                        identity: Identity | None = None) -> OutboundMessage:
@@ -407,7 +415,8 @@ class Delivery:
 
     async def _delete(self, item: OutboxItem) -> OutboxResult:
         msg = await self._message(item)
-        conv = await self.store.get_conversation(item.conversation_id)
+        conv = await self._reply_target(msg, await self.store.get_conversation(
+            item.conversation_id))
         if conv is None or not msg.sent_platform_id:
             return _done(item, message_id=msg.id, message_state=DeliveryState.DELETED)
         try:

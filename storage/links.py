@@ -73,6 +73,10 @@ def merge_customers(keep: int, gone: int, method: LinkMethod, evidence: str, act
                     now: float, prefer: int | None = None) -> Tx[Merge]:
     """Join customer `gone` into `keep`.  `prefer`: the conversation that stays open when both
     have one (where the agent or the customer acted); otherwise `keep`'s."""
+    # Both customers locked (PostgreSQL) before their open conversations are read: a message
+    # of `keep` opening one meanwhile is seen, never left as a second open conversation.
+    yield from rows("SELECT id FROM customers WHERE id IN (?, ?) ORDER BY id {{for_update}}",
+                    keep, gone)
     identities = [int(r[0]) for r in (yield from rows(
         "SELECT id FROM identities WHERE customer_id = ? ORDER BY id", gone))]
     conversations = [int(r[0]) for r in (yield from rows(
@@ -129,8 +133,10 @@ class Undo:
         self.outbox = outbox
 
 
-def undo_link(customer_id: int, link_id: int | None, actor: str, now: float) -> Tx[Undo]:
-    """Undo a link of this customer (the latest still in force when `link_id` is None)."""
+def undo_link(customer_id: int, link_id: int | None, actor: str, now: float,
+              where: int | None = None) -> Tx[Undo]:
+    """Undo a link of this customer (the latest still in force when `link_id` is None).
+    `where`: the thread the agent asked in, told when no thread of this customer is."""
     if link_id is None:
         row = yield from one(
             "SELECT id FROM links WHERE customer_id = ? AND undone_at IS NULL"
@@ -155,41 +161,67 @@ def undo_link(customer_id: int, link_id: int | None, actor: str, now: float) -> 
     if conversations:
         yield from execute(f"UPDATE conversations SET customer_id = ? WHERE customer_id = ?"
                            f" AND id IN ({_marks(conversations)})", gone, keep, *conversations)
+    # Each conversation answers on its own customer's channels again (a joined thread
+    # answered where the customer wrote last, on either side).
+    yield from _answer_on_own(keep, gone, now)
     out: list[OutboxItem] = []
     who = yield from describe_identities(identities)
+    moved_back = set(conversations)
     if merged is not None:
         reopened = yield from execute(
             "UPDATE conversations SET merged_into = NULL, status = 'open', closed_at = NULL,"
             " closed_by = NULL, updated_at = ? WHERE id = ? AND merged_into = ?",
             now, merged, target)
         if reopened:
+            replies = yield from _replies_to(merged)
             out.append((yield from _status(merged, now)))
             out.append((yield from _notice(
                 merged, f":scissors: Unlinked by {actor} (link {link_id}): this conversation "
-                "is on its own again; replies here go to "
-                f"{who}.", now)))
-    # Open conversations of `keep` that answered on a moved identity answer on keep's own.
-    stale = (yield from rows(
-        f"SELECT id FROM conversations WHERE customer_id = ? AND identity_id IN"
-        f" ({_marks(identities)})", keep, *identities)) if identities else []
-    for (conversation_id,) in stale:
-        own = yield from one(
-            "SELECT id, connector, address, last_inbound_at FROM identities WHERE"
-            " customer_id = ? ORDER BY COALESCE(last_inbound_at, created_at) DESC, id DESC"
-            " LIMIT 1", keep)
-        if own is not None:
-            yield from execute(
-                "UPDATE conversations SET identity_id = ?, connector = ?, address = ?,"
-                " updated_at = ? WHERE id = ?", own[0], own[1], own[2], now, conversation_id)
+                f"is on its own again; replies here go to {replies}.", now)))
     yield from execute("UPDATE links SET undone_at = ?, undone_by = ? WHERE id = ?",
                        now, actor, link_id)
-    here = target if target is not None else (yield from open_conversation(keep))
-    if here is not None:
+    if target is not None and target in moved_back:
+        # The thread that stayed open was theirs (where they acted): it is theirs again.
+        replies = yield from _replies_to(target)
+        out.append((yield from _notice(
+            target, f":scissors: Unlinked by {actor} (link {link_id}): this conversation is "
+            f"{who}'s alone again; replies here go to {replies}. Messages of the other "
+            "customer already in this thread stay.", now)))
+    here = target if target is not None and target not in moved_back else None
+    if here is None and (merged is None or merged in moved_back):
+        # Nothing of this customer's was joined: tell their open thread, or the agent's.
+        here = (yield from open_conversation(keep)) or where
+    if here is not None and here not in moved_back:
         out.append((yield from _notice(
             int(here), f":scissors: Unlinked by {actor} (link {link_id}): {who} is a separate "
             "customer again. Their messages already in this thread stay; new ones start their "
             "own.", now)))
     return Undo(True, out, link_id)
+
+
+def _answer_on_own(keep: int, gone: int, now: float) -> Tx[None]:
+    """Conversations of these customers that answer on an identity of someone else answer on
+    their own customer's latest identity instead."""
+    wrong = yield from rows(
+        "SELECT c.id, c.customer_id FROM conversations c JOIN identities i ON"
+        " i.id = c.identity_id WHERE c.customer_id IN (?, ?) AND i.customer_id <> c.customer_id",
+        keep, gone)
+    for conversation_id, customer_id in wrong:
+        own = yield from one(
+            "SELECT id, connector, address FROM identities WHERE customer_id = ?"
+            " ORDER BY COALESCE(last_inbound_at, created_at) DESC, id DESC LIMIT 1",
+            customer_id)
+        if own is not None:
+            yield from execute(
+                "UPDATE conversations SET identity_id = ?, connector = ?, address = ?,"
+                " updated_at = ? WHERE id = ?", own[0], own[1], own[2], now, conversation_id)
+
+
+def _replies_to(conversation_id: int) -> Tx[str]:
+    row = yield from one(
+        "SELECT i.channel, i.address, i.display_name FROM conversations c JOIN identities i"
+        " ON i.id = c.identity_id WHERE c.id = ?", conversation_id)
+    return "no channel" if row is None else describe(str(row[0]), str(row[1]), str(row[2]))
 
 
 # -- phone numbers -------------------------------------------------------------------------
@@ -312,6 +344,6 @@ def agent_unlink(conversation_id: int, link_id: int | None, actor: str,
     customer = yield from customer_of_conversation(conversation_id)
     if customer is None:
         return LinkResult(found=False)
-    undo = yield from undo_link(customer, link_id, actor, now)
+    undo = yield from undo_link(customer, link_id, actor, now, conversation_id)
     return LinkResult(found=undo.found, already=undo.already, link_id=undo.link_id,
                       outbox=tuple(undo.outbox))

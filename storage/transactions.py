@@ -45,7 +45,7 @@ def set_opted_out(identity_id: int, opted_out: bool, now: float) -> Tx[bool]:
 
 def ingest_agent_reply(reply: AgentReply, now: float) -> Tx[IngestResult]:
     conv = yield from one(
-        "SELECT id, connector, identity_id, customer_id FROM conversations WHERE"
+        "SELECT id, connector, identity_id, customer_id, merged_into FROM conversations WHERE"
         " slack_channel = ? AND slack_thread_ts = ?",
         reply.slack_channel, reply.thread_ts,
     )
@@ -54,6 +54,9 @@ def ingest_agent_reply(reply: AgentReply, now: float) -> Tx[IngestResult]:
     conversation_id = int(conv[0])
     # The reply goes to the channel the customer wrote on last, or the one the agent picked.
     identity_id, connector = int(conv[2]), str(conv[1])
+    if conv[4] is not None:
+        # A thread that joined another: the customer writes where that one answers.
+        identity_id, connector = yield from joined_channel(int(conv[4]), identity_id, connector)
     if reply.via is not None and not reply.is_note:
         picked = yield from identity_on(int(conv[3]), reply.via)
         if picked is None:
@@ -93,6 +96,22 @@ def ingest_agent_reply(reply: AgentReply, now: float) -> Tx[IngestResult]:
     return IngestResult(message_id=MessageId(message_id),
                         conversation_id=ConversationId(conversation_id), duplicate=False,
                         outbox=tuple(outbox))
+
+
+def joined_channel(into: int, identity_id: int, connector: str) -> Tx[tuple[int, str]]:
+    """Where the thread a conversation joined (and the one that joined, and so on) answers."""
+    seen: set[int] = set()
+    while into not in seen:
+        seen.add(into)
+        row = yield from one("SELECT identity_id, connector, merged_into FROM conversations"
+                             " WHERE id = ?", into)
+        if row is None:
+            break
+        identity_id, connector = int(row[0]), str(row[1])
+        if row[2] is None:
+            break
+        into = int(row[2])
+    return identity_id, connector
 
 
 def issue_handoff(reply: AgentReply, invite: str, code_hash: str, channel: str,
