@@ -4,8 +4,8 @@ Pure functions; the store keeps the codes (hashed) and the links, the router dri
 
 A handoff code is `LINK-` and 12 characters of Crockford's base32 (60 random bits, from
 `secrets`): unguessable, short enough to type in an SMS, and legal in a Telegram /start
-payload, a Messenger ref, a wa.me text and the local part of an email address.  The store keeps
-only its SHA-256, so a copy of the database holds no code that works.
+payload, a Messenger ref, a wa.me text and the local part of an email address.  The code table
+keeps only its SHA-256 (the invitation sent is in the conversation's history, like any reply).
 """
 
 from __future__ import annotations

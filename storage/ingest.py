@@ -83,6 +83,7 @@ def ingest_inbound(
             identity_id)
     notes: list[str] = []
     merges: list[Merge] = []
+    told = False  # a note already says what this message did to the customer
     if item.opt_out is not None and (yield from set_opted_out(identity_id, item.opt_out, now)):
         notes.append(OPT_OUT_NOTICE if item.opt_out else OPT_IN_NOTICE)
     if not echo and item.handoff_code:
@@ -92,6 +93,7 @@ def ingest_inbound(
         customer_id = redeemed.customer_id
         if redeemed.note is not None:
             notes.append(redeemed.note)
+            told = True
         if redeemed.merge is not None:
             merges.append(redeemed.merge)
     if not echo and item.verified_phone:
@@ -121,7 +123,7 @@ def ingest_inbound(
             item.reopen and conv[2] is not None and now - float(conv[2]) <= reopen_within)):
         conversation_id = int(conv[0])
         reopened = conv[1] != ConversationStatus.OPEN
-        if int(conv[3]) != identity_id and not merges and not item.handoff_code:
+        if int(conv[3]) != identity_id and not merges and not told:
             # A known customer on another of their channels: say where replies go now.
             notes.append(f":twisted_rightwards_arrows: Now writing on "
                          f"{describe(channel, item.address, '')}; replies go there (before: "

@@ -281,9 +281,14 @@ def redeem_code(code_hash: str, identity_id: int, customer_id: int, label: str, 
     if row is None:
         return Redeemed(customer_id, f"{refused} the bridge never issued: not linked to "
                         "anyone. If they say an agent sent it, send a new one.", None)
+    conv = yield from one("SELECT customer_id FROM conversations WHERE id = ?", row[0])
+    assert conv is not None
+    owner = int(conv[0])
+    if owner == customer_id:
+        # Already this customer (the link opened on the channel it came on, an email reply
+        # quoting the invitation): nothing to prove, and the code stays usable.
+        return Redeemed(customer_id, None, None)
     if row[4] is not None:
-        if row[5] is not None and int(row[5]) == identity_id:
-            return Redeemed(customer_id, None, None)  # the same person, once more
         return Redeemed(customer_id, f"{refused} was already used: not linked. Handoff codes "
                         "work once; send a new one if this is the same customer.", None)
     if float(row[3]) < now:
@@ -291,12 +296,6 @@ def redeem_code(code_hash: str, identity_id: int, customer_id: int, label: str, 
                         "the handoff command.", None)
     yield from execute("UPDATE handoff_codes SET used_at = ?, used_by = ? WHERE code_hash = ?",
                        now, identity_id, code_hash)
-    conv = yield from one("SELECT customer_id FROM conversations WHERE id = ?", row[0])
-    assert conv is not None
-    owner = int(conv[0])
-    if owner == customer_id:
-        return Redeemed(customer_id, f":link: {name} came back through the handoff code on "
-                        f"{label}.", None)
     merge = yield from merge_customers(owner, customer_id, LinkMethod.HANDOFF, str(row[1]),
                                        "customer", now, prefer=int(row[0]))
     return Redeemed(owner, f":link: {name} continued on {label} with the handoff code "

@@ -113,10 +113,13 @@ async def test_expired_reused_and_forged_codes_link_nothing(
     await command(hc, thread, "!handoff sms")
     await meta.wait_for(SEND, 2)
     fresh = code_in(meta.texts())
+    # The customer pasting it back where it came from proves nothing and uses nothing up.
+    assert await fb.send(PAGE_A, fb.message(PAGE_A, ANN, f"this one? {fresh}")) == 200
+    await hc.wait_rows("SELECT COUNT(*) FROM messages WHERE direction = 'in'", [(5,)])
     await customer(hc, fresh, address="+14155550122")
     await hc.wait_rows("SELECT method FROM links", [("handoff",)])
     await customer(hc, fresh, address="+14155550133")
-    await hc.wait_rows("SELECT COUNT(*) FROM messages WHERE direction = 'in'", [(6,)])
+    await hc.wait_rows("SELECT COUNT(*) FROM messages WHERE direction = 'in'", [(7,)])
     await settle(0.3)
     assert hc.count("links") == 1
     people = customers_of(hc)
