@@ -17,6 +17,7 @@ from bridge.models import (
     DeliveryState,
     InboundMessage,
     IngestResult,
+    Link,
 )
 from bridge.outbox import OutboxWorker
 from connectors.base import Connector
@@ -110,6 +111,9 @@ class Router:
 
     async def customer_card(self, customer_id: CustomerId) -> CustomerCard | None:
         return await self.store.customer_card(customer_id)
+
+    async def links(self, customer_id: CustomerId) -> list[Link]:
+        return await self.store.links(customer_id)
 
     async def link(self, conversation_id: ConversationId, other: CustomerId, actor: str,
                    evidence: str) -> LinkResult:

@@ -39,9 +39,19 @@ async def test_sms_and_whatsapp_from_one_number_join_and_an_undo_sticks(
     [call] = await twilio.wait_for(CREATE, 1)
     assert call.params["To"] == WA  # where they wrote last
 
-    # An agent who knows better separates them; the number never joins them again.
+    # `!who` shows the agent how they were joined...
+    await command(hc, thread, "!who")
+    await hc.slack.wait_for("chat.postEphemeral", 1)
+    who = hc.slack.ephemerals[-1]["text"]
+    assert "SMS +14155550100" in who and "WhatsApp +14155550100" in who
+    assert f"link 1: same phone number ({CUSTOMER}), by bridge" in who and "!unlink 1" in who
+
+    # ...and one who knows better separates them; the number never joins them again.
     await command(hc, thread, "!unlink")
     await hc.wait_rows("SELECT undone_by FROM links", [("<@U0AGENT1>",)])
+    await command(hc, thread, "!who")
+    await hc.slack.wait_for("chat.postEphemeral", 2)
+    assert "undone by <@U0AGENT1>" in hc.slack.ephemerals[-1]["text"]
     await customer(hc, "WhatsApp again", address=WA)
     await customer(hc, "SMS again", address=CUSTOMER)
     await hc.wait_rows("SELECT COUNT(*) FROM messages WHERE direction = 'in'", [(4,)])

@@ -4,7 +4,8 @@
 - `!via <channel> <text>`: send this reply on that channel, not the latest one;
 - `!link <name, phone or email>`: find another customer; a *Link* button (shown only to the
   agent who asked) joins them into this one;
-- `!unlink [n]`: undo the latest link of this customer, or link n.
+- `!unlink [n]`: undo the latest link of this customer, or link n;
+- `!who`: who the customer is: their channels, and every link with how, by whom and when.
 
 Everything is committed before Slack gets its acknowledgement, like the other commands.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -26,13 +28,15 @@ from bridge.models import (
     ConversationId,
     CustomerId,
     IngestResult,
+    Link,
+    LinkMethod,
 )
 from storage.base import CustomerCard, LinkResult
 
 log = logging.getLogger(__name__)
 Ack = Callable[..., Awaitable[None]]
 LINK_ACTION = "bridge_link"  # the button under `!link`'s candidates (value: JSON)
-NAMES = ("handoff", "via", "link", "unlink")
+NAMES = ("handoff", "via", "link", "unlink", "who")
 _CHANNEL = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 
@@ -57,6 +61,8 @@ class ContinuityActions(Protocol):
     async def unlink(self, conversation_id: ConversationId, link_id: int | None,
                      actor: str) -> LinkResult: ...
 
+    async def links(self, customer_id: CustomerId) -> list[Link]: ...
+
 
 def candidate_blocks(conversation_id: int, query: str,
                      cards: list[CustomerCard]) -> list[dict[str, Any]]:
@@ -73,6 +79,22 @@ def candidate_blocks(conversation_id: int, query: str,
             "accessory": {"type": "button", "action_id": LINK_ACTION, "style": "primary",
                           "text": {"type": "plain_text", "text": "Link"}, "value": value}})
     return blocks
+
+
+def who_text(card: CustomerCard | None, links: list[Link], prefix: str) -> str:
+    """`!who`: the customer's channels and links, for the asking agent only."""
+    lines = [card_text(card) if card is not None else "This customer has no identity left."]
+    how = {LinkMethod.PHONE: "same phone number", LinkMethod.HANDOFF: "handoff code",
+           LinkMethod.AGENT: "linked by an agent"}
+    for link in links:
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(link.created_at))
+        state = (f", undone by {link.undone_by}" if link.undone_at is not None
+                 else f" (undo: `{prefix}unlink {link.id}`)")
+        lines.append(f"• link {link.id}: {how[link.method]} ({mrkdwn_escape(link.evidence)}), "
+                     f"by {link.actor}, {when}{state}")
+    if not links:
+        lines.append("No links: every channel above came in on its own.")
+    return "\n".join(lines)
 
 
 class ContinuityCommands:
@@ -104,6 +126,8 @@ class ContinuityCommands:
             await self._via(reply, rest)
         elif name == "link":
             await self._link(reply, rest)
+        elif name == "who":
+            await self._who(reply)
         else:
             await self._unlink(reply, rest)
 
@@ -155,6 +179,14 @@ class ContinuityCommands:
         await self.console.ephemeral(reply.slack_user, f"Customers matching {query}",
                                      reply.thread_ts,
                                      blocks=candidate_blocks(conv.id, query, cards))
+
+    async def _who(self, reply: AgentReply) -> None:
+        conv = await self._conversation(reply)
+        if conv is None:
+            return
+        card = await self.actions.customer_card(conv.customer_id)
+        links = await self.actions.links(conv.customer_id)
+        await self._tell(reply, who_text(card, links, self.prefix))
 
     async def _unlink(self, reply: AgentReply, rest: str) -> None:
         arg = rest.strip()
