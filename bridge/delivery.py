@@ -351,8 +351,7 @@ class Delivery:
         """A customer known on several channels: the thread says which one a reply took."""
         if identity is None:
             return note
-        card = await self.store.customer_card(identity.customer_id)
-        if card is None or len(card.identities) < 2:
+        if await self.store.identity_count(identity.customer_id) < 2:
             return note
         line = f":outbox_tray: Sent via {identity_line(identity)}."
         return line if note is None else f"{line} {note}"

@@ -221,6 +221,10 @@ class Store(Protocol):
 
     async def customer_card(self, customer_id: CustomerId) -> CustomerCard | None: ...
 
+    async def identity_count(self, customer_id: CustomerId) -> int:
+        """How many identities the customer has (one query: it runs on every reply)."""
+        ...
+
     async def find_customers(self, query: str, phone: str | None, exclude: CustomerId,
                              limit: int) -> list[CustomerCard]: ...
 

@@ -35,6 +35,11 @@ def cards(customer_ids: list[int]) -> Tx[list[CustomerCard]]:
     return found
 
 
+def identity_count(customer_id: int) -> Tx[int]:
+    row = yield from one("SELECT COUNT(*) FROM identities WHERE customer_id = ?", customer_id)
+    return 0 if row is None else int(row[0])
+
+
 def _like(text: str) -> str:
     escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"

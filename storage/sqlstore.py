@@ -155,6 +155,9 @@ class SQLStore(ABC):
         found = await self._read(lambda: people.cards([customer_id]))
         return found[0] if found else None
 
+    async def identity_count(self, customer_id: CustomerId) -> int:
+        return await self._read(lambda: people.identity_count(customer_id))
+
     async def find_customers(self, query: str, phone: str | None, exclude: CustomerId,
                              limit: int) -> list[CustomerCard]:
         return await self._read(lambda: people.find_customers(query, phone, exclude, limit))
