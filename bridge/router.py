@@ -123,8 +123,9 @@ class Router:
         return result
 
     async def unlink(self, conversation_id: ConversationId, link_id: int | None,
-                     actor: str) -> LinkResult:
-        result = await self.store.undo_link(conversation_id, link_id, actor, self.clock())
+                     actor: str, request: str | None = None) -> LinkResult:
+        result = await self.store.undo_link(conversation_id, link_id, actor, self.clock(),
+                                            request)
         self.worker.submit(result.outbox)
         return result
 

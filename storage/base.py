@@ -215,8 +215,9 @@ class Store(Protocol):
         ...
 
     async def undo_link(self, conversation_id: ConversationId, link_id: int | None, actor: str,
-                        now: float) -> LinkResult:
-        """Undo a link of this conversation's customer (the latest when `link_id` is None)."""
+                        now: float, request: str | None = None) -> LinkResult:
+        """Undo a link of this conversation's customer (the latest when `link_id` is None);
+        `request` (the command's Slack ts) makes a redelivered command a no-op."""
         ...
 
     async def customer_card(self, customer_id: CustomerId) -> CustomerCard | None: ...

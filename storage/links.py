@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from bridge.continuity import channel_label
 from bridge.models import CustomerId, IdentityId, LinkMethod, OutboxItem, OutboxKind
 from storage.base import LinkResult
-from storage.outbox_rows import add_outbox
+from storage.outbox_rows import add_outbox, seen_slack_event
 from storage.query import Tx, execute, insert, one, rows
 
 
@@ -338,8 +338,11 @@ def agent_link(conversation_id: int, other: int, actor: str, evidence: str,
     return LinkResult(found=True, link_id=merge.link_id, outbox=(*merge.outbox, note))
 
 
-def agent_unlink(conversation_id: int, link_id: int | None, actor: str,
-                 now: float) -> Tx[LinkResult]:
+def agent_unlink(conversation_id: int, link_id: int | None, actor: str, now: float,
+                 request: str | None = None) -> Tx[LinkResult]:
+    """`request` names the command (Slack redelivers events): a repeat undoes nothing more."""
+    if request is not None and (yield from seen_slack_event(request, now)):
+        return LinkResult(found=True, already=True)
     customer = yield from customer_of_conversation(conversation_id)
     if customer is None:
         return LinkResult(found=False)

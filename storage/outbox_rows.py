@@ -1,9 +1,10 @@
-"""Outbox rows, as the write transactions add them: kind, lane (the order kept), payload."""
+"""What the write transactions share: outbox rows (kind, lane: the order kept, payload) and
+the record of Slack events already acted on."""
 
 from __future__ import annotations
 
 from bridge.models import ConversationId, MessageId, OutboxId, OutboxItem, OutboxKind
-from storage.query import Tx, insert
+from storage.query import Tx, execute, insert
 
 CUSTOMER_SIDE = frozenset({OutboxKind.CUSTOMER_SEND, OutboxKind.CUSTOMER_FILE,
                            OutboxKind.CUSTOMER_EDIT, OutboxKind.CUSTOMER_DELETE})
@@ -30,3 +31,9 @@ def add_outbox(
         message_id=None if message_id is None else MessageId(message_id),
         payload=payload, created_at=now, updated_at=now,
     )
+
+
+def seen_slack_event(event_id: str, now: float) -> Tx[bool]:
+    added = yield from execute("INSERT INTO slack_events (event_id, received_at) VALUES (?, ?)"
+                               " ON CONFLICT (event_id) DO NOTHING", event_id, now)
+    return added == 0

@@ -147,9 +147,9 @@ class SQLStore(ABC):
                                                           evidence, now))
 
     async def undo_link(self, conversation_id: ConversationId, link_id: int | None, actor: str,
-                        now: float) -> LinkResult:
+                        now: float, request: str | None = None) -> LinkResult:
         return await self._write(lambda: links.agent_unlink(conversation_id, link_id, actor,
-                                                            now))
+                                                            now, request))
 
     async def customer_card(self, customer_id: CustomerId) -> CustomerCard | None:
         found = await self._read(lambda: people.cards([customer_id]))

@@ -26,7 +26,7 @@ from bridge.models import (
 )
 from storage.base import OutboxResult, Outcome
 from storage.links import add_code, identity_on
-from storage.outbox_rows import add_outbox
+from storage.outbox_rows import add_outbox, seen_slack_event
 from storage.query import Tx, execute, insert, one, rows
 
 OPT_OUT_NOTICE = (":no_bell: The customer asked not to receive messages here (STOP): the bridge "
@@ -170,12 +170,6 @@ def set_status(conversation_id: int, status: ConversationStatus, actor: str,
     second = yield from add_outbox(OutboxKind.SLACK_NOTICE, conversation_id, None, text, now)
     return IngestResult(message_id=None, conversation_id=conv, duplicate=False,
                         outbox=(first, second))
-
-
-def seen_slack_event(event_id: str, now: float) -> Tx[bool]:
-    added = yield from execute("INSERT INTO slack_events (event_id, received_at) VALUES (?, ?)"
-                               " ON CONFLICT (event_id) DO NOTHING", event_id, now)
-    return added == 0
 
 
 def notice_payload(text: str, retry: int | None, templates: Sequence[str]) -> str:

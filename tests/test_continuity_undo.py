@@ -96,3 +96,20 @@ async def test_a_reply_in_a_joined_thread_goes_where_the_customer_writes_now(
         "<b>Dana</b>\nAnswered from the old SMS thread"]
     assert twilio.sent == []
     assert tg != sms
+
+
+async def test_a_redelivered_unlink_undoes_one_link_only(hc: Harness) -> None:
+    tg = await linked_telegram_and_sms(hc, 631)
+    await customer(hc, "another sms customer", address="+14155550111")
+    await command(hc, tg, "!link +14155550111")
+    await hc.slack.wait_for("chat.postEphemeral", 2)
+    assert await click_link(hc, link_button(hc)) == 200
+    await hc.wait_rows("SELECT COUNT(*) FROM links", [(2,)])
+    # Slack delivers the same command event twice (a slow acknowledgement, a reconnect).
+    event = hc.agent.message_event(channel=CHANNEL, user=AGENT, text="!unlink", thread_ts=tg)
+    assert (await hc.agent.post(event))[0] == 200
+    assert (await hc.agent.post(event))[0] == 200
+    await settle(0.2)
+    assert hc.rows("SELECT id, undone_at IS NULL FROM links ORDER BY id") == [(1, True),
+                                                                             (2, False)]
+    assert len(set(customers_of(hc).values())) == 2

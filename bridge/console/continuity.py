@@ -59,7 +59,7 @@ class ContinuityActions(Protocol):
                    evidence: str) -> LinkResult: ...
 
     async def unlink(self, conversation_id: ConversationId, link_id: int | None,
-                     actor: str) -> LinkResult: ...
+                     actor: str, request: str | None = None) -> LinkResult: ...
 
     async def links(self, customer_id: CustomerId) -> list[Link]: ...
 
@@ -198,11 +198,12 @@ class ContinuityCommands:
         if conv is None:
             return
         result = await self.actions.unlink(conv.id, int(arg) if arg else None,
-                                           f"<@{reply.slack_user}>")
+                                           f"<@{reply.slack_user}>",
+                                           f"unlink:{reply.slack_channel}:{reply.slack_ts}")
         if not result.found:
             await self._tell(reply, "No link of this customer to undo" +
                              (f" with number {arg}." if arg else "."))
-        elif result.already:
+        elif result.already and result.link_id is not None:
             await self._tell(reply, f"Link {result.link_id} was already undone.")
 
     async def _on_link(self, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
