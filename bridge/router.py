@@ -133,9 +133,10 @@ class Router:
 def evidence(item: InboundMessage) -> InboundMessage:
     """What proves who the sender is, normalized before the store sees it: the phone number
     in E.164 (dropped unless it is a possible number), a handoff code from the platform's own
-    field or the text (a typed or prefilled code on SMS and WhatsApp)."""
+    field or the text (a typed or prefilled code on SMS and WhatsApp).  An edit of an earlier
+    message proves nothing: its text is not searched."""
     phone = normalize_phone(item.verified_phone) if item.verified_phone else None
-    code = find_code(item.handoff_code, item.text)
+    code = find_code(item.handoff_code, None if item.edit_of is not None else item.text)
     if phone == item.verified_phone and code == item.handoff_code:
         return item
     return item.model_copy(update={"verified_phone": phone, "handoff_code": code})

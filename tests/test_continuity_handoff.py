@@ -136,3 +136,27 @@ async def test_expired_reused_and_forged_codes_link_nothing(
     assert people["+14155550122"] == people[f"{PAGE_A}:{ANN}"]
     assert people["+14155550133"] != people[f"{PAGE_A}:{ANN}"]
     assert any("already used" in str(m["text"]) for m in hc.slack.messages)
+
+
+async def test_a_telegram_edit_carrying_a_code_links_nothing(
+    hc: Harness, meta: MessengerStandin, clock: OffsetClock,
+) -> None:
+    fb = messenger(hc, clock)
+    assert await fb.send(PAGE_A, fb.message(PAGE_A, ANN, "Hello from Messenger")) == 200
+    thread = await messenger_thread(hc, PAGE_A, ANN)
+    await command(hc, thread, "!handoff telegram")
+    await meta.wait_for(SEND, 1)
+    code = code_in(meta.texts())
+    assert await hc.customer_says(777, "hello", message_id=50) == 200
+    await hc.thread_of(777)
+    # "An edit never counts": neither a /start typed into an edit nor the bare code.
+    for text in (f"/start {code}", code):
+        edit = hc.telegram.edited_update(chat_id=777, message_id=50, text=text)
+        assert (await hc.telegram.deliver(edit, hc.session))[0] == 200
+    await hc.wait_rows("SELECT COUNT(*) FROM messages WHERE direction = 'in'", [(4,)])
+    assert hc.count("links") == 0
+    assert hc.rows("SELECT used_at FROM handoff_codes") == [(None,)]
+    assert len(set(customers_of(hc).values())) == 2
+    # The code is still good for the deep link itself.
+    assert await hc.customer_says(777, f"/start {code}") == 200
+    await hc.wait_rows("SELECT method, evidence FROM links", [("handoff", "telegram")])
