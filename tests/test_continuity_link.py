@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 from bridge.standins.clock import OffsetClock
+from bridge.standins.messenger import MessengerStandin
 from bridge.standins.twilio import CREATE, TwilioStandin
-from tests.conftest import CHANNEL, Harness
+from tests.conftest import CHANNEL, Harness, HarnessFactory
+from tests.dovecot import Dovecot
 from tests.helpers_continuity import (
+    channels_config,
     click_link,
     command,
     customers_of,
@@ -15,6 +18,8 @@ from tests.helpers_continuity import (
     thread_texts,
 )
 from tests.helpers_twilio import CUSTOMER, customer
+from tests.mailservers import EMAIL_ENV, SmtpReceiver, customer_mail, email_config
+from tests.test_email import thread_of as email_thread
 from tests.test_loop import settle
 
 
@@ -140,3 +145,32 @@ async def test_a_returning_customer_thread_starts_with_what_came_before(
     assert "Telegram" in context and "First problem" in context
     assert "closed by <@U0AGENT1>" in context and f"p{first.replace('.', '')}" in context
     assert not any("Returning customer" in t for t in thread_texts(hc, first))
+
+
+async def test_link_reads_what_slack_made_of_the_query(
+    make_harness: HarnessFactory, twilio: TwilioStandin, meta: MessengerStandin,
+    dovecot: Dovecot, smtp: SmtpReceiver,
+) -> None:
+    """Slack delivers a typed email address as a `<mailto:…|…>` link and `&` as `&amp;`: the
+    search is for what the agent typed."""
+    h = await make_harness({**channels_config(twilio, meta),
+                            "connectors.email": email_config(dovecot, smtp)}, env=EMAIL_ENV)
+    await dovecot.append(customer_mail("Ann Kim <ann@example.org>", "Order", "Where is it?",
+                                       message_id="q1@example.org"))
+    mail = await email_thread(h, "ann@example.org")
+    assert await h.customer_says(611, "Hi", first_name="Tom & Jerry") == 200
+    tg = await h.thread_of(611)
+    assert await h.customer_says(612, "Hello", first_name="Bob") == 200
+    bob = await h.thread_of(612)
+
+    await command(h, bob, "!link <mailto:Ann@Example.org|Ann@Example.org>")
+    await h.slack.wait_for("chat.postEphemeral", 1)
+    assert "ann@example.org" in str(h.slack.ephemerals[-1]["blocks"])
+    assert "Ann@Example.org" in link_button(h)["value"]  # the search, as typed
+    await command(h, bob, "!link Tom &amp; Jerry")
+    await h.slack.wait_for("chat.postEphemeral", 2)
+    assert "Tom &amp; Jerry" in str(h.slack.ephemerals[-1]["blocks"])  # escaped for Slack
+    assert await click_link(h, link_button(h)) == 200
+    await h.wait_rows("SELECT evidence FROM links", [("searched for 'Tom & Jerry'",)])
+    assert open_conversations(h) == sorted([mail, bob])
+    assert tg != bob

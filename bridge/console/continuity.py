@@ -38,6 +38,21 @@ Ack = Callable[..., Awaitable[None]]
 LINK_ACTION = "bridge_link"  # the button under `!link`'s candidates (value: JSON)
 NAMES = ("handoff", "via", "link", "unlink", "who")
 _CHANNEL = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_SLACK_LINK = re.compile(r"<([^<>|]+)(?:\|([^<>]*))?>")
+_SLACK_ENTITIES = {"&lt;": "<", "&gt;": ">", "&amp;": "&"}
+
+
+def typed_query(text: str) -> str:
+    """What the agent typed, from Slack's event text: Slack turns a typed email address into
+    `<mailto:ann@example.org|ann@example.org>` (a number sometimes into `<tel:…|…>`) and
+    escapes `&`, `<` and `>`."""
+    def label(match: re.Match[str]) -> str:
+        if match[2]:
+            return match[2]
+        scheme, colon, rest = match[1].partition(":")
+        return rest if colon else scheme
+    plain = _SLACK_LINK.sub(label, text)
+    return re.sub(r"&(?:lt|gt|amp);", lambda m: _SLACK_ENTITIES[m[0]], plain).strip()
 
 
 class ContinuityActions(Protocol):
@@ -163,7 +178,7 @@ class ContinuityCommands:
                              f"(they are known on {known}).")
 
     async def _link(self, reply: AgentReply, rest: str) -> None:
-        query = rest.strip()
+        query = typed_query(rest)
         if not query:
             await self._tell(reply, f"Usage: `{self.prefix}link <name, phone or email>`.")
             return
