@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sysconfig
+import typing
 from pathlib import Path
 
 import aiohttp
 import pytest
+from pydantic import BaseModel
 
 from bridge.app import Bridge
 from bridge.cli import main
-from bridge.settings import LoadedConfig, load_settings
+from bridge.settings import LoadedConfig, Settings, load_settings
 from bridge.standins import SlackStandin, TelegramStandin
 from connectors import settings_registry
 from connectors.telegram.settings import TelegramSettings
@@ -288,3 +291,30 @@ def test_console_script_check_config(tmp_path: Path) -> None:
     ok = run()
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.startswith("bridge.toml: OK") and "connectors enabled: telegram" in ok.stdout
+
+
+def _keys(model: type[BaseModel], prefix: str) -> list[str]:
+    """Every dotted key of a settings model (tables of models walked into)."""
+    found: list[str] = []
+    for name, field in model.model_fields.items():
+        key = field.alias or name
+        nested = [a for a in (field.annotation, *typing.get_args(field.annotation))
+                  if isinstance(a, type) and issubclass(a, BaseModel)]
+        nested += [a for arg in typing.get_args(field.annotation)
+                   for a in typing.get_args(arg) if isinstance(a, type)
+                   and issubclass(a, BaseModel)]  # list[PageSettings]
+        found += _keys(nested[0], f"{prefix}{key}.") if nested else [prefix + key]
+    return found
+
+
+def test_the_example_config_shows_every_key() -> None:
+    """check-config's fixes say `config/bridge.example.toml documents every key`: each key
+    appears there, set or commented out, e.g. the numbers and Page usernames that handoff
+    invitations name."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    keys = [k for k in _keys(Settings, "") if not k.startswith("connectors")]
+    for name, model in settings_registry().items():
+        keys += _keys(model, f"connectors.{name}.")
+    missing = [k for k in keys if not re.search(
+        rf"^[# ]*{re.escape(k.rsplit('.', 1)[-1])}\s*=", text, re.MULTILINE)]
+    assert missing == []
