@@ -9,7 +9,7 @@ from bridge.continuity import new_code
 from bridge.standins.clock import OffsetClock
 from bridge.standins.messenger import SEND, MessengerStandin
 from bridge.standins.twilio import CREATE, TwilioStandin
-from tests.conftest import Harness
+from tests.conftest import AGENT, CHANNEL, Harness
 from tests.helpers_continuity import (
     code_in,
     command,
@@ -160,3 +160,21 @@ async def test_a_telegram_edit_carrying_a_code_links_nothing(
     # The code is still good for the deep link itself.
     assert await hc.customer_says(777, f"/start {code}") == 200
     await hc.wait_rows("SELECT method, evidence FROM links", [("handoff", "telegram")])
+
+
+async def test_a_handoff_slack_could_not_check_is_not_acknowledged(hc: Harness) -> None:
+    """Who asked is looked up (users.info) before the command runs: when Slack fails that
+    lookup, the event is refused so Slack delivers it again, never acknowledged and dropped."""
+    assert await hc.customer_says(901, "hi") == 200
+    thread = await hc.thread_of(901)
+    hc.slack.fail_next("users.info", status=500)
+    event = hc.agent.message_event(channel=CHANNEL, user=AGENT, text="!handoff sms",
+                                   thread_ts=thread)
+    status, _ = await hc.agent.post(event)
+    assert status != 200
+    assert hc.count("handoff_codes") == 0
+    assert (await hc.agent.post(event))[0] == 200  # Slack's retry of the same event
+    await hc.wait_rows("SELECT channel FROM handoff_codes", [("sms",)])
+    await hc.telegram.wait_for("sendMessage", 1)
+    await settle(0.2)
+    assert len(hc.telegram.sent) == 1 and "LINK-" in str(hc.telegram.sent[0]["text"])

@@ -128,7 +128,10 @@ class ConsoleCommands:
     async def _allowed(self, user: str, thread_ts: str | None) -> bool:
         try:
             agent = await self.console.agent(user)
-        except SendError:
+        except SendError as exc:
+            if exc.retryable:  # Slack could not say who asked: refuse the event, Slack retries
+                raise
+            log.warning("not done: could not look up %s: %s", user, exc.describe())
             return False
         if not agent.allowed:
             await self.console.ephemeral(user, f"Not done: {agent.reason}.", thread_ts)

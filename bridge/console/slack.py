@@ -23,7 +23,7 @@ PERMANENT = frozenset({
     "channel_not_found", "not_in_channel", "is_archived", "invalid_auth", "not_authed",
     "account_inactive", "token_revoked", "token_expired", "no_text", "msg_too_long",
     "invalid_blocks", "msg_blocks_too_long", "restricted_action", "missing_scope",
-    "invalid_arguments", "too_many_attachments", "channel_is_archived",
+    "invalid_arguments", "too_many_attachments", "channel_is_archived", "user_not_found",
 })
 AGENT_TTL = 600.0  # seconds a users.info answer is trusted
 
