@@ -175,10 +175,13 @@ class Delivery:
         if conv is None or first is None or not conv.slack_thread_ts:
             return _done(item)  # no parent in Slack yet: it is drawn with the status when posted
         body = first.markup if first.markup is not None else mrkdwn_escape(first.text)
-        identity = await self.store.get_identity(conv.identity_id)
+        # The parent shows who wrote first, from where: the identity of the first message.
+        identity = await self.store.get_identity(first.identity_id or conv.identity_id)
         username = identity.username if identity is not None else None
+        address = identity.address if identity is not None else None
         text = inbound_text(first.author_name, first.connector, username, body, first=True,
-                            address=conv.address if conv.connector == first.connector else None)
+                            address=address if identity is not None
+                            and identity.connector == first.connector else None)
         text, blocks = await self._parent(conv, text)
         await self.console.update(conv.slack_thread_ts, text, blocks,
                                   channel=conv.slack_channel)

@@ -110,7 +110,8 @@ def ingest_inbound(
 
     # The customer's open conversation, else their latest (reopened while recent).
     conv = yield from one(
-        "SELECT c.id, c.status, c.closed_at, c.identity_id, i.channel, i.address FROM"
+        "SELECT c.id, c.status, c.closed_at, c.identity_id, i.channel, i.address,"
+        " i.display_name FROM"
         " conversations c JOIN identities i ON i.id = c.identity_id WHERE c.customer_id = ?"
         " AND c.merged_into IS NULL ORDER BY CASE WHEN c.status = 'open' THEN 0 ELSE 1 END,"
         " c.id DESC LIMIT 1",
@@ -126,8 +127,8 @@ def ingest_inbound(
         if int(conv[3]) != identity_id and not merges and not told:
             # A known customer on another of their channels: say where replies go now.
             notes.append(f":twisted_rightwards_arrows: Now writing on "
-                         f"{describe(channel, item.address, '')}; replies go there (before: "
-                         f"{describe(str(conv[4]), str(conv[5]), '')}).")
+                         f"{describe(channel, item.address, item.sender_name)}; replies go "
+                         f"there (before: {describe(str(conv[4]), str(conv[5]), str(conv[6]))}).")
         # Replies follow the customer to the channel they wrote on last.
         yield from execute(
             "UPDATE conversations SET identity_id = ?, connector = ?, address = ?,"

@@ -328,6 +328,10 @@ def agent_link(conversation_id: int, other: int, actor: str, evidence: str,
     theirs = [int(r[0]) for r in (yield from rows(
         "SELECT id FROM identities WHERE customer_id = ? ORDER BY id", other))]
     if not theirs:
+        done = yield from one("SELECT id FROM links WHERE customer_id = ? AND"
+                              " other_customer_id = ? AND undone_at IS NULL", keep, other)
+        if done is not None:  # a second click on the same button
+            return LinkResult(found=True, already=True, link_id=int(done[0]))
         return LinkResult(found=False)  # joined into someone else meanwhile
     who = yield from describe_identities(theirs)
     merge = yield from merge_customers(keep, other, LinkMethod.AGENT, evidence, actor, now,

@@ -38,6 +38,11 @@ async def test_sms_and_whatsapp_from_one_number_join_and_an_undo_sticks(
     await command(hc, thread, "Thanks")
     [call] = await twilio.wait_for(CREATE, 1)
     assert call.params["To"] == WA  # where they wrote last
+    await command(hc, thread, "!close")  # the parent is redrawn: still where it started
+    await hc.slack.wait_for("chat.update", 1)
+    assert "· SMS\n" in hc.slack.parents(CHANNEL)[0]["text"]
+    await command(hc, thread, "!reopen")
+    await hc.slack.wait_for("chat.update", 2)
 
     # `!who` shows the agent how they were joined...
     await command(hc, thread, "!who")

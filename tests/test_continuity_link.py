@@ -52,6 +52,10 @@ async def test_link_merges_open_conversations_in_order_and_unlink_restores_them(
     assert hc.count("links") == 0  # shown, not done: the agent confirms
     assert await click_link(hc, button) == 200
     await hc.wait_rows("SELECT method, actor FROM links", [("agent", "<@U0AGENT1>")])
+    assert await click_link(hc, button) == 200  # a second click changes nothing
+    await hc.slack.wait_for("chat.postEphemeral", 2)
+    assert "already the same customer" in hc.slack.ephemerals[-1]["text"]
+    assert hc.count("links") == 1
     assert len(set(customers_of(hc).values())) == 1
     assert open_conversations(hc) == [tg]
     await hc.wait_rows("SELECT COUNT(*) FROM outbox WHERE status = 'pending'", [(0,)])
