@@ -296,7 +296,9 @@ def redeem_code(code_hash: str, identity_id: int, customer_id: int, label: str, 
                         "the handoff command.", None)
     yield from execute("UPDATE handoff_codes SET used_at = ?, used_by = ? WHERE code_hash = ?",
                        now, identity_id, code_hash)
-    merge = yield from merge_customers(owner, customer_id, LinkMethod.HANDOFF, str(row[1]),
+    issued = str(row[1])  # the channel the code was sent for; the customer may use another
+    evidence = issued if channel_label(issued) == label else f"{issued} code, used on {label}"
+    merge = yield from merge_customers(owner, customer_id, LinkMethod.HANDOFF, evidence,
                                        "customer", now, prefer=int(row[0]))
     return Redeemed(owner, f":link: {name} continued on {label} with the handoff code "
                     f"{row[2]} sent, and joined this customer (link {merge.link_id}; undo "

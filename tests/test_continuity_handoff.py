@@ -131,14 +131,15 @@ async def test_expired_reused_and_forged_codes_link_nothing(
     # The customer pasting it back where it came from proves nothing and uses nothing up.
     assert await fb.send(PAGE_A, fb.message(PAGE_A, ANN, f"this one? {fresh}")) == 200
     await hc.wait_rows("SELECT COUNT(*) FROM messages WHERE direction = 'in'", [(5,)])
-    await customer(hc, fresh, address="+14155550122")
-    await hc.wait_rows("SELECT method FROM links", [("handoff",)])
+    await customer(hc, fresh, address="whatsapp:+14155550122")  # an SMS code, on WhatsApp
+    await hc.wait_rows("SELECT method, evidence FROM links",
+                       [("handoff", "sms code, used on WhatsApp")])
     await customer(hc, fresh, address="+14155550133")
     await hc.wait_rows("SELECT COUNT(*) FROM messages WHERE direction = 'in'", [(7,)])
     await settle(0.3)
     assert hc.count("links") == 1
     people = customers_of(hc)
-    assert people["+14155550122"] == people[f"{PAGE_A}:{ANN}"]
+    assert people["whatsapp:+14155550122"] == people[f"{PAGE_A}:{ANN}"]
     assert people["+14155550133"] != people[f"{PAGE_A}:{ANN}"]
     assert any("already used" in str(m["text"]) for m in hc.slack.messages)
 

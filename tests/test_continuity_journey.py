@@ -83,7 +83,8 @@ async def test_messenger_then_whatsapp_by_handoff_then_email_is_one_thread(
     texts = "\n".join(thread_texts(hj, thread))
     assert "continued on WhatsApp" in texts and "continued on Email" in texts
     assert "Sent via WhatsApp" in texts and "Sent via Email" in texts
-    assert hj.rows("SELECT method FROM links ORDER BY id") == [("handoff",), ("handoff",)]
+    assert hj.rows("SELECT method, evidence FROM links ORDER BY id") == [
+        ("handoff", "whatsapp"), ("handoff", "email")]
     assert len(meta.texts()) == 1 and len(twilio.sent) == 2 and len(smtp.received) == 1
     assert hj.rows("SELECT COUNT(*), COUNT(DISTINCT platform_message_id) FROM messages"
                    " WHERE direction = 'in'") == [(3, 3)]
