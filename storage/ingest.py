@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from bridge.continuity import channel_label, code_hash
+from bridge.continuity import channel_label, code_hash, describe
+from bridge.formatting import mrkdwn_escape
 from bridge.models import (
     ConversationId,
     ConversationStatus,
@@ -22,7 +23,7 @@ from bridge.models import (
     OutboxItem,
     OutboxKind,
 )
-from storage.links import Merge, claim_phone, describe, redeem_code
+from storage.links import Merge, claim_phone, redeem_code
 from storage.outbox_rows import add_outbox
 from storage.query import Tx, execute, insert, one
 from storage.transactions import OPT_IN_NOTICE, OPT_OUT_NOTICE, set_opted_out
@@ -89,7 +90,8 @@ def ingest_inbound(
     if not echo and item.handoff_code:
         redeemed = yield from redeem_code(code_hash(item.handoff_code), identity_id,
                                           customer_id, channel_label(channel),
-                                          item.sender_name or "The customer", now)
+                                          mrkdwn_escape(item.sender_name) or "The customer",
+                                          now)
         customer_id = redeemed.customer_id
         if redeemed.note is not None:
             notes.append(redeemed.note)
@@ -97,11 +99,8 @@ def ingest_inbound(
         if redeemed.merge is not None:
             merges.append(redeemed.merge)
     if not echo and item.verified_phone:
-        mine = yield from one(
-            "SELECT id FROM conversations WHERE customer_id = ? AND status = 'open' AND"
-            " merged_into IS NULL ORDER BY id DESC LIMIT 1", customer_id)
         customer_id, merge = yield from claim_phone(identity_id, customer_id, item.verified_phone,
-                                                    now, None if mine is None else int(mine[0]))
+                                                    now)
         if merge is not None:
             merges.append(merge)
             notes.append(f":link: Linked automatically: the same phone number "
@@ -111,7 +110,7 @@ def ingest_inbound(
     # The customer's open conversation, else their latest (reopened while recent).
     conv = yield from one(
         "SELECT c.id, c.status, c.closed_at, c.identity_id, i.channel, i.address,"
-        " i.display_name FROM"
+        " i.display_name, i.username FROM"
         " conversations c JOIN identities i ON i.id = c.identity_id WHERE c.customer_id = ?"
         " AND c.merged_into IS NULL ORDER BY CASE WHEN c.status = 'open' THEN 0 ELSE 1 END,"
         " c.id DESC LIMIT 1",
@@ -127,8 +126,9 @@ def ingest_inbound(
         if int(conv[3]) != identity_id and not merges and not told:
             # A known customer on another of their channels: say where replies go now.
             notes.append(f":twisted_rightwards_arrows: Now writing on "
-                         f"{describe(channel, item.address, item.sender_name)}; replies go "
-                         f"there (before: {describe(str(conv[4]), str(conv[5]), str(conv[6]))}).")
+                         f"{describe(channel, item.address, item.sender_name, item.username)};"
+                         " replies go there (before: "
+                         f"{describe(str(conv[4]), str(conv[5]), str(conv[6]), conv[7])}).")
         # Replies follow the customer to the channel they wrote on last.
         yield from execute(
             "UPDATE conversations SET identity_id = ?, connector = ?, address = ?,"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from bridge.continuity import channel_label
+from bridge.continuity import channel_label, describe
 from bridge.models import CustomerId, IdentityId, LinkMethod, OutboxItem, OutboxKind
 from storage.base import LinkResult
 from storage.outbox_rows import add_outbox, seen_slack_event
@@ -25,22 +25,13 @@ def _marks(values: Sequence[object]) -> str:
     return ", ".join("?" for _ in values)
 
 
-def describe(channel: str, address: str, name: str) -> str:
-    """An identity as agents read it: `WhatsApp +1415…`, `Telegram (Dana)`, `Email a@b.c`."""
-    label = channel_label(channel)
-    shown = address.removeprefix("whatsapp:") if channel in ("sms", "whatsapp", "email") else ""
-    if shown:
-        return f"{label} {shown}"
-    return f"{label} ({name})" if name else label
-
-
 def describe_identities(identity_ids: Sequence[int]) -> Tx[str]:
     if not identity_ids:
         return "no identity"
     found = yield from rows(
-        f"SELECT channel, address, display_name FROM identities WHERE id IN"
+        f"SELECT channel, address, display_name, username FROM identities WHERE id IN"
         f" ({_marks(identity_ids)}) ORDER BY id", *identity_ids)
-    return ", ".join(describe(str(r[0]), str(r[1]), str(r[2])) for r in found)
+    return ", ".join(describe(str(r[0]), str(r[1]), str(r[2]), r[3]) for r in found)
 
 
 def _notice(conversation_id: int, payload: str, now: float) -> Tx[OutboxItem]:
@@ -225,11 +216,12 @@ def _replies_to(conversation_id: int) -> Tx[str]:
 
 
 # -- phone numbers -------------------------------------------------------------------------
-def claim_phone(identity_id: int, customer_id: int, phone: str, now: float,
-                prefer: int | None) -> Tx[tuple[int, Merge | None]]:
+def claim_phone(identity_id: int, customer_id: int, phone: str,
+                now: float) -> Tx[tuple[int, Merge | None]]:
     """This identity proved `phone`.  The first time, join the customer of any other
-    identity that proved the same number (unless an agent undid such a link before).
-    Returns the customer the identity now belongs to, and the merge if one happened."""
+    identity that proved the same number (unless an agent undid such a link before); the
+    thread the customer is writing in stays open.  Returns the customer the identity now
+    belongs to, and the merge if one happened."""
     added = yield from execute(
         "INSERT INTO identity_claims (kind, value, identity_id, created_at) VALUES"
         " ('phone', ?, ?, ?) ON CONFLICT (kind, value, identity_id) DO NOTHING",
@@ -246,6 +238,7 @@ def claim_phone(identity_id: int, customer_id: int, phone: str, now: float,
                              " AND undone_at IS NOT NULL LIMIT 1", phone)
     if refused is not None:
         return customer_id, None  # an agent separated them once: no automatic link again
+    prefer = yield from open_conversation(customer_id)
     merge = yield from merge_customers(int(other[0]), customer_id, LinkMethod.PHONE, phone,
                                        "bridge", now, prefer)
     return int(other[0]), merge

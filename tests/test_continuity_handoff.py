@@ -184,3 +184,21 @@ async def test_a_handoff_slack_could_not_check_is_not_acknowledged(hc: Harness) 
     await hc.telegram.wait_for("sendMessage", 1)
     await settle(0.2)
     assert len(hc.telegram.sent) == 1 and "LINK-" in str(hc.telegram.sent[0]["text"])
+
+
+async def test_a_customer_name_in_a_notice_cannot_ping_the_channel(
+    hc: Harness, meta: MessengerStandin, clock: OffsetClock,
+) -> None:
+    fb = messenger(hc, clock)
+    assert await fb.send(PAGE_A, fb.message(PAGE_A, ANN, "Hello from Messenger")) == 200
+    thread = await messenger_thread(hc, PAGE_A, ANN)
+    await command(hc, thread, "!handoff telegram")
+    await meta.wait_for(SEND, 1)
+    code = code_in(meta.texts())
+    assert await hc.customer_says(778, f"/start {code}", first_name="<!channel>") == 200
+    await hc.wait_rows("SELECT method FROM links", [("handoff",)])
+    await hc.wait_rows("SELECT COUNT(*) FROM outbox WHERE status = 'pending'", [(0,)])
+    await settle(0.2)
+    texts = thread_texts(hc, thread)
+    assert any("&lt;!channel&gt; continued on Telegram" in t for t in texts)
+    assert not any("<!channel>" in t for t in texts)

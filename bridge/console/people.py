@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from bridge.continuity import channel_label
+from bridge.continuity import channel_label, describe
 from bridge.formatting import mrkdwn_escape
 from bridge.models import Direction, Identity, IdentityId, Message
 from storage.base import CustomerCard, HistoryEntry
@@ -17,14 +17,8 @@ LINE_MAX = 300  # one history line
 
 
 def identity_line(identity: Identity) -> str:
-    label = channel_label(identity.channel or identity.connector)
-    if identity.channel in ("sms", "whatsapp", "email") or identity.connector == "email":
-        where = identity.address.removeprefix("whatsapp:")
-    elif identity.username:
-        where = f"@{identity.username}"
-    else:
-        where = identity.display_name
-    out = f"{label} {mrkdwn_escape(where)}".strip()
+    out = describe(identity.channel or identity.connector, identity.address,
+                   identity.display_name, identity.username)
     if identity.opted_out_at is not None:
         out += " (opted out)"
     return out

@@ -9,6 +9,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from bridge.continuity import channel_label as label_of
 from bridge.formatting import mrkdwn_escape
 from bridge.models import ConversationStatus
 
@@ -19,17 +20,15 @@ TEMPLATE_ACTION = "bridge_template"  # "Send template <name>" buttons (value: th
 TEMPLATE_BUTTONS = 5
 CLOSE_SHORTCUT = "close_conversation"  # message shortcut, any message of the thread
 SECTION_MAX = 3000  # characters per section block
-BADGES = {"telegram": "Telegram", "twilio": "SMS/WhatsApp", "messenger": "Messenger",
-          "email": "Email"}
 
 
 def channel_label(connector: str, address: str | None) -> tuple[str, str | None]:
     """The channel's name for agents, and the customer's number where it says who they are
     (SMS and WhatsApp through Twilio share one connector; the address tells them apart)."""
     if connector == "twilio" and address:
-        number = address.removeprefix("whatsapp:")
-        return ("WhatsApp" if address.startswith("whatsapp:") else "SMS"), number
-    return BADGES.get(connector, connector.title()), None
+        channel = "whatsapp" if address.startswith("whatsapp:") else "sms"
+        return label_of(channel), address.removeprefix("whatsapp:")
+    return label_of(connector), None
 
 
 def inbound_text(name: str, connector: str, username: str | None, body: str, *, first: bool,
