@@ -344,12 +344,12 @@ class Delivery:
         except (OutsideWindow, OptedOut) as exc:
             what = "The reply" if template is None else f"The template {template['name']}"
             return self._refused(item, msg, conv, what, exc)
-        notice = await self._which_channel(conv, identity, receipt.note)
+        notice = await self._which_channel(identity, receipt.note)
         return _done(item, message_id=msg.id, message_state=DeliveryState.SENT,
                      sent_platform_ids=receipt.platform_message_ids, author_name=agent.name,
                      conversation_id=conv.id, notice=notice)
 
-    async def _which_channel(self, conv: Conversation, identity: Identity | None,
+    async def _which_channel(self, identity: Identity | None,
                              note: str | None) -> str | None:
         """A customer known on several channels: the thread says which one a reply took."""
         if identity is None:

@@ -90,9 +90,10 @@ class Router:
     async def handoff(self, reply: AgentReply, channel: str) -> IngestResult | str:
         """`!handoff <channel>`: send the customer a one-time code for another channel.
         Returns what was stored, or why nothing was (for the agent)."""
-        connector = self.channels().get(channel)
+        channels = self.channels()
+        connector = channels.get(channel)
         if connector is None:
-            known = ", ".join(sorted(self.channels())) or "none"
+            known = ", ".join(sorted(channels)) or "none"
             return f"no enabled connector serves `{channel}` (channels here: {known})"
         code = new_code()
         invite = connector.handoff_invite(channel, code)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from bridge.continuity import channel_label, describe
 from bridge.models import CustomerId, IdentityId, LinkMethod, OutboxItem, OutboxKind
@@ -50,14 +51,14 @@ def open_conversation(customer_id: int) -> Tx[int | None]:
     return None if row is None else int(row[0])
 
 
+@dataclass(frozen=True)
 class Merge:
     """What `merge_customers` did: the link, where the joined history now lives, and the
     outbox rows it queued."""
 
-    def __init__(self, link_id: int, target: int | None, outbox: list[OutboxItem]) -> None:
-        self.link_id = link_id
-        self.target = target  # the one open conversation left, if either side had one
-        self.outbox = outbox
+    link_id: int
+    target: int | None  # the one open conversation left, if either side had one
+    outbox: list[OutboxItem]
 
 
 def merge_customers(keep: int, gone: int, method: LinkMethod, evidence: str, actor: str,
@@ -115,17 +116,8 @@ def merge_customers(keep: int, gone: int, method: LinkMethod, evidence: str, act
     return Merge(link_id, target, out)
 
 
-class Undo:
-    def __init__(self, found: bool, outbox: list[OutboxItem], link_id: int | None = None,
-                 already: bool = False) -> None:
-        self.found = found  # False: no such link for this customer
-        self.already = already  # it was undone before
-        self.link_id = link_id
-        self.outbox = outbox
-
-
 def undo_link(customer_id: int, link_id: int | None, actor: str, now: float,
-              where: int | None = None) -> Tx[Undo]:
+              where: int | None = None) -> Tx[LinkResult]:
     """Undo a link of this customer (the latest still in force when `link_id` is None).
     `where`: the thread the agent asked in, told when no thread of this customer is."""
     if link_id is None:
@@ -133,15 +125,15 @@ def undo_link(customer_id: int, link_id: int | None, actor: str, now: float,
             "SELECT id FROM links WHERE customer_id = ? AND undone_at IS NULL"
             " ORDER BY id DESC LIMIT 1", customer_id)
         if row is None:
-            return Undo(False, [])
+            return LinkResult(found=False)
         link_id = int(row[0])
     link = yield from one(
-        "SELECT customer_id, other_customer_id, moved, undone_at, method, evidence FROM links"
+        "SELECT customer_id, other_customer_id, moved, undone_at FROM links"
         " WHERE id = ? {{for_update}}", link_id)
     if link is None or int(link[0]) != customer_id:
-        return Undo(False, [], link_id)
+        return LinkResult(found=False, link_id=link_id)
     if link[3] is not None:
-        return Undo(True, [], link_id, already=True)
+        return LinkResult(found=True, already=True, link_id=link_id)
     keep, gone, moved = int(link[0]), int(link[1]), json.loads(str(link[2]))
     identities: list[int] = moved["identities"]
     conversations: list[int] = moved["conversations"]
@@ -187,7 +179,7 @@ def undo_link(customer_id: int, link_id: int | None, actor: str, now: float,
             int(here), f":scissors: Unlinked by {actor} (link {link_id}): {who} is a separate "
             "customer again. Their messages already in this thread stay; new ones start their "
             "own.", now)))
-    return Undo(True, out, link_id)
+    return LinkResult(found=True, link_id=link_id, outbox=tuple(out))
 
 
 def _answer_on_own(keep: int, gone: int, now: float) -> Tx[None]:
@@ -255,11 +247,11 @@ def add_code(code_hash: str, conversation_id: int, channel: str, created_by: str
         code_hash, conv[0], conversation_id, channel, created_by, now, expires_at)
 
 
+@dataclass(frozen=True)
 class Redeemed:
-    def __init__(self, customer_id: int, note: str | None, merge: Merge | None) -> None:
-        self.customer_id = customer_id  # the customer the identity belongs to now
-        self.note = note  # for the thread the message lands in
-        self.merge = merge
+    customer_id: int  # the customer the identity belongs to now
+    note: str | None  # for the thread the message lands in
+    merge: Merge | None
 
 
 def redeem_code(code_hash: str, identity_id: int, customer_id: int, label: str, name: str,
@@ -345,6 +337,4 @@ def agent_unlink(conversation_id: int, link_id: int | None, actor: str, now: flo
     customer = yield from customer_of_conversation(conversation_id)
     if customer is None:
         return LinkResult(found=False)
-    undo = yield from undo_link(customer, link_id, actor, now, conversation_id)
-    return LinkResult(found=undo.found, already=undo.already, link_id=undo.link_id,
-                      outbox=tuple(undo.outbox))
+    return (yield from undo_link(customer, link_id, actor, now, conversation_id))
