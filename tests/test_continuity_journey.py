@@ -90,4 +90,4 @@ async def test_messenger_then_whatsapp_by_handoff_then_email_is_one_thread(
                    " WHERE direction = 'in'") == [(3, 3)]
     states = [s for (s,) in hj.rows("SELECT state FROM messages WHERE direction = 'out'")]
     assert len(states) == 4 and set(states) <= {"sent", "delivered", "read"}
-    assert invite.params  # the invitation went out through the Send API
+    assert invite.params["recipient"]["id"] == ANN  # the invitation went to the customer

@@ -128,7 +128,8 @@ async def test_via_picks_the_channel_and_refuses_one_the_customer_lacks(
     await hc.slack.wait_for("chat.postEphemeral", 2)
     assert "no `messenger` channel" in hc.slack.ephemerals[-1]["text"]
     assert hc.rows("SELECT COUNT(*) FROM messages WHERE direction = 'out'") == [(1,)]
-    assert CHANNEL  # the support channel the threads live in
+    assert hc.slack.ephemerals[-1]["channel"] == CHANNEL  # told in the support channel...
+    assert hc.slack.ephemerals[-1]["thread_ts"] == tg  # ...in this thread
 
 
 async def test_a_returning_customer_thread_starts_with_what_came_before(
