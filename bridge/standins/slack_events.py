@@ -179,15 +179,21 @@ class SlackEventSender:
             "action_ts": self._clock.next(),
         }
 
-    def changed_event(self, *, channel: str, user: str, ts: str, thread_ts: str,
-                      old_text: str, new_text: str) -> JSONDict:
-        """``message_changed``: `user` edited their message `ts`."""
-        envelope = self.message_event(channel=channel, user=user, text="",
-                                      subtype="message_changed")
+    def _hidden_event(self, channel: str, user: str, subtype: str) -> JSONDict:
+        """The envelope of a hidden ``message`` subtype: Slack sends no author or text on
+        the event itself, only on the message it describes."""
+        envelope = self.message_event(channel=channel, user=user, text="", subtype=subtype)
         event = envelope["event"]
         for key in ("user", "text", "client_msg_id", "team", "user_team", "source_team"):
             event.pop(key, None)
         event["hidden"] = True
+        return envelope
+
+    def changed_event(self, *, channel: str, user: str, ts: str, thread_ts: str,
+                      old_text: str, new_text: str) -> JSONDict:
+        """``message_changed``: `user` edited their message `ts`."""
+        envelope = self._hidden_event(channel, user, "message_changed")
+        event = envelope["event"]
         base = {"type": "message", "user": user, "ts": ts, "thread_ts": thread_ts,
                 "team": self.team_id}
         event["message"] = {**base, "text": new_text,
@@ -198,12 +204,8 @@ class SlackEventSender:
     def deleted_event(self, *, channel: str, user: str, ts: str, thread_ts: str,
                       old_text: str) -> JSONDict:
         """``message_deleted``: `user` deleted their message `ts`."""
-        envelope = self.message_event(channel=channel, user=user, text="",
-                                      subtype="message_deleted")
+        envelope = self._hidden_event(channel, user, "message_deleted")
         event = envelope["event"]
-        for key in ("user", "text", "client_msg_id", "team", "user_team", "source_team"):
-            event.pop(key, None)
-        event["hidden"] = True
         event["deleted_ts"] = ts
         event["previous_message"] = {"type": "message", "user": user, "ts": ts,
                                      "thread_ts": thread_ts, "text": old_text}
