@@ -7,7 +7,7 @@ from typing import Any
 
 from bridge.continuity import new_code
 from bridge.standins.clock import OffsetClock
-from bridge.standins.messenger import SEND, MessengerStandin
+from bridge.standins.messenger import SEND, MessengerStandin, MessengerWebhookSender
 from bridge.standins.twilio import CREATE, TwilioStandin
 from tests.conftest import AGENT, CHANNEL, Harness
 from tests.helpers_continuity import (
@@ -97,15 +97,21 @@ async def test_a_telegram_contact_joins_only_when_its_owner_shares_it(hc: Harnes
     assert len(open_conversations(hc)) == 1 and open_conversations(hc)[0] in (sms, tg)
 
 
+async def handed_off(h: Harness, meta: MessengerStandin, fb: MessengerWebhookSender,
+                     channel: str) -> tuple[str, str]:
+    """A Messenger customer whose agent sent `!handoff <channel>`: their thread and code."""
+    assert await fb.send(PAGE_A, fb.message(PAGE_A, ANN, "Hello from Messenger")) == 200
+    thread = await messenger_thread(h, PAGE_A, ANN)
+    await command(h, thread, f"!handoff {channel}")
+    await meta.wait_for(SEND, 1)
+    return thread, code_in(meta.texts())
+
+
 async def test_expired_reused_and_forged_codes_link_nothing(
     hc: Harness, meta: MessengerStandin, clock: OffsetClock, twilio: TwilioStandin,
 ) -> None:
     fb = messenger(hc, clock)
-    assert await fb.send(PAGE_A, fb.message(PAGE_A, ANN, "Hello from Messenger")) == 200
-    thread = await messenger_thread(hc, PAGE_A, ANN)
-    await command(hc, thread, "!handoff whatsapp")
-    await meta.wait_for(SEND, 1)
-    expiring = code_in(meta.texts())
+    thread, expiring = await handed_off(hc, meta, fb, "whatsapp")
     assert "wa.me/" in meta.texts()[-1]
     assert hc.rows("SELECT COUNT(*) FROM handoff_codes WHERE code_hash = ?",
                    (expiring,)) == [(0,)]  # only its hash is kept
@@ -147,12 +153,7 @@ async def test_expired_reused_and_forged_codes_link_nothing(
 async def test_a_telegram_edit_carrying_a_code_links_nothing(
     hc: Harness, meta: MessengerStandin, clock: OffsetClock,
 ) -> None:
-    fb = messenger(hc, clock)
-    assert await fb.send(PAGE_A, fb.message(PAGE_A, ANN, "Hello from Messenger")) == 200
-    thread = await messenger_thread(hc, PAGE_A, ANN)
-    await command(hc, thread, "!handoff telegram")
-    await meta.wait_for(SEND, 1)
-    code = code_in(meta.texts())
+    _, code = await handed_off(hc, meta, messenger(hc, clock), "telegram")
     assert await hc.customer_says(777, "hello", message_id=50) == 200
     await hc.thread_of(777)
     # "An edit never counts": neither a /start typed into an edit nor the bare code.
@@ -189,12 +190,7 @@ async def test_a_handoff_slack_could_not_check_is_not_acknowledged(hc: Harness) 
 async def test_a_customer_name_in_a_notice_cannot_ping_the_channel(
     hc: Harness, meta: MessengerStandin, clock: OffsetClock,
 ) -> None:
-    fb = messenger(hc, clock)
-    assert await fb.send(PAGE_A, fb.message(PAGE_A, ANN, "Hello from Messenger")) == 200
-    thread = await messenger_thread(hc, PAGE_A, ANN)
-    await command(hc, thread, "!handoff telegram")
-    await meta.wait_for(SEND, 1)
-    code = code_in(meta.texts())
+    thread, code = await handed_off(hc, meta, messenger(hc, clock), "telegram")
     assert await hc.customer_says(778, f"/start {code}", first_name="<!channel>") == 200
     await hc.wait_rows("SELECT method FROM links", [("handoff",)])
     await hc.wait_rows("SELECT COUNT(*) FROM outbox WHERE status = 'pending'", [(0,)])
