@@ -89,14 +89,13 @@ def merge_customers(keep: int, gone: int, method: LinkMethod, evidence: str, act
             " closed_by = ?, updated_at = ? WHERE id = ?", target, now, actor, now, merged)
         # Replies in the joined thread go where the customer wrote last, on either side.
         latest = yield from one(
-            "SELECT identity_id, connector, address, last_inbound_at FROM conversations"
-            " WHERE id IN (?, ?) ORDER BY COALESCE(last_inbound_at, created_at) DESC, id DESC"
-            " LIMIT 1", target, merged)
+            "SELECT identity_id, last_inbound_at FROM conversations WHERE id IN (?, ?)"
+            " ORDER BY COALESCE(last_inbound_at, created_at) DESC, id DESC LIMIT 1",
+            target, merged)
         assert latest is not None
-        yield from execute(
-            "UPDATE conversations SET identity_id = ?, connector = ?, address = ?,"
-            " last_inbound_at = ?, updated_at = ? WHERE id = ?",
-            latest[0], latest[1], latest[2], latest[3], now, target)
+        yield from answer_on(target, int(latest[0]), now)
+        yield from execute("UPDATE conversations SET last_inbound_at = ? WHERE id = ?",
+                           latest[1], target)
     link_id = yield from insert(
         "INSERT INTO links (customer_id, other_customer_id, method, evidence, actor, moved,"
         " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -182,6 +181,15 @@ def undo_link(customer_id: int, link_id: int | None, actor: str, now: float,
     return LinkResult(found=True, link_id=link_id, outbox=tuple(out))
 
 
+def answer_on(conversation_id: int, identity_id: int, now: float) -> Tx[None]:
+    """Replies of this conversation go to this identity (its connector and address are the
+    conversation's copy of the identity's, read by every send)."""
+    yield from execute(
+        "UPDATE conversations SET identity_id = i.id, connector = i.connector,"
+        " address = i.address, updated_at = ? FROM identities i WHERE i.id = ?"
+        " AND conversations.id = ?", now, identity_id, conversation_id)
+
+
 def _answer_on_own(keep: int, gone: int, now: float) -> Tx[None]:
     """Conversations of these customers that answer on an identity of someone else answer on
     their own customer's latest identity instead."""
@@ -191,20 +199,19 @@ def _answer_on_own(keep: int, gone: int, now: float) -> Tx[None]:
         keep, gone)
     for conversation_id, customer_id in wrong:
         own = yield from one(
-            "SELECT id, connector, address FROM identities WHERE customer_id = ?"
+            "SELECT id FROM identities WHERE customer_id = ?"
             " ORDER BY COALESCE(last_inbound_at, created_at) DESC, id DESC LIMIT 1",
             customer_id)
         if own is not None:
-            yield from execute(
-                "UPDATE conversations SET identity_id = ?, connector = ?, address = ?,"
-                " updated_at = ? WHERE id = ?", own[0], own[1], own[2], now, conversation_id)
+            yield from answer_on(int(conversation_id), int(own[0]), now)
 
 
 def _replies_to(conversation_id: int) -> Tx[str]:
     row = yield from one(
-        "SELECT i.channel, i.address, i.display_name FROM conversations c JOIN identities i"
-        " ON i.id = c.identity_id WHERE c.id = ?", conversation_id)
-    return "no channel" if row is None else describe(str(row[0]), str(row[1]), str(row[2]))
+        "SELECT i.channel, i.address, i.display_name, i.username FROM conversations c JOIN"
+        " identities i ON i.id = c.identity_id WHERE c.id = ?", conversation_id)
+    return ("no channel" if row is None
+            else describe(str(row[0]), str(row[1]), str(row[2]), row[3]))
 
 
 # -- phone numbers -------------------------------------------------------------------------
