@@ -18,17 +18,17 @@ from bridge.console.events import SlackEvents
 from bridge.console.slack import SlackConsole
 from bridge.console.socket import SlackSocket
 from bridge.delivery import Delivery
-from bridge.models import DeliveryState, InboundMessage, IngestResult
 from bridge.outbox import OutboxWorker
+from bridge.registry import connector_class
 from bridge.router import Router
 from bridge.settings import LoadedConfig, StorageSettings
 from bridge.singleton import Singletons
-from connectors import REGISTRY
 from connectors.base import Connector, ConnectorContext, StateAPI
 from storage.base import Store, StoreError
 from storage.postgres import PostgresStore, is_postgres_url
 from storage.sqlite import SQLiteStore
 from storage.sqlstore import SQLStore
+from vocab.models import DeliveryState, InboundMessage, IngestResult
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -147,7 +147,7 @@ class Bridge:
                                    state=ConnectorState(store, name),
                                    run_once=self.singletons.run, receipt=self._receipt,
                                    clock=self.clock)
-            self.connectors[name] = REGISTRY[name](table, ctx)
+            self.connectors[name] = connector_class(name)(table, ctx)
         delivery = Delivery(store, console, self.connectors, s.media, s.server.public_url,
                             clock=self.clock, history_size=s.continuity.history_conversations)
         self.worker = OutboxWorker(store, delivery, s.outbox, leases=shared, owner=self.instance,

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from bridge.app import Bridge, create_store, run_until_signalled
+from bridge.registry import settings_registry
 from bridge.settings import (
     ConfigError,
     LoadedConfig,
@@ -23,7 +24,6 @@ from bridge.settings import (
     load_settings,
     resolve_config_path,
 )
-from connectors import settings_registry
 from storage.base import StoreError
 from storage.copy import copy_store
 from storage.sqlite import SQLiteStore

@@ -13,8 +13,17 @@ from typing import Any
 from bridge.console.people import context_text, history_text, identity_line
 from bridge.console.render import inbound_text, notice_message, parent_message
 from bridge.console.slack import Agent, SlackConsole
-from bridge.formatting import mention_ids, mrkdwn_escape, mrkdwn_to_plain
-from bridge.models import (
+from bridge.settings import MediaSettings
+from connectors.base import (
+    Connector,
+    OptedOut,
+    OutsideWindow,
+    SendError,
+    Unsupported,
+    too_large,
+)
+from storage.base import OutboxResult, Outcome, Store
+from vocab.models import (
     Attachment,
     Conversation,
     ConversationId,
@@ -29,16 +38,7 @@ from bridge.models import (
     OutboxItem,
     OutboxKind,
 )
-from bridge.settings import MediaSettings
-from connectors.base import (
-    Connector,
-    OptedOut,
-    OutsideWindow,
-    SendError,
-    Unsupported,
-    too_large,
-)
-from storage.base import OutboxResult, Outcome, Store
+from vocab.mrkdwn import mention_ids, mrkdwn_escape, mrkdwn_to_plain
 
 log = logging.getLogger(__name__)
 _HINTS_MAX = 200_000

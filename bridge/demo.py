@@ -25,6 +25,7 @@ import aiohttp
 
 from bridge.app import Bridge
 from bridge.console.render import CLOSE_ACTION
+from bridge.registry import settings_registry
 from bridge.settings import load_settings
 from bridge.standins.clock import OffsetClock
 from bridge.standins.config import Secrets, standin_config
@@ -37,7 +38,6 @@ from bridge.standins.twilio import (
     TwilioStandin,
     TwilioWebhookSender,
 )
-from connectors import settings_registry
 
 CHANNEL = "C0DEMO0001"
 SIGNING_SECRET = "demo-signing-secret"

@@ -25,10 +25,10 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
-from bridge.models import OutboxId, OutboxItem, OutboxKind
 from bridge.settings import OutboxSettings
 from connectors.base import SendError
 from storage.base import OutboxResult, Outcome, Store
+from vocab.models import OutboxId, OutboxItem, OutboxKind
 
 log = logging.getLogger(__name__)
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from bridge.continuity import code_hash, find_code, new_code, normalize_phone
 from bridge.delivery import Delivery
-from bridge.models import (
+from bridge.outbox import OutboxWorker
+from connectors.base import Connector
+from storage.base import CustomerCard, LinkResult, Store
+from vocab.continuity import code_hash, find_code, new_code, normalize_phone
+from vocab.models import (
     AgentEdit,
     AgentReply,
     Conversation,
@@ -19,9 +22,6 @@ from bridge.models import (
     IngestResult,
     Link,
 )
-from bridge.outbox import OutboxWorker
-from connectors.base import Connector
-from storage.base import CustomerCard, LinkResult, Store
 
 
 class Router:

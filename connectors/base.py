@@ -18,7 +18,7 @@ import aiohttp
 from aiohttp import web
 from pydantic import BaseModel
 
-from bridge.models import (
+from vocab.models import (
     Attachment,
     DeliveryState,
     InboundMessage,

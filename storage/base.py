@@ -8,7 +8,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from bridge.models import (
+from vocab.models import (
     AgentEdit,
     AgentReply,
     Conversation,

@@ -12,9 +12,12 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from bridge.continuity import channel_label, code_hash, describe
-from bridge.formatting import mrkdwn_escape
-from bridge.models import (
+from storage.links import Merge, claim_phone, redeem_code
+from storage.outbox_rows import add_outbox
+from storage.query import Tx, execute, insert, one
+from storage.transactions import OPT_IN_NOTICE, OPT_OUT_NOTICE, set_opted_out
+from vocab.continuity import channel_label, code_hash, describe
+from vocab.models import (
     ConversationId,
     ConversationStatus,
     InboundMessage,
@@ -23,10 +26,7 @@ from bridge.models import (
     OutboxItem,
     OutboxKind,
 )
-from storage.links import Merge, claim_phone, redeem_code
-from storage.outbox_rows import add_outbox
-from storage.query import Tx, execute, insert, one
-from storage.transactions import OPT_IN_NOTICE, OPT_OUT_NOTICE, set_opted_out
+from vocab.mrkdwn import mrkdwn_escape
 
 
 def ingest_inbound_many(

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bridge.models import OutboxItem
 from storage.query import Tx, execute, rows
 from storage.reads import OUTBOX_COLUMNS, outbox_from_row
+from vocab.models import OutboxItem
 
 LANE = "lane"
 SINGLETON = "singleton"

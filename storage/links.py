@@ -15,11 +15,11 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bridge.continuity import channel_label, describe
-from bridge.models import CustomerId, IdentityId, LinkMethod, OutboxItem, OutboxKind
 from storage.base import LinkResult
 from storage.outbox_rows import add_outbox, seen_slack_event
 from storage.query import Tx, execute, insert, one, rows
+from vocab.continuity import channel_label, describe
+from vocab.models import CustomerId, IdentityId, LinkMethod, OutboxItem, OutboxKind
 
 
 def _marks(values: Sequence[object]) -> str:

@@ -3,8 +3,8 @@ the record of Slack events already acted on."""
 
 from __future__ import annotations
 
-from bridge.models import ConversationId, MessageId, OutboxId, OutboxItem, OutboxKind
 from storage.query import Tx, execute, insert
+from vocab.models import ConversationId, MessageId, OutboxId, OutboxItem, OutboxKind
 
 CUSTOMER_SIDE = frozenset({OutboxKind.CUSTOMER_SEND, OutboxKind.CUSTOMER_FILE,
                            OutboxKind.CUSTOMER_EDIT, OutboxKind.CUSTOMER_DELETE})

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-from bridge.models import CustomerId, Link, LinkMethod
 from storage.base import CustomerCard, HistoryEntry
 from storage.query import Tx, one, rows
 from storage.reads import (
@@ -14,6 +13,7 @@ from storage.reads import (
     conversation_from_row,
     identity_from_row,
 )
+from vocab.models import CustomerId, Link, LinkMethod
 
 
 def cards(customer_ids: list[int]) -> Tx[list[CustomerCard]]:

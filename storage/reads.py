@@ -11,7 +11,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from bridge.models import (
+from storage.base import MediaFile, SchemaTooNew
+from storage.dialect import Dialect, Migration, split_statements
+from storage.query import Row, Tx, execute, one, rows
+from vocab.models import (
     Attachment,
     Conversation,
     ConversationId,
@@ -27,9 +30,6 @@ from bridge.models import (
     OutboxItem,
     OutboxKind,
 )
-from storage.base import MediaFile, SchemaTooNew
-from storage.dialect import Dialect, Migration, split_statements
-from storage.query import Row, Tx, execute, one, rows
 
 OUTBOX_COLUMNS = (
     "id, kind, lane, conversation_id, message_id, payload, attempts, next_attempt_at, "

@@ -10,7 +10,20 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import ClassVar, TypeVar
 
-from bridge.models import (
+from storage import ingest, leases, links, people, reads
+from storage import transactions as tx
+from storage.base import (
+    CustomerCard,
+    HistoryEntry,
+    LinkResult,
+    MediaFile,
+    OutboxResult,
+    SchemaOutdated,
+    SchemaTooNew,
+)
+from storage.dialect import Dialect, migrations
+from storage.query import TxFactory
+from vocab.models import (
     AgentEdit,
     AgentReply,
     Conversation,
@@ -28,19 +41,6 @@ from bridge.models import (
     OutboxId,
     OutboxItem,
 )
-from storage import ingest, leases, links, people, reads
-from storage import transactions as tx
-from storage.base import (
-    CustomerCard,
-    HistoryEntry,
-    LinkResult,
-    MediaFile,
-    OutboxResult,
-    SchemaOutdated,
-    SchemaTooNew,
-)
-from storage.dialect import Dialect, migrations
-from storage.query import TxFactory
 
 T = TypeVar("T")
 

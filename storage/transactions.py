@@ -11,7 +11,11 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from bridge.models import (
+from storage.base import OutboxResult, Outcome
+from storage.links import add_code, identity_on
+from storage.outbox_rows import add_outbox, seen_slack_event
+from storage.query import Tx, execute, insert, one, rows
+from vocab.models import (
     AgentEdit,
     AgentReply,
     ConversationId,
@@ -24,10 +28,6 @@ from bridge.models import (
     OutboxItem,
     OutboxKind,
 )
-from storage.base import OutboxResult, Outcome
-from storage.links import add_code, identity_on
-from storage.outbox_rows import add_outbox, seen_slack_event
-from storage.query import Tx, execute, insert, one, rows
 
 OPT_OUT_NOTICE = (":no_bell: The customer asked not to receive messages here (STOP): the bridge "
                   "sends nothing more on this channel until they write START.")

@@ -16,10 +16,10 @@ import aiohttp
 import pytest
 
 from bridge.app import Bridge
+from bridge.registry import settings_registry
 from bridge.settings import load_settings
 from bridge.standins import SlackEventSender, SlackStandin, TelegramStandin
 from bridge.standins.config import Secrets, TomlValue, standin_config
-from connectors import settings_registry
 from tests.helpers_pg import PG_URL, fresh_schema
 from tests.helpers_rows import RowReader, Rows, reader_for
 

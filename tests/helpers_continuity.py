@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from bridge.models import InboundMessage, IngestResult
 from bridge.standins.clock import OffsetClock
 from bridge.standins.messenger import DEFAULT_APP_ID, DEFAULT_APP_SECRET, MessengerStandin
 from bridge.standins.twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, TwilioStandin
 from tests.conftest import AGENT, CHANNEL, Harness, HarnessFactory
 from tests.helpers_messenger import PAGE_A, PAGE_B, TOKEN_A, TOKEN_B, VERIFY_TOKEN
 from tests.helpers_twilio import SMS_FROM, WA_FROM
+from vocab.models import InboundMessage, IngestResult
 
 CODE = re.compile(r"LINK-[0-9A-Z]{12}")
 

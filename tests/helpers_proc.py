@@ -21,6 +21,8 @@ from typing import Any
 import aiohttp
 
 BRIDGE = [sys.executable, "-m", "bridge"]
+# The checkout under test, first on the child's path: not whichever one `pip install -e` last named.
+SOURCE_ROOT = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -34,6 +36,7 @@ def child_env(extra: Mapping[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "BRIDGE_CONFIG"}
     env.update(extra)
     env["PTB_TIMEDELTA"] = "1"
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SOURCE_ROOT), env.get("PYTHONPATH")) if p)
     return env
 
 

@@ -13,9 +13,9 @@ import pytest
 
 from bridge.app import Bridge
 from bridge.cli import main
+from bridge.registry import settings_registry
 from bridge.settings import load_settings
 from bridge.standins import SlackStandin, TelegramStandin
-from connectors import settings_registry
 from storage.dialect import migrations
 from tests.conftest import (
     HarnessFactory,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from bridge.continuity import new_code
 from bridge.standins.clock import OffsetClock
 from bridge.standins.messenger import SEND, MessengerStandin, MessengerWebhookSender
 from bridge.standins.twilio import CREATE, TwilioStandin
@@ -22,6 +21,7 @@ from tests.helpers_messenger import sender as messenger
 from tests.helpers_messenger import thread_of as messenger_thread
 from tests.helpers_twilio import CUSTOMER, HOUR, WA, customer
 from tests.test_loop import settle
+from vocab.continuity import new_code
 
 
 async def test_sms_and_whatsapp_from_one_number_join_and_an_undo_sticks(

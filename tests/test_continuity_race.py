@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bridge.models import ConversationStatus, InboundMessage
 from storage.ingest import ingest_inbound
 from storage.postgres import PostgresStore, run_async
 from tests.helpers_pg import PG_URL, connect, fresh_schema, pg_rows
+from vocab.models import ConversationStatus, InboundMessage
 
 PHONE = "+14155550100"
 WA = f"whatsapp:{PHONE}"

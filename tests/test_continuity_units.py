@@ -4,8 +4,10 @@ console draws a returning customer's context and a joined history."""
 from __future__ import annotations
 
 from bridge.console.people import context_text, history_text
-from bridge.continuity import ALPHABET, code_hash, find_code, new_code, normalize_phone
-from bridge.models import (
+from bridge.router import evidence
+from storage.base import CustomerCard, HistoryEntry
+from vocab.continuity import ALPHABET, code_hash, find_code, new_code, normalize_phone
+from vocab.models import (
     Conversation,
     ConversationId,
     ConversationStatus,
@@ -18,8 +20,6 @@ from bridge.models import (
     Message,
     MessageId,
 )
-from bridge.router import evidence
-from storage.base import CustomerCard, HistoryEntry
 
 
 def test_codes_are_random_well_formed_and_found_in_any_case() -> None:

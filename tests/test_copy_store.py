@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 
 from bridge.cli import main
-from bridge.models import AgentReply, DeliveryState, InboundMessage
 from storage.base import OutboxResult, Outcome
 from storage.copy import NOT_COPIED, TABLES
 from storage.postgres import PostgresStore
 from storage.sqlite import SQLiteStore
 from tests.conftest import CHANNEL, HarnessFactory
 from tests.helpers_pg import PG_URL, fresh_schema, pg_rows, wait_pg_rows
+from vocab.models import AgentReply, DeliveryState, InboundMessage
 
 THREAD = "1700000000.000100"
 Rows = dict[str, list[tuple[Any, ...]]]

@@ -6,7 +6,6 @@ import re
 
 import pytest
 
-from bridge.models import ConversationStatus
 from tests.conftest import AGENT, CHANNEL, Harness, HarnessFactory
 from tests.dovecot import Dovecot
 from tests.mailservers import (
@@ -16,6 +15,7 @@ from tests.mailservers import (
     email_config,
 )
 from tests.test_loop import settle
+from vocab.models import ConversationStatus
 
 ANN = "Ann Kim <ann@example.org>"
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 8

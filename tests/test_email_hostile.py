@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from bridge.models import InboundMessage, IngestResult
 from connectors.email.connector import clean
 from storage.base import StoreError
 from tests.conftest import HarnessFactory
 from tests.dovecot import Dovecot
 from tests.mailservers import EMAIL_ENV, SmtpReceiver, customer_mail, email_config
 from tests.test_loop import settle
+from vocab.models import InboundMessage, IngestResult
 
 NUL_BODY = (b"From: Nul <nul@example.org>\r\nTo: support@example.com\r\nSubject: a\x00b\r\n"
             b"Message-ID: <nul@example.org>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"

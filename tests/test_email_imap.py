@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from bridge.models import Attachment, InboundMessage, IngestResult
 from connectors.email import imap
 from storage.base import StoreError
 from tests.conftest import Harness, HarnessFactory
@@ -24,6 +23,7 @@ from tests.mailservers import (
     email_config,
 )
 from tests.test_loop import settle
+from vocab.models import Attachment, InboundMessage, IngestResult
 
 ANN = "Ann Kim <ann@example.org>"
 SUPPORT = "Support – Kunden"  # a space and a non-ASCII name: modified UTF-7, quoted

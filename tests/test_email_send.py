@@ -11,13 +11,13 @@ from email.message import EmailMessage
 import aiohttp
 import pytest
 
-from bridge.models import ConversationId, InboundMessage, MessageId, OutboundMessage
 from connectors.base import ConnectorContext, SendError
 from connectors.email import connector, outbound
 from connectors.email.connector import EmailConnector
 from connectors.email.settings import EmailSettings
 from tests.mailservers import SECRET, SmtpReceiver, customer_mail
 from tests.test_email_threads import MemoryState
+from vocab.models import ConversationId, InboundMessage, MessageId, OutboundMessage
 
 
 @pytest.fixture

@@ -12,17 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.formatting import (
-    mention_ids,
-    mrkdwn_escape,
-    mrkdwn_to_plain,
-    mrkdwn_to_telegram_html,
-    split_plain,
-    split_telegram_html,
-    telegram_to_mrkdwn,
-    utf16_len,
-    visible_text,
-)
+from vocab.mrkdwn import mention_ids, mrkdwn_escape, mrkdwn_to_plain, mrkdwn_to_telegram_html
+from vocab.split import split_plain, split_telegram_html, visible_text
+from vocab.telegram_text import telegram_to_mrkdwn, utf16_len
 
 NAMES = {"U1": "Ann Lee", "U2": "Bo <&>"}
 FAST = settings(max_examples=150, deadline=None)

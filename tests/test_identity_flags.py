@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from bridge.models import IdentityId, InboundMessage
 from storage import reads
 from storage.dialect import migrations
 from storage.postgres import PostgresStore
@@ -17,6 +16,7 @@ from storage.query import Tx, execute
 from storage.sqlite import SQLiteStore
 from storage.sqlstore import SQLStore
 from tests.helpers_pg import PG_URL, fresh_schema
+from vocab.models import IdentityId, InboundMessage
 
 CHANNEL = "C0SUPPORT1"
 

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from bridge.models import InboundMessage
 from bridge.singleton import Singletons, Step
 from storage.postgres import PostgresStore
 from tests.conftest import HarnessFactory
 from tests.helpers_pg import PG_URL, fresh_schema
+from vocab.models import InboundMessage
 
 
 @dataclass

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from bridge.models import InboundMessage
 from bridge.standins.messenger import MessengerStandin
 from connectors.messenger.connector import MessengerConnector
 from connectors.messenger.parse import load, parse_body
@@ -16,6 +15,7 @@ from connectors.messenger.settings import Page
 from tests.conftest import Harness, HarnessFactory
 from tests.helpers_continuity import record_ingest
 from tests.helpers_messenger import ANN, PAGE_A, PAGE_B, TOKEN_B, messenger_harness, sender
+from vocab.models import InboundMessage
 
 FIXTURES = Path(__file__).parent / "fixtures" / "messenger"
 APP_ID = "900000000000001"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from bridge.models import DeliveryState
 from connectors.base import Malformed
 from connectors.messenger.parse import PAGE_INBOX, Parsed, load, parse_body
+from vocab.models import DeliveryState
 
 FIXTURES = Path(__file__).parent / "fixtures" / "messenger"
 APP_ID = "900000000000001"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.models import ConversationId, MessageId, OutboundMessage
 from bridge.standins.clock import OffsetClock
 from bridge.standins.messenger import PERSONA, SEND, MessengerStandin
 from connectors.base import OutsideWindow
@@ -22,6 +21,7 @@ from tests.helpers_messenger import (
     thread_of,
 )
 from tests.test_loop import settle
+from vocab.models import ConversationId, MessageId, OutboundMessage
 
 OUT = "SELECT state FROM messages WHERE direction = 'out' ORDER BY id"
 

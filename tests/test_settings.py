@@ -15,9 +15,9 @@ from pydantic import BaseModel
 
 from bridge.app import Bridge
 from bridge.cli import main
+from bridge.registry import settings_registry
 from bridge.settings import LoadedConfig, Settings, load_settings
 from bridge.standins import SlackStandin, TelegramStandin
-from connectors import settings_registry
 from connectors.telegram.settings import TelegramSettings
 from tests.conftest import bridge_env, free_socket, write_config
 

@@ -15,11 +15,11 @@ import pytest
 
 from bridge.app import Bridge
 from bridge.console.socket import SocketModeError
+from bridge.registry import settings_registry
 from bridge.settings import load_settings
 from bridge.standins import SlackStandin, TelegramStandin
 from bridge.standins.base import JSONDict
 from bridge.standins.slack import SocketAck
-from connectors import settings_registry
 from storage.base import StoreError
 from tests.conftest import (
     AGENT,

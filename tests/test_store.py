@@ -17,13 +17,6 @@ from typing import Any
 import asyncpg
 import pytest
 
-from bridge.models import (
-    AgentReply,
-    ConversationStatus,
-    DeliveryState,
-    InboundMessage,
-    OutboxKind,
-)
 from storage.base import OutboxResult, Outcome, SchemaOutdated, SchemaTooNew
 from storage.dialect import migrations
 from storage.postgres import PostgresStore
@@ -31,6 +24,13 @@ from storage.query import Tx, execute, insert
 from storage.sqlite import SQLiteStore, sqlite_path
 from storage.sqlstore import SQLStore
 from tests.helpers_pg import PG_URL, connect, fresh_schema, pg_rows
+from vocab.models import (
+    AgentReply,
+    ConversationStatus,
+    DeliveryState,
+    InboundMessage,
+    OutboxKind,
+)
 
 CHANNEL = "C0STORE"
 LATEST = migrations()[-1].version

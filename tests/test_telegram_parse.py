@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from telegram import Update
 
-from bridge.formatting import split_plain
-from bridge.models import Attachment
 from connectors.base import Malformed
 from connectors.telegram.parse import parse_update, parse_update_data
+from vocab.models import Attachment
+from vocab.split import split_plain
 
 FIXTURES = Path(__file__).parent / "fixtures" / "telegram"
 

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from bridge.models import InboundMessage, IngestResult
 from bridge.standins.telegram import CONFLICT_TERMINATED
 from connectors.telegram.connector import TelegramConnector
 from storage.base import StoreError
 from tests.conftest import AGENT_NAME, CHANNEL, TG_TOKEN, Harness, HarnessFactory
+from vocab.models import InboundMessage, IngestResult
 
 POLLING = {"connectors.telegram": {"mode": "polling", "poll_timeout": 1}}
 

@@ -24,7 +24,8 @@ from bridge.console.render import (
     TEMPLATE_ACTION,
 )
 from bridge.console.slack import SlackConsole
-from bridge.models import (
+from connectors.base import SendError
+from vocab.models import (
     AgentEdit,
     AgentReply,
     Attachment,
@@ -33,7 +34,6 @@ from bridge.models import (
     ConversationStatus,
     IngestResult,
 )
-from connectors.base import SendError
 
 log = logging.getLogger(__name__)
 Ack = Callable[..., Awaitable[None]]

@@ -21,8 +21,8 @@ from typing import Any, Protocol
 
 from bridge.console.people import card_text, identities_line
 from bridge.console.slack import SlackConsole
-from bridge.formatting import mrkdwn_escape
-from bridge.models import (
+from storage.base import CustomerCard, LinkResult
+from vocab.models import (
     AgentReply,
     Conversation,
     ConversationId,
@@ -31,7 +31,7 @@ from bridge.models import (
     Link,
     LinkMethod,
 )
-from storage.base import CustomerCard, LinkResult
+from vocab.mrkdwn import mrkdwn_escape
 
 log = logging.getLogger(__name__)
 Ack = Callable[..., Awaitable[None]]

@@ -26,7 +26,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from bridge.console.commands import ConsoleActions, ConsoleCommands, parse_command, slack_files
 from bridge.console.slack import SlackConsole
 from bridge.console.text import is_note
-from bridge.models import AgentReply
+from vocab.models import AgentReply
 
 log = logging.getLogger(__name__)
 RELAYED_SUBTYPES = frozenset({None, "thread_broadcast", "file_share"})

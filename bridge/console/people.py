@@ -7,10 +7,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from bridge.continuity import channel_label, describe
-from bridge.formatting import mrkdwn_escape
-from bridge.models import Direction, Identity, IdentityId, Message
 from storage.base import CustomerCard, HistoryEntry
+from vocab.continuity import channel_label, describe
+from vocab.models import Direction, Identity, IdentityId, Message
+from vocab.mrkdwn import mrkdwn_escape
 
 MESSAGE_MAX = 38_000  # Slack's text limit is 40,000 characters
 LINE_MAX = 300  # one history line

@@ -9,9 +9,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from bridge.continuity import channel_label as label_of
-from bridge.formatting import mrkdwn_escape
-from bridge.models import ConversationStatus
+from vocab.continuity import channel_label as label_of
+from vocab.models import ConversationStatus
+from vocab.mrkdwn import mrkdwn_escape
 
 CLOSE_ACTION = "bridge_close"  # button on the parent message
 REOPEN_ACTION = "bridge_reopen"  # button on the parent of a closed conversation

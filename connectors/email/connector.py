@@ -27,14 +27,6 @@ from typing import Any, ClassVar, TypeVar
 from aiohttp import web
 from pydantic import BaseModel
 
-from bridge.models import (
-    Attachment,
-    DeliveryState,
-    InboundMessage,
-    OutboundFile,
-    OutboundMessage,
-    SendReceipt,
-)
 from connectors.base import (
     Connector,
     ConnectorContext,
@@ -48,6 +40,14 @@ from connectors.email.outbound import Reply, compose, deliver, message_id_of
 from connectors.email.parse import NAME, ParsedMail, find_part, parse_mail, unreadable
 from connectors.email.settings import EmailSettings
 from connectors.email.threads import MAX_ID, Threads, handoff_code_in
+from vocab.models import (
+    Attachment,
+    DeliveryState,
+    InboundMessage,
+    OutboundFile,
+    OutboundMessage,
+    SendReceipt,
+)
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ from email.utils import format_datetime, make_msgid
 
 import aiosmtplib
 
-from bridge.models import OutboundFile
 from connectors.base import SendError
 from connectors.email.settings import EmailSettings
 from connectors.email.threads import Thread
+from vocab.models import OutboundFile
 
 _RE = re.compile(r"^\s*(re|aw|sv|antw|vs|ref)\s*(\[\d+\])?\s*:\s*", re.IGNORECASE)
 

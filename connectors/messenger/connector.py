@@ -21,14 +21,6 @@ import aiohttp
 from aiohttp import web
 from pydantic import BaseModel
 
-from bridge.formatting import split_plain
-from bridge.models import (
-    Attachment,
-    InboundMessage,
-    OutboundFile,
-    OutboundMessage,
-    SendReceipt,
-)
 from connectors.base import (
     Connector,
     ConnectorContext,
@@ -49,6 +41,14 @@ from connectors.messenger.parse import (
     split_address,
 )
 from connectors.messenger.settings import MessengerSettings, Page
+from vocab.models import (
+    Attachment,
+    InboundMessage,
+    OutboundFile,
+    OutboundMessage,
+    SendReceipt,
+)
+from vocab.split import split_plain
 
 log = logging.getLogger(__name__)
 SIGNATURE = "X-Hub-Signature-256"

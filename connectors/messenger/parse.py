@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from bridge.models import Attachment, DeliveryState, InboundMessage
 from connectors.base import Malformed
+from vocab.models import Attachment, DeliveryState, InboundMessage
 
 NAME = "messenger"
 # Our sends carry this `metadata`, which Meta repeats in their echoes (with our app id).

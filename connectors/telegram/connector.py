@@ -16,7 +16,6 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
 from telegram.request import HTTPXRequest
 
-from bridge.models import Attachment, InboundMessage, OutboundFile, OutboundMessage, SendReceipt
 from connectors.base import (
     Connector,
     ConnectorContext,
@@ -29,6 +28,7 @@ from connectors.telegram import outbound
 from connectors.telegram.parse import HANDLED_UPDATES, NAME, parse_update, parse_update_data
 from connectors.telegram.polling import TelegramPoller
 from connectors.telegram.settings import TelegramSettings
+from vocab.models import Attachment, InboundMessage, OutboundFile, OutboundMessage, SendReceipt
 
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"

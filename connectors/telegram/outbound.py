@@ -19,9 +19,11 @@ from telegram.error import (
     TimedOut,
 )
 
-from bridge.formatting import mrkdwn_to_telegram_html, split_telegram_html, utf16_len
-from bridge.models import OutboundMessage
 from connectors.base import SendError
+from vocab.models import OutboundMessage
+from vocab.mrkdwn import mrkdwn_to_telegram_html
+from vocab.split import split_telegram_html
+from vocab.telegram_text import utf16_len
 
 MAX_TEXT = 4096  # characters after entity parsing (MessageLimit.MAX_TEXT_LENGTH)
 MAX_CAPTION = 1024

@@ -6,9 +6,10 @@ import json
 import re
 from typing import Any
 
-from bridge.formatting import mrkdwn_escape, telegram_to_mrkdwn
-from bridge.models import Attachment, InboundMessage
 from connectors.base import Malformed
+from vocab.models import Attachment, InboundMessage
+from vocab.mrkdwn import mrkdwn_escape
+from vocab.telegram_text import telegram_to_mrkdwn
 
 NAME = "telegram"
 # The update kinds the bridge relays: `allowed_updates` for setWebhook and getUpdates.

@@ -35,9 +35,9 @@ from telegram.error import (
 )
 from telegram.request import BaseRequest
 
-from bridge.models import InboundMessage
 from connectors.base import Ingest, Malformed, StateAPI
 from connectors.telegram.parse import HANDLED_UPDATES
+from vocab.models import InboundMessage
 
 log = logging.getLogger(__name__)
 

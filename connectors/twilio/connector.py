@@ -19,14 +19,6 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.request_validator import RequestValidator, get_signature_algorithm
 from twilio.rest import Client
 
-from bridge.formatting import SMS_LIMIT, split_plain
-from bridge.models import (
-    Attachment,
-    InboundMessage,
-    OutboundFile,
-    OutboundMessage,
-    SendReceipt,
-)
 from connectors.base import (
     Connector,
     ConnectorContext,
@@ -47,6 +39,14 @@ from connectors.twilio.parse import (
     parse_status,
 )
 from connectors.twilio.settings import TwilioSettings
+from vocab.models import (
+    Attachment,
+    InboundMessage,
+    OutboundFile,
+    OutboundMessage,
+    SendReceipt,
+)
+from vocab.split import SMS_LIMIT, split_plain
 
 log = logging.getLogger(__name__)
 SIGNATURE = "X-Twilio-Signature"

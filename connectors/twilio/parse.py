@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import parse_qs
 
-from bridge.models import Attachment, DeliveryState, InboundMessage
 from connectors.base import Malformed
+from vocab.models import Attachment, DeliveryState, InboundMessage
 
 NAME = "twilio"
 MAX_MEDIA = 10

@@ -17,7 +17,7 @@ import secrets
 
 import phonenumbers
 
-from bridge.formatting import mrkdwn_escape
+from vocab.mrkdwn import mrkdwn_escape
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford: no I, L, O, U
 CODE_LENGTH = 12

@@ -1,0 +1,50 @@
+"""The connector registry: config names to connector classes, and to their settings models.
+
+The composition root is the only place that names the concrete connectors.  Each is imported
+only when it is enabled (`connector_class`), so a bridge that runs Telegram alone never loads
+twilio, aioimaplib or aiosmtplib; validating a config imports only the light settings modules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import import_module
+
+from pydantic import BaseModel
+
+from connectors.base import Connector
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    package: str  # connectors.<platform>
+    connector: str  # the class in <package>.connector
+    settings: str  # the model in <package>.settings
+
+
+REGISTRY: dict[str, Entry] = {
+    "messenger": Entry("connectors.messenger", "MessengerConnector", "MessengerSettings"),
+    "telegram": Entry("connectors.telegram", "TelegramConnector", "TelegramSettings"),
+    "email": Entry("connectors.email", "EmailConnector", "EmailSettings"),
+    "twilio": Entry("connectors.twilio", "TwilioConnector", "TwilioSettings"),
+}
+
+
+def connector_class(name: str) -> type[Connector]:
+    """The connector class for a config name (KeyError for an unknown one); imported now."""
+    entry = REGISTRY[name]
+    cls = getattr(import_module(f"{entry.package}.connector"), entry.connector)
+    if not (isinstance(cls, type) and issubclass(cls, Connector)) or cls.name != name:
+        raise TypeError(f"{entry.package}.connector.{entry.connector} is not the {name} connector")
+    return cls
+
+
+def settings_registry() -> dict[str, type[BaseModel]]:
+    """Each connector's settings model, by config name: what `load_settings` validates with."""
+    out: dict[str, type[BaseModel]] = {}
+    for name, entry in REGISTRY.items():
+        model = getattr(import_module(f"{entry.package}.settings"), entry.settings)
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            raise TypeError(f"{entry.package}.settings.{entry.settings} is not a settings model")
+        out[name] = model
+    return out
