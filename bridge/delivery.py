@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from bridge.console.notices import notice_text, reaction
 from bridge.console.people import context_text, history_text, identity_line
 from bridge.console.render import inbound_text, notice_message, parent_message
 from bridge.console.slack import Agent, SlackConsole
@@ -23,6 +24,13 @@ from connectors.base import (
     too_large,
 )
 from storage.base import OutboxResult, Outcome, Store
+from vocab.events import (
+    ContinuesElsewhere,
+    ConversationJoined,
+    NotDelivered,
+    ReturningCustomer,
+    parse_event,
+)
 from vocab.models import (
     Attachment,
     Conversation,
@@ -91,7 +99,7 @@ class Delivery:
         self._hints[message_id] = item
 
     def gate_for(self, item: OutboxItem) -> str | None:
-        if item.kind.value.startswith("customer_"):
+        if item.kind.customer_side:
             return None  # learnt from the connector's own 429 (one chat, one number...)
         return f"slack:{self.console.settings.support_channel}"
 
@@ -190,12 +198,25 @@ class Delivery:
     async def _react(self, item: OutboxItem) -> OutboxResult:
         msg = await self._message(item)
         if msg.slack_ts:
-            await self.console.react(msg.slack_ts, item.payload, channel=msg.slack_channel)
+            await self.console.react(msg.slack_ts, reaction(item.payload),
+                                     channel=msg.slack_channel)
         return _done(item)
 
     async def _post_notice(self, item: OutboxItem) -> OutboxResult:
         text, retry, templates = item.payload, None, []
-        if text.startswith("{"):
+        event = parse_event(item.payload)
+        if event is not None:
+            # What the store recorded, rendered now; some notices show what is there now.
+            text = notice_text(event)
+            if isinstance(event, NotDelivered):
+                templates = list(event.templates)
+            elif isinstance(event, ReturningCustomer):
+                text = await self._expand(item, text, {"context": event.customer_id})
+            elif isinstance(event, ConversationJoined):
+                text = await self._expand(item, text, {"history": event.merged})
+            elif isinstance(event, ContinuesElsewhere):
+                text = await self._expand(item, text, {"thread_of": event.target})
+        elif text.startswith("{"):  # a notice the core wrote, with its buttons
             data = json.loads(text)
             text, retry = str(data["text"]), data.get("retry")
             templates = [str(name) for name in data.get("templates") or []]

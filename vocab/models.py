@@ -258,6 +258,12 @@ class OutboxKind(enum.StrEnum):
     CUSTOMER_EDIT = "customer_edit"  # an agent edited a reply: edit it on the platform
     CUSTOMER_DELETE = "customer_delete"  # an agent deleted a reply: delete it there
 
+    @property
+    def customer_side(self) -> bool:
+        """Sent to the customer's platform (send, file, edit, delete); else posted into Slack.
+        The one place this is decided: lanes, gates, `bridge outbox list` all ask it."""
+        return self.value.startswith("customer_")
+
 
 class OutboxItem(BaseModel):
     id: OutboxId
