@@ -64,8 +64,10 @@ class CustomerSide:
         """A customer's file from their platform, for the thread (`CustomerFiles`)."""
         if attachment.size is not None and attachment.size > self.media.max_bytes:
             raise too_large(attachment.size, self.media.max_bytes)
-        return await connector_named(self.connectors, connector).fetch_file(
-            attachment, self.media.max_bytes)
+        return await self._connector(connector).fetch_file(attachment, self.media.max_bytes)
+
+    def _connector(self, name: str) -> Connector:
+        return connector_named(self.connectors, name)
 
     async def _outbound(self, item: OutboxItem) -> tuple[Message, Conversation, Agent | None]:
         msg = await stored_message(self.store, item)
@@ -118,7 +120,7 @@ class CustomerSide:
                                  "this channel until they write START.",
                                  opted_out_identity=conv.identity_id)
         reason = mrkdwn_escape(exc.message)
-        templates = tuple(connector_named(self.connectors, conv.connector).templates(conv.address))
+        templates = tuple(self._connector(conv.connector).templates(conv.address))
         hint = ""
         if templates:
             prefix = self.console.settings.command_prefix
@@ -151,7 +153,7 @@ class CustomerSide:
             return checked
         msg, conv, agent, identity = checked
         out = await self._compose(msg, conv, agent, identity)
-        connector = connector_named(self.connectors, conv.connector)
+        connector = self._connector(conv.connector)
         template = json.loads(item.payload) if item.payload.startswith("{") else None
         if not out.text and template is None:
             return self._blocked(item, msg, "nothing to send",
@@ -167,8 +169,8 @@ class CustomerSide:
             return self._refused(item, msg, conv, what, exc)
         notice = await self._which_channel(identity, receipt.note)
         return done(item, message_id=msg.id, message_state=DeliveryState.SENT,
-                     sent_platform_ids=receipt.platform_message_ids, author_name=agent.name,
-                     conversation_id=conv.id, notice=notice)
+                    sent_platform_ids=receipt.platform_message_ids, author_name=agent.name,
+                    conversation_id=conv.id, notice=notice)
 
     async def _which_channel(self, identity: Identity | None,
                              note: str | None) -> str | None:
@@ -201,7 +203,7 @@ class CustomerSide:
             raise SendError(f"{name} has no download URL", code="no_url", retryable=False)
         data = await self.console.download(attachment.url, self.media.max_bytes)
         mime = attachment.mime_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
-        connector = connector_named(self.connectors, conv.connector)
+        connector = self._connector(conv.connector)
         out = (await self._compose(msg, conv, agent, identity)).model_copy(update={"text": ""})
         file = OutboundFile(filename=name, mime_type=mime, data=data)
         if connector.fetches_media_by_url:
@@ -219,14 +221,14 @@ class CustomerSide:
                       f"{mrkdwn_escape(name)} instead (valid for "
                       f"{self.media.link_ttl_hours:g} hours).")
         return done(item, message_id=msg.id, message_state=DeliveryState.SENT,
-                     sent_platform_ids=receipt.platform_message_ids, author_name=agent.name,
-                     conversation_id=conv.id, notice=notice)
+                    sent_platform_ids=receipt.platform_message_ids, author_name=agent.name,
+                    conversation_id=conv.id, notice=notice)
 
     async def _edit(self, item: OutboxItem) -> OutboxResult:
         msg, conv, agent = await self._outbound(item)
         if not msg.sent_platform_id or agent is None or not agent.allowed:
             return done(item)  # not sent yet (the send reads the new text), or never will be
-        connector = connector_named(self.connectors, conv.connector)
+        connector = self._connector(conv.connector)
         out = await self._compose(msg, conv, agent)
         try:
             await connector.edit(out, msg.sent_platform_id.split(","))
@@ -243,7 +245,7 @@ class CustomerSide:
         if conv is None or not msg.sent_platform_id:
             return done(item, message_id=msg.id, message_state=DeliveryState.DELETED)
         try:
-            await connector_named(self.connectors, conv.connector).delete(conv.address,
+            await self._connector(conv.connector).delete(conv.address,
                                                          msg.sent_platform_id.split(","))
         except Unsupported as exc:
             return done(item, conversation_id=conv.id, notice=(

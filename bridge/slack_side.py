@@ -116,8 +116,8 @@ class SlackSide:
             ts = await self.console.post(rendered, thread)
         self._hints.pop(item.message_id, None)
         return done(item, message_id=item.message_id, message_state=DeliveryState.POSTED,
-                     slack_channel=self.console.settings.support_channel, slack_ts=ts,
-                     thread_ts=ts if first else None, conversation_id=item.conversation_id)
+                    slack_channel=self.console.settings.support_channel, slack_ts=ts,
+                    thread_ts=ts if first else None, conversation_id=item.conversation_id)
 
     async def _post_file(self, item: OutboxItem) -> OutboxResult:
         msg = await stored_message(self.store, item)
