@@ -129,8 +129,7 @@ async def _outbox_list(loaded: LoadedConfig) -> int:
         await store.close()
     for item in items:
         error = (item.last_error or "").replace("\n", " ")
-        customer_side = item.kind.value.startswith("customer_")  # send, file, edit, delete
-        target = connectors[item.conversation_id] if customer_side else "slack"
+        target = connectors[item.conversation_id] if item.kind.customer_side else "slack"
         print(f"{item.id}\t{item.status}\tconversation={item.conversation_id}\t"
               f"connector={target}\t{item.kind}\tattempts={item.attempts}\t{error}")
     return 0

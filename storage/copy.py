@@ -54,7 +54,7 @@ def _page(table: str, columns: Sequence[str], order: str, limit: int,
     return found
 
 
-def _insert(table: str, columns: Sequence[str], page: Sequence[Row]) -> Tx[int]:
+def _insert(table: str, columns: Sequence[str], page: Sequence[tuple[Any, ...]]) -> Tx[int]:
     marks = "(" + ", ".join("?" for _ in columns) + ")"
     per_statement = max(1, MAX_PARAMS // len(columns))
     added = 0

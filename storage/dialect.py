@@ -21,7 +21,7 @@ class Dialect:
     tokens: dict[str, str]
     numbered_params: bool  # `$1, $2...` instead of `?`
     table_exists: str  # one row when the table named by the parameter exists
-    columns: str  # the column names of the table named by the parameter, in order
+    columns: str  # the names (`column_name`) of the table's columns, in order
     migration_lock: str | None  # taken first in the migration transaction (SQLite: BEGIN
     # IMMEDIATE already serialises writers)
     reset_sequence: str | None  # after explicit ids were inserted into `{table}`
@@ -66,7 +66,7 @@ SQLITE = Dialect(
      "for_update": ""},
     numbered_params=False,
     table_exists="SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-    columns="SELECT name FROM pragma_table_info(?) ORDER BY cid",
+    columns="SELECT name AS column_name FROM pragma_table_info(?) ORDER BY cid",
     migration_lock=None,
     reset_sequence=None,  # AUTOINCREMENT follows explicit ids by itself (sqlite_sequence)
 )

@@ -5,18 +5,32 @@ The customer is the person, not the address: a message joins the open conversati
 customer its identity belongs to, whatever the channel.  Identities join a customer only on
 evidence (`storage/links.py`): a handoff code issued in that customer's thread, or a phone
 number both proved.  The router has already normalized both (`bridge/continuity.py`).
+
+`ingest_inbound` runs the steps in order, each a transaction step of its own: a duplicate
+stops it, then the identity, the evidence it carries, the conversation, the message, and the
+outbox rows.  What the agents must be told is kept as typed events (`vocab/events.py`).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from storage.links import Merge, claim_phone, redeem_code
-from storage.outbox_rows import add_outbox
-from storage.query import Tx, execute, insert, one
-from storage.transactions import OPT_IN_NOTICE, OPT_OUT_NOTICE, set_opted_out
-from vocab.continuity import channel_label, code_hash, describe
+from storage.outbox_rows import add_event, add_outbox
+from storage.query import Row, Tx, execute, insert, one
+from storage.transactions import set_opted_out
+from vocab.continuity import code_hash
+from vocab.events import (
+    ChannelSwitched,
+    Event,
+    OptOutChanged,
+    PhoneLinked,
+    ReopenedByCustomer,
+    ReturningCustomer,
+    Who,
+)
 from vocab.models import (
     ConversationId,
     ConversationStatus,
@@ -26,7 +40,6 @@ from vocab.models import (
     OutboxItem,
     OutboxKind,
 )
-from vocab.mrkdwn import mrkdwn_escape
 
 
 def ingest_inbound_many(
@@ -38,6 +51,26 @@ def ingest_inbound_many(
     return results
 
 
+@dataclass
+class Evidence:
+    """What the message proved about who the customer is, and what the thread must hear."""
+
+    customer_id: int
+    events: list[Event] = field(default_factory=list)
+    merges: list[Merge] = field(default_factory=list)
+    told: bool = False  # an event already says what this message did to the customer
+
+
+@dataclass(frozen=True)
+class Joined:
+    """The conversation the message joins, and how."""
+
+    conversation_id: int
+    created: bool = False
+    reopened: bool = False
+    earlier: bool = False  # a new conversation of a customer seen before
+
+
 def ingest_inbound(
     item: InboundMessage, slack_channel: str, now: float, reopen_within: float = 0.0,
 ) -> Tx[IngestResult]:
@@ -46,12 +79,27 @@ def ingest_inbound(
         item.connector, item.platform_message_id,
     )
     if dup is not None:
-        return IngestResult(message_id=MessageId(dup[0]),
-                            conversation_id=ConversationId(dup[1]), duplicate=True)
+        return IngestResult(message_id=MessageId(dup["id"]),
+                            conversation_id=ConversationId(dup["conversation_id"]),
+                            duplicate=True)
+    identity_id, customer_id = yield from _identity(item, now)
+    evidence = yield from _evidence(item, identity_id, customer_id, now)
+    joined = yield from _conversation(item, identity_id, evidence, slack_channel, now,
+                                      reopen_within)
+    message_id = yield from _message(item, joined.conversation_id, identity_id, now)
+    out = yield from _outbox(item, joined, evidence, message_id, now)
+    return IngestResult(message_id=MessageId(message_id),
+                        conversation_id=ConversationId(joined.conversation_id),
+                        duplicate=False, outbox=tuple(out))
 
-    echo = item.echo_author is not None  # the business's own reply, made outside the bridge
-    wrote_at = None if item.edit_of is not None or echo else (item.platform_time or now)
-    channel = item.channel or item.connector
+
+def _is_echo(item: InboundMessage) -> bool:
+    return item.echo_author is not None  # the business's own reply, made outside the bridge
+
+
+def _identity(item: InboundMessage, now: float) -> Tx[tuple[int, int]]:
+    """The identity the message came from (created on first contact), and its customer."""
+    wrote_at = None if item.edit_of is not None or _is_echo(item) else (item.platform_time or now)
     # FOR UPDATE (PostgreSQL) locks the identity and its customer: concurrent messages of one
     # customer then pick or open the conversation one after the other.
     ident = yield from one(
@@ -68,67 +116,82 @@ def ingest_inbound(
             "INSERT INTO identities (customer_id, connector, address, display_name, username,"
             " created_at, last_inbound_at, channel) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             customer_id, item.connector, item.address, item.sender_name, item.username, now,
-            wrote_at, channel,
+            wrote_at, item.channel or item.connector,
         )
-    else:
-        identity_id, customer_id = int(ident[0]), int(ident[1])
-        # Windows (WhatsApp, Messenger) count from the customer's latest own message; an
-        # edit is not one, and a late redelivery never moves the time back.
-        renamed = (ident[2], ident[3]) != (item.sender_name, item.username) and item.sender_name
-        yield from execute(
-            "UPDATE identities SET last_inbound_at = CASE WHEN CAST(? AS {{real}}) IS NOT NULL"
-            " AND (last_inbound_at IS NULL OR last_inbound_at < ?) THEN ?"
-            " ELSE last_inbound_at END"
-            + (", display_name = ?, username = ?" if renamed else "") + " WHERE id = ?",
-            *[wrote_at] * 3, *((item.sender_name, item.username) if renamed else ()),
-            identity_id)
-    notes: list[str] = []
-    merges: list[Merge] = []
-    told = False  # a note already says what this message did to the customer
-    if item.opt_out is not None and (yield from set_opted_out(identity_id, item.opt_out, now)):
-        notes.append(OPT_OUT_NOTICE if item.opt_out else OPT_IN_NOTICE)
-    if not echo and item.handoff_code:
-        redeemed = yield from redeem_code(code_hash(item.handoff_code), identity_id,
-                                          customer_id, channel_label(channel),
-                                          mrkdwn_escape(item.sender_name) or "The customer",
-                                          now)
-        customer_id = redeemed.customer_id
-        if redeemed.note is not None:
-            notes.append(redeemed.note)
-            told = True
-        if redeemed.merge is not None:
-            merges.append(redeemed.merge)
-    if not echo and item.verified_phone:
-        customer_id, merge = yield from claim_phone(identity_id, customer_id, item.verified_phone,
-                                                    now)
-        if merge is not None:
-            merges.append(merge)
-            notes.append(f":link: Linked automatically: the same phone number "
-                         f"{item.verified_phone} wrote on {channel_label(channel)} (link "
-                         f"{merge.link_id}; an agent can undo it with the unlink command).")
+        return identity_id, customer_id
+    identity_id = int(ident["id"])
+    # Windows (WhatsApp, Messenger) count from the customer's latest own message; an
+    # edit is not one, and a late redelivery never moves the time back.
+    renamed = ((ident["display_name"], ident["username"]) != (item.sender_name, item.username)
+               and item.sender_name)
+    yield from execute(
+        "UPDATE identities SET last_inbound_at = CASE WHEN CAST(? AS {{real}}) IS NOT NULL"
+        " AND (last_inbound_at IS NULL OR last_inbound_at < ?) THEN ?"
+        " ELSE last_inbound_at END"
+        + (", display_name = ?, username = ?" if renamed else "") + " WHERE id = ?",
+        *[wrote_at] * 3, *((item.sender_name, item.username) if renamed else ()),
+        identity_id)
+    return identity_id, int(ident["customer_id"])
 
-    # The customer's open conversation, else their latest (reopened while recent).
-    conv = yield from one(
+
+def _evidence(item: InboundMessage, identity_id: int, customer_id: int,
+              now: float) -> Tx[Evidence]:
+    """An opt-out or opt-in, a handoff code, a verified phone number: what each changes."""
+    found = Evidence(customer_id)
+    channel = item.channel or item.connector
+    if item.opt_out is not None and (yield from set_opted_out(identity_id, item.opt_out, now)):
+        found.events.append(OptOutChanged(opted_out=item.opt_out))
+    if _is_echo(item):
+        return found
+    if item.handoff_code:
+        redeemed = yield from redeem_code(code_hash(item.handoff_code), identity_id,
+                                          found.customer_id, channel, item.sender_name, now)
+        found.customer_id = redeemed.customer_id
+        if redeemed.event is not None:
+            found.events.append(redeemed.event)
+            found.told = True
+        if redeemed.merge is not None:
+            found.merges.append(redeemed.merge)
+    if item.verified_phone:
+        found.customer_id, merge = yield from claim_phone(identity_id, found.customer_id,
+                                                          item.verified_phone, now)
+        if merge is not None:
+            found.merges.append(merge)
+            found.events.append(PhoneLinked(phone=item.verified_phone, channel=channel,
+                                            link_id=merge.link_id))
+    return found
+
+
+def _latest_conversation(customer_id: int) -> Tx[Row | None]:
+    """The customer's open conversation, else their latest, with the identity it answers on."""
+    return (yield from one(
         "SELECT c.id, c.status, c.closed_at, c.identity_id, i.channel, i.address,"
         " i.display_name, i.username FROM"
         " conversations c JOIN identities i ON i.id = c.identity_id WHERE c.customer_id = ?"
         " AND c.merged_into IS NULL ORDER BY CASE WHEN c.status = 'open' THEN 0 ELSE 1 END,"
         " c.id DESC LIMIT 1",
         customer_id,
-    )
-    reopened = created = False
-    if conv is not None and echo:
-        conversation_id = int(conv[0])  # shown where it belongs; opens and reopens nothing
-    elif conv is not None and (conv[1] == ConversationStatus.OPEN or (
-            item.reopen and conv[2] is not None and now - float(conv[2]) <= reopen_within)):
-        conversation_id = int(conv[0])
-        reopened = conv[1] != ConversationStatus.OPEN
-        if int(conv[3]) != identity_id and not merges and not told:
+    ))
+
+
+def _conversation(item: InboundMessage, identity_id: int, evidence: Evidence,
+                  slack_channel: str, now: float, reopen_within: float) -> Tx[Joined]:
+    """The conversation the message joins: the open one (reopened while recent), else a new
+    one that links back to the latest."""
+    conv = yield from _latest_conversation(evidence.customer_id)
+    if conv is not None and _is_echo(item):
+        return Joined(int(conv["id"]))  # shown where it belongs; opens and reopens nothing
+    if conv is not None and (conv["status"] == ConversationStatus.OPEN or (
+            item.reopen and conv["closed_at"] is not None
+            and now - float(conv["closed_at"]) <= reopen_within)):
+        conversation_id = int(conv["id"])
+        if int(conv["identity_id"]) != identity_id and not evidence.merges and not evidence.told:
             # A known customer on another of their channels: say where replies go now.
-            notes.append(f":twisted_rightwards_arrows: Now writing on "
-                         f"{describe(channel, item.address, item.sender_name, item.username)};"
-                         " replies go there (before: "
-                         f"{describe(str(conv[4]), str(conv[5]), str(conv[6]), conv[7])}).")
+            evidence.events.append(ChannelSwitched(
+                now=Who(channel=item.channel or item.connector, address=item.address,
+                        name=item.sender_name, username=item.username),
+                before=Who(channel=str(conv["channel"]), address=str(conv["address"]),
+                           name=str(conv["display_name"]), username=conv["username"])))
         # Replies follow the customer to the channel they wrote on last.
         yield from execute(
             "UPDATE conversations SET identity_id = ?, connector = ?, address = ?,"
@@ -136,47 +199,53 @@ def ingest_inbound(
             " closed_by = NULL WHERE id = ?",
             identity_id, item.connector, item.address, now, now, conversation_id,
         )
-    else:
-        # No conversation yet, or one closed too long ago: a new thread that links back.
-        created = True
-        conversation_id = yield from insert(
-            "INSERT INTO conversations (customer_id, identity_id, connector, address, status,"
-            " slack_channel, created_at, updated_at, last_inbound_at, previous_id)"
-            " VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?)",
-            customer_id, identity_id, item.connector, item.address, slack_channel, now, now,
-            None if echo else now, None if conv is None else int(conv[0]),
-        )
+        return Joined(conversation_id, reopened=conv["status"] != ConversationStatus.OPEN)
+    # No conversation yet, or one closed too long ago: a new thread that links back.
+    conversation_id = yield from insert(
+        "INSERT INTO conversations (customer_id, identity_id, connector, address, status,"
+        " slack_channel, created_at, updated_at, last_inbound_at, previous_id)"
+        " VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?)",
+        evidence.customer_id, identity_id, item.connector, item.address, slack_channel, now,
+        now, None if _is_echo(item) else now, None if conv is None else int(conv["id"]),
+    )
+    return Joined(conversation_id, created=True,
+                  earlier=conv is not None or bool(evidence.merges))
+
+
+def _message(item: InboundMessage, conversation_id: int, identity_id: int,
+             now: float) -> Tx[int]:
     attachments = json.dumps([a.model_dump(exclude_none=True) for a in item.attachments])
-    message_id = yield from insert(
+    return (yield from insert(
         "INSERT INTO messages (conversation_id, direction, connector, platform_message_id,"
         " platform_ref, text, attachments, author_name, state, created_at, platform_time,"
         " markup, edit_of, identity_id)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'received', ?, ?, ?, ?, ?)",
-        conversation_id, "out" if echo else "in", item.connector, item.platform_message_id,
-        item.platform_ref, item.text, attachments, item.echo_author or item.sender_name, now,
-        item.platform_time, item.markup, item.edit_of, identity_id,
-    )
-    out: list[OutboxItem] = [row for merge in merges for row in merge.outbox]
-    if reopened:
-        out.append((yield from add_outbox(
-            OutboxKind.SLACK_NOTICE, conversation_id, None,
-            ":arrows_counterclockwise: Reopened: the customer wrote again.", now)))
+        conversation_id, "out" if _is_echo(item) else "in", item.connector,
+        item.platform_message_id, item.platform_ref, item.text, attachments,
+        item.echo_author or item.sender_name, now, item.platform_time, item.markup,
+        item.edit_of, identity_id,
+    ))
+
+
+def _outbox(item: InboundMessage, joined: Joined, evidence: Evidence, message_id: int,
+            now: float) -> Tx[list[OutboxItem]]:
+    """The Slack side of the message, in the order the thread shows it."""
+    conversation_id = joined.conversation_id
+    out: list[OutboxItem] = [row for merge in evidence.merges for row in merge.outbox]
+    if joined.reopened:
+        out.append((yield from add_event(conversation_id, ReopenedByCustomer(), now)))
         out.append((yield from add_outbox(OutboxKind.SLACK_STATUS, conversation_id, None, "",
                                           now)))
     out.append((yield from add_outbox(OutboxKind.SLACK_POST, conversation_id, message_id, "",
                                       now)))
-    if created and (conv is not None or merges):
+    if joined.created and joined.earlier:
         # A returning customer: the thread starts with who they are and what came before.
-        out.append((yield from add_outbox(OutboxKind.SLACK_NOTICE, conversation_id, None,
-                                          json.dumps({"text": "", "context": customer_id}),
-                                          now)))
-    for note in notes:
-        out.append((yield from add_outbox(OutboxKind.SLACK_NOTICE, conversation_id, None, note,
-                                          now)))
+        out.append((yield from add_event(
+            conversation_id, ReturningCustomer(customer_id=evidence.customer_id), now)))
+    for event in evidence.events:
+        out.append((yield from add_event(conversation_id, event, now)))
     for index, attachment in enumerate(item.attachments):
         if attachment.platform_file_id or attachment.url:
             out.append((yield from add_outbox(OutboxKind.SLACK_FILE, conversation_id,
                                               message_id, str(index), now)))
-    return IngestResult(message_id=MessageId(message_id),
-                        conversation_id=ConversationId(conversation_id), duplicate=False,
-                        outbox=tuple(out))
+    return out

@@ -44,9 +44,9 @@ def claim_lanes(owner: str, until: float, now: float, limit: int) -> Tx[list[str
         " (SELECT name FROM leases WHERE kind = ? AND until >= ? AND owner <> ?) LIMIT ?",
         LANE, now, owner, limit,
     )
-    yield from take_many(LANE, [str(r[0]) for r in free], owner, until, now)
+    yield from take_many(LANE, [str(r["lane"]) for r in free], owner, until, now)
     held = yield from rows("SELECT name FROM leases WHERE kind = ? AND owner = ?", LANE, owner)
-    return [str(r[0]) for r in held]
+    return [str(r["name"]) for r in held]
 
 
 def release(kind: str, names: Sequence[str], owner: str) -> Tx[None]:

@@ -16,9 +16,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from storage.base import LinkResult
-from storage.outbox_rows import add_outbox, seen_slack_event
-from storage.query import Tx, execute, insert, one, rows
-from vocab.continuity import channel_label, describe
+from storage.outbox_rows import add_event, add_outbox, seen_slack_event
+from storage.query import Row, Tx, execute, insert, one, rows
+from vocab.continuity import channel_label
+from vocab.events import (
+    AgentLinked,
+    ContinuesElsewhere,
+    ConversationJoined,
+    Event,
+    HandoffLinked,
+    HandoffRefused,
+    Unlinked,
+    Who,
+)
 from vocab.models import CustomerId, IdentityId, LinkMethod, OutboxItem, OutboxKind
 
 
@@ -26,18 +36,22 @@ def _marks(values: Sequence[object]) -> str:
     return ", ".join("?" for _ in values)
 
 
-def describe_identities(identity_ids: Sequence[int]) -> Tx[str]:
+def _who(row: Row) -> Who:
+    return Who(channel=str(row["channel"]), address=str(row["address"]),
+               name=str(row["display_name"]), username=row["username"])
+
+
+def identities_of(identity_ids: Sequence[int]) -> Tx[tuple[Who, ...]]:
     if not identity_ids:
-        return "no identity"
+        return ()
     found = yield from rows(
         f"SELECT channel, address, display_name, username FROM identities WHERE id IN"
         f" ({_marks(identity_ids)}) ORDER BY id", *identity_ids)
-    return ", ".join(describe(str(r[0]), str(r[1]), str(r[2]), r[3]) for r in found)
+    return tuple(_who(r) for r in found)
 
 
-def _notice(conversation_id: int, payload: str, now: float) -> Tx[OutboxItem]:
-    return (yield from add_outbox(OutboxKind.SLACK_NOTICE, conversation_id, None, payload,
-                                  now))
+def _notice(conversation_id: int, event: Event, now: float) -> Tx[OutboxItem]:
+    return (yield from add_event(conversation_id, event, now))
 
 
 def _status(conversation_id: int, now: float) -> Tx[OutboxItem]:
@@ -48,7 +62,7 @@ def open_conversation(customer_id: int) -> Tx[int | None]:
     row = yield from one(
         "SELECT id FROM conversations WHERE customer_id = ? AND status = 'open' AND"
         " merged_into IS NULL ORDER BY id DESC LIMIT 1", customer_id)
-    return None if row is None else int(row[0])
+    return None if row is None else int(row["id"])
 
 
 @dataclass(frozen=True)
@@ -69,9 +83,9 @@ def merge_customers(keep: int, gone: int, method: LinkMethod, evidence: str, act
     # of `keep` opening one meanwhile is seen, never left as a second open conversation.
     yield from rows("SELECT id FROM customers WHERE id IN (?, ?) ORDER BY id {{for_update}}",
                     keep, gone)
-    identities = [int(r[0]) for r in (yield from rows(
+    identities = [int(r["id"]) for r in (yield from rows(
         "SELECT id FROM identities WHERE customer_id = ? ORDER BY id", gone))]
-    conversations = [int(r[0]) for r in (yield from rows(
+    conversations = [int(r["id"]) for r in (yield from rows(
         "SELECT id FROM conversations WHERE customer_id = ? ORDER BY id", gone))]
     open_gone = yield from open_conversation(gone)
     open_keep = yield from open_conversation(keep)
@@ -93,9 +107,9 @@ def merge_customers(keep: int, gone: int, method: LinkMethod, evidence: str, act
             " ORDER BY COALESCE(last_inbound_at, created_at) DESC, id DESC LIMIT 1",
             target, merged)
         assert latest is not None
-        yield from answer_on(target, int(latest[0]), now)
+        yield from answer_on(target, int(latest["identity_id"]), now)
         yield from execute("UPDATE conversations SET last_inbound_at = ? WHERE id = ?",
-                           latest[1], target)
+                           latest["last_inbound_at"], target)
     link_id = yield from insert(
         "INSERT INTO links (customer_id, other_customer_id, method, evidence, actor, moved,"
         " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -103,14 +117,11 @@ def merge_customers(keep: int, gone: int, method: LinkMethod, evidence: str, act
         json.dumps({"identities": identities, "conversations": conversations,
                     "merged": merged, "target": target}), now)
     if merged is not None and target is not None:
-        who = yield from describe_identities(identities)
-        out.append((yield from _notice(target, json.dumps({
-            "text": f":link: The conversation of {who} joined this thread (link {link_id}). "
-                    "Its history, in order:", "history": merged}), now)))
-        out.append((yield from _notice(merged, json.dumps({
-            "text": ":link: This conversation continues in another thread, with the "
-                    f"customer's other channels (link {link_id}):", "thread_of": target}),
-            now)))
+        who = yield from identities_of(identities)
+        out.append((yield from _notice(target, ConversationJoined(
+            who=who, link_id=link_id, merged=merged), now)))
+        out.append((yield from _notice(merged, ContinuesElsewhere(
+            link_id=link_id, target=target), now)))
         out.append((yield from _status(merged, now)))
     return Merge(link_id, target, out)
 
@@ -125,15 +136,16 @@ def undo_link(customer_id: int, link_id: int | None, actor: str, now: float,
             " ORDER BY id DESC LIMIT 1", customer_id)
         if row is None:
             return LinkResult(found=False)
-        link_id = int(row[0])
+        link_id = int(row["id"])
     link = yield from one(
         "SELECT customer_id, other_customer_id, moved, undone_at FROM links"
         " WHERE id = ? {{for_update}}", link_id)
-    if link is None or int(link[0]) != customer_id:
+    if link is None or int(link["customer_id"]) != customer_id:
         return LinkResult(found=False, link_id=link_id)
-    if link[3] is not None:
+    if link["undone_at"] is not None:
         return LinkResult(found=True, already=True, link_id=link_id)
-    keep, gone, moved = int(link[0]), int(link[1]), json.loads(str(link[2]))
+    keep, gone = int(link["customer_id"]), int(link["other_customer_id"])
+    moved = json.loads(str(link["moved"]))
     identities: list[int] = moved["identities"]
     conversations: list[int] = moved["conversations"]
     merged, target = moved.get("merged"), moved.get("target")
@@ -147,7 +159,7 @@ def undo_link(customer_id: int, link_id: int | None, actor: str, now: float,
     # answered where the customer wrote last, on either side).
     yield from _answer_on_own(keep, gone, now)
     out: list[OutboxItem] = []
-    who = yield from describe_identities(identities)
+    who = yield from identities_of(identities)
     moved_back = set(conversations)
     if merged is not None:
         reopened = yield from execute(
@@ -157,27 +169,22 @@ def undo_link(customer_id: int, link_id: int | None, actor: str, now: float,
         if reopened:
             replies = yield from _replies_to(merged)
             out.append((yield from _status(merged, now)))
-            out.append((yield from _notice(
-                merged, f":scissors: Unlinked by {actor} (link {link_id}): this conversation "
-                f"is on its own again; replies here go to {replies}.", now)))
+            out.append((yield from _notice(merged, Unlinked(
+                actor=actor, link_id=link_id, scope="own", replies=replies), now)))
     yield from execute("UPDATE links SET undone_at = ?, undone_by = ? WHERE id = ?",
                        now, actor, link_id)
     if target is not None and target in moved_back:
         # The thread that stayed open was theirs (where they acted): it is theirs again.
         replies = yield from _replies_to(target)
-        out.append((yield from _notice(
-            target, f":scissors: Unlinked by {actor} (link {link_id}): this conversation is "
-            f"{who}'s alone again; replies here go to {replies}. Messages of the other "
-            "customer already in this thread stay.", now)))
+        out.append((yield from _notice(target, Unlinked(
+            actor=actor, link_id=link_id, scope="alone", who=who, replies=replies), now)))
     here = target if target is not None and target not in moved_back else None
     if here is None and (merged is None or merged in moved_back):
         # Nothing of this customer's was joined: tell their open thread, or the agent's.
         here = (yield from open_conversation(keep)) or where
     if here is not None and here not in moved_back:
-        out.append((yield from _notice(
-            int(here), f":scissors: Unlinked by {actor} (link {link_id}): {who} is a separate "
-            "customer again. Their messages already in this thread stay; new ones start their "
-            "own.", now)))
+        out.append((yield from _notice(int(here), Unlinked(
+            actor=actor, link_id=link_id, scope="separate", who=who), now)))
     return LinkResult(found=True, link_id=link_id, outbox=tuple(out))
 
 
@@ -197,21 +204,20 @@ def _answer_on_own(keep: int, gone: int, now: float) -> Tx[None]:
         "SELECT c.id, c.customer_id FROM conversations c JOIN identities i ON"
         " i.id = c.identity_id WHERE c.customer_id IN (?, ?) AND i.customer_id <> c.customer_id",
         keep, gone)
-    for conversation_id, customer_id in wrong:
+    for conv in wrong:
         own = yield from one(
             "SELECT id FROM identities WHERE customer_id = ?"
             " ORDER BY COALESCE(last_inbound_at, created_at) DESC, id DESC LIMIT 1",
-            customer_id)
+            conv["customer_id"])
         if own is not None:
-            yield from answer_on(int(conversation_id), int(own[0]), now)
+            yield from answer_on(int(conv["id"]), int(own["id"]), now)
 
 
-def _replies_to(conversation_id: int) -> Tx[str]:
+def _replies_to(conversation_id: int) -> Tx[Who | None]:
     row = yield from one(
         "SELECT i.channel, i.address, i.display_name, i.username FROM conversations c JOIN"
         " identities i ON i.id = c.identity_id WHERE c.id = ?", conversation_id)
-    return ("no channel" if row is None
-            else describe(str(row[0]), str(row[1]), str(row[2]), row[3]))
+    return None if row is None else _who(row)
 
 
 # -- phone numbers -------------------------------------------------------------------------
@@ -238,9 +244,9 @@ def claim_phone(identity_id: int, customer_id: int, phone: str,
     if refused is not None:
         return customer_id, None  # an agent separated them once: no automatic link again
     prefer = yield from open_conversation(customer_id)
-    merge = yield from merge_customers(int(other[0]), customer_id, LinkMethod.PHONE, phone,
-                                       "bridge", now, prefer)
-    return int(other[0]), merge
+    merge = yield from merge_customers(int(other["customer_id"]), customer_id, LinkMethod.PHONE,
+                                       phone, "bridge", now, prefer)
+    return int(other["customer_id"]), merge
 
 
 # -- handoff codes -------------------------------------------------------------------------
@@ -251,17 +257,17 @@ def add_code(code_hash: str, conversation_id: int, channel: str, created_by: str
     yield from execute(
         "INSERT INTO handoff_codes (code_hash, customer_id, conversation_id, channel,"
         " created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        code_hash, conv[0], conversation_id, channel, created_by, now, expires_at)
+        code_hash, conv["customer_id"], conversation_id, channel, created_by, now, expires_at)
 
 
 @dataclass(frozen=True)
 class Redeemed:
     customer_id: int  # the customer the identity belongs to now
-    note: str | None  # for the thread the message lands in
+    event: Event | None  # for the thread the message lands in
     merge: Merge | None
 
 
-def redeem_code(code_hash: str, identity_id: int, customer_id: int, label: str, name: str,
+def redeem_code(code_hash: str, identity_id: int, customer_id: int, channel: str, name: str,
                 now: float) -> Tx[Redeemed]:
     """A customer arrived with a handoff code: join the customer it was issued for, once,
     before it expires.  A code never issued, used by someone else, or expired links nothing
@@ -269,37 +275,35 @@ def redeem_code(code_hash: str, identity_id: int, customer_id: int, label: str, 
     row = yield from one(
         "SELECT conversation_id, channel, created_by, expires_at, used_at, used_by"
         " FROM handoff_codes WHERE code_hash = ? {{for_update}}", code_hash)
-    refused = f":no_entry: {name} sent a handoff code that"
     if row is None:
-        return Redeemed(customer_id, f"{refused} the bridge never issued: not linked to "
-                        "anyone. If they say an agent sent it, send a new one.", None)
-    conv = yield from one("SELECT customer_id FROM conversations WHERE id = ?", row[0])
+        return Redeemed(customer_id, HandoffRefused(name=name, reason="unknown"), None)
+    conv = yield from one("SELECT customer_id FROM conversations WHERE id = ?",
+                          row["conversation_id"])
     assert conv is not None
-    owner = int(conv[0])
+    owner = int(conv["customer_id"])
     if owner == customer_id:
         # Already this customer (the link opened on the channel it came on, an email reply
         # quoting the invitation): nothing to prove, and the code stays usable.
         return Redeemed(customer_id, None, None)
-    if row[4] is not None:
-        return Redeemed(customer_id, f"{refused} was already used: not linked. Handoff codes "
-                        "work once; send a new one if this is the same customer.", None)
-    if float(row[3]) < now:
-        return Redeemed(customer_id, f"{refused} has expired: not linked. Send a new one with "
-                        "the handoff command.", None)
+    if row["used_at"] is not None:
+        return Redeemed(customer_id, HandoffRefused(name=name, reason="used"), None)
+    if float(row["expires_at"]) < now:
+        return Redeemed(customer_id, HandoffRefused(name=name, reason="expired"), None)
     yield from execute("UPDATE handoff_codes SET used_at = ?, used_by = ? WHERE code_hash = ?",
                        now, identity_id, code_hash)
-    issued = str(row[1])  # the channel the code was sent for; the customer may use another
+    issued = str(row["channel"])  # the code was sent for it; the customer may use another
+    label = channel_label(channel)
     evidence = issued if channel_label(issued) == label else f"{issued} code, used on {label}"
     merge = yield from merge_customers(owner, customer_id, LinkMethod.HANDOFF, evidence,
-                                       "customer", now, prefer=int(row[0]))
-    return Redeemed(owner, f":link: {name} continued on {label} with the handoff code "
-                    f"{row[2]} sent, and joined this customer (link {merge.link_id}; undo "
-                    "with the unlink command).", merge)
+                                       "customer", now, prefer=int(row["conversation_id"]))
+    return Redeemed(owner, HandoffLinked(name=name, channel=channel,
+                                         issued_by=str(row["created_by"]),
+                                         link_id=merge.link_id), merge)
 
 
 def customer_of_conversation(conversation_id: int) -> Tx[CustomerId | None]:
     row = yield from one("SELECT customer_id FROM conversations WHERE id = ?", conversation_id)
-    return None if row is None else CustomerId(int(row[0]))
+    return None if row is None else CustomerId(int(row["customer_id"]))
 
 
 def identity_on(customer_id: int, channel: str) -> Tx[tuple[IdentityId, str] | None]:
@@ -308,7 +312,7 @@ def identity_on(customer_id: int, channel: str) -> Tx[tuple[IdentityId, str] | N
         "SELECT id, connector FROM identities WHERE customer_id = ? AND channel = ?"
         " ORDER BY COALESCE(last_inbound_at, created_at) DESC, id DESC LIMIT 1",
         customer_id, channel)
-    return None if row is None else (IdentityId(int(row[0])), str(row[1]))
+    return None if row is None else (IdentityId(int(row["id"])), str(row["connector"]))
 
 
 # -- an agent's link and unlink (`!link`, `!unlink`) ----------------------------------------
@@ -319,20 +323,20 @@ def agent_link(conversation_id: int, other: int, actor: str, evidence: str,
         return LinkResult(found=False)
     if keep == other:
         return LinkResult(found=True, already=True)
-    theirs = [int(r[0]) for r in (yield from rows(
+    theirs = [int(r["id"]) for r in (yield from rows(
         "SELECT id FROM identities WHERE customer_id = ? ORDER BY id", other))]
     if not theirs:
         done = yield from one("SELECT id FROM links WHERE customer_id = ? AND"
                               " other_customer_id = ? AND undone_at IS NULL", keep, other)
         if done is not None:  # a second click on the same button
-            return LinkResult(found=True, already=True, link_id=int(done[0]))
+            return LinkResult(found=True, already=True, link_id=int(done["id"]))
         return LinkResult(found=False)  # joined into someone else meanwhile
-    who = yield from describe_identities(theirs)
+    who = yield from identities_of(theirs)
     merge = yield from merge_customers(keep, other, LinkMethod.AGENT, evidence, actor, now,
                                        prefer=conversation_id)
     here = merge.target if merge.target is not None else conversation_id
-    note = yield from _notice(here, f":link: {actor} linked {who} to this customer (link "
-                              f"{merge.link_id}; undo with the unlink command).", now)
+    note = yield from _notice(here, AgentLinked(actor=actor, who=who, link_id=merge.link_id),
+                              now)
     return LinkResult(found=True, link_id=merge.link_id, outbox=(*merge.outbox, note))
 
 

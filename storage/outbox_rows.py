@@ -4,15 +4,13 @@ the record of Slack events already acted on."""
 from __future__ import annotations
 
 from storage.query import Tx, execute, insert
+from vocab.events import Event, event_payload
 from vocab.models import ConversationId, MessageId, OutboxId, OutboxItem, OutboxKind
-
-CUSTOMER_SIDE = frozenset({OutboxKind.CUSTOMER_SEND, OutboxKind.CUSTOMER_FILE,
-                           OutboxKind.CUSTOMER_EDIT, OutboxKind.CUSTOMER_DELETE})
 
 
 def lane_for(kind: OutboxKind, conversation_id: int) -> str:
     """Order is kept per conversation and direction: Slack posts and customer sends apart."""
-    side = "customer" if kind in CUSTOMER_SIDE else "slack"
+    side = "customer" if kind.customer_side else "slack"
     return f"{side}:{conversation_id}"
 
 
@@ -31,6 +29,14 @@ def add_outbox(
         message_id=None if message_id is None else MessageId(message_id),
         payload=payload, created_at=now, updated_at=now,
     )
+
+
+def add_event(conversation_id: int, event: Event, now: float,
+              message_id: int | None = None) -> Tx[OutboxItem]:
+    """Tell the agents in the conversation's thread: the event is kept as data, and the
+    console renders it when the row is posted."""
+    return (yield from add_outbox(OutboxKind.SLACK_NOTICE, conversation_id, message_id,
+                                  event_payload(event), now))
 
 
 def seen_slack_event(event_id: str, now: float) -> Tx[bool]:

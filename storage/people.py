@@ -24,20 +24,24 @@ def cards(customer_ids: list[int]) -> Tx[list[CustomerCard]]:
         if not idents:
             continue
         counts = yield from one(
-            "SELECT COUNT(*), MAX(CASE WHEN status = 'open' AND merged_into IS NULL THEN id"
-            " END) FROM conversations WHERE customer_id = ?", customer_id)
+            "SELECT COUNT(*) AS conversations, MAX(CASE WHEN status = 'open' AND merged_into"
+            " IS NULL THEN id END) AS open_id FROM conversations WHERE customer_id = ?",
+            customer_id)
         name = yield from one("SELECT display_name FROM customers WHERE id = ?", customer_id)
         found.append(CustomerCard(
-            customer_id=CustomerId(customer_id), display_name=str(name[0]) if name else "",
+            customer_id=CustomerId(customer_id),
+            display_name=str(name["display_name"]) if name else "",
             identities=[identity_from_row(r) for r in idents],
-            conversations=int(counts[0]) if counts else 0,
-            open_conversation=None if counts is None or counts[1] is None else int(counts[1])))
+            conversations=int(counts["conversations"]) if counts else 0,
+            open_conversation=None if counts is None or counts["open_id"] is None
+            else int(counts["open_id"])))
     return found
 
 
 def identity_count(customer_id: int) -> Tx[int]:
-    row = yield from one("SELECT COUNT(*) FROM identities WHERE customer_id = ?", customer_id)
-    return 0 if row is None else int(row[0])
+    row = yield from one("SELECT COUNT(*) AS n FROM identities WHERE customer_id = ?",
+                         customer_id)
+    return 0 if row is None else int(row["n"])
 
 
 def _like(text: str) -> str:
@@ -56,20 +60,20 @@ def find_customers(query: str, phone: str | None, exclude: int,
             " c.identity_id = i.id AND c.kind = 'phone' WHERE (c.value = ? OR i.address IN"
             " (?, ?)) AND i.customer_id <> ? ORDER BY i.customer_id DESC LIMIT ?",
             phone, phone, f"whatsapp:{phone}", exclude, limit)
-        ids += [int(r[0]) for r in found]
+        ids += [int(r["customer_id"]) for r in found]
     if "@" in query:
         found = yield from rows(
             "SELECT DISTINCT customer_id FROM identities WHERE channel = 'email' AND"
             " LOWER(address) = ? AND customer_id <> ? ORDER BY customer_id DESC LIMIT ?",
             query.strip().lower(), exclude, limit)
-        ids += [int(r[0]) for r in found]
+        ids += [int(r["customer_id"]) for r in found]
     if not ids and len(query.strip()) >= 2:
         found = yield from rows(
             "SELECT DISTINCT customer_id FROM identities WHERE (LOWER(display_name) LIKE ?"
             " ESCAPE '\\' OR LOWER(COALESCE(username, '')) LIKE ? ESCAPE '\\') AND"
             " customer_id <> ? ORDER BY customer_id DESC LIMIT ?",
             _like(query.strip()), _like(query.strip().lstrip("@")), exclude, limit)
-        ids += [int(r[0]) for r in found]
+        ids += [int(r["customer_id"]) for r in found]
     unique = list(dict.fromkeys(ids))[:limit]
     return (yield from cards(unique))
 
@@ -84,12 +88,12 @@ def history(customer_id: int, exclude: int, limit: int) -> Tx[list[HistoryEntry]
     for row in found:
         conv = conversation_from_row(row)
         first = yield from one(
-            "SELECT m.text, COALESCE(i.channel, m.connector) FROM messages m LEFT JOIN"
+            "SELECT m.text, COALESCE(i.channel, m.connector) AS channel FROM messages m LEFT JOIN"
             " identities i ON i.id = m.identity_id WHERE m.conversation_id = ? AND"
             " m.direction = 'in' ORDER BY m.id LIMIT 1", conv.id)
         entries.append(HistoryEntry(
-            conversation=conv, first_line=str(first[0]) if first else "",
-            channel=str(first[1]) if first else conv.connector))
+            conversation=conv, first_line=str(first["text"]) if first else "",
+            channel=str(first["channel"]) if first else conv.connector))
     return entries
 
 
@@ -98,10 +102,11 @@ def links(customer_id: int) -> Tx[list[Link]]:
         "SELECT id, customer_id, other_customer_id, method, evidence, actor, created_at,"
         " undone_at, undone_by, moved FROM links WHERE customer_id = ? ORDER BY id",
         customer_id)
-    return [Link(id=int(r[0]), customer_id=CustomerId(int(r[1])),
-                 other_customer_id=CustomerId(int(r[2])), method=LinkMethod(str(r[3])),
-                 evidence=str(r[4]), actor=str(r[5]), created_at=float(r[6]),
-                 undone_at=None if r[7] is None else float(r[7]),
-                 undone_by=None if r[8] is None else str(r[8]),
-                 identities=list(json.loads(str(r[9])).get("identities") or []))
+    return [Link(id=int(r["id"]), customer_id=CustomerId(int(r["customer_id"])),
+                 other_customer_id=CustomerId(int(r["other_customer_id"])),
+                 method=LinkMethod(str(r["method"])), evidence=str(r["evidence"]),
+                 actor=str(r["actor"]), created_at=float(r["created_at"]),
+                 undone_at=None if r["undone_at"] is None else float(r["undone_at"]),
+                 undone_by=None if r["undone_by"] is None else str(r["undone_by"]),
+                 identities=list(json.loads(str(r["moved"])).get("identities") or []))
             for r in found]

@@ -17,9 +17,9 @@ transaction may run more than once, it must not change anything outside the data
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeAlias, TypeVar, cast
+from typing import Any, Protocol, TypeAlias, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -38,7 +38,17 @@ class Query:
     want: Want
 
 
-Row: TypeAlias = Sequence[Any]  # a tuple from sqlite3, an asyncpg Record
+class Row(Protocol):
+    """A result row, read by column name (`row["id"]`): a `sqlite3.Row` or an asyncpg Record.
+    Both also iterate in column order, for `for a, b in found` over a two-column SELECT."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+    def __len__(self) -> int: ...
+
+
 Tx: TypeAlias = Generator[Query, Any, T]
 TxFactory: TypeAlias = Callable[[], Tx[T]]  # a fresh run of the transaction each call
 

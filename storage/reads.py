@@ -48,36 +48,42 @@ MESSAGE_COLUMNS = (
 
 def outbox_from_row(row: Row) -> OutboxItem:
     return OutboxItem(
-        id=OutboxId(int(row[0])), kind=OutboxKind(str(row[1])), lane=str(row[2]),
-        conversation_id=ConversationId(int(row[3])),
-        message_id=None if row[4] is None else MessageId(int(row[4])),
-        payload=str(row[5]), attempts=int(row[6]), next_attempt_at=float(row[7]),
-        last_error=None if row[8] is None else str(row[8]), status=str(row[9]),
-        created_at=float(row[10]), updated_at=float(row[11]),
+        id=OutboxId(int(row["id"])), kind=OutboxKind(str(row["kind"])), lane=str(row["lane"]),
+        conversation_id=ConversationId(int(row["conversation_id"])),
+        message_id=None if row["message_id"] is None else MessageId(int(row["message_id"])),
+        payload=str(row["payload"]), attempts=int(row["attempts"]),
+        next_attempt_at=float(row["next_attempt_at"]),
+        last_error=None if row["last_error"] is None else str(row["last_error"]),
+        status=str(row["status"]), created_at=float(row["created_at"]),
+        updated_at=float(row["updated_at"]),
     )
 
 
 def conversation_from_row(row: Row) -> Conversation:
     return Conversation(
-        id=ConversationId(row[0]), customer_id=CustomerId(row[1]), identity_id=IdentityId(row[2]),
-        connector=row[3], address=row[4], status=ConversationStatus(row[5]),
-        slack_channel=row[6], slack_thread_ts=row[7], created_at=row[8], last_inbound_at=row[9],
-        closed_at=row[10], closed_by=row[11],
-        previous_id=None if row[12] is None else ConversationId(row[12]),
-        merged_into=None if row[13] is None else ConversationId(row[13]),
+        id=ConversationId(row["id"]), customer_id=CustomerId(row["customer_id"]),
+        identity_id=IdentityId(row["identity_id"]), connector=row["connector"],
+        address=row["address"], status=ConversationStatus(row["status"]),
+        slack_channel=row["slack_channel"], slack_thread_ts=row["slack_thread_ts"],
+        created_at=row["created_at"], last_inbound_at=row["last_inbound_at"],
+        closed_at=row["closed_at"], closed_by=row["closed_by"],
+        previous_id=None if row["previous_id"] is None else ConversationId(row["previous_id"]),
+        merged_into=None if row["merged_into"] is None else ConversationId(row["merged_into"]),
     )
 
 
 def message_from_row(row: Row) -> Message:
     return Message(
-        id=MessageId(row[0]), conversation_id=ConversationId(row[1]), direction=Direction(row[2]),
-        connector=row[3], text=row[4],
-        attachments=[Attachment.model_validate(a) for a in json.loads(row[5])],
-        platform_message_id=row[6], sent_platform_id=row[7], author_name=row[8],
-        author_slack_user=row[9], slack_channel=row[10], slack_ts=row[11],
-        state=DeliveryState(row[12]), error=row[13], created_at=row[14], platform_time=row[15],
-        platform_ref=row[16], markup=row[17], edit_of=row[18],
-        identity_id=None if row[19] is None else IdentityId(row[19]),
+        id=MessageId(row["id"]), conversation_id=ConversationId(row["conversation_id"]),
+        direction=Direction(row["direction"]), connector=row["connector"], text=row["text"],
+        attachments=[Attachment.model_validate(a) for a in json.loads(row["attachments"])],
+        platform_message_id=row["platform_message_id"],
+        sent_platform_id=row["sent_platform_id"], author_name=row["author_name"],
+        author_slack_user=row["author_slack_user"], slack_channel=row["slack_channel"],
+        slack_ts=row["slack_ts"], state=DeliveryState(row["state"]), error=row["error"],
+        created_at=row["created_at"], platform_time=row["platform_time"],
+        platform_ref=row["platform_ref"], markup=row["markup"], edit_of=row["edit_of"],
+        identity_id=None if row["identity_id"] is None else IdentityId(row["identity_id"]),
     )
 
 
@@ -149,12 +155,15 @@ IDENTITY_COLUMNS = ("id, customer_id, connector, address, display_name, username
 
 
 def identity_from_row(row: Row) -> Identity:
-    return Identity(id=IdentityId(int(row[0])), customer_id=CustomerId(int(row[1])),
-                    connector=str(row[2]), address=str(row[3]), display_name=str(row[4]),
-                    username=None if row[5] is None else str(row[5]),
-                    last_inbound_at=None if row[6] is None else float(row[6]),
-                    opted_out_at=None if row[7] is None else float(row[7]),
-                    channel=str(row[8]) or str(row[2]))
+    def maybe(column: str) -> float | None:
+        return None if row[column] is None else float(row[column])
+
+    return Identity(id=IdentityId(int(row["id"])), customer_id=CustomerId(int(row["customer_id"])),
+                    connector=str(row["connector"]), address=str(row["address"]),
+                    display_name=str(row["display_name"]),
+                    username=None if row["username"] is None else str(row["username"]),
+                    last_inbound_at=maybe("last_inbound_at"), opted_out_at=maybe("opted_out_at"),
+                    channel=str(row["channel"]) or str(row["connector"]))
 
 
 def get_identity(identity_id: int) -> Tx[Identity | None]:
@@ -168,13 +177,14 @@ def get_media(token: str, now: float) -> Tx[MediaFile | None]:
                          " AND expires_at >= ?", token, now)
     if row is None:
         return None
-    return MediaFile(filename=row[0], mime_type=row[1], data=bytes(row[2]))
+    return MediaFile(filename=row["filename"], mime_type=row["mime_type"],
+                     data=bytes(row["data"]))
 
 
 def get_state(connector: str, key: str) -> Tx[str | None]:
     row = yield from one("SELECT value FROM connector_state WHERE connector = ? AND key = ?",
                          connector, key)
-    return None if row is None else str(row[0])
+    return None if row is None else str(row["value"])
 
 
 # -- schema ----------------------------------------------------------------------------------
@@ -182,8 +192,8 @@ def schema_version(dialect: Dialect) -> Tx[int]:
     """The highest migration applied; 0 for a database the bridge never migrated."""
     if (yield from one(dialect.table_exists, "bridge_schema")) is None:
         return 0
-    row = yield from one("SELECT MAX(version) FROM bridge_schema")
-    return int(row[0] or 0) if row is not None else 0
+    row = yield from one("SELECT MAX(version) AS version FROM bridge_schema")
+    return int(row["version"] or 0) if row is not None else 0
 
 
 def migrate(dialect: Dialect, known: Sequence[Migration], where: str) -> Tx[list[int]]:
@@ -211,4 +221,4 @@ def migrate(dialect: Dialect, known: Sequence[Migration], where: str) -> Tx[list
 
 def table_columns(dialect: Dialect, table: str) -> Tx[list[str]]:
     found = yield from rows(dialect.columns, table)
-    return [str(r[0]) for r in found]
+    return [str(r["column_name"]) for r in found]

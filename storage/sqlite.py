@@ -89,6 +89,8 @@ class SQLiteStore(SQLStore):
             await db.execute("PRAGMA journal_mode=WAL")
             await db.execute(f"PRAGMA synchronous={self._synchronous}")
             await db.execute("PRAGMA foreign_keys=ON")
+            # Rows are read by column name (`row["id"]`), as asyncpg's Records are.
+            db.row_factory = sqlite3.Row
         except BaseException:
             await db.close()
             raise

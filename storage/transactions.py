@@ -13,8 +13,9 @@ from collections.abc import Sequence
 
 from storage.base import OutboxResult, Outcome
 from storage.links import add_code, identity_on
-from storage.outbox_rows import add_outbox, seen_slack_event
+from storage.outbox_rows import add_event, add_outbox, seen_slack_event
 from storage.query import Tx, execute, insert, one, rows
+from vocab.events import NotDelivered, StatusChanged
 from vocab.models import (
     AgentEdit,
     AgentReply,
@@ -28,10 +29,6 @@ from vocab.models import (
     OutboxItem,
     OutboxKind,
 )
-
-OPT_OUT_NOTICE = (":no_bell: The customer asked not to receive messages here (STOP): the bridge "
-                  "sends nothing more on this channel until they write START.")
-OPT_IN_NOTICE = ":bell: The customer resumed messages (START): replies go out again."
 
 
 def set_opted_out(identity_id: int, opted_out: bool, now: float) -> Tx[bool]:
@@ -51,14 +48,15 @@ def ingest_agent_reply(reply: AgentReply, now: float) -> Tx[IngestResult]:
     )
     if conv is None:
         return IngestResult(message_id=None, conversation_id=None, duplicate=False)
-    conversation_id = int(conv[0])
+    conversation_id = int(conv["id"])
     # The reply goes to the channel the customer wrote on last, or the one the agent picked.
-    identity_id, connector = int(conv[2]), str(conv[1])
-    if conv[4] is not None:
+    identity_id, connector = int(conv["identity_id"]), str(conv["connector"])
+    if conv["merged_into"] is not None:
         # A thread that joined another: the customer writes where that one answers.
-        identity_id, connector = yield from joined_channel(int(conv[4]), identity_id, connector)
+        identity_id, connector = yield from joined_channel(int(conv["merged_into"]),
+                                                           identity_id, connector)
     if reply.via is not None and not reply.is_note:
-        picked = yield from identity_on(int(conv[3]), reply.via)
+        picked = yield from identity_on(int(conv["customer_id"]), reply.via)
         if picked is None:
             return IngestResult(message_id=None, conversation_id=ConversationId(conversation_id),
                                 duplicate=False)
@@ -69,7 +67,7 @@ def ingest_agent_reply(reply: AgentReply, now: float) -> Tx[IngestResult]:
     dup = yield from one("SELECT id FROM messages WHERE slack_channel = ? AND slack_ts = ?",
                          reply.slack_channel, reply.slack_ts)
     if dup is not None:
-        return IngestResult(message_id=MessageId(dup[0]),
+        return IngestResult(message_id=MessageId(dup["id"]),
                             conversation_id=ConversationId(conversation_id), duplicate=True)
     direction = Direction.NOTE if reply.is_note else Direction.OUTBOUND
     state = DeliveryState.NOTE if reply.is_note else DeliveryState.QUEUED
@@ -107,10 +105,10 @@ def joined_channel(into: int, identity_id: int, connector: str) -> Tx[tuple[int,
                              " WHERE id = ?", into)
         if row is None:
             break
-        identity_id, connector = int(row[0]), str(row[1])
-        if row[2] is None:
+        identity_id, connector = int(row["identity_id"]), str(row["connector"])
+        if row["merged_into"] is None:
             break
-        into = int(row[2])
+        into = int(row["merged_into"])
     return identity_id, connector
 
 
@@ -122,8 +120,8 @@ def issue_handoff(reply: AgentReply, invite: str, code_hash: str, channel: str,
         reply.model_copy(update={"text": invite, "files": (), "is_note": False}), now)
     if result.duplicate or result.message_id is None or result.conversation_id is None:
         return result
-    yield from add_code(code_hash, result.conversation_id, channel, f"<@{reply.slack_user}>",
-                        now, expires_at)
+    yield from add_code(code_hash, result.conversation_id, channel, reply.slack_user, now,
+                        expires_at)
     return result
 
 
@@ -132,9 +130,10 @@ def ingest_agent_edit(edit: AgentEdit, now: float) -> Tx[IngestResult]:
         "SELECT id, conversation_id, direction FROM messages WHERE slack_channel = ? AND"
         " slack_ts = ?", edit.slack_channel, edit.slack_ts,
     )
-    if row is None or row[2] != Direction.OUTBOUND:
+    if row is None or row["direction"] != Direction.OUTBOUND:
         return IngestResult(message_id=None, conversation_id=None, duplicate=False)
-    message_id, conversation_id = MessageId(row[0]), ConversationId(row[1])
+    message_id = MessageId(row["id"])
+    conversation_id = ConversationId(row["conversation_id"])
     if edit.event_id is not None and (yield from seen_slack_event(edit.event_id, now)):
         return IngestResult(message_id=message_id, conversation_id=conversation_id,
                             duplicate=True)
@@ -157,7 +156,7 @@ def set_status(conversation_id: int, status: ConversationStatus, actor: str,
     if row is None:
         return IngestResult(message_id=None, conversation_id=None, duplicate=False)
     conv = ConversationId(conversation_id)
-    if row[0] == status:
+    if row["status"] == status:
         return IngestResult(message_id=None, conversation_id=conv, duplicate=True)
     closed = status is ConversationStatus.CLOSED
     yield from execute(
@@ -165,16 +164,17 @@ def set_status(conversation_id: int, status: ConversationStatus, actor: str,
         " WHERE id = ?",
         status.value, now if closed else None, actor if closed else None, now, conversation_id,
     )
-    text = (f":lock: Closed by {actor}." if closed else f":unlock: Reopened by {actor}.")
     first = yield from add_outbox(OutboxKind.SLACK_STATUS, conversation_id, None, "", now)
-    second = yield from add_outbox(OutboxKind.SLACK_NOTICE, conversation_id, None, text, now)
+    second = yield from add_event(conversation_id, StatusChanged(closed=closed, actor=actor),
+                                  now)
     return IngestResult(message_id=None, conversation_id=conv, duplicate=False,
                         outbox=(first, second))
 
 
 def notice_payload(text: str, retry: int | None, templates: Sequence[str]) -> str:
-    """A SLACK_NOTICE row's payload: the text alone, or JSON with the buttons it carries (a
-    Retry for that outbox row, a Send template per name); `Delivery._post_notice` reads it."""
+    """A SLACK_NOTICE row's payload for a notice the core wrote (`OutboxResult.notice`): the
+    text alone, or JSON with the buttons it carries (a Retry for that outbox row, a Send
+    template per name); the Slack side of delivery reads it."""
     if retry is None and not templates:
         return text
     return json.dumps({"text": text, "retry": retry, "templates": list(templates)})
@@ -219,9 +219,10 @@ def finish_outbox(r: OutboxResult, now: float) -> Tx[list[OutboxItem]]:
                 "SELECT r.connector, r.state, r.error FROM receipts r JOIN messages m ON"
                 " m.connector = r.connector WHERE m.id = ? AND r.platform_id = ?",
                 r.message_id, platform_id)
-            for connector, state, error in early:
+            for receipt in early:
                 created.extend((yield from apply_receipt(
-                    str(connector), platform_id, DeliveryState(state), error, now)))
+                    str(receipt["connector"]), platform_id, DeliveryState(receipt["state"]),
+                    receipt["error"], now)))
     if r.opted_out_identity is not None:
         yield from set_opted_out(r.opted_out_identity, True, now)
     if r.thread_ts is not None and r.conversation_id is not None:
@@ -240,7 +241,7 @@ def finish_outbox(r: OutboxResult, now: float) -> Tx[list[OutboxItem]]:
 def retry_outbox(ids: Sequence[int], all_failed: bool, now: float) -> Tx[list[OutboxId]]:
     if all_failed:
         found = yield from rows("SELECT id FROM outbox WHERE status = 'failed' ORDER BY id")
-        item_ids = [int(row[0]) for row in found]
+        item_ids = [int(row["id"]) for row in found]
     else:
         item_ids = list(ids)
     done: list[OutboxId] = []
@@ -287,8 +288,7 @@ def prune_state(connector: str, prefix: str, before: float) -> Tx[int]:
 # Receipts move a message forward only: sent < delivered/failed < read.
 RANK = {DeliveryState.SENT: 1, DeliveryState.DELIVERED: 2, DeliveryState.FAILED: 2,
         DeliveryState.READ: 3}
-REACTION = {DeliveryState.DELIVERED: "white_check_mark", DeliveryState.READ: "eyes",
-            DeliveryState.FAILED: "x"}
+SHOWN = frozenset({DeliveryState.DELIVERED, DeliveryState.READ, DeliveryState.FAILED})
 
 
 def record_receipt(connector: str, platform_id: str, state: DeliveryState, error: str | None,
@@ -309,21 +309,19 @@ def apply_receipt(connector: str, platform_id: str, state: DeliveryState, error:
         connector, platform_id)
     if row is None:
         return []  # not ours, or our send has not committed yet (applied when it does)
-    message_id, conversation_id, current, slack_ts = row
-    if RANK.get(state, 0) <= RANK.get(DeliveryState(current), 0):
+    message_id, conversation_id = row["id"], row["conversation_id"]
+    if RANK.get(state, 0) <= RANK.get(DeliveryState(row["state"]), 0):
         return []  # out of order, or a repeat: states only move forward
     yield from execute("UPDATE messages SET state = ?, error = COALESCE(?, error) WHERE id = ?",
                        state.value, error, message_id)
     created: list[OutboxItem] = []
-    if slack_ts and state in REACTION:
+    if row["slack_ts"] and state in SHOWN:
+        # The payload is the state; the console shows it as a reaction on the agent's reply.
         created.append((yield from add_outbox(OutboxKind.SLACK_REACTION, conversation_id,
-                                              message_id, REACTION[state], now)))
+                                              message_id, state.value, now)))
     if state is DeliveryState.FAILED:
-        why = error or "the platform gave no reason"
-        notice = f":warning: Not delivered to the customer: {why}"
-        if templates:  # a closed window: offer what may still be sent
-            notice += ". Send an approved template instead:"
-        created.append((yield from add_outbox(
-            OutboxKind.SLACK_NOTICE, conversation_id, message_id,
-            notice_payload(notice, None, templates), now)))
+        # Templates: a closed window, where an approved template may still be sent.
+        created.append((yield from add_event(
+            conversation_id, NotDelivered(error=error, templates=tuple(templates)), now,
+            message_id)))
     return created

@@ -17,8 +17,6 @@ import secrets
 
 import phonenumbers
 
-from vocab.mrkdwn import mrkdwn_escape
-
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford: no I, L, O, U
 CODE_LENGTH = 12
 PREFIX = "LINK-"
@@ -76,14 +74,3 @@ def normalize_phone(raw: str | None) -> str | None:
 def channel_label(channel: str) -> str:
     return LABELS.get(channel, channel.replace("_", " ").title())
 
-
-def describe(channel: str, address: str, name: str = "", username: str | None = None) -> str:
-    """An identity as agents read it, as Slack mrkdwn: `WhatsApp +1415…`, `Telegram @ann_k`,
-    `Messenger Ann Kim`, `Email a@b.c` (names escaped: a customer's name is their text)."""
-    if channel in ("sms", "whatsapp", "email"):
-        where = address.removeprefix("whatsapp:")
-    elif username:
-        where = f"@{username}"
-    else:
-        where = name
-    return f"{channel_label(channel)} {mrkdwn_escape(where)}".strip()

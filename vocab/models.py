@@ -250,13 +250,19 @@ class Link(BaseModel):
 class OutboxKind(enum.StrEnum):
     SLACK_POST = "slack_post"  # post an inbound message into Slack (parent or thread reply)
     CUSTOMER_SEND = "customer_send"  # send an agent reply to the customer
-    SLACK_NOTICE = "slack_notice"  # tell the agents something in the thread
+    SLACK_NOTICE = "slack_notice"  # tell the agents something (payload: an event, or text)
     SLACK_FILE = "slack_file"  # upload a customer's file into the thread (payload: its index)
     SLACK_STATUS = "slack_status"  # redraw the thread's parent message (status, buttons)
-    SLACK_REACTION = "slack_reaction"  # a delivery receipt on the agent's message (payload)
+    SLACK_REACTION = "slack_reaction"  # a receipt on the agent's message (payload: state)
     CUSTOMER_FILE = "customer_file"  # send an agent's file to the customer (payload: index)
     CUSTOMER_EDIT = "customer_edit"  # an agent edited a reply: edit it on the platform
     CUSTOMER_DELETE = "customer_delete"  # an agent deleted a reply: delete it there
+
+    @property
+    def customer_side(self) -> bool:
+        """Sent to the customer's platform (send, file, edit, delete); else posted into Slack.
+        The one place this is decided: lanes, gates, `bridge outbox list` all ask it."""
+        return self.value.startswith("customer_")
 
 
 class OutboxItem(BaseModel):

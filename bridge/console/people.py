@@ -7,8 +7,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+from bridge.console.notices import describe
 from storage.base import CustomerCard, HistoryEntry
-from vocab.continuity import channel_label, describe
+from vocab.continuity import channel_label
 from vocab.models import Direction, Identity, IdentityId, Message
 from vocab.mrkdwn import mrkdwn_escape
 

@@ -1,0 +1,139 @@
+"""The store's events (`vocab/events.py`) as agents read them in the thread: Slack mrkdwn.
+
+Pure functions, tested without Slack.  A customer's name or address is their text: escaped.
+Actors (`<@U…>`, "bridge", "customer") are the console's own and shown as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from vocab.continuity import channel_label
+from vocab.events import (
+    AgentLinked,
+    ChannelSwitched,
+    ContinuesElsewhere,
+    ConversationJoined,
+    Event,
+    HandoffLinked,
+    HandoffRefused,
+    NotDelivered,
+    OptOutChanged,
+    PhoneLinked,
+    ReopenedByCustomer,
+    ReturningCustomer,
+    StatusChanged,
+    Unlinked,
+    Who,
+)
+from vocab.models import DeliveryState
+from vocab.mrkdwn import mrkdwn_escape
+
+# A delivery receipt, as a reaction on the agent's reply in the thread.
+REACTIONS = {DeliveryState.DELIVERED: "white_check_mark", DeliveryState.READ: "eyes",
+             DeliveryState.FAILED: "x"}
+_REFUSED = {
+    "unknown": "the bridge never issued: not linked to anyone. If they say an agent sent it, "
+               "send a new one.",
+    "used": "was already used: not linked. Handoff codes work once; send a new one if this "
+            "is the same customer.",
+    "expired": "has expired: not linked. Send a new one with the handoff command.",
+}
+
+
+def reaction(payload: str) -> str:
+    """A `slack_reaction` row's emoji: its payload is the receipt's state (rows written before
+    the store kept states carry the emoji name itself)."""
+    try:
+        return REACTIONS[DeliveryState(payload)]
+    except (ValueError, KeyError):
+        return payload
+
+
+def describe(channel: str, address: str, name: str = "", username: str | None = None) -> str:
+    """An identity as agents read it: `WhatsApp +1415…`, `Telegram @ann_k`, `Messenger Ann
+    Kim`, `Email a@b.c` (names escaped: a customer's name is their text)."""
+    if channel in ("sms", "whatsapp", "email"):
+        where = address.removeprefix("whatsapp:")
+    elif username:
+        where = f"@{username}"
+    else:
+        where = name
+    return f"{channel_label(channel)} {mrkdwn_escape(where)}".strip()
+
+
+def who(identity: Who) -> str:
+    return describe(identity.channel, identity.address, identity.name, identity.username)
+
+
+def whom(identities: Sequence[Who]) -> str:
+    return ", ".join(who(i) for i in identities) or "no identity"
+
+
+def _mention(user: str) -> str:
+    """The agent who issued a handoff code (codes issued by older versions kept the mention)."""
+    return user if user.startswith("<") else f"<@{user}>"
+
+
+def notice_text(event: Event) -> str:
+    """The notice's text.  `ReturningCustomer`, `ConversationJoined` and `ContinuesElsewhere`
+    are completed when posted, with what the store holds then (see the Slack side of
+    delivery)."""
+    match event:
+        case OptOutChanged(opted_out=True):
+            return (":no_bell: The customer asked not to receive messages here (STOP): the "
+                    "bridge sends nothing more on this channel until they write START.")
+        case OptOutChanged():
+            return ":bell: The customer resumed messages (START): replies go out again."
+        case HandoffRefused():
+            name = mrkdwn_escape(event.name) or "The customer"
+            return f":no_entry: {name} sent a handoff code that {_REFUSED[event.reason]}"
+        case HandoffLinked():
+            name = mrkdwn_escape(event.name) or "The customer"
+            return (f":link: {name} continued on {channel_label(event.channel)} with the "
+                    f"handoff code {_mention(event.issued_by)} sent, and joined this customer "
+                    f"(link {event.link_id}; undo with the unlink command).")
+        case PhoneLinked():
+            return (f":link: Linked automatically: the same phone number {event.phone} wrote "
+                    f"on {channel_label(event.channel)} (link {event.link_id}; an agent can "
+                    "undo it with the unlink command).")
+        case ChannelSwitched():
+            return (f":twisted_rightwards_arrows: Now writing on {who(event.now)}; replies go "
+                    f"there (before: {who(event.before)}).")
+        case ReopenedByCustomer():
+            return ":arrows_counterclockwise: Reopened: the customer wrote again."
+        case StatusChanged(closed=True):
+            return f":lock: Closed by {event.actor}."
+        case StatusChanged():
+            return f":unlock: Reopened by {event.actor}."
+        case ReturningCustomer():
+            return ""
+        case ConversationJoined():
+            return (f":link: The conversation of {whom(event.who)} joined this thread (link "
+                    f"{event.link_id}). Its history, in order:")
+        case ContinuesElsewhere():
+            return (":link: This conversation continues in another thread, with the "
+                    f"customer's other channels (link {event.link_id}):")
+        case AgentLinked():
+            return (f":link: {event.actor} linked {whom(event.who)} to this customer (link "
+                    f"{event.link_id}; undo with the unlink command).")
+        case Unlinked():
+            return _unlinked(event)
+        case NotDelivered():
+            why = event.error or "the platform gave no reason"
+            text = f":warning: Not delivered to the customer: {why}"
+            if event.templates:  # a closed window: offer what may still be sent
+                text += ". Send an approved template instead:"
+            return text
+
+
+def _unlinked(event: Unlinked) -> str:
+    said = f":scissors: Unlinked by {event.actor} (link {event.link_id}): "
+    replies = "no channel" if event.replies is None else who(event.replies)
+    if event.scope == "own":
+        return f"{said}this conversation is on its own again; replies here go to {replies}."
+    if event.scope == "alone":
+        return (f"{said}this conversation is {whom(event.who)}'s alone again; replies here go "
+                f"to {replies}. Messages of the other customer already in this thread stay.")
+    return (f"{said}{whom(event.who)} is a separate customer again. Their messages already in "
+            "this thread stay; new ones start their own.")

@@ -1,0 +1,217 @@
+"""The Slack side of delivery: a customer's message, file, a thread's parent, a notice or a
+receipt posted into the agents' Slack thread.  Notices the store queued are typed events
+(`vocab/events.py`), rendered here by the console (`bridge/console/notices.py`)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bridge.console.notices import notice_text, reaction
+from bridge.console.people import context_text, history_text
+from bridge.console.render import inbound_text, notice_message, parent_message
+from bridge.console.slack import SlackConsole
+from bridge.delivery_base import CustomerFiles, Handlers, done, file_name, stored_message
+from connectors.base import SendError
+from storage.base import OutboxResult, Outcome, Store
+from vocab.events import (
+    ContinuesElsewhere,
+    ConversationJoined,
+    NotDelivered,
+    ReturningCustomer,
+    parse_event,
+)
+from vocab.models import (
+    Conversation,
+    ConversationId,
+    CustomerId,
+    DeliveryState,
+    InboundMessage,
+    MessageId,
+    OutboxItem,
+    OutboxKind,
+)
+from vocab.mrkdwn import mrkdwn_escape
+
+_HINTS_MAX = 200_000
+
+
+class SlackSide:
+    def __init__(self, store: Store, console: SlackConsole, files: CustomerFiles,
+                 history_size: int = 5) -> None:
+        self.store = store
+        self.console = console
+        self.files = files
+        self.history_size = history_size  # earlier conversations a returning customer's shows
+        # What the router just stored, so the hot path posts without reading it back.
+        self._hints: dict[MessageId, InboundMessage] = {}
+        self._threads: dict[ConversationId, str] = {}
+
+    def handlers(self) -> Handlers:
+        return {
+            OutboxKind.SLACK_POST: self._post_inbound,
+            OutboxKind.SLACK_FILE: self._post_file,
+            OutboxKind.SLACK_STATUS: self._post_status,
+            OutboxKind.SLACK_NOTICE: self._post_notice,
+            OutboxKind.SLACK_REACTION: self._react,
+        }
+
+    def remember(self, message_id: MessageId, item: InboundMessage) -> None:
+        if len(self._hints) >= _HINTS_MAX:
+            self._hints.clear()  # only a cache: the store has everything
+        self._hints[message_id] = item
+
+    async def _thread(self, conversation_id: ConversationId) -> str | None:
+        ts = self._threads.get(conversation_id)
+        if ts is None:
+            conv = await self.store.get_conversation(conversation_id)
+            if conv is not None and conv.slack_thread_ts:
+                ts = self._threads[conversation_id] = conv.slack_thread_ts
+        return ts
+
+    async def _parent(self, conv: Conversation,
+                      first_text: str) -> tuple[str, list[dict[str, Any]]]:
+        previous = None
+        if conv.previous_id is not None:
+            prev = await self.store.get_conversation(conv.previous_id)
+            if prev is not None and prev.slack_thread_ts:
+                previous = self.console.permalink(prev.slack_thread_ts, prev.slack_channel)
+        joined = None
+        if conv.merged_into is not None:
+            into = await self.store.get_conversation(conv.merged_into)
+            if into is not None and into.slack_thread_ts:
+                joined = self.console.permalink(into.slack_thread_ts, into.slack_channel)
+        return parent_message(first_text, conv.status, conversation_id=conv.id,
+                              closed_by=conv.closed_by, closed_at=conv.closed_at,
+                              previous_link=previous, joined_link=joined)
+
+    async def _post_inbound(self, item: OutboxItem) -> OutboxResult:
+        assert item.message_id is not None
+        hint = self._hints.get(item.message_id)
+        if hint is not None:
+            name, connector, username = (hint.echo_author or hint.sender_name, hint.connector,
+                                         None if hint.echo_author else hint.username)
+            text, markup, edit_of = hint.text, hint.markup, hint.edit_of
+        else:
+            msg = await self.store.get_message(item.message_id)
+            if msg is None:
+                raise SendError(f"message {item.message_id} is gone", retryable=False)
+            name, connector, username = msg.author_name, msg.connector, None
+            text, markup, edit_of = msg.text, msg.markup, msg.edit_of
+        body = markup if markup is not None else mrkdwn_escape(text)
+        thread = await self._thread(item.conversation_id)
+        first = thread is None
+        rendered = inbound_text(name, connector, username, body, first=first,
+                                edit=edit_of is not None and not first)
+        if first:
+            conv = await self.store.get_conversation(item.conversation_id)
+            if conv is None:
+                raise SendError(f"conversation {item.conversation_id} is gone", retryable=False)
+            rendered = inbound_text(name, connector, username, body, first=True,
+                                    address=conv.address)
+            rendered, blocks = await self._parent(conv, rendered)
+            ts = await self.console.post(rendered, None, blocks=blocks)
+            self._threads[item.conversation_id] = ts
+        else:
+            ts = await self.console.post(rendered, thread)
+        self._hints.pop(item.message_id, None)
+        return done(item, message_id=item.message_id, message_state=DeliveryState.POSTED,
+                    slack_channel=self.console.settings.support_channel, slack_ts=ts,
+                    thread_ts=ts if first else None, conversation_id=item.conversation_id)
+
+    async def _post_file(self, item: OutboxItem) -> OutboxResult:
+        msg = await stored_message(self.store, item)
+        attachment = msg.attachments[int(item.payload)]
+        data = await self.files.fetch_file(msg.connector, attachment)
+        comment = f"*{mrkdwn_escape(msg.author_name)}* sent a {attachment.kind}"
+        await self.console.upload(await self._thread(item.conversation_id), file_name(attachment),
+                                  data, comment)
+        return done(item)
+
+    async def _post_status(self, item: OutboxItem) -> OutboxResult:
+        conv = await self.store.get_conversation(item.conversation_id)
+        first = await self.store.first_message(item.conversation_id)
+        if conv is None or first is None or not conv.slack_thread_ts:
+            return done(item)  # no parent in Slack yet: it is drawn with the status when posted
+        body = first.markup if first.markup is not None else mrkdwn_escape(first.text)
+        # The parent shows who wrote first, from where: the identity of the first message.
+        identity = await self.store.get_identity(first.identity_id or conv.identity_id)
+        username = identity.username if identity is not None else None
+        address = identity.address if identity is not None else None
+        text = inbound_text(first.author_name, first.connector, username, body, first=True,
+                            address=address if identity is not None
+                            and identity.connector == first.connector else None)
+        text, blocks = await self._parent(conv, text)
+        await self.console.update(conv.slack_thread_ts, text, blocks,
+                                  channel=conv.slack_channel)
+        return done(item)
+
+    async def _react(self, item: OutboxItem) -> OutboxResult:
+        msg = await stored_message(self.store, item)
+        if msg.slack_ts:
+            await self.console.react(msg.slack_ts, reaction(item.payload),
+                                     channel=msg.slack_channel)
+        return done(item)
+
+    async def _post_notice(self, item: OutboxItem) -> OutboxResult:
+        text, retry, templates = item.payload, None, []
+        event = parse_event(item.payload)
+        if event is not None:
+            # What the store recorded, rendered now; some notices show what is there now.
+            text = notice_text(event)
+            if isinstance(event, NotDelivered):
+                templates = list(event.templates)
+            elif isinstance(event, ReturningCustomer):
+                text = await self._expand(item, text, {"context": event.customer_id})
+            elif isinstance(event, ConversationJoined):
+                text = await self._expand(item, text, {"history": event.merged})
+            elif isinstance(event, ContinuesElsewhere):
+                text = await self._expand(item, text, {"thread_of": event.target})
+        elif text.startswith("{"):  # a notice the core wrote, with its buttons
+            data = json.loads(text)
+            text, retry = str(data["text"]), data.get("retry")
+            templates = [str(name) for name in data.get("templates") or []]
+            text = await self._expand(item, text, data)
+        text, blocks = notice_message(text, retry, templates)
+        await self.console.post(text, await self._thread(item.conversation_id), blocks=blocks)
+        return done(item)
+
+    async def _expand(self, item: OutboxItem, text: str, data: dict[str, Any]) -> str:
+        """Notices drawn when posted: a returning customer's context, a joined conversation's
+        history, a link to the thread a conversation continues in."""
+        if "context" in data:
+            card = await self.store.customer_card(CustomerId(int(data["context"])))
+            if card is None:
+                return text or "(customer gone)"
+            earlier = await self.store.history(card.customer_id, item.conversation_id,
+                                               self.history_size)
+            return context_text(card, earlier, self.console.permalink)
+        if "history" in data:
+            merged = ConversationId(int(data["history"]))
+            messages = await self.store.messages(merged)
+            conv = await self.store.get_conversation(merged)
+            card = None if conv is None else await self.store.customer_card(conv.customer_id)
+            known = {} if card is None else {i.id: i for i in card.identities}
+            if conv is not None and conv.slack_thread_ts:
+                text += (f" (<{self.console.permalink(conv.slack_thread_ts, conv.slack_channel)}"
+                         "|its thread>)")
+            return history_text(text, messages, known)
+        if "thread_of" in data:
+            conv = await self.store.get_conversation(ConversationId(int(data["thread_of"])))
+            if conv is not None and conv.slack_thread_ts:
+                there = self.console.permalink(conv.slack_thread_ts, conv.slack_channel)
+                return (f"{text} <{there}|continue there>. Replies written here still reach "
+                        "the customer.")
+        return text
+
+    def failure(self, item: OutboxItem, error: SendError, attempts: int) -> OutboxResult:
+        """A Slack row given up (only a customer's file is: posts are retried until they
+        land); the thread says so where that helps."""
+        notice = None
+        if item.kind is OutboxKind.SLACK_FILE:
+            notice = (":warning: The customer's file could not be copied here: "
+                      f"{mrkdwn_escape(error.describe())}")
+        return OutboxResult(
+            item_id=item.id, outcome=Outcome.FAILED, attempts=attempts, error=error.describe(),
+            message_id=item.message_id, conversation_id=item.conversation_id, notice=notice,
+        )

@@ -1,0 +1,159 @@
+"""What happened, as the store records it for the agents: typed events, not Slack text.
+
+The store queues an event in a `slack_notice` outbox row (its payload is the event as JSON, see
+`event_payload`); the Slack console renders it when the row is posted
+(`bridge/console/notices.py`).  Names, addresses and actors are kept as they are: escaping
+and wording are the renderer's.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, TypeAlias
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+
+class Who(BaseModel):
+    """An identity as agents are told about it (the store's columns, unformatted)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    channel: str
+    address: str
+    name: str = ""
+    username: str | None = None
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class OptOutChanged(_Event):
+    """The customer asked for no more messages (STOP), or resumed them (START)."""
+
+    kind: Literal["opt_out_changed"] = "opt_out_changed"
+    opted_out: bool
+
+
+class HandoffRefused(_Event):
+    """A handoff code that links nothing: never issued, already used, or expired."""
+
+    kind: Literal["handoff_refused"] = "handoff_refused"
+    name: str  # the sender's name, as they gave it ("" when none)
+    reason: Literal["unknown", "used", "expired"]
+
+
+class HandoffLinked(_Event):
+    """A customer arrived on `channel` with a handoff code and joined the customer it was for."""
+
+    kind: Literal["handoff_linked"] = "handoff_linked"
+    name: str
+    channel: str
+    issued_by: str  # the Slack user id of the agent who sent the code
+    link_id: int
+
+
+class PhoneLinked(_Event):
+    """Two customers proved the same phone number and were joined."""
+
+    kind: Literal["phone_linked"] = "phone_linked"
+    phone: str
+    channel: str
+    link_id: int
+
+
+class ChannelSwitched(_Event):
+    """A known customer wrote on another of their channels: replies go there now."""
+
+    kind: Literal["channel_switched"] = "channel_switched"
+    now: Who
+    before: Who
+
+
+class ReopenedByCustomer(_Event):
+    kind: Literal["reopened_by_customer"] = "reopened_by_customer"
+
+
+class StatusChanged(_Event):
+    """An agent closed or reopened the conversation."""
+
+    kind: Literal["status_changed"] = "status_changed"
+    closed: bool
+    actor: str
+
+
+class ReturningCustomer(_Event):
+    """A new thread of a known customer: who they are and what came before."""
+
+    kind: Literal["returning_customer"] = "returning_customer"
+    customer_id: int
+
+
+class ConversationJoined(_Event):
+    """Another conversation (of `who`) joined this thread; its history follows."""
+
+    kind: Literal["conversation_joined"] = "conversation_joined"
+    who: tuple[Who, ...]
+    link_id: int
+    merged: int  # the conversation that joined
+
+
+class ContinuesElsewhere(_Event):
+    """This conversation joined another thread (`target`)."""
+
+    kind: Literal["continues_elsewhere"] = "continues_elsewhere"
+    link_id: int
+    target: int
+
+
+class AgentLinked(_Event):
+    kind: Literal["agent_linked"] = "agent_linked"
+    actor: str
+    who: tuple[Who, ...]
+    link_id: int
+
+
+class Unlinked(_Event):
+    """A link was undone.  `scope`: what this thread is now — `own` (the conversation that
+    had joined another, on its own again), `alone` (the customer's thread, theirs alone again)
+    or `separate` (told that `who` is a separate customer again)."""
+
+    kind: Literal["unlinked"] = "unlinked"
+    actor: str
+    link_id: int
+    scope: Literal["own", "alone", "separate"]
+    who: tuple[Who, ...] = ()
+    replies: Who | None = None  # where replies of this thread go now (None: no channel)
+
+
+class NotDelivered(_Event):
+    """The platform reported a reply undelivered; `templates` may still be sent."""
+
+    kind: Literal["not_delivered"] = "not_delivered"
+    error: str | None
+    templates: tuple[str, ...] = ()
+
+
+Event: TypeAlias = Annotated[
+    OptOutChanged | HandoffRefused | HandoffLinked | PhoneLinked | ChannelSwitched
+    | ReopenedByCustomer | StatusChanged | ReturningCustomer | ConversationJoined
+    | ContinuesElsewhere | AgentLinked | Unlinked | NotDelivered,
+    Field(discriminator="kind"),
+]
+_EVENTS: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+def event_payload(event: Event) -> str:
+    """The event as an outbox row's payload."""
+    return event.model_dump_json()
+
+
+def parse_event(payload: str) -> Event | None:
+    """The event in an outbox row's payload; None for a payload that is not one (a notice
+    text queued by the core, or a row written by an older version)."""
+    if not payload.startswith('{"kind":'):
+        return None
+    try:
+        return _EVENTS.validate_json(payload)
+    except ValidationError:
+        return None
