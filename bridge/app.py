@@ -18,6 +18,7 @@ from bridge.console.events import SlackEvents
 from bridge.console.slack import SlackConsole
 from bridge.console.socket import SlackSocket
 from bridge.delivery import Delivery
+from bridge.lanes import AllLanes, LaneKeeper, LeasedLanes
 from bridge.outbox import OutboxWorker
 from bridge.registry import connector_class
 from bridge.router import Router
@@ -150,8 +151,9 @@ class Bridge:
             self.connectors[name] = connector_class(name)(table, ctx)
         delivery = Delivery(store, console, self.connectors, s.media, s.server.public_url,
                             clock=self.clock, history_size=s.continuity.history_conversations)
-        self.worker = OutboxWorker(store, delivery, s.outbox, leases=shared, owner=self.instance,
-                                   lease_seconds=s.outbox.lease_seconds,
+        lanes: LaneKeeper = AllLanes(store) if shared is None else LeasedLanes(
+            shared, self.instance, lease_seconds=s.outbox.lease_seconds)
+        self.worker = OutboxWorker(store, delivery, s.outbox, lanes=lanes,
                                    poll_interval=1.0 if shared else 2.0)
         self.router = Router(store, self.worker, delivery, s.slack.support_channel,
                              clock=self.clock,
