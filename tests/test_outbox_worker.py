@@ -16,7 +16,7 @@ from bridge.outbox import OutboxWorker
 from bridge.settings import OutboxSettings
 from connectors.base import SendError
 from storage.base import OutboxResult, Outcome, Store
-from tests.test_lanes import Clock, Table, row
+from tests.helpers_lanes import Clock, Table, row
 from vocab.models import OutboxItem
 
 SETTINGS = OutboxSettings(base_delay=0.02, max_delay=0.05, max_attempts=5)
