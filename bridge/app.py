@@ -232,7 +232,9 @@ class Bridge:
 
     async def start(self) -> None:
         """Run the start-up steps; after a failure, `stop` closes what was opened."""
-        self.lifecycle.freeze()  # a second start fails here: steps run once
+        if self.lifecycle.frozen:
+            raise RuntimeError("a bridge starts once; build another")
+        self.lifecycle.freeze()
         await self.lifecycle.startup()
 
     async def stop(self) -> None:

@@ -68,6 +68,8 @@ async def test_a_failed_start_is_undone_by_stop(
     assert await refused(port, session)
     assert (tmp_path / "bridge.db").exists() and telegram.calls == []
     await bridge.stop()  # a second stop does nothing
+    with pytest.raises(RuntimeError, match="starts once"):
+        await bridge.start()
 
 
 async def test_every_teardown_runs_and_their_errors_are_raised_together(
