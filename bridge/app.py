@@ -9,7 +9,8 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import web
@@ -18,6 +19,7 @@ from bridge.console.events import SlackEvents
 from bridge.console.slack import SlackConsole
 from bridge.console.socket import SlackSocket
 from bridge.delivery import Delivery
+from bridge.lanes import AllLanes, LaneKeeper, LeasedLanes
 from bridge.outbox import OutboxWorker
 from bridge.registry import connector_class
 from bridge.router import Router
@@ -28,10 +30,11 @@ from storage.base import Store, StoreError
 from storage.postgres import PostgresStore, is_postgres_url
 from storage.sqlite import SQLiteStore
 from storage.sqlstore import SQLStore
-from vocab.models import DeliveryState, InboundMessage, IngestResult
+from vocab.models import InboundMessage, IngestResult
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Step = Callable[[web.Application], AsyncIterator[None]]
 
 
 def create_store(settings: StorageSettings) -> SQLStore:
@@ -60,76 +63,96 @@ class ConnectorState(StateAPI):
         return await self.store.prune_state(self.connector, prefix, time.time() - age)
 
 
+# -- the web application's state and handlers --------------------------------------------------
+@dataclass
+class Readiness:
+    """Whether webhooks are served (every start-up step done, none of the shutdown begun)."""
+
+    ready: bool = False
+    schema_version: int = 0
+
+
+READINESS = web.AppKey("readiness", Readiness)
+STORE = web.AppKey("store", SQLStore)
+WORKER = web.AppKey("worker", OutboxWorker)
+CONNECTORS: web.AppKey[Mapping[str, Connector]] = web.AppKey("connectors")
+
+
+@web.middleware
+async def readiness(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if not request.app[READINESS].ready and request.path != "/healthz":
+        return web.json_response({"error": "starting or stopping"}, status=503)
+    return await handler(request)
+
+
+async def healthz(request: web.Request) -> web.StreamResponse:
+    state, store = request.app[READINESS], request.app[STORE]
+    connectors = request.app[CONNECTORS]
+    if not state.ready or not store.is_open:
+        return web.json_response({"status": "starting"}, status=503)
+    return web.json_response({
+        "status": "ok",
+        "store": store.dialect.name,
+        "schema_version": state.schema_version,
+        "connectors": sorted(connectors),
+        "outbox_pending": request.app[WORKER].pending_count(),
+    })
+
+
+async def media(request: web.Request) -> web.StreamResponse:
+    """Files for platforms that fetch media by URL: unguessable token, expires."""
+    token = request.match_info["token"]
+    found = None
+    if 20 <= len(token) <= 100:
+        found = await request.app[STORE].get_media(token, time.time())
+    if found is None:
+        return web.json_response({"error": "unknown or expired link"}, status=404)
+    name = found.filename.replace('"', "")
+    return web.Response(body=found.data, content_type=found.mime_type, headers={
+        "Content-Disposition": f'inline; filename="{name}"',
+        "Cache-Control": "private, max-age=300",
+        "X-Content-Type-Options": "nosniff",
+    })
+
+
+# -- the bridge --------------------------------------------------------------------------------
 class Bridge:
-    """The running bridge: web server, store, Slack console, connectors and outbox worker."""
+    """The bridge: web server, store, Slack console, connectors and outbox worker.
+
+    Built from the settings without I/O (`__init__`); `start` runs the start-up steps in order
+    and `stop` runs their teardowns in reverse, each step an async generator (open, yield,
+    close) in the `cleanup_ctx` of the `lifecycle` application, so shutdown mirrors start-up
+    by construction and a failing teardown does not skip the others (the errors are raised
+    together at the end).  The steps:
+
+    1. session: the shared aiohttp client session (closed last);
+    2. listen: bind the web server, which answers 503 until `serve` (webhooks then wait for us
+       instead of failing to connect);
+    3. store: open, migrate;
+    4. console: Slack's auth.test (who the bot is);
+    5. connectors: start each (webhooks set, polling jobs run once per deployment); at stop,
+       the run-once jobs end before the connectors do;
+    6. worker: the outbox, with its pending rows (drained, bounded, at stop);
+    7. socket (Socket Mode only): the websocket to Slack (envelopes being handled finish first);
+    8. serve: ready; at stop, stop taking requests and let those being handled finish.
+
+    The web server cannot run the steps itself: aiohttp's `AppRunner.setup` runs an
+    application's start-up before any site listens, and the bridge must answer 503 while it
+    starts.  So `web_app` (routes, state under `web.AppKey`s) is served by step 2, and the
+    steps belong to `lifecycle`.
+    """
 
     def __init__(self, config: LoadedConfig, *, sock: socket.socket | None = None,
                  clock: Callable[[], float] = time.time) -> None:
+        s = self.settings = config.settings
         self.config = config
         self.clock = clock  # conversations' and windows' time (tests move it)
-        self.settings = config.settings
         self._sock = sock
-        self.ready = False
-        self.store: SQLStore | None = None
-        self.router: Router | None = None
-        self.worker: OutboxWorker | None = None
-        self.connectors: dict[str, Connector] = {}
-        self._runner: web.AppRunner | None = None
-        self._session: aiohttp.ClientSession | None = None
-        self.slack_socket: SlackSocket | None = None  # Socket Mode only
-        self.port: int | None = None
-        self.schema_version = 0
+        self.port = 0  # the web server's, once listening
         # This process among the deployment's instances (leases on lanes and singletons).
         self.instance = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-        self.singletons = Singletons(None, self.instance)
-
-    # -- web ---------------------------------------------------------------------------------
-    @web.middleware
-    async def _readiness(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not self.ready and request.path != "/healthz":
-            return web.json_response({"error": "starting or stopping"}, status=503)
-        return await handler(request)
-
-    async def _healthz(self, request: web.Request) -> web.StreamResponse:
-        if not self.ready or self.store is None or not self.store.is_open:
-            return web.json_response({"status": "starting"}, status=503)
-        return web.json_response({
-            "status": "ok",
-            "store": self.store.dialect.name,
-            "schema_version": self.schema_version,
-            "connectors": sorted(self.connectors),
-            "outbox_pending": self.worker.pending_count() if self.worker else 0,
-        })
-
-    async def _media(self, request: web.Request) -> web.StreamResponse:
-        """Files for platforms that fetch media by URL: unguessable token, expires."""
-        assert self.store is not None
-        token = request.match_info["token"]
-        found = None
-        if 20 <= len(token) <= 100:
-            found = await self.store.get_media(token, time.time())
-        if found is None:
-            return web.json_response({"error": "unknown or expired link"}, status=404)
-        name = found.filename.replace('"', "")
-        return web.Response(body=found.data, content_type=found.mime_type, headers={
-            "Content-Disposition": f'inline; filename="{name}"',
-            "Cache-Control": "private, max-age=300",
-            "X-Content-Type-Options": "nosniff",
-        })
-
-    async def _receipt(self, connector: str, platform_id: str, state: DeliveryState,
-                       error: str | None, templates: Sequence[str] = ()) -> None:
-        assert self.router is not None
-        await self.router.receipt(connector, platform_id, state, error, templates)
-
-    async def _ingest(self, items: Sequence[InboundMessage]) -> list[IngestResult]:
-        assert self.router is not None
-        return await self.router.ingest(items)
-
-    # -- lifecycle ---------------------------------------------------------------------------
-    async def start(self) -> None:
-        s = self.settings
-        self._session = aiohttp.ClientSession(
+        self.readiness = Readiness()
+        self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=max(100, s.outbox.concurrency * 2)),
             timeout=aiohttp.ClientTimeout(total=s.slack.request_timeout * 2),
         )
@@ -137,91 +160,173 @@ class Bridge:
         # Several instances may share a PostgreSQL database: outbox lanes and singleton jobs
         # then go by leases in the database; on SQLite this process is the only one.
         shared = store if store.shared else None
-        self.singletons = Singletons(shared, self.instance,
-                                     lease_seconds=s.outbox.lease_seconds)
-        console = SlackConsole(s.slack, self._session)
-        for name, table in self.config.connectors.items():
-            ctx = ConnectorContext(session=self._session, ingest=self._ingest,
+        self.singletons = Singletons(shared, self.instance, lease_seconds=s.outbox.lease_seconds)
+        lanes: LaneKeeper = AllLanes(store) if shared is None else LeasedLanes(
+            shared, self.instance, lease_seconds=s.outbox.lease_seconds)
+        self.console = SlackConsole(s.slack, self.session)
+        # Connectors send what the worker delivers, and hand what arrives to the router, which
+        # feeds the worker: `delivery` gets the mapping now, filled below before any use.
+        self.connectors: dict[str, Connector] = {}
+        delivery = Delivery(store, self.console, self.connectors, s.media, s.server.public_url,
+                            clock=clock, history_size=s.continuity.history_conversations)
+        self.worker = OutboxWorker(store, delivery, s.outbox, lanes=lanes,
+                                   poll_interval=1.0 if shared else 2.0)
+        self.router = Router(store, self.worker, delivery, s.slack.support_channel, clock=clock,
+                             reopen_within=s.conversations.reopen_within_hours * 3600,
+                             handoff_ttl=s.continuity.handoff_token_ttl_hours * 3600)
+        for name, table in config.connectors.items():
+            ctx = ConnectorContext(session=self.session, ingest=self._ingest,
                                    public_url=s.server.public_url,
                                    max_body_bytes=s.server.max_body_bytes,
                                    state=ConnectorState(store, name),
-                                   run_once=self.singletons.run, receipt=self._receipt,
-                                   clock=self.clock)
+                                   run_once=self.singletons.run, receipt=self.router.receipt,
+                                   clock=clock)
             self.connectors[name] = connector_class(name)(table, ctx)
-        delivery = Delivery(store, console, self.connectors, s.media, s.server.public_url,
-                            clock=self.clock, history_size=s.continuity.history_conversations)
-        self.worker = OutboxWorker(store, delivery, s.outbox, leases=shared, owner=self.instance,
-                                   lease_seconds=s.outbox.lease_seconds,
-                                   poll_interval=1.0 if shared else 2.0)
-        self.router = Router(store, self.worker, delivery, s.slack.support_channel,
-                             clock=self.clock,
-                             reopen_within=s.conversations.reopen_within_hours * 3600,
-                             handoff_ttl=s.continuity.handoff_token_ttl_hours * 3600)
-        events = SlackEvents(console, self.router, s.server.max_body_bytes)
+        events = SlackEvents(self.console, self.router, s.server.max_body_bytes)
+        self.slack_socket: SlackSocket | None = None  # Socket Mode only
+        if s.slack.mode == "socket":
+            events.register_catch_all()  # after every other listener: Bolt runs the first match
+            self.slack_socket = SlackSocket(events.bolt, s.slack.app_token, self.console.client,
+                                            connect_timeout=s.slack.request_timeout * 2)
 
-        app = web.Application(client_max_size=s.server.max_body_bytes,
-                              middlewares=[self._readiness])
-        app.router.add_get("/healthz", self._healthz)
-        app.router.add_get("/media/{token}", self._media)
+        app = self.web_app = web.Application(client_max_size=s.server.max_body_bytes,
+                                             middlewares=[readiness])
+        app[READINESS], app[STORE], app[WORKER] = self.readiness, store, self.worker
+        app[CONNECTORS] = self.connectors
+        app.router.add_get("/healthz", healthz)
+        app.router.add_get("/media/{token}", media)
         if s.slack.mode == "http":  # in Socket Mode, Slack's events come over a websocket
             app.add_routes(events.routes())
         for connector in self.connectors.values():
             app.add_routes(connector.routes())
-        self._runner = web.AppRunner(app, access_log=None,
-                                     shutdown_timeout=s.server.shutdown_timeout)
-        await self._runner.setup()
-        site: web.BaseSite
-        if self._sock is not None:
-            site = web.SockSite(self._runner, self._sock)
-        else:
-            site = web.TCPSite(self._runner, s.server.host, s.server.port)
-        await site.start()  # /healthz answers 503 from here until everything is ready
-        self.port = int(self._runner.addresses[0][1])
+        self.runner = web.AppRunner(app, access_log=None,
+                                    shutdown_timeout=s.server.shutdown_timeout)
 
-        await store.open()
-        applied = await store.migrate()
-        self.schema_version = await store.schema_version()
-        if applied:
-            log.info("applied migrations %s to %s", applied, store.where)
-        await console.start()
-        for connector in self.connectors.values():
-            await connector.start()
-        await self.worker.start()
-        if s.slack.mode == "socket":  # last, as webhooks are only served once ready
-            events.register_catch_all()  # after every other listener: Bolt runs the first match
-            self.slack_socket = SlackSocket(events.bolt, s.slack.app_token, console.client,
-                                            connect_timeout=s.slack.request_timeout * 2)
-            await self.slack_socket.start()
+        self.lifecycle = web.Application()
+        self.lifecycle.cleanup_ctx.extend(self.steps())
+        self._stopped = False
+
+    async def _ingest(self, items: Sequence[InboundMessage]) -> list[IngestResult]:
+        """The connectors' way in: the router's, looked up at each call (a test may wrap it
+        where connectors hand messages to the core)."""
+        return await self.router.ingest(items)
+
+    @property
+    def ready(self) -> bool:
+        return self.readiness.ready
+
+    @ready.setter
+    def ready(self, value: bool) -> None:
+        self.readiness.ready = value
+
+    @property
+    def schema_version(self) -> int:
+        return self.readiness.schema_version
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def steps(self) -> list[Step]:
+        """The start-up steps, in order; shutdown runs their second halves in reverse."""
+        socket_mode = [self._socket] if self.slack_socket is not None else []
+        return [self._session, self._listen, self._store, self._console, self._connectors,
+                self._worker, *socket_mode, self._serve]
+
+    async def start(self) -> None:
+        """Run the start-up steps; after a failure, `stop` closes what was opened."""
+        if self.lifecycle.frozen:
+            raise RuntimeError("a bridge starts once; build another")
+        self.lifecycle.freeze()
+        await self.lifecycle.startup()
+
+    async def stop(self) -> None:
+        """Stop taking requests, let in-flight work finish (bounded), close everything.
+        Safe after a failed start, and a second time."""
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            await self.lifecycle.cleanup()
+        finally:
+            if not self.session.closed:  # never started
+                await self.session.close()
+
+    async def _session(self, _: web.Application) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await self.session.close()
+
+    async def _listen(self, _: web.Application) -> AsyncIterator[None]:
+        s = self.settings.server
+        await self.runner.setup()
+        try:
+            site: web.BaseSite
+            if self._sock is not None:
+                site = web.SockSite(self.runner, self._sock)
+            else:
+                site = web.TCPSite(self.runner, s.host, s.port)
+            await site.start()  # /healthz answers 503 from here until `serve`
+            self.port = int(self.runner.addresses[0][1])
+            yield
+        finally:
+            if self.runner.server is not None:  # `serve` did not get to stop it
+                await self.runner.cleanup()
+
+    async def _store(self, _: web.Application) -> AsyncIterator[None]:
+        store = self.store
+        try:
+            await store.open()
+            applied = await store.migrate()
+            self.readiness.schema_version = await store.schema_version()
+            if applied:
+                log.info("applied migrations %s to %s", applied, store.where)
+            yield
+        finally:
+            await store.close()
+
+    async def _console(self, _: web.Application) -> AsyncIterator[None]:
+        await self.console.start()
+        yield
+
+    async def _connectors(self, _: web.Application) -> AsyncIterator[None]:
+        try:
+            for connector in self.connectors.values():
+                await connector.start()
+            yield
+        finally:
+            await self.singletons.stop()  # polling loops end here (and hand their leases over)
+            for connector in self.connectors.values():
+                try:
+                    await connector.stop()
+                except Exception:
+                    log.exception("stopping connector %s failed", connector.name)
+
+    async def _worker(self, _: web.Application) -> AsyncIterator[None]:
+        try:
+            await self.worker.start()
+            yield
+        finally:
+            await self.worker.stop(timeout=max(1.0, self.settings.server.shutdown_timeout - 2))
+
+    async def _socket(self, _: web.Application) -> AsyncIterator[None]:
+        assert self.slack_socket is not None  # a step in Socket Mode only
+        await self.slack_socket.start()  # closes itself again when it fails
+        try:
+            yield
+        finally:  # envelopes being handled are stored and acknowledged first
+            await self.slack_socket.stop(timeout=self.settings.server.shutdown_timeout / 2)
+
+    async def _serve(self, _: web.Application) -> AsyncIterator[None]:
         # Everything imported and built so far lives as long as the process: keep it out of
         # the cyclic GC's full collections (they took 55-85 ms under load, collecting nothing).
         gc.freeze()
-        self.ready = True
-        log.info("bridge ready on %s:%s (public %s)", s.server.host, self.port,
-                 s.server.public_url)
-
-    async def stop(self) -> None:
-        """Stop taking requests, let in-flight work finish (bounded), close everything."""
-        timeout = self.settings.server.shutdown_timeout
-        if self.slack_socket is not None:  # first: envelopes being handled are stored, acked
-            await self.slack_socket.stop(timeout=timeout / 2)
-            self.slack_socket = None
-        if self._runner is not None:
-            await self._runner.cleanup()  # waits for requests already being handled
-            self._runner = None
-        self.ready = False
-        if self.worker is not None:
-            await self.worker.stop(timeout=max(1.0, timeout - 2))
-        await self.singletons.stop()  # polling loops end here (and hand their leases over)
-        for connector in self.connectors.values():
-            try:
-                await connector.stop()
-            except Exception:
-                log.exception("stopping connector %s failed", connector.name)
-        if self.store is not None:
-            await self.store.close()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        self.readiness.ready = True
+        s = self.settings.server
+        log.info("bridge ready on %s:%s (public %s)", s.host, self.port, s.public_url)
+        try:
+            yield
+        finally:
+            await self.runner.cleanup()  # stop listening; wait for requests being handled
+            self.readiness.ready = False
 
 
 async def run_until_signalled(bridge: Bridge, stop: asyncio.Event) -> None:
@@ -229,4 +334,4 @@ async def run_until_signalled(bridge: Bridge, stop: asyncio.Event) -> None:
         await bridge.start()
         await stop.wait()
     finally:
-        await bridge.stop()  # also after a failed start: closes the store and the session
+        await bridge.stop()  # also after a failed start: closes what was opened

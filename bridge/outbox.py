@@ -7,12 +7,8 @@ only lanes behind that gate wait.  Other failures back off exponentially with ji
 last attempt the row is marked failed and the agent is told in the thread.  After a crash the
 pending rows are loaded again, so nothing committed is lost.
 
-With several bridge instances on one database (PostgreSQL), each lane is worked by exactly one
-instance at a time: an instance holds a *lease* on a lane (a row in the database, renewed every
-poll) before it works it, so order per conversation holds across instances.  Rows another
-instance commits into a lane we hold are picked up by the poll; a lane whose holder dies is
-claimed by another instance once its lease expires, and its pending rows are worked from there
-(a send in flight at the death may repeat once).
+Which lanes this instance works is its `LaneKeeper`'s business (bridge/lanes.py): all of them
+with one instance, the lanes it holds a lease on when several instances share a database.
 """
 
 from __future__ import annotations
@@ -22,12 +18,14 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
+from bridge.lanes import AllLanes, LaneKeeper
 from bridge.settings import OutboxSettings
 from connectors.base import SendError
 from storage.base import OutboxResult, Outcome, Store
+from vocab.backoff import AROUND, backoff
 from vocab.models import OutboxId, OutboxItem, OutboxKind
 
 log = logging.getLogger(__name__)
@@ -41,24 +39,6 @@ class Deliverer(Protocol):
     def failure(self, item: OutboxItem, error: SendError, attempts: int) -> OutboxResult: ...
 
 
-class LaneLeases(Protocol):
-    """Who works which lane, when several bridge instances share one database."""
-
-    async def acquire_lanes(self, owner: str, lanes: Sequence[str], until: float,
-                            now: float) -> list[str]:
-        """Take (or keep) the leases of these lanes unless another live owner holds them."""
-        ...
-
-    async def claim_lanes(self, owner: str, until: float, now: float, limit: int) -> list[str]:
-        """Renew our leases and take free or expired lanes that have pending rows; return
-        every lane we hold now."""
-        ...
-
-    async def release_lanes(self, owner: str, lanes: Sequence[str]) -> None: ...
-
-    async def pending_in_lanes(self, lanes: Sequence[str]) -> list[OutboxItem]: ...
-
-
 class OutboxWorker:
     def __init__(
         self,
@@ -68,14 +48,15 @@ class OutboxWorker:
         *,
         clock: Callable[[], float] = time.time,
         poll_interval: float = 2.0,
-        leases: LaneLeases | None = None,
-        owner: str = "",
-        lease_seconds: float = 10.0,
+        lanes: LaneKeeper | None = None,
+        rand: Callable[[], float] = random.random,
     ) -> None:
         self.store = store
         self.deliverer = deliverer
         self.settings = settings
         self.clock = clock
+        self.rand = rand  # the backoff's jitter
+        self.lanes: LaneKeeper = lanes if lanes is not None else AllLanes(store)
         self.poll_interval = poll_interval
         self._lanes: dict[str, deque[OutboxItem]] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -86,18 +67,6 @@ class OutboxWorker:
         self._stopping = asyncio.Event()
         self._poller: asyncio.Task[None] | None = None
         self.delivered = 0
-        # Shared database only: the lanes we hold, rows waiting for a lane's lease, and until
-        # when our leases are surely valid (the last renewal + lease_seconds).
-        self.leases = leases
-        self.owner = owner
-        self.lease_seconds = lease_seconds
-        self._owned: set[str] = set()
-        self._waiting: dict[str, list[OutboxItem]] = {}
-        self._lease_lock = asyncio.Lock()
-        self._leases_valid_until = 0.0
-        self._acquirer: asyncio.Task[None] | None = None
-        self._releases: set[asyncio.Task[None]] = set()
-        self._unsynced: set[str] = set()
         # Rows finished here, with when: a read that raced the delivery must not bring one
         # back (a retry rewrites the row later, so it passes).  Bounded: oldest dropped.
         self._finished: dict[OutboxId, float] = {}
@@ -114,15 +83,9 @@ class OutboxWorker:
                 continue
             if item.updated_at <= self._finished.get(item.id, -1.0):
                 continue  # read before we finished it (a poll racing the delivery): stale
-            if self.leases is not None and item.lane not in self._owned:
-                self._waiting.setdefault(item.lane, []).append(item)  # after the lease
-                if self._acquirer is None or self._acquirer.done():
-                    self._acquirer = asyncio.create_task(self._acquire_waiting(),
-                                                         name="outbox-lease")
-                continue
+            if not self.lanes.admit(item, synced, self):
+                continue  # queued once the lane is ours
             self._known.add(item.id)
-            if self.leases is not None and not synced:
-                self._unsynced.add(item.lane)
             lane = self._lanes.get(item.lane)
             if lane is None:
                 lane = self._lanes[item.lane] = deque()
@@ -137,60 +100,17 @@ class OutboxWorker:
                 self._tasks[item.lane] = asyncio.create_task(self._run_lane(item.lane),
                                                              name=f"outbox:{item.lane}")
 
-    # -- lanes of a shared database ----------------------------------------------------------
-    async def _acquire_waiting(self) -> None:
-        assert self.leases is not None
-        while self._waiting and not self._stopping.is_set():
-            lanes = list(self._waiting)
-            for lane in lanes:
-                self._waiting.pop(lane, None)
-            try:
-                async with self._lease_lock:
-                    now = self.clock()
-                    got = await self.leases.acquire_lanes(self.owner, lanes,
-                                                          now + self.lease_seconds, now)
-                    self._owned.update(got)
-                    # Everything pending in them, other instances' rows too, in id order.
-                    pending = await self.leases.pending_in_lanes(got) if got else []
-            except Exception:
-                log.exception("taking outbox lanes failed; the next poll claims them")
-                return
-            self.submit(pending, synced=True)
-            # Lanes held by another instance: that instance's poll picks these rows up.
+    # -- what the lane keeper asks -------------------------------------------------------------
+    def working(self, lane: str) -> bool:
+        return lane in self._lanes
 
-    async def _claim(self) -> list[OutboxItem]:
-        """Renew our leases, drop lanes we lost, take free ones; their pending rows."""
-        assert self.leases is not None
-        async with self._lease_lock:
-            now = self.clock()
-            owned = set(await self.leases.claim_lanes(self.owner, now + self.lease_seconds, now,
-                                                      limit=1000))
-            self._leases_valid_until = now + self.lease_seconds * 0.8
-            for lane in self._owned - owned:
-                log.warning("outbox lane %s is now worked by another instance", lane)
-                dropped = self._lanes.pop(lane, None)  # its task sees the lane gone and ends
-                for item in dropped or ():
-                    self._known.discard(item.id)
-            new = owned - self._owned
-            self._owned = owned
-            return await self.leases.pending_in_lanes(sorted(new)) if new else []
-
-    async def _release(self, lane: str) -> None:
-        assert self.leases is not None
-        try:
-            async with self._lease_lock:
-                if lane in self._lanes or lane in self._waiting:
-                    return  # new rows arrived meanwhile: keep working it
-                self._owned.discard(lane)
-                await self.leases.release_lanes(self.owner, [lane])
-        except Exception:
-            log.exception("releasing outbox lane %s failed (its lease expires by itself)", lane)
+    def drop(self, lane: str) -> None:
+        dropped = self._lanes.pop(lane, None)  # its task sees the lane gone and ends
+        for item in dropped or ():
+            self._known.discard(item.id)
 
     async def start(self) -> None:
-        if self.leases is not None:
-            self.submit(await self._claim(), synced=True)
-        else:
-            self.submit(await self.store.pending_outbox(limit=1_000_000))
+        self.submit(await self.lanes.initial(self), synced=True)
         self._poller = asyncio.create_task(self._poll(), name="outbox-poll")
 
     async def _poll(self) -> None:
@@ -207,12 +127,11 @@ class OutboxWorker:
             # backlog of our own rows is not re-read every time.
             now = self.clock()
             try:
-                if self.leases is not None:
-                    self.submit(await self._claim(), synced=True)
+                self.submit(await self.lanes.claim(self), synced=True)
                 fresh = await self.store.pending_outbox(limit=10_000, updated_since=since - 5.0)
-                if self.leases is not None:  # only lanes we hold; others belong to others
-                    fresh = [i for i in fresh if i.lane in self._owned]
-                self.submit(i for i in fresh if i.id not in self._known)
+                # Only lanes we hold: others belong to other instances.
+                self.submit(i for i in fresh
+                            if i.id not in self._known and self.lanes.holds(i.lane))
                 since = now
             except Exception:
                 log.exception("outbox poll failed")
@@ -223,22 +142,13 @@ class OutboxWorker:
         tasks = [t for t in self._tasks.values() if not t.done()]
         if self._poller is not None:
             tasks.append(self._poller)
-        if self._acquirer is not None and not self._acquirer.done():
-            tasks.append(self._acquirer)
+        tasks.extend(self.lanes.closing())
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=timeout)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        if self.leases is not None and self._owned:
-            # Hand our lanes over at once rather than after lease_seconds (rows still pending
-            # in them are then claimed by another instance's next poll).
-            try:
-                await asyncio.gather(*self._releases, return_exceptions=True)
-                await self.leases.release_lanes(self.owner, sorted(self._owned))
-                self._owned.clear()
-            except Exception:
-                log.exception("releasing outbox lanes at stop failed (they expire by themselves)")
+        await self.lanes.stop()
 
     def pending_count(self) -> int:
         return sum(len(q) for q in self._lanes.values())
@@ -253,10 +163,6 @@ class OutboxWorker:
                 pass
         return not self._stopping.is_set()
 
-    def _backoff(self, attempts: int) -> float:
-        base = min(self.settings.max_delay, self.settings.base_delay * 2 ** (attempts - 1))
-        return float(base * (0.5 + random.random()))  # jitter: 0.5x to 1.5x
-
     async def _run_lane(self, lane_key: str) -> None:
         lane = self._lanes[lane_key]
         try:
@@ -265,22 +171,20 @@ class OutboxWorker:
                     return  # the lane's lease went to another instance
                 item = lane[0]
                 now = self.clock()
-                if self.leases is not None and now > self._leases_valid_until:
-                    # Our leases could not be renewed (database unreachable?): another
-                    # instance may hold this lane soon, so send nothing until renewed.
+                if not self.lanes.valid(now):
+                    # The lane may be another instance's soon: send nothing until renewed.
                     if not await self._pause(min(1.0, self.poll_interval)):
                         return
                     continue
-                if self.leases is not None and lane_key in self._unsynced:
-                    # Earlier rows other instances committed into this lane come first.
-                    self._unsynced.discard(lane_key)
-                    try:
-                        self.submit(await self.leases.pending_in_lanes([lane_key]), synced=True)
-                    except Exception:
-                        log.exception("reading outbox lane %s failed", lane_key)
-                        self._unsynced.add(lane_key)
-                        if not await self._pause(self.settings.base_delay):
-                            return
+                try:
+                    earlier = await self.lanes.resync(lane_key)
+                except Exception:
+                    log.exception("reading outbox lane %s failed", lane_key)
+                    if not await self._pause(self.settings.base_delay):
+                        return
+                    continue
+                if earlier is not None:  # rows other instances committed earlier come first
+                    self.submit(earlier, synced=True)
                     continue
                 gate = self.deliverer.gate_for(item) or self._lane_gate.get(lane_key)
                 wait = max(item.next_attempt_at - now, self._gates.get(gate, 0.0) - now
@@ -307,10 +211,8 @@ class OutboxWorker:
                 if self._lanes.get(lane_key) is lane:
                     self._lanes.pop(lane_key, None)
                 self._lane_gate.pop(lane_key, None)
-                if self.leases is not None and not self._stopping.is_set():
-                    task = asyncio.create_task(self._release(lane_key), name=f"release:{lane_key}")
-                    self._releases.add(task)
-                    task.add_done_callback(self._releases.discard)
+                if not self._stopping.is_set():
+                    self.lanes.idle(lane_key, self)
 
     async def _attempt(self, lane_key: str, item: OutboxItem) -> bool:
         """One delivery attempt; True when the item is finished (delivered or given up)."""
@@ -350,7 +252,8 @@ class OutboxWorker:
             created = await self.store.finish_outbox([result], now)
             self.submit(created)
             return True
-        delay = self._backoff(attempts)
+        delay = backoff(attempts, base=self.settings.base_delay, cap=self.settings.max_delay,
+                        jitter=AROUND, rand=self.rand)
         item.attempts = attempts
         item.next_attempt_at = now + delay
         item.last_error = error.describe()

@@ -214,7 +214,8 @@ async def test_refused_app_token_fails_startup(
         assert caught.value.code == "invalid_auth" and not bridge.ready
     finally:
         await bridge.stop()
-    assert bridge.slack_socket is None and slack.socket_connections == 0
+    assert bridge.slack_socket is not None and bridge.slack_socket.client is None
+    assert slack.socket_connections == 0
 
 
 async def test_stop_lets_an_envelope_being_handled_finish_and_acknowledges_it(

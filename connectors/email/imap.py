@@ -32,6 +32,7 @@ import aioimaplib
 
 from connectors.base import StateAPI
 from connectors.email.settings import EmailSettings
+from vocab.backoff import backoff
 
 log = logging.getLogger(__name__)
 IMAP_ERRORS = aioimaplib.AioImapException  # aioimaplib's own (Abort, CommandTimeout...)
@@ -54,10 +55,6 @@ class ConnectionLost(Exception):
 class ImapError(Exception):
     pass
 
-
-def backoff(base: float, attempt: int, cap: float, rng: random.Random) -> float:
-    ceiling = min(cap, base * 2.0 ** min(max(attempt - 1, 0), 20))
-    return ceiling / 2 + rng.random() * ceiling / 2
 
 
 def _ok(response: Any, what: str) -> list[bytes]:
@@ -126,7 +123,8 @@ class ImapPoller:
             # LOGIN or mid-FETCH) backs off further each time, up to `max_delay`.
             failures = 1 if self.rounds > before else failures + 1
             if not self._stopping:
-                await asyncio.sleep(backoff(self.base_delay, failures, self.max_delay, self.rng))
+                await asyncio.sleep(backoff(failures, base=self.base_delay, cap=self.max_delay,
+                                            rand=self.rng.random))
 
     async def _session(self) -> None:
         s = self.settings

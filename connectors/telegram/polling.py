@@ -37,6 +37,7 @@ from telegram.request import BaseRequest
 
 from connectors.base import Ingest, Malformed, StateAPI
 from connectors.telegram.parse import HANDLED_UPDATES
+from vocab.backoff import backoff
 from vocab.models import InboundMessage
 
 log = logging.getLogger(__name__)
@@ -48,11 +49,6 @@ OFFSET_KEY = "offset"
 OFFSET_MAX_AGE = 24 * 3600.0
 BATCH_LIMIT = 100  # getUpdates' maximum
 
-
-def backoff(base: float, attempt: int, cap: float, rng: random.Random) -> float:
-    """`base * 2**(attempt-1)` up to `cap`, with "equal jitter": between half and all of it."""
-    ceiling = min(cap, base * 2.0 ** min(max(attempt - 1, 0), 20))
-    return ceiling / 2 + rng.random() * ceiling / 2
 
 
 def _seconds(value: int | float | dtm.timedelta) -> float:
@@ -93,6 +89,9 @@ class TelegramPoller:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._interruptible = False  # waiting on Telegram or sleeping: stop() may cancel
+
+    def _delay(self, base: float, attempt: int) -> float:
+        return backoff(attempt, base=base, cap=self.max_delay, rand=self.rng.random)
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -138,7 +137,7 @@ class TelegramPoller:
                 updates = await self._get_updates()
             except Conflict as exc:
                 conflicts += 1
-                delay = backoff(self.conflict_base, conflicts, self.max_delay, self.rng)
+                delay = self._delay(self.conflict_base, conflicts)
                 if "webhook" in exc.message.lower():
                     webhook_cleared = False
                     log.warning("telegram polling: a webhook is set for this bot (a bridge in "
@@ -153,22 +152,22 @@ class TelegramPoller:
                 log.warning("telegram polling: flood control, waiting %.0fs as told", delay)
             except (InvalidToken, Forbidden, BadRequest) as exc:
                 failures += 1
-                delay = backoff(self.network_base, failures, self.max_delay, self.rng)
+                delay = self._delay(self.network_base, failures)
                 log.error("telegram polling: the Bot API refused the call: %s (%s); retrying "
                           "in %.1fs", exc.message, type(exc).__name__, delay)
             except NetworkError as exc:  # includes TimedOut
                 failures += 1
-                delay = backoff(self.network_base, failures, self.max_delay, self.rng)
+                delay = self._delay(self.network_base, failures)
                 log.warning("telegram polling: %s (%s); retrying in %.1fs", exc.message,
                             type(exc).__name__, delay)
             except TelegramError as exc:
                 failures += 1
-                delay = backoff(self.network_base, failures, self.max_delay, self.rng)
+                delay = self._delay(self.network_base, failures)
                 log.error("telegram polling: %s (%s); retrying in %.1fs", exc.message,
                           type(exc).__name__, delay)
             except Exception:  # not the Bot API's: keep polling rather than die silently
                 failures += 1
-                delay = backoff(self.network_base, failures, self.max_delay, self.rng)
+                delay = self._delay(self.network_base, failures)
                 log.exception("telegram polling: unexpected error; retrying in %.1fs", delay)
             else:
                 conflicts = 0
@@ -177,7 +176,7 @@ class TelegramPoller:
                     failures = 0
                     continue
                 failures += 1  # updates but not one usable update_id: do not spin on them
-                delay = backoff(self.network_base, failures, self.max_delay, self.rng)
+                delay = self._delay(self.network_base, failures)
                 log.error("telegram polling: getUpdates returned %d update(s) without a valid "
                           "update_id; retrying in %.1fs", len(updates), delay)
             finally:
@@ -223,7 +222,7 @@ class TelegramPoller:
                 break
             except Exception:
                 attempt += 1
-                delay = backoff(self.store_base, attempt, self.max_delay, self.rng)
+                delay = self._delay(self.store_base, attempt)
                 log.warning("telegram polling: storing %d message(s) failed (attempt %d); not "
                             "confirming them, retrying in %.1fs", len(items), attempt, delay,
                             exc_info=True)

@@ -1,0 +1,249 @@
+"""Which outbox lanes this instance works: every lane (one instance, SQLite), or the lanes it
+holds a lease on (several instances on one PostgreSQL database).
+
+The outbox worker asks its `LaneKeeper` and never looks at leases itself.  With leases, an
+instance holds a lane (a row in the database, renewed every poll) before it works it, so order
+per conversation holds across instances.  Rows another instance commits into a lane we hold are
+picked up by the poll; a lane whose holder dies is claimed by another instance once its lease
+expires, and its pending rows are worked from there (a send in flight at the death may repeat
+once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol
+
+from storage.base import Store
+from vocab.models import OutboxItem
+
+log = logging.getLogger(__name__)
+
+
+class LaneWork(Protocol):
+    """What a keeper may ask of the worker it keeps lanes for."""
+
+    def submit(self, items: Iterable[OutboxItem], *, synced: bool = False) -> None: ...
+
+    def working(self, lane: str) -> bool:
+        """Rows of this lane are queued here."""
+        ...
+
+    def drop(self, lane: str) -> None:
+        """Forget the lane's queued rows: another instance works it now."""
+        ...
+
+
+class LaneKeeper(Protocol):
+    async def initial(self, work: LaneWork) -> list[OutboxItem]:
+        """The pending rows to start with."""
+        ...
+
+    async def claim(self, work: LaneWork) -> list[OutboxItem]:
+        """On every poll: renew what we hold, take free lanes; the pending rows of lanes new
+        to us (to submit as `synced`)."""
+        ...
+
+    def holds(self, lane: str) -> bool:
+        """We work this lane now (a polled row of another lane belongs to another instance)."""
+        ...
+
+    def admit(self, item: OutboxItem, synced: bool, work: LaneWork) -> bool:
+        """May the worker queue this row now?  False: the keeper takes the lane first and then
+        submits the lane's pending rows itself (or another instance works them)."""
+        ...
+
+    def valid(self, now: float) -> bool:
+        """Whether what we hold is surely still ours: send nothing otherwise."""
+        ...
+
+    async def resync(self, lane: str) -> list[OutboxItem] | None:
+        """Rows other instances committed earlier into this lane, to queue before the next
+        send; None when there is nothing to re-read.  Raises when the read fails."""
+        ...
+
+    def idle(self, lane: str, work: LaneWork) -> None:
+        """The lane ran empty here (hand it over unless rows come back meanwhile)."""
+        ...
+
+    def closing(self) -> list[asyncio.Task[None]]:
+        """Take no more lanes; the keeper's tasks for the worker to wait for (bounded)."""
+        ...
+
+    async def stop(self) -> None:
+        """Hand every lane over at once (rather than after the leases expire)."""
+        ...
+
+
+class AllLanes:
+    """One instance: every lane is ours, nothing to take or hand over."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def initial(self, work: LaneWork) -> list[OutboxItem]:
+        return await self.store.pending_outbox(limit=1_000_000)
+
+    async def claim(self, work: LaneWork) -> list[OutboxItem]:
+        return []
+
+    def holds(self, lane: str) -> bool:
+        return True
+
+    def admit(self, item: OutboxItem, synced: bool, work: LaneWork) -> bool:
+        return True
+
+    def valid(self, now: float) -> bool:
+        return True
+
+    async def resync(self, lane: str) -> list[OutboxItem] | None:
+        return None
+
+    def idle(self, lane: str, work: LaneWork) -> None:
+        pass
+
+    def closing(self) -> list[asyncio.Task[None]]:
+        return []
+
+    async def stop(self) -> None:
+        pass
+
+
+class LaneLeases(Protocol):
+    """Who works which lane, when several bridge instances share one database."""
+
+    async def acquire_lanes(self, owner: str, lanes: Sequence[str], until: float,
+                            now: float) -> list[str]:
+        """Take (or keep) the leases of these lanes unless another live owner holds them."""
+        ...
+
+    async def claim_lanes(self, owner: str, until: float, now: float, limit: int) -> list[str]:
+        """Renew our leases and take free or expired lanes that have pending rows; return
+        every lane we hold now."""
+        ...
+
+    async def release_lanes(self, owner: str, lanes: Sequence[str]) -> None: ...
+
+    async def pending_in_lanes(self, lanes: Sequence[str]) -> list[OutboxItem]: ...
+
+
+class LeasedLanes:
+    """Several instances on one database: the lanes this one holds a lease on."""
+
+    def __init__(self, leases: LaneLeases, owner: str, *, lease_seconds: float = 10.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.leases = leases
+        self.owner = owner
+        self.lease_seconds = lease_seconds
+        self.clock = clock
+        self._owned: set[str] = set()
+        self._waiting: dict[str, list[OutboxItem]] = {}  # rows waiting for their lane's lease
+        self._lock = asyncio.Lock()
+        self._valid_until = 0.0  # our leases are surely valid until (last renewal, margin)
+        self._acquirer: asyncio.Task[None] | None = None
+        self._releases: set[asyncio.Task[None]] = set()
+        # Lanes that got rows from anywhere but a read of the lane itself: rows another
+        # instance committed earlier into them may not be known here yet.
+        self._unsynced: set[str] = set()
+        self._closing = False
+
+    async def initial(self, work: LaneWork) -> list[OutboxItem]:
+        return await self.claim(work)
+
+    async def claim(self, work: LaneWork) -> list[OutboxItem]:
+        """Renew our leases, drop lanes we lost, take free ones; their pending rows."""
+        async with self._lock:
+            now = self.clock()
+            owned = set(await self.leases.claim_lanes(self.owner, now + self.lease_seconds, now,
+                                                      limit=1000))
+            self._valid_until = now + self.lease_seconds * 0.8
+            for lane in self._owned - owned:
+                log.warning("outbox lane %s is now worked by another instance", lane)
+                work.drop(lane)
+            new = owned - self._owned
+            self._owned = owned
+            return await self.leases.pending_in_lanes(sorted(new)) if new else []
+
+    def holds(self, lane: str) -> bool:
+        return lane in self._owned
+
+    def admit(self, item: OutboxItem, synced: bool, work: LaneWork) -> bool:
+        if item.lane not in self._owned:
+            self._waiting.setdefault(item.lane, []).append(item)  # after the lease
+            if self._acquirer is None or self._acquirer.done():
+                self._acquirer = asyncio.create_task(self._acquire_waiting(work),
+                                                     name="outbox-lease")
+            return False
+        if not synced:
+            self._unsynced.add(item.lane)
+        return True
+
+    async def _acquire_waiting(self, work: LaneWork) -> None:
+        while self._waiting and not self._closing:
+            lanes = list(self._waiting)
+            for lane in lanes:
+                self._waiting.pop(lane, None)
+            try:
+                async with self._lock:
+                    now = self.clock()
+                    got = await self.leases.acquire_lanes(self.owner, lanes,
+                                                          now + self.lease_seconds, now)
+                    self._owned.update(got)
+                    # Everything pending in them, other instances' rows too, in id order.
+                    pending = await self.leases.pending_in_lanes(got) if got else []
+            except Exception:
+                log.exception("taking outbox lanes failed; the next poll claims them")
+                return
+            work.submit(pending, synced=True)
+            # Lanes held by another instance: that instance's poll picks these rows up.
+
+    def valid(self, now: float) -> bool:
+        # Renewals failing (database unreachable?) mean another instance may hold our lanes
+        # soon.
+        return now <= self._valid_until
+
+    async def resync(self, lane: str) -> list[OutboxItem] | None:
+        if lane not in self._unsynced:
+            return None
+        self._unsynced.discard(lane)
+        try:
+            return await self.leases.pending_in_lanes([lane])
+        except Exception:
+            self._unsynced.add(lane)
+            raise
+
+    def idle(self, lane: str, work: LaneWork) -> None:
+        if self._closing:
+            return
+        task = asyncio.create_task(self._release(lane, work), name=f"release:{lane}")
+        self._releases.add(task)
+        task.add_done_callback(self._releases.discard)
+
+    async def _release(self, lane: str, work: LaneWork) -> None:
+        try:
+            async with self._lock:
+                if work.working(lane) or lane in self._waiting:
+                    return  # new rows arrived meanwhile: keep working it
+                self._owned.discard(lane)
+                await self.leases.release_lanes(self.owner, [lane])
+        except Exception:
+            log.exception("releasing outbox lane %s failed (its lease expires by itself)", lane)
+
+    def closing(self) -> list[asyncio.Task[None]]:
+        self._closing = True
+        return [self._acquirer] if self._acquirer is not None and not self._acquirer.done() \
+            else []
+
+    async def stop(self) -> None:
+        if not self._owned:
+            return
+        # Rows still pending in our lanes are then claimed by another instance's next poll.
+        try:
+            await asyncio.gather(*self._releases, return_exceptions=True)
+            await self.leases.release_lanes(self.owner, sorted(self._owned))
+            self._owned.clear()
+        except Exception:
+            log.exception("releasing outbox lanes at stop failed (they expire by themselves)")
