@@ -89,7 +89,8 @@ def email_config(dovecot: Dovecot, smtp: SmtpReceiver, **extra: str | int | floa
     """A [connectors.email] table for these servers, secrets from `EMAIL_ENV`."""
     return {"enabled": True, "address": USER, "display_name": "Example Support",
             "imap_host": "127.0.0.1", "imap_port": dovecot.port, "imap_security": "none",
-            "imap_user": USER, "imap_password": "${EMAIL_IMAP_PASSWORD}", "mailbox": "INBOX",
+            "imap_user": dovecot.user, "imap_password": "${EMAIL_IMAP_PASSWORD}",
+            "mailbox": "INBOX",
             "smtp_host": "127.0.0.1", "smtp_port": smtp.port, "smtp_security": "none",
             "smtp_user": USER, "smtp_password": "${EMAIL_SMTP_PASSWORD}",
             "reply_token_secret": "${EMAIL_REPLY_TOKEN_SECRET}", "poll_interval": 1,

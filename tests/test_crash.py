@@ -20,7 +20,8 @@ import pytest
 
 from bridge.standins import SlackEventSender, SlackStandin, TelegramStandin
 from tests.conftest import AGENT, CHANNEL, SIGNING_SECRET, WEBHOOK_SECRET, bridge_env, write_config
-from tests.helpers_proc import BridgeProcess, db_rows, free_port, until
+from tests.helpers_proc import BridgeProcess, db_rows, free_port
+from tests.waiting import until
 
 CHATS = [7001, 7002, 7003, 7004, 7005, 7006]
 CONCURRENCY = 8  # outbox deliveries in flight at once: the bound on re-sends after a kill

@@ -14,7 +14,6 @@ from storage.base import StoreError
 from tests.conftest import HarnessFactory
 from tests.dovecot import Dovecot
 from tests.mailservers import EMAIL_ENV, SmtpReceiver, customer_mail, email_config
-from tests.test_loop import settle
 from vocab.models import InboundMessage, IngestResult
 
 NUL_BODY = (b"From: Nul <nul@example.org>\r\nTo: support@example.com\r\nSubject: a\x00b\r\n"
@@ -36,7 +35,7 @@ async def test_hostile_mail_is_stored_clean_and_blocks_nothing(
     await dovecot.append(NUL_BODY, RAW_8BIT, NO_SENDER, BROKEN_MIME, good)
     await h.wait_rows("SELECT COUNT(*) FROM messages WHERE platform_message_id = 'ok@x.org'",
                       [(1,)], timeout=10)
-    await settle()
+    await h.drained()
     rows: dict[str, str] = {str(k): str(v) for k, v in h.rows(
         "SELECT platform_message_id, text FROM messages")}
     # Dovecot stores NUL bytes as 0x80 (read as windows-1252: €); the bell is dropped.

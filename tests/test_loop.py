@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from tests.conftest import AGENT, AGENT_NAME, CHANNEL, Harness
-
-
-async def settle(seconds: float = 0.3) -> None:
-    """Give anything wrongly queued time to be sent, before asserting it was not."""
-    await asyncio.sleep(seconds)
 
 
 async def post_and_expect_nothing_relayed(h: Harness, *envelopes: dict[str, Any]) -> None:
@@ -18,7 +12,7 @@ async def post_and_expect_nothing_relayed(h: Harness, *envelopes: dict[str, Any]
     for envelope in envelopes:
         status, _ = await h.agent.post(envelope)
         assert status == 200
-    await settle()
+    await h.drained()
     assert h.telegram.calls_to("sendMessage") == []
     assert h.rows("SELECT COUNT(*) FROM messages WHERE direction != 'in'") == [(0,)]
 
@@ -76,7 +70,7 @@ async def test_redelivered_webhook_is_stored_and_posted_once(harness: Harness) -
         status, _ = await h.telegram.deliver(update, h.session)
         assert status == 200
     await h.slack.wait_for("chat.postMessage", 1)
-    await settle()
+    await h.drained()
     assert len(h.slack.calls_to("chat.postMessage")) == 1
     assert h.count("messages") == 1 and h.count("outbox") == 1
 
@@ -91,7 +85,7 @@ async def test_slack_retries_of_one_event_are_relayed_once(harness: Harness) -> 
         status, _ = await h.agent.post(event, retry_num=retry)
         assert status == 200
     await h.telegram.wait_for("sendMessage", 1)
-    await settle()
+    await h.drained()
     assert len(h.telegram.calls_to("sendMessage")) == 1
     assert h.rows("SELECT COUNT(*) FROM messages WHERE direction = 'out'") == [(1,)]
 
@@ -102,7 +96,7 @@ async def test_internal_notes_are_stored_never_sent(harness: Harness) -> None:
     thread = await h.thread_of(7)
     for text in ("note: VIP customer", "NOTE: check the refund", "   Note:leading spaces"):
         assert await h.agent_says(thread, text) == 200
-    await settle()
+    await h.drained()
     assert h.telegram.calls_to("sendMessage") == []
     assert h.rows("SELECT direction, state FROM messages WHERE direction != 'in'") == [
         ("note", "note")] * 3
@@ -135,7 +129,7 @@ async def test_outsiders_are_never_relayed(harness: Harness) -> None:
     h.slack.add_user("U0STRANGER", display_name="Stranger", is_stranger=True)
     assert await h.agent_says(thread, "stranger text", user="U0STRANGER") == 200
     await h.slack.wait_for("chat.postMessage", 2)
-    await settle()
+    await h.drained()
     assert h.telegram.calls_to("sendMessage") == []
     expected = [("stranger text", "blocked")]
     sql = "SELECT text, state FROM messages WHERE direction = 'out'"

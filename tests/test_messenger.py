@@ -31,7 +31,6 @@ from tests.helpers_messenger import (
     sender,
     thread_of,
 )
-from tests.test_loop import settle
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
 
@@ -138,7 +137,7 @@ async def test_our_echoes_are_ignored_and_page_inbox_replies_mirrored(h: Harness
         ("in", "hello", "Ann Kowalski"),
         ("out", "Sam here, refund done", "Page Inbox (sent by staff outside the bridge)")]
     await h.slack.wait_for("chat.postMessage", 2)
-    await settle()
+    await h.drained()
     _, reply = h.slack.thread(CHANNEL, thread)
     assert reply["text"] == "*Page Inbox (sent by staff outside the bridge)*: Sam here, refund done"
     # The echo is not the customer writing: their reply window did not move.
@@ -232,7 +231,7 @@ async def test_an_expired_attachment_link_is_explained_in_the_thread(
     thread = await thread_of(h, PAGE_A, ANN)
     await h.wait_rows("SELECT status FROM outbox WHERE kind = 'slack_file'", [("failed",)])
     await h.slack.wait_for("chat.postMessage", 2)
-    await settle()
+    await h.drained()
     notice = h.slack.thread(CHANNEL, thread)[-1]["text"]
     assert "could not be copied here" in notice and "ask the customer to send it again" in notice
     assert len(meta.calls_to(CDN, ok_only=False)) == 1  # not retried: the link is gone

@@ -21,8 +21,9 @@ import pytest
 from bridge.standins import SlackEventSender, SlackStandin, TelegramStandin
 from tests.conftest import AGENT, CHANNEL, SIGNING_SECRET, WEBHOOK_SECRET, bridge_env, write_config
 from tests.helpers_pg import PG_URL, fresh_schema, pg_rows
-from tests.helpers_proc import BridgeProcess, free_port, until
+from tests.helpers_proc import BridgeProcess, free_port
 from tests.test_crash import CHATS, PACE, Stream, assert_order, markers
+from tests.waiting import until
 
 CONCURRENCY = 8  # per instance: the bound on re-sends after the kill
 LEASE = 2.0  # seconds until the dead instance's lanes move
@@ -159,10 +160,10 @@ async def test_two_instances_one_killed_lose_nothing_and_keep_order(
 
     await until(lambda: not set(acked_in) - set(posted()),
                 lambda: f"missing in Slack: {sorted(set(acked_in) - set(posted()))[:10]}",
-                limit=30)
+                timeout=30)
     await until(lambda: not set(acked_out) - set(sent()),
                 lambda: f"missing in Telegram: {sorted(set(acked_out) - set(sent()))[:10]}",
-                limit=30)
+                timeout=30)
     deadline = asyncio.get_running_loop().time() + 15
     while await pending():
         assert asyncio.get_running_loop().time() < deadline, "outbox never drained"

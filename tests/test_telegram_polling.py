@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -18,17 +18,10 @@ from bridge.standins.telegram import CONFLICT_TERMINATED
 from connectors.telegram.connector import TelegramConnector
 from storage.base import StoreError
 from tests.conftest import AGENT_NAME, CHANNEL, TG_TOKEN, Harness, HarnessFactory
+from tests.waiting import until
 from vocab.models import InboundMessage, IngestResult
 
 POLLING = {"connectors.telegram": {"mode": "polling", "poll_timeout": 1}}
-
-
-async def until(check: Callable[[], bool], what: str, limit: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + limit
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"not within {limit}s: {what}")
-        await asyncio.sleep(0.02)
 
 
 def stored(h: Harness) -> list[tuple[str, str]]:
