@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from bridge.console.render import CLOSE_ACTION, CLOSE_SHORTCUT, REOPEN_ACTION, RETRY_ACTION
 from tests.conftest import AGENT, AGENT_NAME, CHANNEL, Harness, HarnessFactory
+
+# SQLite only: Slack interactions and console wording; reopening and retries are store contract
+# tests.
+pytestmark = pytest.mark.backends("sqlite")
 
 
 def parent(h: Harness, thread: str) -> dict[str, Any]:

@@ -16,6 +16,10 @@ from tests.mailservers import (
 )
 from vocab.models import ConversationStatus
 
+# SQLite only: the email connector's protocol (MIME, threading headers, bounces); its dedupe-by-
+# thread test runs on both.
+pytestmark = pytest.mark.backends("sqlite")
+
 ANN = "Ann Kim <ann@example.org>"
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 8
 
@@ -29,6 +33,7 @@ async def thread_of(h: Harness, address: str, timeout: float = 5.0) -> str:
     return await h.thread_at(address, timeout)
 
 
+@pytest.mark.backends("sqlite", "postgres")  # SQL of the pipeline
 async def test_threading_through_a_reply_a_rewritten_in_reply_to_and_the_reply_token(
     h: Harness, dovecot: Dovecot, smtp: SmtpReceiver,
 ) -> None:

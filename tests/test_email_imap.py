@@ -26,6 +26,10 @@ from tests.mailservers import (
 from tests.waiting import poll, until
 from vocab.models import Attachment, InboundMessage, IngestResult
 
+# SQLite only: the IMAP protocol (IDLE, reconnects, flags, backoff); the re-read without
+# duplicates runs on both.
+pytestmark = pytest.mark.backends("sqlite")
+
 ANN = "Ann Kim <ann@example.org>"
 SUPPORT = "Support – Kunden"  # a space and a non-ASCII name: modified UTF-7, quoted
 DONE = "Erledigt & fertig"
@@ -132,6 +136,7 @@ async def test_processed_mail_is_flagged_or_moved_after_the_commit(
         assert len(await dovecot.flags(DONE)) == 2
 
 
+@pytest.mark.backends("sqlite", "postgres")  # SQL of the pipeline
 async def test_a_new_uidvalidity_rereads_recent_mail_without_duplicates(
     dovecot: Dovecot, smtp: SmtpReceiver, make_harness: HarnessFactory,
 ) -> None:

@@ -18,6 +18,9 @@ from tests.mailservers import (
 from tests.test_email import thread_of
 from tests.waiting import until
 
+# SQLite only: TLS and authentication towards the mail servers: nothing store-specific.
+pytestmark = pytest.mark.backends("sqlite")
+
 ANN = "Ann Kim <ann@example.org>"
 
 

@@ -5,8 +5,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import pytest
+
 from tests.conftest import AGENT, CHANNEL, Harness, HarnessFactory
 from tests.waiting import poll
+
+# SQLite only: file transfer and links; media rows are a store contract test (test_store).
+pytestmark = pytest.mark.backends("sqlite")
 
 JPEG = b"\xff\xd8\xff\xe0" + os.urandom(3000)
 PDF = b"%PDF-1.4\n" + os.urandom(2000)

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.conftest import AGENT, AGENT_NAME, CHANNEL, Harness
+
+# SQLite only: console guards and wording; the tests of the pipeline's SQL (ingest, dedupe) run on
+# both.
+pytestmark = pytest.mark.backends("sqlite")
 
 
 async def post_and_expect_nothing_relayed(h: Harness, *envelopes: dict[str, Any]) -> None:
@@ -17,6 +23,7 @@ async def post_and_expect_nothing_relayed(h: Harness, *envelopes: dict[str, Any]
     assert h.rows("SELECT COUNT(*) FROM messages WHERE direction != 'in'") == [(0,)]
 
 
+@pytest.mark.backends("sqlite", "postgres")  # SQL of the pipeline
 async def test_customer_message_starts_a_thread_and_agent_reply_reaches_customer(
     harness: Harness,
 ) -> None:
@@ -63,6 +70,7 @@ async def test_display_name_falls_back_to_real_name(harness: Harness) -> None:
     assert sent[0].params["text"].startswith("<b>Robin Real</b>\n")
 
 
+@pytest.mark.backends("sqlite", "postgres")  # SQL of the pipeline
 async def test_redelivered_webhook_is_stored_and_posted_once(harness: Harness) -> None:
     h = harness
     update = h.telegram.text_update(chat_id=5, text="only once")
@@ -75,6 +83,7 @@ async def test_redelivered_webhook_is_stored_and_posted_once(harness: Harness) -
     assert h.count("messages") == 1 and h.count("outbox") == 1
 
 
+@pytest.mark.backends("sqlite", "postgres")  # SQL of the pipeline
 async def test_slack_retries_of_one_event_are_relayed_once(harness: Harness) -> None:
     h = harness
     await h.customer_says(6, "hi")
@@ -150,6 +159,7 @@ async def test_replies_outside_bridge_threads_are_ignored(harness: Harness) -> N
     await post_and_expect_nothing_relayed(h, unrelated, top, other)
 
 
+@pytest.mark.backends("sqlite", "postgres")  # SQL of the pipeline
 async def test_each_customer_gets_one_thread(harness: Harness) -> None:
     h = harness
     for chat in (21, 22, 21, 22, 21):

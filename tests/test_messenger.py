@@ -32,6 +32,10 @@ from tests.helpers_messenger import (
     thread_of,
 )
 
+# SQLite only: the Messenger connector's protocol (signatures, parsing, echoes, attachments):
+# nothing store-specific.
+pytestmark = pytest.mark.backends("sqlite")
+
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
 
 
@@ -67,6 +71,7 @@ async def test_text_in_with_the_customers_name_and_escaped_unicode(
     assert "*Ann Kowalski* · Messenger" in h.slack.parents(CHANNEL)[0]["text"]
 
 
+@pytest.mark.backends("sqlite", "postgres")  # SQL of the pipeline
 async def test_one_body_with_several_pages_is_stored_whole_before_the_200(h: Harness) -> None:
     s = sender(h)
     body = s.body(s.entry(PAGE_A, s.message(PAGE_A, ANN, "one")),

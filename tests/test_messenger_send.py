@@ -22,6 +22,10 @@ from tests.helpers_messenger import (
 )
 from vocab.models import ConversationId, MessageId, OutboundMessage
 
+# SQLite only: the Messenger send protocol (window, tags, errors, personas, watermarks): nothing
+# store-specific.
+pytestmark = pytest.mark.backends("sqlite")
+
 OUT = "SELECT state FROM messages WHERE direction = 'out' ORDER BY id"
 
 

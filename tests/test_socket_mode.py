@@ -32,6 +32,9 @@ from tests.conftest import (
 )
 from tests.waiting import until
 
+# SQLite only: Slack Socket Mode (envelopes, acks, reconnects): nothing store-specific.
+pytestmark = pytest.mark.backends("sqlite")
+
 APP_TOKEN = "xapp-1-A0BRIDGE-1-standin"
 SOCKET_MODE = {"slack": {"mode": "socket", "app_token": "${SLACK_APP_TOKEN}",
                          "signing_secret": ""}}  # no signing secret needed in Socket Mode

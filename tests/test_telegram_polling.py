@@ -21,6 +21,9 @@ from tests.conftest import AGENT_NAME, CHANNEL, TG_TOKEN, Harness, HarnessFactor
 from tests.waiting import until
 from vocab.models import InboundMessage, IngestResult
 
+# SQLite only: the getUpdates protocol (offsets, errors, stop): nothing store-specific.
+pytestmark = pytest.mark.backends("sqlite")
+
 POLLING = {"connectors.telegram": {"mode": "polling", "poll_timeout": 1}}
 
 

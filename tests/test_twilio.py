@@ -17,6 +17,10 @@ from bridge.standins.twilio import (
 from tests.conftest import AGENT, CHANNEL, Harness, HarnessFactory
 from tests.helpers_twilio import CUSTOMER, SMS_FROM, WA_FROM, sender, thread_of
 
+# SQLite only: the Twilio connector's protocol (signatures, forms, receipts): nothing store-
+# specific.
+pytestmark = pytest.mark.backends("sqlite")
+
 JPEG = b"\xff\xd8\xff\xe0" + os.urandom(2000)
 
 

@@ -25,6 +25,10 @@ from tests.helpers_twilio import (
     sender,
 )
 
+# SQLite only: Twilio's opt-out rules and sending formats; identity flags are tested on both
+# stores in test_identity_flags.
+pytestmark = pytest.mark.backends("sqlite")
+
 
 async def test_stop_and_start_are_recorded_and_respected(
     h: Harness, twilio: TwilioStandin,

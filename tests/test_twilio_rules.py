@@ -25,6 +25,10 @@ from tests.helpers_twilio import (
     sender,
 )
 
+# SQLite only: WhatsApp's window and templates, decided in the connector and the console: nothing
+# store-specific.
+pytestmark = pytest.mark.backends("sqlite")
+
 
 @pytest.mark.parametrize("hours, sent", [(23.98, True), (24.02, False)])
 async def test_whatsapp_window_on_both_sides_of_24_hours(

@@ -11,6 +11,9 @@ import pytest
 from bridge.standins.signing import slack_signature_headers, telegram_secret_headers
 from tests.conftest import AGENT, CHANNEL, SIGNING_SECRET, WEBHOOK_SECRET, Harness
 
+# SQLite only: verification and 4xx answers of the webhook endpoints: nothing store-specific.
+pytestmark = pytest.mark.backends("sqlite")
+
 
 def nothing_stored(h: Harness) -> bool:
     return h.count("messages") == 0 and h.count("outbox") == 0 and h.count("customers") == 0
