@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from connectors.email.imap import ImapPoller
 from tests.dovecot import Dovecot, DovecotServer, make_cert, serving
 from tests.mailservers import SmtpReceiver
 
@@ -44,3 +45,10 @@ def smtp() -> Iterator[SmtpReceiver]:
     controller = receiver.start()
     yield receiver
     controller.stop()
+
+
+@pytest.fixture
+def quick_imap_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The IMAP loop's backoff starts at 50 ms instead of 1 s (the same doubling, jitter and
+    cap), for a test that waits for what happens after a few failed sessions."""
+    monkeypatch.setattr(ImapPoller, "base_delay", 0.05)

@@ -55,7 +55,7 @@ def test_clean_leaves_text_any_store_takes() -> None:
 
 async def test_a_mail_the_store_keeps_refusing_shows_as_unreadable_and_blocks_nothing(
     dovecot: Dovecot, smtp: SmtpReceiver, make_harness: HarnessFactory,
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, quick_imap_retries: None,
 ) -> None:
     h = await make_harness({"connectors.email": email_config(dovecot, smtp)}, env=EMAIL_ENV)
     store = h.bridge.store

@@ -81,6 +81,7 @@ async def test_restart_neither_misses_nor_reimports(
 
 async def test_the_server_dropping_the_connection_mid_idle_loses_nothing(
     private_dovecot: Dovecot, smtp: SmtpReceiver, make_harness: HarnessFactory,
+    quick_imap_retries: None,
 ) -> None:
     dovecot = private_dovecot  # restarted below: a server of its own
     h = await make_harness({"connectors.email": email_config(dovecot, smtp)}, env=EMAIL_ENV)
@@ -172,7 +173,7 @@ async def test_a_mail_over_the_size_limit_arrives_with_its_headers_only(
 
 async def test_the_cursor_passes_a_mail_only_after_its_commit(
     dovecot: Dovecot, smtp: SmtpReceiver, make_harness: HarnessFactory,
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, quick_imap_retries: None,
 ) -> None:
     h = await make_harness({"connectors.email": email_config(dovecot, smtp, processed="seen")},
                            env=EMAIL_ENV)
@@ -232,7 +233,7 @@ async def test_a_store_that_keeps_failing_is_retried_with_growing_delays(
 
 async def test_a_mail_the_server_never_hands_over_becomes_a_placeholder(
     dovecot: Dovecot, smtp: SmtpReceiver, make_harness: HarnessFactory,
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, quick_imap_retries: None,
 ) -> None:
     real = imap._literal
 
