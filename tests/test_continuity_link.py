@@ -66,7 +66,7 @@ async def test_link_merges_open_conversations_in_order_and_unlink_restores_them(
 
     # One customer now: the SMS customer's next message lands in the Telegram thread, and
     # the reply goes back on SMS, where they wrote last.
-    await customer(hc, "SMS three", address=CUSTOMER)
+    assert await customer(hc, "SMS three", address=CUSTOMER) == tg
     await hc.wait_rows("SELECT COUNT(*) FROM messages m JOIN conversations c ON"
                        f" c.id = m.conversation_id WHERE c.slack_thread_ts = '{tg}'", [(3,)])
     await command(hc, tg, "Got all of it")

@@ -60,7 +60,8 @@ async def test_unlink_gives_each_thread_its_own_customers_channel(
     assert (await hc.telegram.deliver(own, hc.session))[0] == 200
     await hc.wait_rows("SELECT method FROM links", [("phone",)])
     assert open_conversations(hc) == [tg]
-    await customer(hc, "Any news? (by SMS)", address=CUSTOMER)  # joins the Telegram thread
+    # The SMS customer's next message joins the Telegram thread.
+    assert await customer(hc, "Any news? (by SMS)", address=CUSTOMER) == tg
     await hc.wait_rows("SELECT COUNT(*) FROM messages WHERE direction = 'in'", [(4,)])
 
     # The agent separates them: the Telegram thread is Telegram's again, the SMS one SMS's.
