@@ -205,10 +205,6 @@ class DovecotServer:
         path = self.root / "dovecot.log"
         return path.read_text(errors="replace")[-3000:] if path.exists() else "(no log)"
 
-    def log_size(self) -> int:
-        path = self.root / "dovecot.log"
-        return path.stat().st_size if path.exists() else 0
-
     def mailbox(self) -> Dovecot:
         """A new mail user with an empty INBOX, for one test."""
         self.users += 1
@@ -223,7 +219,6 @@ class Dovecot:
     def __init__(self, server: DovecotServer, user: str) -> None:
         self.server = server
         self.user = user
-        self.log_start = server.log_size()
 
     @property
     def port(self) -> int:
@@ -238,13 +233,6 @@ class Dovecot:
 
     async def stop(self) -> None:
         await self.server.stop()
-
-    def log(self) -> str:
-        """What the server logged since this mail user was made."""
-        path = self.server.root / "dovecot.log"
-        with path.open("rb") as log:
-            log.seek(self.log_start)
-            return log.read().decode(errors="replace")
 
     async def kick(self) -> None:
         """Drop this user's IMAP connections, as a server restart or a network cut would."""

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
 
+from connectors.email import imap
 from tests.conftest import CHANNEL, HarnessFactory
 from tests.dovecot import Dovecot, make_cert
 from tests.mailservers import (
@@ -69,7 +71,15 @@ async def test_a_refused_smtp_login_fails_the_reply_and_says_why(
 
 async def test_a_certificate_not_signed_by_ca_file_is_refused(
     make_harness: HarnessFactory, dovecot: Dovecot, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, quick_imap_retries: None,
 ) -> None:
+    failed: list[int] = []  # the IMAP loop backs off once per failed session
+    real_backoff = imap.backoff
+
+    def recorded(base: float, attempt: int, cap: float, rng: random.Random) -> float:
+        failed.append(attempt)
+        return real_backoff(base, attempt, cap, rng)
+    monkeypatch.setattr(imap, "backoff", recorded)
     other = tmp_path / "other"
     other.mkdir()
     stranger, _ = make_cert(other)  # trusting this CA, not the one Dovecot's cert is from
@@ -79,9 +89,10 @@ async def test_a_certificate_not_signed_by_ca_file_is_refused(
         h = await make_harness({"connectors.email": email_config(
             dovecot, smtp, imap_security="starttls", ca_file=str(stranger))}, env=EMAIL_ENV)
         await dovecot.append(customer_mail(ANN, "Hi", "Hello", message_id="t3@example.org"))
-        # The server saw the bridge give up on its certificate (and again, on the retry).
-        await until(lambda: dovecot.log().count("TLS handshaking") >= 2, dovecot.log,
-                    timeout=10)
+        # Two sessions failed (the first and its retry), neither got as far as a login.
+        await until(lambda: len(failed) >= 2, lambda: f"failed sessions: {failed}", timeout=10)
+        poller = h.bridge.connectors["email"].poller  # type: ignore[attr-defined]
+        assert poller.sessions == 0
         assert h.count("messages") == 0
         assert h.rows("SELECT COUNT(*) FROM connector_state WHERE key = 'cursor'") == [(0,)]
     finally:
