@@ -99,6 +99,13 @@ def make_cert(directory: Path) -> tuple[Path, Path]:
     return cert, key
 
 
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass  # nobody left
+
+
 class DovecotServer:
     """One private Dovecot on 127.0.0.1:`port` (and `tls_port` with `tls`); mail users are
     made while it runs (`mailbox()`): any user logs in with `PASSWORD` (a static passdb), and
@@ -140,8 +147,9 @@ class DovecotServer:
         assert self.proc is None, "already running"
         if not self.port:
             self._configure()
+        # A process group of its own: its processes outlive the master (see `_terminate`).
         self.proc = subprocess.Popen([DOVECOT, "-F", "-c", str(self.conf)],
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
         return self.proc
 
     def _listening(self, proc: subprocess.Popen[bytes]) -> bool:
@@ -172,9 +180,13 @@ class DovecotServer:
             await asyncio.sleep(0.02)
 
     def _terminate(self) -> subprocess.Popen[bytes] | None:
+        """Stop the master and every process it started. Here the master's SIGTERM leaves the
+        `imap` processes (and `log`, `stats`) running, still serving their clients: a restart
+        would drop no connection, and each stop would leak processes. So the whole process
+        group goes, as a server restart or a crash would take it."""
         proc, self.proc = self.proc, None
         if proc is not None:
-            proc.send_signal(signal.SIGTERM)
+            _signal_group(proc.pid, signal.SIGTERM)
         return proc
 
     def stop_now(self) -> None:
@@ -182,21 +194,21 @@ class DovecotServer:
         if proc is not None:
             try:
                 proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            finally:
+                _signal_group(proc.pid, signal.SIGKILL)  # whatever did not go
 
     async def stop(self) -> None:
         proc = self._terminate()
         if proc is None:
             return
         deadline = asyncio.get_running_loop().time() + 10
-        while proc.poll() is None:
-            if asyncio.get_running_loop().time() > deadline:
-                proc.kill()
-                proc.wait()
-                return
-            await asyncio.sleep(0.02)
+        try:
+            while proc.poll() is None:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise RuntimeError(f"dovecot {proc.pid} still running 10 s after SIGTERM")
+                await asyncio.sleep(0.02)
+        finally:
+            _signal_group(proc.pid, signal.SIGKILL)
 
     def close(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)

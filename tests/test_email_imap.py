@@ -3,7 +3,6 @@ polling, UIDVALIDITY changes, and what happens to processed mail."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import random
@@ -81,9 +80,16 @@ async def test_restart_neither_misses_nor_reimports(
 
 async def test_the_server_dropping_the_connection_mid_idle_loses_nothing(
     private_dovecot: Dovecot, smtp: SmtpReceiver, make_harness: HarnessFactory,
-    quick_imap_retries: None,
+    quick_imap_retries: None, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     dovecot = private_dovecot  # restarted below: a server of its own
+    failed: list[int] = []  # the IMAP loop backs off once per failed session
+    real_backoff = imap.backoff
+
+    def recorded(base: float, attempt: int, cap: float, rng: random.Random) -> float:
+        failed.append(attempt)
+        return real_backoff(base, attempt, cap, rng)
+    monkeypatch.setattr(imap, "backoff", recorded)
     h = await make_harness({"connectors.email": email_config(dovecot, smtp)}, env=EMAIL_ENV)
     await dovecot.append(mail(1))
     await h.wait_rows("SELECT COUNT(*) FROM messages", [(1,)])
@@ -92,8 +98,10 @@ async def test_the_server_dropping_the_connection_mid_idle_loses_nothing(
     await dovecot.append(mail(2))
     await h.wait_rows("SELECT COUNT(*) FROM messages", [(2,)], timeout=10)
     await cursor_at(h, 2)
-    await dovecot.stop()  # a server restart: connection refused for a while
-    await asyncio.sleep(0.5)
+    await dovecot.stop()  # a server restart: connection refused for a while...
+    down = len(failed)
+    await until(lambda: len(failed) >= down + 3, lambda: f"failed sessions: {failed}",
+                timeout=10)  # ...the bridge found it down three times over
     await dovecot.start()
     await dovecot.append(mail(3))
     await h.wait_rows("SELECT COUNT(*) FROM messages", [(3,)], timeout=15)
