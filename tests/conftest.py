@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import time
@@ -22,6 +21,7 @@ from bridge.standins import SlackEventSender, SlackStandin, TelegramStandin
 from bridge.standins.config import Secrets, TomlValue, standin_config
 from tests.helpers_pg import PG_URL, fresh_schema
 from tests.helpers_rows import RowReader, Rows, reader_for
+from tests.waiting import poll
 
 # Fixtures shared by several test modules: the Twilio tests' clock, stand-in and bridge; the
 # Graph API stand-in; the email tests' Dovecot and SMTP receiver.
@@ -117,13 +117,20 @@ class Harness:
         return self.reader.rows(sql, params)
 
     async def wait_rows(self, sql: str, expected: Rows, timeout: float = 5.0) -> Rows:
-        """Poll until a query returns `expected` (the outbox commits just after the API call)."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            got = self.rows(sql)
-            if got == expected or asyncio.get_running_loop().time() > deadline:
-                return got
-            await asyncio.sleep(0.02)
+        """Poll until a query returns `expected` (the outbox commits just after the API call);
+        fail with the last rows read if it does not within `timeout`."""
+        async def read() -> Rows:
+            return self.rows(sql)
+        return await poll(read, lambda got: got == expected,
+                          f"{sql!r} to return {expected!r}", timeout)
+
+    async def drained(self, timeout: float = 5.0) -> None:
+        """Wait until no outbox row is pending: every message and notice the inputs so far
+        caused was sent (or given up on). The webhooks and Slack events commit their outbox
+        rows before they answer, so after their 2xx this proves the pipeline has processed
+        them: a test that shows something did NOT happen waits for this first."""
+        await self.wait_rows("SELECT id, kind, attempts FROM outbox WHERE status = 'pending'",
+                             [], timeout)
 
     def count(self, table: str) -> int:
         return int(self.rows(f"SELECT COUNT(*) FROM {table}")[0][0])
@@ -133,16 +140,25 @@ class Harness:
         status, _ = await self.telegram.deliver(update, self.session)
         return status
 
+    async def thread_at(self, address: str, timeout: float = 5.0) -> str:
+        """The Slack thread of the conversation the newest message from `address` (an
+        identity's address on any connector) went to, once it has one. An address may have
+        several conversations (a closed one, one merged into another, another customer's
+        conversation now answered there): the newest message says which one is current."""
+        sql = ("SELECT c.slack_thread_ts FROM messages m"
+               " JOIN identities i ON i.id = m.identity_id"
+               " JOIN conversations c ON c.id = m.conversation_id"
+               " WHERE i.address = ? AND m.direction = 'in' ORDER BY m.id DESC LIMIT 1")
+
+        async def read() -> Rows:
+            return self.rows(sql, (address,))
+        got = await poll(read, lambda rows: bool(rows) and rows[0][0] is not None,
+                         f"a Slack thread for the newest message from {address}", timeout)
+        return str(got[0][0])
+
     async def thread_of(self, chat_id: int, timeout: float = 5.0) -> str:
         """The Slack thread ts of the conversation with this Telegram chat."""
-        async def poll() -> str:
-            while True:
-                got = self.rows("SELECT slack_thread_ts FROM conversations WHERE address = ?"
-                                " AND slack_thread_ts IS NOT NULL", (str(chat_id),))
-                if got:
-                    return str(got[0][0])
-                await asyncio.sleep(0.02)
-        return await asyncio.wait_for(poll(), timeout)
+        return await self.thread_at(str(chat_id), timeout)
 
     async def agent_says(self, thread_ts: str, text: str, user: str = AGENT,
                          **kw: Any) -> int:

@@ -1,9 +1,14 @@
 """A real IMAP server for the email tests: Dovecot, on loopback.
 
 Dovecot comes from Debian's `dovecot-imapd` (scripts/ensure-dovecot.sh installs it and the
-`bridgemail` system user the mailboxes belong to).  Each `Dovecot` runs its own master process
-with a config of its own in a fresh directory, on a free port; nothing system-wide is used.
-Its login process refuses to run as root, hence `default_login_user = dovenull`.
+`bridgemail` system user the mailboxes belong to).  A `DovecotServer` runs its own master
+process with a config of its own in a fresh directory, on free ports (IMAP with STARTTLS, and
+implicit TLS when given a certificate); nothing system-wide is used.  Its login process refuses
+to run as root, hence `default_login_user = dovenull`.
+
+The tests share one server per session (tests/fixtures_email.py) and each gets a `Dovecot`: a
+mail user of its own on it (`t1@example.com`, `t2@...`: a login and a maildir), so no test sees
+another's mail.  A test that restarts the server gets a private one.
 """
 
 from __future__ import annotations
@@ -13,10 +18,12 @@ import os
 import pwd
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import aioimaplib
@@ -27,8 +34,8 @@ from tests.helpers_proc import free_port
 DOVECOT = "/usr/sbin/dovecot"
 DOVEADM = "/usr/bin/doveadm"
 MAIL_USER = "bridgemail"
-USER = "support@example.com"
-PASSWORD = "imap-test-password"
+USER = "support@example.com"  # the support address the bridge writes from
+PASSWORD = "imap-test-password"  # every mail user's
 INSTALL = "run scripts/ensure-dovecot.sh (as root) first"
 
 CONFIG = """\
@@ -48,8 +55,8 @@ mail_location = maildir:{root}/mail/%n
 mail_uid = {uid}
 mail_gid = {gid}
 passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {root}/passwd
+  driver = static
+  args = password={password}
 }}
 userdb {{
   driver = static
@@ -92,11 +99,20 @@ def make_cert(directory: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-class Dovecot:
-    """One private Dovecot on 127.0.0.1:`port` with one mailbox user (`USER`/`PASSWORD`)."""
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass  # nobody left
+
+
+class DovecotServer:
+    """One private Dovecot on 127.0.0.1:`port` (and `tls_port` with `tls`); mail users are
+    made while it runs (`mailbox()`): any user logs in with `PASSWORD` (a static passdb), and
+    gets a maildir of its own on first use."""
 
     def __init__(self, tls: tuple[Path, Path] | None = None) -> None:
-        """`tls` (cert, key): also serve implicit TLS on `tls_port`."""
+        """`tls` (cert, key): STARTTLS on `port` and implicit TLS on `tls_port`."""
         self.tls = tls
         self.tls_port = 0
         if os.geteuid() != 0:
@@ -111,48 +127,88 @@ class Dovecot:
         self.root.chmod(0o755)  # the mail user and dovenull walk through it
         self.port = 0
         self.conf = self.root / "dovecot.conf"
-        self.proc: asyncio.subprocess.Process | None = None
+        self.users = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def _configure(self) -> None:
+        self.port = free_port()
+        self.tls_port = free_port() if self.tls else 0
+        mail = self.root / "mail"
+        mail.mkdir()
+        os.chown(mail, self.owner.pw_uid, self.owner.pw_gid)
+        conf = CONFIG.format(root=self.root, port=self.port, tls_port=self.tls_port,
+                             ssl="yes" if self.tls else "no", password=PASSWORD,
+                             uid=self.owner.pw_uid, gid=self.owner.pw_gid)
+        if self.tls:
+            conf += TLS_CONFIG.format(cert=self.tls[0], key=self.tls[1])
+        self.conf.write_text(conf)
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        assert self.proc is None, "already running"
+        if not self.port:
+            self._configure()
+        # A process group of its own: its processes outlive the master (see `_terminate`).
+        self.proc = subprocess.Popen([DOVECOT, "-F", "-c", str(self.conf)],
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        return self.proc
+
+    def _listening(self, proc: subprocess.Popen[bytes]) -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"dovecot exited: {self.log()}")
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+        except OSError:
+            return False
+        return True
+
+    def start_now(self) -> None:
+        """Start and wait (blocking) until it answers: for a session fixture."""
+        proc = self._spawn()
+        deadline = time.monotonic() + 10
+        while not self._listening(proc):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"dovecot did not listen on {self.port}: {self.log()}")
+            time.sleep(0.02)
 
     async def start(self) -> None:
-        """Start (or restart, on the same port) and wait until it answers."""
-        if not self.port:
-            self.port = free_port()
-            self.tls_port = free_port() if self.tls else 0
-            (self.root / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}\n")
-            mail = self.root / "mail"
-            mail.mkdir()
-            os.chown(mail, self.owner.pw_uid, self.owner.pw_gid)
-            conf = CONFIG.format(root=self.root, port=self.port, tls_port=self.tls_port,
-                                 ssl="yes" if self.tls else "no",
-                                 uid=self.owner.pw_uid, gid=self.owner.pw_gid)
-            if self.tls:
-                conf += TLS_CONFIG.format(cert=self.tls[0], key=self.tls[1])
-            self.conf.write_text(conf)
-        self.proc = await asyncio.create_subprocess_exec(
-            DOVECOT, "-F", "-c", str(self.conf), stdin=asyncio.subprocess.DEVNULL)
-        for _ in range(200):
-            if self.proc.returncode is not None:
-                raise RuntimeError(f"dovecot exited: {self.log()}")
+        """Start (or restart, on the same ports) and wait until it answers."""
+        proc = self._spawn()
+        deadline = asyncio.get_running_loop().time() + 10
+        while not self._listening(proc):
+            if asyncio.get_running_loop().time() > deadline:
+                raise RuntimeError(f"dovecot did not listen on {self.port}: {self.log()}")
+            await asyncio.sleep(0.02)
+
+    def _terminate(self) -> subprocess.Popen[bytes] | None:
+        """Stop the master and every process it started. Here the master's SIGTERM leaves the
+        `imap` processes (and `log`, `stats`) running, still serving their clients: a restart
+        would drop no connection, and each stop would leak processes. So the whole process
+        group goes, as a server restart or a crash would take it."""
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            _signal_group(proc.pid, signal.SIGTERM)
+        return proc
+
+    def stop_now(self) -> None:
+        proc = self._terminate()
+        if proc is not None:
             try:
-                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
-            except OSError:
-                await asyncio.sleep(0.05)
-                continue
-            writer.close()
-            await writer.wait_closed()
-            return
-        raise RuntimeError(f"dovecot did not listen on {self.port}: {self.log()}")
+                proc.wait(10)
+            finally:
+                _signal_group(proc.pid, signal.SIGKILL)  # whatever did not go
 
     async def stop(self) -> None:
-        proc, self.proc = self.proc, None
+        proc = self._terminate()
         if proc is None:
             return
-        proc.send_signal(signal.SIGTERM)
+        deadline = asyncio.get_running_loop().time() + 10
         try:
-            await asyncio.wait_for(proc.wait(), 10)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
+            while proc.poll() is None:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise RuntimeError(f"dovecot {proc.pid} still running 10 s after SIGTERM")
+                await asyncio.sleep(0.02)
+        finally:
+            _signal_group(proc.pid, signal.SIGKILL)
 
     def close(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
@@ -161,10 +217,39 @@ class Dovecot:
         path = self.root / "dovecot.log"
         return path.read_text(errors="replace")[-3000:] if path.exists() else "(no log)"
 
+    def mailbox(self) -> Dovecot:
+        """A new mail user with an empty INBOX, for one test."""
+        self.users += 1
+        user = f"t{self.users}@example.com"  # the maildir is named after the local part
+        return Dovecot(self, user)
+
+
+class Dovecot:
+    """A test's mail user on a `DovecotServer`: what the tests use to deliver and inspect
+    mail (the bridge logs in as `user` with `PASSWORD`)."""
+
+    def __init__(self, server: DovecotServer, user: str) -> None:
+        self.server = server
+        self.user = user
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def tls_port(self) -> int:
+        return self.server.tls_port
+
+    async def start(self) -> None:
+        await self.server.start()
+
+    async def stop(self) -> None:
+        await self.server.stop()
+
     async def kick(self) -> None:
-        """Drop every IMAP connection, as a server restart or a network cut would."""
+        """Drop this user's IMAP connections, as a server restart or a network cut would."""
         proc = await asyncio.create_subprocess_exec(
-            DOVEADM, "-c", str(self.conf), "kick", USER,
+            DOVEADM, "-c", str(self.server.conf), "kick", self.user,
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
         _, err = await proc.communicate()
         if proc.returncode not in (0, 68):  # 68: nobody was connected
@@ -173,7 +258,7 @@ class Dovecot:
     async def client(self) -> aioimaplib.IMAP4:
         imap = aioimaplib.IMAP4(host="127.0.0.1", port=self.port, timeout=10)
         await imap.wait_hello_from_server()
-        await imap.login(USER, PASSWORD)
+        await imap.login(self.user, PASSWORD)
         return imap
 
     async def append(self, *raws: bytes, mailbox: str = "INBOX") -> None:
@@ -208,13 +293,14 @@ class Dovecot:
             await imap.logout()
 
 
-@asynccontextmanager
-async def running(tls: tuple[Path, Path] | None = None) -> AsyncIterator[Dovecot]:
+
+@contextmanager
+def serving(tls: tuple[Path, Path] | None = None) -> Iterator[DovecotServer]:
     """A started private Dovecot, stopped and removed on the way out."""
-    server = Dovecot(tls=tls)
+    server = DovecotServer(tls=tls)
     try:
-        await server.start()
+        server.start_now()
         yield server
     finally:
-        await server.stop()
+        server.stop_now()
         server.close()

@@ -62,9 +62,5 @@ def sender(h: Harness, clock: Callable[[], float] | None = None) -> MessengerWeb
                                   clock=clock or time.time)
 
 
-async def thread_of(h: Harness, page: str, psid: str) -> str:
-    address = f"{page}:{psid}"
-    await h.wait_rows("SELECT COUNT(*) FROM conversations WHERE slack_thread_ts IS NOT NULL"
-                      f" AND address = '{address}'", [(1,)])
-    return str(h.rows("SELECT slack_thread_ts FROM conversations WHERE address = ?",
-                      (address,))[0][0])
+async def thread_of(h: Harness, page: str, psid: str, timeout: float = 5.0) -> str:
+    return await h.thread_at(f"{page}:{psid}", timeout)

@@ -19,6 +19,7 @@ import asyncpg
 import pytest
 
 from storage.dialect import POSTGRES
+from tests.waiting import poll
 
 PG_URL = os.environ.get("BRIDGE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 ENSURE = Path(__file__).resolve().parent.parent / "scripts" / "ensure-postgres.sh"
@@ -74,10 +75,7 @@ async def pg_rows(schema: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
 
 async def wait_pg_rows(schema: str, sql: str, expected: Sequence[tuple[Any, ...]],
                        timeout: float = 5.0) -> list[tuple[Any, ...]]:
-    """Poll until a query returns `expected` (the outbox commits just after the API call)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        got = await pg_rows(schema, sql)
-        if got == list(expected) or asyncio.get_running_loop().time() > deadline:
-            return got
-        await asyncio.sleep(0.02)
+    """Poll until a query returns `expected` (the outbox commits just after the API call);
+    fail with the last rows read if it does not within `timeout`."""
+    return await poll(lambda: pg_rows(schema, sql), lambda got: got == list(expected),
+                      f"{sql!r} to return {list(expected)!r}", timeout)

@@ -13,7 +13,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,14 +148,3 @@ class BridgeProcess:
             self.proc.kill()
             self.proc.wait(5)
         self.proc = None
-
-
-async def until(check: Callable[[], bool], what: Callable[[], str],
-                limit: float = 30.0) -> None:
-    """Wait (asynchronously) until `check()`; fail with `what()` after `limit` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit
-    while not check():
-        if loop.time() > deadline:
-            raise AssertionError(f"not within {limit}s: {what()}")
-        await asyncio.sleep(0.05)

@@ -17,7 +17,6 @@ from bridge.standins.twilio import (
     TwilioWebhookSender,
 )
 from tests.conftest import CHANNEL, Harness, HarnessFactory
-from tests.test_loop import settle
 
 CUSTOMER = "+14155550100"
 SMS_FROM = "+14155550199"
@@ -34,11 +33,8 @@ def sender(h: Harness, public: str | None = None) -> TwilioWebhookSender:
                                public_url=f"{public or h.url}/webhooks/twilio")
 
 
-async def thread_of(h: Harness, address: str) -> str:
-    await h.wait_rows("SELECT COUNT(*) FROM conversations WHERE slack_thread_ts IS NOT NULL"
-                      f" AND address = '{address}'", [(1,)])
-    return str(h.rows("SELECT slack_thread_ts FROM conversations WHERE address = ?",
-                      (address,))[0][0])
+async def thread_of(h: Harness, address: str, timeout: float = 5.0) -> str:
+    return await h.thread_at(address, timeout)
 
 
 @pytest.fixture
@@ -78,7 +74,7 @@ def out_states(h: Harness) -> list[Any]:
 
 async def last_notice(h: Harness, thread: str, count: int) -> dict[str, Any]:
     await h.slack.wait_for("chat.postMessage", count)
-    await settle(0.1)
+    await h.drained()
     return h.slack.thread(CHANNEL, thread)[-1]
 
 

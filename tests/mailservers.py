@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -15,6 +14,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from tests.dovecot import PASSWORD, USER, Dovecot
 from tests.helpers_proc import free_port
+from tests.waiting import until
 
 
 @dataclass
@@ -71,11 +71,9 @@ class SmtpReceiver:
         return controller
 
     async def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while len(self.received) < count:
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"{len(self.received)} mail(s) received, not {count}")
-            await asyncio.sleep(0.02)
+        """The first `count` mails, once received; fail after `timeout` saying how many came."""
+        await until(lambda: len(self.received) >= count,
+                    lambda: f"{len(self.received)} mail(s) received, not {count}", timeout)
         return self.received[:count]
 
 
@@ -89,7 +87,8 @@ def email_config(dovecot: Dovecot, smtp: SmtpReceiver, **extra: str | int | floa
     """A [connectors.email] table for these servers, secrets from `EMAIL_ENV`."""
     return {"enabled": True, "address": USER, "display_name": "Example Support",
             "imap_host": "127.0.0.1", "imap_port": dovecot.port, "imap_security": "none",
-            "imap_user": USER, "imap_password": "${EMAIL_IMAP_PASSWORD}", "mailbox": "INBOX",
+            "imap_user": dovecot.user, "imap_password": "${EMAIL_IMAP_PASSWORD}",
+            "mailbox": "INBOX",
             "smtp_host": "127.0.0.1", "smtp_port": smtp.port, "smtp_security": "none",
             "smtp_user": USER, "smtp_password": "${EMAIL_SMTP_PASSWORD}",
             "reply_token_secret": "${EMAIL_REPLY_TOKEN_SECRET}", "poll_interval": 1,

@@ -24,6 +24,8 @@ from tests.conftest import (
     write_config,
 )
 from tests.helpers_proc import BRIDGE, BridgeProcess, child_env, db_rows, free_port, run_cli
+from tests.helpers_rows import Rows
+from tests.waiting import poll
 
 LATEST = migrations()[-1].version
 TABLES = {"bridge_schema", "customers", "identities", "conversations", "messages", "outbox",
@@ -150,13 +152,13 @@ async def test_healthz_is_503_until_ready_then_200(
     starting = asyncio.create_task(bridge.start())
     url = f"http://127.0.0.1:{port}"
     try:
-        while True:
+        async def healthz() -> tuple[int, object] | None:
             try:
                 async with session.get(f"{url}/healthz") as resp:
-                    early = resp.status, await resp.json()
-                    break
+                    return resp.status, await resp.json()
             except aiohttp.ClientConnectionError:
-                await asyncio.sleep(0.01)
+                return None  # not listening yet
+        early = await poll(healthz, lambda got: got is not None, "/healthz to answer")
         assert not starting.done()
         assert early == (503, {"status": "starting"})
         async with session.post(f"{url}/webhooks/telegram", json={}) as resp:
@@ -206,11 +208,10 @@ async def test_outbox_list_and_retry_a_failed_send(
     assert await h.customer_says(5150, "Hello?") == 200
     assert await h.agent_says(await h.thread_of(5150), "We are on it") == 200
     failed_sql = "SELECT id, conversation_id FROM outbox WHERE status = 'failed'"
-    for _ in range(250):
-        if h.rows(failed_sql):
-            break
-        await asyncio.sleep(0.02)
-    [(item, conversation)] = h.rows(failed_sql)
+
+    async def failed() -> Rows:
+        return h.rows(failed_sql)
+    [(item, conversation)] = await poll(failed, bool, "a failed outbox row")
     await h.bridge.stop()  # nothing may pick the row up behind the CLI's back
 
     for name, value in bridge_env(h.slack).items():
@@ -243,10 +244,6 @@ async def test_outbox_list_and_retry_a_failed_send(
     try:
         [call] = await h.telegram.wait_for("sendMessage", 1)
         assert call.params["chat_id"] == "5150" and "We are on it" in call.params["text"]
-        for _ in range(250):
-            if h.rows("SELECT status FROM outbox WHERE id = ?", (item,)) == [("done",)]:
-                break
-            await asyncio.sleep(0.02)
-        assert h.rows("SELECT status FROM outbox WHERE id = ?", (item,)) == [("done",)]
+        await h.wait_rows(f"SELECT status FROM outbox WHERE id = {int(item)}", [("done",)])
     finally:
         await again.stop()

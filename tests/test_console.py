@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from bridge.console.render import CLOSE_ACTION, CLOSE_SHORTCUT, REOPEN_ACTION, RETRY_ACTION
 from tests.conftest import AGENT, AGENT_NAME, CHANNEL, Harness, HarnessFactory
-from tests.test_loop import settle
+
+# SQLite only: Slack interactions and console wording; reopening and retries are store contract
+# tests.
+pytestmark = pytest.mark.backends("sqlite")
 
 
 def parent(h: Harness, thread: str) -> dict[str, Any]:
@@ -78,7 +83,7 @@ async def test_close_command_in_thread_is_never_sent_to_the_customer(harness: Ha
     assert h.rows("SELECT status FROM conversations") == [("closed",)]
     assert await h.agent_says(thread, "!CLOSE") == 200  # already closed: told, nothing else
     assert await h.agent_says(thread, "!frobnicate") == 200
-    await settle()
+    await h.drained()
     assert h.telegram.calls_to("sendMessage") == []
     assert h.rows("SELECT COUNT(*) FROM messages WHERE direction != 'in'") == [(0,)]
     ephemerals = [e["text"] for e in h.slack.ephemerals]
@@ -187,7 +192,7 @@ async def test_agent_edit_and_delete_reach_the_customer(harness: Harness) -> Non
     assert edited.params["text"] == f"<b>{AGENT_NAME}</b>\nTracking: <b>AB13</b>"
     [(sent_id,)] = h.rows("SELECT sent_platform_id FROM messages WHERE direction = 'out'")
     assert edited.params["message_id"] == sent_id
-    await settle()
+    await h.drained()
     assert len(h.telegram.calls_to("editMessageText")) == 1
 
     gone = h.agent.deleted_event(channel=CHANNEL, user=AGENT, ts=ts, thread_ts=thread,
@@ -204,7 +209,7 @@ async def test_edits_of_the_bridges_own_posts_are_ignored(harness: Harness) -> N
     edit = h.agent.changed_event(channel=CHANNEL, user=AGENT, ts=thread, thread_ts=thread,
                                  old_text="a", new_text="b")
     assert (await h.agent.post(edit))[0] == 200
-    await settle()
+    await h.drained()
     assert h.telegram.calls_to("editMessageText") == []
     assert h.rows("SELECT COUNT(*) FROM outbox WHERE kind LIKE 'customer_%'") == [(0,)]
 
@@ -219,7 +224,7 @@ async def test_customer_edit_shows_in_the_thread_as_a_note(harness: Harness) -> 
     assert (await h.telegram.deliver(edit, h.session))[0] == 200
     assert (await h.telegram.deliver(edit, h.session))[0] == 200  # redelivered: once
     await h.slack.wait_for("chat.postMessage", 2)
-    await settle()
+    await h.drained()
     texts = [m["text"] for m in h.slack.thread(CHANNEL, thread)]
     assert len(texts) == 2 and "edited a message" in texts[1] and texts[1].endswith("Order #123")
     rows = h.rows("SELECT edit_of FROM messages ORDER BY id")

@@ -20,7 +20,6 @@ from tests.helpers_messenger import ANN, PAGE_A
 from tests.helpers_messenger import sender as messenger
 from tests.helpers_messenger import thread_of as messenger_thread
 from tests.helpers_twilio import CUSTOMER, HOUR, WA, customer
-from tests.test_loop import settle
 from vocab.continuity import new_code
 
 
@@ -33,7 +32,7 @@ async def test_sms_and_whatsapp_from_one_number_join_and_an_undo_sticks(
                        [("phone", CUSTOMER, "bridge")])
     assert len(set(customers_of(hc).values())) == 1
     assert open_conversations(hc) == [thread]  # one thread
-    await settle(0.2)
+    await hc.drained()
     assert any("Linked automatically" in t for t in thread_texts(hc, thread))
     await command(hc, thread, "Thanks")
     [call] = await twilio.wait_for(CREATE, 1)
@@ -123,7 +122,7 @@ async def test_expired_reused_and_forged_codes_link_nothing(
     await hc.wait_rows("SELECT COUNT(*) FROM messages WHERE direction = 'in'", [(3,)])
     assert hc.count("links") == 0
     assert len(set(customers_of(hc).values())) == 3
-    await settle(0.3)
+    await hc.drained()
     texts = [t for m in hc.slack.messages for t in [str(m["text"])]]
     assert any("has expired" in t for t in texts)
     assert any("never issued" in t for t in texts)
@@ -142,7 +141,7 @@ async def test_expired_reused_and_forged_codes_link_nothing(
                        [("handoff", "sms code, used on WhatsApp")])
     await customer(hc, fresh, address="+14155550133")
     await hc.wait_rows("SELECT COUNT(*) FROM messages WHERE direction = 'in'", [(7,)])
-    await settle(0.3)
+    await hc.drained()
     assert hc.count("links") == 1
     people = customers_of(hc)
     assert people["whatsapp:+14155550122"] == people[f"{PAGE_A}:{ANN}"]
@@ -183,7 +182,7 @@ async def test_a_handoff_slack_could_not_check_is_not_acknowledged(hc: Harness) 
     assert (await hc.agent.post(event))[0] == 200  # Slack's retry of the same event
     await hc.wait_rows("SELECT channel FROM handoff_codes", [("sms",)])
     await hc.telegram.wait_for("sendMessage", 1)
-    await settle(0.2)
+    await hc.drained()
     assert len(hc.telegram.sent) == 1 and "LINK-" in str(hc.telegram.sent[0]["text"])
 
 
@@ -193,8 +192,7 @@ async def test_a_customer_name_in_a_notice_cannot_ping_the_channel(
     thread, code = await handed_off(hc, meta, messenger(hc, clock), "telegram")
     assert await hc.customer_says(778, f"/start {code}", first_name="<!channel>") == 200
     await hc.wait_rows("SELECT method FROM links", [("handoff",)])
-    await hc.wait_rows("SELECT COUNT(*) FROM outbox WHERE status = 'pending'", [(0,)])
-    await settle(0.2)
+    await hc.drained()
     texts = thread_texts(hc, thread)
     assert any("&lt;!channel&gt; continued on Telegram" in t for t in texts)
     assert not any("<!channel>" in t for t in texts)

@@ -26,7 +26,6 @@ from tests.helpers_messenger import sender as messenger
 from tests.helpers_messenger import thread_of as messenger_thread
 from tests.helpers_twilio import WA, customer
 from tests.mailservers import EMAIL_ENV, SmtpReceiver, customer_mail, email_config
-from tests.test_loop import settle
 
 
 @pytest.fixture
@@ -78,8 +77,7 @@ async def test_messenger_then_whatsapp_by_handoff_then_email_is_one_thread(
     assert mail.rcpt_tos == ["ann@example.org"]
 
     # One thread told the story; each message and reply exactly once, on its channel.
-    await hj.wait_rows("SELECT COUNT(*) FROM outbox WHERE status = 'pending'", [(0,)])
-    await settle(0.3)
+    await hj.drained()
     texts = "\n".join(thread_texts(hj, thread))
     assert "continued on WhatsApp" in texts and "continued on Email" in texts
     assert "Sent via WhatsApp" in texts and "Sent via Email" in texts

@@ -20,7 +20,6 @@ from tests.helpers_continuity import (
 from tests.helpers_twilio import CUSTOMER, customer
 from tests.mailservers import EMAIL_ENV, SmtpReceiver, customer_mail, email_config
 from tests.test_email import thread_of as email_thread
-from tests.test_loop import settle
 
 
 async def test_same_name_on_two_channels_stays_two_customers(hc: Harness) -> None:
@@ -58,8 +57,7 @@ async def test_link_merges_open_conversations_in_order_and_unlink_restores_them(
     assert hc.count("links") == 1
     assert len(set(customers_of(hc).values())) == 1
     assert open_conversations(hc) == [tg]
-    await hc.wait_rows("SELECT COUNT(*) FROM outbox WHERE status = 'pending'", [(0,)])
-    await settle(0.2)
+    await hc.drained()
     # The SMS conversation's history joined the Telegram thread, in the order it came...
     [history] = [t for t in thread_texts(hc, tg) if "joined this thread" in t]
     assert history.index("SMS one") < history.index("SMS two")
@@ -68,13 +66,13 @@ async def test_link_merges_open_conversations_in_order_and_unlink_restores_them(
 
     # One customer now: the SMS customer's next message lands in the Telegram thread, and
     # the reply goes back on SMS, where they wrote last.
-    await customer(hc, "SMS three", address=CUSTOMER)
+    assert await customer(hc, "SMS three", address=CUSTOMER) == tg
     await hc.wait_rows("SELECT COUNT(*) FROM messages m JOIN conversations c ON"
                        f" c.id = m.conversation_id WHERE c.slack_thread_ts = '{tg}'", [(3,)])
     await command(hc, tg, "Got all of it")
     [call] = await twilio.wait_for(CREATE, 1)
     assert call.params["To"] == CUSTOMER
-    await settle(0.3)
+    await hc.drained()
     assert any("Sent via SMS" in t for t in thread_texts(hc, tg))
     assert any("Now writing on SMS +14155550100" in t for t in thread_texts(hc, tg))
     assert hc.telegram.sent == []
@@ -144,8 +142,7 @@ async def test_a_returning_customer_thread_starts_with_what_came_before(
     await hc.wait_rows("SELECT COUNT(*) FROM conversations WHERE slack_thread_ts IS NOT NULL",
                        [(2,)])
     second = str(hc.rows("SELECT slack_thread_ts FROM conversations ORDER BY id")[1][0])
-    await hc.wait_rows("SELECT COUNT(*) FROM outbox WHERE status = 'pending'", [(0,)])
-    await settle(0.2)
+    await hc.drained()
     [context] = [t for t in thread_texts(hc, second) if "Returning customer" in t]
     assert "Telegram" in context and "First problem" in context
     assert "closed by <@U0AGENT1>" in context and f"p{first.replace('.', '')}" in context

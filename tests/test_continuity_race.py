@@ -10,7 +10,7 @@ import pytest
 
 from storage.ingest import ingest_inbound
 from storage.postgres import PostgresStore, run_async
-from tests.helpers_pg import PG_URL, connect, fresh_schema, pg_rows
+from tests.helpers_pg import PG_URL, connect, fresh_schema, pg_rows, wait_pg_rows
 from vocab.models import ConversationStatus, InboundMessage
 
 PHONE = "+14155550100"
@@ -54,7 +54,10 @@ async def test_a_phone_link_waits_for_the_other_channels_new_conversation(
         await run_async(other, ingest_inbound(sms("SM2", "again by SMS"), "C1", 9000.0))
         linking = asyncio.create_task(s.ingest_inbound(
             [sms("WA2", "my number", WA, "whatsapp")], "C1", 9000.0, 0.0))
-        await asyncio.sleep(0.3)
+        # The link waits for a lock this uncommitted transaction holds: then let it go.
+        blocker = other.get_server_pid()
+        await wait_pg_rows(schema, "SELECT COUNT(*) > 0 FROM pg_stat_activity WHERE"
+                           f" {int(blocker)} = ANY(pg_blocking_pids(pid))", [(True,)])
         await tx.commit()
         await linking
     finally:

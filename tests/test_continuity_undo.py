@@ -15,7 +15,6 @@ from tests.helpers_continuity import (
 )
 from tests.helpers_twilio import CUSTOMER, customer
 from tests.test_continuity_handoff import contact_update
-from tests.test_loop import settle
 
 
 async def linked_telegram_and_sms(h: Harness, chat_id: int) -> str:
@@ -61,7 +60,8 @@ async def test_unlink_gives_each_thread_its_own_customers_channel(
     assert (await hc.telegram.deliver(own, hc.session))[0] == 200
     await hc.wait_rows("SELECT method FROM links", [("phone",)])
     assert open_conversations(hc) == [tg]
-    await customer(hc, "Any news? (by SMS)", address=CUSTOMER)  # joins the Telegram thread
+    # The SMS customer's next message joins the Telegram thread.
+    assert await customer(hc, "Any news? (by SMS)", address=CUSTOMER) == tg
     await hc.wait_rows("SELECT COUNT(*) FROM messages WHERE direction = 'in'", [(4,)])
 
     # The agent separates them: the Telegram thread is Telegram's again, the SMS one SMS's.
@@ -76,8 +76,7 @@ async def test_unlink_gives_each_thread_its_own_customers_channel(
     assert [m["text"] for m in hc.telegram.sent] == ["<b>Dana</b>\nFor Telegram"]
     assert [c.params["To"] for c in twilio.calls_to(CREATE)] == [CUSTOMER]
     assert "For SMS" in twilio.sent[0]["body"]
-    await hc.wait_rows("SELECT COUNT(*) FROM outbox WHERE status = 'pending'", [(0,)])
-    await settle(0.2)
+    await hc.drained()
     # Each thread says where its replies go now.
     [back] = [t for t in thread_texts(hc, sms) if "on its own again" in t]
     assert CUSTOMER in back and "Telegram" not in back
@@ -109,7 +108,7 @@ async def test_a_redelivered_unlink_undoes_one_link_only(hc: Harness) -> None:
     event = hc.agent.message_event(channel=CHANNEL, user=AGENT, text="!unlink", thread_ts=tg)
     assert (await hc.agent.post(event))[0] == 200
     assert (await hc.agent.post(event))[0] == 200
-    await settle(0.2)
+    await hc.drained()
     assert hc.rows("SELECT id, undone_at IS NULL FROM links ORDER BY id") == [(1, True),
                                                                              (2, False)]
     assert len(set(customers_of(hc).values())) == 2

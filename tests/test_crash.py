@@ -20,7 +20,8 @@ import pytest
 
 from bridge.standins import SlackEventSender, SlackStandin, TelegramStandin
 from tests.conftest import AGENT, CHANNEL, SIGNING_SECRET, WEBHOOK_SECRET, bridge_env, write_config
-from tests.helpers_proc import BridgeProcess, db_rows, free_port, until
+from tests.helpers_proc import BridgeProcess, db_rows, free_port
+from tests.waiting import poll, until
 
 CHATS = [7001, 7002, 7003, 7004, 7005, 7006]
 CONCURRENCY = 8  # outbox deliveries in flight at once: the bound on re-sends after a kill
@@ -92,12 +93,12 @@ async def customer_stream(telegram: TelegramStandin, session: aiohttp.ClientSess
 
 async def agent_stream(agent: SlackEventSender, db: Path, chat: int, stream: Stream) -> None:
     """Once the chat has a Slack thread, an agent answers in it, sequentially."""
-    thread = None
-    while thread is None:
-        if stream.killed.is_set():
-            return
-        thread = thread_of(db, chat)
-        await asyncio.sleep(0.02)
+    async def read() -> str | None:
+        return thread_of(db, chat)
+    thread = await poll(read, lambda ts: ts is not None or stream.killed.is_set(),
+                        f"a thread for chat {chat}", timeout=30)
+    if thread is None:
+        return  # killed before the thread was there: nothing to answer in
 
     async def send(marker: str) -> int:
         event = agent.message_event(channel=CHANNEL, user=AGENT, text=f"answer {marker}",

@@ -14,8 +14,11 @@ from tests.mailservers import (
     customer_mail,
     email_config,
 )
-from tests.test_loop import settle
 from vocab.models import ConversationStatus
+
+# SQLite only: the email connector's protocol (MIME, threading headers, bounces); its dedupe-by-
+# thread test runs on both.
+pytestmark = pytest.mark.backends("sqlite")
 
 ANN = "Ann Kim <ann@example.org>"
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 8
@@ -26,13 +29,11 @@ async def h(dovecot: Dovecot, smtp: SmtpReceiver, make_harness: HarnessFactory) 
     return await make_harness({"connectors.email": email_config(dovecot, smtp)}, env=EMAIL_ENV)
 
 
-async def thread_of(h: Harness, address: str) -> str:
-    await h.wait_rows("SELECT COUNT(*) FROM conversations WHERE slack_thread_ts IS NOT NULL"
-                      f" AND address = '{address}'", [(1,)])
-    return str(h.rows("SELECT slack_thread_ts FROM conversations WHERE address = ?",
-                      (address,))[0][0])
+async def thread_of(h: Harness, address: str, timeout: float = 5.0) -> str:
+    return await h.thread_at(address, timeout)
 
 
+@pytest.mark.backends("sqlite", "postgres")  # SQL of the pipeline
 async def test_threading_through_a_reply_a_rewritten_in_reply_to_and_the_reply_token(
     h: Harness, dovecot: Dovecot, smtp: SmtpReceiver,
 ) -> None:
@@ -150,7 +151,7 @@ async def test_out_of_office_is_ignored_and_a_bounce_fails_the_reply(
     assert "mailbox full" in str(h.rows("SELECT error FROM messages WHERE direction = 'out'"))
     await h.slack.wait_for("chat.postMessage", 2)  # the parent, then the failure notice
     assert "Not delivered" in h.slack.thread(CHANNEL, thread)[-1]["text"]
-    await settle()
+    await h.drained()
     assert h.count("messages") == 2 and h.count("conversations") == 1  # no OOO, no DSN
     assert len(smtp.received) == 1  # neither was answered
 

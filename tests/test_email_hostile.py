@@ -14,7 +14,6 @@ from storage.base import StoreError
 from tests.conftest import HarnessFactory
 from tests.dovecot import Dovecot
 from tests.mailservers import EMAIL_ENV, SmtpReceiver, customer_mail, email_config
-from tests.test_loop import settle
 from vocab.models import InboundMessage, IngestResult
 
 NUL_BODY = (b"From: Nul <nul@example.org>\r\nTo: support@example.com\r\nSubject: a\x00b\r\n"
@@ -36,7 +35,7 @@ async def test_hostile_mail_is_stored_clean_and_blocks_nothing(
     await dovecot.append(NUL_BODY, RAW_8BIT, NO_SENDER, BROKEN_MIME, good)
     await h.wait_rows("SELECT COUNT(*) FROM messages WHERE platform_message_id = 'ok@x.org'",
                       [(1,)], timeout=10)
-    await settle()
+    await h.drained()
     rows: dict[str, str] = {str(k): str(v) for k, v in h.rows(
         "SELECT platform_message_id, text FROM messages")}
     # Dovecot stores NUL bytes as 0x80 (read as windows-1252: €); the bell is dropped.
@@ -56,7 +55,7 @@ def test_clean_leaves_text_any_store_takes() -> None:
 
 async def test_a_mail_the_store_keeps_refusing_shows_as_unreadable_and_blocks_nothing(
     dovecot: Dovecot, smtp: SmtpReceiver, make_harness: HarnessFactory,
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, quick_imap_retries: None,
 ) -> None:
     h = await make_harness({"connectors.email": email_config(dovecot, smtp)}, env=EMAIL_ENV)
     store = h.bridge.store

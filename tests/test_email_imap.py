@@ -3,9 +3,9 @@ polling, UIDVALIDITY changes, and what happens to processed mail."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
+import random
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,8 +22,12 @@ from tests.mailservers import (
     customer_mail,
     email_config,
 )
-from tests.test_loop import settle
+from tests.waiting import poll, until
 from vocab.models import Attachment, InboundMessage, IngestResult
+
+# SQLite only: the IMAP protocol (IDLE, reconnects, flags, backoff); the re-read without
+# duplicates runs on both.
+pytestmark = pytest.mark.backends("sqlite")
 
 ANN = "Ann Kim <ann@example.org>"
 SUPPORT = "Support – Kunden"  # a space and a non-ASCII name: modified UTF-7, quoted
@@ -44,6 +48,15 @@ def cursor(h: Harness) -> dict[str, int]:
     return dict(json.loads(str(raw)))
 
 
+async def cursor_at(h: Harness, uid: int, timeout: float = 10.0) -> dict[str, int]:
+    """Wait until the IMAP loop has committed its cursor at `uid`: it has handed over every
+    mail up to there and is back waiting for more (nothing else is still on its way)."""
+    async def read() -> dict[str, int]:
+        return cursor(h) if h.count("connector_state") else {}
+    return await poll(read, lambda got: got.get("last_uid") == uid,
+                      f"the email cursor at UID {uid}", timeout)
+
+
 @pytest.mark.backends("sqlite")  # two bridges, one after the other, on one SQLite file
 async def test_restart_neither_misses_nor_reimports(
     dovecot: Dovecot, smtp: SmtpReceiver, make_harness: HarnessFactory, tmp_path: Path,
@@ -61,24 +74,34 @@ async def test_restart_neither_misses_nor_reimports(
     await second.wait_rows("SELECT COUNT(*) FROM messages", [(4,)])
     await dovecot.append(mail(5))
     await second.wait_rows("SELECT COUNT(*) FROM messages", [(5,)])
-    await settle()
+    await cursor_at(second, 5)  # the restart went on from UID 3, not from 0
     assert ids(second) == [f"q{n}@x.org" for n in range(1, 6)]
-    assert cursor(second)["last_uid"] == 5  # the restart went on from UID 3, not from 0
 
 
 async def test_the_server_dropping_the_connection_mid_idle_loses_nothing(
-    dovecot: Dovecot, smtp: SmtpReceiver, make_harness: HarnessFactory,
+    private_dovecot: Dovecot, smtp: SmtpReceiver, make_harness: HarnessFactory,
+    quick_imap_retries: None, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    dovecot = private_dovecot  # restarted below: a server of its own
+    failed: list[int] = []  # the IMAP loop backs off once per failed session
+    real_backoff = imap.backoff
+
+    def recorded(base: float, attempt: int, cap: float, rng: random.Random) -> float:
+        failed.append(attempt)
+        return real_backoff(base, attempt, cap, rng)
+    monkeypatch.setattr(imap, "backoff", recorded)
     h = await make_harness({"connectors.email": email_config(dovecot, smtp)}, env=EMAIL_ENV)
     await dovecot.append(mail(1))
     await h.wait_rows("SELECT COUNT(*) FROM messages", [(1,)])
-    await settle()  # back in IDLE
+    await cursor_at(h, 1)  # back in IDLE
     await dovecot.kick()
     await dovecot.append(mail(2))
     await h.wait_rows("SELECT COUNT(*) FROM messages", [(2,)], timeout=10)
-    await settle()
-    await dovecot.stop()  # a server restart: connection refused for a while
-    await asyncio.sleep(0.5)
+    await cursor_at(h, 2)
+    await dovecot.stop()  # a server restart: connection refused for a while...
+    down = len(failed)
+    await until(lambda: len(failed) >= down + 3, lambda: f"failed sessions: {failed}",
+                timeout=10)  # ...the bridge found it down three times over
     await dovecot.start()
     await dovecot.append(mail(3))
     await h.wait_rows("SELECT COUNT(*) FROM messages", [(3,)], timeout=15)
@@ -94,7 +117,7 @@ async def test_polling_without_idle_and_only_new_mail_on_first_start(
     await h.wait_rows("SELECT COUNT(*) FROM connector_state WHERE key = 'cursor'", [(1,)])
     await dovecot.append(mail(2))
     await h.wait_rows("SELECT COUNT(*) FROM messages", [(1,)])
-    await settle()
+    await cursor_at(h, 2)
     assert ids(h) == ["q2@x.org"]
 
 
@@ -108,13 +131,12 @@ async def test_processed_mail_is_flagged_or_moved_after_the_commit(
                          Auto_Submitted="auto-replied")
     await dovecot.append(mail(1), away, mail(2))
     await h.wait_rows("SELECT COUNT(*) FROM messages", [(2,)])
-    for _ in range(100):
-        inbox = await dovecot.flags()
-        if (processed == "seen" and sum("\\Seen" in f for f in inbox) == 2) or len(inbox) == 1:
-            break
-        await asyncio.sleep(0.05)
-    await settle()
-    inbox = await dovecot.flags()
+    await cursor_at(h, 3)
+    inbox = await poll(
+        dovecot.flags,
+        lambda inbox: (sum("\\Seen" in f for f in inbox) == 2 if processed == "seen"
+                       else len(inbox) == 1),
+        "the two mails taken up to be flagged or moved")
     # Noise (here an auto-reply) is not taken up, so it is left as it was, for a person.
     if processed == "seen":
         assert ["\\Seen" in f for f in inbox] == [True, False, True]
@@ -123,6 +145,7 @@ async def test_processed_mail_is_flagged_or_moved_after_the_commit(
         assert len(await dovecot.flags(DONE)) == 2
 
 
+@pytest.mark.backends("sqlite", "postgres")  # SQL of the pipeline
 async def test_a_new_uidvalidity_rereads_recent_mail_without_duplicates(
     dovecot: Dovecot, smtp: SmtpReceiver, make_harness: HarnessFactory,
 ) -> None:
@@ -137,9 +160,8 @@ async def test_a_new_uidvalidity_rereads_recent_mail_without_duplicates(
     await dovecot.append(mail(1), mail(2), mailbox=SUPPORT)
     await h.bridge.connectors["email"].start()
     await h.wait_rows("SELECT COUNT(*) FROM messages", [(2,)])
-    await settle()
+    assert (await cursor_at(h, 2))["uidvalidity"] != before
     assert ids(h) == ["q1@x.org", "q2@x.org"]
-    assert cursor(h)["uidvalidity"] != before
 
 
 async def test_a_mail_over_the_size_limit_arrives_with_its_headers_only(
@@ -159,7 +181,7 @@ async def test_a_mail_over_the_size_limit_arrives_with_its_headers_only(
 
 async def test_the_cursor_passes_a_mail_only_after_its_commit(
     dovecot: Dovecot, smtp: SmtpReceiver, make_harness: HarnessFactory,
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, quick_imap_retries: None,
 ) -> None:
     h = await make_harness({"connectors.email": email_config(dovecot, smtp, processed="seen")},
                            env=EMAIL_ENV)
@@ -199,17 +221,27 @@ async def test_a_store_that_keeps_failing_is_retried_with_growing_delays(
         raise StoreError("could not connect to the database")
 
     monkeypatch.setattr(store, "ingest_inbound", down)
+    waits: list[tuple[int, float]] = []  # (failures so far, the delay the loop chose)
+    real_backoff = imap.backoff
+
+    def recorded(base: float, attempt: int, cap: float, rng: random.Random) -> float:
+        delay = real_backoff(base, attempt, cap, rng)
+        waits.append((attempt, delay))
+        return delay / 100  # the loop's own delays, a hundred times faster
+    monkeypatch.setattr(imap, "backoff", recorded)
     poller = h.bridge.connectors["email"].poller  # type: ignore[attr-defined]
     await dovecot.append(mail(1))
-    await asyncio.sleep(5)
-    # Delays of 0.5-1 s, 1-2 s, 2-4 s...: at most 4 sessions in 5 s (a fixed 0.5-1 s: 6+).
-    assert 2 <= poller.sessions <= 4, poller.sessions
+    await until(lambda: len(waits) >= 4, lambda: f"backoffs: {waits}", timeout=10)
+    # Each failed session backs off further: 0.5-1 s, 1-2 s, 2-4 s, 4-8 s (base 1 s).
+    assert [attempt for attempt, _ in waits[:4]] == [1, 2, 3, 4]
+    assert all(2 ** (n - 2) <= delay <= 2 ** (n - 1) for n, delay in waits[:4]), waits
+    assert poller.sessions >= 4
     assert cursor(h)["last_uid"] == 0 and h.count("messages") == 0
 
 
 async def test_a_mail_the_server_never_hands_over_becomes_a_placeholder(
     dovecot: Dovecot, smtp: SmtpReceiver, make_harness: HarnessFactory,
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, quick_imap_retries: None,
 ) -> None:
     real = imap._literal
 
@@ -239,7 +271,8 @@ async def test_idle_is_renewed_on_the_same_connection(
                            env=EMAIL_ENV)
     poller = h.bridge.connectors["email"].poller  # type: ignore[attr-defined]
     await h.wait_rows("SELECT COUNT(*) FROM connector_state WHERE key = 'cursor'", [(1,)])
-    await asyncio.sleep(1.5)  # about five renewals (IDLE, DONE, a new round, IDLE...)
+    # a few renewals (IDLE, DONE, a new round, IDLE...)
+    await until(lambda: poller.rounds >= 3, lambda: f"{poller.rounds} rounds", timeout=10)
     await dovecot.append(mail(1))
     await h.wait_rows("SELECT COUNT(*) FROM messages", [(1,)], timeout=3)
     assert poller.sessions == 1 and poller.rounds >= 3

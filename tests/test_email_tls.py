@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import random
 from pathlib import Path
 
 import pytest
 
+from connectors.email import imap
 from tests.conftest import CHANNEL, HarnessFactory
-from tests.dovecot import Dovecot, make_cert, running
+from tests.dovecot import Dovecot, make_cert
 from tests.mailservers import (
     EMAIL_ENV,
     SmtpReceiver,
@@ -17,20 +18,12 @@ from tests.mailservers import (
     email_config,
 )
 from tests.test_email import thread_of
-from tests.test_loop import settle
+from tests.waiting import until
+
+# SQLite only: TLS and authentication towards the mail servers: nothing store-specific.
+pytestmark = pytest.mark.backends("sqlite")
 
 ANN = "Ann Kim <ann@example.org>"
-
-
-@pytest.fixture
-def tls(tmp_path: Path) -> tuple[Path, Path]:
-    return make_cert(tmp_path)
-
-
-@pytest.fixture
-async def dovecot(tls: tuple[Path, Path]) -> AsyncIterator[Dovecot]:
-    async with running(tls) as server:
-        yield server
 
 
 @pytest.mark.parametrize("imap, smtp_security", [("ssl", "starttls"), ("starttls", "ssl")])
@@ -78,7 +71,15 @@ async def test_a_refused_smtp_login_fails_the_reply_and_says_why(
 
 async def test_a_certificate_not_signed_by_ca_file_is_refused(
     make_harness: HarnessFactory, dovecot: Dovecot, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, quick_imap_retries: None,
 ) -> None:
+    failed: list[int] = []  # the IMAP loop backs off once per failed session
+    real_backoff = imap.backoff
+
+    def recorded(base: float, attempt: int, cap: float, rng: random.Random) -> float:
+        failed.append(attempt)
+        return real_backoff(base, attempt, cap, rng)
+    monkeypatch.setattr(imap, "backoff", recorded)
     other = tmp_path / "other"
     other.mkdir()
     stranger, _ = make_cert(other)  # trusting this CA, not the one Dovecot's cert is from
@@ -88,7 +89,10 @@ async def test_a_certificate_not_signed_by_ca_file_is_refused(
         h = await make_harness({"connectors.email": email_config(
             dovecot, smtp, imap_security="starttls", ca_file=str(stranger))}, env=EMAIL_ENV)
         await dovecot.append(customer_mail(ANN, "Hi", "Hello", message_id="t3@example.org"))
-        await settle(1.5)
+        # Two sessions failed (the first and its retry), neither got as far as a login.
+        await until(lambda: len(failed) >= 2, lambda: f"failed sessions: {failed}", timeout=10)
+        poller = h.bridge.connectors["email"].poller  # type: ignore[attr-defined]
+        assert poller.sessions == 0
         assert h.count("messages") == 0
         assert h.rows("SELECT COUNT(*) FROM connector_state WHERE key = 'cursor'") == [(0,)]
     finally:

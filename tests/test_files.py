@@ -5,8 +5,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import pytest
+
 from tests.conftest import AGENT, CHANNEL, Harness, HarnessFactory
-from tests.test_loop import settle
+from tests.waiting import poll
+
+# SQLite only: file transfer and links; media rows are a store contract test (test_store).
+pytestmark = pytest.mark.backends("sqlite")
 
 JPEG = b"\xff\xd8\xff\xe0" + os.urandom(3000)
 PDF = b"%PDF-1.4\n" + os.urandom(2000)
@@ -118,7 +123,7 @@ async def test_agent_file_over_the_cap_is_reported_without_retry(
     await h.slack.wait_for("chat.postMessage", 2)
     notice = h.slack.thread(CHANNEL, thread)[-1]
     assert "too large" in notice["text"] and not notice.get("blocks")
-    await settle()
+    await h.drained()
     assert h.telegram.calls_to("sendDocument") == [] and h.telegram.calls_to("sendMessage") == []
 
 
@@ -132,6 +137,9 @@ async def test_media_links_expire(make_harness: HarnessFactory) -> None:
     url = link.params["text"].split("manual.pdf: ", 1)[1]
     async with h.session.get(url) as resp:
         assert resp.status == 200
-    await settle(1.0)
-    async with h.session.get(url) as resp:
-        assert resp.status == 404
+
+    async def status() -> int:
+        async with h.session.get(url) as resp:
+            return resp.status
+    # Served until it expires, then gone (the media route reads the wall clock).
+    await poll(status, lambda got: got == 404, "the link to answer 404", timeout=5)

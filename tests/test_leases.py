@@ -16,6 +16,7 @@ from bridge.singleton import Singletons, Step
 from storage.postgres import PostgresStore
 from tests.conftest import HarnessFactory
 from tests.helpers_pg import PG_URL, fresh_schema
+from tests.waiting import until
 from vocab.models import InboundMessage
 
 
@@ -74,6 +75,23 @@ async def test_claim_takes_only_lanes_with_pending_rows_and_release_frees_them(
     assert await pair.a.claim_lanes("A", 111.0, 101.0, 100) == [lanes[1]]
 
 
+class Answers:
+    """A store's singleton leases, recording each answer to `hold_singleton` (taken/renewed
+    or refused), so a test can wait for renewals instead of sleeping through them."""
+
+    def __init__(self, leases: PostgresStore) -> None:
+        self.leases = leases
+        self.held: list[bool] = []
+
+    async def hold_singleton(self, name: str, owner: str, until: float, now: float) -> bool:
+        answer = bool(await self.leases.hold_singleton(name, owner, until, now))
+        self.held.append(answer)
+        return answer
+
+    async def release_singleton(self, name: str, owner: str) -> None:
+        await self.leases.release_singleton(name, owner)
+
+
 async def test_a_singleton_runs_in_one_instance_and_moves_when_it_stops(pair: Pair) -> None:
     runs: list[str] = []
 
@@ -85,21 +103,25 @@ async def test_a_singleton_runs_in_one_instance_and_moves_when_it_stops(pair: Pa
             runs.append(f"stop {name}")
         return start, stop
 
-    a = Singletons(pair.a, "A", lease_seconds=1.5)
-    b = Singletons(pair.b, "B", lease_seconds=1.5)
+    lease = 0.6  # renewed every 0.2 s
+    leases_a, leases_b = Answers(pair.a), Answers(pair.b)
+    a = Singletons(leases_a, "A", lease_seconds=lease)
+    b = Singletons(leases_b, "B", lease_seconds=lease)
     start_a, stop_a = job("A")
     start_b, stop_b = job("B")
     await a.run("poll", start_a, stop_a)
-    await asyncio.sleep(0.2)
+    await until(lambda: a.running("poll"), lambda: f"A not running: {runs}", timeout=5)
     await b.run("poll", start_b, stop_b)
-    await asyncio.sleep(1.2)
+    # B is refused again and again, for longer than one lease: A's renewals keep it.
+    await until(lambda: leases_b.held[:5] == [False] * 5,
+                lambda: f"B's answers: {leases_b.held}", timeout=10)
     assert runs == ["start A"] and a.running("poll") and not b.running("poll")
-    await a.stop()  # releases the lease: B takes over at its next renewal (every 0.5 s)
-    await asyncio.sleep(1.0)
-    assert runs == ["start A", "stop A", "start B"] and b.running("poll")
+    assert all(leases_a.held) and len(leases_a.held) >= 3
+    await a.stop()  # releases the lease: B takes over at its next renewal
+    await until(lambda: b.running("poll"), lambda: f"B not running: {runs}", timeout=5)
+    assert runs == ["start A", "stop A", "start B"]
     await b.stop()
     assert runs[-1] == "stop B"
-
 
 
 @pytest.mark.backends("postgres")  # leases are only used where instances share a database
@@ -107,7 +129,6 @@ async def test_a_stopping_bridge_hands_its_lanes_over(make_harness: HarnessFacto
     h = await make_harness()
     h.slack.delay_next("chat.postMessage", 1.0)  # the post is still in flight at the stop
     assert await h.customer_says(91, "hello") == 200
-    await asyncio.sleep(0.2)
-    assert h.rows("SELECT kind, name FROM leases") == [("lane", "slack:1")]
+    await h.wait_rows("SELECT kind, name FROM leases", [("lane", "slack:1")])
     await h.bridge.stop()
     assert h.rows("SELECT COUNT(*) FROM leases") == [(0,)]  # at once, not on expiry

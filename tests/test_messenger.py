@@ -31,7 +31,10 @@ from tests.helpers_messenger import (
     sender,
     thread_of,
 )
-from tests.test_loop import settle
+
+# SQLite only: the Messenger connector's protocol (signatures, parsing, echoes, attachments):
+# nothing store-specific.
+pytestmark = pytest.mark.backends("sqlite")
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
 
@@ -68,6 +71,7 @@ async def test_text_in_with_the_customers_name_and_escaped_unicode(
     assert "*Ann Kowalski* · Messenger" in h.slack.parents(CHANNEL)[0]["text"]
 
 
+@pytest.mark.backends("sqlite", "postgres")  # SQL of the pipeline
 async def test_one_body_with_several_pages_is_stored_whole_before_the_200(h: Harness) -> None:
     s = sender(h)
     body = s.body(s.entry(PAGE_A, s.message(PAGE_A, ANN, "one")),
@@ -138,7 +142,7 @@ async def test_our_echoes_are_ignored_and_page_inbox_replies_mirrored(h: Harness
         ("in", "hello", "Ann Kowalski"),
         ("out", "Sam here, refund done", "Page Inbox (sent by staff outside the bridge)")]
     await h.slack.wait_for("chat.postMessage", 2)
-    await settle()
+    await h.drained()
     _, reply = h.slack.thread(CHANNEL, thread)
     assert reply["text"] == "*Page Inbox (sent by staff outside the bridge)*: Sam here, refund done"
     # The echo is not the customer writing: their reply window did not move.
@@ -232,7 +236,7 @@ async def test_an_expired_attachment_link_is_explained_in_the_thread(
     thread = await thread_of(h, PAGE_A, ANN)
     await h.wait_rows("SELECT status FROM outbox WHERE kind = 'slack_file'", [("failed",)])
     await h.slack.wait_for("chat.postMessage", 2)
-    await settle()
+    await h.drained()
     notice = h.slack.thread(CHANNEL, thread)[-1]["text"]
     assert "could not be copied here" in notice and "ask the customer to send it again" in notice
     assert len(meta.calls_to(CDN, ok_only=False)) == 1  # not retried: the link is gone

@@ -20,8 +20,11 @@ from tests.helpers_messenger import (
     sender,
     thread_of,
 )
-from tests.test_loop import settle
 from vocab.models import ConversationId, MessageId, OutboundMessage
+
+# SQLite only: the Messenger send protocol (window, tags, errors, personas, watermarks): nothing
+# store-specific.
+pytestmark = pytest.mark.backends("sqlite")
 
 OUT = "SELECT state FROM messages WHERE direction = 'out' ORDER BY id"
 
@@ -64,7 +67,7 @@ async def test_the_24_hour_window_without_the_human_agent_tag(
     assert await h.agent_says(thread, "too late") == 200
     await h.wait_rows(OUT, [("sent",), ("blocked",)])
     await h.slack.wait_for("chat.postMessage", 2)
-    await settle()
+    await h.drained()
     assert [s["messaging_type"] for s in meta.sent] == ["RESPONSE"]  # no call for the 2nd
     notice = h.slack.thread(CHANNEL, thread)[-1]["text"]
     assert "24-hour window" in notice and "HUMAN_AGENT tag is not enabled" in notice
@@ -132,7 +135,7 @@ async def test_meta_errors_become_retries_or_clear_notices(
     assert len(meta.sent) == (1 if state == "sent" else 0)
     if words is not None:
         await h.slack.wait_for("chat.postMessage", 2)
-        await settle()
+        await h.drained()
         assert words in h.slack.thread(CHANNEL, thread)[-1]["text"]
 
 
@@ -177,12 +180,12 @@ async def test_without_a_persona_the_name_leads_and_the_thread_is_told(
     await h.wait_rows(OUT, [("sent",)])
     assert meta.texts() == ["Dana: hello"] and "persona_id" not in meta.sent[0]
     await h.slack.wait_for("chat.postMessage", 2)
-    await settle()
+    await h.drained()
     assert "sent without a persona" in h.slack.thread(CHANNEL, thread)[-1]["text"]
     # Not asked again (nor the thread told again) for every reply while Meta refuses.
     assert await h.agent_says(thread, "still me") == 200
     await h.wait_rows(OUT, [("sent",), ("sent",)])
-    await settle()
+    await h.drained()
     assert meta.texts() == ["Dana: hello", "Dana: still me"]
     assert len(meta.calls_to(PERSONA, ok_only=False)) == 1
     assert sum("sent without a persona" in m["text"]
@@ -235,7 +238,7 @@ async def test_delivery_and_read_watermarks_move_our_messages_forward(
     assert await s.send(PAGE_A, s.read(PAGE_A, ANN)) == 200
     await h.wait_rows(OUT, [("read",), ("read",)])
     await h.slack.wait_for("reactions.add", 3)
-    await settle()
+    await h.drained()
     ts = [r[0] for r in h.rows("SELECT slack_ts FROM messages WHERE direction = 'out'"
                                " ORDER BY id")]
     assert [h.slack.reactions[(CHANNEL, t)] for t in ts] == [["white_check_mark", "eyes"],
@@ -251,7 +254,7 @@ async def test_a_token_quoted_in_metas_error_never_reaches_the_thread(
     assert await h.agent_says(thread, "hi") == 200
     await h.wait_rows(OUT, [("failed",)])
     await h.slack.wait_for("chat.postMessage", 2)
-    await settle()
+    await h.drained()
     notice = h.slack.thread(CHANNEL, thread)[-1]["text"]
     assert "Malformed access token [page access token]" in notice
     assert TOKEN_A not in notice and TOKEN_A not in caplog.text

@@ -21,8 +21,9 @@ import pytest
 from bridge.standins import SlackEventSender, SlackStandin, TelegramStandin
 from tests.conftest import AGENT, CHANNEL, SIGNING_SECRET, WEBHOOK_SECRET, bridge_env, write_config
 from tests.helpers_pg import PG_URL, fresh_schema, pg_rows
-from tests.helpers_proc import BridgeProcess, free_port, until
+from tests.helpers_proc import BridgeProcess, free_port
 from tests.test_crash import CHATS, PACE, Stream, assert_order, markers
+from tests.waiting import poll, until
 
 CONCURRENCY = 8  # per instance: the bound on re-sends after the kill
 LEASE = 2.0  # seconds until the dead instance's lanes move
@@ -111,10 +112,8 @@ async def test_two_instances_one_killed_lose_nothing_and_keep_order(
             await send_spread(build, send, f"cm-{chat}", stream.customer[chat], stream, alive)
 
         async def agent(chat: int) -> None:
-            thread = None
-            while thread is None:
-                thread = await thread_of(chat)
-                await asyncio.sleep(0.05)
+            thread = await poll(lambda: thread_of(chat), lambda ts: ts is not None,
+                                f"a thread for chat {chat}", timeout=30)
 
             def build(marker: str) -> dict[str, Any]:
                 return agents[0].message_event(channel=CHANNEL, user=AGENT,
@@ -135,11 +134,7 @@ async def test_two_instances_one_killed_lose_nothing_and_keep_order(
             return (stream.total(stream.customer) >= 60 and stream.total(stream.agent) >= 18
                     and backlog >= 10)
 
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 30
-        while not await busy():
-            assert loop.time() < deadline, f"never busy: {stream.total(stream.customer)}"
-            await asyncio.sleep(0.05)
+        await poll(busy, bool, "both instances busy", timeout=30)
         before = Counter(markers([m["text"] for m in slack.messages])
                          + markers([str(s["text"]) for s in telegram.sent]))
         killed_at = time.monotonic()
@@ -159,14 +154,11 @@ async def test_two_instances_one_killed_lose_nothing_and_keep_order(
 
     await until(lambda: not set(acked_in) - set(posted()),
                 lambda: f"missing in Slack: {sorted(set(acked_in) - set(posted()))[:10]}",
-                limit=30)
+                timeout=30)
     await until(lambda: not set(acked_out) - set(sent()),
                 lambda: f"missing in Telegram: {sorted(set(acked_out) - set(sent()))[:10]}",
-                limit=30)
-    deadline = asyncio.get_running_loop().time() + 15
-    while await pending():
-        assert asyncio.get_running_loop().time() < deadline, "outbox never drained"
-        await asyncio.sleep(0.1)
+                timeout=30)
+    await poll(pending, lambda n: n == 0, "the outbox drained", timeout=15)
     assert await pg_rows(schema, "SELECT id, kind FROM outbox WHERE status <> 'done'") == []
 
     # While both ran, nothing was delivered twice.

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 from bridge.app import create_store
-from tests.conftest import CHANNEL, Harness
+from tests.conftest import CHANNEL, Harness, HarnessFactory
+from tests.waiting import until
 
 
 def texts(calls: list[str], marker: str) -> list[str]:
@@ -27,11 +27,13 @@ async def test_slack_429_waits_as_told_then_posts_in_order(harness: Harness) -> 
     assert len(calls) == 4  # nothing posted twice
 
 
-async def test_slack_5xx_and_timeouts_are_retried_in_order(harness: Harness) -> None:
-    h = harness
+async def test_slack_5xx_and_timeouts_are_retried_in_order(
+    make_harness: HarnessFactory,
+) -> None:
+    h = await make_harness({"slack": {"request_timeout": 0.5}})
     h.slack.fail_next("chat.postMessage", status=500, count=2)
     h.slack.fail_next("chat.postMessage", status=503)
-    h.slack.delay_next("chat.postMessage", 3.0)  # longer than request_timeout = 2
+    h.slack.delay_next("chat.postMessage", 1.0)  # longer than request_timeout = 0.5
     for i in range(3):
         assert await h.customer_says(32, f"n{i}") == 200
     calls = await h.slack.wait_for("chat.postMessage", 3, timeout=20)
@@ -47,10 +49,10 @@ async def test_telegram_429_pauses_only_that_chat(harness: Harness) -> None:
     await h.customer_says(41, "a")
     await h.customer_says(42, "b")
     slow, fast = await h.thread_of(41), await h.thread_of(42)
-    h.telegram.fail_next("sendMessage", status=429, retry_after=2)
+    h.telegram.fail_next("sendMessage", status=429, retry_after=1)
     assert await h.agent_says(slow, "to 41 first") == 200
-    while not h.telegram.calls_to("sendMessage", ok_only=False):  # the 429 has been answered
-        await asyncio.sleep(0.01)
+    await until(lambda: bool(h.telegram.calls_to("sendMessage", ok_only=False)),
+                "the 429 answered", timeout=5)
     assert await h.agent_says(slow, "to 41 second") == 200
     assert await h.agent_says(fast, "to 42") == 200
     sent = await h.telegram.wait_for("sendMessage", 3, timeout=10)
@@ -59,7 +61,7 @@ async def test_telegram_429_pauses_only_that_chat(harness: Harness) -> None:
     assert [t for chat, t in order if chat == "41"] == ["to 41 first", "to 41 second"]
     refused = h.telegram.calls_to("sendMessage", ok_only=False)[0]
     first_41 = next(c for c in sent if c.params["chat_id"] == "41")
-    assert refused.status == 429 and first_41.at - refused.at >= 1.9
+    assert refused.status == 429 and first_41.at - refused.at >= 0.95
 
 
 async def test_permanent_telegram_error_is_shown_in_the_thread(harness: Harness) -> None:

@@ -19,7 +19,8 @@ import pytest
 
 from bridge.standins import SlackStandin, TelegramStandin
 from tests.conftest import CHANNEL, bridge_env, write_config
-from tests.helpers_proc import BridgeProcess, db_rows, free_port, until
+from tests.helpers_proc import BridgeProcess, db_rows, free_port
+from tests.waiting import until
 
 CHATS = [7201, 7202, 7203, 7204, 7205, 7206]
 ROUNDS = 50  # one update per chat per round: 300 updates

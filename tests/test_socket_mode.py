@@ -30,6 +30,10 @@ from tests.conftest import (
     free_socket,
     write_config,
 )
+from tests.waiting import until
+
+# SQLite only: Slack Socket Mode (envelopes, acks, reconnects): nothing store-specific.
+pytestmark = pytest.mark.backends("sqlite")
 
 APP_TOKEN = "xapp-1-A0BRIDGE-1-standin"
 SOCKET_MODE = {"slack": {"mode": "socket", "app_token": "${SLACK_APP_TOKEN}",
@@ -41,11 +45,6 @@ OUT_ROWS = "SELECT text FROM messages WHERE direction = 'out' ORDER BY id"
 async def h(make_harness: HarnessFactory, slack: SlackStandin) -> Harness:
     slack.app_token = APP_TOKEN
     return await make_harness(overrides=SOCKET_MODE, env={"SLACK_APP_TOKEN": APP_TOKEN})
-
-
-async def settle(seconds: float = 0.3) -> None:
-    """Give anything wrongly sent time to arrive, before asserting it did not."""
-    await asyncio.sleep(seconds)
 
 
 async def conversation(h: Harness, chat_id: int) -> str:
@@ -79,7 +78,7 @@ async def test_customer_message_and_agent_reply_round_trip(h: Harness) -> None:
     assert ack.payload is None
     sent = await h.telegram.wait_for("sendMessage", 1)
     assert sent[0].params["chat_id"] == "4242" and sent[0].params["text"].endswith("ships today")
-    await settle()
+    await h.drained()
     assert len(h.slack.acks_for(envelope_id)) == 1
     assert len(h.telegram.calls_to("sendMessage")) == 1
 
@@ -102,14 +101,22 @@ async def test_reply_that_fails_to_store_is_not_acknowledged_until_redelivered(
     thread = await conversation(h, 12)
     assert h.bridge.store is not None
 
+    refused: list[str] = []
+
     async def disk_full(*args: Any, **kwargs: Any) -> Any:
+        refused.append("disk full")
         raise StoreError("disk full")
 
+    socket = h.bridge.slack_socket
+    assert socket is not None
     with monkeypatch.context() as patch:
         patch.setattr(h.bridge.store, "ingest_agent_reply", disk_full)
         event = reply(h, thread, "lost?")
         first = await h.slack.socket_push(event)
-        await settle()
+        # The listener ran and its envelope's handling is over (acknowledged or not).
+        await until(lambda: bool(refused) and not socket.inflight,
+                    lambda: f"store called {len(refused)} time(s), {len(socket.inflight)}"
+                            " envelope(s) in flight", timeout=5)
         assert h.slack.acks_for(first) == []
         assert h.rows(OUT_ROWS) == [] and h.telegram.calls_to("sendMessage") == []
 
@@ -153,7 +160,7 @@ async def test_requests_no_listener_wants_are_acknowledged_and_change_nothing(
     ]
     for envelope_id in pushed:
         await h.slack.wait_ack(envelope_id)
-    await settle()
+    await h.drained()
     assert [len(h.slack.acks_for(e)) for e in pushed] == [1] * len(pushed)
     assert (h.count("messages"), h.count("outbox"), slack_writes(h)) == before
     assert h.telegram.calls_to("sendMessage") == []
@@ -168,7 +175,7 @@ async def test_retried_envelope_reaches_the_customer_once(h: Harness) -> None:
     for envelope_id in pushed:
         await h.slack.wait_ack(envelope_id)
     await h.telegram.wait_for("sendMessage", 1)
-    await settle()
+    await h.drained()
     assert len(h.telegram.calls_to("sendMessage")) == 1
     assert h.rows(OUT_ROWS) == [("only once",)]
 
@@ -185,8 +192,9 @@ async def test_replies_flow_again_after_reconnecting(h: Harness, how: str) -> No
     await h.slack.wait_ack(await h.slack.socket_push(reply(h, thread, "still here")))
     await h.telegram.wait_for("sendMessage", 1)
     assert len(h.slack.calls_to("apps.connections.open")) == 2
-    await settle()
-    assert h.slack.socket_open == 1  # the old connection is gone, not left dangling
+    # the old connection is closed, not left dangling
+    await until(lambda: h.slack.socket_open == 1,
+                lambda: f"{h.slack.socket_open} connections open", timeout=5)
 
 
 async def test_http_events_endpoint_is_not_served(h: Harness) -> None:
@@ -253,8 +261,8 @@ async def test_stop_closes_the_socket_and_leaves_nothing_running(h: Harness) -> 
     await h.bridge.stop()
     assert client.closed and client.aiohttp_client_session.closed
     assert sdk_tasks() == []
-    await settle(0.1)
-    assert h.slack.socket_open == 0
+    await until(lambda: h.slack.socket_open == 0,
+                lambda: f"{h.slack.socket_open} connections open", timeout=5)
     # An envelope sent now finds nobody: it stays unacknowledged, for Slack to redeliver.
     with pytest.raises(TimeoutError):
         await h.slack.socket_push({"type": "noop"}, timeout=0.2)

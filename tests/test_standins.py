@@ -20,6 +20,7 @@ from telegram.error import Conflict, Forbidden, RetryAfter
 from bridge.standins import SlackEventSender, SlackStandin, TelegramStandin
 from bridge.standins.twilio import DEFAULT_ACCOUNT_SID
 from tests.conftest import TG_TOKEN
+from tests.waiting import until
 
 TOKEN = TG_TOKEN
 # `slack` and `session` come from conftest; `tg` is conftest's Telegram stand-in under a name
@@ -173,7 +174,7 @@ async def test_telegram_get_updates(tg: TelegramStandin, bot: telegram.Bot) -> N
     updates = await bot.get_updates(timeout=1)
     assert [u.message.text for u in updates if u.message] == ["one"]
     poll = asyncio.create_task(bot.get_updates(offset=first["update_id"] + 1, timeout=5))
-    await asyncio.sleep(0.05)
+    await until(lambda: tg.polls_waiting == 1, "the long poll held", timeout=5)
     tg.queue_update(tg.text_update(chat_id=7, text="two", username="ann"))
     later = await asyncio.wait_for(poll, 2)
     assert [u.message.text for u in later if u.message] == ["two"]

@@ -9,26 +9,38 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 from bridge.standins.telegram import CONFLICT_TERMINATED
 from connectors.telegram.connector import TelegramConnector
+from connectors.telegram.polling import TelegramPoller
 from storage.base import StoreError
 from tests.conftest import AGENT_NAME, CHANNEL, TG_TOKEN, Harness, HarnessFactory
+from tests.waiting import until
 from vocab.models import InboundMessage, IngestResult
+
+# SQLite only: the getUpdates protocol (offsets, errors, stop): nothing store-specific.
+pytestmark = pytest.mark.backends("sqlite")
 
 POLLING = {"connectors.telegram": {"mode": "polling", "poll_timeout": 1}}
 
 
-async def until(check: Callable[[], bool], what: str, limit: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + limit
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"not within {limit}s: {what}")
-        await asyncio.sleep(0.02)
+@pytest.fixture(autouse=True)
+def quick_backoffs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The poller's backoffs start 20 times sooner (the same doubling, jitter and cap): the
+    tests wait for what happens after them, not through their length."""
+    monkeypatch.setattr(TelegramPoller, "network_base", 0.025)
+    monkeypatch.setattr(TelegramPoller, "conflict_base", 0.1)
+    monkeypatch.setattr(TelegramPoller, "store_base", 0.025)
+
+
+async def long_poll_held(h: Harness) -> None:
+    """Wait until the bridge's getUpdates is being held by the stand-in."""
+    await until(lambda: h.telegram.polls_waiting > 0, "a getUpdates held by the stand-in",
+                timeout=10)
 
 
 def stored(h: Harness) -> list[tuple[str, str]]:
@@ -156,7 +168,7 @@ async def test_a_webhook_set_elsewhere_is_deleted_again(make_harness: HarnessFac
 
 async def test_a_second_poller_ends_ours_and_we_resume(make_harness: HarnessFactory) -> None:
     h = await polling(make_harness)
-    await asyncio.sleep(0.1)  # the bridge's next long poll is waiting in the stand-in
+    await long_poll_held(h)  # the bridge's next long poll is waiting in the stand-in
     async with h.session.post(f"{h.telegram.base_url}{TG_TOKEN}/getUpdates",
                               data={"timeout": "0"}) as resp:
         assert resp.status == 200  # the newer request wins...
@@ -169,7 +181,7 @@ async def test_a_second_poller_ends_ours_and_we_resume(make_harness: HarnessFact
 async def test_stop_ends_a_long_poll_promptly(make_harness: HarnessFactory) -> None:
     h = await make_harness(overrides={"connectors.telegram": {"mode": "polling"}})  # 25 s
     await h.telegram.wait_for("deleteWebhook", 1)
-    await asyncio.sleep(0.2)  # the first getUpdates is being held by the stand-in
+    await long_poll_held(h)  # the first getUpdates is being held by the stand-in
     connector = h.bridge.connectors["telegram"]
     assert isinstance(connector, TelegramConnector) and connector.poller is not None
     assert connector.poller.running

@@ -16,7 +16,10 @@ from bridge.standins.twilio import (
 )
 from tests.conftest import AGENT, CHANNEL, Harness, HarnessFactory
 from tests.helpers_twilio import CUSTOMER, SMS_FROM, WA_FROM, sender, thread_of
-from tests.test_loop import settle
+
+# SQLite only: the Twilio connector's protocol (signatures, forms, receipts): nothing store-
+# specific.
+pytestmark = pytest.mark.backends("sqlite")
 
 JPEG = b"\xff\xd8\xff\xe0" + os.urandom(2000)
 
@@ -119,7 +122,7 @@ async def test_opted_out_number_is_reported_and_429_is_retried(
     await h.wait_rows("SELECT state FROM messages WHERE direction = 'out' ORDER BY id",
                       [("sent",), ("blocked",)])
     await h.slack.wait_for("chat.postMessage", 2)
-    await settle()
+    await h.drained()
     notice = h.slack.thread(CHANNEL, thread)[-1]["text"]
     assert "opted out" in notice and "21610" in notice
 
@@ -163,7 +166,7 @@ async def test_receipts_move_forward_only_and_show_on_the_agents_message(
     await h.wait_rows("SELECT state FROM messages WHERE direction = 'out'", [("read",)])
     [(ts,)] = h.rows("SELECT slack_ts FROM messages WHERE direction = 'out'")
     await h.slack.wait_for("reactions.add", 1)
-    await settle()
+    await h.drained()
     assert h.slack.reactions[(CHANNEL, ts)] == ["eyes"]  # "delivered" came too late to count
 
 
@@ -173,9 +176,10 @@ async def test_a_failed_receipt_shows_the_error_in_the_thread(
     sid = await replied(h, twilio)
     assert await receipt(h, sid, "undelivered", error=30003) == 200
     await h.wait_rows("SELECT state, error FROM messages WHERE direction = 'out'",
-                      [("failed", "Twilio undelivered, error 30003")])
+                      [("failed", "Twilio undelivered, error 30003:"
+                                  " the handset is unreachable")])
     await h.slack.wait_for("chat.postMessage", 2)
-    await settle()
+    await h.drained()
     assert "30003" in h.slack.messages[-1]["text"]
     [(ts,)] = h.rows("SELECT slack_ts FROM messages WHERE direction = 'out'")
     assert h.slack.reactions[(CHANNEL, ts)] == ["x"]

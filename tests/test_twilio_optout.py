@@ -24,7 +24,10 @@ from tests.helpers_twilio import (
     last_notice,
     sender,
 )
-from tests.test_loop import settle
+
+# SQLite only: Twilio's opt-out rules and sending formats; identity flags are tested on both
+# stores in test_identity_flags.
+pytestmark = pytest.mark.backends("sqlite")
 
 
 async def test_stop_and_start_are_recorded_and_respected(
@@ -35,7 +38,7 @@ async def test_stop_and_start_are_recorded_and_respected(
     await h.wait_rows("SELECT opted_out_at IS NOT NULL FROM identities", [(True,)])
     assert await h.agent_says(thread, "Sorry to see you go") == 200
     await h.wait_rows("SELECT state FROM messages WHERE direction = 'out'", [("blocked",)])
-    await settle()
+    await h.drained()
     assert twilio.sent == []
     texts = [m["text"] for m in h.slack.thread(CHANNEL, thread)]
     assert any("(STOP)" in t and "START" in t for t in texts)  # told when it arrived...
@@ -58,7 +61,7 @@ async def test_error_21610_marks_the_identity_and_stops_later_sends(
     assert await h.agent_says(thread, "second") == 200
     await h.wait_rows("SELECT state FROM messages WHERE direction = 'out' ORDER BY id",
                       [("blocked",), ("blocked",)])
-    await settle()
+    await h.drained()
     assert len(twilio.calls_to(CREATE, ok_only=False)) == 1  # the second was not even attempted
 
 

@@ -24,7 +24,10 @@ from tests.helpers_twilio import (
     out_states,
     sender,
 )
-from tests.test_loop import settle
+
+# SQLite only: WhatsApp's window and templates, decided in the connector and the console: nothing
+# store-specific.
+pytestmark = pytest.mark.backends("sqlite")
 
 
 @pytest.mark.parametrize("hours, sent", [(23.98, True), (24.02, False)])
@@ -36,7 +39,7 @@ async def test_whatsapp_window_on_both_sides_of_24_hours(
     assert await h.agent_says(thread, "Yes, yesterday") == 200
     await h.wait_rows("SELECT COUNT(*) FROM messages WHERE direction = 'out' AND state <> "
                       "'queued'", [(1,)])
-    await settle()
+    await h.drained()
     assert len(twilio.sent) == (1 if sent else 0)  # outside: nothing attempted at all
     assert out_states(h) == ["sent" if sent else "blocked"]
     if not sent:
@@ -74,7 +77,7 @@ async def test_templates_go_out_by_command_and_by_button(
     for _ in range(2):  # a second click on the same notice sends nothing more
         assert (await h.agent.post_interaction(payload))[0] == 200
     calls = await twilio.wait_for(CREATE, 2)
-    await settle()
+    await h.drained()
     assert len(twilio.sent) == 2 and calls[1].params["ContentSid"] == CANCEL
     assert out_states(h) == ["blocked", "sent", "sent"]
 
@@ -86,7 +89,7 @@ async def test_unknown_template_and_bad_usage_send_nothing(
     assert await h.agent_says(thread, "!template") == 200  # usage, ephemeral
     assert await h.agent_says(thread, "!template nope") == 200
     await h.wait_rows("SELECT state FROM messages WHERE direction = 'out'", [("failed",)])
-    await settle()
+    await h.drained()
     assert twilio.sent == []
     assert "no template named 'nope'" in h.slack.thread(CHANNEL, thread)[-1]["text"]
     assert await h.slack.wait_for("chat.postEphemeral", 1)

@@ -93,6 +93,7 @@ class TelegramStandin(StandinBase):
         self._closing = False
         self._new_update = asyncio.Event()
         self._poll_seq = 0  # the newest getUpdates; an older one still waiting gets a 409
+        self.polls_waiting = 0  # getUpdates requests being held now (a test waits for one)
         self._methods: dict[str, Callable[[JSONDict], Any]] = {
             "getMe": lambda p: self.me,
             "setWebhook": self._m_set_webhook,
@@ -310,6 +311,15 @@ class TelegramStandin(StandinBase):
         limit = min(max(int(p.get("limit") or 100), 1), 100)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + min(float(p.get("timeout") or 0), MAX_POLL_TIMEOUT)
+        self.polls_waiting += 1
+        try:
+            return await self._hold_poll(mine, offset, limit, deadline)
+        finally:
+            self.polls_waiting -= 1
+
+    async def _hold_poll(self, mine: int, offset: int, limit: int,
+                         deadline: float) -> list[JSONDict]:
+        loop = asyncio.get_running_loop()
         while True:
             if mine != self._poll_seq:
                 raise TelegramAPIError(409, CONFLICT_TERMINATED)
