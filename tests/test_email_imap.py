@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from tests.mailservers import (
     email_config,
 )
 from tests.waiting import poll, until
+from vocab.backoff import backoff as real_backoff
 from vocab.models import Attachment, InboundMessage, IngestResult
 
 # SQLite only: the IMAP protocol (IDLE, reconnects, flags, backoff); the re-read without
@@ -84,11 +84,10 @@ async def test_the_server_dropping_the_connection_mid_idle_loses_nothing(
 ) -> None:
     dovecot = private_dovecot  # restarted below: a server of its own
     failed: list[int] = []  # the IMAP loop backs off once per failed session
-    real_backoff = imap.backoff
 
-    def recorded(base: float, attempt: int, cap: float, rng: random.Random) -> float:
+    def recorded(attempt: int, **kw: Any) -> float:
         failed.append(attempt)
-        return real_backoff(base, attempt, cap, rng)
+        return real_backoff(attempt, **kw)
     monkeypatch.setattr(imap, "backoff", recorded)
     h = await make_harness({"connectors.email": email_config(dovecot, smtp)}, env=EMAIL_ENV)
     await dovecot.append(mail(1))
@@ -222,10 +221,9 @@ async def test_a_store_that_keeps_failing_is_retried_with_growing_delays(
 
     monkeypatch.setattr(store, "ingest_inbound", down)
     waits: list[tuple[int, float]] = []  # (failures so far, the delay the loop chose)
-    real_backoff = imap.backoff
 
-    def recorded(base: float, attempt: int, cap: float, rng: random.Random) -> float:
-        delay = real_backoff(base, attempt, cap, rng)
+    def recorded(attempt: int, **kw: Any) -> float:
+        delay = real_backoff(attempt, **kw)
         waits.append((attempt, delay))
         return delay / 100  # the loop's own delays, a hundred times faster
     monkeypatch.setattr(imap, "backoff", recorded)

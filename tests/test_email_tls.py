@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +19,7 @@ from tests.mailservers import (
 )
 from tests.test_email import thread_of
 from tests.waiting import until
+from vocab.backoff import backoff as real_backoff
 
 # SQLite only: TLS and authentication towards the mail servers: nothing store-specific.
 pytestmark = pytest.mark.backends("sqlite")
@@ -74,11 +75,10 @@ async def test_a_certificate_not_signed_by_ca_file_is_refused(
     monkeypatch: pytest.MonkeyPatch, quick_imap_retries: None,
 ) -> None:
     failed: list[int] = []  # the IMAP loop backs off once per failed session
-    real_backoff = imap.backoff
 
-    def recorded(base: float, attempt: int, cap: float, rng: random.Random) -> float:
+    def recorded(attempt: int, **kw: Any) -> float:
         failed.append(attempt)
-        return real_backoff(base, attempt, cap, rng)
+        return real_backoff(attempt, **kw)
     monkeypatch.setattr(imap, "backoff", recorded)
     other = tmp_path / "other"
     other.mkdir()
