@@ -15,6 +15,11 @@ from tests.test_cli import plain_config
 LATEST = migrations()[-1].version
 
 
+def leftovers(folder: Path) -> list[str]:
+    """Partial copies a backup left behind."""
+    return [p.name for p in folder.iterdir() if "partial" in p.name]
+
+
 class Writer(threading.Thread):
     """Commits one row at a time into the live store (WAL mode, as `bridge run` keeps it)."""
 
@@ -64,7 +69,7 @@ async def test_backup_is_one_consistent_snapshot_while_the_store_is_written(
     (count, low, high), = db_rows(copy, "SELECT COUNT(*), MIN(id), MAX(id) FROM probe")
     # a snapshot: rows 1..n with no gap, taken while the writer went on committing
     assert low == 1 and high == count and 200 <= count <= during
-    assert [p.name for p in tmp_path.iterdir() if "partial" in p.name] == []
+    assert leftovers(tmp_path) == []
 
 
 async def test_backup_refuses_an_existing_file_and_changes_nothing(tmp_path: Path) -> None:
