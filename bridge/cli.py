@@ -1,4 +1,4 @@
-"""The `bridge` command: run, check-config, migrate, outbox, copy-store, demo."""
+"""The `bridge` command: run, check-config, migrate, outbox, copy-store, backup, demo."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import signal
 import sys
 import time
 from collections.abc import Coroutine, Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +25,10 @@ from bridge.settings import (
     load_settings,
     resolve_config_path,
 )
+from storage.backup import backup_sqlite
 from storage.base import StoreError
 from storage.copy import copy_store
-from storage.sqlite import SQLiteStore
+from storage.sqlite import SQLiteStore, sqlite_path
 from storage.sqlstore import SQLStore
 
 log = logging.getLogger("bridge")
@@ -196,6 +198,25 @@ def cmd_copy_store(args: argparse.Namespace) -> int:
     return _run_async(_copy_store(source, target))
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    """A consistent copy of the SQLite store, safe while the bridge runs."""
+    loaded = _load(args.config)
+    url = loaded.settings.storage.url
+    if not url.startswith("sqlite:///"):
+        raise StoreError("`bridge backup` copies a SQLite store; for PostgreSQL use pg_dump "
+                         "(fix: pg_dump --format=custom --file=PATH, see the README's Backups)")
+    done = backup_sqlite(Path(sqlite_path(url)), Path(args.path))
+    print(f"backed up {done.size} bytes to {done.path} (schema version {done.schema_version})")
+    return 0
+
+
+def package_version() -> str:
+    try:
+        return metadata.version("support-bridge")
+    except metadata.PackageNotFoundError:  # a checkout on the path, not installed
+        return "unknown"
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from bridge.demo import run_demo
 
@@ -204,6 +225,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bridge", description=__doc__)
+    parser.add_argument("--version", action="version",
+                        version=f"bridge (support-bridge) {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     config_help = "config file (default: $BRIDGE_CONFIG, then ./bridge.toml)"
 
@@ -238,6 +261,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from-schema", help="PostgreSQL schema of the source (storage.schema)")
     p.add_argument("--to-schema", help="PostgreSQL schema of the target (created if missing)")
     p.set_defaults(func=cmd_copy_store)
+    p = sub.add_parser(
+        "backup", help="copy the SQLite store to PATH, safe while the bridge runs",
+        description="An online backup of the SQLite store (SQLite's backup API: one "
+        "consistent snapshot while `bridge run` keeps writing).  PATH must not exist yet.  "
+        "For PostgreSQL, use pg_dump.")
+    p.add_argument("path", metavar="PATH", help="the backup file to create")
+    p.add_argument("--config", help=config_help)
+    p.set_defaults(func=cmd_backup)
     p = sub.add_parser("demo", help="play a conversation against built-in stand-ins")
     p.add_argument("--verbose", action="store_true")
     p.set_defaults(func=cmd_demo)

@@ -23,6 +23,7 @@ from pydantic import (
     field_validator,
 )
 
+from bridge.config_checks import Problem, first_day_problems, placeholder_problems
 from storage.dialect import valid_schema_name
 
 DEFAULT_CONFIG = "bridge.toml"
@@ -30,7 +31,7 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class ServerSettings(Strict):
@@ -155,19 +156,6 @@ class Settings(Strict):
     connectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Problem:
-    file: str
-    key: str
-    message: str
-    fix: str
-    severity: Literal["error", "warning"] = "error"
-
-    def __str__(self) -> str:
-        where = f"{self.file}: {self.key}" if self.key else self.file
-        return f"{self.severity}: {where}: {self.message} (fix: {self.fix})"
-
-
 class ConfigError(Exception):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
@@ -226,6 +214,12 @@ def _substitute(
                     f"export {name}=... or add {name}=... to .env in the working directory",
                 ))
                 return ""
+            if not env[name].strip():
+                problems.append(Problem(
+                    file, key, f"environment variable {name} is empty",
+                    f"give {name} its value (export {name}=... or {name}=... in .env in the "
+                    "working directory)",
+                ))
             return env[name]
         return _ENV_REF.sub(repl, node)
     return node
@@ -241,7 +235,12 @@ def _dotted(loc: tuple[int | str, ...], prefix: str = "") -> str:
     return ".".join(parts)
 
 
-def _fix_for(error_type: str, key: str, known: list[str]) -> str:
+def _fix_for(error_type: str, key: str, known: list[str], value: object = None) -> str:
+    name = key.rsplit(".", 1)[-1]
+    if error_type in ("int_type", "float_type") and isinstance(value, str | bool):
+        return f"write a number without quotes, such as {name} = 8"
+    if error_type == "bool_type":
+        return f"write {name} = true or {name} = false, without quotes"
     if error_type == "extra_forbidden":
         hint = f" (known keys here: {', '.join(known)})" if known else ""
         return f"remove `{key.rsplit('.', 1)[-1]}` or correct its spelling{hint}"
@@ -278,7 +277,8 @@ def _validation_problems(
         message = err["msg"]
         if err["type"] == "extra_forbidden":
             message = "unknown key"
-        problems.append(Problem(file, key, message, _fix_for(err["type"], key, known)))
+        problems.append(Problem(file, key, message,
+                                _fix_for(err["type"], key, known, err.get("input"))))
     return problems
 
 
@@ -307,29 +307,22 @@ def load_settings(
 
     env: dict[str, str] = read_dotenv((dotenv_dir or Path.cwd()) / ".env")
     env.update(os.environ if environ is None else environ)
-    problems: list[Problem] = []
-    warnings: list[Problem] = []
-
-    # Missing secrets of a disabled connector are only warnings.
-    sub_problems: list[Problem] = []
-    data = _substitute(raw, env, "", file, sub_problems)
     disabled = {
         name for name, table in (raw.get("connectors") or {}).items()
         if isinstance(table, dict) and table.get("enabled") is False
     }
-    for problem in sub_problems:
-        parts = problem.key.split(".")
-        if len(parts) > 2 and parts[0] == "connectors" and parts[1] in disabled:
-            warnings.append(Problem(problem.file, problem.key, problem.message, problem.fix,
-                                    "warning"))
-        else:
-            problems.append(problem)
+    # Every problem is collected first; a disabled connector's become one warning at the end.
+    found: list[Problem] = []
+    warnings: list[Problem] = []
+    data = _substitute(raw, env, "", file, found)
+    reported = {p.key for p in found}  # an unset or empty variable: one message for its key
 
     settings: Settings | None = None
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        problems.extend(_validation_problems(exc, Settings, file))
+        found.extend(p for p in _validation_problems(exc, Settings, file)
+                     if p.key not in reported)
 
     connectors: dict[str, BaseModel] = {}
     raw_connectors = data.get("connectors") if isinstance(data, dict) else None
@@ -338,56 +331,53 @@ def load_settings(
             key = f"connectors.{name}"
             model = registry.get(name)
             if model is None:
-                problems.append(Problem(
+                found.append(Problem(
                     file, key, "unknown connector",
                     f"use one of: {', '.join(sorted(registry)) or '(none available)'}",
                 ))
                 continue
             if not isinstance(table, dict):
-                problems.append(Problem(file, key, "must be a table",
-                                        f"write it as [{key}] with its keys below"))
+                found.append(Problem(file, key, "must be a table",
+                                     f"write it as [{key}] with its keys below"))
                 continue
             try:
                 validated = model.model_validate(table)
             except ValidationError as exc:
-                target = warnings if name in disabled else problems
-                for p in _validation_problems(exc, model, file, key):
-                    target.append(Problem(p.file, p.key, p.message, p.fix,
-                                          "warning" if name in disabled else "error"))
+                found.extend(p for p in _validation_problems(exc, model, file, key)
+                             if p.key not in reported)
                 continue
             if getattr(validated, "enabled", True):
                 connectors[name] = validated
 
+    placeholders = [p for p in placeholder_problems(file, data, skip=disabled)
+                    if p.key not in reported]
+    found.extend(placeholders)
+    reported |= {p.key for p in placeholders}
     if settings is not None:
-        slack = settings.slack
-        if slack.mode == "http" and not slack.signing_secret:
-            problems.append(Problem(
-                file, "slack.signing_secret", "is required when slack.mode = \"http\"",
-                "set signing_secret = \"${SLACK_SIGNING_SECRET}\" (Basic Information > App "
-                "Credentials), or use mode = \"socket\" with an app_token",
-            ))
-        if slack.mode == "socket" and not slack.app_token.startswith("xapp-"):
-            problems.append(Problem(
-                file, "slack.app_token",
-                "is required when slack.mode = \"socket\" and must start with xapp-",
-                "set app_token = \"${SLACK_APP_TOKEN}\" (Basic Information > App-Level "
-                "Tokens, scope connections:write)",
-            ))
-        if urlsplit(settings.server.public_url).scheme != "https":
-            warnings.append(Problem(
-                file, "server.public_url", "is not HTTPS; platforms refuse plain-HTTP webhooks",
-                "use the https:// address your proxy exposes (plain http is fine for tests)",
-                "warning",
-            ))
-        if not re.fullmatch(r"[CG][A-Z0-9]{2,}", settings.slack.support_channel):
-            warnings.append(Problem(
-                file, "slack.support_channel",
-                "does not look like a Slack channel id (C0123456789)",
-                "use the channel id from the channel's details, not its #name", "warning",
-            ))
-        if not connectors:
+        errors, advice = first_day_problems(file, settings, connectors)
+        found.extend(p for p in errors if p.key not in reported)
+        warnings.extend(p for p in advice if p.key not in reported)
+        if not connectors and not any(_connector_of(p.key) for p in found):
             warnings.append(Problem(file, "connectors", "no customer connector is enabled",
                                     "add [connectors.telegram] with enabled = true", "warning"))
+    problems = [p for p in found if _connector_of(p.key) not in disabled]
+    for name in sorted(disabled):
+        first: dict[str, str] = {}
+        for p in found:
+            if _connector_of(p.key) == name:
+                first.setdefault(p.key.removeprefix(f"connectors.{name}."), p.message)
+        if first:
+            listed = "; ".join(f"{k}: {m}" for k, m in sorted(first.items()))
+            warnings.append(Problem(
+                file, f"connectors.{name}",
+                f"is disabled (enabled = false); before enabling it, fix {listed}",
+                "run check-config again after setting enabled = true to see each fix",
+                "warning"))
     if problems or settings is None:
         raise ConfigError(problems + warnings)
     return LoadedConfig(path=path, settings=settings, connectors=connectors, warnings=warnings)
+
+
+def _connector_of(key: str) -> str | None:
+    parts = key.split(".")
+    return parts[1] if len(parts) > 2 and parts[0] == "connectors" else None

@@ -23,15 +23,16 @@ from tests.conftest import bridge_env, free_socket, write_config
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "bridge.example.toml"
 SECRETS = {"SLACK_BOT_TOKEN": "xoxb-from-env", "SLACK_SIGNING_SECRET": "signing-from-env",
-           "TELEGRAM_BOT_TOKEN": "123456:from-env", "TELEGRAM_WEBHOOK_SECRET": "hook_from_env"}
+           "TELEGRAM_BOT_TOKEN": "123456:AAfrom-env_0123456789abcdefghijklmn",
+           "TELEGRAM_WEBHOOK_SECRET": "hook_from_env"}
 BASE = """
 [server]
 port = 8080
-public_url = "https://support.example.com"
+public_url = "https://support.acme.test"
 [slack]
 bot_token = "${SLACK_BOT_TOKEN}"
 signing_secret = "${SLACK_SIGNING_SECRET}"
-support_channel = "C0123456789"
+support_channel = "C0SUPPORT1"
 [connectors.telegram]
 enabled = true
 bot_token = "${TELEGRAM_BOT_TOKEN}"
@@ -83,14 +84,93 @@ def load(path: Path) -> LoadedConfig:
     return load_settings(path, settings_registry())
 
 
-def test_shipped_example_is_valid_with_its_secrets_set(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def test_shipped_example_is_valid_once_its_placeholders_are_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     set_secrets(monkeypatch)
-    code, out, err = check(capsys, "--config", str(EXAMPLE))
+    mine = write(tmp_path / "bridge.toml", EXAMPLE.read_text(encoding="utf-8")
+                 .replace("https://support.example.com", "https://support.acme.test")
+                 .replace('"C0123456789"', '"C0SUPPORT1"'))
+    code, out, err = check(capsys, "--config", str(mine))
     assert code == 0, err
-    assert f"{EXAMPLE}: OK" in out and "connectors enabled: telegram" in out
+    assert f"{mine}: OK" in out and "connectors enabled: telegram" in out
     assert "error:" not in err
+
+
+def test_the_examples_placeholders_are_errors_each_named_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The example as shipped, with .env.example copied to .env: each placeholder left in
+    place is one error naming its key; nothing else is an error."""
+    (tmp_path / ".env").write_text(
+        (EXAMPLE.parent.parent / ".env.example").read_text(encoding="utf-8"), encoding="utf-8")
+    code, out, err = check(capsys, "--config", str(EXAMPLE))
+    assert code == 1 and out == ""
+    errors = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert [ln.split(": ")[2] for ln in errors] == [
+        "server.public_url", "slack.bot_token", "slack.signing_secret", "slack.support_channel",
+        "connectors.telegram.bot_token", "connectors.telegram.webhook_secret"], err
+    assert all("is still the example's placeholder" in ln and "(fix: put " in ln
+               for ln in errors)
+    assert f"{EXAMPLE}: 6 error(s)" in err
+
+
+@pytest.mark.parametrize(("value", "fix"), [
+    ('max_attempts = "8"', "write a number without quotes"),
+    ("max_attempts = 8.5", "correct the value"),
+    ("max_attempts = true", "write a number without quotes"),
+])
+def test_numbers_are_numbers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                             capsys: pytest.CaptureFixture[str], value: str, fix: str) -> None:
+    set_secrets(monkeypatch)
+    path = write(tmp_path / "bridge.toml", BASE + f"[outbox]\n{value}\n")
+    one_error(capsys, path, "outbox.max_attempts", [fix])
+
+
+def test_booleans_are_booleans(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    set_secrets(monkeypatch)
+    path = write(tmp_path / "bridge.toml", BASE.replace("enabled = true", 'enabled = "yes"'))
+    one_error(capsys, path, "connectors.telegram.enabled",
+              ["write enabled = true or enabled = false, without quotes"])
+
+
+@pytest.mark.parametrize(("variable", "key"), [
+    ("SLACK_BOT_TOKEN", "slack.bot_token"),
+    ("SLACK_SIGNING_SECRET", "slack.signing_secret"),
+    ("TELEGRAM_BOT_TOKEN", "connectors.telegram.bot_token"),
+])
+def test_an_empty_secret_names_its_variable_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    variable: str, key: str,
+) -> None:
+    set_secrets(monkeypatch)
+    monkeypatch.setenv(variable, "")
+    path = write(tmp_path / "bridge.toml")
+    err = one_error(capsys, path, key, [f"environment variable {variable} is empty",
+                                        f"give {variable} its value"])
+    assert f"{path}: 1 error(s), 0 warning(s)" in err
+
+
+@pytest.mark.parametrize(("key", "old", "new", "message"), [
+    ("slack.bot_token", "xoxb-from-env", "xoxp-user-token", "is not a bot token"),
+    ("connectors.telegram.bot_token", "123456:AAfrom-env_0123456789abcdefghijklmn",
+     "123456:short", "is not shaped like a bot token"),
+])
+def test_a_token_shape_is_an_error_only_against_the_real_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    key: str, old: str, new: str, message: str,
+) -> None:
+    set_secrets(monkeypatch)
+    monkeypatch.setenv(next(k for k, v in SECRETS.items() if v == old), new)
+    real = write(tmp_path / "real.toml")
+    one_error(capsys, real, key, [message])
+    table = "[slack]" if key.startswith("slack") else "[connectors.telegram]"
+    standin = write(tmp_path / "standin.toml", BASE.replace(
+        table, f'{table}\napi_base_url = "http://127.0.0.1:9/x"'))
+    code, _, err = check(capsys, "--config", str(standin))
+    assert code == 0, err
+    assert f"warning: {standin}: {key}: {message}" in err and "only a warning" in err
 
 
 @pytest.mark.parametrize(("old", "new", "key", "expected"), [
@@ -99,7 +179,7 @@ def test_shipped_example_is_valid_with_its_secrets_set(
     ('signing_secret = "${SLACK_SIGNING_SECRET}"\n', "", "slack.signing_secret",
      ["is required when slack.mode = \"http\"", "SLACK_SIGNING_SECRET"]),
     ("port = 8080", 'port = "x"', "server.port", ["valid integer"]),
-    ('public_url = "https://support.example.com"', 'public_url = "support.example.com"',
+    ('public_url = "https://support.acme.test"', 'public_url = "support.acme.test"',
      "server.public_url", ["absolute http(s) URL"]),
     ('webhook_secret = "${TELEGRAM_WEBHOOK_SECRET}"\n', "",
      "connectors.telegram.webhook_secret", ["is required in webhook mode"]),
@@ -110,7 +190,7 @@ def test_shipped_example_is_valid_with_its_secrets_set(
     ('signing_secret = "${SLACK_SIGNING_SECRET}"\n', 'mode = "socket"\n', "slack.app_token",
      ["is required when slack.mode = \"socket\"", "SLACK_APP_TOKEN", "connections:write"]),
     ('signing_secret = "${SLACK_SIGNING_SECRET}"\n', 'mode = "socket"\napp_token = "xoxb-1"\n',
-     "slack.app_token", ["must start with xapp-"]),
+     "slack.app_token", ["is not an app-level token (they start with xapp-)"]),
 ], ids=["unknown-key", "missing-key", "wrong-type", "bad-url", "no-webhook-secret",
         "bad-webhook-secret", "http-mode-no-signing-secret", "socket-mode-no-app-token",
         "socket-mode-bot-token-as-app-token"])
@@ -176,12 +256,24 @@ def test_plain_http_public_url_is_only_a_warning(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     set_secrets(monkeypatch)
-    text = BASE.replace("https://support.example.com", "http://127.0.0.1:8080")
+    text = BASE.replace("https://support.acme.test", "http://127.0.0.1:8080").replace(
+        "enabled = true", "enabled = true\nregister_webhook = false")
     path = write(tmp_path / "bridge.toml", text)
     code, out, err = check(capsys, "--config", str(path))
     assert code == 0
     assert f"{path}: OK (1 warning(s))" in out
     assert err.startswith(f"warning: {path}: server.public_url: is not HTTPS")
+
+
+def test_plain_http_public_url_is_an_error_when_telegram_would_be_pointed_at_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    set_secrets(monkeypatch)
+    path = write(tmp_path / "bridge.toml",
+                 BASE.replace("https://support.acme.test", "http://support.acme.test"))
+    err = one_error(capsys, path, "server.public_url",
+                    ["Telegram would be told to send its webhooks there", "register_webhook"])
+    assert "warning:" not in err  # not also the plain-HTTP warning
 
 
 def test_dotenv_in_the_working_directory_supplies_secrets(
@@ -190,14 +282,16 @@ def test_dotenv_in_the_working_directory_supplies_secrets(
     path = write(tmp_path / "etc" / "bridge.toml")
     (tmp_path / ".env").write_text(
         "# secrets\nSLACK_BOT_TOKEN=xoxb-dotenv\nexport SLACK_SIGNING_SECRET='sig dotenv'\n"
-        'TELEGRAM_BOT_TOKEN="42:dotenv"\n\nTELEGRAM_WEBHOOK_SECRET=hook\n', encoding="utf-8")
+        'TELEGRAM_BOT_TOKEN="42424:dotenv_0123456789abcdefghijklmnopqr"\n\n'
+        "TELEGRAM_WEBHOOK_SECRET=hook\n", encoding="utf-8")
     code, _, err = check(capsys, "--config", str(path))
     assert code == 0, err
     settings = load(path)
     assert settings.settings.slack.bot_token == "xoxb-dotenv"
     assert settings.settings.slack.signing_secret == "sig dotenv"
     telegram = settings.connectors["telegram"]
-    assert isinstance(telegram, TelegramSettings) and telegram.bot_token == "42:dotenv"
+    assert isinstance(telegram, TelegramSettings)
+    assert telegram.bot_token == "42424:dotenv_0123456789abcdefghijklmnopqr"
 
 
 def test_real_environment_overrides_dotenv(
@@ -234,7 +328,7 @@ def test_public_url_keeps_its_path_and_drops_a_trailing_slash(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     set_secrets(monkeypatch)
-    text = BASE.replace("https://support.example.com", "https://example.com/help/")
+    text = BASE.replace("https://support.acme.test", "https://example.com/help/")
     assert load(write(tmp_path / "bridge.toml", text)).settings.server.public_url == (
         "https://example.com/help")
 

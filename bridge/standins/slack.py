@@ -6,18 +6,49 @@ from __future__ import annotations
 import itertools
 import json
 import mimetypes
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from pathlib import Path
 from typing import Any
 
+import yaml
 from aiohttp import web
 
 from bridge.standins.base import Injection, JSONDict, read_params
 from bridge.standins.slack_events import SlackEventSender, TsClock
 from bridge.standins.slack_socket import SocketAck, SocketModeStandin
 
-__all__ = ["SlackEventSender", "SlackStandin", "SocketAck", "TsClock"]
+__all__ = ["ALL_SCOPES", "METHOD_SCOPES", "SlackEventSender", "SlackStandin", "SocketAck",
+           "TsClock", "manifest_scopes"]
 
 _MSG_OPTIONAL = ("username", "icon_url", "icon_emoji")
+# What Slack requires of each method it serves here (the "Required scopes" of
+# api.slack.com/methods/<method>; any one of several will do).  auth.test needs none.
+METHOD_SCOPES: dict[str, tuple[str, ...]] = {
+    "chat.postMessage": ("chat:write",),
+    "chat.update": ("chat:write",),
+    "chat.postEphemeral": ("chat:write",),
+    "users.info": ("users:read",),
+    "reactions.add": ("reactions:write",),
+    "reactions.remove": ("reactions:write",),
+    "conversations.info": ("channels:read", "groups:read", "im:read", "mpim:read"),
+    "files.getUploadURLExternal": ("files:write",),
+    "files.completeUploadExternal": ("files:write",),
+}
+DOWNLOAD_SCOPE = "files:read"  # url_private / url_private_download
+ALL_SCOPES: frozenset[str] = frozenset(
+    {scope for scopes in METHOD_SCOPES.values() for scope in scopes} | {DOWNLOAD_SCOPE})
+# The app manifest admins install from, in a checkout (absent from an installed wheel).
+MANIFEST = Path(__file__).resolve().parents[2] / "config" / "slack-app-manifest.yml"
+
+
+def manifest_scopes(path: Path = MANIFEST) -> frozenset[str] | None:
+    """The bot scopes an app manifest asks for, or None when there is no such file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    manifest = yaml.safe_load(text)
+    return frozenset(str(s) for s in manifest["oauth_config"]["scopes"]["bot"])
 
 
 def _json_value(value: Any) -> Any:
@@ -42,8 +73,15 @@ class SlackStandin(SocketModeStandin):
         bot_token: str | None = "xoxb-standin",
         app_id: str = "A0BRIDGE",
         app_token: str | None = None,
+        scopes: Collection[str] | None = None,
     ) -> None:
+        """`scopes`: what the bot token was granted; by default what the app manifest in
+        `config/` asks for (every scope, `ALL_SCOPES`, where that file is absent).  A method
+        whose scope is missing is refused as Slack refuses it (`missing_scope`)."""
         super().__init__(app_id=app_id, app_token=app_token)
+        if scopes is None:
+            scopes = manifest_scopes() or ALL_SCOPES
+        self.scopes = frozenset(scopes)
         self.team_id = team_id
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
@@ -135,6 +173,12 @@ class SlackStandin(SocketModeStandin):
                 return self._error(
                     method, params, request, "not_authed" if missing else "invalid_auth"
                 )
+        needed = METHOD_SCOPES.get(method, ())
+        if needed and self.scopes.isdisjoint(needed):
+            self._record(method, params, request, 200, False)
+            return web.json_response({"ok": False, "error": "missing_scope",
+                                      "needed": ",".join(needed),
+                                      "provided": ",".join(sorted(self.scopes))})
         if self._failures or self._delays:
             injection = await self._apply_injections(method)
             if injection is not None:
@@ -194,6 +238,8 @@ class SlackStandin(SocketModeStandin):
     async def _h_download(self, request: web.Request) -> web.Response:
         if self._auth is not None and request.headers.get("Authorization") != self._auth:
             return web.Response(status=302, headers={"Location": "/?redir=login"})
+        if DOWNLOAD_SCOPE not in self.scopes:
+            return web.Response(status=403, text="missing_scope: files:read")
         entry = self.files.get(request.match_info["file_id"])
         if entry is None:
             return web.Response(status=404, text="file not found")

@@ -16,7 +16,7 @@ def _digits(value: Any) -> Any:
 class Page(BaseModel):
     """A Facebook Page the bridge answers for, with its own Page access token."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     id: str
     access_token: str = Field(min_length=1)
@@ -48,7 +48,7 @@ class Page(BaseModel):
 
 
 class MessengerSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     enabled: bool = True
     app_secret: str = Field(min_length=1)

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 class Template(BaseModel):
     """An approved WhatsApp template (Twilio Content API), offered outside the 24-hour window."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str = Field(min_length=1)
     content_sid: str
@@ -27,7 +27,7 @@ class Template(BaseModel):
 
 
 class TwilioSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     enabled: bool = True
     account_sid: str
