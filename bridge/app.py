@@ -20,6 +20,7 @@ from bridge.console.slack import SlackConsole
 from bridge.console.socket import SlackSocket
 from bridge.delivery import Delivery
 from bridge.lanes import AllLanes, LaneKeeper, LeasedLanes
+from bridge.metrics import Metrics
 from bridge.outbox import OutboxWorker
 from bridge.registry import connector_class
 from bridge.router import Router
@@ -46,6 +47,15 @@ def create_store(settings: StorageSettings) -> SQLStore:
         raise StoreError("storage.schema is for PostgreSQL only; remove it for SQLite")
     return SQLiteStore(settings.url, synchronous=settings.sqlite_synchronous,
                        batch_max=settings.batch_max)
+
+
+class StartupFailure(Exception):
+    """A start-up step failed: which one, and why (the cause is the original exception)."""
+
+    def __init__(self, step: str, cause: BaseException) -> None:
+        super().__init__(f"start-up step {step!r} failed: {type(cause).__name__}")
+        self.step = step
+        self.cause = cause
 
 
 class ConnectorState(StateAPI):
@@ -169,8 +179,10 @@ class Bridge:
         self.connectors: dict[str, Connector] = {}
         delivery = Delivery(store, self.console, self.connectors, s.media, s.server.public_url,
                             clock=clock, history_size=s.continuity.history_conversations)
+        self.metrics = Metrics(store, clock=clock)
         self.worker = OutboxWorker(store, delivery, s.outbox, lanes=lanes,
-                                   poll_interval=1.0 if shared else 2.0)
+                                   poll_interval=1.0 if shared else 2.0, observer=self.metrics)
+        self.metrics.pending = self.worker.pending_items
         self.router = Router(store, self.worker, delivery, s.slack.support_channel, clock=clock,
                              reopen_within=s.conversations.reopen_within_hours * 3600,
                              handoff_ttl=s.continuity.handoff_token_ttl_hours * 3600)
@@ -190,11 +202,12 @@ class Bridge:
                                             connect_timeout=s.slack.request_timeout * 2)
 
         app = self.web_app = web.Application(client_max_size=s.server.max_body_bytes,
-                                             middlewares=[readiness])
+                                             middlewares=[self.metrics.middleware, readiness])
         app[READINESS], app[STORE], app[WORKER] = self.readiness, store, self.worker
         app[CONNECTORS] = self.connectors
         app.router.add_get("/healthz", healthz)
         app.router.add_get("/media/{token}", media)
+        app.router.add_get("/metrics", self.metrics.handler(s.server.metrics_token))
         if s.slack.mode == "http":  # in Socket Mode, Slack's events come over a websocket
             app.add_routes(events.routes())
         for connector in self.connectors.values():
@@ -202,6 +215,7 @@ class Bridge:
         self.runner = web.AppRunner(app, access_log=None,
                                     shutdown_timeout=s.server.shutdown_timeout)
 
+        self.step = ""  # the start-up step running (or the last one run)
         self.lifecycle = web.Application()
         self.lifecycle.cleanup_ctx.extend(self.steps())
         self._stopped = False
@@ -209,7 +223,11 @@ class Bridge:
     async def _ingest(self, items: Sequence[InboundMessage]) -> list[IngestResult]:
         """The connectors' way in: the router's, looked up at each call (a test may wrap it
         where connectors hand messages to the core)."""
-        return await self.router.ingest(items)
+        started = time.perf_counter()
+        try:
+            return await self.router.ingest(items)
+        finally:
+            self.metrics.commit_seconds.observe(time.perf_counter() - started)
 
     @property
     def ready(self) -> bool:
@@ -231,11 +249,15 @@ class Bridge:
                 self._worker, *socket_mode, self._serve]
 
     async def start(self) -> None:
-        """Run the start-up steps; after a failure, `stop` closes what was opened."""
+        """Run the start-up steps; after a failure (`StartupFailure`, naming the step),
+        `stop` closes what was opened."""
         if self.lifecycle.frozen:
             raise RuntimeError("a bridge starts once; build another")
         self.lifecycle.freeze()
-        await self.lifecycle.startup()
+        try:
+            await self.lifecycle.startup()
+        except Exception as exc:
+            raise StartupFailure(self.step, exc) from exc
 
     async def stop(self) -> None:
         """Stop taking requests, let in-flight work finish (bounded), close everything.
@@ -250,12 +272,14 @@ class Bridge:
                 await self.session.close()
 
     async def _session(self, _: web.Application) -> AsyncIterator[None]:
+        self.step = "session"
         try:
             yield
         finally:
             await self.session.close()
 
     async def _listen(self, _: web.Application) -> AsyncIterator[None]:
+        self.step = "listen"
         s = self.settings.server
         await self.runner.setup()
         try:
@@ -272,6 +296,7 @@ class Bridge:
                 await self.runner.cleanup()
 
     async def _store(self, _: web.Application) -> AsyncIterator[None]:
+        self.step = "store"
         store = self.store
         try:
             await store.open()
@@ -284,10 +309,12 @@ class Bridge:
             await store.close()
 
     async def _console(self, _: web.Application) -> AsyncIterator[None]:
+        self.step = "console"
         await self.console.start()
         yield
 
     async def _connectors(self, _: web.Application) -> AsyncIterator[None]:
+        self.step = "connectors"
         try:
             for connector in self.connectors.values():
                 await connector.start()
@@ -301,6 +328,7 @@ class Bridge:
                     log.exception("stopping connector %s failed", connector.name)
 
     async def _worker(self, _: web.Application) -> AsyncIterator[None]:
+        self.step = "worker"
         try:
             await self.worker.start()
             yield
@@ -308,6 +336,7 @@ class Bridge:
             await self.worker.stop(timeout=max(1.0, self.settings.server.shutdown_timeout - 2))
 
     async def _socket(self, _: web.Application) -> AsyncIterator[None]:
+        self.step = "socket"
         assert self.slack_socket is not None  # a step in Socket Mode only
         await self.slack_socket.start()  # closes itself again when it fails
         try:
@@ -316,6 +345,7 @@ class Bridge:
             await self.slack_socket.stop(timeout=self.settings.server.shutdown_timeout / 2)
 
     async def _serve(self, _: web.Application) -> AsyncIterator[None]:
+        self.step = "serve"
         # Everything imported and built so far lives as long as the process: keep it out of
         # the cyclic GC's full collections (they took 55-85 ms under load, collecting nothing).
         gc.freeze()
@@ -332,6 +362,15 @@ class Bridge:
 async def run_until_signalled(bridge: Bridge, stop: asyncio.Event) -> None:
     try:
         await bridge.start()
+    except StartupFailure:
+        try:
+            await bridge.stop()  # close what was opened; the start-up failure is what matters
+        except Exception as exc:
+            log.warning("closing after the failed start also failed: %s", type(exc).__name__)
+        raise
+    try:
         await stop.wait()
+        log.info("stopping: no new requests; finishing in-flight work (at most %.0f s)",
+                 bridge.settings.server.shutdown_timeout)
     finally:
-        await bridge.stop()  # also after a failed start: closes what was opened
+        await bridge.stop()

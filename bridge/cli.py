@@ -16,7 +16,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bridge.app import Bridge, create_store, run_until_signalled
+from bridge.app import Bridge, StartupFailure, create_store, run_until_signalled
+from bridge.logs import Redactor, setup_logging
 from bridge.registry import settings_registry
 from bridge.settings import (
     ConfigError,
@@ -25,6 +26,7 @@ from bridge.settings import (
     load_settings,
     resolve_config_path,
 )
+from bridge.startup import explain
 from storage.backup import backup_sqlite
 from storage.base import StoreError
 from storage.copy import copy_store
@@ -38,11 +40,9 @@ def _load(path_arg: str | None) -> LoadedConfig:
     return load_settings(resolve_config_path(path_arg), settings_registry())
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=getattr(logging, level), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "slack_bolt", "slack_sdk", "telegram", "aiohttp.access"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, getattr(logging, level)))
+def _setup_logging(loaded: LoadedConfig) -> Redactor:
+    settings = loaded.settings.logging
+    return setup_logging(settings.level, style=settings.format, secrets=loaded.secrets)
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:
@@ -99,22 +99,29 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return _run_async(_migrate(loaded))
 
 
-async def _serve(loaded: LoadedConfig) -> int:
+async def _serve(loaded: LoadedConfig, redact: Redactor) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     bridge = Bridge(loaded)
-    await run_until_signalled(bridge, stop)
+    try:
+        await run_until_signalled(bridge, stop)
+    except StartupFailure as failed:
+        log.debug("start-up failed", exc_info=failed.cause)
+        explained = explain(failed.step, failed.cause, loaded.settings)
+        print(redact(str(explained)), file=sys.stderr)
+        return explained.code
+    log.info("bridge stopped")
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     loaded = _load(args.config)
-    _setup_logging(loaded.settings.logging.level)
+    redact = _setup_logging(loaded)
     for warning in loaded.warnings:
         log.warning("%s", warning)
-    return _run_async(_serve(loaded))
+    return _run_async(_serve(loaded, redact))
 
 
 async def _outbox_list(loaded: LoadedConfig) -> int:

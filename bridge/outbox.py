@@ -39,6 +39,14 @@ class Deliverer(Protocol):
     def failure(self, item: OutboxItem, error: SendError, attempts: int) -> OutboxResult: ...
 
 
+class OutboxObserver(Protocol):
+    """Told of each finished attempt and each rate limit (the metrics)."""
+
+    async def finished(self, item: OutboxItem, outcome: Outcome) -> None: ...
+
+    async def limited(self, item: OutboxItem, gate: str | None) -> None: ...
+
+
 class OutboxWorker:
     def __init__(
         self,
@@ -50,8 +58,10 @@ class OutboxWorker:
         poll_interval: float = 2.0,
         lanes: LaneKeeper | None = None,
         rand: Callable[[], float] = random.random,
+        observer: OutboxObserver | None = None,
     ) -> None:
         self.store = store
+        self.observer = observer
         self.deliverer = deliverer
         self.settings = settings
         self.clock = clock
@@ -153,6 +163,9 @@ class OutboxWorker:
     def pending_count(self) -> int:
         return sum(len(q) for q in self._lanes.values())
 
+    def pending_items(self) -> list[OutboxItem]:
+        return [item for lane in self._lanes.values() for item in lane]
+
     # -- working -----------------------------------------------------------------------------
     async def _pause(self, seconds: float) -> bool:
         """Sleep, waking early on stop; return False when stopping."""
@@ -229,6 +242,8 @@ class OutboxWorker:
                 created = await self.store.finish_outbox([result], self.clock())
                 self.delivered += 1
                 self.submit(created)
+                if self.observer is not None:
+                    await self.observer.finished(item, result.outcome)
                 return True
         return await self._failed(lane_key, item, error)
 
@@ -241,6 +256,8 @@ class OutboxWorker:
             self._gates[gate] = max(self._gates.get(gate, 0.0), now + error.retry_after)
             self._lane_gate[lane_key] = gate
             log.info("rate limited on %s for %.1fs", gate, error.retry_after)
+            if self.observer is not None:
+                await self.observer.limited(item, error.gate)
             return False
         attempts = item.attempts + 1
         # Customer messages must reach the agents: Slack posts are retried until they land.
@@ -251,6 +268,8 @@ class OutboxWorker:
             result = self.deliverer.failure(item, error, attempts)
             created = await self.store.finish_outbox([result], now)
             self.submit(created)
+            if self.observer is not None:
+                await self.observer.finished(item, result.outcome)
             return True
         delay = backoff(attempts, base=self.settings.base_delay, cap=self.settings.max_delay,
                         jitter=AROUND, rand=self.rand)
@@ -262,4 +281,6 @@ class OutboxWorker:
             next_attempt_at=item.next_attempt_at, error=item.last_error)], now)
         log.info("outbox item %s attempt %d failed (%s); next in %.1fs", item.id, attempts,
                  error.describe(), delay)
+        if self.observer is not None:
+            await self.observer.finished(item, Outcome.RETRY)
         return False

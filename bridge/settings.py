@@ -40,6 +40,7 @@ class ServerSettings(Strict):
     public_url: str = "http://127.0.0.1:8080"
     max_body_bytes: int = Field(1_048_576, ge=1024)
     shutdown_timeout: float = Field(10.0, gt=0, le=60)
+    metrics_token: str = ""  # GET /metrics: open when empty, else Authorization: Bearer <it>
 
     @field_validator("public_url")
     @classmethod
@@ -141,6 +142,7 @@ class MediaSettings(Strict):
 
 class LoggingSettings(Strict):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"  # json: one object per line (time, level, ...)
 
 
 class Settings(Strict):
@@ -168,6 +170,9 @@ class LoadedConfig:
     settings: Settings
     connectors: dict[str, BaseModel]  # only the enabled ones, validated
     warnings: list[Problem]
+    # Every configured secret (values from ${VAR}, *token/*secret/*password keys, a database
+    # URL's password): what no log line or error message may carry (see bridge/logs.py).
+    secrets: frozenset[str] = frozenset()
 
 
 def resolve_config_path(cli_value: str | None) -> Path:
@@ -198,16 +203,20 @@ def read_dotenv(path: Path) -> dict[str, str]:
 
 
 def _substitute(
-    node: Any, env: Mapping[str, str], key: str, file: str, problems: list[Problem]
+    node: Any, env: Mapping[str, str], key: str, file: str, problems: list[Problem],
+    used: set[str] | None = None,
 ) -> Any:
     if isinstance(node, dict):
-        return {k: _substitute(v, env, f"{key}.{k}" if key else k, file, problems)
+        return {k: _substitute(v, env, f"{key}.{k}" if key else k, file, problems, used)
                 for k, v in node.items()}
     if isinstance(node, list):
-        return [_substitute(v, env, f"{key}[{i}]", file, problems) for i, v in enumerate(node)]
+        return [_substitute(v, env, f"{key}[{i}]", file, problems, used)
+                for i, v in enumerate(node)]
     if isinstance(node, str):
         def repl(match: re.Match[str]) -> str:
             name = match.group(1)
+            if used is not None and env.get(name):
+                used.add(env[name])
             if name not in env:
                 problems.append(Problem(
                     file, key, f"environment variable {name} is not set",
@@ -314,7 +323,8 @@ def load_settings(
     # Every problem is collected first; a disabled connector's become one warning at the end.
     found: list[Problem] = []
     warnings: list[Problem] = []
-    data = _substitute(raw, env, "", file, found)
+    substituted: set[str] = set()
+    data = _substitute(raw, env, "", file, found, substituted)
     reported = {p.key for p in found}  # an unset or empty variable: one message for its key
 
     settings: Settings | None = None
@@ -375,7 +385,36 @@ def load_settings(
                 "warning"))
     if problems or settings is None:
         raise ConfigError(problems + warnings)
-    return LoadedConfig(path=path, settings=settings, connectors=connectors, warnings=warnings)
+    return LoadedConfig(path=path, settings=settings, connectors=connectors, warnings=warnings,
+                        secrets=secret_values(data, substituted))
+
+
+_SECRET_KEY = re.compile(r"(token|secret|password|passwd|api_key)$", re.IGNORECASE)
+_MIN_SECRET = 6  # shorter values would blank out common words in every log line
+
+
+def secret_values(data: Any, substituted: set[str]) -> frozenset[str]:
+    """The values no log line may carry: every `${VAR}` value, every value of a key named like
+    a secret, the password of a URL (`postgresql://user:PASSWORD@host/db`)."""
+    found = set(substituted)
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        key, node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend((str(k), v) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((key, v) for v in node)
+        elif isinstance(node, str):
+            if _SECRET_KEY.search(key):
+                found.add(node)
+            if "://" in node:
+                try:
+                    password = urlsplit(node).password
+                except ValueError:
+                    password = None
+                if password:
+                    found.add(password)
+    return frozenset(v for v in found if len(v) >= _MIN_SECRET)
 
 
 def _connector_of(key: str) -> str | None:

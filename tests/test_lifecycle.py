@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from aiohttp.web import CleanupError
 
-from bridge.app import Bridge
+from bridge.app import Bridge, StartupFailure
 from bridge.registry import settings_registry
 from bridge.settings import load_settings
 from bridge.standins import SlackStandin, TelegramStandin
@@ -58,8 +58,9 @@ async def test_a_failed_start_is_undone_by_stop(
     port = sock.getsockname()[1]
     bridge = build(tmp_path, slack, telegram, sock)
     slack.fail_next("auth.test", status=200, error="invalid_auth")
-    with pytest.raises(Exception, match="invalid_auth"):
+    with pytest.raises(StartupFailure) as failed:
         await bridge.start()
+    assert failed.value.step == "console" and "invalid_auth" in str(failed.value.cause)
     assert not bridge.ready and bridge.store.is_open
     async with session.get(f"http://127.0.0.1:{port}/healthz") as resp:
         assert resp.status == 503  # still listening, until stop

@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bridge.app import Bridge
+from bridge.app import Bridge, StartupFailure
 from bridge.console.socket import SocketModeError
 from bridge.registry import settings_registry
 from bridge.settings import load_settings
@@ -217,9 +217,11 @@ async def test_refused_app_token_fails_startup(
     bridge = Bridge(load_settings(config, settings_registry(), environ=env,
                                   dotenv_dir=tmp_path), sock=sock)
     try:
-        with pytest.raises(SocketModeError) as caught:
+        with pytest.raises(StartupFailure) as caught:
             await bridge.start()
-        assert caught.value.code == "invalid_auth" and not bridge.ready
+        assert caught.value.step == "socket" and not bridge.ready
+        assert isinstance(caught.value.cause, SocketModeError)
+        assert caught.value.cause.code == "invalid_auth"
     finally:
         await bridge.stop()
     assert bridge.slack_socket is not None and bridge.slack_socket.client is None
