@@ -40,10 +40,42 @@ TG_TOKEN = "123456:STANDIN"
 BACKENDS = ("sqlite", "postgres")
 
 
+# Fixtures that start or reach a server a contributor without root may not have.
+SERVICE_FIXTURES = frozenset({"dovecot", "dovecot_server", "private_dovecot"})
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--without-services", action="store_true",
+        help="deselect (and count) the tests that need PostgreSQL or Dovecot: what runs "
+             "without root or Debian's packages; the full suite (the README's test command) "
+             "runs everything")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "backends(*names): run the harness on these stores only (default: all);"
                    " say why next to it")
+    config.addinivalue_line(
+        "markers", "services: the test needs PostgreSQL or Dovecot (see --without-services)")
+
+
+def needs_services(item: pytest.Item) -> bool:
+    if item.get_closest_marker("services") is not None:
+        return True
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and "postgres" in callspec.id.split("-"):
+        return True
+    return bool(SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--without-services"):
+        return
+    dropped = [item for item in items if needs_services(item)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if not needs_services(item)]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

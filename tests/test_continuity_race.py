@@ -13,6 +13,8 @@ from storage.postgres import PostgresStore, run_async
 from tests.helpers_pg import PG_URL, connect, fresh_schema, pg_rows, wait_pg_rows
 from vocab.models import ConversationStatus, InboundMessage
 
+pytestmark = pytest.mark.services  # a real PostgreSQL
+
 PHONE = "+14155550100"
 WA = f"whatsapp:{PHONE}"
 

@@ -91,6 +91,7 @@ async def schema() -> AsyncIterator[str]:
         yield name
 
 
+@pytest.mark.services  # a real PostgreSQL
 async def test_copy_into_postgres_is_complete_and_safe_to_rerun(
     tmp_path: Path, schema: str, capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -159,6 +160,7 @@ async def test_the_bridge_carries_on_from_the_copy(
     assert await wait_pg_rows(schema, sql, expected) == expected
 
 
+@pytest.mark.services  # a real PostgreSQL
 async def test_copy_back_into_sqlite(
     tmp_path: Path, schema: str, capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -173,6 +175,7 @@ async def test_copy_back_into_sqlite(
     assert sqlite_tables(back) == sqlite_tables(db)
 
 
+@pytest.mark.services  # a real PostgreSQL
 async def test_copy_refuses_what_it_cannot_copy_safely(
     tmp_path: Path, schema: str, capsys: pytest.CaptureFixture[str],
 ) -> None:

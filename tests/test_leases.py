@@ -19,6 +19,8 @@ from tests.helpers_pg import PG_URL, fresh_schema
 from tests.waiting import until
 from vocab.models import InboundMessage
 
+pytestmark = pytest.mark.services  # a real PostgreSQL
+
 
 @dataclass
 class Pair:

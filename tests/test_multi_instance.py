@@ -25,6 +25,8 @@ from tests.helpers_proc import BridgeProcess, free_port
 from tests.test_crash import CHATS, PACE, Stream, assert_order, markers
 from tests.waiting import poll, until
 
+pytestmark = pytest.mark.services  # a real PostgreSQL
+
 CONCURRENCY = 8  # per instance: the bound on re-sends after the kill
 LEASE = 2.0  # seconds until the dead instance's lanes move
 

@@ -331,6 +331,7 @@ async def test_sqlite_one_failing_operation_does_not_sink_its_batch(tmp_path: Pa
         assert conn.execute("SELECT COUNT(*) FROM messages").fetchone() == (1,)
 
 
+@pytest.mark.services  # a real PostgreSQL
 async def test_postgres_reruns_a_transaction_that_lost_a_race() -> None:
     async with fresh_schema() as schema:
         store = PostgresStore(PG_URL, schema=schema)

@@ -54,6 +54,7 @@ async def test_harness_waits_fail_with_what_they_saw(harness: Harness) -> None:
     await h.thread_of(6)
 
 
+@pytest.mark.services  # a real PostgreSQL
 async def test_postgres_wait_fails_with_what_it_saw() -> None:
     async with fresh_schema() as schema:
         with pytest.raises(AssertionError, match=r"last seen: \[\(1,\)\]"):
