@@ -125,7 +125,7 @@ class CustomerSide:
         if templates:
             prefix = self.console.settings.command_prefix
             hint = (f" Send an approved template with a button below or "
-                    f"`{prefix}template <name> [1=value 2=value]`.")
+                    f"`{prefix}template &lt;name&gt; [1=value 2=value]`.")
         return self._blocked(item, msg, exc.describe(),
                              f":hourglass: {what} was not sent to the customer: {reason}.{hint}",
                              notice_templates=templates)

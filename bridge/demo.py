@@ -38,6 +38,7 @@ from bridge.standins.twilio import (
     TwilioStandin,
     TwilioWebhookSender,
 )
+from vocab.mrkdwn import mrkdwn_to_plain
 
 CHANNEL = "C0DEMO0001"
 SIGNING_SECRET = "demo-signing-secret"
@@ -92,7 +93,7 @@ class WhatsAppAct:
         await self.agent_says("Good news: it's back!")
         held = await self.notice(posts + 2)
         out.append("WhatsApp, a day later:")
-        out.append(f"  [bridge] {held['text']}")
+        out.append(f"  [bridge] {readable(held['text'])}")
         [button] = [e for b in held.get("blocks") or [] if b["type"] == "actions"
                     for e in b["elements"]]
         click = self.agent.block_action(channel=CHANNEL, user=AGENT, message=held,
@@ -108,7 +109,7 @@ class WhatsAppAct:
         await self.slack.wait_for("chat.postMessage", posts + 4)
         await self.agent_says("Sorry to see you go!")
         refused = await self.notice(posts + 5)
-        out.append(f"  [bridge] {refused['text']}")
+        out.append(f"  [bridge] {readable(refused['text'])}")
         out.append("What Bob saw on WhatsApp:")
         out.extend(self.seen)
         return (len(self.twilio.sent) == 2
@@ -151,9 +152,24 @@ class HandoffAct:
                    f"{self.wa.twilio.sent[-1]['body']}")
         await asyncio.sleep(0.3)
         for msg in slack.thread(CHANNEL, self.wa.thread)[1:]:
-            out.append(f"  [thread] {msg['text']}")
+            out.append(f"  [thread] {readable(msg['text'])}")
         # Ann, Bob and Carla: three threads, WhatsApp did not start a fourth.
         return len(slack.parents(CHANNEL)) == 3 and self.wa.twilio.sent[-1]["to"] == CARLA
+
+
+# The emoji the console's notices use, as a terminal shows them.
+EMOJI = {"lock": "🔒", "white_circle": "⚪", "large_green_circle": "🟢", "hourglass": "⌛",
+         "no_bell": "🔕", "link": "🔗", "outbox_tray": "📤", "warning": "⚠️", "eyes": "👀",
+         "white_check_mark": "✅", "pencil2": "✏️", "arrows_counterclockwise": "🔄",
+         "x": "❌", "bell": "🔔", "speech_balloon": "💬", "zzz": "💤", "bust_in_silhouette": "👤"}
+NAMES = {AGENT: "Dana"}
+
+
+def readable(mrkdwn: str) -> str:
+    """What Slack shows for a message: names for <@U…>, dates as text, links as
+    `label (url)`, emoji as emoji, no markup."""
+    text = re.sub(r":([a-z0-9_+-]+):", lambda m: EMOJI.get(m.group(1), m.group(0)), mrkdwn)
+    return mrkdwn_to_plain(text, NAMES)
 
 
 def _plain(text: str) -> str:
@@ -254,11 +270,11 @@ async def _play(workdir: Path, out: list[str]) -> bool:
                 text = str(msg["text"]).replace("\n", "\n      ")
                 for file in msg.get("files") or []:
                     text += f" [file {file['name']}, {file['size']} bytes]"
-                out.append(f"  [{who}] {text}")
+                out.append(f"  [{who}] {readable(text)}")
             top = slack.parents(CHANNEL)[0]
             status_line = next((b["elements"][0]["text"] for b in top.get("blocks") or []
                                 if b["type"] == "context"), "")
-            out.append(f"  Thread parent now shows: {status_line}")
+            out.append(f"  Thread parent now shows: {readable(status_line)}")
             uploads = [f for f in slack.files.values() if f.get("completed")]
             ok = (notes_sent == 0 and len(customer) == 4 and "Closed" in status_line
                   and len(uploads) == 1 and uploads[0]["content"] == DEMO_JPEG)
@@ -279,4 +295,7 @@ async def run_demo(verbose: bool = False) -> int:
         ok = await asyncio.wait_for(_play(Path(tmp), out), timeout=50)
     print("\n".join(out))
     print(f"demo {'finished' if ok else 'FAILED'} in {time.monotonic() - started:.1f}s")
+    if ok:
+        print("Next: connect a real workspace (Slack in Socket Mode and Telegram polling, no "
+              "public URL needed): see 'Running without a public URL' in the README.")
     return 0 if ok else 1

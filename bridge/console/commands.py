@@ -178,7 +178,7 @@ class ConsoleCommands:
         if parsed is None:
             prefix = self.console.settings.command_prefix
             await self.console.ephemeral(
-                reply.slack_user, f"Usage: `{prefix}template <name> [1=value 2=value ...]`. "
+                reply.slack_user, f"Usage: `{prefix}template &lt;name&gt; [1=value 2=value ...]`. "
                 "Nothing was sent to the customer.", reply.thread_ts)
             return
         name, variables = parsed

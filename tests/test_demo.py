@@ -1,0 +1,27 @@
+"""`bridge demo`, as the README's first command runs it: exits 0 on its own, well within 45 s,
+and prints what Slack would show as readable text."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from tests.helpers_proc import run_cli
+
+
+async def test_the_demo_plays_every_act_and_reads_as_slack_shows_it() -> None:
+    started = time.monotonic()
+    done = await run_cli(["demo"], env={}, timeout=45)
+    elapsed = time.monotonic() - started
+    assert done.code == 0, done.stdout + done.stderr
+    assert elapsed < 45
+    lines = done.stdout.splitlines()
+    assert re.fullmatch(r"demo finished in \d+\.\ds", lines[-2]), lines[-2:]
+    assert lines[-1].startswith("Next: connect a real workspace") and "README" in lines[-1]
+    for act in ("What the customer saw on Telegram:", "WhatsApp, a day later:",
+                "What Bob saw on WhatsApp:", "Carla, Telegram -> WhatsApp:"):
+        assert act in lines
+    # Slack markup an agent never sees as such: mentions, dates, emoji codes, bold markers.
+    raw = [ln for ln in lines if re.search(r"<[@!#][^>]*>|:[a-z][a-z0-9_+-]*:|\*[^*\s][^*]*\*", ln)]
+    assert raw == []
+    assert "  [bridge] 🔒 Closed by @Dana." in lines
