@@ -76,7 +76,14 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         print(problem, file=sys.stderr)
     enabled = ", ".join(sorted(loaded.connectors)) or "none"
     print(f"{path}: OK ({len(loaded.warnings)} warning(s)); connectors enabled: {enabled}")
-    return 0
+    if not args.online:
+        return 0
+    from bridge.online import check_online
+
+    lines = _run_async_lines(check_online(loaded, Redactor(loaded.secrets)))
+    for line in lines:
+        print(line, file=sys.stderr if line.startswith("error:") else sys.stdout)
+    return 1 if any(line.startswith("error:") for line in lines) else 0
 
 
 async def _migrate(loaded: LoadedConfig) -> int:
@@ -92,6 +99,14 @@ async def _migrate(loaded: LoadedConfig) -> int:
     else:
         print(f"schema is up to date (version {version})")
     return 0
+
+
+def _run_async_lines(coro: Coroutine[Any, Any, list[str]]) -> list[str]:
+    loop = _new_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -242,6 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("check-config", help="validate a config file; exit 1 on errors")
     p.add_argument("--config", help=config_help)
+    p.add_argument("--online", action="store_true",
+                   help="also ask each platform whether the credentials work (sends nothing)")
     p.set_defaults(func=cmd_check_config)
     p = sub.add_parser("migrate", help="apply pending database migrations")
     p.add_argument("--config", help=config_help)

@@ -29,6 +29,8 @@ NEEDS: tuple[SlackNeed, ...] = (
     SlackNeed("method", "users.info", "users:read", "agents' names for replies and mentions"),
     SlackNeed("method", "files.getUploadURLExternal", "files:write", "customers' files in"),
     SlackNeed("method", "files.completeUploadExternal", "files:write", "customers' files in"),
+    SlackNeed("method", "conversations.info", "channels:read",
+              "check-config --online: the app is in the support channel"),
     SlackNeed("feature", "url_private_download", "files:read", "files agents attach, out"),
     SlackNeed("feature", "post-without-invite", "chat:write.public",
               "post in a public support channel the app was not invited to"),

@@ -191,9 +191,12 @@ class MessengerStandin(StandinBase):
         params: JSONDict = dict(request.query)
         params.pop("access_token", None)
         params["psid"] = request.match_info["psid"]
-        _, refused = await self._checked(PROFILE, params, request)
+        page, refused = await self._checked(PROFILE, params, request)
         if refused is not None:
             return refused
+        if params["psid"] in (page, "me"):  # the Page itself, as its token sees it
+            self._record(PROFILE, params, request)
+            return web.json_response({"id": page, "name": f"Stand-in Page {page}"})
         profile = self.profiles.get(params["psid"])
         if profile is None:
             return self._error(PROFILE, params, request, 400, 100,

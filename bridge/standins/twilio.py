@@ -100,6 +100,7 @@ class TwilioStandin(StandinBase):
         self.media: dict[str, JSONDict] = {}  # ME sid -> {"content", "content_type", "cdn"}
         self._cdn: dict[str, str] = {}  # cdn key -> ME sid
         base = "/2010-04-01/Accounts/{sid}"
+        self.app.router.add_get(base + ".json", self._h_account)
         self.app.router.add_post(base + "/Messages.json", self._h_create)
         self.app.router.add_get(base + "/Messages/{msg}/Media/{media}", self._h_media)
         self.app.router.add_get("/cdn/{key}", self._h_cdn)
@@ -162,6 +163,14 @@ class TwilioStandin(StandinBase):
         return response
 
     # ------------------------------------------------------------------ handlers
+    async def _h_account(self, request: web.Request) -> web.Response:
+        """The Account resource (GET .../Accounts/{sid}.json): who the credentials are."""
+        if not self._authorized(request):
+            return self._error("account", {}, request, 401, 20003)
+        self._record("account", {}, request)
+        return web.json_response({"sid": self.account_sid, "friendly_name": "Stand-in account",
+                                  "status": "active", "type": "Full"})
+
     async def _h_create(self, request: web.Request) -> web.Response:
         form = await request.post()
         params: JSONDict = {}
