@@ -3,9 +3,11 @@ credentials work, says what it answered, and shows no secret."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from bridge.standins import MessengerStandin, SlackStandin, TelegramStandin, TwilioStandin
+from bridge.standins.config import TomlValue
 from bridge.standins.messenger import DEFAULT_APP_SECRET
 from bridge.standins.twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
 from tests.conftest import CHANNEL, TG_TOKEN, bridge_env, write_config
@@ -16,9 +18,10 @@ from tests.mailservers import EMAIL_ENV, SmtpReceiver, email_config
 
 
 async def check(tmp_path: Path, slack: SlackStandin, telegram: TelegramStandin,
-                env: dict[str, str] | None = None, **tables: dict[str, object]) -> CliResult:
+                env: dict[str, str] | None = None,
+                **tables: Mapping[str, TomlValue]) -> CliResult:
     config = write_config(tmp_path / "bridge.toml", port=0, db=tmp_path / "b.db", slack=slack,
-                          telegram=telegram, overrides=tables)  # type: ignore[arg-type]
+                          telegram=telegram, overrides=tables)
     return await run_cli(["check-config", "--online", "--config", str(config)],
                          env={**bridge_env(slack), **(env or {})}, cwd=tmp_path)
 
@@ -26,17 +29,18 @@ async def check(tmp_path: Path, slack: SlackStandin, telegram: TelegramStandin,
 async def test_every_platform_answers(tmp_path: Path, slack: SlackStandin,
                                       telegram: TelegramStandin) -> None:
     async with TwilioStandin() as twilio, MessengerStandin(pages={PAGE_A: TOKEN_A}) as meta:
+        twilio_table: dict[str, TomlValue] = {
+            "enabled": True, "account_sid": DEFAULT_ACCOUNT_SID,
+            "auth_token": "${TWILIO_AUTH_TOKEN}", "sms_from": "+15550001111",
+            "api_base_url": twilio.base_url}
+        page: dict[str, TomlValue] = {"id": PAGE_A, "access_token": "${MESSENGER_PAGE_TOKEN}"}
+        messenger_table: dict[str, TomlValue] = {
+            "enabled": True, "app_secret": DEFAULT_APP_SECRET, "verify_token": VERIFY_TOKEN,
+            "graph_base_url": meta.base_url, "pages": [page]}
         done = await check(
             tmp_path, slack, telegram,
             env={"MESSENGER_PAGE_TOKEN": TOKEN_A, "TWILIO_AUTH_TOKEN": DEFAULT_AUTH_TOKEN},
-            **{"connectors.twilio": {
-                "enabled": True, "account_sid": DEFAULT_ACCOUNT_SID,
-                "auth_token": "${TWILIO_AUTH_TOKEN}", "sms_from": "+15550001111",
-                "api_base_url": twilio.base_url},
-               "connectors.messenger": {
-                "enabled": True, "app_secret": DEFAULT_APP_SECRET,
-                "verify_token": VERIFY_TOKEN, "graph_base_url": meta.base_url,
-                "pages": [{"id": PAGE_A, "access_token": "${MESSENGER_PAGE_TOKEN}"}]}})
+            **{"connectors.twilio": twilio_table, "connectors.messenger": messenger_table})
     assert done.code == 0, done.stderr
     online = [line for line in done.stdout.splitlines() if ": online: " in line]
     assert online == [
