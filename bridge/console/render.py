@@ -141,7 +141,8 @@ def parent_message(body: str, standing: Standing, *, conversation_id: int,
     ]
     prefix = {ConversationStatus.CLOSED: "[closed] ", ConversationStatus.PENDING: "[pending] ",
               ConversationStatus.SNOOZED: "[snoozed] "}.get(status, "")
-    return prefix + body, blocks
+    # The text (notifications, and where blocks are not shown) says it too.
+    return f"{prefix}{body}\n{context}", blocks
 
 
 def notice_message(text: str, retry_id: int | None,
