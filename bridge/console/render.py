@@ -141,8 +141,10 @@ def parent_message(body: str, standing: Standing, *, conversation_id: int,
     ]
     prefix = {ConversationStatus.CLOSED: "[closed] ", ConversationStatus.PENDING: "[pending] ",
               ConversationStatus.SNOOZED: "[snoozed] "}.get(status, "")
-    # The text (notifications, and where blocks are not shown) says it too.
-    return f"{prefix}{body}\n{context}", blocks
+    # The text (where blocks are not shown) says it too once there is more to say than "open".
+    if standing.assignee is not None or status is not ConversationStatus.OPEN:
+        body += f"\n{status_line(standing, zone)} · {assignee_line(standing.assignee)}"
+    return prefix + body, blocks
 
 
 def notice_message(text: str, retry_id: int | None,
