@@ -4,13 +4,16 @@ reopens.  The parent says it in words; every change is kept with who and when.""
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
 
 from bridge.standins.clock import OffsetClock
+from bridge.standins.config import TomlValue
 from tests.conftest import AGENT, CHANNEL, Harness, HarnessFactory
 from tests.helpers_ownership import context, lines, parent, privately, started
+from tests.helpers_pg import PG_URL, fresh_schema
 from tests.waiting import until
 
 STATUS = "SELECT status, status_by FROM conversations"
@@ -75,19 +78,24 @@ async def test_snooze_ends_when_the_customer_writes_first(make_harness: HarnessF
     assert not any("Snooze over" in t for t in lines(h, thread))
 
 
-@pytest.mark.backends("sqlite")  # a restart on the same SQLite file; PostgreSQL: test_status_pg
-async def test_a_snooze_survives_a_restart(make_harness: HarnessFactory,
-                                           tmp_path: Path) -> None:
+async def test_a_snooze_survives_a_restart(make_harness: HarnessFactory, tmp_path: Path,
+                                           store_backend: str) -> None:
     clock = OffsetClock()
-    storage = {"storage": {"url": f"sqlite:///{tmp_path / 'kept.db'}"}}
-    first = await make_harness(storage, clock=clock)
-    thread = await started(first)
-    assert await first.agent_says(thread, "!snooze 30m") == 200
-    await first.drained()
-    await first.bridge.stop()
-    clock.offset += 31 * 60
-    second = await make_harness(storage, clock=clock)
-    await second.wait_rows(STATUS, [("open", "bridge")])
+    async with AsyncExitStack() as stack:
+        if store_backend == "postgres":
+            schema = await stack.enter_async_context(fresh_schema())
+            storage: dict[str, TomlValue] = {"url": PG_URL, "schema": schema}
+        else:
+            storage = {"url": f"sqlite:///{tmp_path / 'kept.db'}"}
+        first = await make_harness({"storage": storage}, clock=clock)
+        thread = await started(first)
+        assert await first.agent_says(thread, "!snooze 30m") == 200
+        await first.drained()
+        await first.bridge.stop()
+        clock.offset += 31 * 60
+        second = await make_harness({"storage": storage}, clock=clock)
+        await second.wait_rows(STATUS, [("open", "bridge")])
+        await second.bridge.stop()
 
 
 @pytest.mark.backends("sqlite")  # Slack interactions; the store's part runs on both above
