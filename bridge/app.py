@@ -26,6 +26,7 @@ from bridge.registry import connector_class
 from bridge.router import Router
 from bridge.settings import LoadedConfig, StorageSettings
 from bridge.singleton import Singletons
+from bridge.snoozes import SnoozeWaker
 from connectors.base import Connector, ConnectorContext, StateAPI
 from storage.base import Store, StoreError
 from storage.postgres import PostgresStore, is_postgres_url
@@ -178,14 +179,18 @@ class Bridge:
         # feeds the worker: `delivery` gets the mapping now, filled below before any use.
         self.connectors: dict[str, Connector] = {}
         delivery = Delivery(store, self.console, self.connectors, s.media, s.server.public_url,
-                            clock=clock, history_size=s.continuity.history_conversations)
+                            clock=clock, history_size=s.continuity.history_conversations,
+                            conversations=s.conversations)
         self.metrics = Metrics(store, clock=clock)
         self.worker = OutboxWorker(store, delivery, s.outbox, lanes=lanes,
                                    poll_interval=1.0 if shared else 2.0, observer=self.metrics)
         self.metrics.pending = self.worker.pending_items
         self.router = Router(store, self.worker, delivery, s.slack.support_channel, clock=clock,
                              reopen_within=s.conversations.reopen_within_hours * 3600,
-                             handoff_ttl=s.continuity.handoff_token_ttl_hours * 3600)
+                             handoff_ttl=s.continuity.handoff_token_ttl_hours * 3600,
+                             assign_on_first_reply=s.conversations.assign_on_first_reply,
+                             zone=s.conversations.zone)
+        self.snoozes = SnoozeWaker(self.router.wake_snoozed)
         for name, table in config.connectors.items():
             ctx = ConnectorContext(session=self.session, ingest=self._ingest,
                                    public_url=s.server.public_url,
@@ -246,7 +251,7 @@ class Bridge:
         """The start-up steps, in order; shutdown runs their second halves in reverse."""
         socket_mode = [self._socket] if self.slack_socket is not None else []
         return [self._session, self._listen, self._store, self._console, self._connectors,
-                self._worker, *socket_mode, self._serve]
+                self._worker, self._snoozes, *socket_mode, self._serve]
 
     async def start(self) -> None:
         """Run the start-up steps; after a failure (`StartupFailure`, naming the step),
@@ -334,6 +339,13 @@ class Bridge:
             yield
         finally:
             await self.worker.stop(timeout=max(1.0, self.settings.server.shutdown_timeout - 2))
+
+    async def _snoozes(self, _: web.Application) -> AsyncIterator[None]:
+        await self.snoozes.start()
+        try:
+            yield
+        finally:
+            await self.snoozes.stop()
 
     async def _socket(self, _: web.Application) -> AsyncIterator[None]:
         self.step = "socket"

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 
 from bridge.console.slack import SlackConsole
 from bridge.customer_side import CustomerSide
-from bridge.settings import MediaSettings
+from bridge.settings import ConversationSettings, MediaSettings
 from bridge.slack_side import SlackSide
 from connectors.base import Connector, SendError
 from storage.base import OutboxResult, Store
@@ -19,12 +19,15 @@ from vocab.models import InboundMessage, MessageId, OutboxItem
 class Delivery:
     def __init__(self, store: Store, console: SlackConsole, connectors: Mapping[str, Connector],
                  media: MediaSettings, public_url: str,
-                 clock: Callable[[], float] = time.time, history_size: int = 5) -> None:
+                 clock: Callable[[], float] = time.time, history_size: int = 5,
+                 conversations: ConversationSettings | None = None) -> None:
+        conv = conversations or ConversationSettings()
         self.store = store
         self.console = console
         self.connectors = connectors
         self.customers = CustomerSide(store, console, connectors, media, public_url, clock)
-        self.slack = SlackSide(store, console, self.customers, history_size)
+        self.slack = SlackSide(store, console, self.customers, history_size, zone=conv.zone,
+                               notify_assignee=conv.notify_assignee)
         self._handlers = {**self.slack.handlers(), **self.customers.handlers()}
 
     def remember(self, message_id: MessageId, item: InboundMessage) -> None:

@@ -5,6 +5,7 @@ back and sends a photo (uploaded into the thread), an internal note stays intern
 agent closes the conversation with the button on the thread's parent.  Then a customer writes
 on WhatsApp (through Twilio): a reply within 24 hours goes out, one a day later is held back
 and an approved template is sent with a button instead, and the customer's STOP is respected.
+An agent claims a conversation and snoozes it; the clock moves and it opens again.
 No account, no network beyond 127.0.0.1.
 """
 
@@ -18,6 +19,7 @@ import socket
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +119,55 @@ class WhatsAppAct:
                 and "opted out" in refused["text"])
 
 
+async def _shown(read: Callable[[], str | bool], what: str) -> str:
+    """Wait until `read()` returns something; fail saying `what` was awaited (10 s)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10.0
+    while not (got := read()):
+        if loop.time() > deadline:
+            raise TimeoutError(f"not within 10s: {what}")
+        await asyncio.sleep(0.05)
+    return str(got)
+
+
+class OwnershipAct:
+    """Ben on Telegram: Dana claims his conversation and snoozes it for two hours; the clock
+    moves on and the conversation opens again by itself."""
+
+    def __init__(self, whatsapp: WhatsAppAct, telegram: TelegramStandin) -> None:
+        self.wa, self.telegram = whatsapp, telegram
+
+    def _context(self) -> str:
+        top = next(m for m in self.wa.slack.parents(CHANNEL) if m["ts"] == self.wa.thread)
+        return next((str(b["elements"][0]["text"]) for b in top.get("blocks") or []
+                     if b["type"] == "context"), "")
+
+    async def play(self, out: list[str], session: aiohttp.ClientSession) -> bool:
+        slack, posts = self.wa.slack, len(self.wa.slack.calls_to("chat.postMessage"))
+        update = self.telegram.text_update(chat_id=616161, text="Can I change my delivery "
+                                           "address?", first_name="Ben")
+        status, _ = await self.telegram.deliver(update, session)
+        assert status == 200, f"webhook answered {status}"
+        await slack.wait_for("chat.postMessage", posts + 1)
+        self.wa.thread = str(slack.parents(CHANNEL)[-1]["ts"])
+        out.append("Ben, on Telegram: who has it, and where it stands:")
+        await self.wa.agent_says("!claim")
+        claimed = await _shown(lambda: AGENT in self._context() and self._context(),
+                               "the parent naming the assignee")
+        out.append(f"  Dana wrote '!claim'; the parent shows: {readable(claimed)}")
+        await self.wa.agent_says("!snooze 2h")
+        snoozed = await _shown(lambda: "Snoozed until" in self._context() and self._context(),
+                               "the parent saying Snoozed until")
+        out.append(f"  Dana wrote '!snooze 2h'; the parent shows: {readable(snoozed)}")
+        self.wa.clock.offset += 2 * 3600 + 60
+        woke = await _shown(lambda: "*Open*" in self._context() and self._context(),
+                            "the snooze waking")
+        out.append(f"  Two hours later (a moved clock) the parent shows: {readable(woke)}")
+        lines = [str(m["text"]) for m in slack.thread(CHANNEL, self.wa.thread)[1:]]
+        out.extend(f"  [bridge] {readable(line)}" for line in lines)
+        return any("Snooze over" in line for line in lines) and AGENT in woke
+
+
 class HandoffAct:
     """Carla moves from Telegram to WhatsApp with a handoff link: one thread throughout."""
 
@@ -153,15 +204,18 @@ class HandoffAct:
         await asyncio.sleep(0.3)
         for msg in slack.thread(CHANNEL, self.wa.thread)[1:]:
             out.append(f"  [thread] {readable(msg['text'])}")
-        # Ann, Bob and Carla: three threads, WhatsApp did not start a fourth.
-        return len(slack.parents(CHANNEL)) == 3 and self.wa.twilio.sent[-1]["to"] == CARLA
+        # Ann, Bob, Ben and Carla: four threads, WhatsApp did not start a fifth.
+        return len(slack.parents(CHANNEL)) == 4 and self.wa.twilio.sent[-1]["to"] == CARLA
 
 
 # The emoji the console's notices use, as a terminal shows them.
 EMOJI = {"lock": "🔒", "white_circle": "⚪", "large_green_circle": "🟢", "hourglass": "⌛",
          "no_bell": "🔕", "link": "🔗", "outbox_tray": "📤", "warning": "⚠️", "eyes": "👀",
          "white_check_mark": "✅", "pencil2": "✏️", "arrows_counterclockwise": "🔄",
-         "x": "❌", "bell": "🔔", "speech_balloon": "💬", "zzz": "💤", "bust_in_silhouette": "👤"}
+         "x": "❌", "bell": "🔔", "speech_balloon": "💬", "zzz": "💤", "bust_in_silhouette": "👤",
+         "alarm_clock": "⏰", "hourglass_flowing_sand": "⏳", "busts_in_silhouette": "👥",
+         "information_source": "ℹ️", "no_entry": "⛔", "scissors": "✂️", "unlock": "🔓",
+         "twisted_rightwards_arrows": "🔀", "large_yellow_circle": "🟡"}
 NAMES = {AGENT: "Dana"}
 
 
@@ -282,6 +336,7 @@ async def _play(workdir: Path, out: list[str]) -> bool:
                        if notes_sent == 0 else "ERROR: the internal note reached the customer!")
             whatsapp = WhatsAppAct(slack, twilio, agent, session, port, clock)
             ok = await whatsapp.play(out) and ok
+            ok = await OwnershipAct(whatsapp, telegram).play(out, session) and ok
             return await HandoffAct(whatsapp, telegram).play(out, session) and ok
         finally:
             await bridge.stop()

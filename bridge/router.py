@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, tzinfo
 
 from bridge.delivery import Delivery
 from bridge.outbox import OutboxWorker
 from connectors.base import Connector
-from storage.base import CustomerCard, LinkResult, Store
+from storage.base import Assignment, CustomerCard, How, LinkResult, Store
 from vocab.continuity import code_hash, find_code, new_code, normalize_phone
 from vocab.models import (
     AgentEdit,
@@ -27,7 +28,8 @@ from vocab.models import (
 class Router:
     def __init__(self, store: Store, worker: OutboxWorker, delivery: Delivery,
                  slack_channel: str, clock: Callable[[], float] = time.time,
-                 reopen_within: float = 0.0, handoff_ttl: float = 24 * 3600) -> None:
+                 reopen_within: float = 0.0, handoff_ttl: float = 24 * 3600,
+                 assign_on_first_reply: bool = False, zone: tzinfo = UTC) -> None:
         self.store = store
         self.worker = worker
         self.delivery = delivery
@@ -35,6 +37,8 @@ class Router:
         self.clock = clock
         self.reopen_within = reopen_within  # seconds
         self.handoff_ttl = handoff_ttl  # seconds a handoff code stays valid
+        self.assign_on_first_reply = assign_on_first_reply
+        self.zone = zone  # the team's time zone: snoozes to "tomorrow 9:00"
 
     async def ingest(self, items: Sequence[InboundMessage]) -> list[IngestResult]:
         """Customer messages: returns once they are committed (then the webhook may say 200)."""
@@ -51,6 +55,11 @@ class Router:
         """An agent's thread reply or note: committed before Slack gets its 200."""
         result = await self.store.ingest_agent_reply(reply, self.clock())
         self.worker.submit(result.outbox)
+        if (self.assign_on_first_reply and not reply.is_note and not result.duplicate
+                and result.conversation_id is not None and result.message_id is not None):
+            # Taken only while nobody holds it: a conditional change of its own.
+            await self.assign(result.conversation_id, reply.slack_user,
+                              f"<@{reply.slack_user}>", "first_reply")
         return result
 
     async def ingest_edit(self, edit: AgentEdit) -> IngestResult:
@@ -60,11 +69,29 @@ class Router:
         return result
 
     async def set_status(self, conversation_id: ConversationId, status: ConversationStatus,
-                         actor: str) -> IngestResult:
-        """Close or reopen a conversation (from a button, a shortcut or a thread command)."""
-        result = await self.store.set_status(conversation_id, status, actor, self.clock())
+                         actor: str, until: float | None = None) -> IngestResult:
+        """Close, reopen, pending, snooze (from a button, a reaction, a shortcut or a thread
+        command)."""
+        result = await self.store.set_status(conversation_id, status, actor, self.clock(),
+                                             until)
         self.worker.submit(result.outbox)
         return result
+
+    async def assign(self, conversation_id: ConversationId, user: str | None, actor: str,
+                     how: How) -> Assignment:
+        """Claim, assign, unassign (from a command, a button, the picker or a reaction)."""
+        result = await self.store.assign(conversation_id, user, actor, how, self.clock())
+        self.worker.submit(result.outbox)
+        return result
+
+    async def wake_snoozed(self) -> int:
+        """Open the snoozed conversations whose time has come; how many rows it queued."""
+        out = await self.store.wake_snoozed(self.clock())
+        self.worker.submit(out)
+        return len(out)
+
+    def now(self) -> float:
+        return self.clock()
 
     async def retry(self, ids: Sequence[int]) -> list[int]:
         """Queue failed deliveries again (the thread's Retry button)."""

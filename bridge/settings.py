@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -125,6 +126,23 @@ class OutboxSettings(Strict):
 
 class ConversationSettings(Strict):
     reopen_within_hours: float = Field(168.0, ge=0, le=24 * 365)
+    assign_on_first_reply: bool = False  # the first agent to reply takes an unassigned one
+    notify_assignee: bool = False  # a customer's new message mentions the assignee
+    timezone: str = "UTC"  # IANA name: `!snooze tomorrow 9:00` and times shown to agents
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("must be an IANA time zone such as \"UTC\" or "
+                             "\"Europe/Paris\"") from exc
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
 
 class ContinuitySettings(Strict):

@@ -5,11 +5,12 @@ receipt posted into the agents' Slack thread.  Notices the store queued are type
 from __future__ import annotations
 
 import json
+from datetime import UTC, tzinfo
 from typing import Any
 
 from bridge.console.notices import notice_text, reaction
 from bridge.console.people import context_text, history_text
-from bridge.console.render import inbound_text, notice_message, parent_message
+from bridge.console.render import Standing, inbound_text, notice_message, parent_message
 from bridge.console.slack import SlackConsole
 from bridge.delivery_base import CustomerFiles, Handlers, done, file_name, stored_message
 from connectors.base import SendError
@@ -38,11 +39,14 @@ _HINTS_MAX = 200_000
 
 class SlackSide:
     def __init__(self, store: Store, console: SlackConsole, files: CustomerFiles,
-                 history_size: int = 5) -> None:
+                 history_size: int = 5, zone: tzinfo = UTC,
+                 notify_assignee: bool = False) -> None:
         self.store = store
         self.console = console
         self.files = files
         self.history_size = history_size  # earlier conversations a returning customer's shows
+        self.zone = zone  # the team's time zone: times shown to agents
+        self.notify_assignee = notify_assignee  # a customer's message mentions the assignee
         # What the router just stored, so the hot path posts without reading it back.
         self._hints: dict[MessageId, InboundMessage] = {}
         self._threads: dict[ConversationId, str] = {}
@@ -81,9 +85,8 @@ class SlackSide:
             into = await self.store.get_conversation(conv.merged_into)
             if into is not None and into.slack_thread_ts:
                 joined = self.console.permalink(into.slack_thread_ts, into.slack_channel)
-        return parent_message(first_text, conv.status, conversation_id=conv.id,
-                              closed_by=conv.closed_by, closed_at=conv.closed_at,
-                              previous_link=previous, joined_link=joined)
+        return parent_message(first_text, Standing.of(conv), conversation_id=conv.id,
+                              previous_link=previous, joined_link=joined, zone=self.zone)
 
     async def _post_inbound(self, item: OutboxItem) -> OutboxResult:
         assert item.message_id is not None
@@ -113,11 +116,18 @@ class SlackSide:
             ts = await self.console.post(rendered, None, blocks=blocks)
             self._threads[item.conversation_id] = ts
         else:
+            if self.notify_assignee and edit_of is None:
+                rendered += await self._mention(item.conversation_id)
             ts = await self.console.post(rendered, thread)
         self._hints.pop(item.message_id, None)
         return done(item, message_id=item.message_id, message_state=DeliveryState.POSTED,
                     slack_channel=self.console.settings.support_channel, slack_ts=ts,
                     thread_ts=ts if first else None, conversation_id=item.conversation_id)
+
+    async def _mention(self, conversation_id: ConversationId) -> str:
+        """`[conversations] notify_assignee`: the assignee is mentioned under the message."""
+        conv = await self.store.get_conversation(conversation_id)
+        return "" if conv is None or not conv.assignee else f"\n:bell: <@{conv.assignee}>"
 
     async def _post_file(self, item: OutboxItem) -> OutboxResult:
         msg = await stored_message(self.store, item)
@@ -158,7 +168,7 @@ class SlackSide:
         event = parse_event(item.payload)
         if event is not None:
             # What the store recorded, rendered now; some notices show what is there now.
-            text = notice_text(event)
+            text = notice_text(event, self.zone)
             if isinstance(event, NotDelivered):
                 templates = list(event.templates)
             elif isinstance(event, ReturningCustomer):

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
 from vocab.models import (
     AgentEdit,
     AgentReply,
+    Change,
     Conversation,
     ConversationId,
     ConversationStatus,
@@ -104,6 +105,21 @@ class LinkResult(BaseModel):
     outbox: tuple[OutboxItem, ...] = ()
 
 
+How = Literal["claim", "assign", "unassign", "first_reply"]
+
+
+class Assignment(BaseModel):
+    """What an assignee change did.  `refused`: a claim on a conversation `holder` holds."""
+
+    model_config = ConfigDict(frozen=True)
+
+    found: bool
+    changed: bool = False
+    refused: bool = False
+    holder: str | None = None  # the assignee now
+    outbox: tuple[OutboxItem, ...] = ()
+
+
 class MediaFile(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -142,8 +158,24 @@ class Store(Protocol):
         ...
 
     async def set_status(self, conversation_id: ConversationId, status: ConversationStatus,
-                         actor: str, now: float) -> IngestResult:
-        """Close or reopen; `duplicate` is True when nothing changed.  Queues the redraw."""
+                         actor: str, now: float, until: float | None = None) -> IngestResult:
+        """Open, pending, snoozed until `until`, or closed; `duplicate` is True when nothing
+        changed.  Kept in the history; queues the redraw and a line in the thread."""
+        ...
+
+    async def assign(self, conversation_id: ConversationId, user: str | None, actor: str,
+                     how: How, now: float) -> Assignment:
+        """Make `user` (a Slack user id; None: nobody) the assignee.  A claim or a first reply
+        is refused where someone else holds it (`Assignment.refused`, `holder`)."""
+        ...
+
+    async def wake_snoozed(self, now: float) -> list[OutboxItem]:
+        """Open the snoozed conversations whose time has come, each exactly once (several
+        instances may call this at the same time)."""
+        ...
+
+    async def changes(self, conversation_id: ConversationId) -> list[Change]:
+        """Every change of the conversation's assignee and status, oldest first."""
         ...
 
     async def put_media(self, token: str, filename: str, mime_type: str, data: bytes,

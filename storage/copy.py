@@ -24,6 +24,7 @@ TABLES: tuple[tuple[str, str], ...] = (
     ("identities", "id"),
     ("identity_claims", "kind, value, identity_id"),
     ("conversations", "id"),  # previous_id always points at a lower id
+    ("conversation_changes", "id"),
     ("links", "id"),
     ("handoff_codes", "code_hash"),
     ("messages", "id"),

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from storage.links import Merge, claim_phone, redeem_code
 from storage.outbox_rows import add_event, add_outbox
+from storage.ownership import customer_wrote, record
 from storage.query import Row, Tx, execute, insert, one
 from storage.transactions import set_opted_out
 from vocab.continuity import code_hash
@@ -67,8 +68,12 @@ class Joined:
 
     conversation_id: int
     created: bool = False
-    reopened: bool = False
+    before: str = ConversationStatus.OPEN.value  # its status before the message
     earlier: bool = False  # a new conversation of a customer seen before
+
+    @property
+    def reopened(self) -> bool:
+        return self.before == ConversationStatus.CLOSED
 
 
 def ingest_inbound(
@@ -168,7 +173,7 @@ def _latest_conversation(customer_id: int) -> Tx[Row | None]:
         "SELECT c.id, c.status, c.closed_at, c.identity_id, i.channel, i.address,"
         " i.display_name, i.username FROM"
         " conversations c JOIN identities i ON i.id = c.identity_id WHERE c.customer_id = ?"
-        " AND c.merged_into IS NULL ORDER BY CASE WHEN c.status = 'open' THEN 0 ELSE 1 END,"
+        " AND c.merged_into IS NULL ORDER BY CASE WHEN c.status <> 'closed' THEN 0 ELSE 1 END,"
         " c.id DESC LIMIT 1",
         customer_id,
     ))
@@ -181,7 +186,7 @@ def _conversation(item: InboundMessage, identity_id: int, evidence: Evidence,
     conv = yield from _latest_conversation(evidence.customer_id)
     if conv is not None and _is_echo(item):
         return Joined(int(conv["id"]))  # shown where it belongs; opens and reopens nothing
-    if conv is not None and (conv["status"] == ConversationStatus.OPEN or (
+    if conv is not None and (conv["status"] != ConversationStatus.CLOSED or (
             item.reopen and conv["closed_at"] is not None
             and now - float(conv["closed_at"]) <= reopen_within)):
         conversation_id = int(conv["id"])
@@ -192,21 +197,27 @@ def _conversation(item: InboundMessage, identity_id: int, evidence: Evidence,
                         name=item.sender_name, username=item.username),
                 before=Who(channel=str(conv["channel"]), address=str(conv["address"]),
                            name=str(conv["display_name"]), username=conv["username"])))
-        # Replies follow the customer to the channel they wrote on last.
+        # Replies follow the customer to the channel they wrote on last; a closed, pending or
+        # snoozed conversation is open again.
+        before = str(conv["status"])
+        moved = before != ConversationStatus.OPEN
         yield from execute(
             "UPDATE conversations SET identity_id = ?, connector = ?, address = ?,"
             " last_inbound_at = ?, updated_at = ?, status = 'open', closed_at = NULL,"
-            " closed_by = NULL WHERE id = ?",
-            identity_id, item.connector, item.address, now, now, conversation_id,
+            " closed_by = NULL"
+            + (", status_at = ?, status_by = 'customer', snooze_until = NULL" if moved else "")
+            + " WHERE id = ?",
+            identity_id, item.connector, item.address, now, now, *((now,) if moved else ()),
+            conversation_id,
         )
-        return Joined(conversation_id, reopened=conv["status"] != ConversationStatus.OPEN)
+        return Joined(conversation_id, before=before)
     # No conversation yet, or one closed too long ago: a new thread that links back.
     conversation_id = yield from insert(
         "INSERT INTO conversations (customer_id, identity_id, connector, address, status,"
-        " slack_channel, created_at, updated_at, last_inbound_at, previous_id)"
-        " VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?)",
+        " slack_channel, created_at, updated_at, last_inbound_at, previous_id, status_at)"
+        " VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?)",
         evidence.customer_id, identity_id, item.connector, item.address, slack_channel, now,
-        now, None if _is_echo(item) else now, None if conv is None else int(conv["id"]),
+        now, None if _is_echo(item) else now, None if conv is None else int(conv["id"]), now,
     )
     return Joined(conversation_id, created=True,
                   earlier=conv is not None or bool(evidence.merges))
@@ -233,9 +244,12 @@ def _outbox(item: InboundMessage, joined: Joined, evidence: Evidence, message_id
     conversation_id = joined.conversation_id
     out: list[OutboxItem] = [row for merge in evidence.merges for row in merge.outbox]
     if joined.reopened:
+        yield from record(conversation_id, "status", joined.before, "open", "customer", now)
         out.append((yield from add_event(conversation_id, ReopenedByCustomer(), now)))
         out.append((yield from add_outbox(OutboxKind.SLACK_STATUS, conversation_id, None, "",
                                           now)))
+    elif joined.before != ConversationStatus.OPEN:  # pending or snoozed: the customer answered
+        out.extend((yield from customer_wrote(conversation_id, joined.before, now)))
     out.append((yield from add_outbox(OutboxKind.SLACK_POST, conversation_id, message_id, "",
                                       now)))
     if joined.created and joined.earlier:

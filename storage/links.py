@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from storage.base import LinkResult
 from storage.outbox_rows import add_event, add_outbox, seen_slack_event
+from storage.ownership import record
 from storage.query import Row, Tx, execute, insert, one, rows
 from vocab.continuity import channel_label
 from vocab.events import (
@@ -60,7 +61,7 @@ def _status(conversation_id: int, now: float) -> Tx[OutboxItem]:
 
 def open_conversation(customer_id: int) -> Tx[int | None]:
     row = yield from one(
-        "SELECT id FROM conversations WHERE customer_id = ? AND status = 'open' AND"
+        "SELECT id FROM conversations WHERE customer_id = ? AND status <> 'closed' AND"
         " merged_into IS NULL ORDER BY id DESC LIMIT 1", customer_id)
     return None if row is None else int(row["id"])
 
@@ -98,9 +99,13 @@ def merge_customers(keep: int, gone: int, method: LinkMethod, evidence: str, act
     if open_keep is not None and open_gone is not None:
         target, merged = ((open_gone, open_keep) if prefer == open_gone
                           else (open_keep, open_gone))
+        was = yield from one("SELECT status FROM conversations WHERE id = ?", merged)
         yield from execute(
             "UPDATE conversations SET merged_into = ?, status = 'closed', closed_at = ?,"
-            " closed_by = ?, updated_at = ? WHERE id = ?", target, now, actor, now, merged)
+            " closed_by = ?, updated_at = ?, status_at = ?, status_by = ?, snooze_until = NULL"
+            " WHERE id = ?", target, now, actor, now, now, actor, merged)
+        yield from record(merged, "status", None if was is None else str(was["status"]),
+                          "closed", actor, now)
         # Replies in the joined thread go where the customer wrote last, on either side.
         latest = yield from one(
             "SELECT identity_id, last_inbound_at FROM conversations WHERE id IN (?, ?)"
@@ -164,9 +169,11 @@ def undo_link(customer_id: int, link_id: int | None, actor: str, now: float,
     if merged is not None:
         reopened = yield from execute(
             "UPDATE conversations SET merged_into = NULL, status = 'open', closed_at = NULL,"
-            " closed_by = NULL, updated_at = ? WHERE id = ? AND merged_into = ?",
-            now, merged, target)
+            " closed_by = NULL, updated_at = ?, status_at = ?, status_by = ?"
+            " WHERE id = ? AND merged_into = ?",
+            now, now, actor, merged, target)
         if reopened:
+            yield from record(merged, "status", "closed", "open", actor, now)
             replies = yield from _replies_to(merged)
             out.append((yield from _status(merged, now)))
             out.append((yield from _notice(merged, Unlinked(

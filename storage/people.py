@@ -24,7 +24,7 @@ def cards(customer_ids: list[int]) -> Tx[list[CustomerCard]]:
         if not idents:
             continue
         counts = yield from one(
-            "SELECT COUNT(*) AS conversations, MAX(CASE WHEN status = 'open' AND merged_into"
+            "SELECT COUNT(*) AS conversations, MAX(CASE WHEN status <> 'closed' AND merged_into"
             " IS NULL THEN id END) AS open_id FROM conversations WHERE customer_id = ?",
             customer_id)
         name = yield from one("SELECT display_name FROM customers WHERE id = ?", customer_id)

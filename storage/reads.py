@@ -37,7 +37,8 @@ OUTBOX_COLUMNS = (
 )
 CONVERSATION_COLUMNS = (
     "id, customer_id, identity_id, connector, address, status, slack_channel, slack_thread_ts,"
-    " created_at, last_inbound_at, closed_at, closed_by, previous_id, merged_into"
+    " created_at, last_inbound_at, closed_at, closed_by, previous_id, merged_into, assignee,"
+    " status_at, status_by, snooze_until"
 )
 MESSAGE_COLUMNS = (
     "id, conversation_id, direction, connector, text, attachments, platform_message_id,"
@@ -69,6 +70,8 @@ def conversation_from_row(row: Row) -> Conversation:
         closed_at=row["closed_at"], closed_by=row["closed_by"],
         previous_id=None if row["previous_id"] is None else ConversationId(row["previous_id"]),
         merged_into=None if row["merged_into"] is None else ConversationId(row["merged_into"]),
+        assignee=row["assignee"], status_at=row["status_at"], status_by=row["status_by"],
+        snooze_until=row["snooze_until"],
     )
 
 

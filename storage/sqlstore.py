@@ -10,11 +10,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import ClassVar, TypeVar
 
-from storage import ingest, leases, links, people, reads
+from storage import ingest, leases, links, ownership, people, reads
 from storage import transactions as tx
 from storage.base import (
+    Assignment,
     CustomerCard,
     HistoryEntry,
+    How,
     LinkResult,
     MediaFile,
     OutboxResult,
@@ -26,6 +28,7 @@ from storage.query import TxFactory
 from vocab.models import (
     AgentEdit,
     AgentReply,
+    Change,
     Conversation,
     ConversationId,
     ConversationStatus,
@@ -101,8 +104,20 @@ class SQLStore(ABC):
         return await self._write(lambda: tx.ingest_agent_edit(edit, now))
 
     async def set_status(self, conversation_id: ConversationId, status: ConversationStatus,
-                         actor: str, now: float) -> IngestResult:
-        return await self._write(lambda: tx.set_status(conversation_id, status, actor, now))
+                         actor: str, now: float, until: float | None = None) -> IngestResult:
+        return await self._write(lambda: tx.set_status(conversation_id, status, actor, now,
+                                                       until))
+
+    async def assign(self, conversation_id: ConversationId, user: str | None, actor: str,
+                     how: How, now: float) -> Assignment:
+        return await self._write(lambda: ownership.assign(conversation_id, user, actor, how,
+                                                          now))
+
+    async def wake_snoozed(self, now: float) -> list[OutboxItem]:
+        return await self._write(lambda: ownership.wake_snoozed(now))
+
+    async def changes(self, conversation_id: ConversationId) -> list[Change]:
+        return await self._read(lambda: ownership.changes(conversation_id))
 
     async def put_media(self, token: str, filename: str, mime_type: str, data: bytes,
                         now: float, expires_at: float) -> None:

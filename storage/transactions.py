@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from storage import ownership
 from storage.base import OutboxResult, Outcome
 from storage.links import add_code, identity_on
 from storage.outbox_rows import add_event, add_outbox, seen_slack_event
 from storage.query import Tx, execute, insert, one, rows
-from vocab.events import NotDelivered, StatusChanged
+from vocab.events import NotDelivered
 from vocab.models import (
     AgentEdit,
     AgentReply,
@@ -150,25 +151,9 @@ def ingest_agent_edit(edit: AgentEdit, now: float) -> Tx[IngestResult]:
 
 
 def set_status(conversation_id: int, status: ConversationStatus, actor: str,
-               now: float) -> Tx[IngestResult]:
-    row = yield from one("SELECT status FROM conversations WHERE id = ? {{for_update}}",
-                         conversation_id)
-    if row is None:
-        return IngestResult(message_id=None, conversation_id=None, duplicate=False)
-    conv = ConversationId(conversation_id)
-    if row["status"] == status:
-        return IngestResult(message_id=None, conversation_id=conv, duplicate=True)
-    closed = status is ConversationStatus.CLOSED
-    yield from execute(
-        "UPDATE conversations SET status = ?, closed_at = ?, closed_by = ?, updated_at = ?"
-        " WHERE id = ?",
-        status.value, now if closed else None, actor if closed else None, now, conversation_id,
-    )
-    first = yield from add_outbox(OutboxKind.SLACK_STATUS, conversation_id, None, "", now)
-    second = yield from add_event(conversation_id, StatusChanged(closed=closed, actor=actor),
-                                  now)
-    return IngestResult(message_id=None, conversation_id=conv, duplicate=False,
-                        outbox=(first, second))
+               now: float, until: float | None = None) -> Tx[IngestResult]:
+    """Close, reopen, pending, snooze: see `storage/ownership.py`."""
+    return (yield from ownership.set_status(conversation_id, status, actor, now, until))
 
 
 def notice_payload(text: str, retry: int | None, templates: Sequence[str]) -> str:

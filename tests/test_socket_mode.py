@@ -136,7 +136,7 @@ async def test_requests_no_listener_wants_are_acknowledged_and_change_nothing(
     user = {"id": AGENT, "team_id": h.slack.team_id}
     pushed = [
         await h.slack.socket_push(event_callback(h, {
-            "type": "reaction_added", "user": AGENT, "reaction": "eyes",
+            "type": "reaction_added", "user": AGENT, "reaction": "tada",
             "item": {"type": "message", "channel": CHANNEL, "ts": thread},
             "event_ts": "1717000000.000300"})),
         await h.slack.socket_push(event_callback(h, {

@@ -82,6 +82,29 @@ class StatusChanged(_Event):
     actor: str
 
 
+class StatusMoved(_Event):
+    """The status became open, pending or snoozed (closing and reopening by an agent are
+    `StatusChanged`).  `actor`: the agent as <@U...>, "customer" (they wrote) or "bridge"
+    (a snooze ran out); `before`: the status it left."""
+
+    kind: Literal["status_moved"] = "status_moved"
+    status: Literal["open", "pending", "snoozed"]
+    actor: str
+    before: str = ""
+    until: float | None = None  # a snooze's end
+
+
+class AssigneeChanged(_Event):
+    """The conversation's assignee changed (`assignee` None: nobody holds it now).
+    `how`: claimed, assigned by someone, unassigned, or taken by the first reply."""
+
+    kind: Literal["assignee_changed"] = "assignee_changed"
+    actor: str  # the agent as <@U...>
+    assignee: str | None  # a Slack user id
+    previous: str | None = None
+    how: Literal["claim", "assign", "unassign", "first_reply"] = "assign"
+
+
 class ReturningCustomer(_Event):
     """A new thread of a known customer: who they are and what came before."""
 
@@ -136,8 +159,8 @@ class NotDelivered(_Event):
 
 Event: TypeAlias = Annotated[
     OptOutChanged | HandoffRefused | HandoffLinked | PhoneLinked | ChannelSwitched
-    | ReopenedByCustomer | StatusChanged | ReturningCustomer | ConversationJoined
-    | ContinuesElsewhere | AgentLinked | Unlinked | NotDelivered,
+    | ReopenedByCustomer | StatusChanged | StatusMoved | AssigneeChanged | ReturningCustomer
+    | ConversationJoined | ContinuesElsewhere | AgentLinked | Unlinked | NotDelivered,
     Field(discriminator="kind"),
 ]
 _EVENTS: TypeAdapter[Event] = TypeAdapter(Event)

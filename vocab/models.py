@@ -6,7 +6,7 @@ This module imports nothing of ours; every other layer speaks in these types.
 from __future__ import annotations
 
 import enum
-from typing import NewType
+from typing import Literal, NewType
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -40,6 +40,8 @@ class DeliveryState(enum.StrEnum):
 
 class ConversationStatus(enum.StrEnum):
     OPEN = "open"
+    PENDING = "pending"  # waiting for the customer: their next message opens it again
+    SNOOZED = "snoozed"  # back to open at `snooze_until`, or when the customer writes
     CLOSED = "closed"
 
 
@@ -89,6 +91,25 @@ class Conversation(BaseModel):
     closed_by: str | None = None
     previous_id: ConversationId | None = None  # the closed conversation this one continues
     merged_into: ConversationId | None = None  # its history joined this one's thread (a link)
+    assignee: str | None = None  # the Slack user id of the agent who holds it
+    status_at: float | None = None  # when the status last changed (None: since created)
+    status_by: str | None = None  # who changed it: the agent as <@U...>, "customer", "bridge"
+    snooze_until: float | None = None  # while snoozed
+
+
+class Change(BaseModel):
+    """One change of a conversation's assignee or status, as the history keeps it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    conversation_id: ConversationId
+    kind: Literal["assignee", "status"]
+    old_value: str | None  # a user id (assignee) or a status; None: unassigned
+    new_value: str | None
+    until_at: float | None = None  # a snooze's end
+    actor: str  # the agent as <@U...>, "customer" or "bridge"
+    created_at: float
 
 
 class Message(BaseModel):

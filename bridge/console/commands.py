@@ -1,5 +1,6 @@
 """What agents do in a conversation's thread besides replying: close and reopen (button, message
-shortcut, `!close`), retry a failed delivery, and edit or delete a reply already sent.
+shortcut, `!close`; claiming, assigning, pending and snoozing are `bridge/console/ownership.py`),
+retry a failed delivery, and edit or delete a reply already sent.
 
 Every action is committed before Bolt acknowledges it (`process_before_response=True`), so an
 acknowledged click or command is never lost.
@@ -16,6 +17,8 @@ from typing import Any, Protocol
 
 from bridge.console.continuity import NAMES as CONTINUITY
 from bridge.console.continuity import ContinuityActions, ContinuityCommands
+from bridge.console.ownership import NAMES as OWNERSHIP
+from bridge.console.ownership import OwnershipActions, OwnershipCommands
 from bridge.console.render import (
     CLOSE_ACTION,
     CLOSE_SHORTCUT,
@@ -29,8 +32,6 @@ from vocab.models import (
     AgentEdit,
     AgentReply,
     Attachment,
-    Conversation,
-    ConversationId,
     ConversationStatus,
     IngestResult,
 )
@@ -40,20 +41,15 @@ Ack = Callable[..., Awaitable[None]]
 COMMANDS = {"close": ConversationStatus.CLOSED, "reopen": ConversationStatus.OPEN}
 
 
-class ConsoleActions(ContinuityActions, Protocol):
+class ConsoleActions(ContinuityActions, OwnershipActions, Protocol):
     """The core's side of the console (the router implements it)."""
 
     async def ingest_reply(self, reply: AgentReply) -> IngestResult: ...
 
     async def ingest_edit(self, edit: AgentEdit) -> IngestResult: ...
 
-    async def set_status(self, conversation_id: ConversationId, status: ConversationStatus,
-                         actor: str) -> IngestResult: ...
-
     async def retry(self, ids: Sequence[int]) -> list[int]: ...
 
-    async def conversation_by_thread(self, channel: str,
-                                     thread_ts: str) -> Conversation | None: ...
 
 
 def slack_files(event: dict[str, Any]) -> tuple[Attachment, ...]:
@@ -116,9 +112,11 @@ class ConsoleCommands:
         self.actions = actions
         self.channel = console.settings.support_channel
         self.continuity = ContinuityCommands(console, actions, self._allowed)
+        self.ownership = OwnershipCommands(console, actions, self._allowed, self._set)
 
     def register(self, bolt: Any) -> None:
         self.continuity.register(bolt)
+        self.ownership.register(bolt)
         bolt.action(CLOSE_ACTION)(self._on_close_button)
         bolt.action(REOPEN_ACTION)(self._on_reopen_button)
         bolt.action(RETRY_ACTION)(self._on_retry)
@@ -138,18 +136,20 @@ class ConsoleCommands:
         return agent.allowed
 
     async def _set(self, channel: str, thread_ts: str, user: str,
-                   status: ConversationStatus) -> None:
+                   status: ConversationStatus, quiet: bool = False) -> None:
+        """Close or reopen; `quiet` (a reaction): nothing said when nothing was done."""
         conv = None
         if channel == self.channel:
             conv = await self.actions.conversation_by_thread(channel, thread_ts)
         if conv is None:
-            await self.console.ephemeral(
-                user, "This message is not part of a customer conversation.", None)
+            if not quiet:
+                await self.console.ephemeral(
+                    user, "This message is not part of a customer conversation.", None)
             return
         if not await self._allowed(user, thread_ts):
             return
         result = await self.actions.set_status(conv.id, status, f"<@{user}>")
-        if result.duplicate:
+        if result.duplicate and not quiet:
             state = "closed" if status is ConversationStatus.CLOSED else "open"
             await self.console.ephemeral(user, f"The conversation is already {state}.",
                                          thread_ts)
@@ -162,10 +162,14 @@ class ConsoleCommands:
         if name in CONTINUITY:
             await self.continuity.command(reply, name, rest)
             return
+        if name in OWNERSHIP:
+            await self.ownership.command(reply, name, rest)
+            return
         status = COMMANDS.get(name)
         if status is None:
             prefix = self.console.settings.command_prefix
-            known = ", ".join(f"{prefix}{c}" for c in (*COMMANDS, "template", *CONTINUITY))
+            known = ", ".join(f"{prefix}{c}" for c in (*OWNERSHIP, *COMMANDS, "template",
+                                                       *CONTINUITY))
             await self.console.ephemeral(
                 reply.slack_user, f"Unknown command `{name}`; this thread knows {known}. "
                 "Nothing was sent to the customer.", reply.thread_ts)

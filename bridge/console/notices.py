@@ -7,10 +7,13 @@ Actors (`<@U…>`, "bridge", "customer") are the console's own and shown as they
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, tzinfo
 
+from bridge.console.render import when
 from vocab.continuity import channel_label
 from vocab.events import (
     AgentLinked,
+    AssigneeChanged,
     ChannelSwitched,
     ContinuesElsewhere,
     ConversationJoined,
@@ -23,6 +26,7 @@ from vocab.events import (
     ReopenedByCustomer,
     ReturningCustomer,
     StatusChanged,
+    StatusMoved,
     Unlinked,
     Who,
 )
@@ -75,7 +79,7 @@ def _mention(user: str) -> str:
     return user if user.startswith("<") else f"<@{user}>"
 
 
-def notice_text(event: Event) -> str:
+def notice_text(event: Event, zone: tzinfo = UTC) -> str:
     """The notice's text.  `ReturningCustomer`, `ConversationJoined` and `ContinuesElsewhere`
     are completed when posted, with what the store holds then (see the Slack side of
     delivery)."""
@@ -106,6 +110,10 @@ def notice_text(event: Event) -> str:
             return f":lock: Closed by {event.actor}."
         case StatusChanged():
             return f":unlock: Reopened by {event.actor}."
+        case StatusMoved():
+            return _moved(event, zone)
+        case AssigneeChanged():
+            return _assigned(event)
         case ReturningCustomer():
             return ""
         case ConversationJoined():
@@ -137,3 +145,33 @@ def _unlinked(event: Unlinked) -> str:
                 f"to {replies}. Messages of the other customer already in this thread stay.")
     return (f"{said}{whom(event.who)} is a separate customer again. Their messages already in "
             "this thread stay; new ones start their own.")
+
+
+def _moved(event: StatusMoved, zone: tzinfo) -> str:
+    if event.status == "pending":
+        return (f":hourglass_flowing_sand: Pending: waiting for the customer (set by "
+                f"{event.actor}). Their next message opens it again.")
+    if event.status == "snoozed":
+        until = when(event.until, zone) if event.until is not None else "later"
+        return (f":zzz: Snoozed until {until} by {event.actor}: it opens again then, or when "
+                "the customer writes.")
+    if event.actor == "bridge":
+        return ":alarm_clock: Snooze over: the conversation is open again."
+    if event.actor == "customer":
+        was = "snoozed" if event.before == "snoozed" else "pending"
+        return f":arrows_counterclockwise: Open again: the customer wrote (it was {was})."
+    return f":large_green_circle: Opened by {event.actor} (it was {event.before or 'open'})."
+
+
+def _assigned(event: AssigneeChanged) -> str:
+    if event.assignee is None:
+        return f":bust_in_silhouette: Unassigned by {event.actor} (was <@{event.previous}>)."
+    to = f"<@{event.assignee}>"
+    if event.how == "claim":
+        said = f"{to} claimed the conversation"
+    elif event.how == "first_reply":
+        said = f"{to} replied first and is assigned"
+    else:
+        said = f"Assigned to {to} by {event.actor}"
+    return f":bust_in_silhouette: {said}" + (
+        f" (was <@{event.previous}>)." if event.previous else ".")

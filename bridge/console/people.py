@@ -51,8 +51,8 @@ def context_text(card: CustomerCard, earlier: Sequence[HistoryEntry],
         conv = entry.conversation
         if conv.merged_into is not None:
             outcome = "joined another thread"
-        elif conv.status == "open":
-            outcome = "open"
+        elif conv.status != "closed":
+            outcome = conv.status.value
         else:
             outcome = f"closed by {conv.closed_by}" if conv.closed_by else "closed"
         first = mrkdwn_escape(_clip(entry.first_line, 120)) or "_(no text)_"

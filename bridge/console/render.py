@@ -5,16 +5,19 @@ Pure functions: what the console posts is decided here and tested without Slack.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from vocab.continuity import channel_label as label_of
-from vocab.models import ConversationStatus
+from vocab.models import Conversation, ConversationStatus
 from vocab.mrkdwn import mrkdwn_escape
 
 CLOSE_ACTION = "bridge_close"  # button on the parent message
 REOPEN_ACTION = "bridge_reopen"  # button on the parent of a closed conversation
+CLAIM_ACTION = "bridge_claim"  # button on the parent while nobody holds the conversation
+ASSIGN_ACTION = "bridge_assign"  # users_select on the parent (selected_user: the assignee)
 RETRY_ACTION = "bridge_retry"  # button on a failure notice (value: the outbox row id)
 TEMPLATE_ACTION = "bridge_template"  # "Send template <name>" buttons (value: the name)
 TEMPLATE_BUTTONS = 5
@@ -59,41 +62,88 @@ def _sections(text: str) -> list[dict[str, Any]]:
     return blocks[:45]  # Slack allows 50 blocks; the text field keeps the whole message
 
 
-def status_line(status: ConversationStatus, closed_by: str | None,
-                closed_at: float | None) -> str:
-    if status is ConversationStatus.OPEN:
-        return ":large_green_circle: *Open*"
-    who = f" by {closed_by}" if closed_by else ""
-    when = ""
-    if closed_at is not None:
-        fallback = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(closed_at))
-        when = f" <!date^{int(closed_at)}^{{date_short_pretty}} {{time}}|{fallback}>"
-    return f":white_circle: *Closed*{who}{when}"
+def when(at: float, zone: tzinfo = UTC) -> str:
+    """A moment as Slack shows it to each reader in their own time zone; the fallback text (in
+    notifications, and where Slack cannot) is in the team's zone."""
+    local = datetime.fromtimestamp(at, zone)
+    fallback = local.strftime("%a %Y-%m-%d %H:%M ") + (local.tzname() or "")
+    return f"<!date^{int(at)}^{{date_short_pretty}} {{time}}|{fallback.strip()}>"
 
 
-def parent_message(body: str, status: ConversationStatus, *, conversation_id: int,
-                   closed_by: str | None = None, closed_at: float | None = None,
-                   previous_link: str | None = None,
-                   joined_link: str | None = None) -> tuple[str, list[dict[str, Any]]]:
-    """The thread's parent: the first message, the status, and a Close or Reopen button."""
-    context = status_line(status, closed_by, closed_at)
+@dataclass(frozen=True)
+class Standing:
+    """Where a conversation stands, as its parent shows it."""
+
+    status: ConversationStatus
+    closed_by: str | None = None
+    closed_at: float | None = None
+    status_at: float | None = None  # when it last changed
+    status_by: str | None = None
+    snooze_until: float | None = None
+    assignee: str | None = None  # a Slack user id
+
+    @classmethod
+    def of(cls, conv: Conversation) -> Standing:
+        return cls(conv.status, conv.closed_by, conv.closed_at, conv.status_at, conv.status_by,
+                   conv.snooze_until, conv.assignee)
+
+
+def status_line(s: Standing, zone: tzinfo = UTC) -> str:
+    """`Open`, `Pending`, `Snoozed until <time>`, `Closed`, with an emoji and since when."""
+    since = f" since {when(s.status_at, zone)}" if s.status_at is not None else ""
+    if s.status is ConversationStatus.OPEN:
+        return f":large_green_circle: *Open*{since}"
+    if s.status is ConversationStatus.PENDING:
+        return f":hourglass_flowing_sand: *Pending* (waiting for the customer){since}"
+    if s.status is ConversationStatus.SNOOZED:
+        until = when(s.snooze_until, zone) if s.snooze_until is not None else "later"
+        return f":zzz: *Snoozed until {until}*{since}"
+    who = f" by {s.closed_by}" if s.closed_by else ""
+    at = s.closed_at if s.closed_at is not None else s.status_at
+    return f":white_circle: *Closed*{who}{' ' + when(at, zone) if at is not None else ''}"
+
+
+def assignee_line(assignee: str | None) -> str:
+    return f":bust_in_silhouette: Assignee: <@{assignee}>" if assignee else "Unassigned"
+
+
+def parent_message(body: str, standing: Standing, *, conversation_id: int,
+                   previous_link: str | None = None, joined_link: str | None = None,
+                   zone: tzinfo = UTC) -> tuple[str, list[dict[str, Any]]]:
+    """The thread's parent: the first message, the status and assignee, and the buttons:
+    Close or Reopen, Claim (while nobody holds it), and an Assign user picker."""
+    status = standing.status
+    context = f"{status_line(standing, zone)} · {assignee_line(standing.assignee)}"
     if previous_link:
         context += f" · continues <{previous_link}|an earlier conversation>"
     if joined_link:
         context += f" · joined <{joined_link}|the customer's other thread>"
     closed = status is ConversationStatus.CLOSED
-    button: dict[str, Any] = {
+    value = str(conversation_id)
+    elements: list[dict[str, Any]] = [{
         "type": "button",
         "action_id": REOPEN_ACTION if closed else CLOSE_ACTION,
         "text": {"type": "plain_text", "text": "Reopen" if closed else "Close"},
-        "value": str(conversation_id),
-    }
+        "value": value,
+    }]
+    if standing.assignee is None:
+        elements.append({"type": "button", "action_id": CLAIM_ACTION, "value": value,
+                         "text": {"type": "plain_text", "text": "Claim"}})
+    picker: dict[str, Any] = {"type": "users_select", "action_id": ASSIGN_ACTION,
+                              "placeholder": {"type": "plain_text", "text": "Assign"}}
+    if standing.assignee:
+        picker["initial_user"] = standing.assignee
+    elements.append(picker)
     blocks = [
         *_sections(body),
         {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]},
-        {"type": "actions", "block_id": "bridge_conversation", "elements": [button]},
+        {"type": "actions", "block_id": "bridge_conversation", "elements": elements},
     ]
-    prefix = "[closed] " if closed else ""
+    prefix = {ConversationStatus.CLOSED: "[closed] ", ConversationStatus.PENDING: "[pending] ",
+              ConversationStatus.SNOOZED: "[snoozed] "}.get(status, "")
+    # The text (where blocks are not shown) says it too once there is more to say than "open".
+    if standing.assignee is not None or status is not ConversationStatus.OPEN:
+        body += f"\n{status_line(standing, zone)} · {assignee_line(standing.assignee)}"
     return prefix + body, blocks
 
 

@@ -36,6 +36,10 @@ NEEDS: tuple[SlackNeed, ...] = (
               "post in a public support channel the app was not invited to"),
     SlackNeed("event", "message.channels", "channels:history", "agents' replies, edits"),
     SlackNeed("event", "message.groups", "groups:history", "... in private channels"),
+    SlackNeed("event", "reaction_added", "reactions:read",
+              "reactions on a thread's parent: close, claim"),
+    SlackNeed("event", "reaction_removed", "reactions:read",
+              "removing the close reaction reopens"),
     SlackNeed("feature", "shortcut", "commands", "the Close conversation message shortcut"),
 )
 # Methods that need no scope (token checks), and the Socket Mode call made with the app-level

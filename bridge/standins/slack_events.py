@@ -210,3 +210,25 @@ class SlackEventSender:
         event["previous_message"] = {"type": "message", "user": user, "ts": ts,
                                      "thread_ts": thread_ts, "text": old_text}
         return envelope
+
+    def reaction_event(self, *, channel: str, user: str, ts: str, reaction: str,
+                       added: bool = True, item_user: str = "U0BOT") -> JSONDict:
+        """``reaction_added`` / ``reaction_removed``: `user` reacted to message `ts`."""
+        envelope = self.message_event(channel=channel, user=user, text="")
+        event_ts = envelope["event"]["ts"]
+        envelope["event"] = {
+            "type": "reaction_added" if added else "reaction_removed", "user": user,
+            "reaction": reaction, "item": {"type": "message", "channel": channel, "ts": ts},
+            "item_user": item_user, "event_ts": event_ts,
+        }
+        return envelope
+
+    def picker_action(self, *, channel: str, user: str, message: JSONDict, action_id: str,
+                      selected_user: str) -> JSONDict:
+        """A ``block_actions`` payload: `user` picked `selected_user` in a users_select."""
+        payload = self.block_action(channel=channel, user=user, message=message,
+                                    action_id=action_id, value="")
+        payload["actions"] = [{"type": "users_select", "action_id": action_id,
+                               "block_id": "standin", "selected_user": selected_user,
+                               "action_ts": self._clock.next()}]
+        return payload
