@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -27,6 +28,7 @@ from vocab.models import (
     OutboundMessage,
     SendReceipt,
 )
+from vocab.untrusted import HostRule
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +117,48 @@ async def read_capped(resp: aiohttp.ClientResponse, max_bytes: int, what: str) -
         if len(data) > max_bytes:
             raise too_large(len(data), max_bytes)
     return bytes(data)
+
+
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 5
+
+
+def foreign_url(url: str, what: str) -> SendError:
+    """A URL outside the platform's hosts: not fetched (the thread says so)."""
+    try:
+        host = urlsplit(url).hostname or url[:80]
+    except ValueError:
+        host = url[:80]
+    return SendError(f"{what}: {host} is not one of the platform's hosts, so it was not "
+                     "fetched", code="foreign_url", retryable=False)
+
+
+async def fetch_media(session: aiohttp.ClientSession, url: str, rule: HostRule, max_bytes: int,
+                      what: str, *, credentials: Mapping[str, str] | None = None,
+                      client_timeout: aiohttp.ClientTimeout | None = None) -> bytes:
+    """Download a file under the platform's host rule: every URL (redirects included) must be
+    allowed by `rule`; `credentials` (headers) go only with the first request and only to a
+    host the rule gives credentials to; redirects are followed by hand, without them; the
+    size is capped while streaming.  `SendError` for anything else."""
+    headers = dict(credentials or {}) if rule.with_credentials(url) else {}
+    try:
+        for _ in range(MAX_REDIRECTS + 1):
+            if not rule.allows(url):
+                raise foreign_url(url, what)
+            request = (session.get(url, headers=headers, allow_redirects=False)
+                       if client_timeout is None else
+                       session.get(url, headers=headers, allow_redirects=False,
+                                   timeout=client_timeout))
+            async with request as resp:
+                if resp.status not in REDIRECTS:
+                    return await read_capped(resp, max_bytes, what)
+                url = urljoin(url, resp.headers.get("Location", ""))
+                headers = {}  # credentials belong to the first host only
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        raise SendError(f"{what} failed: {exc!r}", code="network", retryable=True) from exc
+    except ValueError as exc:  # a URL aiohttp cannot even parse
+        raise foreign_url(url, what) from exc
+    raise SendError(f"{what}: too many redirects", code="redirects", retryable=False)
 
 
 class Unsupported(SendError):

@@ -28,7 +28,7 @@ from connectors.base import (
     SendError,
     Unauthorized,
     WebhookRejected,
-    read_capped,
+    fetch_media,
 )
 from connectors.messenger.parse import (
     METADATA,
@@ -49,9 +49,12 @@ from vocab.models import (
     SendReceipt,
 )
 from vocab.split import split_plain
+from vocab.untrusted import HostRule
 
 log = logging.getLogger(__name__)
 SIGNATURE = "X-Hub-Signature-256"
+# Where Meta serves customers' files (Messenger's CDN, WhatsApp's lookaside host).
+META_CDN_HOSTS = (".fbcdn.net", ".fbsbx.com", ".facebook.com", ".cdninstagram.com")
 TEXT_LIMIT = 2000
 HOUR = 3600.0
 WINDOW = 24 * HOUR  # RESPONSE: anything, within 24 hours of the customer's last message
@@ -104,6 +107,7 @@ class MessengerConnector(Connector):
         super().__init__(settings, ctx)
         assert isinstance(settings, MessengerSettings)
         self.settings = settings
+        self._media_hosts = HostRule.of(META_CDN_HOSTS, [settings.graph_base_url])
         self._name_failed: dict[str, float] = {}  # state key -> monotonic time of the failure
         self._app_id = settings.app_id  # or, once learnt, the app id of our own echoes
         self._persona_locks: dict[str, asyncio.Lock] = {}
@@ -391,20 +395,20 @@ class MessengerConnector(Connector):
 
     async def fetch_file(self, attachment: Attachment, max_bytes: int) -> bytes:
         """A customer's file from Meta's CDN.  Its links expire, so the core's Slack-file row
-        (queued with the message, in the same commit) fetches it right after the webhook."""
+        (queued with the message, in the same commit) fetches it right after the webhook.
+        Only Meta's CDN hosts (or the configured Graph API's origin) are fetched."""
         url = attachment.url or ""
         if not url.startswith(("https://", "http://")):
             raise SendError("the attachment has no download URL", code="no_url",
                             retryable=False)
         timeout = aiohttp.ClientTimeout(total=self.settings.request_timeout * 3)
         try:
-            async with self.ctx.session.get(url, timeout=timeout) as resp:
-                if resp.status in (403, 404, 410):
-                    raise SendError(
-                        f"Meta's link to it no longer works (HTTP {resp.status}: its CDN links "
-                        "expire); ask the customer to send it again", code="expired",
-                        retryable=False)
-                return await read_capped(resp, max_bytes, "Messenger attachment download")
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise SendError(f"attachment download failed: {exc!r}", code="network",
-                            retryable=True) from exc
+            return await fetch_media(self.ctx.session, url, self._media_hosts, max_bytes,
+                                     "Messenger attachment download", client_timeout=timeout)
+        except SendError as exc:
+            if exc.code in ("http_403", "http_404", "http_410"):
+                raise SendError(
+                    f"Meta's link to it no longer works (HTTP {exc.code[5:]}: "
+                    "its CDN links expire); ask the customer to send it again", code="expired",
+                    retryable=False) from exc
+            raise
