@@ -180,9 +180,10 @@ class Bridge:
                                    max_body_bytes=s.server.max_body_bytes,
                                    state=ConnectorState(store, name),
                                    run_once=self.singletons.run, receipt=self.router.receipt,
-                                   clock=clock)
+                                   clock=clock, body_timeout=s.server.body_timeout)
             self.connectors[name] = connector_class(name)(table, ctx)
-        events = SlackEvents(self.console, self.router, s.server.max_body_bytes)
+        events = SlackEvents(self.console, self.router, s.server.max_body_bytes,
+                             body_timeout=s.server.body_timeout)
         self.slack_socket: SlackSocket | None = None  # Socket Mode only
         if s.slack.mode == "socket":
             events.register_catch_all()  # after every other listener: Bolt runs the first match
@@ -199,8 +200,14 @@ class Bridge:
             app.add_routes(events.routes())
         for connector in self.connectors.values():
             app.add_routes(connector.routes())
+        # Hostile clients: bodies are never decompressed (platforms do not compress webhooks,
+        # and a gzip bomb would inflate in the parser before any check); an idle keep-alive
+        # connection closes after keepalive_timeout; an unread body is not drained (lingering)
+        # but its connection closed once the answer is written.
         self.runner = web.AppRunner(app, access_log=None,
-                                    shutdown_timeout=s.server.shutdown_timeout)
+                                    shutdown_timeout=s.server.shutdown_timeout,
+                                    auto_decompress=False, lingering_time=0,
+                                    keepalive_timeout=s.server.keepalive_timeout)
 
         self.lifecycle = web.Application()
         self.lifecycle.cleanup_ctx.extend(self.steps())

@@ -143,6 +143,12 @@ class MessengerConnector(Connector):
             return web.Response(text=query.get("hub.challenge", ""), content_type="text/plain")
         return web.Response(status=403, text="forbidden", content_type="text/plain")
 
+    content_types = ("application/json",)
+
+    def precheck(self, request: web.Request) -> None:
+        if not request.headers.get(SIGNATURE, "").strip().lower().startswith("sha256="):
+            raise Unauthorized(f"missing {SIGNATURE}")
+
     async def verify(self, request: web.Request, body: bytes) -> None:
         """`sha256=<hex>`; the hex digits in either case (the same digest), nothing else."""
         algorithm, _, digest = request.headers.get(SIGNATURE, "").strip().partition("=")
@@ -159,12 +165,13 @@ class MessengerConnector(Connector):
         200: customers' names, then one commit for every message of the body, then the
         delivery and read watermarks."""
         try:
-            data = load(await self.read_verified(request))
+            body = await self.read_verified(request)
+            data = self.parsed(lambda: load(body))
             if not self._app_id:
                 self._app_id = await self.ctx.state.get(APP_ID_KEY) or ""
-            parsed = parse_body(data, self._app_id)
+            parsed = self.parsed(lambda: parse_body(data, self._app_id))
         except WebhookRejected as exc:
-            return self.rejected(exc)
+            return self.rejected(exc, request)
         messages = await self._without_our_echoes(parsed)
         if messages:
             await self.ctx.ingest(await self._named(messages))  # raises -> 500

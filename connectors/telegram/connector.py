@@ -103,10 +103,16 @@ class TelegramConnector(Connector):
             return None
         return f"To continue on Telegram, open https://t.me/{username}?start={code}"
 
-    async def verify(self, request: web.Request, body: bytes) -> None:
-        given = request.headers.get(SECRET_HEADER, "").encode()
+    content_types = ("application/json",)
+
+    def precheck(self, request: web.Request) -> None:
+        """The secret is a header: checked before the body is read."""
+        given = request.headers.get(SECRET_HEADER, "").encode("utf-8", "replace")
         if not hmac.compare_digest(given, self._secret):
             raise Unauthorized("missing or wrong X-Telegram-Bot-Api-Secret-Token")
+
+    async def verify(self, request: web.Request, body: bytes) -> None:
+        self.precheck(request)
 
     def parse(self, body: bytes) -> list[InboundMessage]:
         return parse_update(body)

@@ -128,6 +128,12 @@ class TwilioConnector(Connector):
             self._http = None
 
     # -- inbound -----------------------------------------------------------------------------
+    content_types = ("application/x-www-form-urlencoded",)
+
+    def precheck(self, request: web.Request) -> None:
+        if not request.headers.get(SIGNATURE):
+            raise Unauthorized(f"missing {SIGNATURE}")
+
     async def verify(self, request: web.Request, body: bytes) -> None:
         form = parse_form(body)  # 400 before 401: an unparsable form cannot be checked
         url = self.ctx.public_url + request.path_qs  # what Twilio signed, behind any proxy
@@ -136,7 +142,7 @@ class TwilioConnector(Connector):
         if settings_header and self._key_validator is not None:
             ok = self._key_validator.validate(url, form, signature,
                                               algorithm=get_signature_algorithm(settings_header))
-        elif not signature:
+        elif not signature or not signature.isascii():
             ok = False
         else:
             # The SDK's `validate` always signs the URL twice (with and without the default
@@ -154,10 +160,11 @@ class TwilioConnector(Connector):
         """Delivery receipts: verified like messages, committed (forward only), then 200.
         A callback for a MessageSid the bridge never sent is acknowledged and ignored."""
         try:
-            form = parse_form(await self.read_verified(request))
-            receipt = parse_status(form)
+            body = await self.read_verified(request)
+            form = self.parsed(lambda: parse_form(body))
+            receipt = self.parsed(lambda: parse_status(form))
         except WebhookRejected as exc:
-            return self.rejected(exc)
+            return self.rejected(exc, request)
         if receipt is not None:
             # 63016: Twilio's clock says the window closed; offer the templates, as before a send
             templates = self.templates(form.get("To", "")) if form.get("ErrorCode") == "63016" \
