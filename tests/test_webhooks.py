@@ -129,7 +129,7 @@ async def test_slack_oversized_is_413(harness: Harness) -> None:
                                   thread_ts="1.0")
     body = json.dumps(event).encode()
     assert await slack_post(h, body, slack_signature_headers(SIGNING_SECRET, body)) == 413
-    assert await slack_post(h, body, {"Content-Type": "application/json"}) == 401  # no signature headers: refused before the body is read
+    assert await slack_post(h, body, {"Content-Type": "application/json"}) == 401
 
 
 async def test_slack_authentic_events_we_do_not_use_get_200(harness: Harness) -> None:
