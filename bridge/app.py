@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import aiohttp
 from aiohttp import web
 
+from bridge.connections import ConnectionGuard, GuardedSite, client_address
 from bridge.console.events import SlackEvents
 from bridge.console.slack import SlackConsole
 from bridge.console.socket import SlackSocket
@@ -190,8 +191,12 @@ class Bridge:
             self.slack_socket = SlackSocket(events.bolt, s.slack.app_token, self.console.client,
                                             connect_timeout=s.slack.request_timeout * 2)
 
-        app = self.web_app = web.Application(client_max_size=s.server.max_body_bytes,
-                                             middlewares=[readiness])
+        self.guard = ConnectionGuard(s.server.max_connections,
+                                     s.server.max_connections_per_address,
+                                     s.server.trusted_proxies)
+        app = self.web_app = web.Application(
+            client_max_size=s.server.max_body_bytes,
+            middlewares=[client_address(self.guard.trusted), readiness])
         app[READINESS], app[STORE], app[WORKER] = self.readiness, store, self.worker
         app[CONNECTORS] = self.connectors
         app.router.add_get("/healthz", healthz)
@@ -266,11 +271,8 @@ class Bridge:
         s = self.settings.server
         await self.runner.setup()
         try:
-            site: web.BaseSite
-            if self._sock is not None:
-                site = web.SockSite(self.runner, self._sock)
-            else:
-                site = web.TCPSite(self.runner, s.host, s.port)
+            site = GuardedSite(self.runner, self.guard, host=s.host, port=s.port,
+                               sock=self._sock)
             await site.start()  # /healthz answers 503 from here until `serve`
             self.port = int(self.runner.addresses[0][1])
             yield
