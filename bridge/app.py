@@ -6,6 +6,7 @@ import asyncio
 import gc
 import logging
 import os
+import re
 import secrets
 import socket
 import time
@@ -34,6 +35,7 @@ from storage.sqlstore import SQLStore
 from vocab.models import InboundMessage, IngestResult
 
 log = logging.getLogger(__name__)
+MEDIA_TOKEN = re.compile(r"[A-Za-z0-9_-]{20,100}")  # what `secrets.token_urlsafe` makes
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Step = Callable[[web.Application], AsyncIterator[None]]
 
@@ -104,7 +106,7 @@ async def media(request: web.Request) -> web.StreamResponse:
     """Files for platforms that fetch media by URL: unguessable token, expires."""
     token = request.match_info["token"]
     found = None
-    if 20 <= len(token) <= 100:
+    if MEDIA_TOKEN.fullmatch(token):
         found = await request.app[STORE].get_media(token, time.time())
     if found is None:
         return web.json_response({"error": "unknown or expired link"}, status=404)

@@ -26,15 +26,18 @@ JSON_VALUES = st.recursive(
 
 
 def telegram_like() -> st.SearchStrategy[dict[str, Any]]:
-    scalar = st.none() | st.integers() | ANY_TEXT | JSON_VALUES
-    chat = st.fixed_dictionaries({"id": scalar, "type": st.sampled_from(["private", "group"])})
-    message = st.fixed_dictionaries({"message_id": scalar, "date": scalar, "chat": chat},
-                                    optional={"text": scalar, "from": JSON_VALUES,
-                                              "caption": scalar, "photo": JSON_VALUES,
+    """Updates shaped like Telegram's, often valid, with any text and odd values."""
+    odd = st.none() | ANY_TEXT | JSON_VALUES
+    number = st.integers(1, 10**12) | st.integers() | odd
+    chat = st.fixed_dictionaries({"id": number, "type": st.sampled_from(["private", "group"])})
+    sender = st.fixed_dictionaries({"id": number, "is_bot": st.just(False),
+                                    "first_name": ANY_TEXT}, optional={"username": ANY_TEXT})
+    message = st.fixed_dictionaries({"message_id": number, "date": number, "chat": chat},
+                                    optional={"text": ANY_TEXT | odd, "from": sender | odd,
+                                              "caption": ANY_TEXT, "photo": JSON_VALUES,
                                               "entities": JSON_VALUES, "contact": JSON_VALUES})
     kind = st.sampled_from(["message", "edited_message", "callback_query"])
-    return st.builds(lambda k, m, u: {"update_id": u, k: m}, kind, message,
-                     st.integers() | ANY_TEXT)
+    return st.builds(lambda k, m, u: {"update_id": u, k: m}, kind, message, number)
 
 
 def encoded(value: Any) -> bytes:
