@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import aiohttp
 from aiohttp import web
 
-from bridge.connections import ConnectionGuard, GuardedSite, client_address
+from bridge.connections import ConnectionGuard, GuardedSite, QuietServerLog, client_address
 from bridge.console.events import SlackEvents
 from bridge.console.slack import SlackConsole
 from bridge.console.socket import SlackSocket
@@ -272,6 +272,8 @@ class Bridge:
     async def _listen(self, _: web.Application) -> AsyncIterator[None]:
         s = self.settings.server
         await self.runner.setup()
+        server_log, quiet = logging.getLogger("aiohttp.server"), QuietServerLog()
+        server_log.addFilter(quiet)
         try:
             site = GuardedSite(self.runner, self.guard, host=s.host, port=s.port,
                                sock=self._sock)
@@ -279,6 +281,7 @@ class Bridge:
             self.port = int(self.runner.addresses[0][1])
             yield
         finally:
+            server_log.removeFilter(quiet)
             if self.runner.server is not None:  # `serve` did not get to stop it
                 await self.runner.cleanup()
 

@@ -15,7 +15,9 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
+import aiohttp
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 log = logging.getLogger(__name__)
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -171,3 +173,31 @@ def client_address(trusted: Sequence[Network]) -> Callable[..., Awaitable[web.St
         return await handler(request)
 
     return middleware
+
+
+class QuietServerLog(logging.Filter):
+    """On aiohttp's server logger: a request aiohttp itself refuses (bad HTTP, a header too
+    long) or a client that goes away is one short line per 10 s, not a traceback each time.
+    Anything else (a bug of ours escaping a handler) keeps its traceback."""
+
+    NOISE: tuple[type[BaseException], ...] = (
+        HttpProcessingError, ConnectionError, aiohttp.ClientConnectionError,
+        aiohttp.ClientPayloadError, asyncio.CancelledError, TimeoutError)
+
+    def __init__(self, every: float = 10.0) -> None:
+        super().__init__()
+        self.every = every
+        self.quieted = 0
+        self._logged = -every
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is None or not isinstance(exc, self.NOISE):
+            return True
+        self.quieted += 1
+        now = time.monotonic()
+        if now - self._logged >= self.every:
+            self._logged = now
+            log.info("refused bad HTTP or a client gone (%d so far): %s", self.quieted,
+                     str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__)
+        return False
