@@ -179,8 +179,15 @@ async def slow_client(port: int, refused: Counter[str], stop: asyncio.Event) -> 
     except OSError:
         refused["connect failed"] += 1
         return
-    writer.write(b"POST /webhooks/telegram HTTP/1.1\r\nHost: x\r\nX-Slow: ")
     started = time.monotonic()
+    try:  # over a cap, the bridge answers 503 at once
+        line = await asyncio.wait_for(reader.readline(), 0.5)
+        refused["503" if line.startswith(b"HTTP/1.1 503") else "closed at once"] += 1
+        writer.close()
+        return
+    except TimeoutError:
+        pass
+    writer.write(b"POST /webhooks/telegram HTTP/1.1\r\nHost: x\r\nX-Slow: ")
     try:
         while not stop.is_set():
             writer.write(b"a")

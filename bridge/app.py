@@ -35,6 +35,7 @@ from storage.sqlstore import SQLStore
 from vocab.models import InboundMessage, IngestResult
 
 log = logging.getLogger(__name__)
+LINGER = 2.0  # seconds an unread request body is drained after the answer, at most
 MEDIA_TOKEN = re.compile(r"[A-Za-z0-9_-]{20,100}")  # what `secrets.token_urlsafe` makes
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Step = Callable[[web.Application], AsyncIterator[None]]
@@ -209,11 +210,11 @@ class Bridge:
             app.add_routes(connector.routes())
         # Hostile clients: bodies are never decompressed (platforms do not compress webhooks,
         # and a gzip bomb would inflate in the parser before any check); an idle keep-alive
-        # connection closes after keepalive_timeout; an unread body is not drained (lingering)
-        # but its connection closed once the answer is written.
+        # connection closes after keepalive_timeout; the rest of an unread body is read and
+        # dropped for at most LINGER seconds (so the client reads its answer), then closed.
         self.runner = web.AppRunner(app, access_log=None,
                                     shutdown_timeout=s.server.shutdown_timeout,
-                                    auto_decompress=False, lingering_time=0,
+                                    auto_decompress=False, lingering_time=LINGER,
                                     keepalive_timeout=s.server.keepalive_timeout)
 
         self.lifecycle = web.Application()

@@ -22,9 +22,10 @@ def tracebacks(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
 
 
 async def test_a_flood_of_rejected_requests_is_a_line_or_two(
-    harness: Harness, caplog: pytest.LogCaptureFixture,
+    harness: Harness, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     h = harness
+    monkeypatch.setattr(connectors.base, "REJECTIONS", connectors.base.RejectionLog())
     caplog.set_level(logging.INFO)
     for _ in range(100):
         async with h.session.post(f"{h.url}/webhooks/telegram", data=b"{}") as resp:
