@@ -94,8 +94,9 @@ class Guarded(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         host = str(peer[0]) if isinstance(peer, tuple) and peer else ""
         if not self.guard.admit(host):
-            if isinstance(transport, asyncio.WriteTransport):
-                transport.write(BUSY)
+            write = getattr(transport, "write", None)  # uvloop's transports are no WriteTransport
+            if callable(write):
+                write(BUSY)
             transport.close()
             return
         self.host = host

@@ -10,9 +10,10 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+import uvloop
 from aiohttp import web
 
-from bridge.connections import ConnectionGuard, client_address, is_trusted, networks
+from bridge.connections import ConnectionGuard, Guarded, client_address, is_trusted, networks
 from bridge.standins.signing import telegram_secret_headers
 from tests.conftest import WEBHOOK_SECRET, HarnessFactory
 
@@ -125,3 +126,22 @@ async def test_x_forwarded_for_is_read_from_the_right_past_trusted_hops(
             headers = {"X-Forwarded-For": forwarded} if forwarded else {}
             async with session.get(echo_remote, headers=headers) as resp:
                 assert await resp.text() == seen
+
+
+async def test_the_503_reaches_clients_under_uvloop_too() -> None:
+    """`bridge run` serves on uvloop, whose transports are not asyncio.WriteTransport."""
+
+    async def run() -> bytes:
+        guard = ConnectionGuard(max_total=0, max_per_address=0, trusted=[])
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(lambda: Guarded(asyncio.Protocol(), guard),
+                                          "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        line = await asyncio.wait_for(reader.readline(), 2.0)
+        writer.close()
+        server.close()
+        await server.wait_closed()
+        return line
+
+    assert (await asyncio.to_thread(uvloop.run, run())).startswith(b"HTTP/1.1 503")
