@@ -6,6 +6,7 @@ import asyncio
 import gc
 import logging
 import os
+import re
 import secrets
 import socket
 import time
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 import aiohttp
 from aiohttp import web
 
+from bridge.connections import ConnectionGuard, GuardedSite, QuietServerLog, client_address
 from bridge.console.events import SlackEvents
 from bridge.console.slack import SlackConsole
 from bridge.console.socket import SlackSocket
@@ -35,6 +37,8 @@ from storage.sqlstore import SQLStore
 from vocab.models import InboundMessage, IngestResult
 
 log = logging.getLogger(__name__)
+LINGER = 2.0  # seconds an unread request body is drained after the answer, at most
+MEDIA_TOKEN = re.compile(r"[A-Za-z0-9_-]{20,100}")  # what `secrets.token_urlsafe` makes
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Step = Callable[[web.Application], AsyncIterator[None]]
 
@@ -114,7 +118,7 @@ async def media(request: web.Request) -> web.StreamResponse:
     """Files for platforms that fetch media by URL: unguessable token, expires."""
     token = request.match_info["token"]
     found = None
-    if 20 <= len(token) <= 100:
+    if MEDIA_TOKEN.fullmatch(token):
         found = await request.app[STORE].get_media(token, time.time())
     if found is None:
         return web.json_response({"error": "unknown or expired link"}, status=404)
@@ -197,17 +201,23 @@ class Bridge:
                                    max_body_bytes=s.server.max_body_bytes,
                                    state=ConnectorState(store, name),
                                    run_once=self.singletons.run, receipt=self.router.receipt,
-                                   clock=clock)
+                                   clock=clock, body_timeout=s.server.body_timeout)
             self.connectors[name] = connector_class(name)(table, ctx)
-        events = SlackEvents(self.console, self.router, s.server.max_body_bytes)
+        events = SlackEvents(self.console, self.router, s.server.max_body_bytes,
+                             body_timeout=s.server.body_timeout)
         self.slack_socket: SlackSocket | None = None  # Socket Mode only
         if s.slack.mode == "socket":
             events.register_catch_all()  # after every other listener: Bolt runs the first match
             self.slack_socket = SlackSocket(events.bolt, s.slack.app_token, self.console.client,
                                             connect_timeout=s.slack.request_timeout * 2)
 
-        app = self.web_app = web.Application(client_max_size=s.server.max_body_bytes,
-                                             middlewares=[self.metrics.middleware, readiness])
+        self.guard = ConnectionGuard(s.server.max_connections,
+                                     s.server.max_connections_per_address,
+                                     s.server.trusted_proxies)
+        app = self.web_app = web.Application(
+            client_max_size=s.server.max_body_bytes,
+            middlewares=[self.metrics.middleware, client_address(self.guard.trusted),
+                         readiness])
         app[READINESS], app[STORE], app[WORKER] = self.readiness, store, self.worker
         app[CONNECTORS] = self.connectors
         app.router.add_get("/healthz", healthz)
@@ -217,8 +227,14 @@ class Bridge:
             app.add_routes(events.routes())
         for connector in self.connectors.values():
             app.add_routes(connector.routes())
+        # Hostile clients: bodies are never decompressed (platforms do not compress webhooks,
+        # and a gzip bomb would inflate in the parser before any check); an idle keep-alive
+        # connection closes after keepalive_timeout; the rest of an unread body is read and
+        # dropped for at most LINGER seconds (so the client reads its answer), then closed.
         self.runner = web.AppRunner(app, access_log=None,
-                                    shutdown_timeout=s.server.shutdown_timeout)
+                                    shutdown_timeout=s.server.shutdown_timeout,
+                                    auto_decompress=False, lingering_time=LINGER,
+                                    keepalive_timeout=s.server.keepalive_timeout)
 
         self.step = ""  # the start-up step running (or the last one run)
         self.lifecycle = web.Application()
@@ -287,16 +303,16 @@ class Bridge:
         self.step = "listen"
         s = self.settings.server
         await self.runner.setup()
+        server_log, quiet = logging.getLogger("aiohttp.server"), QuietServerLog()
+        server_log.addFilter(quiet)
         try:
-            site: web.BaseSite
-            if self._sock is not None:
-                site = web.SockSite(self.runner, self._sock)
-            else:
-                site = web.TCPSite(self.runner, s.host, s.port)
+            site = GuardedSite(self.runner, self.guard, host=s.host, port=s.port,
+                               sock=self._sock)
             await site.start()  # /healthz answers 503 from here until `serve`
             self.port = int(self.runner.addresses[0][1])
             yield
         finally:
+            server_log.removeFilter(quiet)
             if self.runner.server is not None:  # `serve` did not get to stop it
                 await self.runner.cleanup()
 

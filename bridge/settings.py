@@ -5,6 +5,7 @@ Every problem is reported with the file, the dotted key and the fix; unknown key
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -42,6 +43,25 @@ class ServerSettings(Strict):
     max_body_bytes: int = Field(1_048_576, ge=1024)
     shutdown_timeout: float = Field(10.0, gt=0, le=60)
     metrics_token: str = ""  # GET /metrics: open when empty, else Authorization: Bearer <it>
+    # Hostile clients (issue 16): a body not read within body_timeout gets 408; an idle
+    # keep-alive connection is closed after keepalive_timeout; at most max_connections are
+    # open, and at most max_connections_per_address from one address outside trusted_proxies
+    # (whose X-Forwarded-For is the only one believed).
+    body_timeout: float = Field(10.0, gt=0, le=300)
+    keepalive_timeout: float = Field(60.0, gt=0, le=3600)
+    max_connections: int = Field(1024, ge=1, le=100_000)
+    max_connections_per_address: int = Field(64, ge=1, le=100_000)
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{item!r} is not an address or network (10.0.0.0/8)") from exc
+        return value
 
     @field_validator("public_url")
     @classmethod

@@ -7,12 +7,14 @@ Connectors never write messages to the store themselves; they get a `ConnectorCo
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import ClassVar, Protocol, TypeVar
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -27,6 +29,7 @@ from vocab.models import (
     OutboundMessage,
     SendReceipt,
 )
+from vocab.untrusted import HostRule
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,93 @@ class TooLarge(WebhookRejected):
 class Malformed(WebhookRejected):
     def __init__(self, reason: str) -> None:
         super().__init__(400, reason)
+
+
+class UnsupportedMedia(WebhookRejected):
+    """A Content-Encoding (platforms do not compress webhooks) or content type we do not
+    read: 415 without reading the body."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(415, reason)
+
+
+class ClientGone(WebhookRejected):
+    """The body never arrived: too slow (408) or the client went away mid-body (400)."""
+
+
+IDENTITY = frozenset({"", "identity"})
+T = TypeVar("T")
+
+
+class RejectionLog:
+    """Rejected requests in the log: one short line per client address at most every
+    `every` seconds (with how many were not written), so a flood costs no disk."""
+
+    def __init__(self, every: float = 10.0, size: int = 4096) -> None:
+        self.every = every
+        self.size = size
+        self._last: dict[str, tuple[float, int]] = {}
+
+    def note(self, where: str, status: int, reason: str, peer: str) -> None:
+        now = time.monotonic()
+        last, skipped = self._last.get(peer, (-self.every, 0))
+        if now - last < self.every:
+            self._last[peer] = (last, skipped + 1)
+            return
+        if len(self._last) >= self.size:
+            self._last.clear()
+        self._last[peer] = (now, 0)
+        more = f" (+{skipped} more)" if skipped else ""
+        log.info("%s rejected %s from %s: %s%s", where, status, peer, reason[:80], more)
+
+
+REJECTIONS = RejectionLog()
+_BUGS: set[tuple[str, str]] = set()
+
+
+def log_bug_once(where: str, exc: BaseException) -> None:
+    """A bug of ours met by some input: the traceback once per place and kind, then a line."""
+    key = (where, type(exc).__name__)
+    if key in _BUGS:
+        log.warning("%s failed again: %s", where, type(exc).__name__)
+        return
+    _BUGS.add(key)
+    log.error("%s failed on its input (a bug; answered 400)", where, exc_info=exc)
+
+
+def rejection(where: str, exc: WebhookRejected, request: web.Request) -> web.StreamResponse:
+    """The answer to a rejected request, logged in one short rate-limited line."""
+    REJECTIONS.note(where, exc.status, exc.reason, request.remote or "?")
+    return web.json_response({"error": exc.reason}, status=exc.status)
+
+
+async def read_body(request: web.Request, max_bytes: int, seconds: float,
+                    content_types: Sequence[str] = ()) -> bytes:
+    """A request body read safely, or `WebhookRejected`: 415 for a Content-Encoding other than
+    identity or a content type not in `content_types` (none said is accepted), 413 past
+    `max_bytes` (declared, then read), 408 when it takes longer than `seconds`, 400 when the
+    client goes away or the body is broken.  Checked before anything is read where possible."""
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding not in IDENTITY:
+        raise UnsupportedMedia("Content-Encoding is not supported; send the body uncompressed")
+    if content_types and "Content-Type" in request.headers and \
+            request.content_type not in content_types:
+        raise UnsupportedMedia(f"Content-Type must be {' or '.join(content_types)}")
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise TooLarge()
+    try:
+        async with asyncio.timeout(seconds):
+            body = await request.read()
+    except TimeoutError as exc:
+        raise ClientGone(408, "the body was not received in time") from exc
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise TooLarge() from exc
+    except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, ConnectionError,
+            ValueError) as exc:  # RequestPayloadError is a ClientPayloadError
+        raise ClientGone(400, "the body could not be read") from exc
+    if len(body) > max_bytes:
+        raise TooLarge()
+    return body
 
 
 class SendError(Exception):
@@ -117,6 +207,48 @@ async def read_capped(resp: aiohttp.ClientResponse, max_bytes: int, what: str) -
     return bytes(data)
 
 
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 5
+
+
+def foreign_url(url: str, what: str) -> SendError:
+    """A URL outside the platform's hosts: not fetched (the thread says so)."""
+    try:
+        host = urlsplit(url).hostname or url[:80]
+    except ValueError:
+        host = url[:80]
+    return SendError(f"{what}: {host} is not one of the platform's hosts, so it was not "
+                     "fetched", code="foreign_url", retryable=False)
+
+
+async def fetch_media(session: aiohttp.ClientSession, url: str, rule: HostRule, max_bytes: int,
+                      what: str, *, credentials: Mapping[str, str] | None = None,
+                      client_timeout: aiohttp.ClientTimeout | None = None) -> bytes:
+    """Download a file under the platform's host rule: every URL (redirects included) must be
+    allowed by `rule`; `credentials` (headers) go only with the first request and only to a
+    host the rule gives credentials to; redirects are followed by hand, without them; the
+    size is capped while streaming.  `SendError` for anything else."""
+    headers = dict(credentials or {}) if rule.with_credentials(url) else {}
+    try:
+        for _ in range(MAX_REDIRECTS + 1):
+            if not rule.allows(url):
+                raise foreign_url(url, what)
+            request = (session.get(url, headers=headers, allow_redirects=False)
+                       if client_timeout is None else
+                       session.get(url, headers=headers, allow_redirects=False,
+                                   timeout=client_timeout))
+            async with request as resp:
+                if resp.status not in REDIRECTS:
+                    return await read_capped(resp, max_bytes, what)
+                url = urljoin(url, resp.headers.get("Location", ""))
+                headers = {}  # credentials belong to the first host only
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        raise SendError(f"{what} failed: {exc!r}", code="network", retryable=True) from exc
+    except ValueError as exc:  # a URL aiohttp cannot even parse
+        raise foreign_url(url, what) from exc
+    raise SendError(f"{what}: too many redirects", code="redirects", retryable=False)
+
+
 class Unsupported(SendError):
     """The platform cannot do this (carry a file, edit a sent message...): no retry helps."""
 
@@ -164,6 +296,7 @@ class ConnectorContext:
     run_once: RunOnce
     receipt: Receipt
     clock: Callable[[], float] = time.time  # the bridge's clock (tests move it)
+    body_timeout: float = 10.0  # seconds a webhook body may take to arrive
 
 
 class Connector(ABC):
@@ -184,27 +317,50 @@ class Connector(ABC):
     def routes(self) -> Sequence[web.RouteDef]:
         return [web.post(self.webhook_path, self.handle_webhook)]
 
+    content_types: ClassVar[tuple[str, ...]] = ()  # a Content-Type outside these gets 415
+
+    def precheck(self, request: web.Request) -> None:
+        """What can be checked before the body is read (a secret header, the presence of a
+        signature): raise `Unauthorized`, so a stranger's body is never read."""
+        return None
+
     async def read_verified(self, request: web.Request) -> bytes:
-        """The body of an authentic request, or `WebhookRejected`: 413 past max_body_bytes
-        (on the declared length before reading, then on what was read; aiohttp itself answers
-        413 past client_max_size), then `verify`'s 400/401."""
-        if request.content_length is not None and request.content_length > self.ctx.max_body_bytes:
-            raise TooLarge()
-        body = await request.read()
-        if len(body) > self.ctx.max_body_bytes:
-            raise TooLarge()
-        await self.verify(request, body)
+        """The body of an authentic request, or `WebhookRejected`: `precheck`'s 401, 415 for
+        a Content-Encoding or content type we do not read, 413 past max_body_bytes, 408 or
+        400 for a body that does not arrive, then `verify`'s 400/401."""
+        self.precheck(request)
+        body = await read_body(request, self.ctx.max_body_bytes, self.ctx.body_timeout,
+                               self.content_types)
+        try:
+            await self.verify(request, body)
+        except WebhookRejected:
+            raise
+        except Exception as exc:  # a bug of ours in a check: the request is not authentic
+            log_bug_once(f"{self.name} verify", exc)
+            raise Unauthorized() from exc
         return body
 
-    def rejected(self, exc: WebhookRejected) -> web.StreamResponse:
-        log.info("%s webhook rejected: %s %s", self.name, exc.status, exc.reason)
-        return web.json_response({"error": exc.reason}, status=exc.status)
+    def rejected(self, exc: WebhookRejected, request: web.Request) -> web.StreamResponse:
+        return rejection(self.name, exc, request)
+
+    def parsed(self, parse: Callable[[], T]) -> T:
+        """`parse()` made total: anything but `WebhookRejected` is a bug of ours, logged once
+        per kind with its traceback, and answered 400 (a 5xx would make the platform resend
+        the same body forever)."""
+        try:
+            return parse()
+        except WebhookRejected:
+            raise
+        except Exception as exc:
+            log_bug_once(f"{self.name} parse", exc)
+            raise Malformed("the body could not be understood") from exc
 
     async def handle_webhook(self, request: web.Request) -> web.StreamResponse:
         try:
-            items = self.parse(await self.read_verified(request))
+            body = await self.read_verified(request)
+            items = self.parsed(lambda: self.parse(body))
         except WebhookRejected as exc:
-            return self.rejected(exc)
+            return self.rejected(exc, request)
         if items:
             await self.ctx.ingest(items)  # raises -> 500, the platform retries
         return self.acknowledge()

@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from hypothesis import settings
 
 from bridge.app import Bridge
 from bridge.registry import settings_registry
@@ -27,6 +28,12 @@ from tests.waiting import poll
 # Graph API stand-in; the email tests' Dovecot and SMTP receiver.
 pytest_plugins = ["tests.helpers_twilio", "tests.helpers_messenger", "tests.fixtures_email",
                   "tests.helpers_continuity"]
+
+# Hypothesis: a fixed seed in CI (`ci`, the default); maintainers run `HYPOTHESIS_PROFILE=long`
+# for many more examples of the parser and endpoint properties.
+settings.register_profile("ci", derandomize=True, database=None, deadline=None)
+settings.register_profile("long", max_examples=5000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # python-telegram-bot: opt in to timedelta durations, as `bridge` does at startup.
 os.environ["PTB_TIMEDELTA"] = "1"

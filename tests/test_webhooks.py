@@ -47,11 +47,13 @@ async def test_telegram_malformed_is_400(harness: Harness, body: bytes) -> None:
     assert nothing_stored(h)
 
 
-async def test_telegram_oversized_is_413_before_anything_else(harness: Harness) -> None:
+async def test_telegram_oversized_is_413_and_the_secret_is_checked_before_the_body(
+    harness: Harness,
+) -> None:
     h = harness
     big = json.dumps(h.telegram.text_update(chat_id=1, text="x" * 70_000)).encode()
     assert await post_telegram(h, big, telegram_secret_headers(WEBHOOK_SECRET)) == 413
-    assert await post_telegram(h, big, {"Content-Type": "application/json"}) == 413
+    assert await post_telegram(h, big, {"Content-Type": "application/json"}) == 401
     assert nothing_stored(h)
 
 
@@ -127,7 +129,7 @@ async def test_slack_oversized_is_413(harness: Harness) -> None:
                                   thread_ts="1.0")
     body = json.dumps(event).encode()
     assert await slack_post(h, body, slack_signature_headers(SIGNING_SECRET, body)) == 413
-    assert await slack_post(h, body, {"Content-Type": "application/json"}) == 413
+    assert await slack_post(h, body, {"Content-Type": "application/json"}) == 401
 
 
 async def test_slack_authentic_events_we_do_not_use_get_200(harness: Harness) -> None:

@@ -8,7 +8,9 @@ from __future__ import annotations
 import enum
 from typing import Literal, NewType
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from vocab.untrusted import clean_strings
 
 CustomerId = NewType("CustomerId", int)
 IdentityId = NewType("IdentityId", int)
@@ -45,7 +47,20 @@ class ConversationStatus(enum.StrEnum):
     CLOSED = "closed"
 
 
-class Attachment(BaseModel):
+class FromOutside(BaseModel):
+    """A model built from outside input: every string it is given goes through
+    `vocab.untrusted.clean_text` (no lone surrogates, no NUL), so every store accepts it,
+    whichever parser built it.  The one place the rule is applied to text."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _clean(cls, data: object) -> object:
+        if isinstance(data, dict):
+            return clean_strings(dict(data))
+        return data
+
+
+class Attachment(FromOutside):
     model_config = ConfigDict(frozen=True)
 
     kind: str  # "photo", "document", ...
@@ -137,7 +152,7 @@ class Message(BaseModel):
     identity_id: IdentityId | None = None
 
 
-class InboundMessage(BaseModel):
+class InboundMessage(FromOutside):
     """What a connector's pure `parse` produces from one platform payload."""
 
     model_config = ConfigDict(frozen=True)
@@ -177,7 +192,7 @@ class InboundMessage(BaseModel):
     handoff_code: str | None = None
 
 
-class AgentReply(BaseModel):
+class AgentReply(FromOutside):
     """A human reply (or note) written in a conversation's Slack thread."""
 
     model_config = ConfigDict(frozen=True)
@@ -194,7 +209,7 @@ class AgentReply(BaseModel):
     via: str | None = None  # `!via <channel>`: send on this channel, not the latest one
 
 
-class AgentEdit(BaseModel):
+class AgentEdit(FromOutside):
     """An agent changed (`text` set) or deleted (`text` None) a reply in a thread."""
 
     model_config = ConfigDict(frozen=True)

@@ -35,6 +35,7 @@ from vocab.models import (
     ConversationStatus,
     IngestResult,
 )
+from vocab.untrusted import parse_id
 
 log = logging.getLogger(__name__)
 Ack = Callable[..., Awaitable[None]]
@@ -246,9 +247,10 @@ class ConsoleCommands:
 
     async def _on_retry(self, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         channel, thread_ts, user = self._where(body)
-        value = str(action.get("value") or "")
-        if channel == self.channel and value.isdigit() and await self._allowed(user, thread_ts):
-            queued = await self.actions.retry([int(value)])
+        item_id = parse_id(action.get("value"))
+        if channel == self.channel and item_id is not None and \
+                await self._allowed(user, thread_ts):
+            queued = await self.actions.retry([item_id])
             message = body.get("message") or {}
             note = "queued again" if queued else "already done or queued"
             await self._settle_notice(message, channel, f"Retry {note} by <@{user}>")

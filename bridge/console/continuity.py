@@ -32,6 +32,7 @@ from vocab.models import (
     LinkMethod,
 )
 from vocab.mrkdwn import mrkdwn_escape
+from vocab.untrusted import load_json, parse_id
 
 log = logging.getLogger(__name__)
 Ack = Callable[..., Awaitable[None]]
@@ -205,14 +206,15 @@ class ContinuityCommands:
 
     async def _unlink(self, reply: AgentReply, rest: str) -> None:
         arg = rest.strip()
-        if arg and not arg.isdigit():
+        number = parse_id(arg) if arg else None
+        if arg and number is None:
             await self._tell(reply, f"Usage: `{self.prefix}unlink` (the latest link) or "
                              f"`{self.prefix}unlink <link number>`.")
             return
         conv = await self._conversation(reply)
         if conv is None:
             return
-        result = await self.actions.unlink(conv.id, int(arg) if arg else None,
+        result = await self.actions.unlink(conv.id, number,
                                            f"<@{reply.slack_user}>",
                                            f"unlink:{reply.slack_channel}:{reply.slack_ts}")
         if not result.found:
@@ -225,11 +227,13 @@ class ContinuityCommands:
         """The Link button: the value says which conversation and which customer."""
         user = str((body.get("user") or {}).get("id") or "")
         try:
-            value = json.loads(str(action.get("value") or ""))
-            conversation_id = ConversationId(int(value["conversation"]))
-            other = CustomerId(int(value["customer"]))
+            value = load_json(str(action.get("value") or ""))
+            conversation, customer = parse_id(value["conversation"]), parse_id(value["customer"])
+            if conversation is None or customer is None:
+                raise ValueError("the button's ids are out of range")
+            conversation_id, other = ConversationId(conversation), CustomerId(customer)
             query = str(value.get("query") or "")
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError):
             await ack()
             return
         if await self.allowed(user, None):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import re
 import time
@@ -26,7 +25,9 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from bridge.console.commands import ConsoleActions, ConsoleCommands, parse_command, slack_files
 from bridge.console.slack import SlackConsole
 from bridge.console.text import is_note
+from connectors.base import Malformed, Unauthorized, WebhookRejected, read_body, rejection
 from vocab.models import AgentReply
+from vocab.untrusted import load_json
 
 log = logging.getLogger(__name__)
 RELAYED_SUBTYPES = frozenset({None, "thread_broadcast", "file_share"})
@@ -36,35 +37,72 @@ EDIT_SUBTYPES = frozenset({"message_changed", "message_deleted"})
 MAX_SKEW = 300  # seconds: Slack's own five-minute window
 
 
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+CONTENT_TYPES = ("application/json", "application/x-www-form-urlencoded")
+# Where Slack puts an object (or a list of objects): anything else is refused before Bolt,
+# whose matchers would fail on it (`"view": null`, a string `message`).
+OBJECTS = ("event", "view", "message", "container", "state", "submission")
+EVENT_OBJECTS = ("message", "previous_message", "edited", "item")
+LISTS = ("actions", "authorizations")
+
+
+def fresh_headers(timestamp: str, signature: str, now: float) -> bool:
+    """What can be checked before the body is read: both headers there, the time fresh."""
+    return (bool(_TIMESTAMP.fullmatch(timestamp)) and signature.startswith("v0=")
+            and abs(now - int(timestamp)) <= MAX_SKEW)
+
+
 def verify_signature(secret: bytes, body: bytes, timestamp: str, signature: str,
                      now: float) -> bool:
     """Slack's v0 scheme over the raw bytes (slack_sdk's verifier would decode them first)."""
-    if not timestamp.isdigit() or not signature.startswith("v0="):
-        return False
-    if abs(now - int(timestamp)) > MAX_SKEW:
+    if not fresh_headers(timestamp, signature, now):
         return False
     base = b"v0:" + timestamp.encode() + b":" + body
     expected = "v0=" + hmac.new(secret, base, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))
 
 
+def _check_shape(data: dict[str, Any]) -> dict[str, Any]:
+    for key in OBJECTS:
+        if key in data and not isinstance(data[key], dict):
+            raise ValueError(f"{key} must be an object")
+    for key in LISTS:
+        if key in data and not (isinstance(data[key], list)
+                                and all(isinstance(x, dict) for x in data[key])):
+            raise ValueError(f"{key} must be a list of objects")
+    for key in ("user", "channel", "team"):
+        if data.get(key) is not None and not isinstance(data[key], (dict, str)):
+            raise ValueError(f"{key} must be an object or a string")
+    event = data.get("event")
+    if isinstance(event, dict):
+        for key in EVENT_OBJECTS:
+            if key in event and not isinstance(event[key], dict):
+                raise ValueError(f"event.{key} must be an object")
+        files = event.get("files")
+        if files is not None and not (isinstance(files, list)
+                                      and all(isinstance(f, dict) for f in files)):
+            raise ValueError("event.files must be a list of objects")
+    return data
+
+
 def parse_slack_body(body: bytes, content_type: str) -> dict[str, Any]:
-    """Parse a verified body as Bolt would, but raise ValueError instead of crashing."""
+    """Parse a verified body as Bolt would, but raise ValueError instead of crashing: JSON
+    under vocab.untrusted's depth limit, and the shapes Bolt and our listeners rely on."""
     text = body.decode("utf-8")
     if content_type.startswith("application/json") or text.lstrip().startswith("{"):
-        data = json.loads(text)
+        data = load_json(body)
         if not isinstance(data, dict):
             raise ValueError("JSON body must be an object")
         if data.get("type") == "event_callback" and not isinstance(data.get("event"), dict):
             raise ValueError("event_callback without an event object")
-        return data
+        return _check_shape(data)
     form = {k: v[0] for k, v in parse_qs(text, keep_blank_values=True, strict_parsing=bool(text),
                                             errors="strict").items()}
     if "payload" in form:
-        payload = json.loads(form["payload"])
+        payload = load_json(form["payload"])
         if not isinstance(payload, dict):
             raise ValueError("payload must be a JSON object")
-        return payload
+        return _check_shape(payload)
     if "command" not in form:
         raise ValueError("form body is neither interactivity (payload=) nor a slash command")
     return form
@@ -72,12 +110,13 @@ def parse_slack_body(body: bytes, content_type: str) -> dict[str, Any]:
 
 class SlackEvents:
     def __init__(self, console: SlackConsole, actions: ConsoleActions,
-                 max_body_bytes: int) -> None:
+                 max_body_bytes: int, body_timeout: float = 10.0) -> None:
         self.console = console
         self.settings = console.settings
         self.actions = actions
         self.commands = ConsoleCommands(console, actions)
         self.max_body_bytes = max_body_bytes
+        self.body_timeout = body_timeout
         self._secret = self.settings.signing_secret.encode()
         self.bolt = AsyncApp(
             client=console.client,  # carries the bot token
@@ -110,19 +149,10 @@ class SlackEvents:
     # -- Socket Mode: catch-all (end) ----------------------------------------------------------
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        if request.content_length is not None and request.content_length > self.max_body_bytes:
-            return web.json_response({"error": "body too large"}, status=413)
-        body = await request.read()
-        if len(body) > self.max_body_bytes:
-            return web.json_response({"error": "body too large"}, status=413)
-        timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
-        signature = request.headers.get("X-Slack-Signature", "")
-        if not verify_signature(self._secret, body, timestamp, signature, time.time()):
-            return web.json_response({"error": "invalid request"}, status=401)
         try:
-            parse_slack_body(body, request.content_type)
-        except (ValueError, UnicodeDecodeError) as exc:
-            return web.json_response({"error": f"malformed body: {exc}"}, status=400)
+            body = await self._read_verified(request)
+        except WebhookRejected as exc:
+            return rejection("slack", exc, request)
 
         headers: dict[str, str | Sequence[str]] = {}
         for key in request.headers:
@@ -137,6 +167,22 @@ class SlackEvents:
         return web.Response(status=response.status, body=response.body,
                             headers={k: v[0] for k, v in response.headers.items()
                                      if k.lower() != "content-length" and v})
+
+    async def _read_verified(self, request: web.Request) -> bytes:
+        """401 on the headers before the body is read, then 415/413/408/400 from
+        `read_body`, 401 on the signature, 400 on the shape."""
+        timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
+        signature = request.headers.get("X-Slack-Signature", "")
+        if not fresh_headers(timestamp, signature, time.time()):
+            raise Unauthorized("invalid request")
+        body = await read_body(request, self.max_body_bytes, self.body_timeout, CONTENT_TYPES)
+        if not verify_signature(self._secret, body, timestamp, signature, time.time()):
+            raise Unauthorized("invalid request")
+        try:
+            parse_slack_body(body, request.content_type)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise Malformed(f"malformed body: {str(exc)[:100]}") from exc
+        return body
 
     async def _on_message(self, event: dict[str, Any], body: dict[str, Any]) -> None:
         # Whatever is stored here is committed before Slack gets its 200 (or its socket ack);

@@ -14,7 +14,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bridge.settings import SlackSettings
-from connectors.base import SendError, read_capped
+from connectors.base import SendError, fetch_media
+from vocab.untrusted import HostRule, origin
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ PERMANENT = frozenset({
     "invalid_arguments", "too_many_attachments", "channel_is_archived", "user_not_found",
 })
 AGENT_TTL = 600.0  # seconds a users.info answer is trusted
+FILE_HOST = "files.slack.com"  # where url_private_download points
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,9 @@ class SlackConsole:
         self.client = AsyncWebClient(token=settings.bot_token, base_url=settings.api_base_url,
                                      session=session, timeout=int(settings.request_timeout))
         self.workspace: Workspace | None = None
+        api = origin(settings.api_base_url)
+        self.file_hosts = HostRule.of([FILE_HOST], [settings.api_base_url],
+                                      credentials=[FILE_HOST, *([api] if api else [])])
         # users.info answers, kept for AGENT_TTL so renames and deactivations are seen.
         self._agents: dict[str, tuple[float, Agent]] = {}
 
@@ -109,16 +114,12 @@ class SlackConsole:
             raise self._error(exc, target) from exc
 
     async def download(self, url: str, max_bytes: int) -> bytes:
-        """Fetch a file an agent attached (url_private_download, bot token), size-capped."""
+        """Fetch a file an agent attached (url_private_download), size-capped, only from
+        files.slack.com or the configured API's origin; the bot token goes only there."""
         session = self.client.session
         assert session is not None
-        headers = {"Authorization": f"Bearer {self.settings.bot_token}"}
-        try:
-            async with session.get(url, headers=headers, allow_redirects=False) as resp:
-                return await read_capped(resp, max_bytes, "Slack file download")
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise SendError(f"Slack file download failed: {exc!r}", code="network",
-                            retryable=True) from exc
+        return await fetch_media(session, url, self.file_hosts, max_bytes, "Slack file download",
+                                 credentials={"Authorization": f"Bearer {self.settings.bot_token}"})
 
     async def react(self, ts: str, name: str, *, channel: str | None = None) -> None:
         """Add a reaction to a message (a delivery receipt on an agent's reply)."""

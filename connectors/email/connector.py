@@ -48,6 +48,7 @@ from vocab.models import (
     OutboundMessage,
     SendReceipt,
 )
+from vocab.untrusted import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +56,10 @@ log = logging.getLogger(__name__)
 OFF_LOOP_BYTES = 256 * 1024
 PRUNE_EVERY = 3600.0  # seconds between deletions of old raw mails
 T = TypeVar("T")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _PLUS_PART = re.compile(r"[A-Za-z0-9-]{1,64}")  # a code that fits a plus-address as it is
 
 
-def clean(text: str) -> str:
-    """Text any store takes: no lone surrogates (raw 8-bit headers), no NUL or other control
-    characters (PostgreSQL refuses NUL in text); one such mail must not block the mailbox."""
-    return _CONTROL.sub("", text.encode("utf-8", "replace").decode("utf-8"))
+clean = clean_text  # the shared rule (vocab.untrusted)
 
 
 def store_id(message_id: str) -> str:

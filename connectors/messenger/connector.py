@@ -28,7 +28,7 @@ from connectors.base import (
     SendError,
     Unauthorized,
     WebhookRejected,
-    read_capped,
+    fetch_media,
 )
 from connectors.messenger.parse import (
     METADATA,
@@ -49,9 +49,12 @@ from vocab.models import (
     SendReceipt,
 )
 from vocab.split import split_plain
+from vocab.untrusted import HostRule
 
 log = logging.getLogger(__name__)
 SIGNATURE = "X-Hub-Signature-256"
+# Where Meta serves customers' files (Messenger's CDN, WhatsApp's lookaside host).
+META_CDN_HOSTS = (".fbcdn.net", ".fbsbx.com", ".facebook.com", ".cdninstagram.com")
 TEXT_LIMIT = 2000
 HOUR = 3600.0
 WINDOW = 24 * HOUR  # RESPONSE: anything, within 24 hours of the customer's last message
@@ -104,6 +107,7 @@ class MessengerConnector(Connector):
         super().__init__(settings, ctx)
         assert isinstance(settings, MessengerSettings)
         self.settings = settings
+        self._media_hosts = HostRule.of(META_CDN_HOSTS, [settings.graph_base_url])
         self._name_failed: dict[str, float] = {}  # state key -> monotonic time of the failure
         self._app_id = settings.app_id  # or, once learnt, the app id of our own echoes
         self._persona_locks: dict[str, asyncio.Lock] = {}
@@ -139,6 +143,12 @@ class MessengerConnector(Connector):
             return web.Response(text=query.get("hub.challenge", ""), content_type="text/plain")
         return web.Response(status=403, text="forbidden", content_type="text/plain")
 
+    content_types = ("application/json",)
+
+    def precheck(self, request: web.Request) -> None:
+        if not request.headers.get(SIGNATURE, "").strip().lower().startswith("sha256="):
+            raise Unauthorized(f"missing {SIGNATURE}")
+
     async def verify(self, request: web.Request, body: bytes) -> None:
         """`sha256=<hex>`; the hex digits in either case (the same digest), nothing else."""
         algorithm, _, digest = request.headers.get(SIGNATURE, "").strip().partition("=")
@@ -155,12 +165,13 @@ class MessengerConnector(Connector):
         200: customers' names, then one commit for every message of the body, then the
         delivery and read watermarks."""
         try:
-            data = load(await self.read_verified(request))
+            body = await self.read_verified(request)
+            data = self.parsed(lambda: load(body))
             if not self._app_id:
                 self._app_id = await self.ctx.state.get(APP_ID_KEY) or ""
-            parsed = parse_body(data, self._app_id)
+            parsed = self.parsed(lambda: parse_body(data, self._app_id))
         except WebhookRejected as exc:
-            return self.rejected(exc)
+            return self.rejected(exc, request)
         messages = await self._without_our_echoes(parsed)
         if messages:
             await self.ctx.ingest(await self._named(messages))  # raises -> 500
@@ -391,20 +402,20 @@ class MessengerConnector(Connector):
 
     async def fetch_file(self, attachment: Attachment, max_bytes: int) -> bytes:
         """A customer's file from Meta's CDN.  Its links expire, so the core's Slack-file row
-        (queued with the message, in the same commit) fetches it right after the webhook."""
+        (queued with the message, in the same commit) fetches it right after the webhook.
+        Only Meta's CDN hosts (or the configured Graph API's origin) are fetched."""
         url = attachment.url or ""
         if not url.startswith(("https://", "http://")):
             raise SendError("the attachment has no download URL", code="no_url",
                             retryable=False)
         timeout = aiohttp.ClientTimeout(total=self.settings.request_timeout * 3)
         try:
-            async with self.ctx.session.get(url, timeout=timeout) as resp:
-                if resp.status in (403, 404, 410):
-                    raise SendError(
-                        f"Meta's link to it no longer works (HTTP {resp.status}: its CDN links "
-                        "expire); ask the customer to send it again", code="expired",
-                        retryable=False)
-                return await read_capped(resp, max_bytes, "Messenger attachment download")
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise SendError(f"attachment download failed: {exc!r}", code="network",
-                            retryable=True) from exc
+            return await fetch_media(self.ctx.session, url, self._media_hosts, max_bytes,
+                                     "Messenger attachment download", client_timeout=timeout)
+        except SendError as exc:
+            if exc.code in ("http_403", "http_404", "http_410"):
+                raise SendError(
+                    f"Meta's link to it no longer works (HTTP {exc.code[5:]}: "
+                    "its CDN links expire); ask the customer to send it again", code="expired",
+                    retryable=False) from exc
+            raise

@@ -10,7 +10,6 @@ import hashlib
 import json
 import mimetypes
 import posixpath
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +17,7 @@ from urllib.parse import urlsplit
 
 from connectors.base import Malformed
 from vocab.models import Attachment, DeliveryState, InboundMessage
+from vocab.untrusted import clean_text, load_json
 
 NAME = "messenger"
 # Our sends carry this `metadata`, which Meta repeats in their echoes (with our app id).
@@ -25,31 +25,12 @@ METADATA = "support-bridge"
 PAGE_INBOX = "Page Inbox (sent by staff outside the bridge)"
 KINDS = {"image": "photo", "video": "video", "audio": "audio", "file": "document",
          "reel": "video", "ig_reel": "video"}
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # The events the bridge acts on; each must be an object and come with both ids.
 HANDLED = ("message", "postback", "referral", "delivery", "read")
 LATEST_MS = 1e14  # year 5138: a larger time in milliseconds is not one
 
 
-def clean(text: str) -> str:
-    """Text any store takes: no lone surrogates (JSON may escape one, `\\ud800`), no NUL or
-    other control characters (PostgreSQL refuses NUL).  One such event must not turn every
-    delivery of its batch into a 500 that Meta resends forever."""
-    return _CONTROL.sub("", text.encode("utf-8", "replace").decode("utf-8"))
-
-
-def _cleaned(data: Any) -> Any:
-    """Every string of a decoded body through `clean` (iterative: bodies may nest deeply)."""
-    stack = [data] if isinstance(data, (dict, list)) else []
-    while stack:
-        node = stack.pop()
-        pairs = list(node.items()) if isinstance(node, dict) else list(enumerate(node))
-        for key, value in pairs:
-            if isinstance(value, str):
-                node[key] = clean(value)
-            elif isinstance(value, (dict, list)):
-                stack.append(value)
-    return data
+clean = clean_text  # the shared rule (vocab.untrusted)
 
 
 def address(page_id: str, psid: str) -> str:
@@ -89,12 +70,12 @@ class Parsed:
 
 def load(body: bytes) -> dict[str, Any]:
     try:
-        data = json.loads(body)
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        data = load_json(body)  # depth-limited, strings cleaned
+    except ValueError as exc:  # UnicodeDecodeError is a ValueError
         raise Malformed(f"not JSON: {str(exc)[:200]}") from exc
     if not isinstance(data, dict):
         raise Malformed("the body is not a JSON object")
-    return dict(_cleaned(data))
+    return data
 
 
 def _seconds(value: Any, what: str) -> float | None:

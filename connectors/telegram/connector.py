@@ -22,6 +22,7 @@ from connectors.base import (
     SendError,
     Unauthorized,
     Unsupported,
+    foreign_url,
     too_large,
 )
 from connectors.telegram import outbound
@@ -29,8 +30,10 @@ from connectors.telegram.parse import HANDLED_UPDATES, NAME, parse_update, parse
 from connectors.telegram.polling import TelegramPoller
 from connectors.telegram.settings import TelegramSettings
 from vocab.models import Attachment, InboundMessage, OutboundFile, OutboundMessage, SendReceipt
+from vocab.untrusted import HostRule
 
 log = logging.getLogger(__name__)
+FILE_HOST = "api.telegram.org"  # Telegram serves files from its API host
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 PHOTO_MAX = 10 * 1048576  # larger images go as documents (sendPhoto's limit)
 DOWNLOAD_MAX = 20 * 1048576  # the Bot API serves files up to 20 MB (FILESIZE_DOWNLOAD)
@@ -56,6 +59,7 @@ class TelegramConnector(Connector):
         self.bot = Bot(settings.bot_token, base_url=settings.api_base_url,
                        base_file_url=settings.file_base_url, request=request,
                        get_updates_request=updates_request)
+        self._file_hosts = HostRule.of([FILE_HOST], [settings.file_base_url])
         # Polling mode keeps the webhook route, still verified: without a configured secret it
         # checks against a random one, so it refuses every request rather than none.
         self._secret = (settings.webhook_secret or secrets.token_urlsafe(32)).encode()
@@ -99,10 +103,16 @@ class TelegramConnector(Connector):
             return None
         return f"To continue on Telegram, open https://t.me/{username}?start={code}"
 
-    async def verify(self, request: web.Request, body: bytes) -> None:
-        given = request.headers.get(SECRET_HEADER, "").encode()
+    content_types = ("application/json",)
+
+    def precheck(self, request: web.Request) -> None:
+        """The secret is a header: checked before the body is read."""
+        given = request.headers.get(SECRET_HEADER, "").encode("utf-8", "replace")
         if not hmac.compare_digest(given, self._secret):
             raise Unauthorized("missing or wrong X-Telegram-Bot-Api-Secret-Token")
+
+    async def verify(self, request: web.Request, body: bytes) -> None:
+        self.precheck(request)
 
     def parse(self, body: bytes) -> list[InboundMessage]:
         return parse_update(body)
@@ -141,6 +151,11 @@ class TelegramConnector(Connector):
         if attachment.size is not None and attachment.size > limit:
             raise too_large(attachment.size, limit)
         file = await outbound.call(self.bot.get_file(attachment.platform_file_id), 0)
+        # PTB downloads whatever file_path says (a local path is read from disk): only a file
+        # under the configured file URL (Telegram's file host by default) is fetched.
+        path = str(file.file_path or "")
+        if not (path.startswith(self.settings.file_base_url) and self._file_hosts.allows(path)):
+            raise foreign_url(path, "Telegram file download")
         if file.file_size is not None and file.file_size > limit:
             raise too_large(file.file_size, limit)
         try:

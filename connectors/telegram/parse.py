@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -10,6 +9,7 @@ from connectors.base import Malformed
 from vocab.models import Attachment, InboundMessage
 from vocab.mrkdwn import mrkdwn_escape
 from vocab.telegram_text import telegram_to_mrkdwn
+from vocab.untrusted import load_json
 
 NAME = "telegram"
 # The update kinds the bridge relays: `allowed_updates` for setWebhook and getUpdates.
@@ -90,8 +90,8 @@ def _markup(message: dict[str, Any]) -> str | None:
 def parse_update(body: bytes) -> list[InboundMessage]:
     """Parse one webhook body.  Raises `Malformed`; returns [] for updates we do not handle."""
     try:
-        update = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        update = load_json(body)
+    except ValueError as exc:  # UnicodeDecodeError and a too-deep body are ValueErrors
         raise Malformed(f"body is not JSON: {exc}") from exc
     return parse_update_data(update)
 

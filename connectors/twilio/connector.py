@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from typing import ClassVar
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -28,7 +28,7 @@ from connectors.base import (
     Unauthorized,
     Unsupported,
     WebhookRejected,
-    read_capped,
+    fetch_media,
 )
 from connectors.twilio.parse import (
     ERRORS,
@@ -47,11 +47,14 @@ from vocab.models import (
     SendReceipt,
 )
 from vocab.split import SMS_LIMIT, split_plain
+from vocab.untrusted import HostRule, origin
 
 log = logging.getLogger(__name__)
 SIGNATURE = "X-Twilio-Signature"
 SIGNATURE_SETTINGS = "X-Twilio-Webhooks-Signature-Settings"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
+API_HOST = "api.twilio.com"  # media URLs: Basic auth here only
+MEDIA_HOSTS = (API_HOST, ".twiliocdn.com", ".twilio.com")  # the API and the CDN it redirects to
 PERMANENT = frozenset({21211, 21614, 63024, 21408, 20003})
 MMS_MEDIA_BYTES = 5 * 1048576  # Twilio's MMS limit
 WHATSAPP_MEDIA_BYTES = 16 * 1048576  # WhatsApp media, per Twilio
@@ -103,6 +106,9 @@ class TwilioConnector(Connector):
         self._http: AsyncTwilioHttpClient | None = None
         self.client: Client | None = None
         self._api_host = urlsplit(settings.api_base_url).netloc
+        api = origin(settings.api_base_url)
+        self._media_hosts = HostRule.of(MEDIA_HOSTS, [settings.api_base_url],
+                                        credentials=[API_HOST, *([api] if api else [])])
 
     @property
     def status_url(self) -> str:
@@ -122,6 +128,12 @@ class TwilioConnector(Connector):
             self._http = None
 
     # -- inbound -----------------------------------------------------------------------------
+    content_types = ("application/x-www-form-urlencoded",)
+
+    def precheck(self, request: web.Request) -> None:
+        if not request.headers.get(SIGNATURE):
+            raise Unauthorized(f"missing {SIGNATURE}")
+
     async def verify(self, request: web.Request, body: bytes) -> None:
         form = parse_form(body)  # 400 before 401: an unparsable form cannot be checked
         url = self.ctx.public_url + request.path_qs  # what Twilio signed, behind any proxy
@@ -130,7 +142,7 @@ class TwilioConnector(Connector):
         if settings_header and self._key_validator is not None:
             ok = self._key_validator.validate(url, form, signature,
                                               algorithm=get_signature_algorithm(settings_header))
-        elif not signature:
+        elif not signature or not signature.isascii():
             ok = False
         else:
             # The SDK's `validate` always signs the URL twice (with and without the default
@@ -148,10 +160,11 @@ class TwilioConnector(Connector):
         """Delivery receipts: verified like messages, committed (forward only), then 200.
         A callback for a MessageSid the bridge never sent is acknowledged and ignored."""
         try:
-            form = parse_form(await self.read_verified(request))
-            receipt = parse_status(form)
+            body = await self.read_verified(request)
+            form = self.parsed(lambda: parse_form(body))
+            receipt = self.parsed(lambda: parse_status(form))
         except WebhookRejected as exc:
-            return self.rejected(exc)
+            return self.rejected(exc, request)
         if receipt is not None:
             # 63016: Twilio's clock says the window closed; offer the templates, as before a send
             templates = self.templates(form.get("To", "")) if form.get("ErrorCode") == "63016" \
@@ -276,25 +289,14 @@ class TwilioConnector(Connector):
 
     async def fetch_file(self, attachment: Attachment, max_bytes: int) -> bytes:
         """Media URLs need the account's credentials, and only on the Twilio API host; the CDN
-        it redirects to is fetched without them."""
+        it redirects to is fetched without them, and only a Twilio host (or the configured
+        API's origin) is fetched at all."""
         url = attachment.url or ""
         if urlsplit(url).netloc != self._api_host:
             raise SendError(f"media URL is not on {self._api_host}", code="foreign_url",
                             retryable=False)
         token = base64.b64encode(
             f"{self.settings.account_sid}:{self.settings.auth_token}".encode()).decode()
-        headers = {"Authorization": f"Basic {token}"}
-        try:
-            async with self.ctx.session.get(url, headers=headers, allow_redirects=False) as resp:
-                if resp.status in (301, 302, 303, 307, 308):
-                    # The CDN gets no credentials: they belong to the API host only.
-                    url = urljoin(url, resp.headers.get("Location", ""))
-                    if urlsplit(url).scheme not in ("http", "https"):
-                        raise SendError("Twilio's media redirect is not an HTTP(S) URL",
-                                        code="foreign_url", retryable=False)
-                    async with self.ctx.session.get(url, allow_redirects=False) as cdn:
-                        return await read_capped(cdn, max_bytes, "Twilio media download")
-                return await read_capped(resp, max_bytes, "Twilio media download")
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise SendError(f"media download failed: {exc!r}", code="network",
-                            retryable=True) from exc
+        return await fetch_media(self.ctx.session, url, self._media_hosts, max_bytes,
+                                 "Twilio media download",
+                                 credentials={"Authorization": f"Basic {token}"})
