@@ -137,7 +137,9 @@ def first_day_problems(file: str, settings: Settings,
                 "is not HTTPS, and Telegram would be told to send its webhooks there",
                 "use the https:// address your proxy exposes, or set "
                 "connectors.telegram.register_webhook = false (or mode = \"polling\")"))
-        else:
+        elif slack.mode == "http" or any(
+                name in ("twilio", "messenger") or getattr(table, "mode", "") == "webhook"
+                for name, table in connectors.items()):  # something is told to call us
             out.append(Problem(
                 file, "server.public_url", "is not HTTPS; platforms refuse plain-HTTP webhooks",
                 "use the https:// address your proxy exposes (plain http is fine for tests)",

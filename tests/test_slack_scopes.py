@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -23,7 +24,7 @@ API_FAMILIES = ("chat", "users", "reactions", "files", "conversations", "auth", 
                 "pins", "bookmarks", "team", "usergroups", "dnd", "emoji", "search")
 
 
-def manifest() -> dict[str, object]:
+def manifest() -> dict[str, Any]:
     loaded = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
     assert isinstance(loaded, dict)
     return loaded
@@ -49,6 +50,21 @@ def bridge_methods() -> set[str]:
         if "standins" not in path.parts:
             called |= slack_methods_called(path.read_text(encoding="utf-8"))
     return called
+
+
+SOCKET_MANIFEST = MANIFEST.with_name("slack-app-manifest.socket.yml")
+
+
+def test_the_socket_mode_manifest_is_the_same_app_without_request_urls() -> None:
+    http = manifest()
+    socket = yaml.safe_load(SOCKET_MANIFEST.read_text(encoding="utf-8"))
+    assert manifest_scopes(SOCKET_MANIFEST) == manifest_scopes()
+    assert socket["features"] == http["features"]
+    assert socket["settings"]["event_subscriptions"] == {
+        "bot_events": http["settings"]["event_subscriptions"]["bot_events"]}
+    assert socket["settings"]["interactivity"] == {"is_enabled": True}
+    assert socket["settings"]["socket_mode_enabled"] is True
+    assert "request_url" not in SOCKET_MANIFEST.read_text(encoding="utf-8")
 
 
 def test_the_manifest_asks_for_every_scope_the_bridge_needs_and_no_other() -> None:
