@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from hypothesis import settings
 
 from bridge.app import Bridge
+from bridge.logs import NOISY
 from bridge.registry import settings_registry
 from bridge.settings import load_settings
 from bridge.standins import SlackEventSender, SlackStandin, TelegramStandin
@@ -65,6 +67,8 @@ def pytest_configure(config: pytest.Config) -> None:
                    " say why next to it")
     config.addinivalue_line(
         "markers", "services: the test needs PostgreSQL or Dovecot (see --without-services)")
+    config.addinivalue_line(
+        "markers", "logs_secrets: the test logs a secret on purpose (to check the redaction)")
 
 
 def needs_services(item: pytest.Item) -> bool:
@@ -297,3 +301,49 @@ async def make_harness(
 @pytest.fixture
 async def harness(make_harness: HarnessFactory) -> Harness:
     return await make_harness()
+
+
+# -- no configured secret in any log record ---------------------------------------------------
+# The secrets every test configuration uses.  A record that carries one is a leak, whatever
+# formatter would print it later (the CLI's also redacts: see bridge/logs.py and test_logs.py).
+TEST_SECRETS = ("test-signing-secret", "test-webhook-secret", "123456:STANDIN", "xoxb-standin",
+                "standin-app-secret", "standin0auth0token0000000000000",
+                "test-reply-token-secret-0123456789", "imap-test-password", "smtp-test-password",
+                "page-a-token", "page-b-token", "standin-verify-token")
+
+
+class SecretWatch(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.leaks: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            text += f" {record.exc_info[1]!r}"
+        found = [s for s in TEST_SECRETS if s in text]
+        if found:
+            self.leaks.append(f"{record.name} {record.levelname}: {text[:300]}")
+
+
+@pytest.fixture(autouse=True)
+def no_secret_in_logs(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test: no log record (of any level that is emitted) carries a configured secret.
+    A test that logs one on purpose (to check the redaction) says so with
+    `@pytest.mark.logs_secrets`."""
+    watch = SecretWatch()
+    root = logging.getLogger()
+    # Levels as `bridge run` sets them at INFO (bridge.logs.setup_logging): what it would emit.
+    saved = {name: logging.getLogger(name).level for name in ("", *NOISY)}
+    root.setLevel(logging.INFO)
+    for name in NOISY:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    root.addHandler(watch)
+    try:
+        yield
+    finally:
+        root.removeHandler(watch)
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
+    if request.node.get_closest_marker("logs_secrets") is None:
+        assert watch.leaks == [], "a secret reached a log record"

@@ -14,7 +14,7 @@ import pytest
 from bridge.logs import REDACTED, Redactor, setup_logging
 from bridge.settings import secret_values
 from bridge.standins import SlackStandin, TelegramStandin
-from tests.conftest import TG_TOKEN, bridge_env, write_config
+from tests.conftest import TG_TOKEN, SecretWatch, bridge_env, write_config
 from tests.helpers_proc import BridgeProcess, free_port
 
 
@@ -96,3 +96,18 @@ async def test_json_logs_one_object_per_line_with_a_shutdown_line(
     assert messages[-1] == "bridge stopped"
     assert any(m.startswith("stopping:") for m in messages)
     assert TG_TOKEN not in proc.stderr()
+
+
+@pytest.mark.logs_secrets
+def test_the_suite_wide_secret_watch_catches_a_leak() -> None:
+    """The autouse `no_secret_in_logs` fixture fails every test whose records carry a test
+    secret; its handler, fed one such record, says so."""
+    watch = SecretWatch()
+    logger = logging.getLogger("bridge.leaky")
+    logger.addHandler(watch)
+    try:
+        logger.warning("sending with %s", TG_TOKEN)
+        logger.warning("nothing secret here")
+    finally:
+        logger.removeHandler(watch)
+    assert watch.leaks == [f"bridge.leaky WARNING: sending with {TG_TOKEN}"]
