@@ -73,6 +73,14 @@ def explain(step: str, cause: BaseException, settings: Settings) -> Explained:
             return Explained(f"cannot open {where} ({type(exc).__name__})",
                              "start PostgreSQL or correct [storage] url; `bridge migrate` "
                              "shows the same error without starting anything else")
+        if _named(exc, "SupportChannelError"):
+            code = str(getattr(exc, "code", ""))
+            fix = {"channel_not_found": "put the channel's id (channel details, at the bottom: "
+                                        "C…) into [slack] support_channel",
+                   "is_archived": "unarchive the channel, or name another in [slack] "
+                                  "support_channel",
+                   }.get(code, "invite the app into the channel: /invite @Support Bridge")
+            return Explained(f"Slack cannot be used in {slack.support_channel} ({code})", fix)
         if _named(exc, "SocketModeError"):
             return Explained(f"Slack refused Socket Mode ({_slack_error(exc)})",
                              "create an app-level token with connections:write (Basic "

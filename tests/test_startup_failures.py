@@ -3,14 +3,15 @@ traceback: run as an admin runs it (a subprocess), against the stand-ins."""
 
 from __future__ import annotations
 
+import signal
 import socket
 from pathlib import Path
 
 import pytest
 
 from bridge.standins import SlackStandin, TelegramStandin
-from tests.conftest import write_config
-from tests.helpers_proc import run_cli
+from tests.conftest import CHANNEL, write_config
+from tests.helpers_proc import BridgeProcess, free_port, run_cli
 
 # Distinctive secrets: any of them in the output is a leak.
 SLACK_TOKEN = "xoxb-distinctive-slack-4f1c9a"
@@ -94,3 +95,37 @@ async def test_an_unreachable_database_names_no_password(
     assert line.startswith(f"error: cannot open PostgreSQL store postgresql://bridge:***@127.0.0.1:"
                            f"{port}/test")
     assert "correct [storage] url" in line
+
+
+@pytest.mark.parametrize(("info", "code", "fix"), [
+    (None, "channel_not_found", "into [slack] support_channel"),
+    ({"is_member": False}, "not_in_channel", "/invite @Support Bridge"),
+    ({"is_archived": True}, "is_archived", "unarchive the channel"),
+])
+async def test_a_support_channel_the_bridge_cannot_use(
+        tmp_path: Path, standins: tuple[SlackStandin, TelegramStandin],
+        info: dict[str, bool] | None, code: str, fix: str) -> None:
+    slack, telegram = standins
+    slack.channel_info[CHANNEL] = info
+    line = await run_failing(config_for(tmp_path, slack, telegram), tmp_path)
+    assert line.startswith(f"error: Slack cannot be used in {CHANNEL} ({code}) (fix: ")
+    assert fix in line
+    assert [c.method for c in telegram.calls] == []  # nothing started after the console
+
+
+async def test_without_channels_read_the_check_only_warns(
+        tmp_path: Path, standins: tuple[SlackStandin, TelegramStandin]) -> None:
+    """An app installed from an older manifest: the bridge starts, and says what to add."""
+    slack, telegram = standins
+    slack.scopes = slack.scopes - {"channels:read"}
+    port = free_port()
+    proc = BridgeProcess(config_for(tmp_path, slack, telegram, port=port), ENV, tmp_path, port)
+    proc.start()
+    try:
+        health = await proc.wait_healthy()
+        assert health["status"] == "ok"
+        assert await proc.signal(signal.SIGTERM) == 0
+    finally:
+        proc.cleanup()
+    assert [(c.method, c.ok) for c in slack.calls[:2]] == [
+        ("auth.test", True), ("conversations.info", False)]

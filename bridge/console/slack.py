@@ -46,6 +46,16 @@ class Workspace:
     url: str = ""
 
 
+class SupportChannelError(Exception):
+    """The support channel cannot be used: `code` is channel_not_found, is_archived or
+    not_in_channel."""
+
+    def __init__(self, channel: str, code: str) -> None:
+        super().__init__(f"support channel {channel}: {code}")
+        self.channel = channel
+        self.code = code
+
+
 class SlackConsole:
     def __init__(self, settings: SlackSettings, session: aiohttp.ClientSession) -> None:
         self.settings = settings
@@ -66,6 +76,28 @@ class SlackConsole:
                                    url=str(resp.get("url") or ""))
         log.info("slack console ready in team %s as %s", self.workspace.team_id,
                  self.workspace.bot_user_id)
+        await self._check_channel()
+
+    async def _check_channel(self) -> None:
+        """The support channel exists, is not archived, and the app is in it (else nothing
+        agents write there reaches the bridge); refuse to start otherwise.  Without the
+        channels:read scope (an app installed from an older manifest) it only warns."""
+        channel = self.settings.support_channel
+        try:
+            resp = await self.client.conversations_info(channel=channel)
+        except SlackApiError as exc:
+            error = str(exc.response.get("error") or "")
+            if error in ("channel_not_found", "is_archived"):
+                raise SupportChannelError(channel, error) from None
+            log.warning("could not check the support channel %s (%s); add channels:read "
+                        "from config/slack-app-manifest.yml to check it at start", channel,
+                        error or exc.response.status_code)
+            return
+        info = resp.get("channel") or {}
+        if info.get("is_archived"):
+            raise SupportChannelError(channel, "is_archived")
+        if not info.get("is_member", True):
+            raise SupportChannelError(channel, "not_in_channel")
 
     def _error(self, exc: Exception, channel: str) -> SendError:
         if isinstance(exc, SlackApiError):

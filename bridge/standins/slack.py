@@ -91,6 +91,8 @@ class SlackStandin(SocketModeStandin):
         self.files: dict[str, JSONDict] = {}
         self.users: dict[str, JSONDict] = {}
         self.reactions: dict[tuple[str, str], list[str]] = {}
+        # conversations.info: channel -> fields over the defaults (None: no such channel)
+        self.channel_info: dict[str, JSONDict | None] = {}
         self.posts: list[tuple[float, str]] = []
         self._by_key: dict[tuple[str, str], JSONDict] = {}
         self._clock = TsClock()
@@ -359,11 +361,11 @@ class SlackStandin(SocketModeStandin):
 
     def _m_conversations_info(self, p: JSONDict) -> JSONDict:
         channel = p.get("channel")
-        if not channel:
+        if not channel or (channel in self.channel_info and self.channel_info[channel] is None):
             return {"ok": False, "error": "channel_not_found"}
         return {
             "ok": True,
-            "channel": {
+            "channel": {**{
                 "id": channel,
                 "name": channel.lower(),
                 "is_channel": True,
@@ -373,7 +375,7 @@ class SlackStandin(SocketModeStandin):
                 "is_ext_shared": False,
                 "context_team_id": self.team_id,
                 "created": 1700000000,
-            },
+            }, **(self.channel_info.get(channel) or {})},
         }
 
     def _m_get_upload_url(self, p: JSONDict) -> JSONDict:
