@@ -1,0 +1,185 @@
+"""Group commit on PostgreSQL: many transactions of one instance in one database transaction,
+their statements sent together ("lockstep"), so a batch costs a round trip per step, not per
+statement of every transaction.
+
+The writer (`storage/postgres.py`) hands `run_lockstep` the batch's transaction generators.
+Each round, the statements the generators wait on are grouped by their SQL; a group of one runs
+as itself, a larger group runs as one `fetchmany` (asyncpg sends every execution and a single
+Sync: one round trip), its rows told apart by an ordinal parameter the SQL is given here
+(`SELECT $k::int AS _ord, ...`, `... RETURNING id, $k::int AS _ord`).  The statements of one
+group run one after the other in the server, in batch order, so a later one sees an earlier
+one's rows: unique keys still stop duplicates (the batch is then rolled back and each
+transaction run alone).
+
+Transactions of one batch that touch the same customer must not interleave (both would read
+the conversation before either wrote it): they say so with `claim(key)` before they write
+(storage/query.py).  A transaction that claims a key another one of the batch holds waits until
+that one has finished, as it would on a row lock; if every transaction left waits, the batch
+gives up (`Stuck`) and each runs alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from storage.dialect import POSTGRES
+from storage.query import Query, Tx, Want, rowcount
+
+ORD = "_ord"
+
+
+class Stuck(Exception):
+    """Every transaction left in the batch waits on another's claim."""
+
+
+class Counters:
+    """What the store sent to the server: for benchmarks (round trips and transactions per
+    message) and tests."""
+
+    def __init__(self) -> None:
+        self.round_trips = 0
+        self.transactions = 0
+        self.batches = 0
+        self.batched_ops = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(vars(self))
+
+
+class Stripped:
+    """A row of a grouped SELECT without its ordinal column (read by name, iterated in order)."""
+
+    __slots__ = ("_record",)
+
+    def __init__(self, record: Any) -> None:
+        self._record = record
+
+    def __getitem__(self, key: str) -> Any:
+        return self._record[key]
+
+    def __iter__(self) -> Iterator[Any]:
+        values: Iterator[Any] = iter(self._record.values())
+        next(values)
+        return values
+
+    def __len__(self) -> int:
+        return len(self._record) - 1
+
+
+def grouped_sql(sql: str, want: Want, nparams: int) -> str | None:
+    """The statement with an ordinal column added, or None when it cannot be grouped."""
+    mark = f"${nparams + 1}::int AS {ORD}"
+    head = sql.lstrip()[:7].upper()
+    if want in (Want.ONE, Want.ALL):
+        if not head.startswith("SELECT ") or " UNION " in sql.upper():
+            return None
+        rest = sql.lstrip()[7:]
+        if rest.upper().startswith("DISTINCT "):
+            return f"SELECT DISTINCT {mark}, {rest[9:]}"
+        return f"SELECT {mark}, {rest}"
+    if want is Want.ID:
+        return f"{sql[:-len(' RETURNING id')]} RETURNING id, {mark}" \
+            if sql.endswith(" RETURNING id") else None
+    if head.startswith(("UPDATE ", "DELETE ", "INSERT ")) and "RETURNING" not in sql.upper():
+        return f"{sql} RETURNING {mark}"
+    return None
+
+
+class _Op:
+    __slots__ = ("blocked", "done", "error", "gen", "query", "result")
+
+    def __init__(self, gen: Tx[Any]) -> None:
+        self.gen = gen
+        self.query: Query | None = None
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.blocked: str | None = None  # the key it waits for
+        self.done = False
+
+
+class Lockstep:
+    def __init__(self, conn: Any, counters: Counters) -> None:
+        self.conn = conn
+        self.counters = counters
+        self.holders: dict[str, _Op] = {}
+
+    def _advance(self, op: _Op, value: Any) -> None:
+        """Send `value`, then answer claims until a real statement or the end."""
+        while True:
+            try:
+                query = op.gen.send(value)
+            except StopIteration as stop:
+                op.done, op.result, op.query = True, stop.value, None
+                for key in [k for k, holder in self.holders.items() if holder is op]:
+                    del self.holders[key]
+                return
+            if query.want is not Want.CLAIM:
+                op.query = query
+                return
+            key = str(query.params[0])
+            holder = self.holders.setdefault(key, op)
+            if holder is not op:
+                op.blocked, op.query = key, query
+                return
+            value = None
+
+    async def run(self, gens: Sequence[Tx[Any]]) -> list[Any]:
+        ops = [_Op(gen) for gen in gens]
+        for op in ops:
+            self._advance(op, None)
+        while True:
+            for op in ops:  # a finished holder frees its keys for those waiting
+                if op.blocked is not None and op.blocked not in self.holders:
+                    key, op.blocked = op.blocked, None
+                    self.holders[key] = op
+                    self._advance(op, None)
+            ready = [op for op in ops if not op.done and op.blocked is None]
+            if not ready:
+                if all(op.done for op in ops):
+                    return [op.result for op in ops]
+                raise Stuck("every transaction left in the batch waits on another's claim")
+            groups: dict[tuple[str, Want], list[_Op]] = {}
+            for op in ready:
+                assert op.query is not None
+                groups.setdefault((op.query.sql, op.query.want), []).append(op)
+            for (sql, want), members in groups.items():
+                results = await self._execute(POSTGRES.prepare(sql), want,
+                                              [m.query.params for m in members  # type: ignore[union-attr]
+                                               ])
+                for member, value in zip(members, results, strict=True):
+                    self._advance(member, value)
+
+    async def _execute(self, sql: str, want: Want, params: list[tuple[Any, ...]]) -> list[Any]:
+        conn = self.conn
+        self.counters.round_trips += 1
+        grouped = grouped_sql(sql, want, len(params[0])) if len(params) > 1 else None
+        if grouped is None:
+            out: list[Any] = []
+            for args in params:
+                if len(out):
+                    self.counters.round_trips += 1
+                out.append(await run_one(conn, sql, want, args))
+            return out
+        found = await conn.fetchmany(grouped, [(*args, i) for i, args in enumerate(params)])
+        by_ord: list[list[Any]] = [[] for _ in params]
+        for record in found:
+            by_ord[record[ORD]].append(record)
+        if want is Want.COUNT:
+            return [len(rs) for rs in by_ord]
+        if want is Want.ID:
+            return [rs[0]["id"] for rs in by_ord]
+        if want is Want.ONE:
+            return [Stripped(rs[0]) if rs else None for rs in by_ord]
+        return [[Stripped(r) for r in rs] for rs in by_ord]
+
+
+async def run_one(conn: Any, sql: str, want: Want, args: Sequence[Any]) -> Any:
+    """One statement (already prepared for PostgreSQL), its result as the transaction wants."""
+    if want is Want.COUNT:
+        return rowcount(await conn.execute(sql, *args))
+    if want is Want.ONE:
+        return await conn.fetchrow(sql, *args)
+    if want is Want.ALL:
+        return await conn.fetch(sql, *args)
+    return await conn.fetchval(sql, *args)
