@@ -29,7 +29,7 @@ def take(kind: str, name: str, owner: str, until: float, now: float) -> Tx[bool]
 def take_many(kind: str, names: Sequence[str], owner: str, until: float,
               now: float) -> Tx[list[str]]:
     got: list[str] = []
-    for name in names:
+    for name in sorted(names):  # instances lock lease rows in one order
         if (yield from take(kind, name, owner, until, now)):
             got.append(name)
     return got
@@ -50,7 +50,7 @@ def claim_lanes(owner: str, until: float, now: float, limit: int) -> Tx[list[str
 
 
 def release(kind: str, names: Sequence[str], owner: str) -> Tx[None]:
-    for name in names:
+    for name in sorted(names):
         yield from execute("DELETE FROM leases WHERE kind = ? AND name = ? AND owner = ?",
                            kind, name, owner)
 

@@ -29,6 +29,9 @@ from storage.query import Query, Tx, Want, rowcount
 ORD = "_ord"
 
 
+DEFERRED = object()  # an op that waited on a claim before its first statement: next batch
+
+
 class Stuck(Exception):
     """Every transaction left in the batch waits on another's claim."""
 
@@ -39,12 +42,15 @@ class Counters:
 
     def __init__(self) -> None:
         self.round_trips = 0
+        self.read_round_trips = 0  # of which outside the write path (reads on pooled conns)
         self.transactions = 0
         self.batches = 0
         self.batched_ops = 0
 
     def as_dict(self) -> dict[str, int]:
-        return dict(vars(self))
+        out = dict(vars(self))
+        out["write_round_trips"] = self.round_trips - self.read_round_trips
+        return out
 
 
 class Stripped:
@@ -87,10 +93,12 @@ def grouped_sql(sql: str, want: Want, nparams: int) -> str | None:
 
 
 class _Op:
-    __slots__ = ("blocked", "done", "error", "gen", "query", "result")
+    __slots__ = ("blocked", "done", "error", "first", "gen", "query", "result", "started")
 
     def __init__(self, gen: Tx[Any]) -> None:
         self.gen = gen
+        self.first = "~"  # its first claim: the batch runs in this order (locks taken in order)
+        self.started = False  # sent a statement
         self.query: Query | None = None
         self.result: Any = None
         self.error: BaseException | None = None
@@ -115,9 +123,11 @@ class Lockstep:
                     del self.holders[key]
                 return
             if query.want is not Want.CLAIM:
-                op.query = query
+                op.query, op.started = query, True
                 return
             key = str(query.params[0])
+            if not op.started and op.first == "~":
+                op.first = key
             holder = self.holders.setdefault(key, op)
             if holder is not op:
                 op.blocked, op.query = key, query
@@ -125,9 +135,21 @@ class Lockstep:
             value = None
 
     async def run(self, gens: Sequence[Tx[Any]]) -> list[Any]:
+        """Each generator's result, or DEFERRED for one that waited on another's claim before
+        its first statement (it is run again in the next batch rather than make this one
+        longer)."""
         ops = [_Op(gen) for gen in gens]
+        order_in = {id(op): i for i, op in enumerate(ops)}
         for op in ops:
             self._advance(op, None)
+            if op.blocked is not None:
+                op.gen.close()
+                op.done, op.result, op.blocked = True, DEFERRED, None
+                for key in [k for k, holder in self.holders.items() if holder is op]:
+                    del self.holders[key]
+        # Instances lock rows in one order (claims sorted), so their commits never deadlock
+        # on them.
+        ops.sort(key=lambda op: op.first)
         while True:
             for op in ops:  # a finished holder frees its keys for those waiting
                 if op.blocked is not None and op.blocked not in self.holders:
@@ -137,7 +159,7 @@ class Lockstep:
             ready = [op for op in ops if not op.done and op.blocked is None]
             if not ready:
                 if all(op.done for op in ops):
-                    return [op.result for op in ops]
+                    return [op.result for op in sorted(ops, key=lambda o: order_in[id(o)])]
                 raise Stuck("every transaction left in the batch waits on another's claim")
             groups: dict[tuple[str, Want], list[_Op]] = {}
             for op in ready:

@@ -36,7 +36,7 @@ import asyncpg
 
 from storage.base import StoreError
 from storage.dialect import POSTGRES, valid_schema_name
-from storage.pgbatch import Counters, Lockstep, run_one
+from storage.pgbatch import DEFERRED, Counters, Lockstep, run_one
 from storage.query import Tx, TxFactory, Want
 from storage.sqlstore import SQLStore
 from vocab.models import IngestResult, OutboxItem
@@ -131,6 +131,7 @@ class PostgresStore(SQLStore):
         self._pool: Any = None  # asyncpg.Pool
         self._batch_max = batch_max
         self._queue: asyncio.Queue[_Op] = asyncio.Queue()
+        self._deferred: list[_Op] = []  # waited on a claim: first in the next batch
         self._writer: asyncio.Task[None] | None = None
         self._conn: Any = None  # the writer's connection, held while it works
         self._listener: Any = None  # the LISTEN connection, once a watcher asks
@@ -246,7 +247,7 @@ class PostgresStore(SQLStore):
 
     async def _read(self, make: TxFactory[T]) -> T:
         async with self._require_pool().acquire() as conn:
-            return await run_async(_Counting(conn, self.counters), make())
+            return await run_async(_Counting(conn, self.counters, read=True), make())
 
     async def _notify(self, conn: Any, lanes: Sequence[str]) -> None:
         for payload in notify_payloads(self._token, lanes):
@@ -255,8 +256,9 @@ class PostgresStore(SQLStore):
 
     async def _write_loop(self) -> None:
         while True:
-            first = await self._queue.get()
-            batch = [first]
+            batch, self._deferred = self._deferred, []
+            if not batch:
+                batch.append(await self._queue.get())
             while len(batch) < self._batch_max and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
@@ -267,8 +269,10 @@ class PostgresStore(SQLStore):
                     if not fut.done():
                         fut.set_exception(StoreError(f"commit failed: {exc}"))
             finally:
-                for _ in batch:
-                    self._queue.task_done()
+                later = {id(op) for op in self._deferred}
+                for op in batch:
+                    if id(op) not in later:
+                        self._queue.task_done()
 
     async def _commit_batch(self, batch: list[_Op]) -> None:
         try:
@@ -281,9 +285,12 @@ class PostgresStore(SQLStore):
                       len(batch), exc)
         else:
             self.commits += 1
-            for (_, _, fut), value in zip(batch, results, strict=True):
-                if not fut.done():
-                    fut.set_result(value)
+            for op, value in zip(batch, results, strict=True):
+                if value is DEFERRED:
+                    self._deferred.append(op)
+                    self.counters.batched_ops -= 1
+                elif not op[2].done():
+                    op[2].set_result(value)
             return
         for make, _, fut in batch:  # alone, so one failure cannot sink the others
             if fut.done():
@@ -369,24 +376,30 @@ async def _no_reset(conn: Any) -> None:
 class _Counting:
     """An asyncpg connection that counts the statements sent (each one round trip)."""
 
-    __slots__ = ("_conn", "_counters")
+    __slots__ = ("_conn", "_counters", "_read")
 
-    def __init__(self, conn: Any, counters: Counters) -> None:
+    def __init__(self, conn: Any, counters: Counters, *, read: bool = False) -> None:
         self._conn = conn
         self._counters = counters
+        self._read = read
+
+    def _count(self) -> None:
+        self._counters.round_trips += 1
+        if self._read:
+            self._counters.read_round_trips += 1
 
     async def execute(self, sql: str, *args: Any) -> Any:
-        self._counters.round_trips += 1
+        self._count()
         return await self._conn.execute(sql, *args)
 
     async def fetchrow(self, sql: str, *args: Any) -> Any:
-        self._counters.round_trips += 1
+        self._count()
         return await self._conn.fetchrow(sql, *args)
 
     async def fetch(self, sql: str, *args: Any) -> Any:
-        self._counters.round_trips += 1
+        self._count()
         return await self._conn.fetch(sql, *args)
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
-        self._counters.round_trips += 1
+        self._count()
         return await self._conn.fetchval(sql, *args)
