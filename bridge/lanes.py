@@ -139,11 +139,16 @@ class LeasedLanes:
     """Several instances on one database: the lanes this one holds a lease on."""
 
     def __init__(self, leases: LaneLeases, owner: str, *, lease_seconds: float = 10.0,
+                 hold_seconds: float | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.leases = leases
         self.owner = owner
         self.lease_seconds = lease_seconds
+        # A lane that ran empty is kept this long (the next message of the conversation needs
+        # no new lease), then handed over at the next poll.
+        self.hold_seconds = lease_seconds / 5 if hold_seconds is None else hold_seconds
         self.clock = clock
+        self._idle_since: dict[str, float] = {}
         self._owned: set[str] = set()
         self._waiting: dict[str, list[OutboxItem]] = {}  # rows waiting for their lane's lease
         self._lock = asyncio.Lock()
@@ -212,7 +217,14 @@ class LeasedLanes:
                 work.drop(lane)
             new = owned - self._owned
             self._owned = owned
-            return await self.leases.pending_in_lanes(sorted(new)) if new else []
+            pending = await self.leases.pending_in_lanes(sorted(new)) if new else []
+        # Lanes idle here for a while go back (rows arriving meanwhile keep them).
+        quiet = [lane for lane, since in self._idle_since.items()
+                 if since <= now - self.hold_seconds]
+        for lane in quiet:
+            del self._idle_since[lane]
+        self._release_soon(quiet, work)
+        return pending
 
     def holds(self, lane: str) -> bool:
         return lane in self._owned
@@ -224,6 +236,7 @@ class LeasedLanes:
                 self._acquirer = asyncio.create_task(self._acquire_waiting(work),
                                                      name="outbox-lease")
             return False
+        self._idle_since.pop(item.lane, None)
         if not synced:
             self._unsynced.add(item.lane)
         return True
@@ -265,9 +278,15 @@ class LeasedLanes:
     def idle(self, lane: str, work: LaneWork) -> None:
         if self._closing:
             return
+        if self.hold_seconds > 0:
+            self._idle_since[lane] = self.clock()
+        else:
+            self._release_soon([lane], work)
+
+    def _release_soon(self, lanes: Iterable[str], work: LaneWork) -> None:
         # Lanes running empty together are handed over in one write.
-        self._idle.add(lane)
-        if not self._releases:
+        self._idle.update(lanes)
+        if self._idle and not self._releases and not self._closing:
             task = asyncio.create_task(self._release_idle(work), name="outbox-release")
             self._releases.add(task)
             task.add_done_callback(self._releases.discard)

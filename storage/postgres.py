@@ -130,10 +130,9 @@ class PostgresStore(SQLStore):
         self._pool_size = pool_size
         self._pool: Any = None  # asyncpg.Pool
         self._batch_max = batch_max
-        self._queue: asyncio.Queue[_Op] = asyncio.Queue()
-        self._deferred: list[_Op] = []  # waited on a claim: first in the next batch
-        self._writer: asyncio.Task[None] | None = None
-        self._conn: Any = None  # the writer's connection, held while it works
+        # Two writers: the conversations' writes, and the leases (small, quick transactions
+        # that must not wait behind, nor hold locks with, a batch of messages).
+        self._writers: dict[str, _Writer] = {}
         self._listener: Any = None  # the LISTEN connection, once a watcher asks
         self._watchers: list[Callable[[list[str]], None]] = []
         self._token = secrets.token_hex(4)  # tells our own notifications apart
@@ -159,7 +158,8 @@ class PostgresStore(SQLStore):
                 server_settings=settings, reset=_no_reset)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:  # and timeouts
             raise StoreError(f"cannot open PostgreSQL store {self.where}: {exc}") from exc
-        self._writer = asyncio.create_task(self._write_loop(), name="postgres-writer")
+        self._writers = {side: _Writer(self, f"postgres-writer-{side}")
+                         for side in ("main", "leases")}
 
     async def _create_schema(self) -> None:
         conn = await asyncpg.connect(self.url)
@@ -174,23 +174,15 @@ class PostgresStore(SQLStore):
             await conn.close()
 
     async def close(self) -> None:
-        if self._writer is not None:
-            await self._queue.join()
-            self._writer.cancel()
-            try:
-                await self._writer
-            except asyncio.CancelledError:
-                pass
-            self._writer = None
+        writers, self._writers = self._writers, {}
+        for writer in writers.values():
+            await writer.stop()
         if self._listener is not None:
             listener, self._listener = self._listener, None
             try:
                 await listener.close(timeout=5)
             except Exception:  # the server went away: nothing to unlisten
                 listener.terminate()
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            await self._pool.release(conn)
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
@@ -216,14 +208,14 @@ class PostgresStore(SQLStore):
         return self._pool
 
     # -- running transactions ----------------------------------------------------------------
-    async def _write(self, make: TxFactory[T], *, together: bool = False) -> T:
+    async def _write(self, make: TxFactory[T], *, together: bool = False,
+                     leases: bool = False) -> T:
         """Queue the transaction for the next group commit and wait until it is committed."""
         self._require_pool()
-        if self._writer is None:
+        writer = self._writers.get("leases" if leases else "main")
+        if writer is None:
             raise StoreError("store is not open")
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((make, together, future))
-        return await future
+        return cast(T, await writer.submit(make, together))
 
     async def _alone(self, make: TxFactory[T]) -> T:
         """One transaction on a pooled connection, run again when it lost a race."""
@@ -254,99 +246,6 @@ class PostgresStore(SQLStore):
             self.counters.round_trips += 1
             await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, payload)
 
-    async def _write_loop(self) -> None:
-        while True:
-            batch, self._deferred = self._deferred, []
-            if not batch:
-                batch.append(await self._queue.get())
-            while len(batch) < self._batch_max and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            try:
-                await self._commit_batch(batch)
-            except Exception as exc:
-                log.exception("group commit of %d transactions failed", len(batch))
-                for _, _, fut in batch:
-                    if not fut.done():
-                        fut.set_exception(StoreError(f"commit failed: {exc}"))
-            finally:
-                later = {id(op) for op in self._deferred}
-                for op in batch:
-                    if id(op) not in later:
-                        self._queue.task_done()
-
-    async def _commit_batch(self, batch: list[_Op]) -> None:
-        try:
-            results = await self._together(batch)
-        except Exception as exc:  # a race, or one of them failed: each runs alone
-            if len(batch) == 1 and not isinstance(exc, RETRYABLE):
-                batch[0][2].set_exception(exc)
-                return
-            log.debug("group commit of %d rolled back (%r); running each alone",
-                      len(batch), exc)
-        else:
-            self.commits += 1
-            for op, value in zip(batch, results, strict=True):
-                if value is DEFERRED:
-                    self._deferred.append(op)
-                    self.counters.batched_ops -= 1
-                elif not op[2].done():
-                    op[2].set_result(value)
-            return
-        for make, _, fut in batch:  # alone, so one failure cannot sink the others
-            if fut.done():
-                continue
-            try:
-                value = await self._alone(make)
-            except Exception as exc:
-                fut.set_exception(exc)
-            else:
-                self.commits += 1
-                fut.set_result(value)
-
-    async def _together(self, batch: list[_Op]) -> list[Any]:
-        """The whole batch in one transaction on the writer's connection."""
-        if self._conn is None:
-            self._conn = await self._require_pool().acquire()
-        conn = self._conn
-        counters = self.counters
-        counters.batches += 1
-        counters.batched_ops += len(batch)
-        counters.transactions += 1
-        counters.round_trips += 1
-        await conn.execute("BEGIN")
-        try:
-            grouped = [i for i, (_, together, _) in enumerate(batch) if together]
-            results: list[Any] = [None] * len(batch)
-            if grouped:
-                done = await Lockstep(conn, counters).run([batch[i][0]() for i in grouped])
-                for i, value in zip(grouped, done, strict=True):
-                    results[i] = value
-            counting = _Counting(conn, counters)
-            for i, (make, together, _) in enumerate(batch):
-                if not together:
-                    results[i] = await run_async(counting, make())
-            lanes = sorted(set().union(*(outbox_lanes(r) for r in results)))
-            # The notifications go out with the commit, in the same round trip.
-            notify = "".join(f"SELECT pg_notify('{CHANNEL}', {quoted(p)}); "
-                             for p in notify_payloads(self._token, lanes))
-            counters.round_trips += 1
-            await conn.execute(notify + "COMMIT")
-        except BaseException:
-            try:
-                if conn.is_closed():
-                    raise ConnectionError("closed")
-                await conn.execute("ROLLBACK")
-            except Exception:
-                await self._drop_connection()
-            raise
-        return results
-
-    async def _drop_connection(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.terminate()
-            await self._require_pool().release(conn)
-
     # -- lanes woken by other instances' commits ---------------------------------------------
     async def watch_lanes(self, callback: Callable[[list[str]], None]) -> None:
         """Call `callback(lanes)` when another instance commits outbox rows into these lanes
@@ -367,6 +266,127 @@ class PostgresStore(SQLStore):
                 callback(lanes)
             except Exception:
                 log.exception("a lane watcher failed")
+
+
+class _Writer:
+    """One writer task and its connection: batches what its queue holds, commits it once."""
+
+    def __init__(self, store: PostgresStore, name: str) -> None:
+        self.store = store
+        self.queue: asyncio.Queue[_Op] = asyncio.Queue()
+        self.deferred: list[_Op] = []  # waited on a claim: first in the next batch
+        self.conn: Any = None  # held while it works
+        self.task = asyncio.create_task(self.loop(), name=name)
+
+    def submit(self, make: TxFactory[Any], together: bool) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.queue.put_nowait((make, together, future))
+        return future
+
+    async def stop(self) -> None:
+        await self.queue.join()
+        self.task.cancel()
+        try:
+            await self.task
+        except asyncio.CancelledError:
+            pass
+        if self.conn is not None:
+            conn, self.conn = self.conn, None
+            await self.store._require_pool().release(conn)
+
+    async def loop(self) -> None:
+        while True:
+            batch, self.deferred = self.deferred, []
+            if not batch:
+                batch.append(await self.queue.get())
+            while len(batch) < self.store._batch_max and not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            try:
+                await self._commit_batch(batch)
+            except Exception as exc:
+                log.exception("group commit of %d transactions failed", len(batch))
+                for _, _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(StoreError(f"commit failed: {exc}"))
+            finally:
+                later = {id(op) for op in self.deferred}
+                for op in batch:
+                    if id(op) not in later:
+                        self.queue.task_done()
+
+    async def _commit_batch(self, batch: list[_Op]) -> None:
+        try:
+            results = await self._together(batch)
+        except Exception as exc:  # a race, or one of them failed: each runs alone
+            if len(batch) == 1 and not isinstance(exc, RETRYABLE):
+                batch[0][2].set_exception(exc)
+                return
+            log.debug("group commit of %d rolled back (%r); running each alone",
+                      len(batch), exc)
+        else:
+            self.store.commits += 1
+            for op, value in zip(batch, results, strict=True):
+                if value is DEFERRED:
+                    self.deferred.append(op)
+                    self.store.counters.batched_ops -= 1
+                elif not op[2].done():
+                    op[2].set_result(value)
+            return
+        for make, _, fut in batch:  # alone, so one failure cannot sink the others
+            if fut.done():
+                continue
+            try:
+                value = await self.store._alone(make)
+            except Exception as exc:
+                fut.set_exception(exc)
+            else:
+                self.store.commits += 1
+                fut.set_result(value)
+
+    async def _together(self, batch: list[_Op]) -> list[Any]:
+        """The whole batch in one transaction on the writer's connection."""
+        if self.conn is None:
+            self.conn = await self.store._require_pool().acquire()
+        conn = self.conn
+        counters = self.store.counters
+        counters.batches += 1
+        counters.batched_ops += len(batch)
+        counters.transactions += 1
+        counters.round_trips += 1
+        await conn.execute("BEGIN")
+        try:
+            grouped = [i for i, (_, together, _) in enumerate(batch) if together]
+            results: list[Any] = [None] * len(batch)
+            if grouped:
+                done = await Lockstep(conn, counters).run([batch[i][0]() for i in grouped])
+                for i, value in zip(grouped, done, strict=True):
+                    results[i] = value
+            counting = _Counting(conn, counters)
+            for i, (make, together, _) in enumerate(batch):
+                if not together:
+                    results[i] = await run_async(counting, make())
+            lanes = sorted(set().union(*(outbox_lanes(r) for r in results)))
+            # The notifications go out with the commit, in the same round trip.
+            notify = "".join(f"SELECT pg_notify('{CHANNEL}', {quoted(p)}); "
+                             for p in notify_payloads(self.store._token, lanes))
+            counters.round_trips += 1
+            await conn.execute(notify + "COMMIT")
+        except BaseException:
+            try:
+                if conn.is_closed():
+                    raise ConnectionError("closed")
+                await conn.execute("ROLLBACK")
+            except Exception:
+                await self._drop_connection()
+            raise
+        return results
+
+    async def _drop_connection(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.terminate()
+            await self.store._require_pool().release(conn)
+
 
 
 async def _no_reset(conn: Any) -> None:

@@ -132,7 +132,8 @@ class SQLiteStore(SQLStore):
     async def _read(self, make: TxFactory[T]) -> T:
         return await self._run(lambda c: run_sync(c, make()))
 
-    async def _write(self, make: TxFactory[T], *, together: bool = False) -> T:
+    async def _write(self, make: TxFactory[T], *, together: bool = False,
+                     leases: bool = False) -> T:
         """Queue the transaction for the next group commit and wait until it is durable."""
         self._conn()
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()

@@ -64,10 +64,12 @@ class SQLStore(ABC):
     async def close(self) -> None: ...
 
     @abstractmethod
-    async def _write(self, make: TxFactory[T], *, together: bool = False) -> T:
+    async def _write(self, make: TxFactory[T], *, together: bool = False,
+                     leases: bool = False) -> T:
         """Run `make()` in a transaction and return its result once it is committed.
         `together`: its statements may be sent with those of other transactions of the same
-        commit (PostgreSQL's lockstep; it claims what it must not share, `query.claim`)."""
+        commit (PostgreSQL's lockstep; it claims what it must not share, `query.claim`).
+        `leases`: it only takes or hands over leases (PostgreSQL commits those apart)."""
 
     @abstractmethod
     async def _read(self, make: TxFactory[T]) -> T:
@@ -215,13 +217,15 @@ class SQLStore(ABC):
     async def acquire_lanes(self, owner: str, lanes: Sequence[str], until: float,
                             now: float) -> list[str]:
         return await self._write(lambda: leases.take_many(leases.LANE, lanes, owner, until,
-                                                          now), together=True)
+                                                          now), together=True, leases=True)
 
     async def claim_lanes(self, owner: str, until: float, now: float, limit: int) -> list[str]:
-        return await self._write(lambda: leases.claim_lanes(owner, until, now, limit))
+        return await self._write(lambda: leases.claim_lanes(owner, until, now, limit),
+                                 leases=True)
 
     async def release_lanes(self, owner: str, lanes: Sequence[str]) -> None:
-        await self._write(lambda: leases.release(leases.LANE, lanes, owner), together=True)
+        await self._write(lambda: leases.release(leases.LANE, lanes, owner), together=True,
+                          leases=True)
 
     async def pending_in_lanes(self, lanes: Sequence[str]) -> list[OutboxItem]:
         return await self._read(lambda: leases.pending_in_lanes(lanes))
@@ -232,7 +236,8 @@ class SQLStore(ABC):
         return None
 
     async def hold_singleton(self, name: str, owner: str, until: float, now: float) -> bool:
-        return await self._write(lambda: leases.take(leases.SINGLETON, name, owner, until, now))
+        return await self._write(lambda: leases.take(leases.SINGLETON, name, owner, until, now),
+                                 leases=True)
 
     async def release_singleton(self, name: str, owner: str) -> None:
-        await self._write(lambda: leases.release(leases.SINGLETON, [name], owner))
+        await self._write(lambda: leases.release(leases.SINGLETON, [name], owner), leases=True)

@@ -143,7 +143,7 @@ async def test_a_lane_released_here_lately_is_taken_back_when_rows_land_in_it(
 ) -> None:
     """The committer found the lane still ours and left its rows to us: we take it again."""
     table, work = Table(pending=[row(1, "a")]), Work()
-    lanes = LeasedLanes(table, "A", lease_seconds=10.0, clock=clock)
+    lanes = LeasedLanes(table, "A", lease_seconds=10.0, hold_seconds=0.0, clock=clock)
     await lanes.initial(work)
     table.pending.clear()
     lanes.idle("a", work)
@@ -160,3 +160,21 @@ async def test_a_lane_released_here_lately_is_taken_back_when_rows_land_in_it(
     table.commit_elsewhere(row(3, "a"))
     await asyncio.sleep(0.01)
     assert work.submitted == [([2], True)] and "a" not in table.held
+
+
+async def test_an_idle_lane_is_kept_a_while_then_handed_over_at_a_poll(clock: Clock) -> None:
+    table, work = Table(pending=[row(1, "a"), row(2, "b")]), Work()
+    lanes = LeasedLanes(table, "A", lease_seconds=10.0, clock=clock)  # kept 2 s
+    await lanes.initial(work)
+    table.pending.clear()
+    lanes.idle("a", work)
+    lanes.idle("b", work)
+    clock.now += 1.0
+    assert lanes.admit(row(3, "b"), True, work)  # b is busy again: no new lease needed
+    await lanes.claim(work)
+    assert table.released == []
+    clock.now += 1.5
+    await lanes.claim(work)
+    while not table.released:
+        await asyncio.sleep(0.001)
+    assert table.released == ["a"] and lanes.holds("b") and not lanes.holds("a")
