@@ -3,12 +3,15 @@
 The transactions are the backend-neutral generators of `storage/transactions.py`; `run_async`
 drives one on an asyncpg connection, with `?` rewritten to `$1..$n` (`storage/dialect.py`).
 
-All writes go through one writer task per instance, as on SQLite: concurrent callers queue
-their transactions, the writer runs everything queued so far in one database transaction on
-its own connection and commits once, and only then resolves each caller (a webhook is
-acknowledged after the commit that holds its message).  The transactions that may be grouped
-statement by statement (storing a customer's message, finishing outbox rows, leases) run in
-lockstep (`storage/pgbatch.py`): a batch costs a round trip per step, not per statement.
+All writes go through a writer task, as on SQLite: concurrent callers queue their
+transactions, the writer runs everything queued so far in one database transaction on its own
+connection and commits once, and only then resolves each caller (a webhook is acknowledged
+after the commit that holds its message).  An instance has two writers: one for messages and
+outbox rows, one for leases, so lease rows are never locked in the same transaction as a
+customer's rows (two instances' batches then cannot deadlock on them).  The transactions
+that may be grouped statement by statement (storing a customer's message, finishing outbox
+rows, leases) run in lockstep (`storage/pgbatch.py`): a batch costs a round trip per step,
+not per statement.
 
 If anything in a batch fails, it is rolled back and each transaction runs alone on a pooled
 connection.  Several bridge instances may share the database: when a transaction loses a race
@@ -52,6 +55,7 @@ CHANNEL = "bridge_lanes"  # NOTIFY: lanes that got rows; payload "<token> <lane>
 PAYLOAD_MAX = 7000  # PostgreSQL's limit is 8000 bytes
 # Where the store writes its counters when it closes (benchmarks: round trips per message).
 STATS_ENV = "BRIDGE_PG_STATS"
+WRITERS = ("main", "leases")  # messages and outbox rows; lane and singleton leases
 _Op = tuple[TxFactory[Any], bool, "asyncio.Future[Any]"]
 
 
@@ -135,6 +139,7 @@ class PostgresStore(SQLStore):
         self._writers: dict[str, _Writer] = {}
         self._listener: Any = None  # the LISTEN connection, once a watcher asks
         self._watchers: list[Callable[[list[str]], None]] = []
+        self._relisten: asyncio.Task[None] | None = None
         self._token = secrets.token_hex(4)  # tells our own notifications apart
         self.counters = Counters()
         self.commits = 0
@@ -152,14 +157,14 @@ class PostgresStore(SQLStore):
             if self.schema:
                 await self._create_schema()
             # No reset query on release (a round trip each): pooled connections run only
-            # whole transactions and reads, and LISTEN has a connection of its own.
+            # whole transactions and reads, and LISTEN has a connection of its own.  Each
+            # writer holds one on top of `pool_size`.
             self._pool = await asyncpg.create_pool(
-                self.url, min_size=1, max_size=max(2, self._pool_size),
+                self.url, min_size=1, max_size=self._pool_size + len(WRITERS),
                 server_settings=settings, reset=_no_reset)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:  # and timeouts
             raise StoreError(f"cannot open PostgreSQL store {self.where}: {exc}") from exc
-        self._writers = {side: _Writer(self, f"postgres-writer-{side}")
-                         for side in ("main", "leases")}
+        self._writers = {side: _Writer(self, f"postgres-writer-{side}") for side in WRITERS}
 
     async def _create_schema(self) -> None:
         conn = await asyncpg.connect(self.url)
@@ -177,6 +182,8 @@ class PostgresStore(SQLStore):
         writers, self._writers = self._writers, {}
         for writer in writers.values():
             await writer.stop()
+        if self._relisten is not None:
+            self._relisten.cancel()
         if self._listener is not None:
             listener, self._listener = self._listener, None
             try:
@@ -253,9 +260,28 @@ class PostgresStore(SQLStore):
         self._watchers.append(callback)
         if self._listener is not None:
             return
+        await self._listen()
+
+    async def _listen(self) -> None:
         settings = {"search_path": f'"{self.schema}"'} if self.schema else None
         self._listener = await asyncpg.connect(self.url, server_settings=settings)
         await self._listener.add_listener(CHANNEL, self._notified)
+        self._listener.add_termination_listener(self._listener_lost)
+
+    def _listener_lost(self, conn: Any) -> None:
+        if self._listener is conn and self._pool is not None:
+            # Until it is back, the outbox poll picks up what other instances commit.
+            log.warning("the LISTEN connection was lost; reconnecting")
+            self._relisten = asyncio.get_running_loop().create_task(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        while self._pool is not None:
+            await asyncio.sleep(1.0)
+            try:
+                await self._listen()
+                return
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+                log.warning("LISTEN connection: %s; trying again", exc)
 
     def _notified(self, conn: Any, pid: int, channel: str, payload: str) -> None:
         token, *lanes = payload.split(" ")
