@@ -49,7 +49,12 @@ T = TypeVar("T")
 
 # A transaction stopped by one of these saw another one's commit: run it again from the start.
 RETRYABLE = (asyncpg.UniqueViolationError, asyncpg.SerializationError,
-             asyncpg.DeadlockDetectedError)
+             asyncpg.DeadlockDetectedError, asyncpg.LockNotAvailableError)
+# A batch waiting this long on a row lock gives up and runs again (rather than wait for the
+# server's deadlock check, a second by default, when two instances' batches lock rows in
+# different orders).
+LOCK_TIMEOUT = "200ms"
+LOCKED = (asyncpg.DeadlockDetectedError, asyncpg.LockNotAvailableError)
 ATTEMPTS = 10
 CHANNEL = "bridge_lanes"  # NOTIFY: lanes that got rows; payload "<token> <lane> <lane>..."
 PAYLOAD_MAX = 7000  # PostgreSQL's limit is 8000 bytes
@@ -342,7 +347,11 @@ class _Writer:
 
     async def _commit_batch(self, batch: list[_Op]) -> None:
         try:
-            results = await self._together(batch)
+            try:
+                results = await self._together(batch)
+            except LOCKED as exc:  # the other transaction has moved on by now: once more
+                log.debug("group commit of %d waited on a lock (%s); again", len(batch), exc)
+                results = await self._together(batch)
         except Exception as exc:  # a race, or one of them failed: each runs alone
             if len(batch) == 1 and not isinstance(exc, RETRYABLE):
                 batch[0][2].set_exception(exc)
@@ -373,6 +382,8 @@ class _Writer:
         """The whole batch in one transaction on the writer's connection."""
         if self.conn is None:
             self.conn = await self.store._require_pool().acquire()
+            # Pooled connections run only whole, retried transactions: the setting may stay.
+            await self.conn.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
         conn = self.conn
         counters = self.store.counters
         counters.batches += 1
