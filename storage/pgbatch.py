@@ -46,6 +46,7 @@ class Counters:
         self.transactions = 0
         self.batches = 0
         self.batched_ops = 0
+        self.deferred = 0  # transactions moved to the next batch by another's row lock
 
     def as_dict(self) -> dict[str, int]:
         out = dict(vars(self))
@@ -93,10 +94,13 @@ def grouped_sql(sql: str, want: Want, nparams: int) -> str | None:
 
 
 class _Op:
-    __slots__ = ("blocked", "done", "error", "first", "gen", "query", "result", "started")
+    __slots__ = ("blocked", "done", "error", "first", "gen", "patient", "query", "result",
+                 "started", "wrote")
 
-    def __init__(self, gen: Tx[Any]) -> None:
+    def __init__(self, gen: Tx[Any], patient: bool = False) -> None:
         self.gen = gen
+        self.patient = patient  # deferred often enough: waits for row locks like anyone
+        self.wrote = False  # sent a statement that changes rows
         self.first = "~"  # its first claim: the batch runs in this order (locks taken in order)
         self.started = False  # sent a statement
         self.query: Query | None = None
@@ -124,6 +128,8 @@ class Lockstep:
                 return
             if query.want is not Want.CLAIM:
                 op.query, op.started = query, True
+                if not query.sql.lstrip()[:7].upper().startswith("SELECT "):
+                    op.wrote = True
                 return
             key = str(query.params[0])
             if not op.started and op.first == "~":
@@ -134,19 +140,23 @@ class Lockstep:
                 return
             value = None
 
-    async def run(self, gens: Sequence[Tx[Any]]) -> list[Any]:
-        """Each generator's result, or DEFERRED for one that waited on another's claim before
-        its first statement (it is run again in the next batch rather than make this one
-        longer)."""
-        ops = [_Op(gen) for gen in gens]
+    def _defer(self, op: _Op) -> None:
+        op.gen.close()
+        op.done, op.result, op.blocked, op.query = True, DEFERRED, None, None
+        for key in [k for k, holder in self.holders.items() if holder is op]:
+            del self.holders[key]
+
+    async def run(self, gens: Sequence[Tx[Any]], patient: Sequence[bool] = ()) -> list[Any]:
+        """Each generator's result, or DEFERRED for one that would have waited before it
+        wrote anything (on another's claim in this batch, or on a row another instance's
+        transaction holds: `FOR UPDATE SKIP LOCKED`); it is run again in the next batch rather
+        than hold this one up.  `patient` ones wait for row locks instead."""
+        ops = [_Op(gen, bool(patient) and patient[i]) for i, gen in enumerate(gens)]
         order_in = {id(op): i for i, op in enumerate(ops)}
         for op in ops:
             self._advance(op, None)
             if op.blocked is not None:
-                op.gen.close()
-                op.done, op.result, op.blocked = True, DEFERRED, None
-                for key in [k for k, holder in self.holders.items() if holder is op]:
-                    del self.holders[key]
+                self._defer(op)
         # Instances lock rows in one order (claims sorted), so their commits never deadlock
         # on them.
         ops.sort(key=lambda op: op.first)
@@ -161,16 +171,39 @@ class Lockstep:
                 if all(op.done for op in ops):
                     return [op.result for op in sorted(ops, key=lambda o: order_in[id(o)])]
                 raise Stuck("every transaction left in the batch waits on another's claim")
-            groups: dict[tuple[str, Want], list[_Op]] = {}
+            groups: dict[tuple[str, Want, bool], list[_Op]] = {}
             for op in ready:
                 assert op.query is not None
-                groups.setdefault((op.query.sql, op.query.want), []).append(op)
-            for (sql, want), members in groups.items():
-                results = await self._execute(POSTGRES.prepare(sql), want,
-                                              [m.query.params for m in members  # type: ignore[union-attr]
-                                               ])
+                skip = (op.query.want is Want.ONE and not op.wrote and not op.patient
+                        and "{{for_update}}" in op.query.sql)
+                groups.setdefault((op.query.sql, op.query.want, skip), []).append(op)
+            for (sql, want, skip), members in groups.items():
+                params = [m.query.params for m in members]  # type: ignore[union-attr]
+                prepared = POSTGRES.prepare(sql)
+                if skip:
+                    results = await self._skip_locked(prepared, params)
+                else:
+                    results = await self._execute(prepared, want, params)
                 for member, value in zip(members, results, strict=True):
-                    self._advance(member, value)
+                    if value is DEFERRED:
+                        self._defer(member)
+                    else:
+                        self._advance(member, value)
+
+    async def _skip_locked(self, sql: str, params: list[tuple[Any, ...]]) -> list[Any]:
+        """A `FOR UPDATE` read of transactions that wrote nothing yet: rows locked by another
+        transaction are skipped, and those that found nothing because of that are DEFERRED."""
+        found = await self._execute(sql.replace(" FOR UPDATE", " FOR UPDATE SKIP LOCKED"),
+                                    Want.ONE, params)
+        missing = [i for i, row in enumerate(found) if row is None]
+        if missing:  # nothing there, or locked: look without locking
+            plain = sql.replace(" FOR UPDATE", "")
+            there = await self._execute(plain, Want.ONE, [params[i] for i in missing])
+            for i, row in zip(missing, there, strict=True):
+                if row is not None:
+                    found[i] = DEFERRED
+                    self.counters.deferred += 1
+        return found
 
     async def _execute(self, sql: str, want: Want, params: list[tuple[Any, ...]]) -> list[Any]:
         conn = self.conn

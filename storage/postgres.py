@@ -305,7 +305,8 @@ class _Writer:
     def __init__(self, store: PostgresStore, name: str) -> None:
         self.store = store
         self.queue: asyncio.Queue[_Op] = asyncio.Queue()
-        self.deferred: list[_Op] = []  # waited on a claim: first in the next batch
+        self.deferred: list[_Op] = []  # would have waited: first in the next batch
+        self.deferrals: dict[int, int] = {}  # how often each of those was deferred
         self.conn: Any = None  # held while it works
         self.task = asyncio.create_task(self.loop(), name=name)
 
@@ -363,11 +364,16 @@ class _Writer:
             for op, value in zip(batch, results, strict=True):
                 if value is DEFERRED:
                     self.deferred.append(op)
+                    self.deferrals[id(op)] = self.deferrals.get(id(op), 0) + 1
                     self.store.counters.batched_ops -= 1
-                elif not op[2].done():
+                    continue
+                self.deferrals.pop(id(op), None)
+                if not op[2].done():
                     op[2].set_result(value)
             return
-        for make, _, fut in batch:  # alone, so one failure cannot sink the others
+        for op in batch:  # alone, so one failure cannot sink the others
+            make, _, fut = op
+            self.deferrals.pop(id(op), None)
             if fut.done():
                 continue
             try:
@@ -395,7 +401,10 @@ class _Writer:
             grouped = [i for i, (_, together, _) in enumerate(batch) if together]
             results: list[Any] = [None] * len(batch)
             if grouped:
-                done = await Lockstep(conn, counters).run([batch[i][0]() for i in grouped])
+                # Deferred twice already: wait for row locks like anyone (no starving).
+                patient = [self.deferrals.get(id(batch[i]), 0) >= 2 for i in grouped]
+                done = await Lockstep(conn, counters).run([batch[i][0]() for i in grouped],
+                                                          patient)
                 for i, value in zip(grouped, done, strict=True):
                     results[i] = value
             counting = _Counting(conn, counters)

@@ -14,7 +14,7 @@ import pytest
 from storage.pgbatch import grouped_sql
 from storage.postgres import PostgresStore
 from storage.query import Tx, Want
-from tests.helpers_pg import PG_URL, fresh_schema, pg_rows
+from tests.helpers_pg import PG_URL, connect, fresh_schema, pg_rows
 from tests.waiting import until
 from vocab.models import InboundMessage
 
@@ -108,3 +108,29 @@ async def test_another_instance_hears_which_lanes_got_rows(schema: str) -> None:
     finally:
         await a.close()
         await b.close()
+
+
+async def test_a_customer_locked_by_another_instance_does_not_hold_up_the_batch(
+    schema: str,
+) -> None:
+    """Its message goes to a later batch (SKIP LOCKED), the others commit meanwhile; once the
+    other transaction ends, it is stored too."""
+    store = await opened(schema)
+    other = await connect(schema)
+    try:
+        await store.ingest_inbound([message(0, 1)], "C1", time.time())
+        tx = other.transaction()
+        await tx.start()
+        await other.execute("SELECT id FROM identities WHERE address = '1' FOR UPDATE")
+        locked = asyncio.ensure_future(store.ingest_inbound([message(1, 1)], "C1", time.time()))
+        free = await asyncio.wait_for(store.ingest_inbound([message(2, 2)], "C1", time.time()),
+                                      5)
+        assert not free[0].duplicate and not locked.done()
+        assert store.counters.deferred >= 1
+        await tx.rollback()
+        [stored] = await asyncio.wait_for(locked, 5)
+        assert not stored.duplicate
+        assert await pg_rows(schema, "SELECT COUNT(*) FROM messages") == [(3,)]
+    finally:
+        await other.close()
+        await store.close()
