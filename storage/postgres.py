@@ -60,7 +60,9 @@ CHANNEL = "bridge_lanes"  # NOTIFY: lanes that got rows; payload "<token> <lane>
 PAYLOAD_MAX = 7000  # PostgreSQL's limit is 8000 bytes
 # Where the store writes its counters when it closes (benchmarks: round trips per message).
 STATS_ENV = "BRIDGE_PG_STATS"
-WRITERS = ("main", "leases")  # messages and outbox rows; lane and singleton leases
+# Two writers take turns on messages and outbox rows (one gathers and writes the next batch
+# while the other waits for its COMMIT); one writes lane and singleton leases.
+WRITERS = ("main-1", "main-2", "leases")
 _Op = tuple[TxFactory[Any], bool, "asyncio.Future[Any]"]
 
 
@@ -142,6 +144,7 @@ class PostgresStore(SQLStore):
         # Two writers: the conversations' writes, and the leases (small, quick transactions
         # that must not wait behind, nor hold locks with, a batch of messages).
         self._writers: dict[str, _Writer] = {}
+        self._deferrals: dict[int, int] = {}
         self._listener: Any = None  # the LISTEN connection, once a watcher asks
         self._watchers: list[Callable[[list[str]], None]] = []
         self._relisten: asyncio.Task[None] | None = None
@@ -169,7 +172,9 @@ class PostgresStore(SQLStore):
                 server_settings=settings, reset=_no_reset)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:  # and timeouts
             raise StoreError(f"cannot open PostgreSQL store {self.where}: {exc}") from exc
-        self._writers = {side: _Writer(self, f"postgres-writer-{side}") for side in WRITERS}
+        shared: dict[str, tuple[asyncio.Queue[_Op], asyncio.Lock]] = {}
+        self._writers = {name: _Writer(self, f"postgres-writer-{name}", *shared.setdefault(
+            name.split("-")[0], (asyncio.Queue(), asyncio.Lock()))) for name in WRITERS}
 
     async def _create_schema(self) -> None:
         conn = await asyncpg.connect(self.url)
@@ -224,7 +229,7 @@ class PostgresStore(SQLStore):
                      leases: bool = False) -> T:
         """Queue the transaction for the next group commit and wait until it is committed."""
         self._require_pool()
-        writer = self._writers.get("leases" if leases else "main")
+        writer = self._writers.get("leases" if leases else "main-1")
         if writer is None:
             raise StoreError("store is not open")
         return cast(T, await writer.submit(make, together))
@@ -302,11 +307,13 @@ class PostgresStore(SQLStore):
 class _Writer:
     """One writer task and its connection: batches what its queue holds, commits it once."""
 
-    def __init__(self, store: PostgresStore, name: str) -> None:
+    def __init__(self, store: PostgresStore, name: str, queue: asyncio.Queue[_Op],
+                 turn: asyncio.Lock) -> None:
         self.store = store
-        self.queue: asyncio.Queue[_Op] = asyncio.Queue()
-        self.deferred: list[_Op] = []  # would have waited: first in the next batch
-        self.deferrals: dict[int, int] = {}  # how often each of those was deferred
+        self.queue = queue  # shared by the writers of one kind
+        self.turn = turn  # held from taking a batch until its COMMIT is sent
+        self.deferrals = store._deferrals  # how often a transaction waiting its turn was put back
+        self._my_turn = False
         self.conn: Any = None  # held while it works
         self.task = asyncio.create_task(self.loop(), name=name)
 
@@ -326,11 +333,21 @@ class _Writer:
             conn, self.conn = self.conn, None
             await self.store._require_pool().release(conn)
 
+    def _pass_turn(self) -> None:
+        if self.turn.locked() and self._my_turn:
+            self._my_turn = False
+            self.turn.release()
+
     async def loop(self) -> None:
+        self._my_turn = False
         while True:
-            batch, self.deferred = self.deferred, []
-            if not batch:
-                batch.append(await self.queue.get())
+            await self.turn.acquire()
+            self._my_turn = True
+            try:
+                batch = [await self.queue.get()]
+            except BaseException:
+                self._pass_turn()
+                raise
             while len(batch) < self.store._batch_max and not self.queue.empty():
                 batch.append(self.queue.get_nowait())
             try:
@@ -341,10 +358,9 @@ class _Writer:
                     if not fut.done():
                         fut.set_exception(StoreError(f"commit failed: {exc}"))
             finally:
-                later = {id(op) for op in self.deferred}
-                for op in batch:
-                    if id(op) not in later:
-                        self.queue.task_done()
+                self._pass_turn()
+                for _ in batch:
+                    self.queue.task_done()
 
     async def _commit_batch(self, batch: list[_Op]) -> None:
         try:
@@ -362,8 +378,8 @@ class _Writer:
         else:
             self.store.commits += 1
             for op, value in zip(batch, results, strict=True):
-                if value is DEFERRED:
-                    self.deferred.append(op)
+                if value is DEFERRED:  # back in the queue, for a later batch
+                    self.queue.put_nowait(op)
                     self.deferrals[id(op)] = self.deferrals.get(id(op), 0) + 1
                     self.store.counters.batched_ops -= 1
                     continue
@@ -416,6 +432,7 @@ class _Writer:
             notify = "".join(f"SELECT pg_notify('{CHANNEL}', {quoted(p)}); "
                              for p in notify_payloads(self.store._token, lanes))
             counters.round_trips += 1
+            self._pass_turn()  # the other writer gathers the next batch meanwhile
             await conn.execute(notify + "COMMIT")
         except BaseException:
             try:
