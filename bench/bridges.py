@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 import time
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ import aiohttp
 from bench import measure, pg, profile
 from bench.procs import Proc, Procs, free_port, memory_mib, python_argv
 from bridge.standins.config import Secrets, TomlValue, standin_config
+from storage.postgres import STATS_ENV
 
 SECRET = "bench-webhook-secret"
 TG_TOKEN = "123456:BENCH"
@@ -99,6 +101,22 @@ async def wait_healthy(session: aiohttp.ClientSession, url: str, proc: Proc,
     raise RuntimeError(f"bridge not healthy after {timeout}s:\n{proc.log_tail()}")
 
 
+def store_counters(path: Path, messages: int) -> dict[str, float]:
+    """What the PostgreSQL stores sent to the server (summed over the instances: round trips,
+    transactions, group commits), in all and per message acknowledged."""
+    totals: dict[str, float] = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            for key, value in json.loads(line).items():
+                totals[key] = totals.get(key, 0) + value
+    for key in ("round_trips", "transactions", "write_round_trips"):
+        if key in totals and messages:
+            totals[f"{key}_per_msg"] = round(totals[key] / messages, 2)
+    if totals.get("batches"):
+        totals["ops_per_batch"] = round(totals["batched_ops"] / totals["batches"], 1)
+    return totals
+
+
 async def outbox_pending(session: aiohttp.ClientSession, healthz: Sequence[str]) -> int:
     """Rows queued in the instances' outbox workers (their /healthz)."""
     total = 0
@@ -117,6 +135,7 @@ class Run:
         self.v = variant
         self.rundir = h.workdir / f"{variant.key}-{h.phase}"
         self.db = self.rundir / "bridge.db"
+        self.stats = self.rundir / "store-counters.jsonl"
         self.schema = pg.new_schema() if variant.store == "postgresql" else ""
         self.pending = pg.Pending(h.args.pg_url, self.schema) if self.schema else None
         self.bridges: list[Proc] = []
@@ -138,6 +157,8 @@ class Run:
     async def start_bridges(self, slack_url: str, tg_url: str) -> None:
         env = {"SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": "bench-signing",
                "TELEGRAM_BOT_TOKEN": TG_TOKEN, "TELEGRAM_WEBHOOK_SECRET": SECRET}
+        if self.schema:  # each PostgreSQL store adds its counters here when it closes
+            env[STATS_ENV] = str(self.stats)
         cpus = self.h.instance_cpus(self.v.instances)
         for i in range(self.v.instances):  # all started at once: migrations race, as for real
             port = free_port()
@@ -235,6 +256,11 @@ class Run:
             out["schema"] = self.schema
             if h.args.keep:
                 print(f"  kept schema {self.schema}", file=sys.stderr)
+        # CPU per message while wrk ran (ms of CPU time per message delivered).
+        out["cpu_ms_per_msg"] = {k: round(share * 1000 / rate, 3) if rate else 0.0
+                                 for k, share in w.cpu.items()}
+        if self.schema:
+            out["store_counters"] = store_counters(self.stats, acked)
         if v.instances > 1:
             out["rss_mib_instances"] = [m["rss_mib"] for m in mems]
         if spy is not None:

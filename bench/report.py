@@ -70,6 +70,12 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
         for r in runs:
             outbox.update(r["db"]["outbox"])
         out["db"]["outbox"] = dict(outbox)
+        out["cpu_ms_per_msg"] = {k: round(mean(r["cpu_ms_per_msg"].get(k, 0.0) for r in runs), 3)
+                                 for k in runs[0].get("cpu_ms_per_msg", {})}
+        counters = [r["store_counters"] for r in runs if r.get("store_counters")]
+        if counters:
+            out["store_counters"] = {k: round(mean(c.get(k, 0.0) for c in counters), 2)
+                                     for k in counters[0]}
         profiles = [r["profile"] for r in runs if "profile" in r]
         if profiles:
             out["profile"] = profiles[0]
@@ -128,6 +134,14 @@ def _cpu(cpu: dict[str, float]) -> str:
     return " ".join(f"{name}={share:.2f}" for name, share in cpu.items())
 
 
+def _counter_line(c: dict[str, float]) -> str:
+    """The PostgreSQL store's own counters (asyncpg round trips), per message acknowledged."""
+    return (f"; to PostgreSQL per message: {c.get('round_trips_per_msg', 0):.2f} round trips"
+            f" ({c.get('write_round_trips_per_msg', 0):.2f} writing), "
+            f"{c.get('transactions_per_msg', 0):.2f} transactions; "
+            f"{c.get('ops_per_batch', 0):.1f} writes per group commit")
+
+
 def _bridge_lines(r: dict[str, Any], q: dict[str, Any]) -> list[str]:
     lat = r["latency"]
     ok_rate = "ok" if q["e2e_over_relay_raw"] >= E2E_TARGET else "below target"
@@ -155,6 +169,9 @@ def _bridge_lines(r: dict[str, Any], q: dict[str, Any]) -> list[str]:
         f"{db['posted_not_marked_posted']}, outbox {db['outbox']}"
         + (f", lease rows left {db['leases_left']}" if "leases_left" in db else "")
         + f"; exit codes {r['exit_codes']}",
+        "  CPU per message: " + ", ".join(f"{k} {ms:.3f} ms" for k, ms in
+                                          r.get("cpu_ms_per_msg", {}).items())
+        + (_counter_line(r["store_counters"]) if r.get("store_counters") else ""),
         f"  RSS {r['rss_mib']:.0f} MiB, peak {r['peak_rss_mib']:.0f} MiB"
         + (" (sum of the instances: " + " + ".join(f"{x:.0f}" for x in
                                                     r["rss_mib_instances"]) + ")"

@@ -3,10 +3,11 @@ holds a lease on (several instances on one PostgreSQL database).
 
 The outbox worker asks its `LaneKeeper` and never looks at leases itself.  With leases, an
 instance holds a lane (a row in the database, renewed every poll) before it works it, so order
-per conversation holds across instances.  Rows another instance commits into a lane we hold are
-picked up by the poll; a lane whose holder dies is claimed by another instance once its lease
-expires, and its pending rows are worked from there (a send in flight at the death may repeat
-once).
+per conversation holds across instances.  Rows another instance commits into a lane we hold wake
+us at once (the store's `watch_lanes`: LISTEN/NOTIFY on PostgreSQL), and the poll picks up
+whatever a lost notification missed; a lane whose holder dies is claimed by another instance
+once its lease expires, and its pending rows are worked from there (a send in flight at the
+death may repeat once).
 """
 
 from __future__ import annotations
@@ -129,29 +130,80 @@ class LaneLeases(Protocol):
 
     async def pending_in_lanes(self, lanes: Sequence[str]) -> list[OutboxItem]: ...
 
+    async def watch_lanes(self, callback: Callable[[list[str]], None]) -> None:
+        """Call `callback(lanes)` when another instance commits rows into these lanes."""
+        ...
+
 
 class LeasedLanes:
     """Several instances on one database: the lanes this one holds a lease on."""
 
     def __init__(self, leases: LaneLeases, owner: str, *, lease_seconds: float = 10.0,
+                 hold_seconds: float | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.leases = leases
         self.owner = owner
         self.lease_seconds = lease_seconds
+        # A lane that ran empty is kept this long (the next message of the conversation needs
+        # no new lease), then handed over at the next poll.
+        self.hold_seconds = lease_seconds / 5 if hold_seconds is None else hold_seconds
         self.clock = clock
+        self._idle_since: dict[str, float] = {}
         self._owned: set[str] = set()
         self._waiting: dict[str, list[OutboxItem]] = {}  # rows waiting for their lane's lease
         self._lock = asyncio.Lock()
         self._valid_until = 0.0  # our leases are surely valid until (last renewal, margin)
         self._acquirer: asyncio.Task[None] | None = None
-        self._releases: set[asyncio.Task[None]] = set()
+        self._releases: set[asyncio.Task[None]] = set()  # the one handing idle lanes over
+        self._idle: set[str] = set()
         # Lanes that got rows from anywhere but a read of the lane itself: rows another
         # instance committed earlier into them may not be known here yet.
         self._unsynced: set[str] = set()
         self._closing = False
+        # Lanes another instance committed rows into, to read (held) or take (released here
+        # lately: the committer found them held by us and left the rows to us).
+        self._woken: set[str] = set()
+        self._waker: asyncio.Task[None] | None = None
+        self._released: dict[str, float] = {}
 
     async def initial(self, work: LaneWork) -> list[OutboxItem]:
+        try:
+            await self.leases.watch_lanes(lambda lanes: self._wake(lanes, work))
+        except Exception:
+            log.exception("cannot listen for other instances' rows; the poll picks them up")
         return await self.claim(work)
+
+    def _wake(self, lanes: list[str], work: LaneWork) -> None:
+        if self._closing:
+            return
+        since = self.clock() - self.lease_seconds
+        ours = [lane for lane in lanes
+                if lane in self._owned or self._released.get(lane, 0.0) >= since]
+        if not ours:
+            return
+        self._woken.update(ours)
+        if self._waker is None or self._waker.done():
+            self._waker = asyncio.create_task(self._read_woken(work), name="outbox-woken")
+
+    async def _read_woken(self, work: LaneWork) -> None:
+        while self._woken and not self._closing:
+            lanes = sorted(self._woken)
+            self._woken.clear()
+            try:
+                async with self._lock:
+                    held = [lane for lane in lanes if lane in self._owned]
+                    free = [lane for lane in lanes if lane not in self._owned]
+                    if free:
+                        now = self.clock()
+                        got = await self.leases.acquire_lanes(self.owner, free,
+                                                              now + self.lease_seconds, now)
+                        self._owned.update(got)
+                        held.extend(got)
+                    pending = await self.leases.pending_in_lanes(held) if held else []
+            except Exception:
+                log.exception("reading woken outbox lanes failed; the next poll reads them")
+                return
+            work.submit(pending, synced=True)
 
     async def claim(self, work: LaneWork) -> list[OutboxItem]:
         """Renew our leases, drop lanes we lost, take free ones; their pending rows."""
@@ -165,7 +217,14 @@ class LeasedLanes:
                 work.drop(lane)
             new = owned - self._owned
             self._owned = owned
-            return await self.leases.pending_in_lanes(sorted(new)) if new else []
+            pending = await self.leases.pending_in_lanes(sorted(new)) if new else []
+        # Lanes idle here for a while go back (rows arriving meanwhile keep them).
+        quiet = [lane for lane, since in self._idle_since.items()
+                 if since <= now - self.hold_seconds]
+        for lane in quiet:
+            del self._idle_since[lane]
+        self._release_soon(quiet, work)
+        return pending
 
     def holds(self, lane: str) -> bool:
         return lane in self._owned
@@ -177,13 +236,14 @@ class LeasedLanes:
                 self._acquirer = asyncio.create_task(self._acquire_waiting(work),
                                                      name="outbox-lease")
             return False
+        self._idle_since.pop(item.lane, None)
         if not synced:
             self._unsynced.add(item.lane)
         return True
 
     async def _acquire_waiting(self, work: LaneWork) -> None:
         while self._waiting and not self._closing:
-            lanes = list(self._waiting)
+            lanes = sorted(self._waiting)  # sorted: instances lock lease rows in one order
             for lane in lanes:
                 self._waiting.pop(lane, None)
             try:
@@ -218,24 +278,44 @@ class LeasedLanes:
     def idle(self, lane: str, work: LaneWork) -> None:
         if self._closing:
             return
-        task = asyncio.create_task(self._release(lane, work), name=f"release:{lane}")
-        self._releases.add(task)
-        task.add_done_callback(self._releases.discard)
+        if self.hold_seconds > 0:
+            self._idle_since[lane] = self.clock()
+        else:
+            self._release_soon([lane], work)
 
-    async def _release(self, lane: str, work: LaneWork) -> None:
-        try:
-            async with self._lock:
-                if work.working(lane) or lane in self._waiting:
-                    return  # new rows arrived meanwhile: keep working it
-                self._owned.discard(lane)
-                await self.leases.release_lanes(self.owner, [lane])
-        except Exception:
-            log.exception("releasing outbox lane %s failed (its lease expires by itself)", lane)
+    def _release_soon(self, lanes: Iterable[str], work: LaneWork) -> None:
+        # Lanes running empty together are handed over in one write.
+        self._idle.update(lanes)
+        if self._idle and not self._releases and not self._closing:
+            task = asyncio.create_task(self._release_idle(work), name="outbox-release")
+            self._releases.add(task)
+            task.add_done_callback(self._releases.discard)
+
+    async def _release_idle(self, work: LaneWork) -> None:
+        while self._idle:
+            lanes, self._idle = self._idle, set()
+            try:
+                async with self._lock:
+                    # Rows that arrived meanwhile keep a lane here.
+                    gone = sorted(lane for lane in lanes if lane in self._owned
+                                  and not work.working(lane) and lane not in self._waiting)
+                    if not gone:
+                        continue
+                    self._owned.difference_update(gone)
+                    await self.leases.release_lanes(self.owner, gone)
+                    now = self.clock()
+                    if len(self._released) > 10_000:
+                        self._released = {k: t for k, t in self._released.items()
+                                          if t >= now - self.lease_seconds}
+                    self._released.update(dict.fromkeys(gone, now))
+            except Exception:
+                log.exception("releasing outbox lanes %s failed (their leases expire by"
+                              " themselves)", ", ".join(sorted(lanes)))
 
     def closing(self) -> list[asyncio.Task[None]]:
         self._closing = True
-        return [self._acquirer] if self._acquirer is not None and not self._acquirer.done() \
-            else []
+        return [task for task in (self._acquirer, self._waker)
+                if task is not None and not task.done()]
 
     async def stop(self) -> None:
         if not self._owned:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from storage.links import Merge, claim_phone, redeem_code
 from storage.outbox_rows import add_event, add_outbox
 from storage.ownership import customer_wrote, record
-from storage.query import Row, Tx, execute, insert, one
+from storage.query import Row, Tx, claim, execute, insert, one
 from storage.transactions import set_opted_out
 from vocab.continuity import code_hash
 from vocab.events import (
@@ -79,6 +79,9 @@ class Joined:
 def ingest_inbound(
     item: InboundMessage, slack_channel: str, now: float, reopen_within: float = 0.0,
 ) -> Tx[IngestResult]:
+    # Grouped into one commit with others (PostgreSQL), messages of one address or customer
+    # run one after the other, as the row locks below make them do across instances.
+    yield from claim(f"identity:{item.connector}:{item.address}")
     dup = yield from one(
         "SELECT id, conversation_id FROM messages WHERE connector = ? AND platform_message_id = ?",
         item.connector, item.platform_message_id,
@@ -88,6 +91,9 @@ def ingest_inbound(
                             conversation_id=ConversationId(dup["conversation_id"]),
                             duplicate=True)
     identity_id, customer_id = yield from _identity(item, now)
+    if item.handoff_code or item.verified_phone:
+        yield from claim("links")  # may join other customers: one such message at a time
+    yield from claim(f"customer:{customer_id}")
     evidence = yield from _evidence(item, identity_id, customer_id, now)
     joined = yield from _conversation(item, identity_id, evidence, slack_channel, now,
                                       reopen_within)

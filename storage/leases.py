@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from storage.query import Tx, execute, rows
+from storage.query import Tx, claim, execute, rows
 from storage.reads import OUTBOX_COLUMNS, outbox_from_row
 from vocab.models import OutboxItem
 
@@ -29,6 +29,9 @@ def take(kind: str, name: str, owner: str, until: float, now: float) -> Tx[bool]
 def take_many(kind: str, names: Sequence[str], owner: str, until: float,
               now: float) -> Tx[list[str]]:
     got: list[str] = []
+    names = sorted(names)  # instances lock lease rows in one order
+    if names:
+        yield from claim(f"lease:{names[0]}")  # a group commit runs them in that order too
     for name in names:
         if (yield from take(kind, name, owner, until, now)):
             got.append(name)
@@ -37,8 +40,10 @@ def take_many(kind: str, names: Sequence[str], owner: str, until: float,
 
 def claim_lanes(owner: str, until: float, now: float, limit: int) -> Tx[list[str]]:
     """Renew our lane leases, take free or expired lanes with pending rows; all we hold."""
-    yield from execute("UPDATE leases SET until = ? WHERE kind = ? AND owner = ?",
-                       until, LANE, owner)
+    # Renewed in name order (FOR UPDATE in a subquery), as every other lease write locks.
+    yield from execute("UPDATE leases SET until = ? WHERE kind = ? AND owner = ? AND name IN"
+                       " (SELECT name FROM leases WHERE kind = ? AND owner = ? ORDER BY name"
+                       " {{for_update}})", until, LANE, owner, LANE, owner)
     free = yield from rows(
         "SELECT DISTINCT lane FROM outbox WHERE status = 'pending' AND lane NOT IN"
         " (SELECT name FROM leases WHERE kind = ? AND until >= ? AND owner <> ?) LIMIT ?",
@@ -50,6 +55,9 @@ def claim_lanes(owner: str, until: float, now: float, limit: int) -> Tx[list[str
 
 
 def release(kind: str, names: Sequence[str], owner: str) -> Tx[None]:
+    names = sorted(names)
+    if names:
+        yield from claim(f"lease:{names[0]}")
     for name in names:
         yield from execute("DELETE FROM leases WHERE kind = ? AND name = ? AND owner = ?",
                            kind, name, owner)

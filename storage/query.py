@@ -29,6 +29,7 @@ class Want(enum.Enum):
     ONE = "one"  # the first row, or None
     ALL = "all"  # every row
     ID = "id"  # the `id` of the row inserted (the SQL ends with RETURNING id)
+    CLAIM = "claim"  # no statement: the key (params[0]) this transaction is about to write
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +74,14 @@ def insert(sql: str, *params: Any) -> Tx[int]:
     """An INSERT of one row; its new id (`RETURNING id`, which SQLite >= 3.35 has too)."""
     new_id = yield Query(sql + " RETURNING id", params, Want.ID)
     return int(new_id)
+
+
+def claim(key: str) -> Tx[None]:
+    """Say, before writing, what this transaction is about to change (a customer): transactions
+    grouped into one commit (PostgreSQL, `storage/pgbatch.py`) that claim the same key run one
+    after the other.  Sent to no database; a backend running one transaction at a time skips
+    it."""
+    yield Query("", (key,), Want.CLAIM)
 
 
 def rowcount(status: str) -> int:

@@ -50,6 +50,9 @@ def run_sync(c: sqlite3.Connection, tx: Tx[T]) -> T:
             query = tx.send(result)
         except StopIteration as stop:
             return cast(T, stop.value)
+        if query.want is Want.CLAIM:
+            result = None
+            continue
         cur = c.execute(SQLITE.prepare(query.sql), query.params)
         if query.want is Want.COUNT:
             result = cur.rowcount
@@ -129,7 +132,8 @@ class SQLiteStore(SQLStore):
     async def _read(self, make: TxFactory[T]) -> T:
         return await self._run(lambda c: run_sync(c, make()))
 
-    async def _write(self, make: TxFactory[T]) -> T:
+    async def _write(self, make: TxFactory[T], *, together: bool = False,
+                     leases: bool = False) -> T:
         """Queue the transaction for the next group commit and wait until it is durable."""
         self._conn()
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()

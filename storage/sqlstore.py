@@ -7,7 +7,7 @@ generator to its commit) and `_read` (run one outside the write path), plus thei
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import ClassVar, TypeVar
 
 from storage import ingest, leases, links, ownership, people, reads
@@ -67,8 +67,12 @@ class SQLStore(ABC):
     async def close(self) -> None: ...
 
     @abstractmethod
-    async def _write(self, make: TxFactory[T]) -> T:
-        """Run `make()` in a transaction and return its result once it is committed."""
+    async def _write(self, make: TxFactory[T], *, together: bool = False,
+                     leases: bool = False) -> T:
+        """Run `make()` in a transaction and return its result once it is committed.
+        `together`: its statements may be sent with those of other transactions of the same
+        commit (PostgreSQL's lockstep; it claims what it must not share, `query.claim`).
+        `leases`: it only takes or hands over leases (PostgreSQL commits those apart)."""
 
     @abstractmethod
     async def _read(self, make: TxFactory[T]) -> T:
@@ -98,7 +102,8 @@ class SQLStore(ABC):
         reopen_within: float = 0.0,
     ) -> list[IngestResult]:
         return await self._write(
-            lambda: ingest.ingest_inbound_many(items, slack_channel, now, reopen_within))
+            lambda: ingest.ingest_inbound_many(items, slack_channel, now, reopen_within),
+            together=True)
 
     async def ingest_agent_edit(self, edit: AgentEdit, now: float) -> IngestResult:
         return await self._write(lambda: tx.ingest_agent_edit(edit, now))
@@ -128,7 +133,7 @@ class SQLStore(ABC):
         return await self._write(lambda: tx.ingest_agent_reply(reply, now))
 
     async def finish_outbox(self, results: Sequence[OutboxResult], now: float) -> list[OutboxItem]:
-        return await self._write(lambda: tx.finish_outbox_many(results, now))
+        return await self._write(lambda: tx.finish_outbox_many(results, now), together=True)
 
     async def retry_outbox(
         self, ids: Sequence[int], all_failed: bool, now: float
@@ -227,19 +232,27 @@ class SQLStore(ABC):
     async def acquire_lanes(self, owner: str, lanes: Sequence[str], until: float,
                             now: float) -> list[str]:
         return await self._write(lambda: leases.take_many(leases.LANE, lanes, owner, until,
-                                                          now))
+                                                          now), together=True, leases=True)
 
     async def claim_lanes(self, owner: str, until: float, now: float, limit: int) -> list[str]:
-        return await self._write(lambda: leases.claim_lanes(owner, until, now, limit))
+        return await self._write(lambda: leases.claim_lanes(owner, until, now, limit),
+                                 leases=True)
 
     async def release_lanes(self, owner: str, lanes: Sequence[str]) -> None:
-        await self._write(lambda: leases.release(leases.LANE, lanes, owner))
+        await self._write(lambda: leases.release(leases.LANE, lanes, owner), together=True,
+                          leases=True)
 
     async def pending_in_lanes(self, lanes: Sequence[str]) -> list[OutboxItem]:
         return await self._read(lambda: leases.pending_in_lanes(lanes))
 
+    async def watch_lanes(self, callback: Callable[[list[str]], None]) -> None:
+        """Call `callback(lanes)` when another instance commits outbox rows into lanes (a
+        shared database); nothing to watch where this process is the only one."""
+        return None
+
     async def hold_singleton(self, name: str, owner: str, until: float, now: float) -> bool:
-        return await self._write(lambda: leases.take(leases.SINGLETON, name, owner, until, now))
+        return await self._write(lambda: leases.take(leases.SINGLETON, name, owner, until, now),
+                                 leases=True)
 
     async def release_singleton(self, name: str, owner: str) -> None:
-        await self._write(lambda: leases.release(leases.SINGLETON, [name], owner))
+        await self._write(lambda: leases.release(leases.SINGLETON, [name], owner), leases=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from vocab.models import ConversationId, OutboxId, OutboxItem, OutboxKind
@@ -21,6 +21,7 @@ class Table:
     pending: list[OutboxItem] = field(default_factory=list)
     fail_reads: int = 0
     released: list[str] = field(default_factory=list)
+    watchers: list[Callable[[list[str]], None]] = field(default_factory=list)
 
     def _take(self, owner: str, lane: str, until: float, now: float) -> bool:
         holder = self.held.get(lane)
@@ -43,6 +44,15 @@ class Table:
             if self.held.get(lane, ("", 0.0))[0] == owner:
                 del self.held[lane]
                 self.released.append(lane)
+
+    async def watch_lanes(self, callback: Callable[[list[str]], None]) -> None:
+        self.watchers.append(callback)
+
+    def commit_elsewhere(self, *items: OutboxItem) -> None:
+        """Another instance commits rows: they are pending, and its NOTIFY names their lanes."""
+        self.pending.extend(items)
+        for watcher in self.watchers:
+            watcher(sorted({item.lane for item in items}))
 
     async def pending_in_lanes(self, lanes: Sequence[str]) -> list[OutboxItem]:
         if self.fail_reads:

@@ -125,3 +125,56 @@ async def test_a_closing_keeper_takes_and_releases_nothing_more(clock: Clock) ->
     assert "b" not in table.held and table.released == []
     await lanes.stop()
     assert table.released == ["a"]
+
+
+async def test_rows_another_instance_commits_into_a_held_lane_are_read_at_once(
+    clock: Clock,
+) -> None:
+    table, work = Table(pending=[row(1, "a")]), Work()
+    lanes = LeasedLanes(table, "A", clock=clock)
+    await lanes.initial(work)
+    table.commit_elsewhere(row(2, "a"), row(3, "z"))  # z is nobody's here: left alone
+    await settled(work, "the notification of lane a")
+    assert work.submitted == [([1, 2], True)] and "z" not in table.held
+
+
+async def test_a_lane_released_here_lately_is_taken_back_when_rows_land_in_it(
+    clock: Clock,
+) -> None:
+    """The committer found the lane still ours and left its rows to us: we take it again."""
+    table, work = Table(pending=[row(1, "a")]), Work()
+    lanes = LeasedLanes(table, "A", lease_seconds=10.0, hold_seconds=0.0, clock=clock)
+    await lanes.initial(work)
+    table.pending.clear()
+    lanes.idle("a", work)
+    while "a" not in table.released:
+        await asyncio.sleep(0.001)
+    table.commit_elsewhere(row(2, "a"))
+    await settled(work, "taking lane a back")
+    assert work.submitted == [([2], True)] and table.held["a"][0] == "A"
+    table.pending.clear()
+    lanes.idle("a", work)
+    while table.released.count("a") < 2:
+        await asyncio.sleep(0.001)
+    clock.now += 11.0  # long after the release: a notification of it is another's business
+    table.commit_elsewhere(row(3, "a"))
+    await asyncio.sleep(0.01)
+    assert work.submitted == [([2], True)] and "a" not in table.held
+
+
+async def test_an_idle_lane_is_kept_a_while_then_handed_over_at_a_poll(clock: Clock) -> None:
+    table, work = Table(pending=[row(1, "a"), row(2, "b")]), Work()
+    lanes = LeasedLanes(table, "A", lease_seconds=10.0, clock=clock)  # kept 2 s
+    await lanes.initial(work)
+    table.pending.clear()
+    lanes.idle("a", work)
+    lanes.idle("b", work)
+    clock.now += 1.0
+    assert lanes.admit(row(3, "b"), True, work)  # b is busy again: no new lease needed
+    await lanes.claim(work)
+    assert table.released == []
+    clock.now += 1.5
+    await lanes.claim(work)
+    while not table.released:
+        await asyncio.sleep(0.001)
+    assert table.released == ["a"] and lanes.holds("b") and not lanes.holds("a")
