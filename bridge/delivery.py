@@ -37,7 +37,7 @@ class Delivery:
     def gate_for(self, item: OutboxItem) -> str | None:
         if item.kind.customer_side:
             return None  # learnt from the connector's own 429 (one chat, one number...)
-        return f"slack:{self.console.settings.support_channel}"
+        return f"slack:{self.slack.gate(item.conversation_id)}"
 
     async def deliver(self, item: OutboxItem) -> OutboxResult:
         return await self._handlers[item.kind](item)

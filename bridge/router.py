@@ -8,6 +8,7 @@ from datetime import UTC, tzinfo
 
 from bridge.delivery import Delivery
 from bridge.outbox import OutboxWorker
+from bridge.teams import Routing
 from connectors.base import Connector
 from storage.base import Assignment, CustomerCard, How, LinkResult, Store
 from vocab.continuity import code_hash, find_code, new_code, normalize_phone
@@ -29,7 +30,8 @@ class Router:
     def __init__(self, store: Store, worker: OutboxWorker, delivery: Delivery,
                  slack_channel: str, clock: Callable[[], float] = time.time,
                  reopen_within: float = 0.0, handoff_ttl: float = 24 * 3600,
-                 assign_on_first_reply: bool = False, zone: tzinfo = UTC) -> None:
+                 assign_on_first_reply: bool = False, zone: tzinfo = UTC,
+                 routing: Routing | None = None) -> None:
         self.store = store
         self.worker = worker
         self.delivery = delivery
@@ -39,17 +41,33 @@ class Router:
         self.handoff_ttl = handoff_ttl  # seconds a handoff code stays valid
         self.assign_on_first_reply = assign_on_first_reply
         self.zone = zone  # the team's time zone: snoozes to "tomorrow 9:00"
+        self.routing = routing  # teams and rules: the channel a new conversation opens in
 
     async def ingest(self, items: Sequence[InboundMessage]) -> list[IngestResult]:
         """Customer messages: returns once they are committed (then the webhook may say 200)."""
         items = [evidence(item) for item in items]
-        results = await self.store.ingest_inbound(items, self.slack_channel, self.clock(),
-                                                  self.reopen_within)
+        results: list[IngestResult] = []
+        # The rules choose each message's channel (used only if it opens a conversation);
+        # consecutive messages bound for one channel are stored together, in order.
+        for channel, run in self._runs(items):
+            results += await self.store.ingest_inbound(run, channel, self.clock(),
+                                                       self.reopen_within)
         for item, result in zip(items, results, strict=True):
             if not result.duplicate and result.message_id is not None:
                 self.delivery.remember(result.message_id, item)
             self.worker.submit(result.outbox)
         return results
+
+    def _runs(self, items: Sequence[InboundMessage]) -> list[tuple[str, list[InboundMessage]]]:
+        runs: list[tuple[str, list[InboundMessage]]] = []
+        for item in items:
+            channel = (self.slack_channel if self.routing is None
+                       else self.routing.team_for(item).channel)
+            if runs and runs[-1][0] == channel:
+                runs[-1][1].append(item)
+            else:
+                runs.append((channel, [item]))
+        return runs
 
     async def ingest_reply(self, reply: AgentReply) -> IngestResult:
         """An agent's thread reply or note: committed before Slack gets its 200."""

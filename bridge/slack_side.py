@@ -50,6 +50,7 @@ class SlackSide:
         # What the router just stored, so the hot path posts without reading it back.
         self._hints: dict[MessageId, InboundMessage] = {}
         self._threads: dict[ConversationId, str] = {}
+        self._channels: dict[ConversationId, str] = {}  # each conversation's team channel
 
     def handlers(self) -> Handlers:
         return {
@@ -72,6 +73,20 @@ class SlackSide:
             if conv is not None and conv.slack_thread_ts:
                 ts = self._threads[conversation_id] = conv.slack_thread_ts
         return ts
+
+    async def channel(self, conversation_id: ConversationId) -> str:
+        """The team channel the conversation lives in (chosen by the routing rules)."""
+        found = self._channels.get(conversation_id)
+        if found is None:
+            conv = await self.store.get_conversation(conversation_id)
+            found = (conv.slack_channel if conv is not None and conv.slack_channel
+                     else self.console.settings.support_channel)
+            self._channels[conversation_id] = found
+        return found
+
+    def gate(self, conversation_id: ConversationId) -> str:
+        """Slack's limit is per channel: each team channel has its own gate."""
+        return self._channels.get(conversation_id, self.console.settings.support_channel)
 
     async def _parent(self, conv: Conversation,
                       first_text: str) -> tuple[str, list[dict[str, Any]]]:
@@ -103,6 +118,7 @@ class SlackSide:
             text, markup, edit_of = msg.text, msg.markup, msg.edit_of
         body = markup if markup is not None else mrkdwn_escape(text)
         thread = await self._thread(item.conversation_id)
+        channel = await self.channel(item.conversation_id)
         first = thread is None
         rendered = inbound_text(name, connector, username, body, first=first,
                                 edit=edit_of is not None and not first)
@@ -113,15 +129,15 @@ class SlackSide:
             rendered = inbound_text(name, connector, username, body, first=True,
                                     address=conv.address)
             rendered, blocks = await self._parent(conv, rendered)
-            ts = await self.console.post(rendered, None, blocks=blocks)
+            ts = await self.console.post(rendered, None, blocks=blocks, channel=channel)
             self._threads[item.conversation_id] = ts
         else:
             if self.notify_assignee and edit_of is None:
                 rendered += await self._mention(item.conversation_id)
-            ts = await self.console.post(rendered, thread)
+            ts = await self.console.post(rendered, thread, channel=channel)
         self._hints.pop(item.message_id, None)
         return done(item, message_id=item.message_id, message_state=DeliveryState.POSTED,
-                    slack_channel=self.console.settings.support_channel, slack_ts=ts,
+                    slack_channel=channel, slack_ts=ts,
                     thread_ts=ts if first else None, conversation_id=item.conversation_id)
 
     async def _mention(self, conversation_id: ConversationId) -> str:
@@ -135,7 +151,7 @@ class SlackSide:
         data = await self.files.fetch_file(msg.connector, attachment)
         comment = f"*{mrkdwn_escape(msg.author_name)}* sent a {attachment.kind}"
         await self.console.upload(await self._thread(item.conversation_id), file_name(attachment),
-                                  data, comment)
+                                  data, comment, channel=await self.channel(item.conversation_id))
         return done(item)
 
     async def _post_status(self, item: OutboxItem) -> OutboxResult:
@@ -183,7 +199,8 @@ class SlackSide:
             templates = [str(name) for name in data.get("templates") or []]
             text = await self._expand(item, text, data)
         text, blocks = notice_message(text, retry, templates)
-        await self.console.post(text, await self._thread(item.conversation_id), blocks=blocks)
+        await self.console.post(text, await self._thread(item.conversation_id), blocks=blocks,
+                                channel=await self.channel(item.conversation_id))
         return done(item)
 
     async def _expand(self, item: OutboxItem, text: str, data: dict[str, Any]) -> str:

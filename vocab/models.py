@@ -190,6 +190,11 @@ class InboundMessage(FromOutside):
     # Messenger m.me ref, the plus part of the address an email was sent to).  The core also
     # finds codes in the text itself (SMS, WhatsApp).
     handoff_code: str | None = None
+    # Routing (`[[routing.rules]]`): the address the customer wrote to (a Twilio number, a
+    # Messenger Page id, an email address, a Telegram bot's username) and the language the
+    # platform says the sender uses (Telegram's `language_code`), when it says one.
+    inbox: str | None = None
+    language: str | None = None
 
 
 class AgentReply(FromOutside):

@@ -111,7 +111,7 @@ class ConsoleCommands:
     def __init__(self, console: SlackConsole, actions: ConsoleActions) -> None:
         self.console = console
         self.actions = actions
-        self.channel = console.settings.support_channel
+        self.channels = console.channels  # every team's channel
         self.continuity = ContinuityCommands(console, actions, self._allowed)
         self.ownership = OwnershipCommands(console, actions, self._allowed, self._set)
 
@@ -140,7 +140,7 @@ class ConsoleCommands:
                    status: ConversationStatus, quiet: bool = False) -> None:
         """Close or reopen; `quiet` (a reaction): nothing said when nothing was done."""
         conv = None
-        if channel == self.channel:
+        if channel in self.channels:
             conv = await self.actions.conversation_by_thread(channel, thread_ts)
         if conv is None:
             if not quiet:
@@ -202,7 +202,7 @@ class ConsoleCommands:
         message = body.get("message") or {}
         name = str(action.get("value") or "")
         ts = str(message.get("ts") or "")
-        if channel == self.channel and name and ts and await self._allowed(user, thread_ts):
+        if channel in self.channels and name and ts and await self._allowed(user, thread_ts):
             reply = AgentReply(slack_channel=channel, slack_ts=ts, thread_ts=thread_ts,
                                slack_user=user, text="", is_note=False)
             result = await self.actions.ingest_reply(template_reply(reply, name, {}))
@@ -248,7 +248,7 @@ class ConsoleCommands:
     async def _on_retry(self, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         channel, thread_ts, user = self._where(body)
         item_id = parse_id(action.get("value"))
-        if channel == self.channel and item_id is not None and \
+        if channel in self.channels and item_id is not None and \
                 await self._allowed(user, thread_ts):
             queued = await self.actions.retry([item_id])
             message = body.get("message") or {}
@@ -259,14 +259,15 @@ class ConsoleCommands:
     # -- edits and deletions of sent replies -------------------------------------------------
     def edit_of(self, event: dict[str, Any], body: dict[str, Any]) -> AgentEdit | None:
         """An agent's change to a reply (message_changed / message_deleted), or None."""
-        if event.get("channel") != self.channel:
+        channel = event.get("channel")
+        if not isinstance(channel, str) or channel not in self.channels:
             return None
         event_id = body.get("event_id") if isinstance(body.get("event_id"), str) else None
         if event.get("subtype") == "message_deleted":
             ts = event.get("deleted_ts") or (event.get("previous_message") or {}).get("ts")
             if not isinstance(ts, str):
                 return None
-            return AgentEdit(slack_channel=self.channel, slack_ts=ts, text=None,
+            return AgentEdit(slack_channel=channel, slack_ts=ts, text=None,
                              event_id=event_id)
         message = event.get("message") or {}
         previous = event.get("previous_message") or {}
@@ -275,5 +276,5 @@ class ConsoleCommands:
         text = message.get("text")
         if not isinstance(text, str) or text == previous.get("text"):
             return None  # an unfurl, a reply count, a reaction: not an edit of the words
-        return AgentEdit(slack_channel=self.channel, slack_ts=message["ts"], text=text,
+        return AgentEdit(slack_channel=channel, slack_ts=message["ts"], text=text,
                          event_id=event_id)

@@ -69,7 +69,7 @@ class OwnershipCommands:
         self.allowed = allowed  # may this person act here (else told why)?
         self.set_status = set_status  # close and reopen, as the Close button does
         self.zone = actions.zone
-        self.channel = console.settings.support_channel
+        self.channels = console.channels  # every team's channel
 
     def register(self, bolt: Any) -> None:
         bolt.action(CLAIM_ACTION)(self._on_claim_button)
@@ -80,7 +80,7 @@ class OwnershipCommands:
     async def _conversation(self, channel: str, thread_ts: str, user: str,
                             tell: bool = True) -> Conversation | None:
         conv = None
-        if channel == self.channel and thread_ts:
+        if channel in self.channels and thread_ts:
             conv = await self.actions.conversation_by_thread(channel, thread_ts)
         if conv is None:
             if tell:
@@ -188,7 +188,7 @@ class OwnershipCommands:
         item = event.get("item") or {}
         user, ts, channel = event.get("user"), item.get("ts"), item.get("channel")
         ws = self.console.workspace
-        if (item.get("type") != "message" or channel != self.channel
+        if (item.get("type") != "message" or channel not in self.channels
                 or not isinstance(user, str) or not user or not isinstance(ts, str)
                 or (ws is not None and user == ws.bot_user_id)):
             return None

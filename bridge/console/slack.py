@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,8 +58,13 @@ class SupportChannelError(Exception):
 
 
 class SlackConsole:
-    def __init__(self, settings: SlackSettings, session: aiohttp.ClientSession) -> None:
+    def __init__(self, settings: SlackSettings, session: aiohttp.ClientSession,
+                 channels: Iterable[str] = ()) -> None:
         self.settings = settings
+        # Every team's channel (`[teams.<name>]`): each works as the support channel does.
+        self.channels = frozenset({settings.support_channel, *channels})
+        # The channel of the event being answered: where a private note goes by default.
+        self.answering: ContextVar[str | None] = ContextVar("answering", default=None)
         self.client = AsyncWebClient(token=settings.bot_token, base_url=settings.api_base_url,
                                      session=session, timeout=int(settings.request_timeout))
         self.workspace: Workspace | None = None
@@ -76,13 +82,14 @@ class SlackConsole:
                                    url=str(resp.get("url") or ""))
         log.info("slack console ready in team %s as %s", self.workspace.team_id,
                  self.workspace.bot_user_id)
-        await self._check_channel()
+        for channel in sorted(self.channels):
+            await self._check_channel(channel)
 
-    async def _check_channel(self) -> None:
+    async def _check_channel(self, channel: str) -> None:
         """The support channel exists, is not archived, and the app is in it (else nothing
         agents write there reaches the bridge); refuse to start otherwise.  Without the
-        channels:read scope (an app installed from an older manifest) it only warns."""
-        channel = self.settings.support_channel
+        channels:read scope (an app installed from an older manifest) it only warns.
+        Each team's channel is checked the same way."""
         try:
             resp = await self.client.conversations_info(channel=channel)
         except SlackApiError as exc:
@@ -135,9 +142,9 @@ class SlackConsole:
             raise self._error(exc, target) from exc
 
     async def upload(self, thread_ts: str | None, filename: str, data: bytes,
-                     comment: str) -> None:
+                     comment: str, *, channel: str | None = None) -> None:
         """Upload a customer's file into the thread (files.getUploadURLExternal + complete)."""
-        target = self.settings.support_channel
+        target = channel or self.settings.support_channel
         try:
             await self.client.files_upload_v2(channel=target, thread_ts=thread_ts,
                                               filename=filename, content=data,
@@ -169,7 +176,8 @@ class SlackConsole:
                         blocks: Sequence[dict[str, Any]] | None = None) -> None:
         """A note only `user` sees (best effort: nothing depends on it)."""
         try:
-            await self.client.chat_postEphemeral(channel=self.settings.support_channel,
+            await self.client.chat_postEphemeral(channel=self.answering.get()
+                                                 or self.settings.support_channel,
                                                  user=user, text=text, thread_ts=thread_ts,
                                                  blocks=blocks)
         except Exception as exc:

@@ -1,0 +1,94 @@
+"""Teams and routing (issue 19, items 1 and 2): `[teams.<name>]` channels, each working as the
+support channel does, and `[[routing.rules]]` choosing where a new conversation opens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bridge.console.render import CLAIM_ACTION
+from tests.conftest import AGENT, CHANNEL, Harness, HarnessFactory
+from tests.waiting import until
+
+BILLING = "C0BILLING1"
+GERMAN = "C0GERMAN01"
+TEAMS: dict[str, Any] = {
+    "teams.billing": {"channel": BILLING, "members": [AGENT]},
+    "teams.german": {"channel": GERMAN, "language": "de"},
+    "routing": {"rules": [
+        {"team": "billing", "keywords": ["invoice", "facture"]},
+        {"team": "german", "languages": ["de"]},
+    ]},
+}
+
+
+def parents(h: Harness, channel: str) -> list[str]:
+    return [str(m["text"]) for m in h.slack.parents(channel)]
+
+
+async def says(h: Harness, chat: int, text: str, language: str | None = None) -> int:
+    update = h.telegram.text_update(chat_id=chat, text=text, first_name="Ann")
+    if language is not None:
+        update["message"]["from"]["language_code"] = language
+    status, _ = await h.telegram.deliver(update, h.session)
+    return status
+
+
+async def test_rules_send_each_new_conversation_to_its_team_channel(
+        make_harness: HarnessFactory) -> None:
+    h = await make_harness(TEAMS)
+    assert await says(h, 1, "Where is my FACTURÉ for March?") == 200  # case, accents
+    assert await says(h, 2, "Hello, my parcel is late") == 200
+    assert await says(h, 3, "Hallo, wo ist mein Paket?", language="de-AT") == 200  # the hint
+    await h.drained()
+    rows = h.rows("SELECT i.address, c.slack_channel FROM conversations c"
+                  " JOIN identities i ON i.id = c.identity_id ORDER BY i.address")
+    assert rows == [("1", BILLING), ("2", CHANNEL), ("3", GERMAN)]
+    assert len(parents(h, BILLING)) == 1 and "FACTUR" in parents(h, BILLING)[0]
+    assert len(parents(h, CHANNEL)) == 1 and len(parents(h, GERMAN)) == 1
+    # A later message joins the conversation where it is, whatever it says.
+    assert await says(h, 2, "and my invoice too") == 200
+    await h.drained()
+    assert h.count("conversations") == 3
+    assert len(h.slack.thread(CHANNEL, await h.thread_of(2))) == 2
+
+
+async def test_a_team_channel_works_as_the_support_channel_does(
+        make_harness: HarnessFactory) -> None:
+    h = await make_harness(TEAMS)
+    assert await says(h, 7, "My invoice is wrong") == 200
+    thread = await h.thread_of(7)
+    assert h.slack.parents(BILLING)[0]["ts"] == thread
+    # A reply in the team's thread reaches the customer; a note and a command do not.
+    event = h.agent.message_event(channel=BILLING, user=AGENT, text="Let me check that",
+                                  thread_ts=thread)
+    assert (await h.agent.post(event))[0] == 200
+    await until(lambda: len(h.telegram.calls_to("sendMessage")) == 1, "the reply sent")
+    assert "Let me check that" in str(h.telegram.calls_to("sendMessage")[0])
+    for text in ("note: ask finance", "!claim"):
+        event = h.agent.message_event(channel=BILLING, user=AGENT, text=text, thread_ts=thread)
+        assert (await h.agent.post(event))[0] == 200
+    assert h.rows("SELECT assignee FROM conversations") == [(AGENT,)]
+    await until(lambda: f"<@{AGENT}>" in str(h.slack.parents(BILLING)[0]["blocks"]),
+                "the parent redrawn in the team channel")
+    await h.drained()
+    assert len(h.telegram.calls_to("sendMessage")) == 1
+    # A private note goes to the channel the agent wrote in.
+    event = h.agent.message_event(channel=BILLING, user=AGENT, text="!claim", thread_ts=thread)
+    assert (await h.agent.post(event))[0] == 200
+    await until(lambda: any(e["channel"] == BILLING for e in h.slack.ephemerals),
+                lambda: f"private notes: {h.slack.ephemerals}")
+    # A thread in a channel the bridge does not know is not a conversation.
+    event = h.agent.message_event(channel="C0ELSEWHERE", user=AGENT, text="hi",
+                                  thread_ts=thread)
+    assert (await h.agent.post(event))[0] == 200
+    await h.drained()
+    assert len(h.telegram.calls_to("sendMessage")) == 1
+    assert CLAIM_ACTION  # the parent's buttons are the support channel's
+
+
+async def test_without_teams_everything_stays_in_the_support_channel(
+        harness: Harness) -> None:
+    h = harness
+    assert await says(h, 9, "invoice please") == 200
+    await h.drained()
+    assert h.rows("SELECT slack_channel FROM conversations") == [(CHANNEL,)]
