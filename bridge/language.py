@@ -32,6 +32,21 @@ class LanguageGuess:
         self._detectors: dict[frozenset[str], Any] = {}
         self._lock = threading.Lock()
 
+    def loaded(self, languages: frozenset[str]) -> bool:
+        return self._expand(languages) in self._detectors
+
+    def load(self, languages: frozenset[str]) -> None:
+        """Load the models (about a second and 120-300 MiB): the router calls it in a
+        thread, before the first guess, so the event loop never waits for it."""
+        self._detector(self._expand(languages))
+
+    @staticmethod
+    def _expand(languages: frozenset[str]) -> frozenset[str]:
+        for group in CLOSE:
+            if languages & group:
+                languages = languages | group
+        return languages
+
     def _detector(self, languages: frozenset[str]) -> Any:
         with self._lock:
             found = self._detectors.get(languages)
@@ -54,9 +69,7 @@ class LanguageGuess:
         `{fallback}` when it is too short to tell."""
         if sum(c.isalpha() for c in text) < self.min_letters:
             return frozenset({fallback})
-        for group in CLOSE:
-            if languages & group:
-                languages = languages | group
+        languages = self._expand(languages)
         values = self._detector(languages).compute_language_confidence_values(text)
         if not values:
             return frozenset({fallback})

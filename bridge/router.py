@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, tzinfo
@@ -47,6 +48,8 @@ class Router:
         """Customer messages: returns once they are committed (then the webhook may say 200)."""
         items = [evidence(item) for item in items]
         results: list[IngestResult] = []
+        if self.routing is not None and self.routing.cold():
+            await asyncio.to_thread(self.routing.warm)  # the language models, once
         # The rules choose each message's channel (used only if it opens a conversation);
         # consecutive messages bound for one channel are stored together, in order.
         for channel, run in self._runs(items):

@@ -179,6 +179,16 @@ class Routing:
         self._languages = frozenset(lang for rule in rules for lang in rule.languages)
         self._by_channel = {team.channel: team for team in self.teams.values()}
 
+    def cold(self) -> bool:
+        """The detector is needed but not loaded yet (`warm` it in a thread)."""
+        loaded = getattr(self.detect, "loaded", None)
+        return bool(self._languages) and callable(loaded) and not loaded(self._languages)
+
+    def warm(self) -> None:
+        load = getattr(self.detect, "load", None)
+        if callable(load):
+            load(self._languages)
+
     @property
     def default(self) -> Team:
         return self.teams[DEFAULT_TEAM]

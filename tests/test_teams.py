@@ -25,9 +25,13 @@ def parents(h: Harness, channel: str) -> list[str]:
     return [str(m["text"]) for m in h.slack.parents(channel)]
 
 
-async def says(h: Harness, chat: int, text: str, language: str | None = None) -> int:
+async def says(h: Harness, chat: int, text: str, language: str | None = "") -> int:
+    """A Telegram message; `language`: the app's language_code ("" leaves the stand-in's
+    "en", None sends none, as a client may)."""
     update = h.telegram.text_update(chat_id=chat, text=text, first_name="Ann")
-    if language is not None:
+    if language is None:
+        del update["message"]["from"]["language_code"]
+    elif language:
         update["message"]["from"]["language_code"] = language
     status, _ = await h.telegram.deliver(update, h.session)
     return status
@@ -38,17 +42,21 @@ async def test_rules_send_each_new_conversation_to_its_team_channel(
     h = await make_harness(TEAMS)
     assert await says(h, 1, "Where is my FACTURÉ for March?") == 200  # case, accents
     assert await says(h, 2, "Hello, my parcel is late") == 200
-    assert await says(h, 3, "Hallo, wo ist mein Paket?", language="de-AT") == 200  # the hint
+    assert await says(h, 3, "Hello, wo ist mein Paket?", language="de-AT") == 200  # the hint
+    assert await says(h, 4, "Guten Tag, meine Bestellung ist nicht angekommen",
+                      language=None) == 200  # no hint: guessed
+    assert await says(h, 5, "Paket?", language="en") == 200  # the hint over a guess
     await h.drained()
     rows = h.rows("SELECT i.address, c.slack_channel FROM conversations c"
                   " JOIN identities i ON i.id = c.identity_id ORDER BY i.address")
-    assert rows == [("1", BILLING), ("2", CHANNEL), ("3", GERMAN)]
+    assert rows == [("1", BILLING), ("2", CHANNEL), ("3", GERMAN), ("4", GERMAN),
+                    ("5", CHANNEL)]
     assert len(parents(h, BILLING)) == 1 and "FACTUR" in parents(h, BILLING)[0]
-    assert len(parents(h, CHANNEL)) == 1 and len(parents(h, GERMAN)) == 1
+    assert len(parents(h, CHANNEL)) == 2 and len(parents(h, GERMAN)) == 2
     # A later message joins the conversation where it is, whatever it says.
     assert await says(h, 2, "and my invoice too") == 200
     await h.drained()
-    assert h.count("conversations") == 3
+    assert h.count("conversations") == 5
     assert len(h.slack.thread(CHANNEL, await h.thread_of(2))) == 2
 
 
@@ -92,3 +100,19 @@ async def test_without_teams_everything_stays_in_the_support_channel(
     assert await says(h, 9, "invoice please") == 200
     await h.drained()
     assert h.rows("SELECT slack_channel FROM conversations") == [(CHANNEL,)]
+
+
+async def test_a_returning_customers_new_conversation_goes_where_the_rules_send_it(
+        make_harness: HarnessFactory) -> None:
+    h = await make_harness({**TEAMS, "conversations": {"reopen_within_hours": 0}})
+    assert await says(h, 11, "my invoice is wrong") == 200
+    old = await h.thread_of(11)
+    event = h.agent.message_event(channel=BILLING, user=AGENT, text="!close", thread_ts=old)
+    assert (await h.agent.post(event))[0] == 200
+    assert await says(h, 11, "Hi again, a question about my parcel") == 200
+    await h.drained()
+    assert h.rows("SELECT slack_channel, status FROM conversations ORDER BY id") == [
+        (BILLING, "closed"), (CHANNEL, "open")]
+    # The new parent links to the earlier thread, in the billing channel.
+    [new] = h.slack.parents(CHANNEL)
+    assert f"/archives/{BILLING}/p{old.replace('.', '')}" in str(new)
