@@ -11,7 +11,7 @@ from bridge.delivery import Delivery
 from bridge.outbox import OutboxWorker
 from bridge.teams import Routing
 from connectors.base import Connector
-from storage.base import Assignment, CustomerCard, How, LinkResult, Store
+from storage.base import Assignment, CustomerCard, How, LinkResult, Moved, Store, Tagged
 from vocab.continuity import code_hash, find_code, new_code, normalize_phone
 from vocab.models import (
     AgentEdit,
@@ -52,7 +52,7 @@ class Router:
             await asyncio.to_thread(self.routing.warm)  # the language models, once
         # The rules choose each message's channel (used only if it opens a conversation);
         # consecutive messages bound for one channel are stored together, in order.
-        for channel, run in self._runs(items):
+        for channel, run in await self._runs(items):
             results += await self.store.ingest_inbound(run, channel, self.clock(),
                                                        self.reopen_within)
         for item, result in zip(items, results, strict=True):
@@ -61,11 +61,15 @@ class Router:
             self.worker.submit(result.outbox)
         return results
 
-    def _runs(self, items: Sequence[InboundMessage]) -> list[tuple[str, list[InboundMessage]]]:
+    async def _runs(self, items: Sequence[InboundMessage],
+                    ) -> list[tuple[str, list[InboundMessage]]]:
         runs: list[tuple[str, list[InboundMessage]]] = []
         for item in items:
-            channel = (self.slack_channel if self.routing is None
-                       else self.routing.team_for(item).channel)
+            channel = self.slack_channel
+            if self.routing is not None:
+                tags = (await self.store.customer_tags(item.connector, item.address)
+                        if self.routing.uses_customer_tags else frozenset[str]())
+                channel = self.routing.choose(item, tags).channel
             if runs and runs[-1][0] == channel:
                 runs[-1][1].append(item)
             else:
@@ -104,6 +108,36 @@ class Router:
         result = await self.store.assign(conversation_id, user, actor, how, self.clock())
         self.worker.submit(result.outbox)
         return result
+
+    # -- teams -------------------------------------------------------------------------------
+    async def transfer(self, conversation_id: ConversationId, team: str,
+                       actor: str) -> Moved | str:
+        """`!transfer <team>` and the parent's picker: what was done, or why nothing was."""
+        teams = self.routing.teams if self.routing is not None else {}
+        target = teams.get(team)
+        if target is None:
+            known = ", ".join(sorted(teams)) or "none are configured"
+            return f"there is no team `{team}` (teams: {known})"
+        conv = await self.store.get_conversation(conversation_id)
+        if conv is None:
+            return "the conversation is gone"
+        assert self.routing is not None
+        here = self.routing.by_channel(conv.slack_channel)
+        result = await self.store.move(conversation_id, target.channel, target.name,
+                                       here.name if here is not None else "support",
+                                       target.members or None, actor, self.clock())
+        self.worker.submit(result.outbox)
+        return result
+
+    async def tag(self, conversation_id: ConversationId, word: str, add: bool) -> Tagged:
+        result = await self.store.tag(conversation_id, word, add, self.clock())
+        self.worker.submit(result.outbox)
+        return result
+
+    async def moved_thread(self, channel: str, thread_ts: str) -> Conversation | None:
+        """The conversation that moved away from this thread (to its new one)."""
+        found = await self.store.moved_thread(channel, thread_ts)
+        return None if found is None else await self.store.get_conversation(found)
 
     async def wake_snoozed(self) -> int:
         """Open the snoozed conversations whose time has come; how many rows it queued."""

@@ -12,12 +12,16 @@ from bridge.console.notices import notice_text, reaction
 from bridge.console.people import context_text, history_text
 from bridge.console.render import Standing, inbound_text, notice_message, parent_message
 from bridge.console.slack import SlackConsole
+from bridge.console.transfer import moved_here_text, transfer_options
 from bridge.delivery_base import CustomerFiles, Handlers, done, file_name, stored_message
 from connectors.base import SendError
 from storage.base import OutboxResult, Outcome, Store
 from vocab.events import (
+    NEW_PARENT,
     ContinuesElsewhere,
     ConversationJoined,
+    MovedAway,
+    MovedHere,
     NotDelivered,
     ReturningCustomer,
     parse_event,
@@ -100,11 +104,18 @@ class SlackSide:
             into = await self.store.get_conversation(conv.merged_into)
             if into is not None and into.slack_thread_ts:
                 joined = self.console.permalink(into.slack_thread_ts, into.slack_channel)
+        tags = [*conv.tags, *(f"customer:{t}" for t in conv.customer_tags)]
         return parent_message(first_text, Standing.of(conv), conversation_id=conv.id,
-                              previous_link=previous, joined_link=joined, zone=self.zone)
+                              previous_link=previous, joined_link=joined, zone=self.zone,
+                              tags=tags, transfer=transfer_options(
+                                  self.console.teams,
+                                  self.console.channel_team(conv.slack_channel)))
 
     async def _post_inbound(self, item: OutboxItem) -> OutboxResult:
         assert item.message_id is not None
+        if item.payload == NEW_PARENT:  # a transfer: the new parent, in the new channel
+            self._threads.pop(item.conversation_id, None)
+            self._channels.pop(item.conversation_id, None)
         hint = self._hints.get(item.message_id)
         if hint is not None:
             name, connector, username = (hint.echo_author or hint.sender_name, hint.connector,
@@ -182,6 +193,7 @@ class SlackSide:
     async def _post_notice(self, item: OutboxItem) -> OutboxResult:
         text, retry, templates = item.payload, None, []
         event = parse_event(item.payload)
+        where: tuple[str, str] | None = None  # a notice for an earlier thread of it
         if event is not None:
             # What the store recorded, rendered now; some notices show what is there now.
             text = notice_text(event, self.zone)
@@ -193,12 +205,20 @@ class SlackSide:
                 text = await self._expand(item, text, {"history": event.merged})
             elif isinstance(event, ContinuesElsewhere):
                 text = await self._expand(item, text, {"thread_of": event.target})
+            elif isinstance(event, MovedAway):
+                where = (event.thread_channel, event.thread_ts)
+            elif isinstance(event, MovedHere):
+                text = await moved_here_text(self.store, item.conversation_id, event, text,
+                                             self.console.permalink)
         elif text.startswith("{"):  # a notice the core wrote, with its buttons
             data = json.loads(text)
             text, retry = str(data["text"]), data.get("retry")
             templates = [str(name) for name in data.get("templates") or []]
             text = await self._expand(item, text, data)
         text, blocks = notice_message(text, retry, templates)
+        if where is not None:
+            await self.console.post(text, where[1], blocks=blocks, channel=where[0])
+            return done(item)
         await self.console.post(text, await self._thread(item.conversation_id), blocks=blocks,
                                 channel=await self.channel(item.conversation_id))
         return done(item)

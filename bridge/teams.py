@@ -177,6 +177,7 @@ class Routing:
         self.rules = list(rules)
         self.detect = detect  # (text, candidate languages, fallback) -> plausible languages
         self._languages = frozenset(lang for rule in rules for lang in rule.languages)
+        self.uses_customer_tags = any(rule.customer_tags for rule in rules)
         self._by_channel = {team.channel: team for team in self.teams.values()}
 
     def cold(self) -> bool:
@@ -196,7 +197,7 @@ class Routing:
     def channels(self) -> frozenset[str]:
         return frozenset(self._by_channel)
 
-    def team_of_channel(self, channel: str | None) -> Team | None:
+    def by_channel(self, channel: str | None) -> Team | None:
         return self._by_channel.get(channel or "")
 
     def language(self, item: InboundMessage) -> frozenset[str]:
@@ -208,7 +209,7 @@ class Routing:
             return frozenset({self.default.language})
         return self.detect(item.text, self._languages, self.default.language)
 
-    def team_for(self, item: InboundMessage, customer_tags: frozenset[str] = frozenset(),
+    def choose(self, item: InboundMessage, customer_tags: frozenset[str] = frozenset(),
                  ) -> Team:
         said = words(item.text)
         inbox = inbox_key(item.inbox) if item.inbox else None

@@ -27,7 +27,7 @@ def msg(text: str, connector: str = "telegram", **kw: str) -> InboundMessage:
 
 def route(rules: list[RoutingRule], item: InboundMessage,
           detect: LanguageGuess | None = None) -> str:
-    return Routing(TEAMS, rules, detect=detect).team_for(item).name
+    return Routing(TEAMS, rules, detect=detect).choose(item).name
 
 
 def test_first_match_wins_and_no_match_goes_to_support() -> None:
@@ -57,9 +57,9 @@ def test_the_platform_hint_comes_before_a_guess() -> None:
         return frozenset({"de"})
     rules = [RoutingRule(team="balkan", languages=["sr", "hr", "bs"])]
     routing = Routing(TEAMS, rules, detect=detect)
-    assert routing.team_for(msg("Zdravo", language="sr")).name == "balkan"
+    assert routing.choose(msg("Zdravo", language="sr")).name == "balkan"
     assert asked == []
-    assert routing.team_for(msg("Zdravo")).name == "support"  # the detector said de
+    assert routing.choose(msg("Zdravo")).name == "support"  # the detector said de
     assert asked == ["Zdravo"]
 
 

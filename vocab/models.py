@@ -110,6 +110,8 @@ class Conversation(BaseModel):
     status_at: float | None = None  # when the status last changed (None: since created)
     status_by: str | None = None  # who changed it: the agent as <@U...>, "customer", "bridge"
     snooze_until: float | None = None  # while snoozed
+    tags: tuple[str, ...] = ()  # `!tag <word>`
+    customer_tags: tuple[str, ...] = ()  # `!tag customer:<word>`: the customer's (no prefix)
 
 
 class Change(BaseModel):

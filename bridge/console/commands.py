@@ -27,6 +27,8 @@ from bridge.console.render import (
     TEMPLATE_ACTION,
 )
 from bridge.console.slack import SlackConsole
+from bridge.console.transfer import NAMES as TEAMS
+from bridge.console.transfer import TeamActions, TeamCommands
 from connectors.base import SendError
 from vocab.models import (
     AgentEdit,
@@ -42,7 +44,7 @@ Ack = Callable[..., Awaitable[None]]
 COMMANDS = {"close": ConversationStatus.CLOSED, "reopen": ConversationStatus.OPEN}
 
 
-class ConsoleActions(ContinuityActions, OwnershipActions, Protocol):
+class ConsoleActions(ContinuityActions, OwnershipActions, TeamActions, Protocol):
     """The core's side of the console (the router implements it)."""
 
     async def ingest_reply(self, reply: AgentReply) -> IngestResult: ...
@@ -114,10 +116,12 @@ class ConsoleCommands:
         self.channels = console.channels  # every team's channel
         self.continuity = ContinuityCommands(console, actions, self._allowed)
         self.ownership = OwnershipCommands(console, actions, self._allowed, self._set)
+        self.teams = TeamCommands(console, actions, self._allowed)
 
     def register(self, bolt: Any) -> None:
         self.continuity.register(bolt)
         self.ownership.register(bolt)
+        self.teams.register(bolt)
         bolt.action(CLOSE_ACTION)(self._on_close_button)
         bolt.action(REOPEN_ACTION)(self._on_reopen_button)
         bolt.action(RETRY_ACTION)(self._on_retry)
@@ -166,11 +170,14 @@ class ConsoleCommands:
         if name in OWNERSHIP:
             await self.ownership.command(reply, name, rest)
             return
+        if name in TEAMS:
+            await self.teams.command(reply, name, rest)
+            return
         status = COMMANDS.get(name)
         if status is None:
             prefix = self.console.settings.command_prefix
             known = ", ".join(f"{prefix}{c}" for c in (*OWNERSHIP, *COMMANDS, "template",
-                                                       *CONTINUITY))
+                                                       *CONTINUITY, *TEAMS))
             await self.console.ephemeral(
                 reply.slack_user, f"Unknown command `{name}`; this thread knows {known}. "
                 "Nothing was sent to the customer.", reply.thread_ts)

@@ -204,6 +204,8 @@ class SlackEvents:
         reply = self.agent_reply(event, body)
         if reply is None:
             return
+        if await self.commands.teams.moved_away(reply):
+            return  # the conversation moved to another team's thread: nothing is sent
         command = parse_command(reply.text, self.settings.command_prefix)
         if command is not None and not reply.files:
             await self.commands.command(reply, *command)  # never relayed to the customer

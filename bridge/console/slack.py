@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -59,10 +59,13 @@ class SupportChannelError(Exception):
 
 class SlackConsole:
     def __init__(self, settings: SlackSettings, session: aiohttp.ClientSession,
-                 channels: Iterable[str] = ()) -> None:
+                 teams: Mapping[str, str] | None = None) -> None:
         self.settings = settings
-        # Every team's channel (`[teams.<name>]`): each works as the support channel does.
-        self.channels = frozenset({settings.support_channel, *channels})
+        # Every team's channel by name (`[teams.<name>]`): each works as the support channel.
+        self.team_channels = dict(teams or {"support": settings.support_channel})
+        self.teams = sorted(self.team_channels)
+        self.channels = frozenset({settings.support_channel, *self.team_channels.values()})
+        self._team_of = {channel: name for name, channel in self.team_channels.items()}
         # The channel of the event being answered: where a private note goes by default.
         self.answering: ContextVar[str | None] = ContextVar("answering", default=None)
         self.client = AsyncWebClient(token=settings.bot_token, base_url=settings.api_base_url,
@@ -182,6 +185,10 @@ class SlackConsole:
                                                  blocks=blocks)
         except Exception as exc:
             log.warning("ephemeral message to %s failed: %r", user, exc)
+
+    def channel_team(self, channel: str | None) -> str | None:
+        """The team whose channel this is."""
+        return self._team_of.get(channel or "")
 
     def permalink(self, ts: str, channel: str | None = None) -> str:
         """A link to a message (Slack's own permalink shape, from auth.test's workspace URL)."""
