@@ -212,6 +212,10 @@ class SlackEvents:
             return
         result = await self.actions.ingest_reply(reply)
         if result.conversation_id is None:
+            # Moved between the check above and the commit: told now, so nothing is lost
+            # without a word.
+            if await self.commands.teams.moved_away(reply):
+                return
             log.debug("thread %s is not a bridge conversation", reply.thread_ts)
 
     def agent_reply(self, event: dict[str, Any], body: dict[str, Any]) -> AgentReply | None:

@@ -94,13 +94,14 @@ class TeamCommands:
         word = rest.strip().lower()
         if name == "transfer" and not word:
             await self.console.ephemeral(
-                user, f"Usage: `{prefix}transfer <team>` ({', '.join(self.console.teams)}). "
-                "Nothing was changed.", thread)
+                user, f"Usage: `{prefix}transfer &lt;team&gt;` (teams: "
+                f"{', '.join(self.console.teams)}). Nothing was changed.", thread)
             return
         if name in ("tag", "untag") and not _TAG.fullmatch(word):
             await self.console.ephemeral(
-                user, f"Usage: `{prefix}{name} <word>` or `{prefix}{name} customer:<word>` "
-                "(letters, digits, `-`, `.`, `_`). Nothing was changed.", thread)
+                user, f"Usage: `{prefix}{name} &lt;word&gt;` or "
+                f"`{prefix}{name} customer:&lt;word&gt;` (letters, digits, `-`, `.`, `_`). "
+                "Nothing was changed.", thread)
             return
         conv = await self.actions.conversation_by_thread(reply.slack_channel, thread)
         if conv is None:
