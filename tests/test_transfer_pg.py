@@ -17,6 +17,7 @@ from tests.test_teams import BILLING, TEAMS, says
 
 pytestmark = pytest.mark.backends("postgres")
 CHATS = (6101, 6102, 6103, 6104)
+WRITER = "U0AGENT3"  # replies while the others transfer
 
 
 @pytest.fixture
@@ -26,6 +27,7 @@ async def pair(make_harness: HarnessFactory) -> AsyncIterator[tuple[Harness, Har
         first = await make_harness(config)
         second = await make_harness(config)
         add_other(first)
+        first.slack.add_user(WRITER, display_name="Kim", real_name="Kim Park")
         yield first, second
         await first.bridge.stop()
         await second.bridge.stop()
@@ -51,7 +53,7 @@ async def test_transfers_on_two_instances_lose_nothing_and_send_nothing_twice(
             reply(first, CHANNEL, old, "!transfer billing"),
             reply(second, CHANNEL, old, "!transfer billing", user=OTHER),
             says(second, chat, f"during {chat}"),
-            reply(second, CHANNEL, old, f"agent before {chat}"))
+            reply(second, CHANNEL, old, f"agent before {chat}", user=WRITER))
         assert list(done) == [200, 200, 200, 200]
     for chat in CHATS:
         new = await first.thread_of(chat)
@@ -75,7 +77,8 @@ async def test_transfers_on_two_instances_lose_nothing_and_send_nothing_twice(
     sent = Counter(str(c.params.get("text")) for c in first.telegram.calls_to("sendMessage"))
     assert all(n == 1 for n in sent.values()), sent
     unsent = [chat for chat in CHATS if not any(f"agent before {chat}" in t for t in sent)]
-    told = [e for e in first.slack.ephemerals if "was transferred" in str(e["text"])]
+    told = [e for e in first.slack.ephemerals
+            if e["user"] == WRITER and "was transferred" in str(e["text"])]
     assert len(told) == len(unsent), (told, unsent)
     for chat in CHATS:
         assert any(f"agent after {chat}" in text for text in sent)
