@@ -182,8 +182,7 @@ class Bridge:
             shared, self.instance, lease_seconds=s.outbox.lease_seconds)
         teams = s.resolved_teams()
         self.routing = Routing(teams, s.routing.rules, detect=LanguageGuess())
-        self.console = SlackConsole(s.slack, self.session,
-                                    teams={name: team.channel for name, team in teams.items()})
+        self.console = SlackConsole(s.slack, self.session, teams=teams)
         # Connectors send what the worker delivers, and hand what arrives to the router, which
         # feeds the worker: `delivery` gets the mapping now, filled below before any use.
         self.connectors: dict[str, Connector] = {}

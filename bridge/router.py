@@ -11,7 +11,16 @@ from bridge.delivery import Delivery
 from bridge.outbox import OutboxWorker
 from bridge.teams import Routing
 from connectors.base import Connector
-from storage.base import Assignment, CustomerCard, How, LinkResult, Moved, Store, Tagged
+from storage.base import (
+    Assignment,
+    CustomerCard,
+    How,
+    LinkResult,
+    Moved,
+    QueueEntry,
+    Store,
+    Tagged,
+)
 from vocab.continuity import code_hash, find_code, new_code, normalize_phone
 from vocab.models import (
     AgentEdit,
@@ -133,6 +142,9 @@ class Router:
         result = await self.store.tag(conversation_id, word, add, self.clock())
         self.worker.submit(result.outbox)
         return result
+
+    async def queue(self) -> list[QueueEntry]:
+        return await self.store.queue()
 
     async def moved_thread(self, channel: str, thread_ts: str) -> Conversation | None:
         """The conversation that moved away from this thread (to its new one)."""

@@ -148,6 +148,22 @@ class Moved(BaseModel):
     outbox: tuple[OutboxItem, ...] = ()
 
 
+class QueueEntry(BaseModel):
+    """An open conversation as the queue lists it.  `waiting_since`: the customer's oldest
+    message not yet answered (None: the last word was an agent's)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    conversation_id: ConversationId
+    slack_channel: str | None
+    slack_thread_ts: str | None
+    assignee: str | None
+    customer: str
+    connector: str
+    created_at: float
+    waiting_since: float | None
+
+
 class MediaFile(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -312,4 +328,8 @@ class Store(Protocol):
 
     async def moved_thread(self, channel: str, thread_ts: str) -> ConversationId | None:
         """The conversation that moved away from this Slack thread, if one did."""
+        ...
+
+    async def queue(self) -> list[QueueEntry]:
+        """Every open conversation, the longest-waiting customer first."""
         ...

@@ -21,6 +21,7 @@ from storage.base import (
     MediaFile,
     Moved,
     OutboxResult,
+    QueueEntry,
     SchemaOutdated,
     SchemaTooNew,
     Tagged,
@@ -262,3 +263,6 @@ class SQLStore(ABC):
 
     async def moved_thread(self, channel: str, thread_ts: str) -> ConversationId | None:
         return await self._read(lambda: teams.moved_thread(channel, thread_ts))
+
+    async def queue(self) -> list[QueueEntry]:
+        return await self._read(teams.queue)

@@ -19,6 +19,7 @@ from bridge.console.continuity import NAMES as CONTINUITY
 from bridge.console.continuity import ContinuityActions, ContinuityCommands
 from bridge.console.ownership import NAMES as OWNERSHIP
 from bridge.console.ownership import OwnershipActions, OwnershipCommands
+from bridge.console.queue import QueueActions, QueueCommands
 from bridge.console.render import (
     CLOSE_ACTION,
     CLOSE_SHORTCUT,
@@ -44,7 +45,7 @@ Ack = Callable[..., Awaitable[None]]
 COMMANDS = {"close": ConversationStatus.CLOSED, "reopen": ConversationStatus.OPEN}
 
 
-class ConsoleActions(ContinuityActions, OwnershipActions, TeamActions, Protocol):
+class ConsoleActions(ContinuityActions, OwnershipActions, TeamActions, QueueActions, Protocol):
     """The core's side of the console (the router implements it)."""
 
     async def ingest_reply(self, reply: AgentReply) -> IngestResult: ...
@@ -117,11 +118,13 @@ class ConsoleCommands:
         self.continuity = ContinuityCommands(console, actions, self._allowed)
         self.ownership = OwnershipCommands(console, actions, self._allowed, self._set)
         self.teams = TeamCommands(console, actions, self._allowed)
+        self.queue = QueueCommands(console, actions)
 
     def register(self, bolt: Any) -> None:
         self.continuity.register(bolt)
         self.ownership.register(bolt)
         self.teams.register(bolt)
+        self.queue.register(bolt)
         bolt.action(CLOSE_ACTION)(self._on_close_button)
         bolt.action(REOPEN_ACTION)(self._on_reopen_button)
         bolt.action(RETRY_ACTION)(self._on_retry)
@@ -173,11 +176,14 @@ class ConsoleCommands:
         if name in TEAMS:
             await self.teams.command(reply, name, rest)
             return
+        if name == "queue":
+            await self.queue.command(reply)
+            return
         status = COMMANDS.get(name)
         if status is None:
             prefix = self.console.settings.command_prefix
             known = ", ".join(f"{prefix}{c}" for c in (*OWNERSHIP, *COMMANDS, "template",
-                                                       *CONTINUITY, *TEAMS))
+                                                       *CONTINUITY, *TEAMS, "queue"))
             await self.console.ephemeral(
                 reply.slack_user, f"Unknown command `{name}`; this thread knows {known}. "
                 "Nothing was sent to the customer.", reply.thread_ts)

@@ -15,6 +15,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bridge.settings import SlackSettings
+from bridge.teams import Team, resolve_teams
 from connectors.base import SendError, fetch_media
 from vocab.untrusted import HostRule, origin
 
@@ -59,10 +60,11 @@ class SupportChannelError(Exception):
 
 class SlackConsole:
     def __init__(self, settings: SlackSettings, session: aiohttp.ClientSession,
-                 teams: Mapping[str, str] | None = None) -> None:
+                 teams: Mapping[str, Team] | None = None) -> None:
         self.settings = settings
-        # Every team's channel by name (`[teams.<name>]`): each works as the support channel.
-        self.team_channels = dict(teams or {"support": settings.support_channel})
+        # Every team by name (`[teams.<name>]`): each channel works as the support channel.
+        self.team_info = dict(teams or resolve_teams({}, settings.support_channel, "UTC"))
+        self.team_channels = {name: team.channel for name, team in self.team_info.items()}
         self.teams = sorted(self.team_channels)
         self.channels = frozenset({settings.support_channel, *self.team_channels.values()})
         self._team_of = {channel: name for name, channel in self.team_channels.items()}
@@ -185,6 +187,14 @@ class SlackConsole:
                                                  blocks=blocks)
         except Exception as exc:
             log.warning("ephemeral message to %s failed: %r", user, exc)
+
+    async def publish_home(self, user: str, blocks: Sequence[dict[str, Any]]) -> None:
+        """The app's Home tab for `user` (views.publish; best effort)."""
+        try:
+            await self.client.views_publish(user_id=user,
+                                            view={"type": "home", "blocks": list(blocks)})
+        except Exception as exc:
+            log.warning("could not publish the Home tab of %s: %r", user, exc)
 
     def channel_team(self, channel: str | None) -> str | None:
         """The team whose channel this is."""
