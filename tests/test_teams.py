@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from bridge.console.render import CLAIM_ACTION
+from bridge.standins import SlackStandin
 from tests.conftest import AGENT, CHANNEL, Harness, HarnessFactory
+from tests.test_socket_mode import APP_TOKEN, SOCKET_MODE
 from tests.waiting import until
 
 BILLING = "C0BILLING1"
@@ -116,3 +120,42 @@ async def test_a_returning_customers_new_conversation_goes_where_the_rules_send_
     # The new parent links to the earlier thread, in the billing channel.
     [new] = h.slack.parents(CHANNEL)
     assert f"/archives/{BILLING}/p{old.replace('.', '')}" in str(new)
+
+
+async def test_a_customer_file_goes_into_the_team_thread(make_harness: HarnessFactory) -> None:
+    h = await make_harness(TEAMS)
+    update = h.telegram.text_update(chat_id=8, text="x", first_name="Ann")
+    h.telegram.add_file("INVOICEPDF", b"%PDF-1.4 invoice", "documents/invoice.pdf")
+    message = update["message"]
+    del message["text"]
+    message["caption"] = "Here is the invoice"
+    message["document"] = {"file_id": "INVOICEPDF", "file_unique_id": "inv1",
+                           "file_name": "invoice.pdf", "mime_type": "application/pdf",
+                           "file_size": 16}
+    status, _ = await h.telegram.deliver(update, h.session)
+    assert status == 200
+    await h.slack.wait_for("files.completeUploadExternal", 1)
+    [call] = h.slack.calls_to("files.completeUploadExternal")
+    assert call.params.get("channel_id") == BILLING
+    assert h.slack.parents(BILLING) and not h.slack.parents(CHANNEL)
+
+
+@pytest.mark.backends("sqlite")
+async def test_a_team_channel_works_in_socket_mode(make_harness: HarnessFactory,
+                                                   slack: SlackStandin) -> None:
+    slack.app_token = APP_TOKEN
+    h = await make_harness({**TEAMS, **SOCKET_MODE}, env={"SLACK_APP_TOKEN": APP_TOKEN})
+    assert await says(h, 9, "invoice 42 is wrong") == 200
+    thread = await h.thread_of(9)
+    event = h.agent.message_event(channel=BILLING, user=AGENT, text="Checking",
+                                  thread_ts=thread)
+    await h.slack.wait_ack(await h.slack.socket_push(event))
+    sent = await h.telegram.wait_for("sendMessage", 1)
+    assert str(sent[0].params["text"]).endswith("Checking")
+    # Someone from another workspace (Slack Connect) is ignored in a team channel too.
+    outsider = h.agent.message_event(channel=BILLING, user="U0OUTSIDE", text="hi there",
+                                     thread_ts=thread)
+    outsider["event"]["user_team"] = "T0OTHER"
+    await h.slack.wait_ack(await h.slack.socket_push(outsider))
+    await h.drained()
+    assert len(h.telegram.calls_to("sendMessage")) == 1
