@@ -106,7 +106,8 @@ class SlackSide:
                 joined = self.console.permalink(into.slack_thread_ts, into.slack_channel)
         tags = [*conv.tags, *(f"customer:{t}" for t in conv.customer_tags)]
         return parent_message(first_text, Standing.of(conv), conversation_id=conv.id,
-                              previous_link=previous, joined_link=joined, zone=self.zone,
+                              previous_link=previous, joined_link=joined,
+                              zone=self.console.zone_of(conv.slack_channel) or self.zone,
                               tags=tags, transfer=transfer_options(
                                   self.console.teams,
                                   self.console.channel_team(conv.slack_channel)))
@@ -196,7 +197,8 @@ class SlackSide:
         where: tuple[str, str] | None = None  # a notice for an earlier thread of it
         if event is not None:
             # What the store recorded, rendered now; some notices show what is there now.
-            text = notice_text(event, self.zone)
+            zone = self.console.zone_of(await self.channel(item.conversation_id)) or self.zone
+            text = notice_text(event, zone)
             if isinstance(event, NotDelivered):
                 templates = list(event.templates)
             elif isinstance(event, ReturningCustomer):

@@ -3,7 +3,9 @@ support channel does, and `[[routing.rules]]` choosing where a new conversation 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -159,3 +161,19 @@ async def test_a_team_channel_works_in_socket_mode(make_harness: HarnessFactory,
     await h.slack.wait_ack(await h.slack.socket_push(outsider))
     await h.drained()
     assert len(h.telegram.calls_to("sendMessage")) == 1
+
+
+async def test_a_team_reads_snooze_times_in_its_own_time_zone(
+        make_harness: HarnessFactory) -> None:
+    tokyo = {**TEAMS, "teams.billing": {"channel": BILLING, "timezone": "Asia/Tokyo"}}
+    h = await make_harness(tokyo)
+    assert await says(h, 10, "invoice please") == 200
+    thread = await h.thread_of(10)
+    event = h.agent.message_event(channel=BILLING, user=AGENT, text="!snooze tomorrow 9:00",
+                                  thread_ts=thread)
+    assert (await h.agent.post(event))[0] == 200
+    [(until,)] = h.rows("SELECT snooze_until FROM conversations")
+    local = datetime.fromtimestamp(float(until), ZoneInfo("Asia/Tokyo"))
+    assert (local.hour, local.minute) == (9, 0)  # 9:00 in Tokyo, not in UTC
+    await h.drained()
+    assert any("09:00" in str(m["text"]) for m in h.slack.thread(BILLING, thread))

@@ -102,7 +102,8 @@ class OwnershipCommands:
             return
         until = None
         if name == "snooze":
-            until = parse_when(rest, self.actions.now(), self.zone)
+            zone = self.console.zone_of(reply.slack_channel) or self.zone  # the team's
+            until = parse_when(rest, self.actions.now(), zone)
             if until is None:
                 await self.console.ephemeral(
                     user, f"Usage: `{prefix}snooze <when>`, such as `30m`, `2h`, `3d`, "
@@ -128,7 +129,8 @@ class OwnershipCommands:
                       status: ConversationStatus, until: float | None) -> None:
         result = await self.actions.set_status(conv.id, status, f"<@{user}>", until)
         if result.duplicate:
-            said = status.value if until is None else f"snoozed until {when(until, self.zone)}"
+            zone = self.console.zone_of(conv.slack_channel) or self.zone
+            said = status.value if until is None else f"snoozed until {when(until, zone)}"
             await self.console.ephemeral(user, f"The conversation is already {said}.", thread)
 
     async def claim(self, conv: Conversation, user: str, thread: str | None) -> None:

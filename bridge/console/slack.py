@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -195,6 +196,11 @@ class SlackConsole:
                                             view={"type": "home", "blocks": list(blocks)})
         except Exception as exc:
             log.warning("could not publish the Home tab of %s: %r", user, exc)
+
+    def zone_of(self, channel: str | None) -> ZoneInfo | None:
+        """The time zone of the team whose channel this is (`[teams.<name>] timezone`)."""
+        team = self.team_info.get(self._team_of.get(channel or "", ""))
+        return None if team is None else ZoneInfo(team.timezone)
 
     def channel_team(self, channel: str | None) -> str | None:
         """The team whose channel this is."""
