@@ -188,7 +188,7 @@ class Bridge:
         self.connectors: dict[str, Connector] = {}
         delivery = Delivery(store, self.console, self.connectors, s.media, s.server.public_url,
                             clock=clock, history_size=s.continuity.history_conversations,
-                            conversations=s.conversations)
+                            conversations=s.conversations, shared=shared is not None)
         self.metrics = Metrics(store, clock=clock)
         self.worker = OutboxWorker(store, delivery, s.outbox, lanes=lanes,
                                    poll_interval=1.0 if shared else 2.0, observer=self.metrics)

@@ -74,9 +74,16 @@ class SlackSide:
         ts = self._threads.get(conversation_id)
         if ts is None:
             conv = await self.store.get_conversation(conversation_id)
+            if conv is not None and conv.slack_channel:
+                self._channels[conversation_id] = conv.slack_channel
             if conv is not None and conv.slack_thread_ts:
                 ts = self._threads[conversation_id] = conv.slack_thread_ts
         return ts
+
+    def forget(self, conversation_id: ConversationId) -> None:
+        """Read the conversation's thread and channel again on next use."""
+        self._threads.pop(conversation_id, None)
+        self._channels.pop(conversation_id, None)
 
     async def channel(self, conversation_id: ConversationId) -> str:
         """The team channel the conversation lives in (chosen by the routing rules)."""
@@ -115,8 +122,7 @@ class SlackSide:
     async def _post_inbound(self, item: OutboxItem) -> OutboxResult:
         assert item.message_id is not None
         if item.payload == NEW_PARENT:  # a transfer: the new parent, in the new channel
-            self._threads.pop(item.conversation_id, None)
-            self._channels.pop(item.conversation_id, None)
+            self.forget(item.conversation_id)
         hint = self._hints.get(item.message_id)
         if hint is not None:
             name, connector, username = (hint.echo_author or hint.sender_name, hint.connector,

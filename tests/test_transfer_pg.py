@@ -64,6 +64,12 @@ async def test_transfers_on_two_instances_lose_nothing_and_send_nothing_twice(
     await second.drained(timeout=20)
 
     assert first.rows("SELECT COUNT(*) FROM moved_threads") == [(len(CHATS),)]
+    # What came after the move is in the new thread, whichever instance posted it.
+    for chat in CHATS:
+        new = await first.thread_of(chat)
+        assert any(f"after {chat}" in str(m["text"]) for m in first.slack.thread(BILLING, new))
+        assert not any(f"after {chat}" in str(m["text"])
+                       for m in first.slack.thread(CHANNEL, olds[chat]))
     assert first.rows("SELECT DISTINCT slack_channel FROM conversations") == [(BILLING,)]
     # Every customer message is in Slack once, in one of its conversation's threads.
     posted = Counter(str(m["text"]) for m in first.slack.messages)
