@@ -12,7 +12,7 @@ from bridge.console.notices import notice_text, reaction
 from bridge.console.people import context_text, history_text
 from bridge.console.render import Standing, inbound_text, notice_message, parent_message
 from bridge.console.slack import SlackConsole
-from bridge.console.transfer import moved_here_text, transfer_options
+from bridge.console.transfer import moved_here_text, moved_parent, transfer_options
 from bridge.delivery_base import CustomerFiles, Handlers, done, file_name, stored_message
 from connectors.base import SendError
 from storage.base import OutboxResult, Outcome, Store
@@ -224,12 +224,23 @@ class SlackSide:
             templates = [str(name) for name in data.get("templates") or []]
             text = await self._expand(item, text, data)
         text, blocks = notice_message(text, retry, templates)
-        if where is not None:
+        if where is not None and isinstance(event, MovedAway):
             await self.console.post(text, where[1], blocks=blocks, channel=where[0])
+            await self._retire_parent(item, event)
             return done(item)
         await self.console.post(text, await self._thread(item.conversation_id), blocks=blocks,
                                 channel=await self.channel(item.conversation_id))
         return done(item)
+
+    async def _retire_parent(self, item: OutboxItem, event: MovedAway) -> None:
+        """The old thread's parent says where the conversation went, without buttons."""
+        first = await self.store.first_message(item.conversation_id)
+        if first is None:
+            return
+        body = first.markup if first.markup is not None else mrkdwn_escape(first.text)
+        text, blocks = moved_parent(inbound_text(first.author_name, first.connector, None, body,
+                                                 first=True), event.team, event.channel)
+        await self.console.update(event.thread_ts, text, blocks, channel=event.thread_channel)
 
     async def _expand(self, item: OutboxItem, text: str, data: dict[str, Any]) -> str:
         """Notices drawn when posted: a returning customer's context, a joined conversation's

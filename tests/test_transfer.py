@@ -45,6 +45,9 @@ async def test_transfer_moves_the_conversation_and_back(make_harness: HarnessFac
     await h.drained()
     assert any("Transferred to team *billing* (<#C0BILLING1>)" in t
                for t in texts(h, CHANNEL, old))
+    [retired] = h.slack.parents(CHANNEL)  # the old parent: where it went, no buttons
+    assert "Transferred to team *billing*" in str(retired["blocks"])
+    assert not any(b["type"] == "actions" for b in retired["blocks"])
     [parent] = h.slack.parents(BILLING)
     assert parent["ts"] == new and "My parcel is late" in str(parent["text"])
     assert "`late`" in str(parent["blocks"])

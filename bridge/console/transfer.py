@@ -48,6 +48,15 @@ def transfer_options(teams: Sequence[str], current: str | None) -> list[dict[str
             for name in teams if name != current][:100]
 
 
+def moved_parent(body: str, team: str, channel: str) -> tuple[str, list[dict[str, Any]]]:
+    """The old thread's parent once the conversation moved: its text, where it went, no
+    buttons (they would act on nothing here)."""
+    said = f":arrow_right: Transferred to team *{team}* (<#{channel}>)"
+    return f"{body}\n{said}", [
+        {"type": "section", "text": {"type": "mrkdwn", "text": body[:3000] or " "}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": said}]}]
+
+
 async def moved_here_text(store: Store, conversation_id: ConversationId, event: MovedHere,
                           text: str, link: Callable[[str, str | None], str]) -> str:
     """The new thread's first notice, drawn when posted: a link to the old thread, the
