@@ -11,7 +11,10 @@ import pytest
 
 from bridge.console.render import CLAIM_ACTION
 from bridge.standins import SlackStandin
+from bridge.standins.twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, TwilioStandin
 from tests.conftest import AGENT, CHANNEL, Harness, HarnessFactory
+from tests.helpers_twilio import SMS_FROM, WA_FROM
+from tests.helpers_twilio import sender as twilio_sender
 from tests.test_socket_mode import APP_TOKEN, SOCKET_MODE
 from tests.waiting import until
 
@@ -177,3 +180,21 @@ async def test_a_team_reads_snooze_times_in_its_own_time_zone(
     assert (local.hour, local.minute) == (9, 0)  # 9:00 in Tokyo, not in UTC
     await h.drained()
     assert any("09:00" in str(m["text"]) for m in h.slack.thread(BILLING, thread))
+
+
+async def test_an_inbox_rule_routes_by_the_number_the_customer_wrote_to(
+        make_harness: HarnessFactory, twilio: TwilioStandin) -> None:
+    uk_number = "+441234567890"
+    h = await make_harness({
+        **TEAMS, "teams.uk": {"channel": "C0UKTEAM01", "timezone": "Europe/London"},
+        "routing": {"rules": [{"team": "uk", "connectors": ["twilio"],
+                               "inboxes": [uk_number]}]},
+        "connectors.twilio": {"enabled": True, "account_sid": DEFAULT_ACCOUNT_SID,
+                              "auth_token": DEFAULT_AUTH_TOKEN, "sms_from": SMS_FROM,
+                              "whatsapp_from": WA_FROM, "api_base_url": twilio.base_url}})
+    s = twilio_sender(h)
+    assert (await s.post(s.whatsapp(from_="+14155550111", body="hi", to=uk_number)))[0] == 200
+    assert (await s.post(s.sms(from_="+14155550112", body="hi", to=SMS_FROM)))[0] == 200
+    await h.drained()
+    assert h.rows("SELECT address, slack_channel FROM conversations ORDER BY address") == [
+        ("+14155550112", CHANNEL), ("whatsapp:+14155550111", "C0UKTEAM01")]
