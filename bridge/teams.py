@@ -194,9 +194,6 @@ class Routing:
     def default(self) -> Team:
         return self.teams[DEFAULT_TEAM]
 
-    def channels(self) -> frozenset[str]:
-        return frozenset(self._by_channel)
-
     def by_channel(self, channel: str | None) -> Team | None:
         return self._by_channel.get(channel or "")
 
