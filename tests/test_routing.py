@@ -6,12 +6,15 @@ from pathlib import Path
 
 import pytest
 
+from bridge.console.queue import home_blocks
 from bridge.language import LanguageGuess
+from bridge.queue import Section, waited
 from bridge.registry import settings_registry
 from bridge.settings import ConfigError, load_settings
 from bridge.teams import Routing, RoutingRule, Team, resolve_teams
+from storage.base import QueueEntry
 from tests.test_settings import BASE, SECRETS
-from vocab.models import InboundMessage
+from vocab.models import ConversationId, InboundMessage
 
 TEAMS = resolve_teams({}, "C0SUPPORT1", "UTC") | {
     "billing": Team("billing", "C0BILLING1", frozenset(), "UTC", "en"),
@@ -124,3 +127,25 @@ def test_check_config_refuses_what_cannot_work(tmp_path: Path, extra: str,
 
 def test_the_default_team_is_the_support_channel_unless_set() -> None:
     assert resolve_teams({}, "C0SUPPORT1", "UTC")["support"].channel == "C0SUPPORT1"
+
+
+def entry(n: int, since: float | None, channel: str = "C0SUPPORT1") -> QueueEntry:
+    return QueueEntry(conversation_id=ConversationId(n), slack_channel=channel,
+                      slack_thread_ts=f"17000000{n:02d}.000100", assignee=None,
+                      customer=f"c{n}", connector="telegram", created_at=0.0,
+                      waiting_since=since)
+
+
+def test_waits_read_as_people_say_them() -> None:
+    now = 1_000_000.0
+    assert [waited(entry(1, now - s), now) for s in (59, 42 * 60, 3 * 3600 + 300,
+                                                     2 * 86400 + 4 * 3600)] == [
+        "0 min", "42 min", "3 h 5 min", "2 d 4 h"]
+    assert waited(entry(2, None), now) == "answered"
+
+
+def test_the_home_tab_stays_within_slacks_100_blocks() -> None:
+    sections = [Section(f"Waiting in team{i}", f"team{i}", (entry(i, 0.0),))
+                for i in range(80)]
+    blocks = home_blocks(sections, 100.0, lambda ts, ch: f"https://x/{ch}/{ts}")
+    assert len(blocks) <= 100 and blocks[0]["type"] == "header"
