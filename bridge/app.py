@@ -22,6 +22,7 @@ from bridge.console.slack import SlackConsole
 from bridge.console.socket import SlackSocket
 from bridge.delivery import Delivery
 from bridge.lanes import AllLanes, LaneKeeper, LeasedLanes
+from bridge.language import LanguageGuess
 from bridge.metrics import Metrics
 from bridge.outbox import OutboxWorker
 from bridge.registry import connector_class
@@ -29,6 +30,7 @@ from bridge.router import Router
 from bridge.settings import LoadedConfig, StorageSettings
 from bridge.singleton import Singletons
 from bridge.snoozes import SnoozeWaker
+from bridge.teams import Routing
 from connectors.base import Connector, ConnectorContext, StateAPI
 from storage.base import Store, StoreError
 from storage.postgres import PostgresStore, is_postgres_url
@@ -178,13 +180,15 @@ class Bridge:
         self.singletons = Singletons(shared, self.instance, lease_seconds=s.outbox.lease_seconds)
         lanes: LaneKeeper = AllLanes(store) if shared is None else LeasedLanes(
             shared, self.instance, lease_seconds=s.outbox.lease_seconds)
-        self.console = SlackConsole(s.slack, self.session)
+        teams = s.resolved_teams()
+        self.routing = Routing(teams, s.routing.rules, detect=LanguageGuess())
+        self.console = SlackConsole(s.slack, self.session, teams=teams)
         # Connectors send what the worker delivers, and hand what arrives to the router, which
         # feeds the worker: `delivery` gets the mapping now, filled below before any use.
         self.connectors: dict[str, Connector] = {}
         delivery = Delivery(store, self.console, self.connectors, s.media, s.server.public_url,
                             clock=clock, history_size=s.continuity.history_conversations,
-                            conversations=s.conversations)
+                            conversations=s.conversations, shared=shared is not None)
         self.metrics = Metrics(store, clock=clock)
         self.worker = OutboxWorker(store, delivery, s.outbox, lanes=lanes,
                                    poll_interval=1.0 if shared else 2.0, observer=self.metrics)
@@ -193,7 +197,7 @@ class Bridge:
                              reopen_within=s.conversations.reopen_within_hours * 3600,
                              handoff_ttl=s.continuity.handoff_token_ttl_hours * 3600,
                              assign_on_first_reply=s.conversations.assign_on_first_reply,
-                             zone=s.conversations.zone)
+                             zone=s.conversations.zone, routing=self.routing)
         self.snoozes = SnoozeWaker(self.router.wake_snoozed)
         for name, table in config.connectors.items():
             ctx = ConnectorContext(session=self.session, ingest=self._ingest,

@@ -220,6 +220,32 @@ def cmd_copy_store(args: argparse.Namespace) -> int:
     return _run_async(_copy_store(source, target))
 
 
+async def _queue(loaded: LoadedConfig, team: str | None, fmt: str) -> int:
+    from bridge.queue import as_json, as_table, team_sections
+
+    teams = loaded.settings.resolved_teams()
+    if team is not None and team not in teams:
+        print(f"error: there is no team {team!r} (teams: {', '.join(sorted(teams))})",
+              file=sys.stderr)
+        return 2
+    store = create_store(loaded.settings.storage)
+    await store.open()
+    try:
+        await store.check_schema()
+        entries = await store.queue()
+    finally:
+        await store.close()
+    sections = team_sections(entries, teams, team)
+    print(as_json(sections, time.time()) if fmt == "json" else as_table(sections, time.time()))
+    return 0
+
+
+def cmd_queue(args: argparse.Namespace) -> int:
+    """Every team's open conversations, the longest-waiting customer first (from the store;
+    no running bridge needed)."""
+    return _run_async(_queue(_load(args.config), args.team, args.format))
+
+
 def cmd_backup(args: argparse.Namespace) -> int:
     """A consistent copy of the SQLite store, safe while the bridge runs."""
     loaded = _load(args.config)
@@ -293,6 +319,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", metavar="PATH", help="the backup file to create")
     p.add_argument("--config", help=config_help)
     p.set_defaults(func=cmd_backup)
+    p = sub.add_parser("queue", help="open conversations per team, longest waiting first")
+    p.add_argument("--config", help=config_help)
+    p.add_argument("--team", metavar="NAME", help="only this team's")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.set_defaults(func=cmd_queue)
     p = sub.add_parser("demo", help="play a conversation against built-in stand-ins")
     p.add_argument("--verbose", action="store_true")
     p.set_defaults(func=cmd_demo)

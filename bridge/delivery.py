@@ -20,8 +20,12 @@ class Delivery:
     def __init__(self, store: Store, console: SlackConsole, connectors: Mapping[str, Connector],
                  media: MediaSettings, public_url: str,
                  clock: Callable[[], float] = time.time, history_size: int = 5,
-                 conversations: ConversationSettings | None = None) -> None:
+                 conversations: ConversationSettings | None = None,
+                 shared: bool = False) -> None:
         conv = conversations or ConversationSettings()
+        # Several instances: a conversation's Slack lane moves between them, and a transfer
+        # made elsewhere changes its thread, so each Slack row reads where it goes afresh.
+        self.shared = shared
         self.store = store
         self.console = console
         self.connectors = connectors
@@ -37,9 +41,11 @@ class Delivery:
     def gate_for(self, item: OutboxItem) -> str | None:
         if item.kind.customer_side:
             return None  # learnt from the connector's own 429 (one chat, one number...)
-        return f"slack:{self.console.settings.support_channel}"
+        return f"slack:{self.slack.gate(item.conversation_id)}"
 
     async def deliver(self, item: OutboxItem) -> OutboxResult:
+        if self.shared and not item.kind.customer_side:
+            self.slack.forget(item.conversation_id)
         return await self._handlers[item.kind](item)
 
     def failure(self, item: OutboxItem, error: SendError, attempts: int) -> OutboxResult:

@@ -27,6 +27,7 @@ import aiohttp
 
 from bridge.app import Bridge
 from bridge.console.render import CLOSE_ACTION
+from bridge.demo_teams import TEAM_CONFIG, TeamsAct
 from bridge.registry import settings_registry
 from bridge.settings import load_settings
 from bridge.standins.clock import OffsetClock
@@ -215,7 +216,8 @@ EMOJI = {"lock": "🔒", "white_circle": "⚪", "large_green_circle": "🟢", "h
          "x": "❌", "bell": "🔔", "speech_balloon": "💬", "zzz": "💤", "bust_in_silhouette": "👤",
          "alarm_clock": "⏰", "hourglass_flowing_sand": "⏳", "busts_in_silhouette": "👥",
          "information_source": "ℹ️", "no_entry": "⛔", "scissors": "✂️", "unlock": "🔓",
-         "twisted_rightwards_arrows": "🔀", "large_yellow_circle": "🟡"}
+         "twisted_rightwards_arrows": "🔀", "large_yellow_circle": "🟡", "arrow_right": "➡️",
+         "arrow_left": "⬅️", "label": "🏷️"}
 NAMES = {AGENT: "Dana"}
 
 
@@ -243,7 +245,7 @@ async def _play(workdir: Path, out: list[str]) -> bool:
             telegram_api_url=telegram.base_url, telegram_file_url=telegram.file_base_url,
             secrets=Secrets(slack.bot_token or "", SIGNING_SECRET, telegram.token,
                             WEBHOOK_SECRET),
-            overrides={"outbox": {"base_delay": 0.2}, "connectors.twilio": {
+            overrides={**TEAM_CONFIG, "outbox": {"base_delay": 0.2}, "connectors.twilio": {
                 "enabled": True, "account_sid": DEFAULT_ACCOUNT_SID,
                 "auth_token": DEFAULT_AUTH_TOKEN, "whatsapp_from": WHATSAPP_FROM,
                 "api_base_url": twilio.base_url,
@@ -337,7 +339,9 @@ async def _play(workdir: Path, out: list[str]) -> bool:
             whatsapp = WhatsAppAct(slack, twilio, agent, session, port, clock)
             ok = await whatsapp.play(out) and ok
             ok = await OwnershipAct(whatsapp, telegram).play(out, session) and ok
-            return await HandoffAct(whatsapp, telegram).play(out, session) and ok
+            ok = await HandoffAct(whatsapp, telegram).play(out, session) and ok
+            teams = TeamsAct(slack, telegram, agent, CHANNEL, AGENT, readable)
+            return await teams.play(out, session) and ok
         finally:
             await bridge.stop()
 

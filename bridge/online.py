@@ -48,24 +48,33 @@ async def _slack(loaded: LoadedConfig, session: aiohttp.ClientSession) -> list[A
                                        f"({exc.response.get('error')})")]
     found = [Answer("slack", True, f"bot {auth.get('user')} ({auth.get('user_id')}) in "
                                    f"{auth.get('team')} ({auth.get('team_id')})")]
+    # The support channel, then each other team's (`[teams.<name>]`).
+    channels = dict.fromkeys([s.support_channel, *(
+        team.channel for team in loaded.settings.resolved_teams().values())])
+    for name in channels:
+        found.append(await _channel(client, name))
+        if found[-1].said.endswith(_SCOPE_HINT):
+            break  # the same answer for every channel
+    return found
+
+
+_SCOPE_HINT = " (add channels:read to the app, see config/slack-app-manifest.yml)"
+
+
+async def _channel(client: AsyncWebClient, name: str) -> Answer:
     try:
-        info = await client.conversations_info(channel=s.support_channel)
+        info = await client.conversations_info(channel=name)
     except SlackApiError as exc:
         error = exc.response.get("error")
-        hint = (" (add channels:read to the app, see config/slack-app-manifest.yml)"
-                if error == "missing_scope" else "")
-        return [*found, Answer("slack channel", False,
-                               f"{s.support_channel}: {error}{hint}")]
+        hint = _SCOPE_HINT if error == "missing_scope" else ""
+        return Answer("slack channel", False, f"{name}: {error}{hint}")
     channel: dict[str, Any] = info.get("channel") or {}
     if not channel.get("is_member"):
-        return [*found, Answer("slack channel", False,
-                               f"{s.support_channel} (#{channel.get('name')}): the app is not "
-                               "a member; /invite @Support Bridge in the channel")]
+        return Answer("slack channel", False, f"{name} (#{channel.get('name')}): the app is "
+                      "not a member; /invite @Support Bridge in the channel")
     if channel.get("is_archived"):
-        return [*found, Answer("slack channel", False,
-                               f"{s.support_channel} (#{channel.get('name')}) is archived")]
-    return [*found, Answer("slack channel", True,
-                           f"{s.support_channel} (#{channel.get('name')}): the app is a member")]
+        return Answer("slack channel", False, f"{name} (#{channel.get('name')}) is archived")
+    return Answer("slack channel", True, f"{name} (#{channel.get('name')}): the app is a member")
 
 
 async def _telegram(table: BaseModel, session: aiohttp.ClientSession) -> list[Answer]:

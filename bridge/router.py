@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, tzinfo
 
 from bridge.delivery import Delivery
 from bridge.outbox import OutboxWorker
+from bridge.teams import Routing
 from connectors.base import Connector
-from storage.base import Assignment, CustomerCard, How, LinkResult, Store
+from storage.base import (
+    Assignment,
+    CustomerCard,
+    How,
+    LinkResult,
+    Moved,
+    QueueEntry,
+    Store,
+    Tagged,
+)
 from vocab.continuity import code_hash, find_code, new_code, normalize_phone
 from vocab.models import (
     AgentEdit,
@@ -29,7 +40,8 @@ class Router:
     def __init__(self, store: Store, worker: OutboxWorker, delivery: Delivery,
                  slack_channel: str, clock: Callable[[], float] = time.time,
                  reopen_within: float = 0.0, handoff_ttl: float = 24 * 3600,
-                 assign_on_first_reply: bool = False, zone: tzinfo = UTC) -> None:
+                 assign_on_first_reply: bool = False, zone: tzinfo = UTC,
+                 routing: Routing | None = None) -> None:
         self.store = store
         self.worker = worker
         self.delivery = delivery
@@ -39,17 +51,39 @@ class Router:
         self.handoff_ttl = handoff_ttl  # seconds a handoff code stays valid
         self.assign_on_first_reply = assign_on_first_reply
         self.zone = zone  # the team's time zone: snoozes to "tomorrow 9:00"
+        self.routing = routing  # teams and rules: the channel a new conversation opens in
 
     async def ingest(self, items: Sequence[InboundMessage]) -> list[IngestResult]:
         """Customer messages: returns once they are committed (then the webhook may say 200)."""
         items = [evidence(item) for item in items]
-        results = await self.store.ingest_inbound(items, self.slack_channel, self.clock(),
-                                                  self.reopen_within)
+        results: list[IngestResult] = []
+        if self.routing is not None and self.routing.cold():
+            await asyncio.to_thread(self.routing.warm)  # the language models, once
+        # The rules choose each message's channel (used only if it opens a conversation);
+        # consecutive messages bound for one channel are stored together, in order.
+        for channel, run in await self._runs(items):
+            results += await self.store.ingest_inbound(run, channel, self.clock(),
+                                                       self.reopen_within)
         for item, result in zip(items, results, strict=True):
             if not result.duplicate and result.message_id is not None:
                 self.delivery.remember(result.message_id, item)
             self.worker.submit(result.outbox)
         return results
+
+    async def _runs(self, items: Sequence[InboundMessage],
+                    ) -> list[tuple[str, list[InboundMessage]]]:
+        runs: list[tuple[str, list[InboundMessage]]] = []
+        for item in items:
+            channel = self.slack_channel
+            if self.routing is not None:
+                tags = (await self.store.customer_tags(item.connector, item.address)
+                        if self.routing.uses_customer_tags else frozenset[str]())
+                channel = self.routing.choose(item, tags).channel
+            if runs and runs[-1][0] == channel:
+                runs[-1][1].append(item)
+            else:
+                runs.append((channel, [item]))
+        return runs
 
     async def ingest_reply(self, reply: AgentReply) -> IngestResult:
         """An agent's thread reply or note: committed before Slack gets its 200."""
@@ -83,6 +117,39 @@ class Router:
         result = await self.store.assign(conversation_id, user, actor, how, self.clock())
         self.worker.submit(result.outbox)
         return result
+
+    # -- teams -------------------------------------------------------------------------------
+    async def transfer(self, conversation_id: ConversationId, team: str,
+                       actor: str) -> Moved | str:
+        """`!transfer <team>` and the parent's picker: what was done, or why nothing was."""
+        teams = self.routing.teams if self.routing is not None else {}
+        target = teams.get(team)
+        if target is None:
+            known = ", ".join(sorted(teams)) or "none are configured"
+            return f"there is no team `{team}` (teams: {known})"
+        conv = await self.store.get_conversation(conversation_id)
+        if conv is None:
+            return "the conversation is gone"
+        assert self.routing is not None
+        here = self.routing.by_channel(conv.slack_channel)
+        result = await self.store.move(conversation_id, target.channel, target.name,
+                                       here.name if here is not None else "support",
+                                       target.members or None, actor, self.clock())
+        self.worker.submit(result.outbox)
+        return result
+
+    async def tag(self, conversation_id: ConversationId, word: str, add: bool) -> Tagged:
+        result = await self.store.tag(conversation_id, word, add, self.clock())
+        self.worker.submit(result.outbox)
+        return result
+
+    async def queue(self) -> list[QueueEntry]:
+        return await self.store.queue()
+
+    async def moved_thread(self, channel: str, thread_ts: str) -> Conversation | None:
+        """The conversation that moved away from this thread (to its new one)."""
+        found = await self.store.moved_thread(channel, thread_ts)
+        return None if found is None else await self.store.get_conversation(found)
 
     async def wake_snoozed(self) -> int:
         """Open the snoozed conversations whose time has come; how many rows it queued."""

@@ -25,7 +25,8 @@ from pydantic import (
     field_validator,
 )
 
-from bridge.config_checks import Problem, first_day_problems, placeholder_problems
+from bridge.config_checks import PLACEHOLDERS, Problem, first_day_problems, placeholder_problems
+from bridge.teams import RoutingSettings, Team, TeamSettings, resolve_teams, team_problems
 from storage.dialect import valid_schema_name
 
 DEFAULT_CONFIG = "bridge.toml"
@@ -192,8 +193,17 @@ class Settings(Strict):
     continuity: ContinuitySettings = Field(default_factory=ContinuitySettings)
     media: MediaSettings = Field(default_factory=MediaSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    # `[teams.<name>]`: each team's Slack channel; `support` (the default) is [slack]
+    # support_channel unless its table names one.  `[[routing.rules]]`: which team a new
+    # conversation goes to (see bridge/teams.py).
+    teams: dict[str, TeamSettings] = Field(default_factory=dict)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
     # validated per connector against the registry, see `load_settings`
     connectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    def resolved_teams(self) -> dict[str, Team]:
+        return resolve_teams(self.teams, self.slack.support_channel,
+                             self.conversations.timezone)
 
 
 class ConfigError(Exception):
@@ -403,6 +413,9 @@ def load_settings(
     reported |= {p.key for p in placeholders}
     if settings is not None:
         errors, advice = first_day_problems(file, settings, connectors)
+        errors += [Problem(file, key, message, fix) for key, message, fix in team_problems(
+            settings.teams, settings.routing.rules, sorted(registry),
+            settings.slack.support_channel, PLACEHOLDERS)]
         found.extend(p for p in errors if p.key not in reported)
         warnings.extend(p for p in advice if p.key not in reported)
         if not connectors and not any(_connector_of(p.key) for p in found):

@@ -12,12 +12,16 @@ from bridge.console.notices import notice_text, reaction
 from bridge.console.people import context_text, history_text
 from bridge.console.render import Standing, inbound_text, notice_message, parent_message
 from bridge.console.slack import SlackConsole
+from bridge.console.transfer import moved_here_text, moved_parent, transfer_options
 from bridge.delivery_base import CustomerFiles, Handlers, done, file_name, stored_message
 from connectors.base import SendError
 from storage.base import OutboxResult, Outcome, Store
 from vocab.events import (
+    NEW_PARENT,
     ContinuesElsewhere,
     ConversationJoined,
+    MovedAway,
+    MovedHere,
     NotDelivered,
     ReturningCustomer,
     parse_event,
@@ -50,6 +54,7 @@ class SlackSide:
         # What the router just stored, so the hot path posts without reading it back.
         self._hints: dict[MessageId, InboundMessage] = {}
         self._threads: dict[ConversationId, str] = {}
+        self._channels: dict[ConversationId, str] = {}  # each conversation's team channel
 
     def handlers(self) -> Handlers:
         return {
@@ -69,9 +74,30 @@ class SlackSide:
         ts = self._threads.get(conversation_id)
         if ts is None:
             conv = await self.store.get_conversation(conversation_id)
+            if conv is not None and conv.slack_channel:
+                self._channels[conversation_id] = conv.slack_channel
             if conv is not None and conv.slack_thread_ts:
                 ts = self._threads[conversation_id] = conv.slack_thread_ts
         return ts
+
+    def forget(self, conversation_id: ConversationId) -> None:
+        """Read the conversation's thread and channel again on next use."""
+        self._threads.pop(conversation_id, None)
+        self._channels.pop(conversation_id, None)
+
+    async def channel(self, conversation_id: ConversationId) -> str:
+        """The team channel the conversation lives in (chosen by the routing rules)."""
+        found = self._channels.get(conversation_id)
+        if found is None:
+            conv = await self.store.get_conversation(conversation_id)
+            found = (conv.slack_channel if conv is not None and conv.slack_channel
+                     else self.console.settings.support_channel)
+            self._channels[conversation_id] = found
+        return found
+
+    def gate(self, conversation_id: ConversationId) -> str:
+        """Slack's limit is per channel: each team channel has its own gate."""
+        return self._channels.get(conversation_id, self.console.settings.support_channel)
 
     async def _parent(self, conv: Conversation,
                       first_text: str) -> tuple[str, list[dict[str, Any]]]:
@@ -85,11 +111,18 @@ class SlackSide:
             into = await self.store.get_conversation(conv.merged_into)
             if into is not None and into.slack_thread_ts:
                 joined = self.console.permalink(into.slack_thread_ts, into.slack_channel)
+        tags = [*conv.tags, *(f"customer:{t}" for t in conv.customer_tags)]
         return parent_message(first_text, Standing.of(conv), conversation_id=conv.id,
-                              previous_link=previous, joined_link=joined, zone=self.zone)
+                              previous_link=previous, joined_link=joined,
+                              zone=self.console.zone_of(conv.slack_channel) or self.zone,
+                              tags=tags, transfer=transfer_options(
+                                  self.console.teams,
+                                  self.console.channel_team(conv.slack_channel)))
 
     async def _post_inbound(self, item: OutboxItem) -> OutboxResult:
         assert item.message_id is not None
+        if item.payload == NEW_PARENT:  # a transfer: the new parent, in the new channel
+            self.forget(item.conversation_id)
         hint = self._hints.get(item.message_id)
         if hint is not None:
             name, connector, username = (hint.echo_author or hint.sender_name, hint.connector,
@@ -103,6 +136,7 @@ class SlackSide:
             text, markup, edit_of = msg.text, msg.markup, msg.edit_of
         body = markup if markup is not None else mrkdwn_escape(text)
         thread = await self._thread(item.conversation_id)
+        channel = await self.channel(item.conversation_id)
         first = thread is None
         rendered = inbound_text(name, connector, username, body, first=first,
                                 edit=edit_of is not None and not first)
@@ -113,15 +147,15 @@ class SlackSide:
             rendered = inbound_text(name, connector, username, body, first=True,
                                     address=conv.address)
             rendered, blocks = await self._parent(conv, rendered)
-            ts = await self.console.post(rendered, None, blocks=blocks)
+            ts = await self.console.post(rendered, None, blocks=blocks, channel=channel)
             self._threads[item.conversation_id] = ts
         else:
             if self.notify_assignee and edit_of is None:
                 rendered += await self._mention(item.conversation_id)
-            ts = await self.console.post(rendered, thread)
+            ts = await self.console.post(rendered, thread, channel=channel)
         self._hints.pop(item.message_id, None)
         return done(item, message_id=item.message_id, message_state=DeliveryState.POSTED,
-                    slack_channel=self.console.settings.support_channel, slack_ts=ts,
+                    slack_channel=channel, slack_ts=ts,
                     thread_ts=ts if first else None, conversation_id=item.conversation_id)
 
     async def _mention(self, conversation_id: ConversationId) -> str:
@@ -135,7 +169,7 @@ class SlackSide:
         data = await self.files.fetch_file(msg.connector, attachment)
         comment = f"*{mrkdwn_escape(msg.author_name)}* sent a {attachment.kind}"
         await self.console.upload(await self._thread(item.conversation_id), file_name(attachment),
-                                  data, comment)
+                                  data, comment, channel=await self.channel(item.conversation_id))
         return done(item)
 
     async def _post_status(self, item: OutboxItem) -> OutboxResult:
@@ -166,9 +200,11 @@ class SlackSide:
     async def _post_notice(self, item: OutboxItem) -> OutboxResult:
         text, retry, templates = item.payload, None, []
         event = parse_event(item.payload)
+        where: tuple[str, str] | None = None  # a notice for an earlier thread of it
         if event is not None:
             # What the store recorded, rendered now; some notices show what is there now.
-            text = notice_text(event, self.zone)
+            zone = self.console.zone_of(await self.channel(item.conversation_id)) or self.zone
+            text = notice_text(event, zone)
             if isinstance(event, NotDelivered):
                 templates = list(event.templates)
             elif isinstance(event, ReturningCustomer):
@@ -177,14 +213,34 @@ class SlackSide:
                 text = await self._expand(item, text, {"history": event.merged})
             elif isinstance(event, ContinuesElsewhere):
                 text = await self._expand(item, text, {"thread_of": event.target})
+            elif isinstance(event, MovedAway):
+                where = (event.thread_channel, event.thread_ts)
+            elif isinstance(event, MovedHere):
+                text = await moved_here_text(self.store, item.conversation_id, event, text,
+                                             self.console.permalink)
         elif text.startswith("{"):  # a notice the core wrote, with its buttons
             data = json.loads(text)
             text, retry = str(data["text"]), data.get("retry")
             templates = [str(name) for name in data.get("templates") or []]
             text = await self._expand(item, text, data)
         text, blocks = notice_message(text, retry, templates)
-        await self.console.post(text, await self._thread(item.conversation_id), blocks=blocks)
+        if where is not None and isinstance(event, MovedAway):
+            await self.console.post(text, where[1], blocks=blocks, channel=where[0])
+            await self._retire_parent(item, event)
+            return done(item)
+        await self.console.post(text, await self._thread(item.conversation_id), blocks=blocks,
+                                channel=await self.channel(item.conversation_id))
         return done(item)
+
+    async def _retire_parent(self, item: OutboxItem, event: MovedAway) -> None:
+        """The old thread's parent says where the conversation went, without buttons."""
+        first = await self.store.first_message(item.conversation_id)
+        if first is None:
+            return
+        body = first.markup if first.markup is not None else mrkdwn_escape(first.text)
+        text, blocks = moved_parent(inbound_text(first.author_name, first.connector, None, body,
+                                                 first=True), event.team, event.channel)
+        await self.console.update(event.thread_ts, text, blocks, channel=event.thread_channel)
 
     async def _expand(self, item: OutboxItem, text: str, data: dict[str, Any]) -> str:
         """Notices drawn when posted: a returning customer's context, a joined conversation's

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
@@ -118,6 +118,50 @@ class Assignment(BaseModel):
     refused: bool = False
     holder: str | None = None  # the assignee now
     outbox: tuple[OutboxItem, ...] = ()
+
+
+class Tagged(BaseModel):
+    """What `!tag`/`!untag` did: the tags of the conversation (or, `customer`, of the
+    customer) now."""
+
+    model_config = ConfigDict(frozen=True)
+
+    found: bool
+    changed: bool = False
+    customer: bool = False
+    tags: tuple[str, ...] = ()
+    outbox: tuple[OutboxItem, ...] = ()
+
+
+class Moved(BaseModel):
+    """What a transfer did.  `already`: the conversation is in that team's channel;
+    `not_posted`: its parent is not in Slack yet."""
+
+    model_config = ConfigDict(frozen=True)
+
+    found: bool
+    changed: bool = False
+    already: bool = False
+    not_posted: bool = False
+    old_channel: str | None = None
+    old_thread: str | None = None
+    outbox: tuple[OutboxItem, ...] = ()
+
+
+class QueueEntry(BaseModel):
+    """An open conversation as the queue lists it.  `waiting_since`: the customer's oldest
+    message not yet answered (None: the last word was an agent's)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    conversation_id: ConversationId
+    slack_channel: str | None
+    slack_thread_ts: str | None
+    assignee: str | None
+    customer: str
+    connector: str
+    created_at: float
+    waiting_since: float | None
 
 
 class MediaFile(BaseModel):
@@ -265,3 +309,27 @@ class Store(Protocol):
                       limit: int) -> list[HistoryEntry]: ...
 
     async def links(self, customer_id: CustomerId) -> list[Link]: ...
+
+    # -- teams (issue 19) ---------------------------------------------------------------------
+    async def tag(self, conversation_id: ConversationId, word: str, add: bool,
+                  now: float) -> Tagged:
+        """Add or remove a tag (`customer:<word>`: on the customer)."""
+        ...
+
+    async def customer_tags(self, connector: str, address: str) -> frozenset[str]:
+        """The tags of the customer writing from this address (routing's `customer_tags`)."""
+        ...
+
+    async def move(self, conversation_id: ConversationId, channel: str, team: str,
+                   from_team: str, members: Collection[str] | None, actor: str,
+                   now: float) -> Moved:
+        """Move a conversation to another team's channel (see storage/teams.py)."""
+        ...
+
+    async def moved_thread(self, channel: str, thread_ts: str) -> ConversationId | None:
+        """The conversation that moved away from this Slack thread, if one did."""
+        ...
+
+    async def queue(self) -> list[QueueEntry]:
+        """Every open conversation, the longest-waiting customer first."""
+        ...

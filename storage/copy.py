@@ -25,6 +25,7 @@ TABLES: tuple[tuple[str, str], ...] = (
     ("identity_claims", "kind, value, identity_id"),
     ("conversations", "id"),  # previous_id always points at a lower id
     ("conversation_changes", "id"),
+    ("moved_threads", "slack_channel, slack_thread_ts"),
     ("links", "id"),
     ("handoff_codes", "code_hash"),
     ("messages", "id"),

@@ -38,7 +38,9 @@ OUTBOX_COLUMNS = (
 CONVERSATION_COLUMNS = (
     "id, customer_id, identity_id, connector, address, status, slack_channel, slack_thread_ts,"
     " created_at, last_inbound_at, closed_at, closed_by, previous_id, merged_into, assignee,"
-    " status_at, status_by, snooze_until"
+    " status_at, status_by, snooze_until, tags,"
+    " (SELECT tags FROM customers WHERE customers.id = conversations.customer_id)"
+    " AS customer_tags"
 )
 MESSAGE_COLUMNS = (
     "id, conversation_id, direction, connector, text, attachments, platform_message_id,"
@@ -71,7 +73,8 @@ def conversation_from_row(row: Row) -> Conversation:
         previous_id=None if row["previous_id"] is None else ConversationId(row["previous_id"]),
         merged_into=None if row["merged_into"] is None else ConversationId(row["merged_into"]),
         assignee=row["assignee"], status_at=row["status_at"], status_by=row["status_by"],
-        snooze_until=row["snooze_until"],
+        snooze_until=row["snooze_until"], tags=tuple(str(row["tags"] or "").split()),
+        customer_tags=tuple(str(row["customer_tags"] or "").split()),
     )
 
 

@@ -7,10 +7,10 @@ generator to its commit) and `_read` (run one outside the write path), plus thei
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import ClassVar, TypeVar
 
-from storage import ingest, leases, links, ownership, people, reads
+from storage import ingest, leases, links, ownership, people, reads, teams
 from storage import transactions as tx
 from storage.base import (
     Assignment,
@@ -19,9 +19,12 @@ from storage.base import (
     How,
     LinkResult,
     MediaFile,
+    Moved,
     OutboxResult,
+    QueueEntry,
     SchemaOutdated,
     SchemaTooNew,
+    Tagged,
 )
 from storage.dialect import Dialect, migrations
 from storage.query import TxFactory
@@ -256,3 +259,23 @@ class SQLStore(ABC):
 
     async def release_singleton(self, name: str, owner: str) -> None:
         await self._write(lambda: leases.release(leases.SINGLETON, [name], owner), leases=True)
+
+    # -- teams (issue 19): added methods only -------------------------------------------------
+    async def tag(self, conversation_id: ConversationId, word: str, add: bool,
+                  now: float) -> Tagged:
+        return await self._write(lambda: teams.tag(conversation_id, word, add, now))
+
+    async def customer_tags(self, connector: str, address: str) -> frozenset[str]:
+        return await self._read(lambda: teams.customer_tags(connector, address))
+
+    async def move(self, conversation_id: ConversationId, channel: str, team: str,
+                   from_team: str, members: Collection[str] | None, actor: str,
+                   now: float) -> Moved:
+        return await self._write(lambda: teams.move(conversation_id, channel, team, from_team,
+                                                    members, actor, now))
+
+    async def moved_thread(self, channel: str, thread_ts: str) -> ConversationId | None:
+        return await self._read(lambda: teams.moved_thread(channel, thread_ts))
+
+    async def queue(self) -> list[QueueEntry]:
+        return await self._read(teams.queue)

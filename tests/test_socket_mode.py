@@ -140,8 +140,8 @@ async def test_requests_no_listener_wants_are_acknowledged_and_change_nothing(
             "item": {"type": "message", "channel": CHANNEL, "ts": thread},
             "event_ts": "1717000000.000300"})),
         await h.slack.socket_push(event_callback(h, {
-            "type": "app_home_opened", "user": AGENT, "channel": "D0HOME", "tab": "home",
-            "event_ts": "1717000000.000400"})),
+            "type": "member_joined_channel", "user": AGENT, "channel": CHANNEL,
+            "channel_type": "C", "event_ts": "1717000000.000400"})),
         await h.slack.socket_push({
             "type": "block_actions", "team": team, "user": user, "api_app_id": "A0BRIDGE",
             "trigger_id": "1.2.3", "channel": {"id": CHANNEL},

@@ -157,10 +157,39 @@ class NotDelivered(_Event):
     templates: tuple[str, ...] = ()
 
 
+# The payload of the outbox row that posts a transferred conversation's new parent.
+NEW_PARENT = "moved"
+
+
+class MovedAway(_Event):
+    """The old thread's last line: the conversation moved to `team`'s `channel`.  Posted in
+    `thread_channel`/`thread_ts` (the conversation's thread is the new one by then)."""
+
+    kind: Literal["moved_away"] = "moved_away"
+    actor: str
+    team: str
+    channel: str
+    thread_channel: str
+    thread_ts: str
+
+
+class MovedHere(_Event):
+    """The new thread's first notice: where it came from, and (drawn when posted) the
+    customer's card and the last messages."""
+
+    kind: Literal["moved_here"] = "moved_here"
+    actor: str
+    from_team: str
+    from_channel: str
+    from_thread: str
+    assignee_cleared: str | None = None  # the assignee, not a member of the new team
+
+
 Event: TypeAlias = Annotated[
     OptOutChanged | HandoffRefused | HandoffLinked | PhoneLinked | ChannelSwitched
     | ReopenedByCustomer | StatusChanged | StatusMoved | AssigneeChanged | ReturningCustomer
-    | ConversationJoined | ContinuesElsewhere | AgentLinked | Unlinked | NotDelivered,
+    | ConversationJoined | ContinuesElsewhere | AgentLinked | Unlinked | NotDelivered
+    | MovedAway | MovedHere,
     Field(discriminator="kind"),
 ]
 _EVENTS: TypeAdapter[Event] = TypeAdapter(Event)

@@ -110,6 +110,8 @@ class Conversation(BaseModel):
     status_at: float | None = None  # when the status last changed (None: since created)
     status_by: str | None = None  # who changed it: the agent as <@U...>, "customer", "bridge"
     snooze_until: float | None = None  # while snoozed
+    tags: tuple[str, ...] = ()  # `!tag <word>`
+    customer_tags: tuple[str, ...] = ()  # `!tag customer:<word>`: the customer's (no prefix)
 
 
 class Change(BaseModel):
@@ -190,6 +192,11 @@ class InboundMessage(FromOutside):
     # Messenger m.me ref, the plus part of the address an email was sent to).  The core also
     # finds codes in the text itself (SMS, WhatsApp).
     handoff_code: str | None = None
+    # Routing (`[[routing.rules]]`): the address the customer wrote to (a Twilio number, a
+    # Messenger Page id, an email address, a Telegram bot's username) and the language the
+    # platform says the sender uses (Telegram's `language_code`), when it says one.
+    inbox: str | None = None
+    language: str | None = None
 
 
 class AgentReply(FromOutside):

@@ -19,6 +19,7 @@ from bridge.console.continuity import NAMES as CONTINUITY
 from bridge.console.continuity import ContinuityActions, ContinuityCommands
 from bridge.console.ownership import NAMES as OWNERSHIP
 from bridge.console.ownership import OwnershipActions, OwnershipCommands
+from bridge.console.queue import QueueActions, QueueCommands
 from bridge.console.render import (
     CLOSE_ACTION,
     CLOSE_SHORTCUT,
@@ -27,6 +28,8 @@ from bridge.console.render import (
     TEMPLATE_ACTION,
 )
 from bridge.console.slack import SlackConsole
+from bridge.console.transfer import NAMES as TEAMS
+from bridge.console.transfer import TeamActions, TeamCommands
 from connectors.base import SendError
 from vocab.models import (
     AgentEdit,
@@ -42,7 +45,7 @@ Ack = Callable[..., Awaitable[None]]
 COMMANDS = {"close": ConversationStatus.CLOSED, "reopen": ConversationStatus.OPEN}
 
 
-class ConsoleActions(ContinuityActions, OwnershipActions, Protocol):
+class ConsoleActions(ContinuityActions, OwnershipActions, TeamActions, QueueActions, Protocol):
     """The core's side of the console (the router implements it)."""
 
     async def ingest_reply(self, reply: AgentReply) -> IngestResult: ...
@@ -111,13 +114,17 @@ class ConsoleCommands:
     def __init__(self, console: SlackConsole, actions: ConsoleActions) -> None:
         self.console = console
         self.actions = actions
-        self.channel = console.settings.support_channel
+        self.channels = console.channels  # every team's channel
         self.continuity = ContinuityCommands(console, actions, self._allowed)
         self.ownership = OwnershipCommands(console, actions, self._allowed, self._set)
+        self.teams = TeamCommands(console, actions, self._allowed)
+        self.queue = QueueCommands(console, actions)
 
     def register(self, bolt: Any) -> None:
         self.continuity.register(bolt)
         self.ownership.register(bolt)
+        self.teams.register(bolt)
+        self.queue.register(bolt)
         bolt.action(CLOSE_ACTION)(self._on_close_button)
         bolt.action(REOPEN_ACTION)(self._on_reopen_button)
         bolt.action(RETRY_ACTION)(self._on_retry)
@@ -140,7 +147,7 @@ class ConsoleCommands:
                    status: ConversationStatus, quiet: bool = False) -> None:
         """Close or reopen; `quiet` (a reaction): nothing said when nothing was done."""
         conv = None
-        if channel == self.channel:
+        if channel in self.channels:
             conv = await self.actions.conversation_by_thread(channel, thread_ts)
         if conv is None:
             if not quiet:
@@ -166,11 +173,17 @@ class ConsoleCommands:
         if name in OWNERSHIP:
             await self.ownership.command(reply, name, rest)
             return
+        if name in TEAMS:
+            await self.teams.command(reply, name, rest)
+            return
+        if name == "queue":
+            await self.queue.command(reply)
+            return
         status = COMMANDS.get(name)
         if status is None:
             prefix = self.console.settings.command_prefix
             known = ", ".join(f"{prefix}{c}" for c in (*OWNERSHIP, *COMMANDS, "template",
-                                                       *CONTINUITY))
+                                                       *CONTINUITY, *TEAMS, "queue"))
             await self.console.ephemeral(
                 reply.slack_user, f"Unknown command `{name}`; this thread knows {known}. "
                 "Nothing was sent to the customer.", reply.thread_ts)
@@ -202,7 +215,7 @@ class ConsoleCommands:
         message = body.get("message") or {}
         name = str(action.get("value") or "")
         ts = str(message.get("ts") or "")
-        if channel == self.channel and name and ts and await self._allowed(user, thread_ts):
+        if channel in self.channels and name and ts and await self._allowed(user, thread_ts):
             reply = AgentReply(slack_channel=channel, slack_ts=ts, thread_ts=thread_ts,
                                slack_user=user, text="", is_note=False)
             result = await self.actions.ingest_reply(template_reply(reply, name, {}))
@@ -248,7 +261,7 @@ class ConsoleCommands:
     async def _on_retry(self, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         channel, thread_ts, user = self._where(body)
         item_id = parse_id(action.get("value"))
-        if channel == self.channel and item_id is not None and \
+        if channel in self.channels and item_id is not None and \
                 await self._allowed(user, thread_ts):
             queued = await self.actions.retry([item_id])
             message = body.get("message") or {}
@@ -259,14 +272,15 @@ class ConsoleCommands:
     # -- edits and deletions of sent replies -------------------------------------------------
     def edit_of(self, event: dict[str, Any], body: dict[str, Any]) -> AgentEdit | None:
         """An agent's change to a reply (message_changed / message_deleted), or None."""
-        if event.get("channel") != self.channel:
+        channel = event.get("channel")
+        if not isinstance(channel, str) or channel not in self.channels:
             return None
         event_id = body.get("event_id") if isinstance(body.get("event_id"), str) else None
         if event.get("subtype") == "message_deleted":
             ts = event.get("deleted_ts") or (event.get("previous_message") or {}).get("ts")
             if not isinstance(ts, str):
                 return None
-            return AgentEdit(slack_channel=self.channel, slack_ts=ts, text=None,
+            return AgentEdit(slack_channel=channel, slack_ts=ts, text=None,
                              event_id=event_id)
         message = event.get("message") or {}
         previous = event.get("previous_message") or {}
@@ -275,5 +289,5 @@ class ConsoleCommands:
         text = message.get("text")
         if not isinstance(text, str) or text == previous.get("text"):
             return None  # an unfurl, a reply count, a reaction: not an edit of the words
-        return AgentEdit(slack_channel=self.channel, slack_ts=message["ts"], text=text,
+        return AgentEdit(slack_channel=channel, slack_ts=message["ts"], text=text,
                          event_id=event_id)

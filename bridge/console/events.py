@@ -14,7 +14,7 @@ import hmac
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -125,6 +125,7 @@ class SlackEvents:
             ssl_check_enabled=False,
             logger=logging.getLogger("bridge.console.bolt"),
         )
+        self.bolt.use(self._answering)
         self.bolt.event("message")(self._on_message)
         self.commands.register(self.bolt)
 
@@ -184,6 +185,14 @@ class SlackEvents:
             raise Malformed(f"malformed body: {str(exc)[:100]}") from exc
         return body
 
+    async def _answering(self, body: dict[str, Any],
+                         next: Callable[[], Awaitable[Any]]) -> Any:
+        """Private notes answer in the channel the request came from (each team's own).
+        Bolt runs the listener after the middleware has returned, in the same task, so the
+        value is set for the rest of this request's task (each request sets its own)."""
+        self.console.answering.set(channel_of(body))
+        return await next()
+
     async def _on_message(self, event: dict[str, Any], body: dict[str, Any]) -> None:
         # Whatever is stored here is committed before Slack gets its 200 (or its socket ack);
         # an exception becomes a 500 / no ack, and Slack delivers the event again.
@@ -195,12 +204,18 @@ class SlackEvents:
         reply = self.agent_reply(event, body)
         if reply is None:
             return
+        if await self.commands.teams.moved_away(reply):
+            return  # the conversation moved to another team's thread: nothing is sent
         command = parse_command(reply.text, self.settings.command_prefix)
         if command is not None and not reply.files:
             await self.commands.command(reply, *command)  # never relayed to the customer
             return
         result = await self.actions.ingest_reply(reply)
         if result.conversation_id is None:
+            # Moved between the check above and the commit: told now, so nothing is lost
+            # without a word.
+            if await self.commands.teams.moved_away(reply):
+                return
             log.debug("thread %s is not a bridge conversation", reply.thread_ts)
 
     def agent_reply(self, event: dict[str, Any], body: dict[str, Any]) -> AgentReply | None:
@@ -214,7 +229,7 @@ class SlackEvents:
         if not isinstance(user, str) or not user or (ws and user == ws.bot_user_id):
             return None
         channel, ts, thread_ts = event.get("channel"), event.get("ts"), event.get("thread_ts")
-        if channel != self.settings.support_channel or not isinstance(ts, str):
+        if channel not in self.console.channels or not isinstance(ts, str):
             return None
         if not isinstance(thread_ts, str) or thread_ts == ts:
             return None  # a top-level channel message, not a reply in a conversation
@@ -230,6 +245,20 @@ class SlackEvents:
                           is_note=is_note(text, self.settings.note_prefix),
                           event_id=body.get("event_id") if isinstance(body.get("event_id"),
                                                                       str) else None)
+
+
+def channel_of(body: dict[str, Any]) -> str | None:
+    """The channel an event or interaction happened in, when it names one."""
+    event = body.get("event")
+    found: Any = None
+    if isinstance(event, dict):
+        item = event.get("item")
+        found = event.get("channel") or (item.get("channel") if isinstance(item, dict) else None)
+    if found is None and isinstance(body.get("channel"), dict):
+        found = body["channel"].get("id")
+    if found is None and isinstance(body.get("container"), dict):
+        found = body["container"].get("channel_id")
+    return found if isinstance(found, str) and found else None
 
 
 async def _ignore_event() -> None:

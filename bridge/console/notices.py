@@ -20,6 +20,8 @@ from vocab.events import (
     Event,
     HandoffLinked,
     HandoffRefused,
+    MovedAway,
+    MovedHere,
     NotDelivered,
     OptOutChanged,
     PhoneLinked,
@@ -133,6 +135,15 @@ def notice_text(event: Event, zone: tzinfo = UTC) -> str:
             if event.templates:  # a closed window: offer what may still be sent
                 text += ". Send an approved template instead:"
             return text
+        case MovedAway():
+            return (f":arrow_right: Transferred to team *{event.team}* (<#{event.channel}>) by "
+                    f"{event.actor}. This thread is closed for replies: nothing written here "
+                    "reaches the customer; continue in the new thread.")
+        case MovedHere():
+            cleared = (f" <@{event.assignee_cleared}> is not in this team and is no longer "
+                       "assigned." if event.assignee_cleared else "")
+            return (f":arrow_left: Transferred from team *{event.from_team}* "
+                    f"(<#{event.from_channel}>) by {event.actor}.{cleared}")
 
 
 def _unlinked(event: Unlinked) -> str:

@@ -69,7 +69,7 @@ class OwnershipCommands:
         self.allowed = allowed  # may this person act here (else told why)?
         self.set_status = set_status  # close and reopen, as the Close button does
         self.zone = actions.zone
-        self.channel = console.settings.support_channel
+        self.channels = console.channels  # every team's channel
 
     def register(self, bolt: Any) -> None:
         bolt.action(CLAIM_ACTION)(self._on_claim_button)
@@ -80,7 +80,7 @@ class OwnershipCommands:
     async def _conversation(self, channel: str, thread_ts: str, user: str,
                             tell: bool = True) -> Conversation | None:
         conv = None
-        if channel == self.channel and thread_ts:
+        if channel in self.channels and thread_ts:
             conv = await self.actions.conversation_by_thread(channel, thread_ts)
         if conv is None:
             if tell:
@@ -102,7 +102,8 @@ class OwnershipCommands:
             return
         until = None
         if name == "snooze":
-            until = parse_when(rest, self.actions.now(), self.zone)
+            zone = self.console.zone_of(reply.slack_channel) or self.zone  # the team's
+            until = parse_when(rest, self.actions.now(), zone)
             if until is None:
                 await self.console.ephemeral(
                     user, f"Usage: `{prefix}snooze <when>`, such as `30m`, `2h`, `3d`, "
@@ -128,7 +129,8 @@ class OwnershipCommands:
                       status: ConversationStatus, until: float | None) -> None:
         result = await self.actions.set_status(conv.id, status, f"<@{user}>", until)
         if result.duplicate:
-            said = status.value if until is None else f"snoozed until {when(until, self.zone)}"
+            zone = self.console.zone_of(conv.slack_channel) or self.zone
+            said = status.value if until is None else f"snoozed until {when(until, zone)}"
             await self.console.ephemeral(user, f"The conversation is already {said}.", thread)
 
     async def claim(self, conv: Conversation, user: str, thread: str | None) -> None:
@@ -188,7 +190,7 @@ class OwnershipCommands:
         item = event.get("item") or {}
         user, ts, channel = event.get("user"), item.get("ts"), item.get("channel")
         ws = self.console.workspace
-        if (item.get("type") != "message" or channel != self.channel
+        if (item.get("type") != "message" or channel not in self.channels
                 or not isinstance(user, str) or not user or not isinstance(ts, str)
                 or (ws is not None and user == ws.bot_user_id)):
             return None

@@ -18,6 +18,7 @@ CLOSE_ACTION = "bridge_close"  # button on the parent message
 REOPEN_ACTION = "bridge_reopen"  # button on the parent of a closed conversation
 CLAIM_ACTION = "bridge_claim"  # button on the parent while nobody holds the conversation
 ASSIGN_ACTION = "bridge_assign"  # users_select on the parent (selected_user: the assignee)
+TRANSFER_PICKER = "bridge_transfer"  # static_select on the parent: another team
 RETRY_ACTION = "bridge_retry"  # button on a failure notice (value: the outbox row id)
 TEMPLATE_ACTION = "bridge_template"  # "Send template <name>" buttons (value: the name)
 TEMPLATE_BUTTONS = 5
@@ -109,7 +110,8 @@ def assignee_line(assignee: str | None) -> str:
 
 def parent_message(body: str, standing: Standing, *, conversation_id: int,
                    previous_link: str | None = None, joined_link: str | None = None,
-                   zone: tzinfo = UTC) -> tuple[str, list[dict[str, Any]]]:
+                   zone: tzinfo = UTC, tags: Sequence[str] = (),
+                   transfer: Sequence[dict[str, Any]] = ()) -> tuple[str, list[dict[str, Any]]]:
     """The thread's parent: the first message, the status and assignee, and the buttons:
     Close or Reopen, Claim (while nobody holds it), and an Assign user picker."""
     status = standing.status
@@ -118,6 +120,8 @@ def parent_message(body: str, standing: Standing, *, conversation_id: int,
         context += f" · continues <{previous_link}|an earlier conversation>"
     if joined_link:
         context += f" · joined <{joined_link}|the customer's other thread>"
+    if tags:
+        context += " · :label: " + " ".join(f"`{mrkdwn_escape(t)}`" for t in tags)
     closed = status is ConversationStatus.CLOSED
     value = str(conversation_id)
     elements: list[dict[str, Any]] = [{
@@ -134,6 +138,10 @@ def parent_message(body: str, standing: Standing, *, conversation_id: int,
     if standing.assignee:
         picker["initial_user"] = standing.assignee
     elements.append(picker)
+    if transfer:  # the other teams (see bridge/console/transfer.py)
+        elements.append({"type": "static_select", "action_id": TRANSFER_PICKER,
+                         "placeholder": {"type": "plain_text", "text": "Transfer"},
+                         "options": list(transfer)})
     blocks = [
         *_sections(body),
         {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]},

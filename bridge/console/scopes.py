@@ -41,14 +41,18 @@ NEEDS: tuple[SlackNeed, ...] = (
     SlackNeed("event", "reaction_removed", "reactions:read",
               "removing the close reaction reopens"),
     SlackNeed("feature", "shortcut", "commands", "the Close conversation message shortcut"),
+    # The queue (issue 19): app_home_opened (and views.publish, below) need no scope; the
+    # manifest turns the Home tab on and subscribes to the event.
+    SlackNeed("event", "app_home_opened", "", "the Home tab: the agent's queue"),
 )
 # Methods that need no scope (token checks), and the Socket Mode call made with the app-level
 # token (`connections:write`, granted on the token, not in the manifest's bot scopes).
-NO_BOT_SCOPE: frozenset[str] = frozenset({"auth.test", "apps.connections.open"})
+NO_BOT_SCOPE: frozenset[str] = frozenset({"auth.test", "apps.connections.open",
+                                          "views.publish"})
 
 
 def bot_scopes() -> set[str]:
-    return {need.scope for need in NEEDS}
+    return {need.scope for need in NEEDS if need.scope}
 
 
 def events() -> set[str]:

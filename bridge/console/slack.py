@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bridge.settings import SlackSettings
+from bridge.teams import Team, resolve_teams
 from connectors.base import SendError, fetch_media
 from vocab.untrusted import HostRule, origin
 
@@ -57,8 +60,17 @@ class SupportChannelError(Exception):
 
 
 class SlackConsole:
-    def __init__(self, settings: SlackSettings, session: aiohttp.ClientSession) -> None:
+    def __init__(self, settings: SlackSettings, session: aiohttp.ClientSession,
+                 teams: Mapping[str, Team] | None = None) -> None:
         self.settings = settings
+        # Every team by name (`[teams.<name>]`): each channel works as the support channel.
+        self.team_info = dict(teams or resolve_teams({}, settings.support_channel, "UTC"))
+        self.team_channels = {name: team.channel for name, team in self.team_info.items()}
+        self.teams = sorted(self.team_channels)
+        self.channels = frozenset({settings.support_channel, *self.team_channels.values()})
+        self._team_of = {channel: name for name, channel in self.team_channels.items()}
+        # The channel of the event being answered: where a private note goes by default.
+        self.answering: ContextVar[str | None] = ContextVar("answering", default=None)
         self.client = AsyncWebClient(token=settings.bot_token, base_url=settings.api_base_url,
                                      session=session, timeout=int(settings.request_timeout))
         self.workspace: Workspace | None = None
@@ -76,13 +88,14 @@ class SlackConsole:
                                    url=str(resp.get("url") or ""))
         log.info("slack console ready in team %s as %s", self.workspace.team_id,
                  self.workspace.bot_user_id)
-        await self._check_channel()
+        for channel in sorted(self.channels):
+            await self._check_channel(channel)
 
-    async def _check_channel(self) -> None:
+    async def _check_channel(self, channel: str) -> None:
         """The support channel exists, is not archived, and the app is in it (else nothing
         agents write there reaches the bridge); refuse to start otherwise.  Without the
-        channels:read scope (an app installed from an older manifest) it only warns."""
-        channel = self.settings.support_channel
+        channels:read scope (an app installed from an older manifest) it only warns.
+        Each team's channel is checked the same way."""
         try:
             resp = await self.client.conversations_info(channel=channel)
         except SlackApiError as exc:
@@ -135,9 +148,9 @@ class SlackConsole:
             raise self._error(exc, target) from exc
 
     async def upload(self, thread_ts: str | None, filename: str, data: bytes,
-                     comment: str) -> None:
+                     comment: str, *, channel: str | None = None) -> None:
         """Upload a customer's file into the thread (files.getUploadURLExternal + complete)."""
-        target = self.settings.support_channel
+        target = channel or self.settings.support_channel
         try:
             await self.client.files_upload_v2(channel=target, thread_ts=thread_ts,
                                               filename=filename, content=data,
@@ -169,11 +182,29 @@ class SlackConsole:
                         blocks: Sequence[dict[str, Any]] | None = None) -> None:
         """A note only `user` sees (best effort: nothing depends on it)."""
         try:
-            await self.client.chat_postEphemeral(channel=self.settings.support_channel,
+            await self.client.chat_postEphemeral(channel=self.answering.get()
+                                                 or self.settings.support_channel,
                                                  user=user, text=text, thread_ts=thread_ts,
                                                  blocks=blocks)
         except Exception as exc:
             log.warning("ephemeral message to %s failed: %r", user, exc)
+
+    async def publish_home(self, user: str, blocks: Sequence[dict[str, Any]]) -> None:
+        """The app's Home tab for `user` (views.publish; best effort)."""
+        try:
+            await self.client.views_publish(user_id=user,
+                                            view={"type": "home", "blocks": list(blocks)})
+        except Exception as exc:
+            log.warning("could not publish the Home tab of %s: %r", user, exc)
+
+    def zone_of(self, channel: str | None) -> ZoneInfo | None:
+        """The time zone of the team whose channel this is (`[teams.<name>] timezone`)."""
+        team = self.team_info.get(self._team_of.get(channel or "", ""))
+        return None if team is None else ZoneInfo(team.timezone)
+
+    def channel_team(self, channel: str | None) -> str | None:
+        """The team whose channel this is."""
+        return self._team_of.get(channel or "")
 
     def permalink(self, ts: str, channel: str | None = None) -> str:
         """A link to a message (Slack's own permalink shape, from auth.test's workspace URL)."""

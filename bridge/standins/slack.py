@@ -88,6 +88,7 @@ class SlackStandin(SocketModeStandin):
         self.bot_token = bot_token
         self.messages: list[JSONDict] = []
         self.ephemerals: list[JSONDict] = []
+        self.home_views: dict[str, JSONDict] = {}  # views.publish: user -> the Home tab shown
         self.files: dict[str, JSONDict] = {}
         self.users: dict[str, JSONDict] = {}
         self.reactions: dict[tuple[str, str], list[str]] = {}
@@ -107,6 +108,7 @@ class SlackStandin(SocketModeStandin):
             "reactions.add": self._m_reactions_add,
             "reactions.remove": self._m_reactions_remove,
             "conversations.info": self._m_conversations_info,
+            "views.publish": self._m_views_publish,
             "files.getUploadURLExternal": self._m_get_upload_url,
             "files.completeUploadExternal": self._m_complete_upload,
         }
@@ -358,6 +360,15 @@ class SlackStandin(SocketModeStandin):
             return {"ok": False, "error": "no_reaction"}
         names.remove(p["name"])
         return {"ok": True}
+
+    def _m_views_publish(self, p: JSONDict) -> JSONDict:
+        view, user = _json_value(p.get("view")), p.get("user_id")
+        if not user or not isinstance(view, dict) or view.get("type") != "home":
+            return {"ok": False, "error": "invalid_arguments"}
+        if len(view.get("blocks") or []) > 100:
+            return {"ok": False, "error": "invalid_blocks"}
+        self.home_views[str(user)] = view
+        return {"ok": True, "view": {"id": f"V{len(self.home_views):08d}", **view}}
 
     def _m_conversations_info(self, p: JSONDict) -> JSONDict:
         channel = p.get("channel")

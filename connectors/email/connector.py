@@ -168,7 +168,8 @@ class EmailConnector(Connector):
             # Only ids or a reply token name a closed conversation; a handoff code in the
             # plus part names a customer to link, not a conversation.
             reopen=how != "sender",
-            handoff_code=handoff_code_in(mail.recipients, self.settings.address))
+            handoff_code=handoff_code_in(mail.recipients, self.settings.address),
+            inbox=mail.recipients[0] if mail.recipients else self.settings.address)
         await self.ctx.ingest([item])
         await self._prune()
         return True

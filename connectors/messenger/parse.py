@@ -164,7 +164,7 @@ def _message(event: dict[str, Any], page_id: str, psid: str, at: float | None,
     return InboundMessage(
         connector=NAME, platform_message_id=mid, address=address(page_id, psid),
         sender_name=neutral_name(psid), text=body, attachments=tuple(files), platform_time=at,
-        platform_ref=mid, echo_author=echo_author, handoff_code=ref,
+        platform_ref=mid, echo_author=echo_author, handoff_code=ref, inbox=page_id,
     )
 
 
@@ -222,7 +222,8 @@ def _event(event: Any, page_id: str, app_id: str, out: Parsed) -> None:
         out.messages.append(InboundMessage(
             connector=NAME, platform_message_id=str(mid), address=address(page_id, sender),
             sender_name=neutral_name(sender), text=text, platform_time=at,
-            platform_ref=f"ref:{ref}" if ref else None, handoff_code=ref))
+            platform_ref=f"ref:{ref}" if ref else None, handoff_code=ref,
+            inbox=page_id))
     elif isinstance(event.get("referral"), dict):
         # An existing thread reopened from an m.me link (or an ad).
         referral = event["referral"]
@@ -232,7 +233,8 @@ def _event(event: Any, page_id: str, app_id: str, out: Parsed) -> None:
         out.messages.append(InboundMessage(
             connector=NAME, platform_message_id=f"referral:{page_id}:{sender}:{_when(event)}",
             address=address(page_id, sender), sender_name=neutral_name(sender), text=text,
-            platform_time=at, platform_ref=f"ref:{ref}" if ref else None, handoff_code=ref))
+            platform_time=at, platform_ref=f"ref:{ref}" if ref else None, handoff_code=ref,
+            inbox=page_id))
     elif isinstance(event.get("delivery"), dict) or isinstance(event.get("read"), dict):
         read = isinstance(event.get("read"), dict)
         data = event["read" if read else "delivery"]

@@ -7,7 +7,7 @@ import logging
 import re
 import secrets
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from aiohttp import web
 from pydantic import BaseModel
@@ -66,7 +66,7 @@ class TelegramConnector(Connector):
         self.poller: TelegramPoller | None = None
         if settings.mode == "polling":
             self.poller = TelegramPoller(
-                self.bot, updates_request, parse=parse_update_data, ingest=ctx.ingest,
+                self.bot, updates_request, parse=self._stamped, ingest=ctx.ingest,
                 state=ctx.state, poll_timeout=settings.poll_timeout, request_timeout=timeout)
 
     async def start(self) -> None:
@@ -115,7 +115,15 @@ class TelegramConnector(Connector):
         self.precheck(request)
 
     def parse(self, body: bytes) -> list[InboundMessage]:
-        return parse_update(body)
+        return self._inbox(parse_update(body))
+
+    def _stamped(self, update: Any) -> list[InboundMessage]:
+        return self._inbox(parse_update_data(update))
+
+    def _inbox(self, items: list[InboundMessage]) -> list[InboundMessage]:
+        """The bot the customer wrote to (routing rules' `inboxes`), once getMe named it."""
+        username = self.bot_username
+        return [i.model_copy(update={"inbox": username}) for i in items] if username else items
 
     async def send(self, msg: OutboundMessage) -> SendReceipt:
         chat_id = int(msg.address)

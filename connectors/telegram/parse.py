@@ -151,4 +151,15 @@ def parse_update_data(update: object) -> list[InboundMessage]:
         # An edit neither follows a deep link nor shares a contact.
         handoff_code=None if edit else _start_payload(message),
         verified_phone=None if edit else _verified_phone(message, sender),
+        language=_language(sender),
     )]
+
+
+def _language(sender: dict[str, Any]) -> str | None:
+    """The sender's app language (`language_code`, an IETF tag such as "sr-Latn" or "en"):
+    its two-letter primary subtag, the hint routing rules prefer over a guess."""
+    code = sender.get("language_code")
+    if not isinstance(code, str):
+        return None
+    primary = code.split("-")[0].strip().lower()
+    return primary if len(primary) == 2 and primary.isascii() and primary.isalpha() else None

@@ -92,6 +92,7 @@ def parse_message(form: Mapping[str, str]) -> list[InboundMessage]:
         channel="whatsapp" if whatsapp else "sms",
         # Twilio's carrier or WhatsApp delivered it from this number: the sender owns it.
         verified_phone=number or None,
+        inbox=form["To"],  # the number (or whatsapp:number) the customer wrote to
     )]
 
 
