@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import itertools
 import json
 import mimetypes
@@ -21,6 +23,7 @@ __all__ = ["ALL_SCOPES", "METHOD_SCOPES", "SlackEventSender", "SlackStandin", "S
            "TsClock", "manifest_scopes"]
 
 _MSG_OPTIONAL = ("username", "icon_url", "icon_emoji")
+_HISTORY = ("channels:history", "groups:history", "im:history", "mpim:history")
 # What Slack requires of each method it serves here (the "Required scopes" of
 # api.slack.com/methods/<method>; any one of several will do).  auth.test needs none.
 METHOD_SCOPES: dict[str, tuple[str, ...]] = {
@@ -31,6 +34,8 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "reactions.add": ("reactions:write",),
     "reactions.remove": ("reactions:write",),
     "conversations.info": ("channels:read", "groups:read", "im:read", "mpim:read"),
+    "conversations.history": _HISTORY,
+    "conversations.replies": _HISTORY,
     "files.getUploadURLExternal": ("files:write",),
     "files.completeUploadExternal": ("files:write",),
 }
@@ -107,6 +112,8 @@ class SlackStandin(SocketModeStandin):
             "reactions.add": self._m_reactions_add,
             "reactions.remove": self._m_reactions_remove,
             "conversations.info": self._m_conversations_info,
+            "conversations.history": self._m_history,
+            "conversations.replies": self._m_replies,
             "files.getUploadURLExternal": self._m_get_upload_url,
             "files.completeUploadExternal": self._m_complete_upload,
         }
@@ -287,7 +294,15 @@ class SlackStandin(SocketModeStandin):
             message["thread_ts"] = thread_ts
         if blocks:
             blocks = message["blocks"] = _json_value(blocks)
-        stored: JSONDict = {"channel": channel, "thread_ts": thread_ts, "blocks": blocks, **message}
+        metadata = _json_value(p.get("metadata"))
+        if metadata is not None:
+            if not (isinstance(metadata, dict) and isinstance(metadata.get("event_type"), str)
+                    and isinstance(metadata.get("event_payload"), dict)):
+                return {"ok": False, "error": "invalid_metadata_format"}
+            metadata = {"event_type": metadata["event_type"],
+                        "event_payload": metadata["event_payload"]}
+        stored: JSONDict = {"channel": channel, "thread_ts": thread_ts, "blocks": blocks,
+                            "metadata": metadata, **message}
         for key in _MSG_OPTIONAL:
             value = p.get(key)
             stored[key] = value
@@ -378,6 +393,53 @@ class SlackStandin(SocketModeStandin):
             }, **(self.channel_info.get(channel) or {})},
         }
 
+    def _listed(self, m: JSONDict, p: JSONDict) -> JSONDict:
+        """A stored message as conversations.history/replies show it: metadata only when asked
+        for (`include_all_metadata`), as Slack does."""
+        out = {k: v for k, v in m.items() if v is not None and k not in ("channel", "metadata")}
+        if m.get("metadata") and str(p.get("include_all_metadata")).lower() in ("true", "1"):
+            out["metadata"] = m["metadata"]
+        return out
+
+    def _page(self, found: list[JSONDict], p: JSONDict) -> JSONDict:
+        """One page of `found` (already in Slack's order), filtered by oldest/latest (exclusive
+        unless `inclusive`) and cut at `limit` (default 100, at most 999) with a cursor."""
+        try:
+            limit = min(999, max(1, int(p.get("limit") or 100)))
+            oldest, latest = float(p.get("oldest") or 0), float(p.get("latest") or 1e12)
+            start = int(base64.b64decode(p["cursor"]).decode()[5:]) if p.get("cursor") else 0
+        except (ValueError, TypeError, UnicodeDecodeError, binascii.Error):
+            return {"ok": False, "error": "invalid_cursor" if p.get("cursor") else
+                    "invalid_arguments"}
+        inclusive = str(p.get("inclusive")).lower() in ("true", "1")
+        kept = [m for m in found if (oldest <= float(m["ts"]) <= latest if inclusive
+                                     else oldest < float(m["ts"]) < latest)]
+        page = kept[start:start + limit]
+        more = start + limit < len(kept)
+        cursor = base64.b64encode(f"next:{start + limit}".encode()).decode() if more else ""
+        return {"ok": True, "messages": [self._listed(m, p) for m in page], "has_more": more,
+                "response_metadata": {"next_cursor": cursor}}
+
+    def _m_history(self, p: JSONDict) -> JSONDict:
+        """A channel's top-level messages, newest first (thread replies are not listed)."""
+        channel = p.get("channel")
+        if not channel or (channel in self.channel_info and self.channel_info[channel] is None):
+            return {"ok": False, "error": "channel_not_found"}
+        top = [m for m in reversed(self.messages) if m["channel"] == channel
+               and (not m["thread_ts"] or m["thread_ts"] == m["ts"])]
+        return self._page(top, p)
+
+    def _m_replies(self, p: JSONDict) -> JSONDict:
+        """A thread: its parent first, then the replies, oldest first."""
+        channel, ts = p.get("channel"), p.get("ts")
+        if not channel or (channel in self.channel_info and self.channel_info[channel] is None):
+            return {"ok": False, "error": "channel_not_found"}
+        if not ts:
+            return {"ok": False, "error": "invalid_arguments"}
+        if (channel, ts) not in self._by_key:
+            return {"ok": False, "error": "thread_not_found"}
+        return self._page(self.thread(channel, ts), p)
+
     def _m_get_upload_url(self, p: JSONDict) -> JSONDict:
         filename, length = p.get("filename"), p.get("length")
         if not filename or length is None:
@@ -432,6 +494,7 @@ class SlackStandin(SocketModeStandin):
                 "text": comment,
                 "ts": ts,
                 "files": out,
+                "metadata": None,
                 "username": None,
                 "icon_url": None,
                 "icon_emoji": None,

@@ -1,0 +1,2 @@
+-- 0008: reserved for the teams/routing branch's migration (0008 there), so that numbering is
+-- contiguous on this branch.  At merge, drop this file and keep that branch's 0008.
