@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import itertools
 import json
 import mimetypes
@@ -17,6 +15,7 @@ from aiohttp import web
 
 from bridge.standins.base import Injection, JSONDict, read_params
 from bridge.standins.slack_events import SlackEventSender, TsClock
+from bridge.standins.slack_history import history_page
 from bridge.standins.slack_socket import SocketAck, SocketModeStandin
 
 __all__ = ["ALL_SCOPES", "METHOD_SCOPES", "SlackEventSender", "SlackStandin", "SocketAck",
@@ -393,33 +392,6 @@ class SlackStandin(SocketModeStandin):
             }, **(self.channel_info.get(channel) or {})},
         }
 
-    def _listed(self, m: JSONDict, p: JSONDict) -> JSONDict:
-        """A stored message as conversations.history/replies show it: metadata only when asked
-        for (`include_all_metadata`), as Slack does."""
-        out = {k: v for k, v in m.items() if v is not None and k not in ("channel", "metadata")}
-        if m.get("metadata") and str(p.get("include_all_metadata")).lower() in ("true", "1"):
-            out["metadata"] = m["metadata"]
-        return out
-
-    def _page(self, found: list[JSONDict], p: JSONDict) -> JSONDict:
-        """One page of `found` (already in Slack's order), filtered by oldest/latest (exclusive
-        unless `inclusive`) and cut at `limit` (default 100, at most 999) with a cursor."""
-        try:
-            limit = min(999, max(1, int(p.get("limit") or 100)))
-            oldest, latest = float(p.get("oldest") or 0), float(p.get("latest") or 1e12)
-            start = int(base64.b64decode(p["cursor"]).decode()[5:]) if p.get("cursor") else 0
-        except (ValueError, TypeError, UnicodeDecodeError, binascii.Error):
-            return {"ok": False, "error": "invalid_cursor" if p.get("cursor") else
-                    "invalid_arguments"}
-        inclusive = str(p.get("inclusive")).lower() in ("true", "1")
-        kept = [m for m in found if (oldest <= float(m["ts"]) <= latest if inclusive
-                                     else oldest < float(m["ts"]) < latest)]
-        page = kept[start:start + limit]
-        more = start + limit < len(kept)
-        cursor = base64.b64encode(f"next:{start + limit}".encode()).decode() if more else ""
-        return {"ok": True, "messages": [self._listed(m, p) for m in page], "has_more": more,
-                "response_metadata": {"next_cursor": cursor}}
-
     def _m_history(self, p: JSONDict) -> JSONDict:
         """A channel's top-level messages, newest first (thread replies are not listed)."""
         channel = p.get("channel")
@@ -427,7 +399,7 @@ class SlackStandin(SocketModeStandin):
             return {"ok": False, "error": "channel_not_found"}
         top = [m for m in reversed(self.messages) if m["channel"] == channel
                and (not m["thread_ts"] or m["thread_ts"] == m["ts"])]
-        return self._page(top, p)
+        return history_page(top, p)
 
     def _m_replies(self, p: JSONDict) -> JSONDict:
         """A thread: its parent first, then the replies, oldest first."""
@@ -438,7 +410,7 @@ class SlackStandin(SocketModeStandin):
             return {"ok": False, "error": "invalid_arguments"}
         if (channel, ts) not in self._by_key:
             return {"ok": False, "error": "thread_not_found"}
-        return self._page(self.thread(channel, ts), p)
+        return history_page(self.thread(channel, ts), p)
 
     def _m_get_upload_url(self, p: JSONDict) -> JSONDict:
         filename, length = p.get("filename"), p.get("length")
