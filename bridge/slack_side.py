@@ -37,7 +37,7 @@ from vocab.mrkdwn import mrkdwn_escape
 _HINTS_MAX = 200_000
 # Posts that carry their outbox id and are looked up after a crash (a reaction or a redraw
 # repeats harmlessly).
-_CHECKED = frozenset({OutboxKind.SLACK_POST, OutboxKind.SLACK_NOTICE})
+_CHECKED = frozenset({OutboxKind.SLACK_POST, OutboxKind.SLACK_NOTICE, OutboxKind.SLACK_FILE})
 LOOKBACK = 120.0  # seconds before the attempt a lookup starts from (clocks differ)
 
 
@@ -164,7 +164,7 @@ class SlackSide:
         data = await self.files.fetch_file(msg.connector, attachment)
         comment = f"*{mrkdwn_escape(msg.author_name)}* sent a {attachment.kind}"
         await self.console.upload(await self._thread(item.conversation_id), file_name(attachment),
-                                  data, comment)
+                                  data, comment, outbox_id=item.id)
         return done(item)
 
     async def _post_status(self, item: OutboxItem) -> OutboxResult:

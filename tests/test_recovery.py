@@ -160,3 +160,14 @@ async def test_only_rows_attempted_before_are_looked_up_and_a_found_post_is_adop
     adopted = {int(r.item_id): r for r in outbox.results}
     assert adopted[1].slack_ts == "1.5" and adopted[1].attempts == 1
     assert (worker.lookups, worker.recovered) == (2, 1)
+
+
+async def test_a_file_is_found_by_its_block_id(console: SlackConsole, slack: SlackStandin) -> None:
+    since = time.time() - 1
+    parent = await console.post("parent", None, outbox_id=1)
+    await console.upload(parent, "photo.jpg", b"\xff\xd8", "*Ann* sent a photo", outbox_id=9)
+    shared = slack.messages[-1]
+    assert shared["subtype"] == "file_share" and shared["thread_ts"] == parent
+    assert shared["blocks"][0]["text"]["text"] == "*Ann* sent a photo"  # what people see
+    assert await console.find_posted(9, parent, since) == shared["ts"]
+    assert await console.find_posted(10, parent, since) is None

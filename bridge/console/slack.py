@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -57,6 +58,18 @@ class SupportChannelError(Exception):
         super().__init__(f"support channel {channel}: {code}")
         self.channel = channel
         self.code = code
+
+
+def _carries(message: dict[str, Any], outbox_id: int) -> bool:
+    """The message is the bridge's post for this outbox row (its metadata, or for a file's
+    message the block id)."""
+    meta = message.get("metadata") or {}
+    if meta.get("event_type") == OUTBOX_EVENT and \
+            str((meta.get("event_payload") or {}).get("outbox_id")) == str(outbox_id):
+        return True
+    mark = f"{OUTBOX_EVENT}:{outbox_id}"
+    return any(isinstance(b, dict) and b.get("block_id") == mark
+               for b in message.get("blocks") or [])
 
 
 class SlackConsole:
@@ -156,10 +169,7 @@ class SlackConsole:
                 raise self._error(exc, target) from exc
             self.lookups += 1
             for message in resp.get("messages") or []:
-                meta = message.get("metadata") or {}
-                payload = meta.get("event_payload") or {}
-                if meta.get("event_type") == OUTBOX_EVENT and \
-                        str(payload.get("outbox_id")) == str(outbox_id):
+                if _carries(message, outbox_id):
                     return str(message["ts"])
             cursor = str((resp.get("response_metadata") or {}).get("next_cursor") or "")
             if not resp.get("has_more") or not cursor:
@@ -178,13 +188,20 @@ class SlackConsole:
             raise self._error(exc, target) from exc
 
     async def upload(self, thread_ts: str | None, filename: str, data: bytes,
-                     comment: str) -> None:
-        """Upload a customer's file into the thread (files.getUploadURLExternal + complete)."""
+                     comment: str, *, outbox_id: int | None = None) -> None:
+        """Upload a customer's file into the thread (files.getUploadURLExternal + complete).
+        A file's message takes no metadata: with `outbox_id` the comment goes as a block whose
+        `block_id` names the row (no person sees a block id), for `find_posted`."""
         target = self.settings.support_channel
+        extra: dict[str, Any] = {"initial_comment": comment}
+        if outbox_id is not None:
+            extra = {"blocks": json.dumps([{
+                "type": "section", "block_id": f"{OUTBOX_EVENT}:{outbox_id}",
+                "text": {"type": "mrkdwn", "text": comment}}])}
         try:
             await self.client.files_upload_v2(channel=target, thread_ts=thread_ts,
                                               filename=filename, content=data,
-                                              initial_comment=comment, request_file_info=False)
+                                              request_file_info=False, **extra)
         except Exception as exc:
             raise self._error(exc, target) from exc
 

@@ -440,6 +440,10 @@ class SlackStandin(SocketModeStandin):
         channel = p.get("channel_id") or None
         thread_ts = p.get("thread_ts") or None
         comment = p.get("initial_comment") or ""
+        # Slack ignores `blocks` when there is an initial comment.
+        blocks = None if comment else _json_value(p.get("blocks") or None)
+        if blocks is not None and not isinstance(blocks, list):
+            return {"ok": False, "error": "invalid_blocks"}
         out: list[JSONDict] = []
         for item in items:
             entry = self.files[item["id"]]
@@ -456,7 +460,7 @@ class SlackStandin(SocketModeStandin):
             stored: JSONDict = {
                 "channel": channel,
                 "thread_ts": thread_ts,
-                "blocks": None,
+                "blocks": blocks,
                 "type": "message",
                 "subtype": "file_share",
                 "user": self.bot_user_id,
