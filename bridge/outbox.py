@@ -263,6 +263,8 @@ class OutboxWorker:
             return None
         if item.attempted_at is not None:
             self.lookups += 1
+            log.info("outbox item %s: a send started earlier may have gone out; looking it up",
+                     item.id)
             found = await self.recovery.recover(item)
             if found is not None:
                 self.recovered += 1
