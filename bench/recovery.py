@@ -4,12 +4,13 @@
     python -m bench.recovery --store pg            # PostgreSQL, two instances, one killed
     options: --rounds N  --chats N  --moments early,mid,late  --slack-timeout S
 
-`--chats` customers (40 by default) write at once (each every 0.2 s) into a fresh bridge (real `bridge run`
-processes, the Slack and Telegram stand-ins in this process, each call held 0.2 s so that
-sends are in flight); once a customer's thread is there an agent answers in it.  The kill
-(SIGKILL) comes `early` (0.5 s into the burst: parents being posted), `mid` (2 s) or `late`
-(5 s).  SQLite: the process is restarted on the same database.  PostgreSQL: two instances on
-one schema, the first is killed and the second takes its lanes over (lease 2 s).
+`--chats` customers (40 by default) write at once (each every 0.2 s) into a fresh bridge
+(real `bridge run` processes, the Slack and Telegram stand-ins in this process, each call
+held 0.2 s so that sends are in flight); once a customer's thread is there an agent answers
+in it.  The kill (SIGKILL) comes `early` (0.5 s into the burst: parents being posted), `mid`
+(2 s) or `late` (5 s).  SQLite: the process is restarted on the same database.  PostgreSQL:
+two instances on one schema, the first is killed and the second takes its lanes over (lease
+2 s).
 
 Reported per kill moment, summed over the rounds: Slack posts repeated, conversations split
 into two threads (a second parent), customer sends repeated (their APIs take no key), the rows
