@@ -191,7 +191,8 @@ class Bridge:
                             conversations=s.conversations, shared=shared is not None)
         self.metrics = Metrics(store, clock=clock)
         self.worker = OutboxWorker(store, delivery, s.outbox, lanes=lanes,
-                                   poll_interval=1.0 if shared else 2.0, observer=self.metrics)
+                                   poll_interval=1.0 if shared else 2.0, observer=self.metrics,
+                                   recovery=delivery)
         self.metrics.pending = self.worker.pending_items
         self.router = Router(store, self.worker, delivery, s.slack.support_channel, clock=clock,
                              reopen_within=s.conversations.reopen_within_hours * 3600,

@@ -48,6 +48,17 @@ class Delivery:
             self.slack.forget(item.conversation_id)
         return await self._handlers[item.kind](item)
 
+    @property
+    def settle(self) -> float:
+        """How long after it started a send may still land: its request timeout."""
+        return self.console.settings.request_timeout
+
+    def checked(self, item: OutboxItem) -> bool:
+        return not item.kind.customer_side and self.slack.checked(item)
+
+    async def recover(self, item: OutboxItem) -> OutboxResult | None:
+        return await self.slack.recover(item)
+
     def failure(self, item: OutboxItem, error: SendError, attempts: int) -> OutboxResult:
         """The row is given up; the agents learn it in the thread where that can help."""
         side = self.customers if item.kind.customer_side else self.slack

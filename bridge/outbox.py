@@ -39,6 +39,22 @@ class Deliverer(Protocol):
     def failure(self, item: OutboxItem, error: SendError, attempts: int) -> OutboxResult: ...
 
 
+class Recovery(Protocol):
+    """Sends whose outcome is unknown, looked up before they are sent again (Slack posts carry
+    their outbox id).  The hot path only marks a checked row attempted before its send."""
+
+    @property
+    def settle(self) -> float:
+        """Seconds after its start by which a send has landed or never will."""
+        ...
+
+    def checked(self, item: OutboxItem) -> bool: ...
+
+    async def recover(self, item: OutboxItem) -> OutboxResult | None:
+        """The result of the earlier send when it went out, else None (send it)."""
+        ...
+
+
 class OutboxObserver(Protocol):
     """Told of each finished attempt and each rate limit (the metrics)."""
 
@@ -59,10 +75,16 @@ class OutboxWorker:
         lanes: LaneKeeper | None = None,
         rand: Callable[[], float] = random.random,
         observer: OutboxObserver | None = None,
+        recovery: Recovery | None = None,
     ) -> None:
         self.store = store
         self.observer = observer
         self.deliverer = deliverer
+        self.recovery = recovery
+        self.recovered = 0  # rows found already sent, adopted instead of sent again
+        self.lookups = 0  # rows looked up (their outcome was unknown)
+        # Rows whose last attempt was seen to end here (a failure): no need to let it settle.
+        self._ended: set[OutboxId] = set()
         self.settings = settings
         self.clock = clock
         self.rand = rand  # the backoff's jitter
@@ -201,7 +223,7 @@ class OutboxWorker:
                     continue
                 gate = self.deliverer.gate_for(item) or self._lane_gate.get(lane_key)
                 wait = max(item.next_attempt_at - now, self._gates.get(gate, 0.0) - now
-                           if gate else 0.0)
+                           if gate else 0.0, self._settling(item, now))
                 if wait > 0 and not await self._pause(wait):
                     return
                 try:
@@ -218,6 +240,7 @@ class OutboxWorker:
                             del self._finished[old]
                     self._finished[item.id] = self.clock()
                     self._known.discard(item.id)
+                    self._ended.discard(item.id)
         finally:
             self._tasks.pop(lane_key, None)
             if not lane:
@@ -227,11 +250,40 @@ class OutboxWorker:
                 if not self._stopping.is_set():
                     self.lanes.idle(lane_key, self)
 
+    def _settling(self, item: OutboxItem, now: float) -> float:
+        """An attempt another process started (or ours before a restart) may still be landing:
+        wait until it surely has before looking it up."""
+        if self.recovery is None or item.attempted_at is None or item.id in self._ended:
+            return 0.0
+        return item.attempted_at + self.recovery.settle - now
+
+    async def _recover_or_mark(self, item: OutboxItem) -> OutboxResult | None:
+        """A checked row: look it up when its outcome is unknown; else mark it attempted."""
+        if self.recovery is None or not self.recovery.checked(item):
+            return None
+        if item.attempted_at is not None:
+            self.lookups += 1
+            log.info("outbox item %s: a send started earlier may have gone out; looking it up",
+                     item.id)
+            found = await self.recovery.recover(item)
+            if found is not None:
+                self.recovered += 1
+                log.info("outbox item %s was already delivered: adopted", item.id)
+                return found
+        item.attempted_at = self.clock()
+        self._ended.discard(item.id)
+        await self.store.mark_attempted(item.id, item.attempted_at)
+        return None
+
     async def _attempt(self, lane_key: str, item: OutboxItem) -> bool:
         """One delivery attempt; True when the item is finished (delivered or given up)."""
+        sent = False  # the send itself ran (not only a lookup)
         async with self._sem:
             try:
-                result = await self.deliverer.deliver(item)
+                result = await self._recover_or_mark(item)
+                if result is None:
+                    sent = True
+                    result = await self.deliverer.deliver(item)
             except SendError as exc:
                 error = exc
             except Exception as exc:  # a bug or an SDK surprise: retry, but say what it was
@@ -245,10 +297,15 @@ class OutboxWorker:
                 if self.observer is not None:
                     await self.observer.finished(item, result.outcome)
                 return True
-        return await self._failed(lane_key, item, error)
+        return await self._failed(lane_key, item, error, sent)
 
-    async def _failed(self, lane_key: str, item: OutboxItem, error: SendError) -> bool:
+    async def _failed(self, lane_key: str, item: OutboxItem, error: SendError,
+                      sent: bool = True) -> bool:
         now = self.clock()
+        if item.attempted_at is not None:
+            self._ended.add(item.id)  # the call is over: a lookup needs no waiting
+            if sent and error.retry_after is not None:
+                item.attempted_at = None  # rate limited: surely not posted, nothing to look up
         if error.retry_after is not None:
             # The platform told us when to come back: wait as told, on that gate only.
             # A rate limit is not the message's fault and does not use up an attempt.

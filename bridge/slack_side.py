@@ -39,6 +39,10 @@ from vocab.models import (
 from vocab.mrkdwn import mrkdwn_escape
 
 _HINTS_MAX = 200_000
+# Posts that carry their outbox id and are looked up after a crash (a reaction or a redraw
+# repeats harmlessly).
+_CHECKED = frozenset({OutboxKind.SLACK_POST, OutboxKind.SLACK_NOTICE, OutboxKind.SLACK_FILE})
+LOOKBACK = 120.0  # seconds before the attempt a lookup starts from (clocks differ)
 
 
 class SlackSide:
@@ -147,16 +151,44 @@ class SlackSide:
             rendered = inbound_text(name, connector, username, body, first=True,
                                     address=conv.address)
             rendered, blocks = await self._parent(conv, rendered)
-            ts = await self.console.post(rendered, None, blocks=blocks, channel=channel)
+            ts = await self.console.post(rendered, None, blocks=blocks, channel=channel,
+                                         outbox_id=item.id)
             self._threads[item.conversation_id] = ts
         else:
             if self.notify_assignee and edit_of is None:
                 rendered += await self._mention(item.conversation_id)
-            ts = await self.console.post(rendered, thread, channel=channel)
+            ts = await self.console.post(rendered, thread, channel=channel, outbox_id=item.id)
         self._hints.pop(item.message_id, None)
+        return self._posted(item, ts, first, channel)
+
+    def _posted(self, item: OutboxItem, ts: str, first: bool, channel: str) -> OutboxResult:
         return done(item, message_id=item.message_id, message_state=DeliveryState.POSTED,
                     slack_channel=channel, slack_ts=ts,
                     thread_ts=ts if first else None, conversation_id=item.conversation_id)
+
+    # -- a post whose outcome a crash left unknown ---------------------------------------------
+    def checked(self, item: OutboxItem) -> bool:
+        """Rows whose post carries its outbox id (metadata) and so can be looked up."""
+        return item.kind in _CHECKED
+
+    async def recover(self, item: OutboxItem) -> OutboxResult | None:
+        """A send of `item` started and its end was not seen (a crash, a lost instance): the
+        post found in Slack (the thread's replies; the channel's history for a thread's
+        parent) is adopted as if the send had returned; None when Slack has no such post."""
+        assert item.attempted_at is not None
+        thread = await self._thread(item.conversation_id)
+        channel = await self.channel(item.conversation_id)
+        ts = await self.console.find_posted(item.id, thread, item.attempted_at - LOOKBACK,
+                                            channel=channel)
+        if ts is None:
+            return None
+        if item.kind is not OutboxKind.SLACK_POST:
+            return done(item)
+        if thread is None:
+            self._threads[item.conversation_id] = ts
+        if item.message_id is not None:
+            self._hints.pop(item.message_id, None)
+        return self._posted(item, ts, thread is None, channel)
 
     async def _mention(self, conversation_id: ConversationId) -> str:
         """`[conversations] notify_assignee`: the assignee is mentioned under the message."""
@@ -169,7 +201,8 @@ class SlackSide:
         data = await self.files.fetch_file(msg.connector, attachment)
         comment = f"*{mrkdwn_escape(msg.author_name)}* sent a {attachment.kind}"
         await self.console.upload(await self._thread(item.conversation_id), file_name(attachment),
-                                  data, comment, channel=await self.channel(item.conversation_id))
+                                  data, comment, channel=await self.channel(item.conversation_id),
+                                  outbox_id=item.id)
         return done(item)
 
     async def _post_status(self, item: OutboxItem) -> OutboxResult:
@@ -229,7 +262,8 @@ class SlackSide:
             await self._retire_parent(item, event)
             return done(item)
         await self.console.post(text, await self._thread(item.conversation_id), blocks=blocks,
-                                channel=await self.channel(item.conversation_id))
+                                channel=await self.channel(item.conversation_id),
+                                outbox_id=item.id)
         return done(item)
 
     async def _retire_parent(self, item: OutboxItem, event: MovedAway) -> None:

@@ -249,6 +249,11 @@ class Store(Protocol):
         """Apply delivery outcomes; return outbox items this created (notices)."""
         ...
 
+    async def mark_attempted(self, item_id: OutboxId, now: float) -> None:
+        """A send of this row starts now (written before a Slack call): while the row stays
+        pending, whether the send went out is unknown and is looked up before sending again."""
+        ...
+
     async def pending_outbox(self, limit: int, updated_since: float = 0.0) -> list[OutboxItem]:
         """Pending rows in id order; only those written at or after `updated_since`."""
         ...

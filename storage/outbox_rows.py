@@ -39,6 +39,11 @@ def add_event(conversation_id: int, event: Event, now: float,
                                   event_payload(event), now))
 
 
+def mark_attempted(item_id: int, now: float) -> Tx[None]:
+    """A send of the row starts now: until it is finished its outcome is unknown."""
+    yield from execute("UPDATE outbox SET attempted_at = ? WHERE id = ?", now, item_id)
+
+
 def seen_slack_event(event_id: str, now: float) -> Tx[bool]:
     added = yield from execute("INSERT INTO slack_events (event_id, received_at) VALUES (?, ?)"
                                " ON CONFLICT (event_id) DO NOTHING", event_id, now)

@@ -33,7 +33,7 @@ from vocab.models import (
 
 OUTBOX_COLUMNS = (
     "id, kind, lane, conversation_id, message_id, payload, attempts, next_attempt_at, "
-    "last_error, status, created_at, updated_at"
+    "last_error, status, created_at, updated_at, attempted_at"
 )
 CONVERSATION_COLUMNS = (
     "id, customer_id, identity_id, connector, address, status, slack_channel, slack_thread_ts,"
@@ -59,6 +59,7 @@ def outbox_from_row(row: Row) -> OutboxItem:
         last_error=None if row["last_error"] is None else str(row["last_error"]),
         status=str(row["status"]), created_at=float(row["created_at"]),
         updated_at=float(row["updated_at"]),
+        attempted_at=None if row["attempted_at"] is None else float(row["attempted_at"]),
     )
 
 

@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Sequence
 from typing import ClassVar, TypeVar
 
-from storage import ingest, leases, links, ownership, people, reads, teams
+from storage import ingest, leases, links, outbox_rows, ownership, people, reads, teams
 from storage import transactions as tx
 from storage.base import (
     Assignment,
@@ -137,6 +137,9 @@ class SQLStore(ABC):
 
     async def finish_outbox(self, results: Sequence[OutboxResult], now: float) -> list[OutboxItem]:
         return await self._write(lambda: tx.finish_outbox_many(results, now), together=True)
+
+    async def mark_attempted(self, item_id: OutboxId, now: float) -> None:
+        await self._write(lambda: outbox_rows.mark_attempted(item_id, now))
 
     async def retry_outbox(
         self, ids: Sequence[int], all_failed: bool, now: float

@@ -1,14 +1,14 @@
 """Crash safety of `bridge run` as a real process: SIGKILL mid-stream, then restart.
 
 Every message the bridge acknowledged (HTTP 200 to a Telegram webhook or a Slack event) must
-be delivered after a restart on the same database, in order per conversation, with at most the
-sends that were in flight at the kill repeated once.
+be delivered after a restart on the same database, in order per conversation: into Slack
+exactly once and in one thread per conversation, whenever the kill comes; to customers with at
+most the sends that were in flight at the kill repeated once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 import signal
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -20,13 +20,13 @@ import pytest
 
 from bridge.standins import SlackEventSender, SlackStandin, TelegramStandin
 from tests.conftest import AGENT, CHANNEL, SIGNING_SECRET, WEBHOOK_SECRET, bridge_env, write_config
+from tests.helpers_once import MARKER, MOMENTS, Moment, repeated_posts, split_threads
 from tests.helpers_proc import BridgeProcess, db_rows, free_port
 from tests.waiting import poll, until
 
 CHATS = [7001, 7002, 7003, 7004, 7005, 7006]
 CONCURRENCY = 8  # outbox deliveries in flight at once: the bound on re-sends after a kill
 PACE = 0.01  # seconds between two messages of one chat
-MARKER = re.compile(r"\b[ca]m-\d+-\d{3}\b")
 
 
 @dataclass
@@ -122,13 +122,15 @@ def assert_order(delivered: list[str], acked: dict[int, list[str]]) -> None:
         assert sorted(sent, key=first.__getitem__) == sent, f"chat {chat} out of order"
 
 
+@pytest.mark.parametrize("moment", MOMENTS, ids=[m.name for m in MOMENTS])
 async def test_sigkill_mid_stream_loses_no_acknowledged_message(
     proc: BridgeProcess, slack: SlackStandin, telegram: TelegramStandin, tmp_path: Path,
+    moment: Moment,
 ) -> None:
     db = tmp_path / "bridge.db"
     # Slow platforms, so the outbox holds a real backlog when the process dies.
-    slack.delay_next("chat.postMessage", 0.3, count=60)
-    telegram.delay_next("sendMessage", 0.2, count=30)
+    slack.delay_next("chat.postMessage", 0.3, count=400)
+    telegram.delay_next("sendMessage", 0.2, count=120)
     proc.start()
     await proc.wait_healthy()
 
@@ -141,12 +143,13 @@ async def test_sigkill_mid_stream_loses_no_acknowledged_message(
                    for c in CHATS]
         senders += [asyncio.create_task(agent_stream(agent, db, c, stream)) for c in CHATS]
 
-        def busy() -> bool:
-            return (stream.total(stream.customer) >= 60 and stream.total(stream.agent) >= 18
-                    and pending(db) >= 10)
+        def ready() -> bool:
+            return moment.ready(stream.total(stream.customer), stream.total(stream.agent),
+                                len(slack.parents(CHANNEL)), pending(db))
 
-        await until(busy, lambda: f"acked {stream.total(stream.customer)} customer, "
-                                  f"{stream.total(stream.agent)} agent; pending {pending(db)}")
+        await until(ready, lambda: f"{moment.describe}: acked {stream.total(stream.customer)}"
+                                   f" customer, {stream.total(stream.agent)} agent; "
+                                   f"pending {pending(db)}")
         assert not any(s.done() for s in senders), "the stream ended before the kill"
         assert await proc.signal(signal.SIGKILL) == -signal.SIGKILL
         stream.killed.set()
@@ -173,9 +176,12 @@ async def test_sigkill_mid_stream_loses_no_acknowledged_message(
     await until(lambda: pending(db) == 0, lambda: f"{pending(db)} outbox rows still pending")
     assert db_rows(db, "SELECT id, kind, last_error FROM outbox WHERE status != 'done'") == []
 
-    # Re-sends: only what was in flight at the kill, each at most once more.
-    counts = Counter(posted() + sent())
-    repeats = {m: n for m, n in counts.items() if n > 1}
+    # Into Slack exactly once, in one thread per conversation.
+    assert repeated_posts(slack) == {}
+    assert split_threads(slack, CHANNEL) == {}
+    assert len(slack.parents(CHANNEL)) == len({c for c in CHATS if stream.customer[c]})
+    # To customers, only what was in flight at the kill may repeat, once.
+    repeats = {m: n for m, n in Counter(sent()).items() if n > 1}
     assert all(n == 2 for n in repeats.values()), repeats
     assert len(repeats) <= CONCURRENCY, repeats
 

@@ -2,7 +2,9 @@
 
 Customer webhooks and agent replies go to either instance (as a load balancer would spread
 them; after the kill, only the survivor gets traffic).  Every acknowledged message must be
-delivered, in order per conversation, and only sends in flight at the kill may repeat, once.
+delivered, in order per conversation: into Slack exactly once and in one thread per
+conversation, whenever the kill comes; to customers, only sends in flight at the kill may
+repeat, once.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pytest
 
 from bridge.standins import SlackEventSender, SlackStandin, TelegramStandin
 from tests.conftest import AGENT, CHANNEL, SIGNING_SECRET, WEBHOOK_SECRET, bridge_env, write_config
+from tests.helpers_once import MOMENTS, Moment, repeated_posts, split_threads
 from tests.helpers_pg import PG_URL, fresh_schema, pg_rows
 from tests.helpers_proc import BridgeProcess, free_port
 from tests.test_crash import CHATS, PACE, Stream, assert_order, markers
@@ -76,12 +79,14 @@ async def send_spread(build: Callable[[str], dict[str, Any]], send: Send, prefix
         await asyncio.sleep(PACE)
 
 
+@pytest.mark.parametrize("moment", MOMENTS, ids=[m.name for m in MOMENTS])
 async def test_two_instances_one_killed_lose_nothing_and_keep_order(
     cluster: tuple[str, list[BridgeProcess]], slack: SlackStandin, telegram: TelegramStandin,
+    moment: Moment,
 ) -> None:
     schema, procs = cluster
-    slack.delay_next("chat.postMessage", 0.2, count=80)
-    telegram.delay_next("sendMessage", 0.2, count=40)
+    slack.delay_next("chat.postMessage", 0.2, count=400)
+    telegram.delay_next("sendMessage", 0.2, count=160)
     for proc in procs:
         proc.start()
     for proc in procs:
@@ -133,10 +138,10 @@ async def test_two_instances_one_killed_lose_nothing_and_keep_order(
         async def busy() -> bool:
             nonlocal backlog
             backlog = await pending()
-            return (stream.total(stream.customer) >= 60 and stream.total(stream.agent) >= 18
-                    and backlog >= 10)
+            return moment.ready(stream.total(stream.customer), stream.total(stream.agent),
+                                len(slack.parents(CHANNEL)), backlog)
 
-        await poll(busy, bool, "both instances busy", timeout=30)
+        await poll(busy, bool, moment.describe, timeout=30)
         before = Counter(markers([m["text"] for m in slack.messages])
                          + markers([str(s["text"]) for s in telegram.sent]))
         killed_at = time.monotonic()
@@ -165,12 +170,16 @@ async def test_two_instances_one_killed_lose_nothing_and_keep_order(
 
     # While both ran, nothing was delivered twice.
     assert {m: n for m, n in before.items() if n > 1} == {}
-    counts = Counter(posted() + sent())
+    # Into Slack exactly once, in one thread per conversation.
+    assert repeated_posts(slack) == {}
+    assert split_threads(slack, CHANNEL) == {}
+    assert len(slack.parents(CHANNEL)) == len(CHATS)
+    counts = Counter(sent())
     repeats = {m: n for m, n in counts.items() if n > 1}
     assert all(n == 2 for n in repeats.values()), repeats
     # Only the dead instance's sends in flight at the kill (the stand-ins hold each call
     # 0.2 s, so those land within moments of it), and each once more, by the survivor.
-    times = [(at, markers([text])) for at, text in slack.posts] + [
+    times = [
         (c.at, markers([str(c.params.get("text"))]))
         for c in telegram.calls if c.method == "sendMessage"]
     first = {m: min(at for at, ms in times if m in ms) for m in repeats}

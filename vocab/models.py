@@ -321,6 +321,8 @@ class OutboxItem(BaseModel):
     status: str = "pending"
     created_at: float = 0.0
     updated_at: float = 0.0  # when the row was last written (queued, retried, re-queued)
+    # When a send was last started and not known to have failed: the outcome is unknown.
+    attempted_at: float | None = None
 
 
 class IngestResult(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -31,6 +32,9 @@ PERMANENT = frozenset({
 })
 AGENT_TTL = 600.0  # seconds a users.info answer is trusted
 FILE_HOST = "files.slack.com"  # where url_private_download points
+OUTBOX_EVENT = "bridge_outbox"  # message metadata: which outbox row a post delivered
+LOOKUP_LIMIT = 200  # messages per page when looking a post up (Slack's advice: <= 200)
+LOOKUP_PAGES = 5  # pages at most, per row looked up
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,18 @@ class SupportChannelError(Exception):
         self.code = code
 
 
+def _carries(message: dict[str, Any], outbox_id: int) -> bool:
+    """The message is the bridge's post for this outbox row (its metadata, or for a file's
+    message the block id)."""
+    meta = message.get("metadata") or {}
+    if meta.get("event_type") == OUTBOX_EVENT and \
+            str((meta.get("event_payload") or {}).get("outbox_id")) == str(outbox_id):
+        return True
+    mark = f"{OUTBOX_EVENT}:{outbox_id}"
+    return any(isinstance(b, dict) and b.get("block_id") == mark
+               for b in message.get("blocks") or [])
+
+
 class SlackConsole:
     def __init__(self, settings: SlackSettings, session: aiohttp.ClientSession,
                  teams: Mapping[str, Team] | None = None) -> None:
@@ -79,6 +95,7 @@ class SlackConsole:
                                       credentials=[FILE_HOST, *([api] if api else [])])
         # users.info answers, kept for AGENT_TTL so renames and deactivations are seen.
         self._agents: dict[str, tuple[float, Agent]] = {}
+        self.lookups = 0  # conversations.history/replies calls made by `find_posted`
 
     async def start(self) -> None:
         resp = await self.client.auth_test()
@@ -127,16 +144,52 @@ class SlackConsole:
         return SendError(f"Slack call failed: {exc!r}", code="unexpected", retryable=True)
 
     async def post(self, text: str, thread_ts: str | None, *, channel: str | None = None,
-                   blocks: Sequence[dict[str, Any]] | None = None) -> str:
-        """Post into the support channel (a thread if `thread_ts`); return the message ts."""
+                   blocks: Sequence[dict[str, Any]] | None = None,
+                   outbox_id: int | None = None) -> str:
+        """Post into the support channel (a thread if `thread_ts`); return the message ts.
+        `outbox_id` goes along in the message's metadata (no person sees it), so that a post
+        whose outcome a crash left unknown can be found (`find_posted`)."""
         target = channel or self.settings.support_channel
+        metadata = None if outbox_id is None else {
+            "event_type": OUTBOX_EVENT, "event_payload": {"outbox_id": outbox_id}}
         try:
             resp = await self.client.chat_postMessage(channel=target, text=text,
                                                       thread_ts=thread_ts, unfurl_links=False,
-                                                      unfurl_media=False, blocks=blocks)
+                                                      unfurl_media=False, blocks=blocks,
+                                                      metadata=metadata)
         except Exception as exc:
             raise self._error(exc, target) from exc
         return str(resp["ts"])
+
+    async def find_posted(self, outbox_id: int, thread_ts: str | None, since: float,
+                          *, channel: str | None = None) -> str | None:
+        """The ts of the bridge's post for outbox row `outbox_id`, if Slack has it: looked up
+        in the thread's replies (`thread_ts`) or the channel's top-level history, from `since`
+        (a Unix time) on, at most `LOOKUP_PAGES` pages."""
+        target = channel or self.settings.support_channel
+        cursor: str | None = None
+        for _ in range(LOOKUP_PAGES):
+            args: dict[str, Any] = {"channel": target, "include_all_metadata": True,
+                                    "limit": LOOKUP_LIMIT, "oldest": f"{since:.6f}"}
+            if cursor:
+                args["cursor"] = cursor
+            try:
+                if thread_ts is None:
+                    resp = await self.client.conversations_history(**args)
+                else:
+                    resp = await self.client.conversations_replies(ts=thread_ts, **args)
+            except Exception as exc:
+                raise self._error(exc, target) from exc
+            self.lookups += 1
+            for message in resp.get("messages") or []:
+                if _carries(message, outbox_id):
+                    return str(message["ts"])
+            cursor = str((resp.get("response_metadata") or {}).get("next_cursor") or "")
+            if not resp.get("has_more") or not cursor:
+                return None
+        log.warning("outbox row %s: not found in %d pages of Slack history; sending it",
+                    outbox_id, LOOKUP_PAGES)
+        return None
 
     async def update(self, ts: str, text: str, blocks: Sequence[dict[str, Any]] | None,
                      *, channel: str | None = None) -> None:
@@ -148,13 +201,21 @@ class SlackConsole:
             raise self._error(exc, target) from exc
 
     async def upload(self, thread_ts: str | None, filename: str, data: bytes,
-                     comment: str, *, channel: str | None = None) -> None:
-        """Upload a customer's file into the thread (files.getUploadURLExternal + complete)."""
+                     comment: str, *, channel: str | None = None,
+                     outbox_id: int | None = None) -> None:
+        """Upload a customer's file into the thread (files.getUploadURLExternal + complete).
+        A file's message takes no metadata: with `outbox_id` the comment goes as a block whose
+        `block_id` names the row (no person sees a block id), for `find_posted`."""
         target = channel or self.settings.support_channel
+        extra: dict[str, Any] = {"initial_comment": comment}
+        if outbox_id is not None:
+            extra = {"blocks": json.dumps([{
+                "type": "section", "block_id": f"{OUTBOX_EVENT}:{outbox_id}",
+                "text": {"type": "mrkdwn", "text": comment}}])}
         try:
             await self.client.files_upload_v2(channel=target, thread_ts=thread_ts,
                                               filename=filename, content=data,
-                                              initial_comment=comment, request_file_info=False)
+                                              request_file_info=False, **extra)
         except Exception as exc:
             raise self._error(exc, target) from exc
 

@@ -15,12 +15,14 @@ from aiohttp import web
 
 from bridge.standins.base import Injection, JSONDict, read_params
 from bridge.standins.slack_events import SlackEventSender, TsClock
+from bridge.standins.slack_history import history_page
 from bridge.standins.slack_socket import SocketAck, SocketModeStandin
 
 __all__ = ["ALL_SCOPES", "METHOD_SCOPES", "SlackEventSender", "SlackStandin", "SocketAck",
            "TsClock", "manifest_scopes"]
 
 _MSG_OPTIONAL = ("username", "icon_url", "icon_emoji")
+_HISTORY = ("channels:history", "groups:history", "im:history", "mpim:history")
 # What Slack requires of each method it serves here (the "Required scopes" of
 # api.slack.com/methods/<method>; any one of several will do).  auth.test needs none.
 METHOD_SCOPES: dict[str, tuple[str, ...]] = {
@@ -31,6 +33,8 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "reactions.add": ("reactions:write",),
     "reactions.remove": ("reactions:write",),
     "conversations.info": ("channels:read", "groups:read", "im:read", "mpim:read"),
+    "conversations.history": _HISTORY,
+    "conversations.replies": _HISTORY,
     "files.getUploadURLExternal": ("files:write",),
     "files.completeUploadExternal": ("files:write",),
 }
@@ -109,6 +113,8 @@ class SlackStandin(SocketModeStandin):
             "reactions.remove": self._m_reactions_remove,
             "conversations.info": self._m_conversations_info,
             "views.publish": self._m_views_publish,
+            "conversations.history": self._m_history,
+            "conversations.replies": self._m_replies,
             "files.getUploadURLExternal": self._m_get_upload_url,
             "files.completeUploadExternal": self._m_complete_upload,
         }
@@ -289,7 +295,15 @@ class SlackStandin(SocketModeStandin):
             message["thread_ts"] = thread_ts
         if blocks:
             blocks = message["blocks"] = _json_value(blocks)
-        stored: JSONDict = {"channel": channel, "thread_ts": thread_ts, "blocks": blocks, **message}
+        metadata = _json_value(p.get("metadata"))
+        if metadata is not None:
+            if not (isinstance(metadata, dict) and isinstance(metadata.get("event_type"), str)
+                    and isinstance(metadata.get("event_payload"), dict)):
+                return {"ok": False, "error": "invalid_metadata_format"}
+            metadata = {"event_type": metadata["event_type"],
+                        "event_payload": metadata["event_payload"]}
+        stored: JSONDict = {"channel": channel, "thread_ts": thread_ts, "blocks": blocks,
+                            "metadata": metadata, **message}
         for key in _MSG_OPTIONAL:
             value = p.get(key)
             stored[key] = value
@@ -389,6 +403,26 @@ class SlackStandin(SocketModeStandin):
             }, **(self.channel_info.get(channel) or {})},
         }
 
+    def _m_history(self, p: JSONDict) -> JSONDict:
+        """A channel's top-level messages, newest first (thread replies are not listed)."""
+        channel = p.get("channel")
+        if not channel or (channel in self.channel_info and self.channel_info[channel] is None):
+            return {"ok": False, "error": "channel_not_found"}
+        top = [m for m in reversed(self.messages) if m["channel"] == channel
+               and (not m["thread_ts"] or m["thread_ts"] == m["ts"])]
+        return history_page(top, p)
+
+    def _m_replies(self, p: JSONDict) -> JSONDict:
+        """A thread: its parent first, then the replies, oldest first."""
+        channel, ts = p.get("channel"), p.get("ts")
+        if not channel or (channel in self.channel_info and self.channel_info[channel] is None):
+            return {"ok": False, "error": "channel_not_found"}
+        if not ts:
+            return {"ok": False, "error": "invalid_arguments"}
+        if (channel, ts) not in self._by_key:
+            return {"ok": False, "error": "thread_not_found"}
+        return history_page(self.thread(channel, ts), p)
+
     def _m_get_upload_url(self, p: JSONDict) -> JSONDict:
         filename, length = p.get("filename"), p.get("length")
         if not filename or length is None:
@@ -417,6 +451,10 @@ class SlackStandin(SocketModeStandin):
         channel = p.get("channel_id") or None
         thread_ts = p.get("thread_ts") or None
         comment = p.get("initial_comment") or ""
+        # Slack ignores `blocks` when there is an initial comment.
+        blocks = None if comment else _json_value(p.get("blocks") or None)
+        if blocks is not None and not isinstance(blocks, list):
+            return {"ok": False, "error": "invalid_blocks"}
         out: list[JSONDict] = []
         for item in items:
             entry = self.files[item["id"]]
@@ -433,7 +471,7 @@ class SlackStandin(SocketModeStandin):
             stored: JSONDict = {
                 "channel": channel,
                 "thread_ts": thread_ts,
-                "blocks": None,
+                "blocks": blocks,
                 "type": "message",
                 "subtype": "file_share",
                 "user": self.bot_user_id,
@@ -443,6 +481,7 @@ class SlackStandin(SocketModeStandin):
                 "text": comment,
                 "ts": ts,
                 "files": out,
+                "metadata": None,
                 "username": None,
                 "icon_url": None,
                 "icon_emoji": None,
