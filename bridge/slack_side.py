@@ -258,7 +258,8 @@ class SlackSide:
             text = await self._expand(item, text, data)
         text, blocks = notice_message(text, retry, templates)
         if where is not None and isinstance(event, MovedAway):
-            await self.console.post(text, where[1], blocks=blocks, channel=where[0])
+            await self.console.post(text, where[1], blocks=blocks, channel=where[0],
+                                    outbox_id=item.id)
             await self._retire_parent(item, event)
             return done(item)
         await self.console.post(text, await self._thread(item.conversation_id), blocks=blocks,
