@@ -412,3 +412,25 @@ def test_the_example_config_shows_every_key() -> None:
     missing = [k for k in keys if not re.search(
         rf"^[# ]*{re.escape(k.rsplit('.', 1)[-1])}\s*=", text, re.MULTILINE)]
     assert missing == []
+
+
+README = EXAMPLE.parent.parent / "README.md"
+
+
+def test_the_readme_configuration_reference_lists_every_key() -> None:
+    """Each key of every settings model has a row in the README's "Configuration reference"
+    table (`teams.<name>.x` and `routing.rules[].x` rows count for `teams.x`, `routing.rules.x`;
+    a list of tables such as `connectors.messenger.pages` may be described in its own row)."""
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("## Configuration reference"):]
+    section = section[:section.index("\n## ", 1)]
+    rows: set[str] = set()
+    for cell in re.findall(r"^\| (`[^|]+`) \|", section, re.MULTILINE):
+        first, *siblings = re.findall(r"`([^`]+)`", cell)  # `a.b` / `c`: c is a sibling of b
+        first = first.replace("<name>.", "").replace("[]", "")
+        rows |= {first} | {f"{first.rsplit('.', 1)[0]}.{s}" for s in siblings}
+    keys = [k for k in _keys(Settings, "") if not k.startswith("connectors")]
+    for name, model in settings_registry().items():
+        keys += _keys(model, f"connectors.{name}.")
+    missing = [k for k in keys if k not in rows and k.rsplit(".", 1)[0] not in rows]
+    assert missing == []
