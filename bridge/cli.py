@@ -1,4 +1,4 @@
-"""The `bridge` command: run, check-config, migrate, outbox, copy-store, backup, demo."""
+"""The `bridge` command: run, check-config, migrate, outbox, copy-store, backup, queue, demo."""
 
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import signal
 import sqlite3
@@ -12,7 +13,7 @@ import aiohttp
 import pytest
 
 from bridge.app import Bridge
-from bridge.cli import main
+from bridge.cli import build_parser, main
 from bridge.registry import settings_registry
 from bridge.settings import load_settings
 from bridge.standins import SlackStandin, TelegramStandin
@@ -247,3 +248,30 @@ async def test_outbox_list_and_retry_a_failed_send(
         await h.wait_rows(f"SELECT status FROM outbox WHERE id = {int(item)}", [("done",)])
     finally:
         await again.stop()
+
+
+def test_the_readme_commands_table_names_every_subcommand_and_flag() -> None:
+    """Each subcommand (and `outbox`'s own) has a row in the README's Commands table, and
+    each of its options is named on that row."""
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    table = text[text.index("### Commands"):text.index("### HTTP endpoints")]
+    rows = [line for line in table.splitlines() if line.startswith("| `bridge ")]
+    missing: list[str] = []
+
+    def walk(parser: argparse.ArgumentParser, name: str) -> None:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if name and not subs:
+            row = next((r for r in rows if r.startswith(f"| `bridge {name} ")
+                        or r.startswith(f"| `bridge {name}`")), None)
+            if row is None:
+                missing.append(name)
+                return
+            missing.extend(f"{name} {opt}" for a in parser._actions for opt in a.option_strings
+                           if opt.startswith("--") and opt != "--help" and opt not in row)
+        for action in subs:
+            for sub, subparser in action.choices.items():
+                walk(subparser, f"{name} {sub}".strip())
+
+    walk(build_parser(), "")
+    assert "`bridge --version`" in table
+    assert missing == []
