@@ -107,8 +107,9 @@ class Metrics:
         expected = f"Bearer {token}".encode()
 
         async def metrics(request: web.Request) -> web.StreamResponse:
-            if token and not hmac.compare_digest(
-                    request.headers.get("Authorization", "").encode(), expected):
+            # aiohttp keeps bytes that are not UTF-8 as lone surrogates: back to those bytes
+            given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
+            if token and not hmac.compare_digest(given, expected):
                 return web.json_response({"error": "a bearer token is required"}, status=401,
                                          headers={"WWW-Authenticate": "Bearer"})
             self._read_outbox()

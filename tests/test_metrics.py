@@ -3,8 +3,11 @@ limits, commits and the outbox."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from yarl import URL
 
 from tests.conftest import Harness, HarnessFactory
 from tests.waiting import until
@@ -72,3 +75,44 @@ async def test_a_metrics_token_is_required_when_set(make_harness: HarnessFactory
         assert resp.status == 401
     m = await scrape(h, "scrape-me-please")
     assert ("bridge_outbox_pending", ("direction=customer",)) in m
+
+
+async def raw_status(h: Harness, request: bytes) -> int:
+    """The status line's code for REQUEST sent as raw bytes (headers aiohttp's client would
+    refuse to send)."""
+    url = URL(h.url)
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        line = await asyncio.wait_for(reader.readline(), 10)
+    finally:
+        writer.close()
+    return int(line.split()[1])
+
+
+async def test_hostile_authorization_and_methods_get_4xx_never_5xx(
+        make_harness: HarnessFactory) -> None:
+    h = await make_harness({"server": {"metrics_token": "scrape-me-please"}})
+    for value in ("Bearer", "Basic c2NyYXBlLW1lLXBsZWFzZQ==", "bearer scrape-me-please",
+                  "Bearer " + "x" * 7000):
+        async with h.session.get(f"{h.url}/metrics", headers={"Authorization": value}) as resp:
+            assert resp.status == 401, value
+            assert "bridge_outbox_pending" not in await resp.text()
+    for raw in ("Bearer scrape-me-pleas\u00e9".encode(), "Bearer \u2603\U0001f600".encode(),
+                b"Bearer \xff\xfe\x80"):
+        status = await raw_status(h, b"GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: "
+                                  + raw + b"\r\nConnection: close\r\n\r\n")
+        assert status in (400, 401), raw
+    oversized = b"Bearer " + b"x" * 20000
+    status = await raw_status(h, b"GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: "
+                              + oversized + b"\r\nConnection: close\r\n\r\n")
+    assert 400 <= status < 500
+    for method in ("POST", "PUT", "DELETE"):
+        async with h.session.request(method, f"{h.url}/metrics") as resp:
+            assert resp.status == 405, method
+    async with h.session.head(f"{h.url}/metrics") as resp:  # HEAD is GET without the body
+        assert resp.status == 401
+    async with h.session.head(f"{h.url}/metrics",
+                              headers={"Authorization": "Bearer scrape-me-please"}) as resp:
+        assert resp.status == 200
