@@ -106,3 +106,22 @@ async def test_version_is_the_installed_distribution() -> None:
     done = await run_cli(["--version"], env={})
     assert done.code == 0
     assert done.stdout.strip() == f"bridge (support-bridge) {metadata.version('support-bridge')}"
+
+
+async def test_backup_to_odd_paths_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    db = tmp_path / "bridge.db"
+    config = plain_config(tmp_path / "bridge.toml", f"sqlite:///{db}")
+    assert (await run_cli(["migrate", "--config", str(config)], env={})).code == 0
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    for target in (folder, tmp_path / "missing" / "dir" / "copy.db"):
+        done = await run_cli(["backup", str(target), "--config", str(config)], env={})
+        assert done.code == 1, target
+        assert len(done.stderr.strip().splitlines()) == 1 and done.stderr.startswith("error: ")
+        assert done.stdout == ""
+    assert list(folder.iterdir()) == [] and not (tmp_path / "missing").exists()
+    unicode = tmp_path / "sauvegarde-\u00e9t\u00e9-\u2603.db"
+    done = await run_cli(["backup", str(unicode), "--config", str(config)], env={})
+    assert done.code == 0, done.stderr
+    assert db_rows(unicode, "PRAGMA integrity_check") == [("ok",)]
+    assert leftovers(tmp_path) == []

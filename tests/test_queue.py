@@ -15,6 +15,7 @@ from bridge.cli import main
 from bridge.standins.clock import OffsetClock
 from tests.conftest import AGENT, CHANNEL, Harness, HarnessFactory, bridge_env
 from tests.helpers_ownership import OTHER, add_other, privately
+from tests.test_cli import plain_config
 from tests.test_teams import BILLING, TEAMS, says
 from tests.waiting import until
 
@@ -95,3 +96,20 @@ async def test_the_queue_cli_prints_a_table_and_json(
     assert entry["customer"] == "Ann" and entry["assignee"] is None
     assert isinstance(entry["waited_seconds"], int)
     assert await asyncio.to_thread(main, ["queue", "--config", config, "--team", "x"]) == 2
+
+
+def test_the_queue_cli_refuses_an_unknown_team_or_format_in_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = plain_config(tmp_path / "bridge.toml", f"sqlite:///{tmp_path / 'bridge.db'}")
+    assert main(["migrate", "--config", str(config)]) == 0
+    capsys.readouterr()
+    assert main(["queue", "--config", str(config), "--team", "n\u00f6pe"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.strip().splitlines() == ["error: there is no team 'n\u00f6pe' "
+                                                      "(teams: support)"]
+    with pytest.raises(SystemExit) as exited:
+        main(["queue", "--config", str(config), "--format", "bogus"])
+    assert exited.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("bridge queue: error: argument --format")
