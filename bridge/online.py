@@ -122,6 +122,11 @@ async def _messenger(table: BaseModel, session: aiohttp.ClientSession) -> list[A
     return found
 
 
+def _unreachable(what: str, host: str, port: int, exc: BaseException) -> Answer:
+    """A server that could not be reached or spoke no protocol: where, and the error's kind."""
+    return Answer(what, False, f"{host}:{port}: {type(exc).__name__}")
+
+
 async def _email(table: BaseModel) -> list[Answer]:
     import aioimaplib  # only when email is enabled
     import aiosmtplib
@@ -144,8 +149,7 @@ async def _email(table: BaseModel) -> list[Answer]:
                                               f"{'accepted' if ok else 'refused'}"))
         await imap.logout()
     except (OSError, TimeoutError, aioimaplib.Abort) as exc:
-        found.append(Answer("email imap", False, f"{s.imap_host}:{s.imap_port}: "
-                                                 f"{type(exc).__name__}"))
+        found.append(_unreachable("email imap", s.imap_host, s.imap_port, exc))
     try:
         smtp = aiosmtplib.SMTP(hostname=s.smtp_host, port=s.smtp_port, timeout=TIMEOUT,
                                use_tls=s.smtp_security == "ssl",
@@ -157,8 +161,7 @@ async def _email(table: BaseModel) -> list[Answer]:
                                                 f"{'the login' if s.smtp_user else 'us'}"))
         await smtp.quit()
     except (OSError, TimeoutError, aiosmtplib.SMTPException) as exc:
-        found.append(Answer("email smtp", False, f"{s.smtp_host}:{s.smtp_port}: "
-                                                 f"{type(exc).__name__}"))
+        found.append(_unreachable("email smtp", s.smtp_host, s.smtp_port, exc))
     return found
 
 
