@@ -297,8 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
     osub.add_parser("list", help="pending and failed deliveries, one per line",
                     parents=[common])
     r = osub.add_parser("retry", help="queue failed deliveries again", parents=[common])
-    r.add_argument("ids", nargs="*", type=int)
-    r.add_argument("--all-failed", action="store_true")
+    r.add_argument("ids", nargs="*", type=int, metavar="ID", help="outbox ids (bridge outbox list)")
+    r.add_argument("--all-failed", action="store_true", help="every failed delivery")
     p.set_defaults(func=cmd_outbox)
     p = sub.add_parser(
         "copy-store", help="copy a store into another database (e.g. SQLite into PostgreSQL)",
@@ -322,10 +322,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("queue", help="open conversations per team, longest waiting first")
     p.add_argument("--config", help=config_help)
     p.add_argument("--team", metavar="NAME", help="only this team's")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--format", choices=("table", "json"), default="table",
+                   help="a table per team (default) or one JSON list")
     p.set_defaults(func=cmd_queue)
     p = sub.add_parser("demo", help="play a conversation against built-in stand-ins")
-    p.add_argument("--verbose", action="store_true")
+    p.add_argument("--verbose", action="store_true", help="also log what the bridge does")
     p.set_defaults(func=cmd_demo)
     return parser
 
