@@ -25,16 +25,14 @@ from bridge.lanes import AllLanes, LaneKeeper, LeasedLanes
 from bridge.language import LanguageGuess
 from bridge.metrics import Metrics
 from bridge.outbox import OutboxWorker
-from bridge.registry import connector_class
+from bridge.registry import connector_class, create_store
 from bridge.router import Router
-from bridge.settings import LoadedConfig, StorageSettings
+from bridge.settings import LoadedConfig
 from bridge.singleton import Singletons
 from bridge.snoozes import SnoozeWaker
 from bridge.teams import Routing
 from connectors.base import Connector, ConnectorContext, StateAPI
-from storage.base import Store, StoreError
-from storage.postgres import PostgresStore, is_postgres_url
-from storage.sqlite import SQLiteStore
+from storage.base import Store
 from storage.sqlstore import SQLStore
 from vocab.models import InboundMessage, IngestResult
 
@@ -43,17 +41,6 @@ LINGER = 2.0  # seconds an unread request body is drained after the answer, at m
 MEDIA_TOKEN = re.compile(r"[A-Za-z0-9_-]{20,100}")  # what `secrets.token_urlsafe` makes
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Step = Callable[[web.Application], AsyncIterator[None]]
-
-
-def create_store(settings: StorageSettings) -> SQLStore:
-    """Pick the store from the URL scheme: sqlite:///... or postgresql://..."""
-    if is_postgres_url(settings.url):
-        return PostgresStore(settings.url, schema=settings.schema_,
-                             pool_size=settings.pool_size)
-    if settings.schema_ is not None:
-        raise StoreError("storage.schema is for PostgreSQL only; remove it for SQLite")
-    return SQLiteStore(settings.url, synchronous=settings.sqlite_synchronous,
-                       batch_max=settings.batch_max)
 
 
 class StartupFailure(Exception):

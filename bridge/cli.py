@@ -16,9 +16,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bridge.app import Bridge, StartupFailure, create_store, run_until_signalled
 from bridge.logs import Redactor, setup_logging
-from bridge.registry import settings_registry
+from bridge.registry import create_store, settings_registry
 from bridge.settings import (
     ConfigError,
     LoadedConfig,
@@ -115,6 +114,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 async def _serve(loaded: LoadedConfig, redact: Redactor) -> int:
+    from bridge.app import Bridge, StartupFailure, run_until_signalled  # `run` only
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

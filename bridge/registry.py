@@ -12,7 +12,12 @@ from importlib import import_module
 
 from pydantic import BaseModel
 
+from bridge.settings import StorageSettings
 from connectors.base import Connector
+from storage.base import StoreError
+from storage.postgres import PostgresStore, is_postgres_url
+from storage.sqlite import SQLiteStore
+from storage.sqlstore import SQLStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,3 +53,14 @@ def settings_registry() -> dict[str, type[BaseModel]]:
             raise TypeError(f"{entry.package}.settings.{entry.settings} is not a settings model")
         out[name] = model
     return out
+
+
+def create_store(settings: StorageSettings) -> SQLStore:
+    """Pick the store from the URL scheme: sqlite:///... or postgresql://..."""
+    if is_postgres_url(settings.url):
+        return PostgresStore(settings.url, schema=settings.schema_,
+                             pool_size=settings.pool_size)
+    if settings.schema_ is not None:
+        raise StoreError("storage.schema is for PostgreSQL only; remove it for SQLite")
+    return SQLiteStore(settings.url, synchronous=settings.sqlite_synchronous,
+                       batch_max=settings.batch_max)

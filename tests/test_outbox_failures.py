@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from bridge.app import create_store
+from bridge.registry import create_store
 from tests.conftest import CHANNEL, Harness, HarnessFactory
 from tests.waiting import until
 

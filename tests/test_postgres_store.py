@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from pydantic import ValidationError
 
-from bridge.app import create_store
+from bridge.registry import create_store
 from bridge.settings import StorageSettings
 from storage.base import StoreError
 from storage.postgres import PostgresStore, redacted
