@@ -25,6 +25,14 @@ class BackupResult:
 
 def backup_sqlite(source: Path, target: Path, *, pages_per_step: int = 256) -> BackupResult:
     """Copy the SQLite database at `source` to `target` (which must not exist yet)."""
+    try:
+        return _backup(source, target, pages_per_step)
+    except OSError as exc:  # a name too long, a folder not writable, ...
+        raise StoreError(f"cannot write {exc.filename or target}: {exc.strerror or exc} "
+                         "(fix: name a file in a folder the bridge can write)") from None
+
+
+def _backup(source: Path, target: Path, pages_per_step: int) -> BackupResult:
     if not source.is_file():
         raise StoreError(f"no SQLite database at {source} (fix: check [storage] url)")
     if target.exists():

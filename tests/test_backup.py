@@ -114,7 +114,7 @@ async def test_backup_to_odd_paths_is_one_line_and_exit_1(tmp_path: Path) -> Non
     assert (await run_cli(["migrate", "--config", str(config)], env={})).code == 0
     folder = tmp_path / "backups"
     folder.mkdir()
-    for target in (folder, tmp_path / "missing" / "dir" / "copy.db"):
+    for target in (folder, tmp_path / "missing" / "dir" / "copy.db", tmp_path / ("x" * 300)):
         done = await run_cli(["backup", str(target), "--config", str(config)], env={})
         assert done.code == 1, target
         assert len(done.stderr.strip().splitlines()) == 1 and done.stderr.startswith("error: ")
