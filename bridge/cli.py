@@ -9,7 +9,8 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
+from contextlib import asynccontextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -140,18 +141,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     return _run_async(_serve(loaded, redact))
 
 
-async def _outbox_list(loaded: LoadedConfig) -> int:
+@asynccontextmanager
+async def _migrated_store(loaded: LoadedConfig) -> AsyncIterator[SQLStore]:
+    """The store of a command that only reads or requeues: migrated already, and a SQLite
+    file that is not there is an error (not an empty database left behind)."""
+    url = loaded.settings.storage.url
+    if url.startswith("sqlite:///") and not await asyncio.to_thread(
+            Path(sqlite_path(url)).is_file):
+        raise StoreError(f"no SQLite database at {sqlite_path(url)} "
+                         "(fix: check [storage] url, or run `bridge migrate`)")
     store = create_store(loaded.settings.storage)
     await store.open()
     try:
         await store.check_schema()
+        yield store
+    finally:
+        await store.close()
+
+
+async def _outbox_list(loaded: LoadedConfig) -> int:
+    async with _migrated_store(loaded) as store:
         items = await store.list_outbox(["pending", "failed"])
         connectors: dict[int, str] = {}
         for cid in {item.conversation_id for item in items}:
             conv = await store.get_conversation(cid)
             connectors[cid] = conv.connector if conv else "?"
-    finally:
-        await store.close()
     for item in items:
         error = (item.last_error or "").replace("\n", " ")
         target = connectors[item.conversation_id] if item.kind.customer_side else "slack"
@@ -161,13 +175,8 @@ async def _outbox_list(loaded: LoadedConfig) -> int:
 
 
 async def _outbox_retry(loaded: LoadedConfig, ids: Sequence[int], all_failed: bool) -> int:
-    store = create_store(loaded.settings.storage)
-    await store.open()
-    try:
-        await store.check_schema()
+    async with _migrated_store(loaded) as store:
         queued = await store.retry_outbox(ids, all_failed, time.time())
-    finally:
-        await store.close()
     print(f"queued again: {', '.join(map(str, queued)) or 'nothing'}")
     return 0 if queued or all_failed else 1
 
@@ -229,13 +238,8 @@ async def _queue(loaded: LoadedConfig, team: str | None, fmt: str) -> int:
         print(f"error: there is no team {team!r} (teams: {', '.join(sorted(teams))})",
               file=sys.stderr)
         return 2
-    store = create_store(loaded.settings.storage)
-    await store.open()
-    try:
-        await store.check_schema()
+    async with _migrated_store(loaded) as store:
         entries = await store.queue()
-    finally:
-        await store.close()
     sections = team_sections(entries, teams, team)
     print(as_json(sections, time.time()) if fmt == "json" else as_table(sections, time.time()))
     return 0

@@ -113,3 +113,18 @@ def test_the_queue_cli_refuses_an_unknown_team_or_format_in_one_line(
     out, err = capsys.readouterr()
     assert out == "" and "Traceback" not in err
     assert err.strip().splitlines()[-1].startswith("bridge queue: error: argument --format")
+
+
+def test_read_only_commands_leave_no_empty_database_behind(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "none.db"
+    config = str(plain_config(tmp_path / "bridge.toml", f"sqlite:///{db}"))
+    for argv in (["queue", "--config", config], ["outbox", "list", "--config", config],
+                 ["outbox", "retry", "--all-failed", "--config", config]):
+        capsys.readouterr()
+        assert main(argv) == 1, argv
+        out, err = capsys.readouterr()
+        assert out == "" and err.strip().splitlines() == [
+            f"error: no SQLite database at {db} (fix: check [storage] url, or run "
+            "`bridge migrate`)"]
+        assert not db.exists(), argv
