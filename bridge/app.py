@@ -349,6 +349,7 @@ class Bridge:
             await self.worker.stop(timeout=max(1.0, self.settings.server.shutdown_timeout - 2))
 
     async def _snoozes(self, _: web.Application) -> AsyncIterator[None]:
+        self.step = "snoozes"
         await self.snoozes.start()
         try:
             yield
