@@ -35,7 +35,7 @@ SetStatus = Callable[[str, str, str, ConversationStatus, bool], Awaitable[None]]
 NAMES = ("claim", "assign", "unassign", "pending", "snooze")
 CLOSE_REACTION = "white_check_mark"
 CLAIM_REACTION = "eyes"
-_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+_MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,40})(?:\|[^>]{0,200})?>$")  # ids: ~11
 
 
 class OwnershipActions(Protocol):
