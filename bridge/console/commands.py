@@ -19,6 +19,7 @@ from bridge.console.continuity import NAMES as CONTINUITY
 from bridge.console.continuity import ContinuityActions, ContinuityCommands
 from bridge.console.ownership import NAMES as OWNERSHIP
 from bridge.console.ownership import OwnershipActions, OwnershipCommands
+from bridge.console.payload import where
 from bridge.console.queue import QueueActions, QueueCommands
 from bridge.console.render import (
     CLOSE_ACTION,
@@ -211,7 +212,7 @@ class ConsoleCommands:
                            action: dict[str, Any]) -> None:
         """A "Send template" button on a window notice: queued once per notice (the notice's
         ts keys the send, so a second click is a duplicate), then the buttons go away."""
-        channel, thread_ts, user = self._where(body)
+        channel, thread_ts, user = where(body)
         message = body.get("message") or {}
         name = str(action.get("value") or "")
         ts = str(message.get("ts") or "")
@@ -235,31 +236,23 @@ class ConsoleCommands:
             log.warning("could not update the notice: %s", exc.describe())
 
     # -- buttons and shortcuts ---------------------------------------------------------------
-    @staticmethod
-    def _where(body: dict[str, Any]) -> tuple[str, str, str]:
-        message = body.get("message") or {}
-        channel = (body.get("channel") or {}).get("id") or ""
-        thread_ts = message.get("thread_ts") or message.get("ts") or ""
-        user = (body.get("user") or {}).get("id") or ""
-        return str(channel), str(thread_ts), str(user)
-
     async def _on_close_button(self, ack: Ack, body: dict[str, Any]) -> None:
-        channel, thread_ts, user = self._where(body)
+        channel, thread_ts, user = where(body)
         await self._set(channel, thread_ts, user, ConversationStatus.CLOSED)
         await ack()
 
     async def _on_reopen_button(self, ack: Ack, body: dict[str, Any]) -> None:
-        channel, thread_ts, user = self._where(body)
+        channel, thread_ts, user = where(body)
         await self._set(channel, thread_ts, user, ConversationStatus.OPEN)
         await ack()
 
     async def _on_close_shortcut(self, ack: Ack, body: dict[str, Any]) -> None:
-        channel, thread_ts, user = self._where(body)
+        channel, thread_ts, user = where(body)
         await self._set(channel, thread_ts, user, ConversationStatus.CLOSED)
         await ack()
 
     async def _on_retry(self, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        channel, thread_ts, user = self._where(body)
+        channel, thread_ts, user = where(body)
         item_id = parse_id(action.get("value"))
         if channel in self.channels and item_id is not None and \
                 await self._allowed(user, thread_ts):

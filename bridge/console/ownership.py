@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from datetime import tzinfo
 from typing import Any, Protocol
 
+from bridge.console.payload import field, where
 from bridge.console.render import ASSIGN_ACTION, CLAIM_ACTION, when
 from bridge.console.slack import SlackConsole
 from bridge.console.when import parse_when
@@ -34,7 +35,7 @@ SetStatus = Callable[[str, str, str, ConversationStatus, bool], Awaitable[None]]
 NAMES = ("claim", "assign", "unassign", "pending", "snooze")
 CLOSE_REACTION = "white_check_mark"
 CLAIM_REACTION = "eyes"
-_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+_MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,40})(?:\|[^>]{0,200})?>$")  # ids: ~11
 
 
 class OwnershipActions(Protocol):
@@ -162,46 +163,37 @@ class OwnershipCommands:
             await self.console.ephemeral(user, f"<@{target}> already has it.", thread)
 
     # -- the parent's Claim button and Assign picker -----------------------------------------
-    @staticmethod
-    def _where(body: dict[str, Any]) -> tuple[str, str, str]:
-        message = body.get("message") or {}
-        channel = (body.get("channel") or {}).get("id") or ""
-        thread_ts = message.get("thread_ts") or message.get("ts") or ""
-        user = (body.get("user") or {}).get("id") or ""
-        return str(channel), str(thread_ts), str(user)
-
     async def _on_claim_button(self, ack: Ack, body: dict[str, Any]) -> None:
-        channel, thread_ts, user = self._where(body)
+        channel, thread_ts, user = where(body)
         conv = await self._conversation(channel, thread_ts, user)
         if conv is not None:
             await self.claim(conv, user, thread_ts)
         await ack()
 
     async def _on_picker(self, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        channel, thread_ts, user = self._where(body)
-        target = action.get("selected_user")
+        channel, thread_ts, user = where(body)
+        target = field(action, "selected_user")
         conv = await self._conversation(channel, thread_ts, user)
-        if conv is not None and isinstance(target, str) and target:
+        if conv is not None and target:
             await self.assign(conv, target, user, thread_ts)
         await ack()
 
     # -- reactions on the parent -------------------------------------------------------------
     def _reaction(self, event: dict[str, Any]) -> tuple[str, str, str] | None:
-        item = event.get("item") or {}
-        user, ts, channel = event.get("user"), item.get("ts"), item.get("channel")
+        user, ts, channel = field(event, "user"), field(event, "item", "ts"), \
+            field(event, "item", "channel")
         ws = self.console.workspace
-        if (item.get("type") != "message" or channel not in self.channels
-                or not isinstance(user, str) or not user or not isinstance(ts, str)
-                or (ws is not None and user == ws.bot_user_id)):
+        if (field(event, "item", "type") != "message" or channel not in self.channels
+                or not user or not ts or (ws is not None and user == ws.bot_user_id)):
             return None
-        return str(channel), ts, user
+        return channel, ts, user
 
     async def _on_reaction_added(self, event: dict[str, Any]) -> None:
-        where = self._reaction(event)
+        found = self._reaction(event)
         name = event.get("reaction")
-        if where is None or name not in (CLOSE_REACTION, CLAIM_REACTION):
+        if found is None or name not in (CLOSE_REACTION, CLAIM_REACTION):
             return
-        channel, ts, user = where
+        channel, ts, user = found
         if name == CLOSE_REACTION:
             await self.set_status(channel, ts, user, ConversationStatus.CLOSED, True)
             return
@@ -210,10 +202,10 @@ class OwnershipCommands:
             await self.claim(conv, user, ts)
 
     async def _on_reaction_removed(self, event: dict[str, Any]) -> None:
-        where = self._reaction(event)
-        if where is None or event.get("reaction") != CLOSE_REACTION:
+        found = self._reaction(event)
+        if found is None or event.get("reaction") != CLOSE_REACTION:
             return
-        channel, ts, user = where
+        channel, ts, user = found
         conv = await self.actions.conversation_by_thread(channel, ts)
         if conv is not None and conv.status is ConversationStatus.CLOSED:
             await self.set_status(channel, ts, user, ConversationStatus.OPEN, True)

@@ -14,6 +14,7 @@ import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
+from bridge.console.payload import field, where
 from bridge.console.people import card_text, history_text
 from bridge.console.render import TRANSFER_PICKER as TRANSFER_ACTION
 from bridge.console.slack import SlackConsole
@@ -145,11 +146,8 @@ class TeamCommands:
     async def _on_picker(self, ack: Ack, body: dict[str, Any],
                          action: dict[str, Any]) -> None:
         """The parent's Transfer picker."""
-        channel = str((body.get("channel") or {}).get("id") or "")
-        message = body.get("message") or {}
-        thread = str(message.get("thread_ts") or message.get("ts") or "")
-        user = str((body.get("user") or {}).get("id") or "")
-        team = str((action.get("selected_option") or {}).get("value") or "")
+        channel, thread, user = where(body)
+        team = field(action, "selected_option", "value")
         conv = None
         if channel in self.console.channels and thread and team:
             conv = await self.actions.conversation_by_thread(channel, thread)

@@ -3,6 +3,8 @@
 `30m`, `2h`, `3d`, `1w`, `1h30m` (from now); `tomorrow`, `tomorrow 9:00`; a weekday `mon 9:00`
 (the next one: today if the time is still ahead); `9:00` or `today 17:30` (today, else
 tomorrow); `2026-12-24 9:00`.  A day without a time means 9:00.  Pure: tested without a clock.
+Nothing further than `MAX_AHEAD` is a time: a span may repeat (`9999w9999w…`) and a date may
+be year 9999, and a moment past the calendar cannot be drawn (the parent's redraw would fail).
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ import re
 from datetime import date, datetime, time, timedelta, tzinfo
 
 DEFAULT_TIME = time(9, 0)
+MAX_AHEAD = 366 * 86400  # a year (and a day): the furthest `!snooze` goes
 _UNITS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_SPAN = re.compile(r"(\d{1,4})\s*(min|m|h|d|w)")
-_CLOCK = re.compile(r"^(\d{1,2})(?::(\d{2}))?\s*(am|pm)?$")
+_SPAN = re.compile(r"(\d{1,4})\s*(min|m|h|d|w)", re.ASCII)  # not "٣٠m": int() reads it
+_CLOCK = re.compile(r"^(\d{1,2})(?::(\d{2}))?\s*(am|pm)?$", re.ASCII)
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$", re.ASCII)
 
 
 def _span(text: str) -> int | None:
@@ -48,7 +51,13 @@ def _at(day: date, at: time, zone: tzinfo) -> float:
 
 
 def parse_when(text: str, now: float, zone: tzinfo) -> float | None:
-    """The moment `text` names, after `now`; None when it names none (or one in the past)."""
+    """The moment `text` names, after `now` and at most `MAX_AHEAD` after it; None when it
+    names none (or one in the past, or too far ahead)."""
+    found = _parse(text, now, zone)
+    return found if found is not None and now < found <= now + MAX_AHEAD else None
+
+
+def _parse(text: str, now: float, zone: tzinfo) -> float | None:
     words = text.strip().lower().split()
     if not words:
         return None
