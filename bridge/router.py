@@ -103,11 +103,12 @@ class Router:
         return result
 
     async def set_status(self, conversation_id: ConversationId, status: ConversationStatus,
-                         actor: str, until: float | None = None) -> IngestResult:
+                         actor: str, until: float | None = None,
+                         request: str | None = None) -> IngestResult:
         """Close, reopen, pending, snooze (from a button, a reaction, a shortcut or a thread
         command)."""
         result = await self.store.set_status(conversation_id, status, actor, self.clock(),
-                                             until)
+                                             until, request)
         self.worker.submit(result.outbox)
         return result
 

@@ -202,9 +202,11 @@ class Store(Protocol):
         ...
 
     async def set_status(self, conversation_id: ConversationId, status: ConversationStatus,
-                         actor: str, now: float, until: float | None = None) -> IngestResult:
+                         actor: str, now: float, until: float | None = None,
+                         request: str | None = None) -> IngestResult:
         """Open, pending, snoozed until `until`, or closed; `duplicate` is True when nothing
-        changed.  Kept in the history; queues the redraw and a line in the thread."""
+        changed, or when `request` (a Slack event id) was seen before.  Kept in the history;
+        queues the redraw and a line in the thread."""
         ...
 
     async def assign(self, conversation_id: ConversationId, user: str | None, actor: str,

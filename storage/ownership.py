@@ -10,7 +10,7 @@ waking the same snooze, one changes the row and records the change, the others f
 from __future__ import annotations
 
 from storage.base import Assignment, How
-from storage.outbox_rows import add_event, add_outbox
+from storage.outbox_rows import add_event, add_outbox, seen_slack_event
 from storage.query import Tx, execute, insert, one, rows
 from vocab.events import AssigneeChanged, StatusChanged, StatusMoved
 from vocab.models import (
@@ -57,9 +57,13 @@ def assign(conversation_id: int, user: str | None, actor: str, how: How,
 
 
 def set_status(conversation_id: int, status: ConversationStatus, actor: str, now: float,
-               until: float | None = None) -> Tx[IngestResult]:
+               until: float | None = None, request: str | None = None) -> Tx[IngestResult]:
     """Open, pending, snoozed (until `until`) or closed; `duplicate` when nothing changed
-    (a snooze to a new time is a change)."""
+    (a snooze to a new time is a change) or when `request`, the Slack event that asked,
+    was handled before (recorded in the same transaction as the change)."""
+    if request is not None and (yield from seen_slack_event(request, now)):
+        return IngestResult(message_id=None, conversation_id=ConversationId(conversation_id),
+                            duplicate=True)
     row = yield from one(
         "SELECT status, snooze_until FROM conversations WHERE id = ? {{for_update}}",
         conversation_id)

@@ -112,9 +112,10 @@ class SQLStore(ABC):
         return await self._write(lambda: tx.ingest_agent_edit(edit, now))
 
     async def set_status(self, conversation_id: ConversationId, status: ConversationStatus,
-                         actor: str, now: float, until: float | None = None) -> IngestResult:
+                         actor: str, now: float, until: float | None = None,
+                         request: str | None = None) -> IngestResult:
         return await self._write(lambda: tx.set_status(conversation_id, status, actor, now,
-                                                       until))
+                                                       until, request))
 
     async def assign(self, conversation_id: ConversationId, user: str | None, actor: str,
                      how: How, now: float) -> Assignment:

@@ -151,9 +151,11 @@ def ingest_agent_edit(edit: AgentEdit, now: float) -> Tx[IngestResult]:
 
 
 def set_status(conversation_id: int, status: ConversationStatus, actor: str,
-               now: float, until: float | None = None) -> Tx[IngestResult]:
+               now: float, until: float | None = None,
+               request: str | None = None) -> Tx[IngestResult]:
     """Close, reopen, pending, snooze: see `storage/ownership.py`."""
-    return (yield from ownership.set_status(conversation_id, status, actor, now, until))
+    return (yield from ownership.set_status(conversation_id, status, actor, now, until,
+                                            request))
 
 
 def notice_payload(text: str, retry: int | None, templates: Sequence[str]) -> str:

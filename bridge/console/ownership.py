@@ -43,7 +43,8 @@ class OwnershipActions(Protocol):
                      how: How) -> Assignment: ...
 
     async def set_status(self, conversation_id: ConversationId, status: ConversationStatus,
-                         actor: str, until: float | None = None) -> IngestResult: ...
+                         actor: str, until: float | None = None,
+                         request: str | None = None) -> IngestResult: ...
 
     async def conversation_by_thread(self, channel: str,
                                      thread_ts: str) -> Conversation | None: ...
@@ -122,13 +123,18 @@ class OwnershipCommands:
             if not result.changed:
                 await self.console.ephemeral(user, "Nobody is assigned.", thread)
         elif name == "pending":
-            await self._status(conv, user, thread, ConversationStatus.PENDING, None)
+            await self._status(conv, user, thread, ConversationStatus.PENDING, None,
+                               reply.event_id)
         else:
-            await self._status(conv, user, thread, ConversationStatus.SNOOZED, until)
+            await self._status(conv, user, thread, ConversationStatus.SNOOZED, until,
+                               reply.event_id)
 
     async def _status(self, conv: Conversation, user: str, thread: str,
-                      status: ConversationStatus, until: float | None) -> None:
-        result = await self.actions.set_status(conv.id, status, f"<@{user}>", until)
+                      status: ConversationStatus, until: float | None,
+                      request: str | None) -> None:
+        """`request`: the Slack event's id, so a redelivered command changes nothing more
+        (a snooze's time is computed anew on each delivery)."""
+        result = await self.actions.set_status(conv.id, status, f"<@{user}>", until, request)
         if result.duplicate:
             zone = self.console.zone_of(conv.slack_channel) or self.zone
             said = status.value if until is None else f"snoozed until {when(until, zone)}"
