@@ -41,7 +41,7 @@ from storage.base import StoreError
 from storage.dialect import POSTGRES, valid_schema_name
 from storage.pgbatch import DEFERRED, Counters, Lockstep, run_one
 from storage.query import Tx, TxFactory, Want
-from storage.sqlstore import SQLStore
+from storage.sqlstore import SQLStore, stop_writer
 from vocab.models import IngestResult, OutboxItem
 
 log = logging.getLogger(__name__)
@@ -323,12 +323,7 @@ class _Writer:
         return future
 
     async def stop(self) -> None:
-        await self.queue.join()
-        self.task.cancel()
-        try:
-            await self.task
-        except asyncio.CancelledError:
-            pass
+        await stop_writer(self.queue, self.task)
         if self.conn is not None:
             conn, self.conn = self.conn, None
             await self.store._require_pool().release(conn)

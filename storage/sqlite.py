@@ -23,7 +23,7 @@ import aiosqlite
 from storage.base import StoreError
 from storage.dialect import SQLITE
 from storage.query import Tx, TxFactory, Want
-from storage.sqlstore import SQLStore
+from storage.sqlstore import SQLStore, stop_writer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -102,12 +102,7 @@ class SQLiteStore(SQLStore):
 
     async def close(self) -> None:
         if self._writer is not None:
-            await self._queue.join()
-            self._writer.cancel()
-            try:
-                await self._writer
-            except asyncio.CancelledError:
-                pass
+            await stop_writer(self._queue, self._writer)
             self._writer = None
         if self._db is not None:
             await self._db.close()

@@ -6,9 +6,10 @@ generator to its commit) and `_read` (run one outside the write path), plus thei
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Sequence
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from storage import ingest, leases, links, outbox_rows, ownership, people, reads, teams
 from storage import transactions as tx
@@ -49,6 +50,16 @@ from vocab.models import (
 )
 
 T = TypeVar("T")
+
+
+async def stop_writer(queue: asyncio.Queue[Any], task: asyncio.Task[None]) -> None:
+    """A group-commit writer stops: what was queued is committed first, then its task ends."""
+    await queue.join()
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
 
 
 class SQLStore(ABC):
