@@ -8,7 +8,6 @@ import logging
 import os
 import signal
 import sys
-import time
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from importlib import metadata
@@ -17,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from bridge.clock import Clock, FakeClockRefused, business_clock
 from bridge.logs import Redactor, setup_logging
 from bridge.registry import create_store, settings_registry
 from bridge.settings import (
@@ -37,7 +37,15 @@ log = logging.getLogger("bridge")
 
 
 def _load(path_arg: str | None) -> LoadedConfig:
-    return load_settings(resolve_config_path(path_arg), settings_registry())
+    loaded = load_settings(resolve_config_path(path_arg), settings_registry())
+    clock_of(loaded)  # every command refuses a BRIDGE_FAKE_NOW its config does not allow
+    return loaded
+
+
+def clock_of(loaded: LoadedConfig) -> Clock:
+    """The business clock every command uses: real time, or BRIDGE_FAKE_NOW where allowed."""
+    return business_clock(os.environ, allowed=loaded.settings.server.allow_fake_clock,
+                          config_path=str(loaded.path))
 
 
 def _setup_logging(loaded: LoadedConfig) -> Redactor:
@@ -114,14 +122,14 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return _run_async(_migrate(loaded))
 
 
-async def _serve(loaded: LoadedConfig, redact: Redactor) -> int:
+async def _serve(loaded: LoadedConfig, redact: Redactor, clock: Clock) -> int:
     from bridge.app import Bridge, StartupFailure, run_until_signalled  # `run` only
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    bridge = Bridge(loaded)
+    bridge = Bridge(loaded, clock=clock)
     try:
         await run_until_signalled(bridge, stop)
     except StartupFailure as failed:
@@ -135,10 +143,11 @@ async def _serve(loaded: LoadedConfig, redact: Redactor) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     loaded = _load(args.config)
+    clock = clock_of(loaded)  # refused before anything starts when not allowed
     redact = _setup_logging(loaded)
     for warning in loaded.warnings:
         log.warning("%s", warning)
-    return _run_async(_serve(loaded, redact))
+    return _run_async(_serve(loaded, redact, clock))
 
 
 @asynccontextmanager
@@ -176,7 +185,7 @@ async def _outbox_list(loaded: LoadedConfig) -> int:
 
 async def _outbox_retry(loaded: LoadedConfig, ids: Sequence[int], all_failed: bool) -> int:
     async with _migrated_store(loaded) as store:
-        queued = await store.retry_outbox(ids, all_failed, time.time())
+        queued = await store.retry_outbox(ids, all_failed, clock_of(loaded)())
     print(f"queued again: {', '.join(map(str, queued)) or 'nothing'}")
     return 0 if queued or all_failed else 1
 
@@ -241,7 +250,8 @@ async def _queue(loaded: LoadedConfig, team: str | None, fmt: str) -> int:
     async with _migrated_store(loaded) as store:
         entries = await store.queue()
     sections = team_sections(entries, teams, team)
-    print(as_json(sections, time.time()) if fmt == "json" else as_table(sections, time.time()))
+    now = clock_of(loaded)()
+    print(as_json(sections, now) if fmt == "json" else as_table(sections, now))
     return 0
 
 
@@ -346,7 +356,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 1
-    except StoreError as exc:
+    except (StoreError, FakeClockRefused) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -53,6 +53,8 @@ class ServerSettings(Strict):
     max_connections: int = Field(1024, ge=1, le=100_000)
     max_connections_per_address: int = Field(64, ge=1, le=100_000)
     trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
+    # Test-only: honour BRIDGE_FAKE_NOW (bridge/clock.py), which moves business time.
+    allow_fake_clock: bool = False
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -29,7 +29,7 @@ from tests.waiting import poll
 # Fixtures shared by several test modules: the Twilio tests' clock, stand-in and bridge; the
 # Graph API stand-in; the email tests' Dovecot and SMTP receiver.
 pytest_plugins = ["tests.helpers_twilio", "tests.helpers_messenger", "tests.fixtures_email",
-                  "tests.helpers_continuity"]
+                  "tests.helpers_continuity", "tests.browser"]
 
 # Hypothesis: a fixed seed in CI (`ci`, the default); maintainers run `HYPOTHESIS_PROFILE=long`
 # for many more examples of the parser and endpoint properties.
@@ -50,7 +50,7 @@ BACKENDS = ("sqlite", "postgres")
 
 
 # Fixtures that start or reach a server a contributor without root may not have.
-SERVICE_FIXTURES = frozenset({"dovecot", "dovecot_server", "private_dovecot"})
+SERVICE_FIXTURES = frozenset({"dovecot", "dovecot_server", "private_dovecot", "browser"})
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -66,7 +66,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "backends(*names): run the harness on these stores only (default: all);"
                    " say why next to it")
     config.addinivalue_line(
-        "markers", "services: the test needs PostgreSQL or Dovecot (see --without-services)")
+        "markers",
+        "services: the test needs PostgreSQL, Dovecot or Chromium (see --without-services)")
     config.addinivalue_line(
         "markers", "logs_secrets: the test logs a secret on purpose (to check the redaction)")
 

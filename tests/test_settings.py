@@ -175,7 +175,7 @@ def test_a_token_shape_is_an_error_only_against_the_real_host(
 
 @pytest.mark.parametrize(("old", "new", "key", "expected"), [
     ("port = 8080", "port = 8080\nprot = 1", "server.prot",
-     ["unknown key", "remove `prot`", "known keys here: body_timeout, host,"]),
+     ["unknown key", "remove `prot`", "known keys here: allow_fake_clock, body_timeout, host,"]),
     ('signing_secret = "${SLACK_SIGNING_SECRET}"\n', "", "slack.signing_secret",
      ["is required when slack.mode = \"http\"", "SLACK_SIGNING_SECRET"]),
     ("port = 8080", 'port = "x"', "server.port", ["valid integer"]),
