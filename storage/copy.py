@@ -35,6 +35,9 @@ TABLES: tuple[tuple[str, str], ...] = (
     ("slack_events", "event_id"),
     ("connector_state", "connector, key"),
     ("media", "token"),
+    ("customer_fields", "customer_id, name"),
+    ("response_targets", "id"),
+    ("surveys", "id"),
 )
 # Not copied: `leases` (who works what right now; meaningless in another database).
 NOT_COPIED = frozenset({"leases"})
