@@ -242,6 +242,28 @@ class OutboundFile(BaseModel):
         return self.mime_type in ("image/jpeg", "image/png", "image/gif", "image/webp")
 
 
+class Choice(BaseModel):
+    """One answer a customer can pick (a survey score, "talk to a person")."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str  # what comes back when it is picked (signed or looked up by the receiver)
+    title: str  # the button's or row's label (platforms cap it: WhatsApp 20/24, Telegram 64)
+    description: str = ""  # a list row's second line, where the platform has one
+
+
+class Choices(BaseModel):
+    """A question with choices, sent with the platform's native buttons where it has them
+    (Telegram inline keyboard, Messenger quick replies, WhatsApp Cloud reply buttons or a
+    list); elsewhere the text alone, which then says how to answer (e.g. "reply 1-5")."""
+
+    model_config = ConfigDict(frozen=True)
+
+    items: tuple[Choice, ...]
+    button: str = "Choose"  # a WhatsApp list's button label
+    fallback: str = ""  # appended to the text where no native buttons exist
+
+
 class OutboundMessage(BaseModel):
     """What the core hands a connector's `send`."""
 
@@ -258,6 +280,7 @@ class OutboundMessage(BaseModel):
     # When the customer last wrote from this address (platform windows count from it).
     last_inbound_at: float | None = None
     automatic: bool = False  # written by the bridge, not by a person (Meta's tag rules)
+    choices: Choices | None = None  # native buttons or a list, where the platform has them
 
 
 class SendReceipt(BaseModel):
