@@ -8,6 +8,7 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from storage.kpi import BusinessHours, KpiQuery, KpiReport
 from vocab.models import (
     AgentEdit,
     AgentReply,
@@ -339,4 +340,9 @@ class Store(Protocol):
 
     async def queue(self) -> list[QueueEntry]:
         """Every open conversation, the longest-waiting customer first."""
+        ...
+
+    # -- KPIs (issue 24) ----------------------------------------------------------------------
+    async def kpis(self, query: KpiQuery, hours: BusinessHours | None = None) -> KpiReport:
+        """The figures of storage/kpi.py for a period (read apart from the write path)."""
         ...

@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, ClassVar, TypeVar
 
-from storage import ingest, leases, links, outbox_rows, ownership, people, reads, teams
+from storage import ingest, kpi, leases, links, outbox_rows, ownership, people, reads, teams
 from storage import transactions as tx
 from storage.base import (
     Assignment,
@@ -294,3 +294,12 @@ class SQLStore(ABC):
 
     async def queue(self) -> list[QueueEntry]:
         return await self._read(teams.queue)
+
+    # -- the KPIs (issue 24) -------------------------------------------------------------------
+    async def _read_aside(self, make: TxFactory[T]) -> T:
+        """A long read (the KPIs): where a backend can, off the connection writes use."""
+        return await self._read(make)
+
+    async def kpis(self, query: kpi.KpiQuery,
+                   hours: kpi.BusinessHours | None = None) -> kpi.KpiReport:
+        return await self._read_aside(lambda: kpi.kpis(query, hours))
