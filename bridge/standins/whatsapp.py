@@ -98,6 +98,7 @@ class WhatsAppStandin(StandinBase):
         self.media: dict[str, tuple[bytes, str]] = {}  # media id -> (bytes, mime type)
         self.templates: list[JSONDict] = []
         self.last_customer: dict[tuple[str, str], float] = {}  # (number id, wa_id) -> time
+        self.media_base: str | None = None  # where media URLs point (None: this stand-in)
         r = self.app.router
         r.add_post(f"/{version}/{{number}}/messages", self._h_messages)
         r.add_post(f"/{version}/{{number}}/media", self._h_upload)
@@ -303,7 +304,8 @@ class WhatsAppStandin(StandinBase):
                                "does not exist")
         self._record(MEDIA_URL, params, request)
         return web.json_response({"messaging_product": "whatsapp", "id": media_id,
-                                  "url": f"{self.base_url}/lookaside/{media_id}",
+                                  "url": f"{self.media_base or self.base_url}/lookaside/"
+                                         f"{media_id}",
                                   "mime_type": found[1], "file_size": len(found[0]),
                                   "sha256": "0" * 64})
 
