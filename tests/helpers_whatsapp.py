@@ -32,7 +32,10 @@ def standin(clock: OffsetClock) -> WhatsAppStandin:
 
 
 async def whatsapp_harness(make_harness: HarnessFactory, wa: WhatsAppStandin,
-                           clock: OffsetClock, **keys: TomlValue) -> Harness:
+                           clock: OffsetClock, others: dict[str, dict[str, TomlValue]] | None
+                           = None, **keys: TomlValue) -> Harness:
+    """The real bridge with [connectors.whatsapp] on the stand-in (secrets from env), plus
+    `others` (more tables)."""
     table: dict[str, TomlValue] = {
         "enabled": True, "app_secret": "${WHATSAPP_APP_SECRET}",
         "verify_token": "${WHATSAPP_VERIFY_TOKEN}", "access_token": "${WHATSAPP_ACCESS_TOKEN}",
@@ -44,7 +47,8 @@ async def whatsapp_harness(make_harness: HarnessFactory, wa: WhatsAppStandin,
     }
     env = {"WHATSAPP_APP_SECRET": DEFAULT_APP_SECRET, "WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
            "WHATSAPP_ACCESS_TOKEN": DEFAULT_TOKEN}
-    return await make_harness({"connectors.whatsapp": table}, env=env, clock=clock)
+    return await make_harness({"connectors.whatsapp": table, **(others or {})}, env=env,
+                              clock=clock)
 
 
 def sender(h: Harness, wa: WhatsAppStandin, clock: OffsetClock) -> WhatsAppWebhookSender:
