@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from bridge.config_checks import PLACEHOLDERS, Problem, first_day_problems, placeholder_problems
+from bridge.faq import FaqError, FaqSettings, faq_path, load_faq
 from bridge.teams import RoutingSettings, Team, TeamSettings, resolve_teams, team_problems
 from storage.dialect import valid_schema_name
 
@@ -200,6 +201,7 @@ class Settings(Strict):
     # conversation goes to (see bridge/teams.py).
     teams: dict[str, TeamSettings] = Field(default_factory=dict)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    faq: FaqSettings = Field(default_factory=FaqSettings)  # issue 21: bridge/faq.py
     # validated per connector against the registry, see `load_settings`
     connectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
@@ -418,6 +420,11 @@ def load_settings(
         errors += [Problem(file, key, message, fix) for key, message, fix in team_problems(
             settings.teams, settings.routing.rules, sorted(registry),
             settings.slack.support_channel, PLACEHOLDERS)]
+        if settings.faq.file:
+            try:
+                load_faq(faq_path(path, settings.faq.file))
+            except FaqError as exc:
+                errors.append(Problem(file, "faq.file", str(exc), exc.fix))
         found.extend(p for p in errors if p.key not in reported)
         warnings.extend(p for p in advice if p.key not in reported)
         if not connectors and not any(_connector_of(p.key) for p in found):
