@@ -189,7 +189,8 @@ class Bridge:
                              assign_on_first_reply=s.conversations.assign_on_first_reply,
                              zone=s.conversations.zone, routing=self.routing)
         faq = load_faq(faq_path(config.path, s.faq.file)) if s.faq.file else None
-        auto = AutoAnswers(store, self.worker, self.routing, s.teams, lambda team: None, faq,
+        calendars = {name: s.calendar(name) for name in teams}  # bridge/hours.py
+        auto = AutoAnswers(store, self.worker, self.routing, s.teams, calendars.get, faq,
                            s.faq, clock=clock)
         self.router.auto = auto if auto.enabled else None
         self.snoozes = SnoozeWaker(self.router.wake_snoozed)

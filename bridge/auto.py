@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 class Hours(Protocol):
     """A team's business-hours calendar (bridge/hours.py's `Calendar`)."""
 
+    zone: ZoneInfo  # the opening times' zone: the next opening is written in it
+
     def is_open(self, t: float) -> bool: ...
 
     def next_open(self, t: float) -> float | None: ...
@@ -55,6 +57,7 @@ class Moment:
 
     open: bool
     next_open: float | None
+    zone: ZoneInfo | None = None  # the calendar's
 
 
 class AutoAnswers:
@@ -168,13 +171,13 @@ class AutoAnswers:
         calendar = self.calendar_of(team)
         if calendar is None or calendar.is_open(now):
             return Moment(open=True, next_open=None)
-        return Moment(open=False, next_open=calendar.next_open(now))
+        return Moment(open=False, next_open=calendar.next_open(now), zone=calendar.zone)
 
     @staticmethod
     def _variables(item: InboundMessage, conv: Conversation, team: Team, language: str,
                    moment: Moment, facts: AutoFacts, now: float) -> dict[str, object]:
         name = item.sender_name.strip()
-        zone = ZoneInfo(team.timezone)
+        zone = moment.zone or ZoneInfo(team.timezone)
         next_open = "" if moment.next_open is None else when(moment.next_open, zone, language,
                                                              now)
         iso = ("" if moment.next_open is None

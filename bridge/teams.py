@@ -37,6 +37,7 @@ class TeamSettings(_Strict):
     members: list[str] = Field(default_factory=list)  # Slack user ids; empty: everybody
     timezone: str | None = None  # IANA; None: [conversations] timezone
     language: str = "en"  # ISO 639-1: the team's default when a guess is unsure
+    hours: str | None = None  # an [hours.<name>] table; None: always open
     # Automatic answers (issue 21, bridge/auto.py): false (off), true (the built-in texts in
     # the customer's language), one template, or a table of templates by language.
     closed_reply: bool | str | dict[str, str] = False
@@ -107,6 +108,7 @@ class Team:
     members: frozenset[str]
     timezone: str
     language: str
+    hours: str | None = None  # its [hours.<name>] calendar; None: always open
 
 
 def fold(text: str) -> str:
@@ -134,7 +136,8 @@ def resolve_teams(teams: Mapping[str, TeamSettings], support_channel: str,
     for name, table in {DEFAULT_TEAM: TeamSettings(), **teams}.items():
         channel = table.channel or (support_channel if name == DEFAULT_TEAM else "")
         out[name] = Team(name=name, channel=channel, members=frozenset(table.members),
-                         timezone=table.timezone or timezone, language=table.language)
+                         timezone=table.timezone or timezone, language=table.language,
+                         hours=table.hours)
     return out
 
 
