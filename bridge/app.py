@@ -25,6 +25,7 @@ from bridge.lanes import AllLanes, LaneKeeper, LeasedLanes
 from bridge.language import LanguageGuess
 from bridge.metrics import Metrics
 from bridge.outbox import OutboxWorker
+from bridge.privacy import RetentionJob
 from bridge.registry import connector_class, create_store
 from bridge.router import Router
 from bridge.settings import LoadedConfig
@@ -187,6 +188,7 @@ class Bridge:
                              assign_on_first_reply=s.conversations.assign_on_first_reply,
                              zone=s.conversations.zone, routing=self.routing)
         self.snoozes = SnoozeWaker(self.router.wake_snoozed)
+        self.retention = RetentionJob(store, s.privacy, clock)
         for name, table in config.connectors.items():
             ctx = ConnectorContext(session=self.session, ingest=self._ingest,
                                    public_url=s.server.public_url,
@@ -259,7 +261,7 @@ class Bridge:
         """The start-up steps, in order; shutdown runs their second halves in reverse."""
         socket_mode = [self._socket] if self.slack_socket is not None else []
         return [self._session, self._listen, self._store, self._console, self._connectors,
-                self._worker, self._snoozes, *socket_mode, self._serve]
+                self._worker, self._snoozes, self._retention, *socket_mode, self._serve]
 
     async def start(self) -> None:
         """Run the start-up steps; after a failure (`StartupFailure`, naming the step),
@@ -355,6 +357,14 @@ class Bridge:
             yield
         finally:
             await self.snoozes.stop()
+
+    async def _retention(self, _: web.Application) -> AsyncIterator[None]:
+        self.step = "retention"
+        await self.retention.start()  # runs now, then every 24 hours (bridge/privacy.py)
+        try:
+            yield
+        finally:
+            await self.retention.stop()
 
     async def _socket(self, _: web.Application) -> AsyncIterator[None]:
         self.step = "socket"
