@@ -153,9 +153,17 @@ def erase_customer(customer_id: int, actor: str, now: float) -> Tx[Erasure]:
     yield from execute(
         f"UPDATE links SET evidence = '' WHERE customer_id = ? OR other_customer_id = ?"
         f" OR evidence IN ({_marks(evidence) or 'NULL'})", customer_id, customer_id, *evidence)
-    yield from execute("DELETE FROM customer_fields WHERE customer_id = ?", customer_id)
-    yield from execute("UPDATE customers SET display_name = '', tags = '', erased_at = ?"
-                       " WHERE id = ?", now, customer_id)
+    # Customers joined into this one by links still in force are empty shells of the same
+    # person: their names and fields go too.
+    shells = yield from rows("SELECT other_customer_id FROM links WHERE customer_id = ? AND"
+                             " undone_at IS NULL", customer_id)
+    people = [customer_id, *(int(r["other_customer_id"]) for r in shells)]
+    marks = _marks(people)
+    yield from execute(f"DELETE FROM customer_fields WHERE customer_id IN ({marks})", *people)
+    yield from execute(f"UPDATE surveys SET comment = NULL WHERE customer_id IN ({marks})",
+                       *people)
+    yield from execute(f"UPDATE customers SET display_name = '', tags = '', erased_at = ?"
+                       f" WHERE id IN ({marks})", now, *people)
     yield from audit(actor, "erase", customer_id, now, detail=(
         f"{len(conv_ids)} conversations, {erased} messages, {len(identity_ids)} identities"))
     return Erasure(found=True, conversations=len(conv_ids), messages=erased,
