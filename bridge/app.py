@@ -18,6 +18,7 @@ from aiohttp import web
 
 from bridge.connections import ConnectionGuard, GuardedSite, QuietServerLog, client_address
 from bridge.console.events import SlackEvents
+from bridge.console.export import ExportShortcut
 from bridge.console.slack import SlackConsole
 from bridge.console.socket import SlackSocket
 from bridge.delivery import Delivery
@@ -199,6 +200,7 @@ class Bridge:
             self.connectors[name] = connector_class(name)(table, ctx)
         events = SlackEvents(self.console, self.router, s.server.max_body_bytes,
                              body_timeout=s.server.body_timeout)
+        ExportShortcut(self.console, store, s.privacy.admins, clock).register(events.bolt)
         self.slack_socket: SlackSocket | None = None  # Socket Mode only
         if s.slack.mode == "socket":
             events.register_catch_all()  # after every other listener: Bolt runs the first match
