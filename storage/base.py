@@ -8,6 +8,7 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from vocab.events import Event
 from vocab.models import (
     AgentEdit,
     AgentReply,
@@ -27,6 +28,7 @@ from vocab.models import (
     OutboxId,
     OutboxItem,
 )
+from vocab.targets import Active, Owed, Target, TargetChange, TargetStart
 
 
 class StoreError(Exception):
@@ -339,4 +341,30 @@ class Store(Protocol):
 
     async def queue(self) -> list[QueueEntry]:
         """Every open conversation, the longest-waiting customer first."""
+        ...
+
+    # -- response-time targets (storage/targets.py) -------------------------------------------
+    async def owed_targets(self) -> list[Owed]:
+        """Conversations not closed, with the wait that decides their targets."""
+        ...
+
+    async def active_targets(self) -> list[Active]:
+        """Targets still to be settled, with their conversation's state."""
+        ...
+
+    async def start_target(self, plan: TargetStart, now: float) -> list[OutboxItem]:
+        """Start a target once per conversation, kind and start; the redraw it queued."""
+        ...
+
+    async def change_target(self, move: TargetChange, now: float,
+                            events: Sequence[Event] = ()) -> list[OutboxItem]:
+        """A conditional change (nothing when another instance made it first)."""
+        ...
+
+    async def shown_target(self, conversation_id: ConversationId) -> Target | None:
+        """The target a conversation's parent shows, if any."""
+        ...
+
+    async def targets(self, conversation_id: ConversationId) -> list[Target]:
+        """Every target of a conversation, oldest first (the KPIs read them)."""
         ...

@@ -11,7 +11,17 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, ClassVar, TypeVar
 
-from storage import ingest, leases, links, outbox_rows, ownership, people, reads, teams
+from storage import (
+    ingest,
+    leases,
+    links,
+    outbox_rows,
+    ownership,
+    people,
+    reads,
+    targets,
+    teams,
+)
 from storage import transactions as tx
 from storage.base import (
     Assignment,
@@ -29,6 +39,7 @@ from storage.base import (
 )
 from storage.dialect import Dialect, migrations
 from storage.query import TxFactory
+from vocab.events import Event
 from vocab.models import (
     AgentEdit,
     AgentReply,
@@ -48,6 +59,7 @@ from vocab.models import (
     OutboxId,
     OutboxItem,
 )
+from vocab.targets import Active, Owed, Target, TargetChange, TargetStart
 
 T = TypeVar("T")
 
@@ -294,3 +306,22 @@ class SQLStore(ABC):
 
     async def queue(self) -> list[QueueEntry]:
         return await self._read(teams.queue)
+
+    async def owed_targets(self) -> list[Owed]:
+        return await self._read(targets.owed)
+
+    async def active_targets(self) -> list[Active]:
+        return await self._read(targets.active)
+
+    async def start_target(self, plan: TargetStart, now: float) -> list[OutboxItem]:
+        return await self._write(lambda: targets.start(plan, now))
+
+    async def change_target(self, move: TargetChange, now: float,
+                            events: Sequence[Event] = ()) -> list[OutboxItem]:
+        return await self._write(lambda: targets.change(move, now, tuple(events)))
+
+    async def shown_target(self, conversation_id: ConversationId) -> Target | None:
+        return await self._read(lambda: targets.shown(conversation_id))
+
+    async def targets(self, conversation_id: ConversationId) -> list[Target]:
+        return await self._read(lambda: targets.of_conversation(conversation_id))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, tzinfo
 
+from bridge.console.due import missed_text, warned_text
 from bridge.console.render import when
 from vocab.continuity import channel_label
 from vocab.events import (
@@ -29,6 +30,8 @@ from vocab.events import (
     ReturningCustomer,
     StatusChanged,
     StatusMoved,
+    TargetMissed,
+    TargetWarned,
     Unlinked,
     Who,
 )
@@ -139,6 +142,10 @@ def notice_text(event: Event, zone: tzinfo = UTC) -> str:
             return (f":arrow_right: Transferred to team *{event.team}* (<#{event.channel}>) by "
                     f"{event.actor}. This thread is closed for replies: nothing written here "
                     "reaches the customer; continue in the new thread.")
+        case TargetWarned():
+            return warned_text(event, zone)
+        case TargetMissed():
+            return missed_text(event, None, zone)
         case MovedHere():
             cleared = (f" <@{event.assignee_cleared}> is not in this team and is no longer "
                        "assigned." if event.assignee_cleared else "")
