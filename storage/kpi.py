@@ -193,7 +193,7 @@ def _key(q: KpiQuery, time: str, agent: str, params: list[Any]) -> str:
             params.extend((channel, team))
         return f"CASE c.slack_channel {' '.join(whens)} ELSE '' END"
     if q.by == "day":
-        if not q.days:
+        if len(q.days) < 2:
             return "0"
         whens = []
         for index, midnight in enumerate(q.days[1:]):
