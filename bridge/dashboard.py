@@ -24,6 +24,20 @@ from storage.base import Figures
 VIEWS = (("today", "Today"), ("7d", "Last 7 days"), ("30d", "Last 30 days"))
 
 
+def short(seconds: float | None) -> str:
+    """A duration for a card: 45s, 10m, 3h05m, 2d04h."""
+    if seconds is None:
+        return "-"
+    s = round(seconds)
+    if s < 120:
+        return f"{s}s"
+    if s < 3600:
+        return f"{round(s / 60)}m"
+    if s < 2 * 86400:
+        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    return duration(s)
+
+
 def colour(value: float | None, target: float | None, lower_is_better: bool = True) -> str:
     """green met, amber near (within 25 % of the target), red missed; grey without a target."""
     if value is None or target is None:
@@ -70,15 +84,17 @@ class Dashboard:
         by_day = await self.kpis.report(month_start, now, by="day", cached=True)
         by_channel = await self.kpis.report(month_start, now, by="channel", cached=True)
         days = midnights(month_start, now, self.kpis.zone)
-        series = [{"day": datetime.fromtimestamp(days[int(k)], self.kpis.zone).strftime("%m-%d"),
-                   "opened": f.conversations_opened,
-                   "frt": f.first_response_seconds.median}
-                  for k, f in sorted(by_day.groups.items(), key=lambda kv: int(kv[0]))]
+        series = []
+        for index, midnight in enumerate(days):  # every day, those without data as 0
+            f = by_day.groups.get(str(index)) or Figures()
+            series.append({"day": datetime.fromtimestamp(midnight, self.kpis.zone).strftime(
+                "%m-%d"), "opened": f.conversations_opened,
+                "frt": f.first_response_seconds.median})
         channels = [{"channel": k, "opened": f.conversations_opened,
                      "frt": f.first_response_seconds.median}
                     for k, f in sorted(by_channel.groups.items())]
         oldest = [{"conversation": w.conversation_id, "channel": w.connector,
-                   "wait": duration(now - w.waiting_since), "assignee": w.assignee or "",
+                   "wait": short(now - w.waiting_since), "assignee": w.assignee or "",
                    "link": self._thread(w.slack_channel, w.slack_thread_ts)}
                   for w in by_day.oldest]
         return {"now": datetime.fromtimestamp(now, self.kpis.zone).isoformat(timespec="seconds"),
@@ -97,9 +113,9 @@ class Dashboard:
         met = f.targets_met_percent["first_response"]
         return {
             "opened": f.conversations_opened, "closed": f.conversations_closed,
-            "frt": duration(frt), "frt_colour": colour(frt, self.targets.get("first_response")),
-            "frt_p90": duration(f.first_response_seconds.p90),
-            "resolution": duration(res),
+            "frt": short(frt), "frt_colour": colour(frt, self.targets.get("first_response")),
+            "frt_p90": short(f.first_response_seconds.p90),
+            "resolution": short(res),
             "resolution_colour": colour(res, self.targets.get("resolution")),
             "csat": "-" if csat is None else f"{csat:.2f}",
             "csat_colour": colour(csat, self.targets.get("csat"), lower_is_better=False),
@@ -107,7 +123,7 @@ class Dashboard:
             "met_colour": colour(met, None if met is None else 90.0, lower_is_better=False),
             "open": f.backlog["open"], "unassigned": f.backlog["unassigned"],
             "pending": f.backlog["pending"], "snoozed": f.backlog["snoozed"],
-            "oldest_wait": duration(f.backlog["oldest_wait_seconds"]),
+            "oldest_wait": short(f.backlog["oldest_wait_seconds"]),
         }
 
     async def data(self, request: web.Request) -> web.Response:
@@ -146,6 +162,8 @@ def bars(points: Sequence[Mapping[str, Any]], field: str, label: str, name: str)
         f'<rect x="{i * 14}" y="{height - v / top * height:.1f}" width="10"'
         f' height="{v / top * height:.1f}"><title>{names[i]}: {v:g}</title></rect>'
         for i, v in enumerate(values))
+    if names:
+        label = f"{label}: {names[0]} to {names[-1]}" if "day" in points[0] else label
     return (f'<figure><figcaption>{html.escape(label)}</figcaption><svg id="{name}"'
             f' viewBox="0 0 {width} {height}" preserveAspectRatio="none" role="img"'
             f' aria-label="{html.escape(label)}">{rects}</svg></figure>')
@@ -191,7 +209,7 @@ def render_page(data: Mapping[str, Any]) -> str:
               + bars(data["channels"], "opened", "Conversations per channel", "perchannel"))
     channel_rows = "".join(
         f'<tr><td>{html.escape(c["channel"])}</td><td>{c["opened"]}</td>'
-        f'<td>{duration(c["frt"])}</td></tr>' for c in data["channels"])
+        f'<td>{short(c["frt"])}</td></tr>' for c in data["channels"])
     return PAGE.format(
         now=html.escape(data["now"]), sections="".join(sections), backlog=backlog, rows=rows,
         charts=charts, channel_rows=channel_rows, refresh=int(data["refresh"]) * 1000)
@@ -202,25 +220,28 @@ PAGE = """<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Support KPIs</title>
 <style>
+*{{box-sizing:border-box}}
 body{{font-family:system-ui,sans-serif;margin:0;padding:1rem;background:#f6f7f9;color:#1d1c1d}}
 h1{{font-size:1.4rem;margin:0 0 .5rem}} h2{{font-size:1.1rem;margin:1rem 0 .4rem}}
-.cards{{display:grid;grid-template-columns:repeat(auto-fill,minmax(9.5rem,1fr));gap:.5rem}}
-.card{{background:#fff;border-radius:.5rem;padding:.6rem;border-left:.4rem solid #ccc}}
+.cards{{display:grid;grid-template-columns:repeat(auto-fill,minmax(8rem,1fr));gap:.5rem}}
+.card{{min-width:0;overflow-wrap:anywhere;background:#fff;border-radius:.5rem;padding:.6rem;
+  border-left:.4rem solid #ccc}}
 .card .label{{display:block;font-size:.8rem;color:#555}}
-.card .value{{display:block;font-size:1.6rem;font-weight:600}}
+.card .value{{display:block;font-size:1.4rem;white-space:nowrap;font-weight:600}}
 .card.green{{border-color:#2e7d32;background:#e8f5e9}}
 .card.amber{{border-color:#ef8f00;background:#fff4e0}}
 .card.red{{border-color:#c62828;background:#fdecea}}
 figure{{margin:.5rem 0;background:#fff;padding:.5rem;border-radius:.5rem}}
-svg{{width:100%;height:6rem;fill:#4a6ee0}}
-table{{border-collapse:collapse;width:100%;background:#fff}}
+figure svg{{display:block;width:100%;height:6rem;fill:#4a6ee0}}
+table{{border-collapse:collapse;width:100%;background:#fff;table-layout:fixed}}
+td a{{overflow-wrap:anywhere}} h1 small{{display:block;font-size:.8rem;color:#555}}
 td,th{{padding:.3rem .5rem;border-bottom:1px solid #eee;text-align:left}}
 @media (min-width:1400px){{body{{font-size:1.3rem}}}}
 </style></head><body>
 <h1>Support KPIs <small id="now">{now}</small></h1>
 {sections}
 <section><h2>Backlog now</h2><div class="cards">{backlog}</div>
-<table id="oldest"><tr><th>Conversation</th><th>Channel</th><th>Waiting</th>
+<table id="oldest"><tr><th>Thread</th><th>Channel</th><th>Waiting</th>
 <th>Assignee</th></tr>{rows}</table></section>
 <section><h2>Last 30 days</h2>{charts}
 <table id="channels"><tr><th>Channel</th><th>Opened</th><th>First response</th></tr>

@@ -47,13 +47,14 @@ class Kpis:
     zone: ZoneInfo
     hours: CalendarHours
     clock: Callable[[], float]
+    cache_seconds: float = CACHE_SECONDS
     _cache: dict[tuple[object, ...], tuple[float, KpiReport]] = field(default_factory=dict)
 
     async def report(self, start: float, end: float, by: By | None = None,
                      team: str | None = None, cached: bool = False) -> KpiReport:
         key = (start // 60 if cached else start, end // 60 if cached else end, by, team)
         hit = self._cache.get(key) if cached else None
-        if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
+        if hit is not None and time.monotonic() - hit[0] < self.cache_seconds:
             return hit[1]
         query = build_query(start, end, self.clock(), by, team, self.channels, self.zone)
         found = await self.store.kpis(query, self.hours)
