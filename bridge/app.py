@@ -22,6 +22,7 @@ from bridge.console.events import SlackEvents
 from bridge.console.export import ExportShortcut
 from bridge.console.slack import SlackConsole
 from bridge.console.socket import SlackSocket
+from bridge.console.stats import DigestJob
 from bridge.dashboard import Dashboard
 from bridge.delivery import Delivery
 from bridge.faq import faq_path, load_faq
@@ -240,7 +241,16 @@ class Bridge:
         for connector in self.connectors.values():
             app.add_routes(connector.routes())
         self.kpis = Kpis(store, {t.channel: t.name for t in teams.values()},
-                         s.conversations.zone, CalendarHours(calendars), clock)
+                         s.conversations.zone, CalendarHours(calendars), clock,
+                         members={t.name: t.members for t in teams.values()})
+        events.commands.stats.source = self.kpis.stats
+        events.commands.stats.home = self.kpis.home
+        self.digest: DigestJob | None = None
+        if s.reports.digest_channel:
+            self.digest = DigestJob(
+                self.console, s.reports.digest_channel, s.reports.digest_every,
+                s.reports.digest_at, s.conversations.zone, self.kpis.digest,
+                lambda key, take: store.claim_digest(key, take, clock()), clock)
         app.add_routes(Dashboard(self.kpis, s.dashboard, dashboard_targets(
             [table.targets() for table in s.teams.values()])).routes())
         # Hostile clients: bodies are never decompressed (platforms do not compress webhooks,
@@ -283,7 +293,8 @@ class Bridge:
         """The start-up steps, in order; shutdown runs their second halves in reverse."""
         socket_mode = [self._socket] if self.slack_socket is not None else []
         return [self._session, self._listen, self._store, self._console, self._connectors,
-                self._worker, self._snoozes, self._targets, self._retention, *socket_mode,
+                self._worker, self._snoozes, self._targets, self._retention, self._digest,
+                *socket_mode,
                 self._serve]
 
     async def start(self) -> None:
@@ -380,6 +391,16 @@ class Bridge:
             yield
         finally:
             await self.snoozes.stop()
+
+    async def _digest(self, _: web.Application) -> AsyncIterator[None]:
+        self.step = "digest"
+        if self.digest is not None:
+            await self.digest.start()  # checks every 30 s; once across instances
+        try:
+            yield
+        finally:
+            if self.digest is not None:
+                await self.digest.stop()
 
     async def _retention(self, _: web.Application) -> AsyncIterator[None]:
         self.step = "retention"

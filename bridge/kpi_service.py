@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from bridge.report import CalendarHours, build_query
+from bridge.report import DAY, CalendarHours, build_query, midnights, summary_lines
 from storage.base import By, KpiReport, Store
 
 CACHE_SECONDS = 10.0
@@ -47,6 +47,7 @@ class Kpis:
     zone: ZoneInfo
     hours: CalendarHours
     clock: Callable[[], float]
+    members: dict[str, frozenset[str]] = field(default_factory=dict)  # team -> (empty: all)
     cache_seconds: float = CACHE_SECONDS
     _cache: dict[tuple[object, ...], tuple[float, KpiReport]] = field(default_factory=dict)
 
@@ -63,3 +64,44 @@ class Kpis:
                 self._cache.clear()
             self._cache[key] = (time.monotonic(), found)
         return found
+
+    def _today(self, now: float) -> float:
+        return midnights(now, now + 1, self.zone)[0]
+
+    async def stats(self, channel: str, period: str) -> tuple[str, list[str]] | None:
+        """`!stats`: the figures of the team whose channel this is, for today, the week or
+        the month up to now."""
+        team = self.channels.get(channel)
+        if team is None:
+            return None
+        now = self.clock()
+        today = self._today(now)
+        start = {"today": today, "week": today - 6 * DAY, "month": today - 29 * DAY}[period]
+        report = await self.report(start, now, team=team, cached=True)
+        return team, summary_lines(report.totals)
+
+    async def home(self, user: str) -> list[tuple[str, list[str]]]:
+        """Today's figures of each team the agent is in (a team without members: everyone's)."""
+        now = self.clock()
+        out = []
+        for team in sorted(set(self.channels.values())):
+            members = self.members.get(team, frozenset())
+            if members and user not in members:
+                continue
+            report = await self.report(self._today(now), now, team=team, cached=True)
+            out.append((team, summary_lines(report.totals)))
+        return out
+
+    async def digest(self, due: float, every: str) -> str:
+        """The digest posted at `due`: the week (or day) before it, in total and per team."""
+        start = due - (7 if every == "weekly" else 1) * DAY
+        report = await self.report(start, due, by="team")
+        sections = [("All teams", summary_lines(report.totals))]
+        sections += [(f"Team {k}", summary_lines(f))
+                     for k, f in sorted(report.groups.items()) if k]
+        when = "last week" if every == "weekly" else "yesterday"
+        lines = [f"*Support KPIs, {when}*"]
+        for name, body in sections:
+            lines.append(f"*{name}*")
+            lines.extend(f"• {ln}" for ln in body)
+        return "\n".join(lines)

@@ -431,6 +431,11 @@ class Store(Protocol):
         """The figures of storage/kpi.py for a period (read apart from the write path)."""
         ...
 
+    async def claim_digest(self, key: str, take: bool, now: float) -> bool:
+        """Take the posting of the KPI digest `key` (True: this caller posts it), or give it
+        back (`take` False) after a failed post."""
+        ...
+
     # -- automatic answers (issue 21) ---------------------------------------------------------
     async def auto_facts(self, conversation_id: ConversationId,
                          message_id: MessageId) -> AutoFacts:

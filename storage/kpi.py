@@ -46,7 +46,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from storage.query import Tx, rows
+from storage.query import Tx, execute, rows
 
 By = Literal["channel", "agent", "team", "day"]
 TARGET_KINDS = ("first_response", "next_response", "resolution")
@@ -464,3 +464,15 @@ def _backlog(q: KpiQuery, totals: Figures, groups: dict[str, Figures]) -> Tx[lis
                                    r["assignee"], since))
     waiting.sort(key=lambda w: (w.waiting_since, w.conversation_id))
     return waiting[:q.oldest]
+
+
+def claim_digest(key: str, take: bool, now: float) -> Tx[bool]:
+    """Take (or give back) the posting of one digest: True for the one caller that took it."""
+    if not take:
+        yield from execute("DELETE FROM connector_state WHERE connector = 'reports' AND key = ?",
+                           key)
+        return True
+    done = yield from execute(
+        "INSERT INTO connector_state (connector, key, value, updated_at) VALUES ('reports', ?,"
+        " 'posted', ?) ON CONFLICT DO NOTHING", key, now)
+    return done == 1

@@ -326,6 +326,9 @@ class SQLStore(ABC):
                    hours: kpi.BusinessHours | None = None) -> kpi.KpiReport:
         return await self._read_aside(lambda: kpi.kpis(query, hours))
 
+    async def claim_digest(self, key: str, take: bool, now: float) -> bool:
+        return await self._write(lambda: kpi.claim_digest(key, take, now))
+
     # -- automatic answers (issue 21) ---------------------------------------------------------
     async def auto_facts(self, conversation_id: ConversationId,
                          message_id: MessageId) -> AutoFacts:

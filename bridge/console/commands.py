@@ -29,6 +29,7 @@ from bridge.console.render import (
     TEMPLATE_ACTION,
 )
 from bridge.console.slack import SlackConsole
+from bridge.console.stats import StatsCommand
 from bridge.console.transfer import NAMES as TEAMS
 from bridge.console.transfer import TeamActions, TeamCommands
 from connectors.base import SendError
@@ -120,6 +121,8 @@ class ConsoleCommands:
         self.ownership = OwnershipCommands(console, actions, self._allowed, self._set)
         self.teams = TeamCommands(console, actions, self._allowed)
         self.queue = QueueCommands(console, actions)
+        self.stats = StatsCommand(console)
+        self.queue.extra_home = self.stats.home_blocks
 
     def register(self, bolt: Any) -> None:
         self.continuity.register(bolt)
@@ -180,11 +183,15 @@ class ConsoleCommands:
         if name == "queue":
             await self.queue.command(reply)
             return
+        if name == "stats":
+            await self.stats.command(reply, rest)
+            return
         status = COMMANDS.get(name)
         if status is None:
             prefix = self.console.settings.command_prefix
             known = ", ".join(f"{prefix}{c}" for c in (*OWNERSHIP, *COMMANDS, "template",
-                                                       *CONTINUITY, *TEAMS, "queue"))
+                                                       *CONTINUITY, *TEAMS, "queue",
+                                                       "stats"))
             await self.console.ephemeral(
                 reply.slack_user, f"Unknown command `{name}`; this thread knows {known}. "
                 "Nothing was sent to the customer.", reply.thread_ts)
