@@ -242,13 +242,13 @@ def kpis(q: KpiQuery, hours: BusinessHours | None = None) -> Tx[KpiReport]:
         f"{_team_filter(q, params)} AND (ch.new_value = 'closed' OR ch.old_value = 'closed')",
         *params)
     resolution: dict[str, list[float]] = defaultdict(list)
-    for r in found:
-        k = str(r["k"])
-        if r["new"] == "closed":
+    for k_raw, old, new, d in found:
+        k = str(k_raw)
+        if new == "closed":
             for f in both(k):
                 f.conversations_closed += 1
-            resolution[k].append(float(r["d"]))
-        elif r["old"] == "closed":
+            resolution[k].append(float(d))
+        elif old == "closed":
             for f in both(k):
                 f.conversations_reopened += 1
     _stats(q, totals, groups, resolution, "resolution_seconds")
@@ -331,17 +331,16 @@ def _waits(q: KpiQuery, hours: BusinessHours | None, totals: Figures,
     current, asked, answers, asked_key = -1, 0.0, 0, ""
     waiting = False
     start, end = q.start, q.end
-    for r in found:
-        cid = r["cid"]
+    for k_raw, cid, d, t, who, channel in found:  # positional: the hot loop of the KPIs
         if cid != current:
             current, answers, waiting = cid, 0, False
-        if r["d"] == "in":
+        if d == "in":
             if not waiting:
-                waiting, asked, asked_key = True, r["t"], str(r["k"])
+                waiting, asked, asked_key = True, t, str(k_raw)
             continue
         if waiting and start <= asked < end:
-            k = str(r["who"] or "") if q.by == "agent" else asked_key
-            wait = r["t"] - asked
+            k = str(who or "") if q.by == "agent" else asked_key
+            wait = t - asked
             if answers:
                 later[k].append(wait)
             else:
@@ -349,13 +348,13 @@ def _waits(q: KpiQuery, hours: BusinessHours | None, totals: Figures,
                 if hours is None:
                     first_business[k].append(wait)
                 else:
-                    team = q.channels.get(str(r["channel"]), "")
+                    team = q.channels.get(str(channel), "")
                     cal = calendars.get(team)
                     if cal is None:
                         # A week past the end: a wait asked before the end may end later.
                         cal = calendars[team] = _Cumulative(
                             hours.intervals(team, start, end + 7 * 86400))
-                    first_business[k].append(cal.at(r["t"]) - cal.at(asked))
+                    first_business[k].append(cal.at(t) - cal.at(asked))
         waiting = False
         answers += 1
     _stats(q, totals, groups, first, "first_response_seconds")
