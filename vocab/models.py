@@ -152,6 +152,9 @@ class Message(BaseModel):
     # Inbound: the identity it came from; outbound: the identity it goes to (the customer's
     # latest channel when written, or the one the agent picked with `!via`).
     identity_id: IdentityId | None = None
+    # Who produced it: 'person' (the customer or an agent), 'auto' (a closed reply or a
+    # greeting), 'faq' (an FAQ answer), 'survey'.  Only a person's reply is an agent's response.
+    origin: str = "person"
 
 
 class InboundMessage(FromOutside):
