@@ -29,7 +29,7 @@ from connectors.base import (
     too_large,
 )
 from connectors.meta import signature
-from connectors.meta.graph import META_CDN_HOSTS, GraphClient, GraphError
+from connectors.meta.graph import META_CDN_HOSTS, ErrorMapper, GraphClient, GraphError
 from connectors.whatsapp.outbound import (
     TEXT_LIMIT,
     WINDOW,
@@ -170,7 +170,7 @@ class WhatsAppConnector(Connector):
             self._to_mark.pop(address, None)
 
     # -- Graph calls ---------------------------------------------------------------------------
-    def _errors(self, address: str, number: PhoneNumber) -> Any:
+    def _errors(self, address: str, number: PhoneNumber) -> ErrorMapper:
         def errors(error: GraphError) -> SendError:
             return self._send_error(error, address, number)
         return errors
@@ -207,7 +207,8 @@ class WhatsAppConnector(Connector):
                              code=label, retryable=False)
         return SendError(f"WhatsApp refused it: {title}", code=label, retryable=False)
 
-    async def _call(self, method: str, path: str, errors: Any, **kwargs: Any) -> dict[str, Any]:
+    async def _call(self, method: str, path: str, errors: ErrorMapper,
+                    **kwargs: Any) -> dict[str, Any]:
         data = await self._client.call(method, path, self.settings.access_token, errors,
                                        **kwargs)
         self._token_dead = False
@@ -318,9 +319,8 @@ class WhatsAppConnector(Connector):
                 self._errors("", number),
                 params={"fields": "name,language,status,components", "limit": "250"})
             self._templates = template_names(data)
-        except (SendError, WebhookRejected) as exc:
-            log.warning("whatsapp templates could not be listed: %s", getattr(
-                exc, "message", exc))
+        except SendError as exc:
+            log.warning("whatsapp templates could not be listed: %s", exc.describe())
         self._templates_at = time.monotonic()
 
     def templates(self, address: str) -> Sequence[str]:
