@@ -40,6 +40,7 @@ TABLES: tuple[tuple[str, str], ...] = (
     ("surveys", "id"),
     ("audit_log", "id"),
     ("privacy_jobs", "job"),
+    ("auto_answers", "id"),
 )
 # Not copied: `leases` (who works what right now; meaningless in another database).
 NOT_COPIED = frozenset({"leases"})
