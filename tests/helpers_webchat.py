@@ -7,6 +7,8 @@ import hashlib
 import hmac
 import html
 import socket
+import struct
+import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -20,6 +22,17 @@ from tests.conftest import Harness, HarnessFactory
 from tests.waiting import poll
 
 SITE = "shop"
+
+
+def png(size: int = 8, rgb: tuple[int, int, int] = (200, 80, 40)) -> bytes:
+    """A real PNG of one colour (an agent's picture)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    rows = b"".join(b"\x00" + bytes(rgb) * size for _ in range(size))
+    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 IDENTITY_SECRET = "site-identity-secret-0123456789"
 
 
@@ -63,6 +76,10 @@ async def shop_site(lang: str = "en") -> AsyncIterator[ShopSite]:
     app = web.Application()
     app.router.add_get("/", site.page)
     app.router.add_get("/other", site.page)
+
+    async def avatar(_: web.Request) -> web.Response:
+        return web.Response(body=png(), content_type="image/png")
+    app.router.add_get("/avatar.png", avatar)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     tcp = web.TCPSite(runner, "127.0.0.1", 0)
@@ -79,7 +96,7 @@ async def webchat_harness(make_harness: HarnessFactory, site: ShopSite,
     """The real bridge with one web chat site allowing `site`'s origin; `keys` go into the
     site's table."""
     table: dict[str, TomlValue] = {
-        "enabled": True,
+        "enabled": True, "avatar_origins": [site.origin],
         "sites": [{"id": SITE, "allowed_origins": [site.origin], "title": "Chat with Acme",
                    "identity_secret": IDENTITY_SECRET, **keys}],
     }

@@ -11,7 +11,7 @@ import time
 from playwright.async_api import Browser, Request, expect
 
 from tests.browser import screenshot
-from tests.conftest import CHANNEL, HarnessFactory
+from tests.conftest import AGENT, CHANNEL, HarnessFactory
 from tests.helpers_webchat import (
     chat_button,
     chat_log,
@@ -38,6 +38,8 @@ async def test_a_visitor_and_an_agent_talk(browser: Browser,
         def seen(request: Request) -> None:
             requested.append(request.url)
         page.on("request", seen)
+        profile = h.slack.users[AGENT]["profile"]  # Dana's Slack picture, on another host
+        profile["image_72"] = f"{site.origin}/avatar.png"
         await page.goto(f"{site.origin}/?from=ad", referer="https://search.example/q=socks")
         await expect(chat_button(page)).to_be_visible()
         await open_and_say(page, "Do the socks come in blue?")
@@ -57,6 +59,12 @@ async def test_a_visitor_and_an_agent_talk(browser: Browser,
             timeout=1000)
         assert time.monotonic() - started < 1.0
         await expect(chat_log(page).get_by_text("Dana", exact=True)).to_be_visible()
+        picture = chat_log(page).locator("img.av")
+        await expect(picture).to_have_count(1)
+        assert str(await picture.get_attribute("src")).startswith(f"{h.url}/webchat/avatar/")
+        await page.wait_for_function(
+            "() => { const i = document.querySelector('[data-bridge-chat]').shadowRoot"
+            ".querySelector('img.av'); return i && i.complete && i.naturalWidth === 8; }")
         await screenshot(page, "webchat-conversation")
 
         # First open: only the site and the bridge were asked, and little was transferred.

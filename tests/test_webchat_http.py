@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import Harness, HarnessFactory
+from tests.conftest import AGENT, Harness, HarnessFactory
 from tests.helpers_webchat import user_hash, webchat_thread
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -178,3 +178,17 @@ async def test_every_webchat_route_is_in_the_readme(make_harness: HarnessFactory
               if r.method != "HEAD" and r.resource is not None}
     assert {"GET /widget.js", "POST /webchat/config", "GET /webchat/ws"} <= served
     assert sorted(s for s in served - rows if "{" not in s) == []
+
+
+async def test_pictures_only_from_allowed_hosts(make_harness: HarnessFactory) -> None:
+    h = await bridge(make_harness)
+    h.slack.users[AGENT]["profile"]["image_72"] = "http://127.0.0.1:9/not-slack.png"
+    ws = await connect(h)
+    await say(ws, "Hello", "c-1")
+    assert await h.agent_says(await webchat_thread(h), "Hi") == 200
+    pushed = await ws.receive_json(timeout=5)
+    assert pushed["author"] == {"name": "Dana", "avatar": ""}  # not fetched, not linked
+    await ws.close()
+    for key in ("0" * 32, "nope"):
+        async with h.session.get(f"{h.url}/webchat/avatar/{key}") as resp:
+            assert resp.status == 404

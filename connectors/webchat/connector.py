@@ -7,7 +7,10 @@ the visitor has open, and a page that reconnects asks for what it missed (`resum
 
 from __future__ import annotations
 
+import base64
 import gzip
+import hashlib
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,7 +20,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from pydantic import BaseModel
 
-from connectors.base import Connector, ConnectorContext, SendError, Unauthorized
+from connectors.base import Connector, ConnectorContext, SendError, Unauthorized, fetch_media
 from connectors.webchat.mailbox import Mailbox, message_frame
 from connectors.webchat.protocol import (
     USER_ID,
@@ -36,9 +39,13 @@ from connectors.webchat.protocol import (
 from connectors.webchat.settings import Site, WebchatSettings
 from vocab.models import InboundMessage, OutboundMessage, SendReceipt
 from vocab.mrkdwn import mrkdwn_escape
+from vocab.untrusted import HostRule
 
 log = logging.getLogger(__name__)
 MAX_FRAME = 64 * 1024
+MAX_AVATAR = 256 * 1024
+AVATAR_TYPES = {b"\x89PNG": "image/png", b"\xff\xd8\xff": "image/jpeg", b"GIF8": "image/gif",
+                b"RIFF": "image/webp"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +83,7 @@ class WebchatConnector(Connector):
         self.secret = b""
         self.script = b""
         self.script_gz = b""
+        self.avatar_rule = HostRule.of(settings.avatar_hosts, settings.avatar_origins)
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -98,7 +106,8 @@ class WebchatConnector(Connector):
     # -- HTTP -----------------------------------------------------------------------------
     def routes(self) -> Sequence[web.RouteDef]:
         return [web.get("/widget.js", self.widget), web.post("/webchat/config", self.config),
-                web.get("/webchat/ws", self.socket)]
+                web.get("/webchat/ws", self.socket),
+                web.get("/webchat/avatar/{key}", self.avatar)]
 
     async def verify(self, request: web.Request, body: bytes) -> None:
         raise Unauthorized("the web chat has no webhook")
@@ -261,8 +270,43 @@ class WebchatConnector(Connector):
         if msg.choices is not None and msg.choices.fallback:
             text = f"{text}\n\n{msg.choices.fallback}"
         item = {"id": int(msg.message_id), "from": "agent",
-                "author": {"name": msg.author_name, "avatar": ""},
+                "author": {"name": msg.author_name, "avatar": await self._avatar(msg)},
                 "text": text, "sent_at": self.ctx.clock()}
         await self.mailbox.add(msg.address, item)
         await self.mailbox.push(msg.address, message_frame(item))
         return SendReceipt(platform_message_ids=(f"webchat-{msg.message_id}",))
+
+    # -- agents' pictures, served by the bridge ---------------------------------------------
+    async def _avatar(self, msg: OutboundMessage) -> str:
+        """The bridge's URL of the author's picture ("" when there is none or it cannot be
+        fetched: the page shows an initial instead).  Fetched once, kept in the state."""
+        url = msg.author_avatar
+        if not url:
+            return ""
+        key = hashlib.sha256(url.encode()).hexdigest()[:32]
+        link = f"{self.ctx.public_url}/webchat/avatar/{key}"
+        if await self.ctx.state.get(f"avatar:{key}"):
+            return link
+        try:
+            data = await fetch_media(self.ctx.session, url, self.avatar_rule, MAX_AVATAR,
+                                     "the agent's picture")
+        except SendError as exc:
+            log.info("webchat: no avatar for %s: %s", msg.author_name, exc.code)
+            return ""
+        kind = next((t for magic, t in AVATAR_TYPES.items() if data.startswith(magic)), None)
+        if kind is None:
+            return ""
+        await self.ctx.state.set(f"avatar:{key}", json.dumps(
+            {"type": kind, "data": base64.b64encode(data).decode()}))
+        return link
+
+    async def avatar(self, request: web.Request) -> web.StreamResponse:
+        key = request.match_info["key"]
+        raw = await self.ctx.state.get(f"avatar:{key}") if len(key) == 32 else None
+        if not raw:
+            return web.json_response({"error": "unknown picture"}, status=404)
+        found = json.loads(raw)
+        return web.Response(body=base64.b64decode(found["data"]), content_type=found["type"],
+                            headers={"Cache-Control": "public, max-age=86400",
+                                     "X-Content-Type-Options": "nosniff",
+                                     "Cross-Origin-Resource-Policy": "cross-origin"})

@@ -86,6 +86,10 @@ class WebchatSettings(BaseModel):
     connections_per_minute: int = Field(default=30, ge=1)  # per client address
     heartbeat_seconds: float = Field(default=25.0, gt=0, le=300)
     history_size: int = Field(default=200, ge=10, le=2000)  # messages kept for resume
+    # Where agents' pictures may be fetched from (served to pages by the bridge itself).
+    avatar_hosts: list[str] = Field(
+        default_factory=lambda: [".slack-edge.com", "secure.gravatar.com"])
+    avatar_origins: list[str] = Field(default_factory=list)  # a stand-in's; only tests set it
 
     @model_validator(mode="after")
     def _unique(self) -> WebchatSettings:
