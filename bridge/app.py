@@ -236,6 +236,7 @@ class Bridge:
             app.add_routes(events.routes())
         for connector in self.connectors.values():
             app.add_routes(connector.routes())
+        app.on_shutdown.append(self._close_long_lived)
         # Hostile clients: bodies are never decompressed (platforms do not compress webhooks,
         # and a gzip bomb would inflate in the parser before any check); an idle keep-alive
         # connection closes after keepalive_timeout; the rest of an unread body is read and
@@ -258,6 +259,14 @@ class Bridge:
             return await self.router.ingest(items)
         finally:
             self.metrics.commit_seconds.observe(time.perf_counter() - started)
+
+    async def _close_long_lived(self, _: web.Application) -> None:
+        for connector in self.connectors.values():
+            try:
+                await connector.shutdown()
+            except Exception as exc:
+                log.warning("closing %s's connections failed: %s", connector.name,
+                            type(exc).__name__)
 
     @property
     def ready(self) -> bool:

@@ -109,6 +109,7 @@ class CustomerSide:
         return OutboundMessage(
             message_id=msg.id, conversation_id=conv.id, address=conv.address,
             text=mrkdwn_to_plain(msg.text, names).strip(), author_name=agent.name,
+            author_avatar=agent.avatar,
             mrkdwn=msg.text, mentions=names,
             last_inbound_at=None if identity is None else identity.last_inbound_at,
         )

@@ -43,6 +43,7 @@ class Agent:
     name: str
     allowed: bool
     reason: str = ""
+    avatar: str = ""  # the profile picture's URL (image_72), for the web chat
 
 
 @dataclass(frozen=True)
@@ -312,6 +313,8 @@ class SlackConsole:
             reason = "deactivated users cannot answer customers"
         elif not name:
             reason = "the author has no display or real name in Slack"
-        agent = Agent(user_id=user_id, name=name, allowed=not reason, reason=reason)
+        avatar = profile.get("image_72") or profile.get("image_48") or ""
+        agent = Agent(user_id=user_id, name=name, allowed=not reason, reason=reason,
+                      avatar=avatar if isinstance(avatar, str) else "")
         self._agents[user_id] = (time.monotonic(), agent)
         return agent
