@@ -145,7 +145,7 @@ class AutoAnswers:
             if out:
                 text = render_text(self._text("person_coming", language), variables)
                 out += await self.store.send_auto(conv.id, "person_coming", "", text, "faq",
-                                                  AutoAnswered(origin="faq", text=text), now)
+                                                  AutoAnswered(origin="handover", text=text), now)
             return out
         if not facts.customer_wrote_since_faq:
             return []

@@ -6,6 +6,8 @@ agent closes the conversation with the button on the thread's parent.  Then a cu
 on WhatsApp (through Twilio): a reply within 24 hours goes out, one a day later is held back
 and an approved template is sent with a button instead, and the customer's STOP is respected.
 An agent claims a conversation and snoozes it; the clock moves and it opens again.
+On a Saturday a closed team answers by itself: a closed reply, an FAQ answer, and "agent"
+hands over to a person (bridge/demo_auto.py).
 No account, no network beyond 127.0.0.1.
 """
 
@@ -27,6 +29,7 @@ import aiohttp
 
 from bridge.app import Bridge
 from bridge.console.render import CLOSE_ACTION
+from bridge.demo_auto import AutoAct, auto_config
 from bridge.demo_teams import TEAM_CONFIG, TeamsAct
 from bridge.registry import settings_registry
 from bridge.settings import load_settings
@@ -245,7 +248,8 @@ async def _play(workdir: Path, out: list[str]) -> bool:
             telegram_api_url=telegram.base_url, telegram_file_url=telegram.file_base_url,
             secrets=Secrets(slack.bot_token or "", SIGNING_SECRET, telegram.token,
                             WEBHOOK_SECRET),
-            overrides={**TEAM_CONFIG, "outbox": {"base_delay": 0.2}, "connectors.twilio": {
+            overrides={**auto_config(workdir, TEAM_CONFIG, AGENT), "outbox": {"base_delay": 0.2},
+                       "connectors.twilio": {
                 "enabled": True, "account_sid": DEFAULT_ACCOUNT_SID,
                 "auth_token": DEFAULT_AUTH_TOKEN, "whatsapp_from": WHATSAPP_FROM,
                 "api_base_url": twilio.base_url,
@@ -341,7 +345,8 @@ async def _play(workdir: Path, out: list[str]) -> bool:
             ok = await OwnershipAct(whatsapp, telegram).play(out, session) and ok
             ok = await HandoffAct(whatsapp, telegram).play(out, session) and ok
             teams = TeamsAct(slack, telegram, agent, CHANNEL, AGENT, readable)
-            return await teams.play(out, session) and ok
+            ok = await teams.play(out, session) and ok
+            return await AutoAct(slack, telegram, clock, readable).play(out, session) and ok
         finally:
             await bridge.stop()
 
