@@ -200,6 +200,9 @@ class InboundMessage(FromOutside):
     # platform says the sender uses (Telegram's `language_code`), when it says one.
     inbox: str | None = None
     language: str | None = None
+    # The id of the `Choice` the customer picked (a WhatsApp reply button or list row, a
+    # Telegram inline button, a Messenger quick reply), when the message is such an answer.
+    choice: str | None = None
 
 
 class AgentReply(FromOutside):
