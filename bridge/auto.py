@@ -100,11 +100,13 @@ class AutoAnswers:
         conv = await self.store.get_conversation(result.conversation_id)
         if conv is None:
             return []
+        team = self.routing.by_channel(conv.slack_channel) or self.routing.default
+        table = self.teams.get(team.name) or TeamSettings()
+        if self.faq is None and table.closed_reply is False and table.greeting is False:
+            return []  # this team answers by itself in no way
         identity = await self.store.get_identity(conv.identity_id)
         if identity is not None and identity.opted_out_at is not None:
             return []  # the channel's rule: nothing goes out, automatic least of all
-        team = self.routing.by_channel(conv.slack_channel) or self.routing.default
-        table = self.teams.get(team.name) or TeamSettings()
         facts = await self.store.auto_facts(conv.id, result.message_id)
         now = self.clock()
         language = language_of(item.language, team.language)
