@@ -27,13 +27,21 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from bridge.auto_texts import builtin, choose, duration, language_of, when
-from bridge.faq import Faq, FaqSettings, PersonWords
+from bridge.customer_side import choices_payload
+from bridge.faq import PERSON_CHOICE, Faq, FaqSettings, PersonWords
 from bridge.outbox import OutboxWorker
 from bridge.teams import Routing, Team, TeamSettings
 from bridge.templates import TemplateError, render_text
 from storage.base import AutoFacts, Store, StoreError
 from vocab.events import AutoAnswered, PersonRequested
-from vocab.models import Conversation, InboundMessage, IngestResult, OutboxItem
+from vocab.models import (
+    Choice,
+    Choices,
+    Conversation,
+    InboundMessage,
+    IngestResult,
+    OutboxItem,
+)
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +147,7 @@ class AutoAnswers:
                    period: str) -> list[OutboxItem]:
         if self.faq is None or facts.person_requested:
             return []
-        if self.person_words(item.text):
+        if item.choice == PERSON_CHOICE or self.person_words(item.text):
             mentions = ((facts.assignee,) if facts.assignee
                         else tuple(sorted(team.members)))
             out = await self.store.person_requested(conv.id, PersonRequested(mentions=mentions),
@@ -162,8 +170,9 @@ class AutoAnswers:
                             {**variables, "question": match.question, "answer": answer})
         text = f"{answer}\n\n{offer}" if offer else answer
         event = AutoAnswered(origin="faq", text=text, question=match.question, score=match.score)
+        button = Choice(id=PERSON_CHOICE, title=self._text("person_button", language))
         return await self.store.send_auto(conv.id, "faq", period, text, "faq", event, now,
-                                          match.score)
+                                          match.score, choices_payload(Choices(items=(button,))))
 
     def _text(self, key: str, language: str) -> str:
         own = self.faq_settings.texts.get(language) or {}

@@ -66,9 +66,10 @@ def typical_wait(channel: str | None, recent: int = 20) -> Tx[float | None]:
 
 
 def send_auto(conversation_id: int, kind: str, period: str, text: str, origin: str,
-              event: Event, now: float, score: float | None = None) -> Tx[list[OutboxItem]]:
+              event: Event, now: float, score: float | None = None,
+              payload: str = "") -> Tx[list[OutboxItem]]:
     """Queue one automatic answer, unless this conversation already had this kind in this
-    period (then nothing: an empty list)."""
+    period (then nothing: an empty list).  `payload`: the `customer_send` row's (choices)."""
     added = yield from execute(
         "INSERT INTO auto_answers (conversation_id, kind, period, score, created_at)"
         " VALUES (?, ?, ?, ?, ?) ON CONFLICT (conversation_id, kind, period) DO NOTHING",
@@ -88,7 +89,7 @@ def send_auto(conversation_id: int, kind: str, period: str, text: str, origin: s
     yield from execute("UPDATE auto_answers SET message_id = ? WHERE conversation_id = ? AND"
                        " kind = ? AND period = ?", message_id, conversation_id, kind, period)
     notice = yield from add_event(conversation_id, event, now, message_id)
-    send = yield from add_outbox(OutboxKind.CUSTOMER_SEND, conversation_id, message_id, "",
+    send = yield from add_outbox(OutboxKind.CUSTOMER_SEND, conversation_id, message_id, payload,
                                  now)
     return [notice, send]
 

@@ -426,7 +426,7 @@ class Store(Protocol):
 
     async def send_auto(self, conversation_id: ConversationId, kind: str, period: str,
                         text: str, origin: str, event: Event, now: float,
-                        score: float | None = None) -> list[OutboxItem]:
+                        score: float | None = None, payload: str = "") -> list[OutboxItem]:
         """Queue an automatic answer once per conversation, kind and period (see
         storage/auto.py); nothing when it was already given."""
         ...
