@@ -55,6 +55,8 @@ class Hours(Protocol):
 
     def next_open(self, t: float) -> float | None: ...
 
+    def business_seconds(self, start: float, end: float) -> float: ...
+
 
 CalendarOf = Callable[[str], Hours | None]  # a team's name -> its calendar (None: always open)
 
@@ -119,7 +121,8 @@ class AutoAnswers:
         now = self.clock()
         language = language_of(item.language, team.language)
         moment = self._moment(team.name, now)
-        variables = self._variables(item, conv, team, language, moment, facts, now)
+        wait = self._expected_wait(team.name, facts) if moment.open else None
+        variables = self._variables(item, conv, team, language, moment, wait, now)
         out: list[OutboxItem] = []
         quiet = table.auto_quiet_minutes * 60
         agent_recent = (facts.last_agent_reply_at is not None
@@ -184,17 +187,24 @@ class AutoAnswers:
             return Moment(open=True, next_open=None)
         return Moment(open=False, next_open=calendar.next_open(now), zone=calendar.zone)
 
+    def _expected_wait(self, team: str, facts: AutoFacts) -> float | None:
+        """The median open time the team's latest conversations waited for a person."""
+        calendar = self.calendar_of(team)
+        waits = sorted(calendar.business_seconds(a, b) if calendar is not None else b - a
+                       for a, b in facts.recent_waits)
+        return waits[len(waits) // 2] if waits else None
+
     @staticmethod
     def _variables(item: InboundMessage, conv: Conversation, team: Team, language: str,
-                   moment: Moment, facts: AutoFacts, now: float) -> dict[str, object]:
+                   moment: Moment, wait_seconds: float | None,
+                   now: float) -> dict[str, object]:
         name = item.sender_name.strip()
         zone = moment.zone or ZoneInfo(team.timezone)
         next_open = "" if moment.next_open is None else when(moment.next_open, zone, language,
                                                              now)
         iso = ("" if moment.next_open is None
                else datetime.fromtimestamp(moment.next_open, zone).isoformat(timespec="minutes"))
-        wait = ("" if facts.typical_wait is None or not moment.open
-                else duration(facts.typical_wait, language))
+        wait = "" if wait_seconds is None else duration(wait_seconds, language)
         return {"customer": {"name": name, "first_name": name.split(" ")[0] if name else ""},
                 "team": team.name, "language": language, "open": moment.open,
                 "next_open": next_open, "next_open_iso": iso, "wait": wait,

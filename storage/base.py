@@ -183,7 +183,8 @@ class AutoFacts(BaseModel):
     customer_wrote_since_faq: bool  # no FAQ answer yet, or the customer wrote after it
     first_message: bool  # the conversation's first customer message
     assignee: str | None
-    typical_wait: float | None = None  # seconds to a person's first reply, lately (median)
+    # (opened, first reply by a person) of the team channel's latest answered conversations
+    recent_waits: tuple[tuple[float, float], ...] = ()
 # -- customers' data (issue 28) -----------------------------------------------------------
 class ConversationBrief(BaseModel):
     model_config = ConfigDict(frozen=True)

@@ -92,7 +92,7 @@ async def test_one_closed_reply_per_closed_period_naming_the_next_opening(
 async def test_greeting_with_the_expected_wait_and_in_the_customers_language(
         make_harness: HarnessFactory) -> None:
     clock = OffsetClock()
-    at(clock, "2026-12-14 10:00")  # Monday, open
+    at(clock, "2026-12-11 16:55")  # Friday, five minutes before closing
     h = await make_harness({**HOURS, "teams.support": {
         "hours": "office", "greeting": True, "closed_reply": {
             "en": "Closed. Back {{ next_open }}.", "sr": "Zatvoreno do {{ next_open }}."}}},
@@ -101,13 +101,14 @@ async def test_greeting_with_the_expected_wait_and_in_the_customers_language(
     await until(lambda: len(sent_to(h, 2)) == 1, "a greeting")
     assert "Hello Ann, thank you for writing. A person will answer shortly." in sent_to(h, 2)[0]
     thread = await h.thread_of(2)
-    at(clock, "2026-12-14 10:12")
-    assert await h.agent_says(thread, "Hello!") == 200  # 12 minutes after the first message
+    at(clock, "2026-12-14 09:05")  # Monday: ten minutes of open time later (64 hours' wall)
+    assert await h.agent_says(thread, "Hello!") == 200
     await until(lambda: len(sent_to(h, 2)) == 2, "the agent's reply")
 
+    at(clock, "2026-12-14 10:00")
     await says(h, 3, "Zdravo, imam pitanje", language="sr")
     await until(lambda: len(sent_to(h, 3)) == 1, "a greeting in Serbian")
-    assert "Odgovoriće vam osoba iz tima za oko 12 minuta." in sent_to(h, 3)[0]
+    assert "Odgovoriće vam osoba iz tima za oko 10 minuta." in sent_to(h, 3)[0]
     await says(h, 3, "Još nešto", language="sr")
     assert len(sent_to(h, 3)) == 1  # a greeting starts a conversation, once
 
