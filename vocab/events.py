@@ -190,7 +190,7 @@ class AutoAnswered(_Event):
     FAQ answer (`score`: how well the customer's question matched `question`)."""
 
     kind: Literal["auto_answered"] = "auto_answered"
-    origin: Literal["closed", "greeting", "faq"]
+    origin: Literal["closed", "greeting", "faq", "handover"]
     text: str
     question: str = ""  # the FAQ phrasing that matched
     score: float | None = None
