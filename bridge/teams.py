@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from bridge.auto_texts import check_texts
 from bridge.hours import parse_duration
 from vocab.models import InboundMessage
 
@@ -64,6 +65,12 @@ class TeamSettings(_Strict):
             ("first_response", self.first_response), ("next_response", self.next_response),
             ("resolution", self.resolution)) if value is not None}
 
+    # Automatic answers (issue 21, bridge/auto.py): false (off), true (the built-in texts in
+    # the customer's language), one template, or a table of templates by language.
+    closed_reply: bool | str | dict[str, str] = False
+    greeting: bool | str | dict[str, str] = False
+    auto_quiet_minutes: float = Field(10.0, ge=0, le=24 * 60)  # after a person's reply
+
     @field_validator("members")
     @classmethod
     def _members(cls, value: list[str]) -> list[str]:
@@ -87,6 +94,11 @@ class TeamSettings(_Strict):
     @classmethod
     def _language(cls, value: str) -> str:
         return iso639(value)
+
+    @field_validator("closed_reply", "greeting")
+    @classmethod
+    def _auto_text(cls, value: bool | str | dict[str, str]) -> bool | str | dict[str, str]:
+        return check_texts(value)
 
 
 def iso639(value: str) -> str:

@@ -174,6 +174,19 @@ class MediaFile(BaseModel):
     data: bytes
 
 
+class AutoFacts(BaseModel):
+    """What automatic answers decide from (issue 21), for one customer message."""
+
+    model_config = ConfigDict(frozen=True)
+
+    last_agent_reply_at: float | None  # a person's reply from Slack (never an automatic one)
+    person_requested: bool  # the customer asked for a person: the FAQ stays quiet
+    customer_wrote_since_faq: bool  # no FAQ answer yet, or the customer wrote after it
+    first_message: bool  # the conversation's first customer message
+    assignee: str | None
+    typical_wait: float | None = None  # seconds to a person's first reply, lately (median)
+
+
 class Store(Protocol):
     async def open(self) -> None: ...
 
@@ -367,4 +380,22 @@ class Store(Protocol):
 
     async def targets(self, conversation_id: ConversationId) -> list[Target]:
         """Every target of a conversation, oldest first (the KPIs read them)."""
+        ...
+
+    # -- automatic answers (issue 21) ---------------------------------------------------------
+    async def auto_facts(self, conversation_id: ConversationId,
+                         message_id: MessageId) -> AutoFacts:
+        """What the rules of automatic answers look at, for this customer message."""
+        ...
+
+    async def send_auto(self, conversation_id: ConversationId, kind: str, period: str,
+                        text: str, origin: str, event: Event, now: float,
+                        score: float | None = None) -> list[OutboxItem]:
+        """Queue an automatic answer once per conversation, kind and period (see
+        storage/auto.py); nothing when it was already given."""
+        ...
+
+    async def person_requested(self, conversation_id: ConversationId, event: Event,
+                               now: float) -> list[OutboxItem]:
+        """Record that the customer asked for a person (once), telling the thread."""
         ...

@@ -1,4 +1,4 @@
--- 0011: response-time targets (issue 20) beyond 0010's table.  target_seconds is the
+-- 0012: response-time targets (issue 20) beyond 0010's table.  target_seconds is the
 -- business time allowed; warn_at the instant 80 % of it is gone (moved, like due_at, when a
 -- paused clock runs again); left_seconds the business time left while paused.  One target
 -- per conversation, kind and start: of several instances starting it at once, one row stays.
