@@ -72,6 +72,8 @@ async def three_channels(h: Harness) -> tuple[int, str]:
                           time.time() + 3600, conv)
     await store.set_state("email", "mid:abc", EMAIL, time.time())
     await store.set_state("email", f"thread:{EMAIL}", "{}", time.time())
+    await store.set_state("email", f"sent:page:{EMAIL}", "1", time.time())  # keyed by it
+    await store.set_state("telegram", "offset", "4242", time.time())  # not theirs: stays
     await h.bridge.store._write(lambda: _extras(ann, conv))
     await h.drained()
     return ann, tg
@@ -140,12 +142,18 @@ async def test_find_export_erase_on_three_channels(
     await hp.drained(timeout=10)
 
     stored = everything(hp)
-    for secret in (CUSTOMER, EMAIL, str(TG_CHAT) + "'", *WORDS, "gold, card"):
+    for secret in (CUSTOMER, EMAIL, *WORDS, "gold, card"):
         assert secret not in stored, secret
+    assert hp.rows("SELECT COUNT(*) FROM identities i JOIN conversations c ON c.identity_id ="
+                   " i.id WHERE i.address = ? OR c.address = ?",
+                   (str(TG_CHAT), str(TG_CHAT))) == [(0,)]
     assert hp.rows("SELECT DISTINCT display_name, username FROM identities WHERE customer_id"
                    " = ?", (ann,)) == [("", None)]  # the other Ann Lee keeps her name
     assert hp.rows("SELECT COUNT(*) FROM customers WHERE display_name = 'Ann Lee'") == [(1,)]
     assert "the other Ann" in stored  # the other customer is untouched
+    assert hp.rows("SELECT connector, key FROM connector_state WHERE key <> 'offset' AND"
+                   " connector = 'email'") == []
+    assert hp.rows("SELECT value FROM connector_state WHERE key = 'offset'") == [("4242",)]
     assert hp.rows("SELECT COUNT(*), MIN(created_at) FROM conversations WHERE customer_id = ?",
                    (ann,)) == kpi_before
     assert hp.rows("SELECT score FROM surveys") == [(5,)]
