@@ -22,12 +22,13 @@ from storage.copy import TABLES
 from tests.conftest import AGENT, CHANNEL, Harness, HarnessFactory, bridge_env
 from tests.helpers_continuity import channels_config
 from tests.helpers_twilio import CUSTOMER, customer
+from tests.test_files import photo_update
 from vocab.models import ConversationId, CustomerId, InboundMessage
 
 EMAIL = "ann.lee@example.com"
 TG_CHAT = 4242
 OTHER_CHAT = 777
-WORDS = ("telegram words", "sms words", "email words", "my card ends 4417")
+WORDS = ("telegram words", "sms words", "email words", "my card ends 4417", "my receipt")
 
 
 async def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -45,6 +46,9 @@ async def three_channels(h: Harness) -> tuple[int, str]:
     assert await h.customer_says(TG_CHAT, "telegram words", first_name="Ann",
                                  last_name="Lee") == 200
     tg = await h.thread_of(TG_CHAT)
+    photo = photo_update(h, TG_CHAT, "PHOTO1", b"\xff\xd8\xff\xe0ann", caption="my receipt")
+    assert (await h.telegram.deliver(photo, h.session))[0] == 200
+    await h.slack.wait_for("files.completeUploadExternal", 1)
     await customer(h, "sms words", address=CUSTOMER)
     router = h.bridge.router
     await router.ingest([InboundMessage(connector="email", platform_message_id="<m1@example.com>",
@@ -126,6 +130,8 @@ async def test_find_export_erase_on_three_channels(
     assert "the other Ann" not in json.dumps(doc)
     assert {m["channel"] for c in doc["conversations"] for m in c["messages"]
             if m["direction"] == "in"} == {"telegram", "sms", "email"}
+    assert [a["kind"] for c in doc["conversations"] for m in c["messages"]
+            for a in m["attachments"]] == ["photo"]
     assert [f["name"] for f in doc["custom_fields"]] == ["plan"]
     assert doc["surveys"][0]["comment"] == "my card ends 4417 was fine"
     assert {link["method"] for link in doc["links"]} == {"agent"}
@@ -164,6 +170,7 @@ async def test_find_export_erase_on_three_channels(
     thread = hp.slack.thread(CHANNEL, tg)
     assert thread[0]["text"].startswith("erased on ") and thread[0]["blocks"] == []
     assert [m["user"] for m in thread[1:]] == [AGENT]
+    assert not [f for f in hp.slack.files.values() if f.get("completed")]  # the photo too
     assert hp.slack.calls and any(c.method == "chat.delete" for c in hp.slack.calls)
     assert not any(c.method == "chat.delete" and not c.ok for c in hp.slack.calls)
 
