@@ -392,8 +392,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("table", "json"), default="table",
                    help="a table per team (default) or one JSON list")
     p.set_defaults(func=cmd_queue)
-    for p in cli_privacy.add_commands(sub, config_help):
-        p.set_defaults(func=cmd_privacy)
     p = sub.add_parser("hours", help="whether a team is open now, next opening and closing")
     p.add_argument("team", nargs="?", metavar="TEAM", help="the team (default: support)")
     p.add_argument("--config", help=config_help)
@@ -408,6 +406,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--format", choices=("table", "json"), default="table",
                    help="lines to read (default) or one JSON object")
     p.set_defaults(func=cmd_faq)
+    for p in cli_privacy.add_commands(sub, config_help):
+        p.set_defaults(func=cmd_privacy)
     p = sub.add_parser("demo", help="play a conversation against built-in stand-ins")
     p.add_argument("--verbose", action="store_true", help="also log what the bridge does")
     p.set_defaults(func=cmd_demo)

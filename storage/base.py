@@ -28,6 +28,7 @@ from vocab.models import (
     OutboxId,
     OutboxItem,
 )
+from vocab.targets import Active, Owed, Target, TargetChange, TargetStart
 
 
 class StoreError(Exception):
@@ -173,6 +174,17 @@ class MediaFile(BaseModel):
     data: bytes
 
 
+class AutoFacts(BaseModel):
+    """What automatic answers decide from (issue 21), for one customer message."""
+
+    model_config = ConfigDict(frozen=True)
+
+    last_agent_reply_at: float | None  # a person's reply from Slack (never an automatic one)
+    person_requested: bool  # the customer asked for a person: the FAQ stays quiet
+    customer_wrote_since_faq: bool  # no FAQ answer yet, or the customer wrote after it
+    first_message: bool  # the conversation's first customer message
+    assignee: str | None
+    typical_wait: float | None = None  # seconds to a person's first reply, lately (median)
 # -- customers' data (issue 28) -----------------------------------------------------------
 class ConversationBrief(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -235,19 +247,6 @@ class AuditEntry(BaseModel):
     customer_id: int | None
     other_customer_id: int | None
     detail: str
-
-
-class AutoFacts(BaseModel):
-    """What automatic answers decide from (issue 21), for one customer message."""
-
-    model_config = ConfigDict(frozen=True)
-
-    last_agent_reply_at: float | None  # a person's reply from Slack (never an automatic one)
-    person_requested: bool  # the customer asked for a person: the FAQ stays quiet
-    customer_wrote_since_faq: bool  # no FAQ answer yet, or the customer wrote after it
-    first_message: bool  # the conversation's first customer message
-    assignee: str | None
-    typical_wait: float | None = None  # seconds to a person's first reply, lately (median)
 
 
 class Store(Protocol):
@@ -420,6 +419,23 @@ class Store(Protocol):
         """Every open conversation, the longest-waiting customer first."""
         ...
 
+    # -- automatic answers (issue 21) ---------------------------------------------------------
+    async def auto_facts(self, conversation_id: ConversationId,
+                         message_id: MessageId) -> AutoFacts:
+        """What the rules of automatic answers look at, for this customer message."""
+        ...
+
+    async def send_auto(self, conversation_id: ConversationId, kind: str, period: str,
+                        text: str, origin: str, event: Event, now: float,
+                        score: float | None = None) -> list[OutboxItem]:
+        """Queue an automatic answer once per conversation, kind and period (see
+        storage/auto.py); nothing when it was already given."""
+        ...
+
+    async def person_requested(self, conversation_id: ConversationId, event: Event,
+                               now: float) -> list[OutboxItem]:
+        """Record that the customer asked for a person (once), telling the thread."""
+        ...
     # -- customers' data (issue 28) -----------------------------------------------------------
     async def find_people(self, query: str, limit: int = 50) -> list[PersonFound]:
         """Customers (not erased) matching a name, phone, email, @username, address or
@@ -446,21 +462,28 @@ class Store(Protocol):
         ...
 
     async def audit_entries(self, since: float, limit: int = 10_000) -> list[AuditEntry]: ...
-
-    # -- automatic answers (issue 21) ---------------------------------------------------------
-    async def auto_facts(self, conversation_id: ConversationId,
-                         message_id: MessageId) -> AutoFacts:
-        """What the rules of automatic answers look at, for this customer message."""
+    # -- response-time targets (storage/targets.py) -------------------------------------------
+    async def owed_targets(self) -> list[Owed]:
+        """Conversations not closed, with the wait that decides their targets."""
         ...
 
-    async def send_auto(self, conversation_id: ConversationId, kind: str, period: str,
-                        text: str, origin: str, event: Event, now: float,
-                        score: float | None = None) -> list[OutboxItem]:
-        """Queue an automatic answer once per conversation, kind and period (see
-        storage/auto.py); nothing when it was already given."""
+    async def active_targets(self) -> list[Active]:
+        """Targets still to be settled, with their conversation's state."""
         ...
 
-    async def person_requested(self, conversation_id: ConversationId, event: Event,
-                               now: float) -> list[OutboxItem]:
-        """Record that the customer asked for a person (once), telling the thread."""
+    async def start_target(self, plan: TargetStart, now: float) -> list[OutboxItem]:
+        """Start a target once per conversation, kind and start; the redraw it queued."""
+        ...
+
+    async def change_target(self, move: TargetChange, now: float,
+                            events: Sequence[Event] = ()) -> list[OutboxItem]:
+        """A conditional change (nothing when another instance made it first)."""
+        ...
+
+    async def shown_target(self, conversation_id: ConversationId) -> Target | None:
+        """The target a conversation's parent shows, if any."""
+        ...
+
+    async def targets(self, conversation_id: ConversationId) -> list[Target]:
+        """Every target of a conversation, oldest first (the KPIs read them)."""
         ...

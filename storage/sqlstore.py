@@ -22,6 +22,7 @@ from storage import (
     people,
     privacy,
     reads,
+    targets,
     teams,
 )
 from storage import transactions as tx
@@ -66,6 +67,7 @@ from vocab.models import (
     OutboxId,
     OutboxItem,
 )
+from vocab.targets import Active, Owed, Target, TargetChange, TargetStart
 
 T = TypeVar("T")
 
@@ -314,6 +316,20 @@ class SQLStore(ABC):
     async def queue(self) -> list[QueueEntry]:
         return await self._read(teams.queue)
 
+    # -- automatic answers (issue 21) ---------------------------------------------------------
+    async def auto_facts(self, conversation_id: ConversationId,
+                         message_id: MessageId) -> AutoFacts:
+        return await self._read(lambda: auto.auto_facts(conversation_id, message_id))
+
+    async def send_auto(self, conversation_id: ConversationId, kind: str, period: str,
+                        text: str, origin: str, event: Event, now: float,
+                        score: float | None = None) -> list[OutboxItem]:
+        return await self._write(lambda: auto.send_auto(conversation_id, kind, period, text,
+                                                        origin, event, now, score))
+
+    async def person_requested(self, conversation_id: ConversationId, event: Event,
+                               now: float) -> list[OutboxItem]:
+        return await self._write(lambda: auto.person_requested(conversation_id, event, now))
     # -- customers' data (issue 28) -------------------------------------------------------------
     async def find_people(self, query: str, limit: int = 50) -> list[PersonFound]:
         return await self._read(lambda: export.find_people(query, limit))
@@ -341,18 +357,21 @@ class SQLStore(ABC):
 
     async def audit_entries(self, since: float, limit: int = 10_000) -> list[AuditEntry]:
         return await self._read(lambda: privacy.audit_entries(since, limit))
+    async def owed_targets(self) -> list[Owed]:
+        return await self._read(targets.owed)
 
-    # -- automatic answers (issue 21) ---------------------------------------------------------
-    async def auto_facts(self, conversation_id: ConversationId,
-                         message_id: MessageId) -> AutoFacts:
-        return await self._read(lambda: auto.auto_facts(conversation_id, message_id))
+    async def active_targets(self) -> list[Active]:
+        return await self._read(targets.active)
 
-    async def send_auto(self, conversation_id: ConversationId, kind: str, period: str,
-                        text: str, origin: str, event: Event, now: float,
-                        score: float | None = None) -> list[OutboxItem]:
-        return await self._write(lambda: auto.send_auto(conversation_id, kind, period, text,
-                                                        origin, event, now, score))
+    async def start_target(self, plan: TargetStart, now: float) -> list[OutboxItem]:
+        return await self._write(lambda: targets.start(plan, now))
 
-    async def person_requested(self, conversation_id: ConversationId, event: Event,
-                               now: float) -> list[OutboxItem]:
-        return await self._write(lambda: auto.person_requested(conversation_id, event, now))
+    async def change_target(self, move: TargetChange, now: float,
+                            events: Sequence[Event] = ()) -> list[OutboxItem]:
+        return await self._write(lambda: targets.change(move, now, tuple(events)))
+
+    async def shown_target(self, conversation_id: ConversationId) -> Target | None:
+        return await self._read(lambda: targets.shown(conversation_id))
+
+    async def targets(self, conversation_id: ConversationId) -> list[Target]:
+        return await self._read(lambda: targets.of_conversation(conversation_id))
