@@ -37,6 +37,8 @@ from vocab.models import (
 from vocab.mrkdwn import mention_ids, mrkdwn_escape, mrkdwn_to_plain
 
 NO_RETRY_CODES = frozenset({"too_large", "unsupported", "disabled"})  # a Retry would not help
+# The author of automatic answers (closed replies, greetings, FAQ answers): no Slack user.
+BRIDGE_AGENT = Agent(user_id="", name="Support", allowed=True)
 OPTED_OUT_NOTICE = (":no_bell: Not sent: the customer opted out of messages on this channel "
                     "(replied STOP). Nothing goes out until they write START.")
 
@@ -76,7 +78,9 @@ class CustomerSide:
         if conv is None:
             raise SendError("the conversation is gone", retryable=False)
         agent = None
-        if msg.state is not DeliveryState.DELETED:
+        if msg.origin != "person" and msg.author_slack_user is None:
+            agent = BRIDGE_AGENT  # an automatic answer: the bridge's own words
+        elif msg.state is not DeliveryState.DELETED:
             agent = await self.console.agent(msg.author_slack_user or "")
         return msg, conv, agent
 
@@ -95,6 +99,12 @@ class CustomerSide:
 
     async def _compose(self, msg: Message, conv: Conversation, agent: Agent,
                        identity: Identity | None = None) -> OutboundMessage:
+        last_inbound = None if identity is None else identity.last_inbound_at
+        if agent is BRIDGE_AGENT:  # plain text already; marked automatic (RFC 3834, Meta)
+            return OutboundMessage(message_id=msg.id, conversation_id=conv.id,
+                                   address=conv.address, text=msg.text.strip(),
+                                   author_name=agent.name, last_inbound_at=last_inbound,
+                                   automatic=True)
         names = await self.console.names(mention_ids(msg.text))
         return OutboundMessage(
             message_id=msg.id, conversation_id=conv.id, address=conv.address,
@@ -183,12 +193,12 @@ class CustomerSide:
         line = f":outbox_tray: Sent via {identity_line(identity)}."
         return line if note is None else f"{line} {note}"
 
-    async def _publish(self, file: OutboundFile) -> str:
+    async def _publish(self, file: OutboundFile, conversation_id: int) -> str:
         """Serve a file at GET /media/<token> for a while; return its public URL."""
         token = secrets.token_urlsafe(32)
         now = self.clock()
         await self.store.put_media(token, file.filename, file.mime_type, file.data, now,
-                                   now + self.media.link_ttl_hours * 3600)
+                                   now + self.media.link_ttl_hours * 3600, conversation_id)
         return f"{self.public_url}/media/{token}"
 
     async def _send_file(self, item: OutboxItem) -> OutboxResult:
@@ -208,7 +218,7 @@ class CustomerSide:
         out = (await self._compose(msg, conv, agent, identity)).model_copy(update={"text": ""})
         file = OutboundFile(filename=name, mime_type=mime, data=data)
         if connector.fetches_media_by_url:
-            file = file.model_copy(update={"url": await self._publish(file)})
+            file = file.model_copy(update={"url": await self._publish(file, conv.id)})
         notice = None
         try:
             receipt = await connector.send_file(out, file)
@@ -216,7 +226,7 @@ class CustomerSide:
             return self._refused(item, msg, conv, f"The file {name}", exc)
         except Unsupported as exc:
             # The channel cannot carry it: the customer gets a link, the agent a note.
-            url = file.url or await self._publish(file)
+            url = file.url or await self._publish(file, conv.id)
             receipt = await connector.send(out.model_copy(update={"text": f"{name}: {url}"}))
             notice = (f":link: {mrkdwn_escape(exc.message)}, so the customer got a link to "
                       f"{mrkdwn_escape(name)} instead (valid for "

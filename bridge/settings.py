@@ -26,6 +26,8 @@ from pydantic import (
 )
 
 from bridge.config_checks import PLACEHOLDERS, Problem, first_day_problems, placeholder_problems
+from bridge.faq import FaqError, FaqSettings, faq_path, load_faq
+from bridge.hours import Calendar, HoursSettings, hours_problems, team_calendar
 from bridge.teams import RoutingSettings, Team, TeamSettings, resolve_teams, team_problems
 from storage.dialect import valid_schema_name
 
@@ -181,6 +183,23 @@ class MediaSettings(Strict):
     link_ttl_hours: float = Field(72.0, gt=0, le=24 * 365)
 
 
+class PrivacySettings(Strict):
+    """Customers' data (issue 28): who may export it from Slack, and how long it is kept."""
+
+    admins: list[str] = Field(default_factory=list)  # Slack user ids (U...) allowed to export
+    keep_messages_days: float = Field(0.0, ge=0, le=36_500)  # 0: keep; else after closing
+    keep_media_days: float = Field(0.0, ge=0, le=36_500)  # 0: until its link expires
+
+    @field_validator("admins")
+    @classmethod
+    def _user_ids(cls, value: list[str]) -> list[str]:
+        bad = [v for v in value if not re.fullmatch(r"[UW][A-Z0-9]{2,}", v)]
+        if bad:
+            raise ValueError(f"not Slack user ids: {bad} (fix: use ids such as U0123ABCD, "
+                             "from a profile's 'Copy member ID')")
+        return value
+
+
 class LoggingSettings(Strict):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"  # json: one object per line (time, level, ...)
@@ -194,18 +213,27 @@ class Settings(Strict):
     conversations: ConversationSettings = Field(default_factory=ConversationSettings)
     continuity: ContinuitySettings = Field(default_factory=ContinuitySettings)
     media: MediaSettings = Field(default_factory=MediaSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     # `[teams.<name>]`: each team's Slack channel; `support` (the default) is [slack]
     # support_channel unless its table names one.  `[[routing.rules]]`: which team a new
     # conversation goes to (see bridge/teams.py).
     teams: dict[str, TeamSettings] = Field(default_factory=dict)
+    # `[hours.<name>]`: business-hours calendars a team picks with `hours = "<name>"`.
+    hours: dict[str, HoursSettings] = Field(default_factory=dict)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    faq: FaqSettings = Field(default_factory=FaqSettings)  # issue 21: bridge/faq.py
     # validated per connector against the registry, see `load_settings`
     connectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     def resolved_teams(self) -> dict[str, Team]:
         return resolve_teams(self.teams, self.slack.support_channel,
                              self.conversations.timezone)
+
+    def calendar(self, team: str) -> Calendar:
+        """The business hours of a team (always open without `hours`, or for no such team)."""
+        table = self.teams.get(team)
+        return team_calendar(self.hours, table.hours if table else None)
 
 
 class ConfigError(Exception):
@@ -418,6 +446,13 @@ def load_settings(
         errors += [Problem(file, key, message, fix) for key, message, fix in team_problems(
             settings.teams, settings.routing.rules, sorted(registry),
             settings.slack.support_channel, PLACEHOLDERS)]
+        errors += [Problem(file, key, message, fix) for key, message, fix in hours_problems(
+            settings.hours, {name: t.hours for name, t in settings.teams.items()})]
+        if settings.faq.file:
+            try:
+                load_faq(faq_path(path, settings.faq.file))
+            except FaqError as exc:
+                errors.append(Problem(file, "faq.file", str(exc), exc.fix))
         found.extend(p for p in errors if p.key not in reported)
         warnings.extend(p for p in advice if p.key not in reported)
         if not connectors and not any(_connector_of(p.key) for p in found):
