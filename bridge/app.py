@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import aiohttp
 from aiohttp import web
 
+from bridge.canned import CannedLibrary, load_dir
 from bridge.connections import ConnectionGuard, GuardedSite, QuietServerLog, client_address
 from bridge.console.events import SlackEvents
 from bridge.console.slack import SlackConsole
@@ -27,7 +28,7 @@ from bridge.metrics import Metrics
 from bridge.outbox import OutboxWorker
 from bridge.registry import connector_class, create_store
 from bridge.router import Router
-from bridge.settings import LoadedConfig
+from bridge.settings import LoadedConfig, canned_dir
 from bridge.singleton import Singletons
 from bridge.snoozes import SnoozeWaker
 from bridge.teams import Routing
@@ -195,8 +196,13 @@ class Bridge:
                                    run_once=self.singletons.run, receipt=self.router.receipt,
                                    clock=clock, body_timeout=s.server.body_timeout)
             self.connectors[name] = connector_class(name)(table, ctx)
+        # Canned replies (issue 22): the files under [canned] dir (checked by load_settings)
+        # and the store's.  `self.canned.next_open` gives {{ hours.next_open }} once wired.
+        found = canned_dir(config.path, s)
+        self.canned = CannedLibrary(store, load_dir(found, sorted(teams))[0] if found else (),
+                                    clock=clock)
         events = SlackEvents(self.console, self.router, s.server.max_body_bytes,
-                             body_timeout=s.server.body_timeout)
+                             body_timeout=s.server.body_timeout, canned=self.canned)
         self.slack_socket: SlackSocket | None = None  # Socket Mode only
         if s.slack.mode == "socket":
             events.register_catch_all()  # after every other listener: Bolt runs the first match

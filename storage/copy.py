@@ -38,6 +38,8 @@ TABLES: tuple[tuple[str, str], ...] = (
     ("customer_fields", "customer_id, name"),
     ("response_targets", "id"),
     ("surveys", "id"),
+    ("canned_replies", "id"),
+    ("canned_previews", "token"),
 )
 # Not copied: `leases` (who works what right now; meaningless in another database).
 NOT_COPIED = frozenset({"leases"})

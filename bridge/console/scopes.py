@@ -45,6 +45,10 @@ NEEDS: tuple[SlackNeed, ...] = (
     SlackNeed("event", "reaction_removed", "reactions:read",
               "removing the close reaction reopens"),
     SlackNeed("feature", "shortcut", "commands", "the Close conversation message shortcut"),
+    # Canned replies (issue 22): posted under the agent's name and picture; the shortcuts
+    # (`commands`, above) open modals (views.open / views.update need no scope).
+    SlackNeed("feature", "post-as-agent", "chat:write.customize",
+              "a canned reply is posted under the agent's name and picture"),
     # The queue (issue 19): app_home_opened (and views.publish, below) need no scope; the
     # manifest turns the Home tab on and subscribes to the event.
     SlackNeed("event", "app_home_opened", "", "the Home tab: the agent's queue"),
@@ -52,7 +56,7 @@ NEEDS: tuple[SlackNeed, ...] = (
 # Methods that need no scope (token checks), and the Socket Mode call made with the app-level
 # token (`connections:write`, granted on the token, not in the manifest's bot scopes).
 NO_BOT_SCOPE: frozenset[str] = frozenset({"auth.test", "apps.connections.open",
-                                          "views.publish"})
+                                          "views.publish", "views.open", "views.update"})
 
 
 def bot_scopes() -> set[str]:

@@ -43,6 +43,7 @@ class Agent:
     name: str
     allowed: bool
     reason: str = ""
+    image: str = ""  # the profile picture's URL (a canned reply is posted under it)
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,34 @@ class SlackConsole:
         except Exception as exc:
             raise self._error(exc, target) from exc
         return str(resp["ts"])
+
+    async def post_as(self, agent: Agent, text: str, thread_ts: str, *, channel: str,
+                      metadata: dict[str, Any] | None = None) -> str:
+        """Post into a thread under the agent's name and picture (`chat:write.customize`):
+        what the bridge sends for them (a canned reply).  Returns the message ts."""
+        try:
+            resp = await self.client.chat_postMessage(
+                channel=channel, text=text, thread_ts=thread_ts, username=agent.name,
+                icon_url=agent.image or None, unfurl_links=False, unfurl_media=False,
+                metadata=metadata)
+        except Exception as exc:
+            raise self._error(exc, channel) from exc
+        return str(resp["ts"])
+
+    async def open_view(self, trigger_id: str, view: dict[str, Any]) -> None:
+        """Open a modal (views.open) on the click or shortcut that gave `trigger_id`."""
+        try:
+            await self.client.views_open(trigger_id=trigger_id, view=view)
+        except Exception as exc:
+            raise self._error(exc, "views.open") from exc
+
+    async def update_view(self, view_id: str, view: dict[str, Any],
+                          hash: str | None = None) -> None:
+        """Redraw an open modal (views.update)."""
+        try:
+            await self.client.views_update(view_id=view_id, view=view, hash=hash)
+        except Exception as exc:
+            raise self._error(exc, "views.update") from exc
 
     async def find_posted(self, outbox_id: int, thread_ts: str | None, since: float,
                           *, channel: str | None = None) -> str | None:
@@ -312,6 +341,8 @@ class SlackConsole:
             reason = "deactivated users cannot answer customers"
         elif not name:
             reason = "the author has no display or real name in Slack"
-        agent = Agent(user_id=user_id, name=name, allowed=not reason, reason=reason)
+        image = str(profile.get("image_192") or profile.get("image_72") or "")
+        agent = Agent(user_id=user_id, name=name, allowed=not reason, reason=reason,
+                      image=image)
         self._agents[user_id] = (time.monotonic(), agent)
         return agent

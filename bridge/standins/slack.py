@@ -17,6 +17,7 @@ from bridge.standins.base import Injection, JSONDict, read_params
 from bridge.standins.slack_events import SlackEventSender, TsClock
 from bridge.standins.slack_history import history_page
 from bridge.standins.slack_socket import SocketAck, SocketModeStandin
+from bridge.standins.slack_views import modal_open, modal_update
 
 __all__ = ["ALL_SCOPES", "METHOD_SCOPES", "SlackEventSender", "SlackStandin", "SocketAck",
            "TsClock", "manifest_scopes"]
@@ -38,9 +39,11 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "files.getUploadURLExternal": ("files:write",),
     "files.completeUploadExternal": ("files:write",),
 }
+CUSTOMIZE_SCOPE = "chat:write.customize"  # username / icon_url on chat.postMessage
 DOWNLOAD_SCOPE = "files:read"  # url_private / url_private_download
 ALL_SCOPES: frozenset[str] = frozenset(
-    {scope for scopes in METHOD_SCOPES.values() for scope in scopes} | {DOWNLOAD_SCOPE})
+    {scope for scopes in METHOD_SCOPES.values() for scope in scopes}
+    | {DOWNLOAD_SCOPE, CUSTOMIZE_SCOPE})
 # The app manifest admins install from, in a checkout (absent from an installed wheel).
 MANIFEST = Path(__file__).resolve().parents[2] / "config" / "slack-app-manifest.yml"
 
@@ -93,6 +96,8 @@ class SlackStandin(SocketModeStandin):
         self.messages: list[JSONDict] = []
         self.ephemerals: list[JSONDict] = []
         self.home_views: dict[str, JSONDict] = {}  # views.publish: user -> the Home tab shown
+        self.views: dict[str, JSONDict] = {}  # views.open / views.update: id -> modal shown
+        self._view_seq = itertools.count(1)
         self.files: dict[str, JSONDict] = {}
         self.users: dict[str, JSONDict] = {}
         self.reactions: dict[tuple[str, str], list[str]] = {}
@@ -113,6 +118,8 @@ class SlackStandin(SocketModeStandin):
             "reactions.remove": self._m_reactions_remove,
             "conversations.info": self._m_conversations_info,
             "views.publish": self._m_views_publish,
+            "views.open": self._m_views_open,
+            "views.update": self._m_views_update,
             "conversations.history": self._m_history,
             "conversations.replies": self._m_replies,
             "files.getUploadURLExternal": self._m_get_upload_url,
@@ -147,7 +154,9 @@ class SlackStandin(SocketModeStandin):
             "real_name": real_name,
             "is_bot": is_bot,
             "deleted": deleted,
-            "profile": {"display_name": display_name, "real_name": real_name},
+            "profile": {"display_name": display_name, "real_name": real_name,
+                        "image_72": f"https://avatars.standin.slack.com/{user_id}_72.png",
+                        "image_192": f"https://avatars.standin.slack.com/{user_id}_192.png"},
         }
         if is_stranger:
             user["is_stranger"] = True
@@ -304,8 +313,9 @@ class SlackStandin(SocketModeStandin):
                         "event_payload": metadata["event_payload"]}
         stored: JSONDict = {"channel": channel, "thread_ts": thread_ts, "blocks": blocks,
                             "metadata": metadata, **message}
+        customize = CUSTOMIZE_SCOPE in self.scopes  # else Slack posts under the app's name
         for key in _MSG_OPTIONAL:
-            value = p.get(key)
+            value = p.get(key) if customize else None
             stored[key] = value
             if value:
                 message[key] = value
@@ -383,6 +393,12 @@ class SlackStandin(SocketModeStandin):
             return {"ok": False, "error": "invalid_blocks"}
         self.home_views[str(user)] = view
         return {"ok": True, "view": {"id": f"V{len(self.home_views):08d}", **view}}
+
+    def _m_views_open(self, p: JSONDict) -> JSONDict:
+        return modal_open(self, p)
+
+    def _m_views_update(self, p: JSONDict) -> JSONDict:
+        return modal_update(self, p)
 
     def _m_conversations_info(self, p: JSONDict) -> JSONDict:
         channel = p.get("channel")
