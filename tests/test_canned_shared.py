@@ -1,0 +1,151 @@
+"""Canned replies saved from Slack (issue 22): `!canned save`, `--team`, another agent of the
+team reusing it (on another instance), `!canned delete`, the two message shortcuts with their
+modals, and the config check of reply files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bridge.registry import settings_registry
+from bridge.settings import ConfigError, load_settings
+from tests.conftest import AGENT, CHANNEL, HarnessFactory
+from tests.helpers_canned import (
+    LATE,
+    click,
+    customer_texts,
+    notes,
+    option_value,
+    preview,
+    shown_text,
+    text_value,
+    write_replies,
+)
+from tests.helpers_ownership import OTHER, add_other, started
+from tests.helpers_pg import PG_URL, fresh_schema
+from tests.waiting import until
+
+THANKS = "Thanks for waiting, {{ customer.first_name }}! {{ agent.name }} here."
+
+
+async def test_a_team_reply_saved_by_one_agent_is_sent_by_another(
+        make_harness: HarnessFactory) -> None:
+    h = await make_harness()
+    add_other(h)
+    thread = await started(h)
+    assert await h.agent_says(thread, THANKS) == 200  # sent as written ({{ }} and all)
+    assert await h.agent_says(thread, "!canned save thanks --team") == 200
+    assert await h.agent_says(thread, "!canned save mine") == 200
+    assert "`thanks` saved as team support's canned reply." in notes(h)
+    assert sorted(h.rows("SELECT scope, name, owner FROM canned_replies")) == [
+        ("team:support", "thanks", AGENT), (f"user:{AGENT}", "mine", AGENT)]
+
+    # Sam (same team) sees the team's reply, not Dana's own, and sends it as Sam.
+    assert await h.agent_says(thread, "!canned", user=OTHER) == 200
+    await until(lambda: bool(notes(h, OTHER)), "Sam's list")
+    assert "`thanks`" in notes(h, OTHER)[-1] and "`mine`" not in notes(h, OTHER)[-1]
+    shown = await preview(h, thread, "!canned thanks", user=OTHER)
+    assert shown_text(shown) == ">Thanks for waiting, Ann! Sam here."
+    assert await click(h, shown, "send", user=OTHER) == 200
+    await until(lambda: len(customer_texts(h)) == 2, lambda: str(customer_texts(h)))
+    assert customer_texts(h)[-1] == "<b>Sam</b>\nThanks for waiting, Ann! Sam here."
+
+    # Only the agent who saved it may delete it.
+    assert await h.agent_says(thread, "!canned delete thanks", user=OTHER) == 200
+    assert await h.agent_says(thread, "!canned delete thanks") == 200
+    await h.drained()
+    assert "no saved canned reply `thanks`" in " ".join(notes(h, OTHER))
+    assert h.rows("SELECT name FROM canned_replies") == [("mine",)]
+
+
+@pytest.mark.backends("postgres")  # two instances share one database
+async def test_a_preview_shown_by_one_instance_is_sent_once_by_another(
+        make_harness: HarnessFactory) -> None:
+    async with fresh_schema() as schema:
+        storage = {"storage": {"url": PG_URL, "schema": schema}}
+        one = await make_harness(storage)
+        two = await make_harness(storage)
+        thread = await started(one)
+        assert await one.agent_says(thread, "Your refund is on its way.") == 200
+        assert await one.agent_says(thread, "!canned save refund --team") == 200
+        shown = await preview(two, thread, "!canned refund")  # the other instance
+        assert await click(one, shown, "send") == 200
+        assert await click(two, shown, "send") == 200
+        await until(lambda: len(customer_texts(one)) == 2, lambda: str(customer_texts(one)))
+        await one.drained()
+        await two.drained()
+        assert customer_texts(one) == ["<b>Dana</b>\nYour refund is on its way."] * 2
+        assert len([m for m in one.slack.thread(CHANNEL, thread) if m.get("username")]) == 1
+        for bridge in (one.bridge, two.bridge):
+            await bridge.stop()  # before the schema goes
+
+
+async def test_the_shortcuts_save_search_and_preview(
+        tmp_path: Path, make_harness: HarnessFactory) -> None:
+    write_replies(tmp_path, late=LATE)
+    h = await make_harness({"canned": {"dir": "canned"}})
+    thread = await started(h)
+    assert await h.agent_says(thread, "!field order_id A-7") == 200
+    assert await h.agent_says(thread, "We refund within 5 days, {{ customer.first_name }}.") \
+        == 200
+    reply = {"type": "message", "user": AGENT, "ts": "1700000000.000100", "thread_ts": thread,
+             "text": "We refund within 5 days, {{ customer.first_name }}."}
+    status, _ = await h.agent.post_interaction(h.agent.message_shortcut(
+        channel=CHANNEL, user=AGENT, message=reply, callback_id="save_canned_reply"))
+    assert status == 200
+    [save] = h.slack.views.values()
+    status, body = await h.agent.post_interaction(h.agent.view_submission(
+        user=AGENT, view=save, values={"name": {"name": text_value("Bad Name")},
+                                       "text": {"text": text_value(reply["text"])}}))
+    assert status == 200 and json.loads(body) == {
+        "response_action": "errors",
+        "errors": {"name": "Lowercase letters, digits, _ - or . (64 at most)."}}
+    status, _ = await h.agent.post_interaction(h.agent.view_submission(
+        user=AGENT, view=save, values={"name": {"name": text_value("refund")},
+                                       "title": {"title": text_value("Refund time")},
+                                       "text": {"text": text_value(reply["text"])},
+                                       "scope": {"scope": option_value("personal")}}))
+    assert status == 200
+    assert h.rows("SELECT scope, name, title FROM canned_replies") == [
+        (f"user:{AGENT}", "refund", "Refund time")]
+
+    # *Canned reply…* on the customer's message: the search starts from their words.
+    customer = h.slack.thread(CHANNEL, thread)[0]
+    status, _ = await h.agent.post_interaction(h.agent.message_shortcut(
+        channel=CHANNEL, user=AGENT, message=customer, callback_id="canned_reply"))
+    assert status == 200
+    pick = list(h.slack.views.values())[-1]
+    choice = next(b for b in pick["blocks"] if b.get("block_id") == "choice")
+    assert choice["element"]["options"][0]["value"] == "late"  # "My parcel is late"
+    status, _ = await h.agent.post_interaction(h.agent.view_action(
+        user=AGENT, view=pick, block_id="query", action_id="canned_search", value="refnud"))
+    assert status == 200
+    redrawn = h.slack.views[pick["id"]]
+    choice = next(b for b in redrawn["blocks"] if b.get("block_id") == "choice")
+    assert choice["element"]["options"][0]["value"] == "refund"  # fuzzy: a typo is fine
+    assert "We refund within 5 days, Ann." in redrawn["blocks"][-1]["text"]["text"]
+    status, _ = await h.agent.post_interaction(h.agent.view_submission(
+        user=AGENT, view=redrawn, values={"choice": {"choice": option_value("refund")}}))
+    assert status == 200
+    await until(lambda: any("We refund" in str(e.get("blocks")) for e in h.slack.ephemerals),
+                lambda: str(h.slack.ephemerals))
+    await h.drained()
+    assert customer_texts(h) == ["<b>Dana</b>\nWe refund within 5 days, {{ customer.first_name }}."]
+
+
+def test_a_broken_reply_file_stops_the_config_naming_file_and_fix(tmp_path: Path) -> None:
+    write_replies(tmp_path, bad="no header here\n", late=LATE,
+                  team="---\nname: x\nteam: nowhere\n---\nHello\n",
+                  syntax="---\nname: s\n---\nHi {{ customer.first_name \n")
+    config = tmp_path / "bridge.toml"
+    config.write_text('[slack]\nbot_token = "xoxb-1-abc"\nsigning_secret = "s3cret-value"\n'
+                      'support_channel = "C0SUPPORT1"\n[canned]\ndir = "canned"\n',
+                      encoding="utf-8")
+    with pytest.raises(ConfigError) as refused:
+        load_settings(config, settings_registry(), environ={}, dotenv_dir=tmp_path)
+    problems = [p for p in refused.value.problems if p.key == "canned.dir"]
+    assert sorted(Path(str(p.message).split(":")[0]).name for p in problems) == [
+        "bad.md", "syntax.md", "team.md"]
+    assert all(p.fix for p in problems)
