@@ -121,3 +121,25 @@ async def test_a_sandbox_escape_and_a_missing_variable_are_refused(
     assert "missing variable" in late and "order_id" in late
     assert customer_texts(h) == []
     assert h.count("canned_previews") == 0
+
+
+async def test_a_reply_with_a_file_sends_the_file_after_the_text(
+        tmp_path: Path, make_harness: HarnessFactory) -> None:
+    write_replies(tmp_path, form="---\nname: form\ntitle: Return form\nattachments: "
+                  "[files/return.pdf]\n---\nHere is the form, {{ customer.first_name }}.\n")
+    (tmp_path / "canned" / "files").mkdir()
+    pdf = b"%PDF-1.4 return form\n%%EOF\n"
+    (tmp_path / "canned" / "files" / "return.pdf").write_bytes(pdf)
+    h = await make_harness(CANNED)
+    thread = await started(h)
+    shown = await preview(h, thread, "!canned form")
+    assert ":paperclip: return.pdf" in shown_text(shown)
+    assert await click(h, shown, "send") == 200
+    [doc] = await h.telegram.wait_for("sendDocument", 1)
+    assert doc.params["document"]["content"] == pdf
+    assert customer_texts(h) == [f"<b>{AGENT_NAME}</b>\nHere is the form, Ann."]
+    # The file is in the thread too, where the agents see what went.
+    assert [m["files"][0]["name"] for m in h.slack.thread(CHANNEL, thread)
+            if m.get("files")] == ["return.pdf"]
+    await h.drained()
+    assert h.rows("SELECT state FROM messages WHERE direction = 'out'") == [("sent",)]

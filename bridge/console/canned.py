@@ -9,10 +9,12 @@ takes the conversation on `assign_on_first_reply`, and its delivery receipt land
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 from bridge.canned import (
@@ -43,7 +45,7 @@ from bridge.console.slack import SlackConsole
 from bridge.templates import TemplateError
 from connectors.base import SendError
 from storage.base import Preview
-from vocab.models import AgentReply, Conversation, ConversationId, IngestResult
+from vocab.models import AgentReply, Attachment, Conversation, ConversationId, IngestResult
 from vocab.mrkdwn import mrkdwn_escape
 
 log = logging.getLogger(__name__)
@@ -246,19 +248,41 @@ class CannedCommands:
                 agent, preview.text, preview.thread_ts, channel=preview.slack_channel,
                 metadata={"event_type": CANNED_EVENT,
                           "event_payload": {"agent": user, "name": preview.name}})
-        except SendError as exc:
+            files = await self._share(preview, agent.name)
+        except (SendError, OSError) as exc:
             await self.store.finish_preview(token, "ready", None, self.library.clock())
-            await self._say(user, f"Not sent: {mrkdwn_escape(exc.describe())}. Try *Send* "
-                            "again.", preview.thread_ts, preview.slack_channel)
+            why = exc.describe() if isinstance(exc, SendError) else f"a file: {exc}"
+            await self._say(user, f"Not sent: {mrkdwn_escape(why)}. Try *Send* again.",
+                            preview.thread_ts, preview.slack_channel)
             return False
         result = await self.actions.ingest_reply(AgentReply(
             slack_channel=preview.slack_channel, slack_ts=ts, thread_ts=preview.thread_ts,
-            slack_user=user, text=preview.text, is_note=False))
+            slack_user=user, text=preview.text, is_note=False, files=files))
         await self.store.finish_preview(token, "sent", ts, self.library.clock())
         if result.conversation_id is None:
             await self._say(user, "The conversation moved away from this thread: the reply "
                             "was not sent.", preview.thread_ts, preview.slack_channel)
         return True
+
+    async def _share(self, preview: Preview, agent: str) -> tuple[Attachment, ...]:
+        """A reply's files, uploaded into the thread and sent from there like any file an
+        agent attaches."""
+        shared: list[Attachment] = []
+        for path in json.loads(preview.attachments):
+            data = await asyncio.to_thread(Path(path).read_bytes)
+            name = Path(path).name
+            found = await self.console.share(preview.thread_ts, name, data,
+                                             f"{agent} sent {name}",
+                                             channel=preview.slack_channel)
+            url = found.get("url_private_download") or found.get("url_private")
+            if not isinstance(url, str) or not url:
+                raise SendError(f"Slack gave no download address for {name}", retryable=True)
+            mime = str(found.get("mimetype") or "") or None
+            shared.append(Attachment(
+                kind="photo" if (mime or "").startswith("image/") else "document",
+                platform_file_id=str(found.get("id") or ""), filename=name, mime_type=mime,
+                size=len(data), url=url))
+        return tuple(shared)
 
     async def _on_send(self, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()  # the click is answered by what follows (Slack shows no error)

@@ -36,6 +36,8 @@ NEEDS: tuple[SlackNeed, ...] = (
     SlackNeed("method", "conversations.replies", "channels:history",
               "after a crash: was a reply or notice posted (message metadata)"),
     SlackNeed("feature", "url_private_download", "files:read", "files agents attach, out"),
+    SlackNeed("method", "files.info", "files:read",
+              "a canned reply's file, uploaded into the thread, then sent like an agent's"),
     SlackNeed("feature", "post-without-invite", "chat:write.public",
               "post in a public support channel the app was not invited to"),
     SlackNeed("event", "message.channels", "channels:history", "agents' replies, edits"),

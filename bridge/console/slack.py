@@ -248,6 +248,23 @@ class SlackConsole:
         except Exception as exc:
             raise self._error(exc, target) from exc
 
+    async def share(self, thread_ts: str, filename: str, data: bytes, comment: str, *,
+                    channel: str) -> dict[str, Any]:
+        """Upload a file an agent sends (a canned reply's) into the thread; the file object
+        with its `url_private_download` (files.info), from which the customer side fetches it
+        as it fetches any file an agent attaches."""
+        try:
+            resp = await self.client.files_upload_v2(channel=channel, thread_ts=thread_ts,
+                                                     filename=filename, content=data,
+                                                     initial_comment=comment)
+            files = resp.get("files") or [resp.get("file") or {}]
+            # completeUploadExternal names the file (id, title); files.info says where it is.
+            info = await self.client.files_info(file=str(files[0]["id"]))
+        except Exception as exc:
+            raise self._error(exc, channel) from exc
+        found = info.get("file")
+        return dict(found) if isinstance(found, dict) else {}
+
     async def download(self, url: str, max_bytes: int) -> bytes:
         """Fetch a file an agent attached (url_private_download), size-capped, only from
         files.slack.com or the configured API's origin; the bot token goes only there."""

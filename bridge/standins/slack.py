@@ -38,6 +38,7 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "conversations.replies": _HISTORY,
     "files.getUploadURLExternal": ("files:write",),
     "files.completeUploadExternal": ("files:write",),
+    "files.info": ("files:read",),
 }
 CUSTOMIZE_SCOPE = "chat:write.customize"  # username / icon_url on chat.postMessage
 DOWNLOAD_SCOPE = "files:read"  # url_private / url_private_download
@@ -124,6 +125,7 @@ class SlackStandin(SocketModeStandin):
             "conversations.replies": self._m_replies,
             "files.getUploadURLExternal": self._m_get_upload_url,
             "files.completeUploadExternal": self._m_complete_upload,
+            "files.info": self._m_files_info,
         }
         router = self.app.router
         router.add_route("*", "/api/{method}", self._h_api)
@@ -505,6 +507,12 @@ class SlackStandin(SocketModeStandin):
             self.messages.append(stored)
             self._by_key[(channel, ts)] = stored
         return {"ok": True, "files": out}
+
+    def _m_files_info(self, p: JSONDict) -> JSONDict:
+        entry = self.files.get(p.get("file") or "")
+        if entry is None:
+            return {"ok": False, "error": "file_not_found"}
+        return {"ok": True, "file": self._file_object(entry)}
 
     def _file_object(self, entry: JSONDict, mimetype: str | None = None) -> JSONDict:
         name: str = entry["name"]
