@@ -27,6 +27,7 @@ import aiohttp
 
 from bridge.app import Bridge
 from bridge.console.render import CLOSE_ACTION
+from bridge.demo_canned import CANNED_CONFIG, CannedAct, write_replies
 from bridge.demo_teams import TEAM_CONFIG, TeamsAct
 from bridge.registry import settings_registry
 from bridge.settings import load_settings
@@ -245,13 +246,15 @@ async def _play(workdir: Path, out: list[str]) -> bool:
             telegram_api_url=telegram.base_url, telegram_file_url=telegram.file_base_url,
             secrets=Secrets(slack.bot_token or "", SIGNING_SECRET, telegram.token,
                             WEBHOOK_SECRET),
-            overrides={**TEAM_CONFIG, "outbox": {"base_delay": 0.2}, "connectors.twilio": {
+            overrides={**TEAM_CONFIG, **CANNED_CONFIG, "outbox": {"base_delay": 0.2},
+                       "connectors.twilio": {
                 "enabled": True, "account_sid": DEFAULT_ACCOUNT_SID,
                 "auth_token": DEFAULT_AUTH_TOKEN, "whatsapp_from": WHATSAPP_FROM,
                 "api_base_url": twilio.base_url,
                 "templates": [{"name": "back_in_stock", "content_sid": TEMPLATE_SID,
                                "variables": {"1": "the blue kettle"}}]}},
         ), encoding="utf-8")
+        write_replies(workdir)
         loaded = load_settings(config, settings_registry(),
                                environ={}, dotenv_dir=workdir)
         clock = OffsetClock()
@@ -341,7 +344,9 @@ async def _play(workdir: Path, out: list[str]) -> bool:
             ok = await OwnershipAct(whatsapp, telegram).play(out, session) and ok
             ok = await HandoffAct(whatsapp, telegram).play(out, session) and ok
             teams = TeamsAct(slack, telegram, agent, CHANNEL, AGENT, readable)
-            return await teams.play(out, session) and ok
+            ok = await teams.play(out, session) and ok
+            canned = CannedAct(slack, telegram, agent, CHANNEL, AGENT, readable)
+            return await canned.play(out, session) and ok
         finally:
             await bridge.stop()
 
