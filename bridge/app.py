@@ -16,12 +16,14 @@ from dataclasses import dataclass
 import aiohttp
 from aiohttp import web
 
-from bridge.canned import CannedLibrary, load_dir
+from bridge.auto import AutoAnswers
+from bridge.canned import CannedLibrary, load_dir, next_open_from
 from bridge.connections import ConnectionGuard, GuardedSite, QuietServerLog, client_address
 from bridge.console.events import SlackEvents
 from bridge.console.slack import SlackConsole
 from bridge.console.socket import SlackSocket
 from bridge.delivery import Delivery
+from bridge.faq import faq_path, load_faq
 from bridge.lanes import AllLanes, LaneKeeper, LeasedLanes
 from bridge.language import LanguageGuess
 from bridge.metrics import Metrics
@@ -187,6 +189,11 @@ class Bridge:
                              handoff_ttl=s.continuity.handoff_token_ttl_hours * 3600,
                              assign_on_first_reply=s.conversations.assign_on_first_reply,
                              zone=s.conversations.zone, routing=self.routing)
+        faq = load_faq(faq_path(config.path, s.faq.file)) if s.faq.file else None
+        calendars = {name: s.calendar(name) for name in teams}  # bridge/hours.py
+        auto = AutoAnswers(store, self.worker, self.routing, s.teams, calendars.get, faq,
+                           s.faq, clock=clock)
+        self.router.auto = auto if auto.enabled else None
         self.snoozes = SnoozeWaker(self.router.wake_snoozed)
         for name, table in config.connectors.items():
             ctx = ConnectorContext(session=self.session, ingest=self._ingest,
@@ -197,10 +204,10 @@ class Bridge:
                                    clock=clock, body_timeout=s.server.body_timeout)
             self.connectors[name] = connector_class(name)(table, ctx)
         # Canned replies (issue 22): the files under [canned] dir (checked by load_settings)
-        # and the store's.  `self.canned.next_open` gives {{ hours.next_open }} once wired.
+        # and the store's; {{ hours.next_open }} from the teams' calendars.
         found = canned_dir(config.path, s)
         self.canned = CannedLibrary(store, load_dir(found, sorted(teams))[0] if found else (),
-                                    clock=clock)
+                                    next_open=next_open_from(calendars.get), clock=clock)
         events = SlackEvents(self.console, self.router, s.server.max_body_bytes,
                              body_timeout=s.server.body_timeout, canned=self.canned)
         self.slack_socket: SlackSocket | None = None  # Socket Mode only

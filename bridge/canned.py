@@ -27,12 +27,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
+from zoneinfo import ZoneInfo
 
 import yaml
 from jinja2 import meta
 from rapidfuzz import fuzz, process
 
+from bridge.auto_texts import when
 from bridge.templates import TemplateError, compile_text
 from storage.base import CannedStore, SaveOutcome
 
@@ -46,6 +48,14 @@ HEADER_KEYS = frozenset({"name", "title", "team", "tags", "attachments"})
 # business-hours calendar (issue 20).
 NextOpen = Callable[[str, float], str | None]
 Source = Literal["personal", "team", "file"]
+
+
+class Hours(Protocol):
+    """A team's business-hours calendar (bridge/hours.py's `Calendar`)."""
+
+    zone: ZoneInfo
+
+    def next_open(self, t: float) -> float | None: ...
 
 
 @dataclass(frozen=True)
@@ -270,6 +280,17 @@ class CannedLibrary:
 
     async def delete(self, user: str, team: str | None, name: str) -> str | None:
         return await self.store.delete_canned(self.scopes(user, team), name, user)
+
+
+def next_open_from(calendar_of: Callable[[str], Hours | None]) -> NextOpen:
+    """`{{ hours.next_open }}` from the teams' business-hours calendars (bridge/hours.py):
+    "Monday 9:00" within a week, else the date, in the calendar's zone; nothing for a team
+    that is always open."""
+    def next_open(team: str, now: float) -> str | None:
+        calendar = calendar_of(team)
+        at = None if calendar is None else calendar.next_open(now)
+        return None if calendar is None or at is None else when(at, calendar.zone, "en", now)
+    return next_open
 
 
 def check_body(body: str) -> str | None:

@@ -38,6 +38,7 @@ TABLES: tuple[tuple[str, str], ...] = (
     ("customer_fields", "customer_id, name"),
     ("response_targets", "id"),
     ("surveys", "id"),
+    ("auto_answers", "id"),
     ("canned_replies", "id"),
     ("canned_previews", "token"),
 )

@@ -11,10 +11,22 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, ClassVar, TypeVar
 
-from storage import canned, ingest, leases, links, outbox_rows, ownership, people, reads, teams
+from storage import (
+    auto,
+    canned,
+    ingest,
+    leases,
+    links,
+    outbox_rows,
+    ownership,
+    people,
+    reads,
+    teams,
+)
 from storage import transactions as tx
 from storage.base import (
     Assignment,
+    AutoFacts,
     CustomerCard,
     HistoryEntry,
     How,
@@ -32,6 +44,7 @@ from storage.base import (
 )
 from storage.dialect import Dialect, migrations
 from storage.query import TxFactory
+from vocab.events import Event
 from vocab.models import (
     AgentEdit,
     AgentReply,
@@ -329,3 +342,17 @@ class SQLStore(ABC):
 
     async def get_preview(self, token: str) -> Preview | None:
         return await self._read(lambda: canned.get_preview(token))
+    # -- automatic answers (issue 21) ---------------------------------------------------------
+    async def auto_facts(self, conversation_id: ConversationId,
+                         message_id: MessageId) -> AutoFacts:
+        return await self._read(lambda: auto.auto_facts(conversation_id, message_id))
+
+    async def send_auto(self, conversation_id: ConversationId, kind: str, period: str,
+                        text: str, origin: str, event: Event, now: float,
+                        score: float | None = None) -> list[OutboxItem]:
+        return await self._write(lambda: auto.send_auto(conversation_id, kind, period, text,
+                                                        origin, event, now, score))
+
+    async def person_requested(self, conversation_id: ConversationId, event: Event,
+                               now: float) -> list[OutboxItem]:
+        return await self._write(lambda: auto.person_requested(conversation_id, event, now))

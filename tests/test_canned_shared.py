@@ -11,6 +11,7 @@ import pytest
 
 from bridge.registry import settings_registry
 from bridge.settings import ConfigError, load_settings
+from bridge.standins.clock import OffsetClock
 from tests.conftest import AGENT, CHANNEL, HarnessFactory
 from tests.helpers_canned import (
     LATE,
@@ -25,6 +26,7 @@ from tests.helpers_canned import (
 )
 from tests.helpers_ownership import OTHER, add_other, started
 from tests.helpers_pg import PG_URL, fresh_schema
+from tests.test_auto_hours import HOURS, at
 from tests.waiting import until
 
 THANKS = "Thanks for waiting, {{ customer.first_name }}! {{ agent.name }} here."
@@ -149,3 +151,16 @@ def test_a_broken_reply_file_stops_the_config_naming_file_and_fix(tmp_path: Path
     assert sorted(Path(str(p.message).split(":")[0]).name for p in problems) == [
         "bad.md", "syntax.md", "team.md"]
     assert all(p.fix for p in problems)
+
+
+async def test_variables_read_the_team_and_its_business_hours(
+        tmp_path: Path, make_harness: HarnessFactory) -> None:
+    write_replies(tmp_path, hours="---\nname: hours\n---\n{{ team.name }} of conversation "
+                  "{{ conversation.id }} opens {{ hours.next_open }}. {{ extra }}\n")
+    clock = OffsetClock()
+    at(clock, "2026-12-12 10:00")  # a Saturday in Belgrade: closed until Monday 9:00
+    h = await make_harness({"canned": {"dir": "canned"}, **HOURS,
+                            "teams.support": {"hours": "office"}}, clock=clock)
+    thread = await started(h)
+    shown = await preview(h, thread, "!canned hours See you then!")
+    assert shown_text(shown) == ">support of conversation 1 opens Monday 9:00. See you then!"
