@@ -76,7 +76,8 @@ class CannedAct:
                       if e.get("action_id") == SEND_ACTION)
         click = self.agent.ephemeral_action(channel=self.channel, user=self.user,
                                             ephemeral=preview, action_id=SEND_ACTION,
-                                            value=str(button["value"]))
+                                            value=str(button["value"]),
+                                            response_url=slack.response_url(preview))
         assert (await self.agent.post_interaction(click))[0] == 200
         await self._until(lambda: len(telegram.calls_to("sendMessage")) > sent,
                           "the canned reply on Telegram")

@@ -3,6 +3,7 @@ clicks and modal submissions Slack would send."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,7 @@ async def preview(h: Harness, thread: str, command: str, user: str = AGENT) -> J
     assert await h.agent_says(thread, command, user=user) == 200
     await until(lambda: len(previews(h, user)) > before,
                 lambda: f"a preview; notes: {notes(h, user)}", timeout=5)
-    return previews(h, user)[-1]
+    return copy.deepcopy(previews(h, user)[-1])  # as shown then (Send redraws it)
 
 
 async def click(h: Harness, ephemeral: JSONDict, action: str, user: str = AGENT) -> int:
@@ -75,7 +76,8 @@ async def click(h: Harness, ephemeral: JSONDict, action: str, user: str = AGENT)
     value = _button(ephemeral, action_id)
     assert value is not None
     status, _ = await h.agent.post_interaction(h.agent.ephemeral_action(
-        channel=CHANNEL, user=user, ephemeral=ephemeral, action_id=action_id, value=value))
+        channel=CHANNEL, user=user, ephemeral=ephemeral, action_id=action_id, value=value,
+        response_url=h.slack.response_url(ephemeral)))
     return status
 
 

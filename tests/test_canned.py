@@ -71,6 +71,9 @@ async def test_a_reply_previewed_then_sent_as_the_agent_once(
     await until(lambda: h.slack.reactions.get((CHANNEL, post["ts"])) == ["white_check_mark"],
                 lambda: f"a receipt on the post; reactions: {h.slack.reactions}")
 
+    # The preview is redrawn through its response_url: no buttons left.
+    [redrawn] = [e for e in h.slack.ephemerals if e["ts"] == shown["ts"]]
+    assert redrawn["text"] == "Canned reply sent (see the thread)." and not redrawn["blocks"]
     # A second click (or a redelivered one) sends nothing more.
     assert await click(h, shown, "send") == 200
     await h.drained()
@@ -98,8 +101,12 @@ async def test_edit_sends_what_the_agent_changed_and_cancel_sends_nothing(
     await until(lambda: customer_texts(h) == [signed], lambda: str(customer_texts(h)))
     assert [m["text"] for m in h.slack.thread(CHANNEL, thread) if m.get("username")] == [edited]
 
+    [redrawn] = [e for e in h.slack.ephemerals if e["ts"] == shown["ts"]]
+    assert redrawn["text"] == "Canned reply sent as edited (see the thread)."
     cancelled = await preview(h, thread, "!canned refund")
     assert await click(h, cancelled, "cancel") == 200
+    [redrawn] = [e for e in h.slack.ephemerals if e["ts"] == cancelled["ts"]]
+    assert redrawn["text"] == "Canned reply `refund` cancelled: nothing was sent."
     assert await click(h, cancelled, "send") == 200
     await h.drained()
     assert customer_texts(h) == [signed]

@@ -286,7 +286,9 @@ class CannedCommands:
 
     async def _on_send(self, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()  # the click is answered by what follows (Slack shows no error)
-        await self.send(str(action.get("value") or ""), field(body, "user", "id"))
+        if await self.send(str(action.get("value") or ""), field(body, "user", "id")):
+            await self.console.respond(field(body, "response_url"), {
+                "replace_original": True, "text": "Canned reply sent (see the thread)."})
 
     async def _on_edit(self, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         token, user = str(action.get("value") or ""), field(body, "user", "id")
@@ -296,8 +298,9 @@ class CannedCommands:
             await self._say(user, "That canned reply was already sent or cancelled.", None)
             return
         try:
+            meta = json.dumps({"token": token, "response_url": field(body, "response_url")})
             await self.console.open_view(field(body, "trigger_id"),
-                                         edit_view(token, preview.name, preview.text))
+                                         edit_view(meta, preview.name, preview.text))
         except SendError as exc:
             log.warning("could not open the edit modal: %s", exc.describe())
 
@@ -308,8 +311,14 @@ class CannedCommands:
             await ack(response_action="errors", errors={"text": "Write the reply."})
             return
         await ack()
-        await self.send(str(view.get("private_metadata") or ""), field(body, "user", "id"),
-                        text)
+        try:
+            meta = json.loads(str(view.get("private_metadata") or "{}"))
+        except ValueError:
+            meta = {}
+        meta = meta if isinstance(meta, dict) else {}
+        if await self.send(str(meta.get("token") or ""), field(body, "user", "id"), text):
+            await self.console.respond(str(meta.get("response_url") or ""), {
+                "replace_original": True, "text": "Canned reply sent as edited (see the thread)."})
 
     async def _on_cancel(self, ack: Ack, body: dict[str, Any],
                          action: dict[str, Any]) -> None:
@@ -319,8 +328,9 @@ class CannedCommands:
         if preview is None:
             return
         await self.store.finish_preview(token, "cancelled", None, self.library.clock())
-        await self._say(user, f"Canned reply `{preview.name}` cancelled: nothing was sent.",
-                        preview.thread_ts, preview.slack_channel)
+        await self.console.respond(field(body, "response_url"), {
+            "replace_original": True,
+            "text": f"Canned reply `{preview.name}` cancelled: nothing was sent."})
 
     # -- the message shortcuts ---------------------------------------------------------------
     async def _on_pick_shortcut(self, ack: Ack, body: dict[str, Any]) -> None:

@@ -54,8 +54,8 @@ def _text_input(block_id: str, label: str, initial: str, multiline: bool = True,
             "label": {"type": "plain_text", "text": label}, "element": element}
 
 
-def edit_view(token: str, name: str, text: str) -> dict[str, Any]:
-    return {"type": "modal", "callback_id": EDIT_VIEW, "private_metadata": token,
+def edit_view(meta: str, name: str, text: str) -> dict[str, Any]:
+    return {"type": "modal", "callback_id": EDIT_VIEW, "private_metadata": meta,
             "title": {"type": "plain_text", "text": "Canned reply"},
             "submit": {"type": "plain_text", "text": "Send"},
             "close": {"type": "plain_text", "text": "Cancel"},

@@ -32,6 +32,7 @@ PERMANENT = frozenset({
 })
 AGENT_TTL = 600.0  # seconds a users.info answer is trusted
 FILE_HOST = "files.slack.com"  # where url_private_download points
+RESPONSE_HOST = "hooks.slack.com"  # where an interaction's response_url points
 OUTBOX_EVENT = "bridge_outbox"  # message metadata: which outbox row a post delivered
 LOOKUP_LIMIT = 200  # messages per page when looking a post up (Slack's advice: <= 200)
 LOOKUP_PAGES = 5  # pages at most, per row looked up
@@ -94,6 +95,9 @@ class SlackConsole:
         api = origin(settings.api_base_url)
         self.file_hosts = HostRule.of([FILE_HOST], [settings.api_base_url],
                                       credentials=[FILE_HOST, *([api] if api else [])])
+        # Where an interaction's response_url may point (Slack's hooks; the configured API's
+        # origin, so a stand-in works): nothing else is ever called with it.
+        self.response_hosts = HostRule.of([RESPONSE_HOST], [settings.api_base_url])
         # users.info answers, kept for AGENT_TTL so renames and deactivations are seen.
         self._agents: dict[str, tuple[float, Agent]] = {}
         self.lookups = 0  # conversations.history/replies calls made by `find_posted`
@@ -295,6 +299,22 @@ class SlackConsole:
                                                  blocks=blocks)
         except Exception as exc:
             log.warning("ephemeral message to %s failed: %r", user, exc)
+
+    async def respond(self, response_url: str, message: dict[str, Any]) -> None:
+        """Answer an interaction through its `response_url`: redraw (`replace_original`) or
+        remove (`delete_original`) the ephemeral message it came from, which `chat.update`
+        cannot change.  Best effort: nothing depends on it."""
+        session = self.client.session
+        if not response_url or session is None or not self.response_hosts.allows(response_url):
+            return
+        try:
+            async with session.post(response_url, json=message,
+                                    timeout=aiohttp.ClientTimeout(
+                                        total=self.settings.request_timeout)) as resp:
+                if resp.status >= 300:
+                    log.info("response_url answered %s", resp.status)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.info("response_url failed: %r", exc)
 
     async def publish_home(self, user: str, blocks: Sequence[dict[str, Any]]) -> None:
         """The app's Home tab for `user` (views.publish; best effort)."""

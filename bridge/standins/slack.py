@@ -40,6 +40,7 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "files.completeUploadExternal": ("files:write",),
     "files.info": ("files:read",),
 }
+RESPONSE_USES = 5  # a response_url works five times
 CUSTOMIZE_SCOPE = "chat:write.customize"  # username / icon_url on chat.postMessage
 DOWNLOAD_SCOPE = "files:read"  # url_private / url_private_download
 ALL_SCOPES: frozenset[str] = frozenset(
@@ -96,6 +97,7 @@ class SlackStandin(SocketModeStandin):
         self.bot_token = bot_token
         self.messages: list[JSONDict] = []
         self.ephemerals: list[JSONDict] = []
+        self.responses: list[JSONDict] = []  # what the app posted to response_urls
         self.home_views: dict[str, JSONDict] = {}  # views.publish: user -> the Home tab shown
         self.views: dict[str, JSONDict] = {}  # views.open / views.update: id -> modal shown
         self._view_seq = itertools.count(1)
@@ -132,6 +134,7 @@ class SlackStandin(SocketModeStandin):
         router.add_post("/upload/{file_id}", self._h_upload)
         router.add_get("/files-pri/{file_id}/{name}", self._h_download)
         router.add_get("/_standin/posts", self._h_posts)
+        router.add_post("/_standin/respond/{channel}/{ts}", self._h_respond)
 
     @property
     def base_url(self) -> str:
@@ -266,6 +269,32 @@ class SlackStandin(SocketModeStandin):
             return web.Response(status=404, text="file not found")
         mimetype = self._file_object(entry)["mimetype"]
         return web.Response(body=entry["content"], content_type=mimetype)
+
+    def response_url(self, message: JSONDict) -> str:
+        """The response_url Slack would put in an interaction with `message` (an ephemeral
+        one here): the app redraws or deletes the message through it."""
+        return (f"http://127.0.0.1:{self.port}/_standin/respond/{message['channel']}/"
+                f"{message['ts']}")
+
+    async def _h_respond(self, request: web.Request) -> web.Response:
+        """Slack's response_url: `replace_original` redraws the message, `delete_original`
+        removes it (an ephemeral one keeps its record, marked deleted); 5 uses at most."""
+        key = (request.match_info["channel"], request.match_info["ts"])
+        found = [e for e in self.ephemerals if (e["channel"], e["ts"]) == key]
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.Response(status=400, text="invalid_payload")
+        self.responses.append({"channel": key[0], "ts": key[1], "body": body})
+        uses = sum(1 for r in self.responses if (r["channel"], r["ts"]) == key)
+        if not found or uses > RESPONSE_USES or not isinstance(body, dict):
+            return web.Response(status=404, text="used_url" if found else "no_message")
+        message = found[0]
+        if body.get("delete_original"):
+            message.update(deleted=True, blocks=None)
+        elif body.get("replace_original"):
+            message.update(text=str(body.get("text") or ""), blocks=body.get("blocks"))
+        return web.Response(text="ok")
 
     async def _h_posts(self, request: web.Request) -> web.Response:
         return web.json_response([[at, text] for at, text in self.posts])

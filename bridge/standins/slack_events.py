@@ -234,12 +234,14 @@ class SlackEventSender:
         return payload
 
     def ephemeral_action(self, *, channel: str, user: str, ephemeral: JSONDict,
-                         action_id: str, value: str) -> JSONDict:
+                         action_id: str, value: str, response_url: str) -> JSONDict:
         """A ``block_actions`` payload from a button on an ephemeral message: Slack sends the
-        container (marked ephemeral) and no ``message``."""
+        container (marked ephemeral), no ``message``, and the `response_url` that changes it
+        (`SlackStandin.response_url`)."""
         payload = self.block_action(channel=channel, user=user, message=ephemeral,
                                     action_id=action_id, value=value)
         payload["container"]["is_ephemeral"] = True
+        payload["response_url"] = response_url
         del payload["message"]
         return payload
 
