@@ -126,14 +126,15 @@ def parse_file(path: Path, root: Path, teams: Sequence[str] | None = None) -> Ca
         raise CannedFileError(path, f"name {name!r} is not a reply name",
                               "use lowercase letters, digits, `_`, `-` or `.` (64 at most)")
     team = header.get("team")
-    team = None if team in (None, "") else str(team)
+    if team is not None and not isinstance(team, str):
+        raise CannedFileError(path, "`team` is not a team's name", "write `team: billing`")
+    team = team or None
     if team is not None and teams is not None and team not in teams:
         raise CannedFileError(path, f"team {team!r} is not configured",
                               f"use one of {', '.join(teams)}, or omit `team` for everyone")
-    tags = header.get("tags") or []
-    tags = tags.split() if isinstance(tags, str) else [str(t) for t in tags]
+    tags = _words(path, header, "tags")
     attachments: list[Path] = []
-    for item in header.get("attachments") or []:
+    for item in _words(path, header, "attachments"):
         found = (path.parent / str(item)).resolve()
         if not found.is_relative_to(root.resolve()) or not found.is_file():
             raise CannedFileError(path, f"attachment {item!r} is not a file under {root}",
@@ -149,6 +150,16 @@ def parse_file(path: Path, root: Path, teams: Sequence[str] | None = None) -> Ca
     return CannedReply(name=name, title=str(header.get("title") or name), body=body,
                        source="file", team=team, tags=tuple(tags),
                        attachments=tuple(attachments))
+
+
+def _words(path: Path, header: dict[str, object], key: str) -> list[str]:
+    """A header list: `[a, b]`, or one string (tags: space-separated)."""
+    value = header.get(key) or []
+    if isinstance(value, str):
+        return value.split() if key == "tags" else [value]
+    if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
+        return [str(v) for v in value]
+    raise CannedFileError(path, f"`{key}` is not a list", f"write `{key}: [first, second]`")
 
 
 def load_dir(directory: Path, teams: Sequence[str] | None = None,

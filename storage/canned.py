@@ -82,7 +82,14 @@ def _preview(row: Row) -> Preview:
                    state=str(row["state"]), post_ts=row["post_ts"])
 
 
+KEEP_PREVIEWS = 30 * 86_400.0  # seconds a preview is kept after its last change
+
+
 def put_preview(p: Preview, now: float) -> Tx[None]:
+    """Keep a new preview; those untouched for KEEP_PREVIEWS go (a click on one is refused
+    as already sent or cancelled)."""
+    yield from execute("DELETE FROM canned_previews WHERE updated_at < ? AND state <> 'sending'",
+                       now - KEEP_PREVIEWS)
     yield from execute(f"INSERT INTO canned_previews ({_PREVIEW}, created_at, updated_at)"
                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        p.token, p.conversation_id, p.slack_channel, p.thread_ts, p.slack_user,
