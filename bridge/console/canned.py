@@ -45,7 +45,14 @@ from bridge.console.slack import SlackConsole
 from bridge.templates import TemplateError
 from connectors.base import SendError
 from storage.base import Preview
-from vocab.models import AgentReply, Attachment, Conversation, ConversationId, IngestResult
+from vocab.models import (
+    AgentReply,
+    Attachment,
+    Conversation,
+    ConversationId,
+    Direction,
+    IngestResult,
+)
 from vocab.mrkdwn import mrkdwn_escape
 
 log = logging.getLogger(__name__)
@@ -118,11 +125,11 @@ class CannedCommands:
         prefix = self.console.settings.command_prefix
         if not replies:
             await self._say(user, "No canned replies yet: save one with "
-                            f"`{prefix}canned save <name>` after a reply of yours.", thread)
+                            f"`{prefix}canned save &lt;name&gt;` after a reply of yours.", thread)
             return
         lines = [f"• `{r.name}`: {mrkdwn_escape(r.title)} ({r.where})" for r in replies[:50]]
         more = f"\n…and {len(replies) - 50} more" if len(replies) > 50 else ""
-        await self._say(user, f"Canned replies you can use here (`{prefix}canned <name>`):\n"
+        await self._say(user, f"Canned replies you can use here (`{prefix}canned &lt;name&gt;`):\n"
                         + "\n".join(lines) + more, thread)
 
     async def _save_previous(self, reply: AgentReply, conv: Conversation, team: str | None,
@@ -133,10 +140,10 @@ class CannedCommands:
         user, thread = reply.slack_user, reply.thread_ts
         prefix = self.console.settings.command_prefix
         if len(names) != 1 or not NAME.fullmatch(names[0].lower()):
-            await self._say(user, f"Usage: `{prefix}canned save <name> [--team]` (a name of "
+            await self._say(user, f"Usage: `{prefix}canned save &lt;name&gt; [--team]` (a name of "
                             "lowercase letters, digits, `_`, `-`).", thread)
             return
-        messages = await self.library_messages(conv.id)
+        messages = await self.agent_replies(conv.id)
         mine = [m for m in messages if m[0] == user]
         if not mine:
             await self._say(user, "You have not replied in this thread yet: nothing to save.",
@@ -145,11 +152,11 @@ class CannedCommands:
         await self._store_reply(user, team if shared else None, names[0].lower(), "",
                                 mine[-1][1], thread)
 
-    async def library_messages(self, conversation_id: ConversationId) -> list[tuple[str, str]]:
+    async def agent_replies(self, conversation_id: ConversationId) -> list[tuple[str, str]]:
         """(agent, text) of the agents' replies in a conversation, oldest first."""
         found = await self.store.messages(conversation_id)
         return [(m.author_slack_user, m.text) for m in found
-                if m.author_slack_user and m.direction.value == "out" and m.text.strip()]
+                if m.author_slack_user and m.direction is Direction.OUTBOUND and m.text.strip()]
 
     async def _store_reply(self, user: str, team: str | None, name: str, title: str,
                            body: str, thread: str | None) -> str | None:
@@ -187,9 +194,9 @@ class CannedCommands:
             return
         if not FIELD.fullmatch(key) or not value or len(value) > MAX_FIELD:
             prefix = self.console.settings.command_prefix
-            await self._say(user, f"Usage: `{prefix}field <key> <value>` (a key of lowercase "
-                            f"letters, digits and `_`; a value up to {MAX_FIELD} characters).",
-                            thread)
+            await self._say(user, f"Usage: `{prefix}field &lt;key&gt; &lt;value&gt;` (a key "
+                            "of lowercase letters, digits and `_`; a value up to "
+                            f"{MAX_FIELD} characters).", thread)
             return
         await self.store.set_customer_field(conv.customer_id, key, value, user,
                                             self.library.clock())
@@ -220,8 +227,8 @@ class CannedCommands:
             text = self.library.fill(reply, await self.context(conv, user, channel, extra))
         except TemplateError as exc:
             await self._say(user, f"Canned reply `{reply.name}` cannot be filled: "
-                            f"{mrkdwn_escape(str(exc))}. Set what is missing (`!field <key> "
-                            "<value>`) or give the placeholder a `default(...)`. Nothing was "
+                            f"{mrkdwn_escape(str(exc))}. Set what is missing (`!field &lt;key&gt; "
+                            "&lt;value&gt;`) or give the placeholder a `default(...)`. Nothing was "
                             "sent to the customer.", thread, channel)
             return
         token = secrets.token_urlsafe(18)
