@@ -56,7 +56,7 @@ class CannedAct:
         slack, telegram = self.slack, self.telegram
         parents = len(slack.parents(self.channel))
         out.append("A canned reply, filled for the customer:")
-        update = telegram.text_update(chat_id=919191, text="Where is my parcel?",
+        update = telegram.text_update(chat_id=929292, text="Where is my parcel?",
                                       first_name="Gina")
         assert (await telegram.deliver(update, session))[0] == 200
         await self._until(lambda: len(slack.parents(self.channel)) > parents, "Gina's thread")

@@ -41,6 +41,8 @@ TABLES: tuple[tuple[str, str], ...] = (
     ("auto_answers", "id"),
     ("canned_replies", "id"),
     ("canned_previews", "token"),
+    ("audit_log", "id"),
+    ("privacy_jobs", "job"),
 )
 # Not copied: `leases` (who works what right now; meaningless in another database).
 NOT_COPIED = frozenset({"leases"})

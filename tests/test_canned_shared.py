@@ -27,6 +27,7 @@ from tests.helpers_canned import (
 from tests.helpers_ownership import OTHER, add_other, started
 from tests.helpers_pg import PG_URL, fresh_schema
 from tests.test_auto_hours import HOURS, at
+from tests.test_targets import TARGETS, move, settle
 from tests.waiting import until
 
 THANKS = "Thanks for waiting, {{ customer.first_name }}! {{ agent.name }} here."
@@ -164,3 +165,23 @@ async def test_variables_read_the_team_and_its_business_hours(
     thread = await started(h)
     shown = await preview(h, thread, "!canned hours See you then!")
     assert shown_text(shown) == ">support of conversation 1 opens Monday 9:00. See you then!"
+
+
+async def test_a_canned_send_meets_the_first_response_target(
+        tmp_path: Path, make_harness: HarnessFactory) -> None:
+    write_replies(tmp_path, hi="---\nname: hi\n---\nHi {{ customer.first_name }}, on it.\n")
+    clock = OffsetClock()
+    move(clock, "2026-12-10 10:00")  # a Thursday, open
+    h = await make_harness({**TARGETS, "canned": {"dir": "canned"}}, clock=clock)
+    thread = await started(h)
+    await settle(h)
+    move(clock, "2026-12-10 10:20")
+    shown = await preview(h, thread, "!canned hi")
+    await settle(h)
+    assert h.rows("SELECT state FROM response_targets WHERE kind = 'first_response'") == [
+        ("running",)]  # a preview is no answer
+    assert await click(h, shown, "send") == 200
+    await settle(h)
+    [(state, took)] = h.rows("SELECT state, business_seconds FROM response_targets"
+                             " WHERE kind = 'first_response'")
+    assert state == "met" and took == pytest.approx(20 * 60, abs=20)

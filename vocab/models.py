@@ -329,6 +329,7 @@ class OutboxKind(enum.StrEnum):
     CUSTOMER_FILE = "customer_file"  # send an agent's file to the customer (payload: index)
     CUSTOMER_EDIT = "customer_edit"  # an agent edited a reply: edit it on the platform
     CUSTOMER_DELETE = "customer_delete"  # an agent deleted a reply: delete it there
+    SLACK_ERASE = "slack_erase"  # a customer was erased: empty their thread (payload: JSON)
 
     @property
     def customer_side(self) -> bool:

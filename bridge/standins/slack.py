@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
+from bridge.standins import slack_privacy
 from bridge.standins.base import Injection, JSONDict, read_params
 from bridge.standins.slack_events import SlackEventSender, TsClock
 from bridge.standins.slack_history import history_page
@@ -39,6 +40,7 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "files.getUploadURLExternal": ("files:write",),
     "files.completeUploadExternal": ("files:write",),
     "files.info": ("files:read",),
+    **slack_privacy.SCOPES,
 }
 RESPONSE_USES = 5  # a response_url works five times
 CUSTOMIZE_SCOPE = "chat:write.customize"  # username / icon_url on chat.postMessage
@@ -128,6 +130,7 @@ class SlackStandin(SocketModeStandin):
             "files.getUploadURLExternal": self._m_get_upload_url,
             "files.completeUploadExternal": self._m_complete_upload,
             "files.info": self._m_files_info,
+            **slack_privacy.methods(self),
         }
         router = self.app.router
         router.add_route("*", "/api/{method}", self._h_api)

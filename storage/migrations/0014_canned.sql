@@ -1,4 +1,4 @@
--- 0013: canned replies (issue 22).  Replies agents save from Slack: `scope` is 'user:<Slack
+-- 0014: canned replies (issue 22).  Replies agents save from Slack: `scope` is 'user:<Slack
 -- id>' for a personal reply or 'team:<team name>' for one the team shares (team replies kept
 -- in files under `[canned] dir` are not stored).  A preview an agent was shown is kept until
 -- sent or cancelled, so a click on *Send* reaching any instance sends it exactly once.
