@@ -11,6 +11,7 @@ import pytest
 
 from bridge.registry import settings_registry
 from bridge.settings import ConfigError, load_settings
+from bridge.standins import SlackStandin
 from bridge.standins.clock import OffsetClock
 from tests.conftest import AGENT, CHANNEL, HarnessFactory
 from tests.helpers_canned import (
@@ -27,6 +28,7 @@ from tests.helpers_canned import (
 from tests.helpers_ownership import OTHER, add_other, started
 from tests.helpers_pg import PG_URL, fresh_schema
 from tests.test_auto_hours import HOURS, at
+from tests.test_socket_mode import APP_TOKEN, SOCKET_MODE
 from tests.test_targets import TARGETS, move, settle
 from tests.waiting import until
 
@@ -185,3 +187,25 @@ async def test_a_canned_send_meets_the_first_response_target(
     [(state, took)] = h.rows("SELECT state, business_seconds FROM response_targets"
                              " WHERE kind = 'first_response'")
     assert state == "met" and took == pytest.approx(20 * 60, abs=20)
+
+
+@pytest.mark.backends("sqlite")  # Socket Mode: nothing store-specific
+async def test_in_socket_mode_the_preview_and_its_send_are_acknowledged(
+        tmp_path: Path, make_harness: HarnessFactory, slack: SlackStandin) -> None:
+    write_replies(tmp_path, hi="---\nname: hi\n---\nHi {{ customer.first_name }}!\n")
+    slack.app_token = APP_TOKEN
+    h = await make_harness({**SOCKET_MODE, "canned": {"dir": "canned"}},
+                           env={"SLACK_APP_TOKEN": APP_TOKEN})
+    thread = await started(h)
+    command = h.agent.message_event(channel=CHANNEL, user=AGENT, text="!canned hi",
+                                    thread_ts=thread)
+    await h.slack.wait_ack(await h.slack.socket_push(command))
+    [shown] = [e for e in h.slack.ephemerals if e.get("blocks")]
+    value = next(e["value"] for b in shown["blocks"] for e in b.get("elements") or []
+                 if e.get("action_id") == "canned_send")
+    click = h.agent.ephemeral_action(channel=CHANNEL, user=AGENT, ephemeral=shown,
+                                     action_id="canned_send", value=value,
+                                     response_url=h.slack.response_url(shown))
+    await h.slack.wait_ack(await h.slack.socket_push(click, "interactive"))
+    await h.drained()
+    assert customer_texts(h) == ["<b>Dana</b>\nHi Ann!"]
