@@ -21,7 +21,7 @@ from tests.helpers_canned import (
     text_value,
     write_replies,
 )
-from tests.helpers_ownership import started
+from tests.helpers_ownership import OTHER, add_other, started
 from tests.helpers_twilio import WA, sender, twilio_config
 from tests.helpers_twilio import twilio as twilio
 from tests.waiting import until
@@ -150,3 +150,24 @@ async def test_a_reply_with_a_file_sends_the_file_after_the_text(
             if m.get("files")] == ["return.pdf"]
     await h.drained()
     assert h.rows("SELECT state FROM messages WHERE direction = 'out'") == [("sent",)]
+
+
+async def test_another_agents_click_and_a_made_up_token_send_nothing(
+        tmp_path: Path, make_harness: HarnessFactory) -> None:
+    write_replies(tmp_path, refund=REFUND)
+    h = await make_harness(CANNED)
+    add_other(h)
+    thread = await started(h)
+    shown = await preview(h, thread, "!canned refund")
+    assert await click(h, shown, "send", user=OTHER) == 200  # not Sam's preview
+    forged = {**shown, "blocks": [{"elements": [{"action_id": "canned_send", "value": "x" * 300}]}]}
+    assert await click(h, forged, "send") == 200
+    status, _ = await h.agent.post_interaction(h.agent.view_submission(
+        user=AGENT, view={"id": "V1", "type": "modal", "callback_id": "canned_edit_view",
+                          "private_metadata": "not json"},
+        values={"text": {"text": text_value("hi")}}))
+    assert status == 200
+    await h.drained()
+    assert customer_texts(h) == [] and h.rows("SELECT state FROM canned_previews") == [("ready",)]
+    assert await click(h, shown, "send") == 200  # Dana's own click still works
+    await until(lambda: len(customer_texts(h)) == 1, lambda: str(customer_texts(h)))
