@@ -34,7 +34,8 @@ from bridge.router import Router
 from bridge.settings import LoadedConfig
 from bridge.singleton import Singletons
 from bridge.snoozes import SnoozeWaker
-from bridge.teams import Routing
+from bridge.targets import TargetKeeper, team_targets
+from bridge.teams import DEFAULT_TEAM, Routing
 from connectors.base import Connector, ConnectorContext, StateAPI
 from storage.base import Store
 from storage.sqlstore import SQLStore
@@ -197,6 +198,11 @@ class Bridge:
         self.router.auto = auto if auto.enabled else None
         self.snoozes = SnoozeWaker(self.router.wake_snoozed)
         self.retention = RetentionJob(store, s.privacy, clock)
+        self.targets = TargetKeeper(store, team_targets({
+            name: (s.teams[name].targets() if name in s.teams else {}, s.calendar(name),
+                   s.teams[name].alerts_channel if name in s.teams else "", sorted(team.members))
+            for name, team in teams.items()}), {t.channel: t.name for t in teams.values()},
+            DEFAULT_TEAM, self.worker.submit, clock)
         for name, table in config.connectors.items():
             ctx = ConnectorContext(session=self.session, ingest=self._ingest,
                                    public_url=s.server.public_url,
@@ -270,7 +276,8 @@ class Bridge:
         """The start-up steps, in order; shutdown runs their second halves in reverse."""
         socket_mode = [self._socket] if self.slack_socket is not None else []
         return [self._session, self._listen, self._store, self._console, self._connectors,
-                self._worker, self._snoozes, self._retention, *socket_mode, self._serve]
+                self._worker, self._snoozes, self._targets, self._retention, *socket_mode,
+                self._serve]
 
     async def start(self) -> None:
         """Run the start-up steps; after a failure (`StartupFailure`, naming the step),
@@ -374,6 +381,13 @@ class Bridge:
             yield
         finally:
             await self.retention.stop()
+    async def _targets(self, _: web.Application) -> AsyncIterator[None]:
+        self.step = "targets"
+        await self.targets.start()  # only when a team has response-time targets
+        try:
+            yield
+        finally:
+            await self.targets.stop()
 
     async def _socket(self, _: web.Application) -> AsyncIterator[None]:
         self.step = "socket"

@@ -28,6 +28,7 @@ from vocab.models import (
     OutboxId,
     OutboxItem,
 )
+from vocab.targets import Active, Owed, Target, TargetChange, TargetStart
 
 
 class StoreError(Exception):
@@ -462,3 +463,28 @@ class Store(Protocol):
         ...
 
     async def audit_entries(self, since: float, limit: int = 10_000) -> list[AuditEntry]: ...
+    # -- response-time targets (storage/targets.py) -------------------------------------------
+    async def owed_targets(self) -> list[Owed]:
+        """Conversations not closed, with the wait that decides their targets."""
+        ...
+
+    async def active_targets(self) -> list[Active]:
+        """Targets still to be settled, with their conversation's state."""
+        ...
+
+    async def start_target(self, plan: TargetStart, now: float) -> list[OutboxItem]:
+        """Start a target once per conversation, kind and start; the redraw it queued."""
+        ...
+
+    async def change_target(self, move: TargetChange, now: float,
+                            events: Sequence[Event] = ()) -> list[OutboxItem]:
+        """A conditional change (nothing when another instance made it first)."""
+        ...
+
+    async def shown_target(self, conversation_id: ConversationId) -> Target | None:
+        """The target a conversation's parent shows, if any."""
+        ...
+
+    async def targets(self, conversation_id: ConversationId) -> list[Target]:
+        """Every target of a conversation, oldest first (the KPIs read them)."""
+        ...

@@ -33,7 +33,7 @@ NOT_PERSONAL: dict[str, str] = {
     "response_targets": "response-time targets: times and states (KPIs)",
     "audit_log": "who did what to which customer id, never what the data was",
     "privacy_jobs": "when the retention job last ran",
-    "auto_answers": "which automatic answer went to which conversation: ids, kinds, times",
+    "auto_answers": "which automatic answer a conversation got: ids, kinds, periods, scores",
 }
 
 

@@ -22,6 +22,7 @@ from storage import (
     people,
     privacy,
     reads,
+    targets,
     teams,
 )
 from storage import transactions as tx
@@ -66,6 +67,7 @@ from vocab.models import (
     OutboxId,
     OutboxItem,
 )
+from vocab.targets import Active, Owed, Target, TargetChange, TargetStart
 
 T = TypeVar("T")
 
@@ -355,3 +357,21 @@ class SQLStore(ABC):
 
     async def audit_entries(self, since: float, limit: int = 10_000) -> list[AuditEntry]:
         return await self._read(lambda: privacy.audit_entries(since, limit))
+    async def owed_targets(self) -> list[Owed]:
+        return await self._read(targets.owed)
+
+    async def active_targets(self) -> list[Active]:
+        return await self._read(targets.active)
+
+    async def start_target(self, plan: TargetStart, now: float) -> list[OutboxItem]:
+        return await self._write(lambda: targets.start(plan, now))
+
+    async def change_target(self, move: TargetChange, now: float,
+                            events: Sequence[Event] = ()) -> list[OutboxItem]:
+        return await self._write(lambda: targets.change(move, now, tuple(events)))
+
+    async def shown_target(self, conversation_id: ConversationId) -> Target | None:
+        return await self._read(lambda: targets.shown(conversation_id))
+
+    async def targets(self, conversation_id: ConversationId) -> list[Target]:
+        return await self._read(lambda: targets.of_conversation(conversation_id))
