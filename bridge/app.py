@@ -30,6 +30,9 @@ from bridge.router import Router
 from bridge.settings import LoadedConfig
 from bridge.singleton import Singletons
 from bridge.snoozes import SnoozeWaker
+from bridge.survey_answers import Answers
+from bridge.survey_page import SurveyPage
+from bridge.surveys import Surveys
 from bridge.teams import Routing
 from connectors.base import Connector, ConnectorContext, StateAPI
 from storage.base import Store
@@ -181,11 +184,17 @@ class Bridge:
                                    poll_interval=1.0 if shared else 2.0, observer=self.metrics,
                                    recovery=delivery)
         self.metrics.pending = self.worker.pending_items
+        self.surveys = Surveys(
+            store, self.connectors, s.csat, {name: t.csat for name, t in s.teams.items()},
+            s.server.public_url, self.worker.submit, clock=clock, channel_team=self._channel_team)
+        answers = Answers(self.surveys) if self.surveys.wanted() else None
+        delivery.add_handlers(self.surveys.handlers(), self.surveys.failure)
         self.router = Router(store, self.worker, delivery, s.slack.support_channel, clock=clock,
                              reopen_within=s.conversations.reopen_within_hours * 3600,
                              handoff_ttl=s.continuity.handoff_token_ttl_hours * 3600,
                              assign_on_first_reply=s.conversations.assign_on_first_reply,
-                             zone=s.conversations.zone, routing=self.routing)
+                             zone=s.conversations.zone, routing=self.routing,
+                             answers=answers)
         self.snoozes = SnoozeWaker(self.router.wake_snoozed)
         for name, table in config.connectors.items():
             ctx = ConnectorContext(session=self.session, ingest=self._ingest,
@@ -214,6 +223,7 @@ class Bridge:
         app[CONNECTORS] = self.connectors
         app.router.add_get("/healthz", healthz)
         app.router.add_get("/media/{token}", media)
+        app.add_routes(SurveyPage(answers or Answers(self.surveys)).routes())
         app.router.add_get("/metrics", self.metrics.handler(s.server.metrics_token))
         if s.slack.mode == "http":  # in Socket Mode, Slack's events come over a websocket
             app.add_routes(events.routes())
@@ -232,6 +242,10 @@ class Bridge:
         self.lifecycle = web.Application()
         self.lifecycle.cleanup_ctx.extend(self.steps())
         self._stopped = False
+
+    def _channel_team(self, channel: str | None) -> str:
+        team = self.routing.by_channel(channel)
+        return team.name if team is not None else "support"
 
     async def _ingest(self, items: Sequence[InboundMessage]) -> list[IngestResult]:
         """The connectors' way in: the router's, looked up at each call (a test may wrap it

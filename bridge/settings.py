@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from bridge.config_checks import PLACEHOLDERS, Problem, first_day_problems, placeholder_problems
+from bridge.csat_settings import CsatSettings
 from bridge.teams import RoutingSettings, Team, TeamSettings, resolve_teams, team_problems
 from storage.dialect import valid_schema_name
 
@@ -195,6 +196,7 @@ class Settings(Strict):
     continuity: ContinuitySettings = Field(default_factory=ContinuitySettings)
     media: MediaSettings = Field(default_factory=MediaSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    csat: CsatSettings = Field(default_factory=CsatSettings)  # surveys after a close
     # `[teams.<name>]`: each team's Slack channel; `support` (the default) is [slack]
     # support_channel unless its table names one.  `[[routing.rules]]`: which team a new
     # conversation goes to (see bridge/teams.py).

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from bridge.csat_settings import CsatOverride
 from vocab.models import InboundMessage
 
 DEFAULT_TEAM = "support"
@@ -36,6 +37,7 @@ class TeamSettings(_Strict):
     members: list[str] = Field(default_factory=list)  # Slack user ids; empty: everybody
     timezone: str | None = None  # IANA; None: [conversations] timezone
     language: str = "en"  # ISO 639-1: the team's default when a guess is unsure
+    csat: CsatOverride | None = None  # `[teams.<name>.csat]`: this team's survey settings
 
     @field_validator("members")
     @classmethod

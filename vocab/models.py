@@ -197,6 +197,13 @@ class InboundMessage(FromOutside):
     # platform says the sender uses (Telegram's `language_code`), when it says one.
     inbox: str | None = None
     language: str | None = None
+    # The customer picked one of the choices of an outbound message (`Choice.id` as the
+    # platform returned it: Telegram's callback_data, a Messenger quick reply's payload).
+    # Untrusted: the receiver verifies it.  A pick is never a message of the conversation.
+    choice: str | None = None
+    # The platform's handle to acknowledge the pick (Telegram's callback_query id), and the
+    # message that carried the choices (`platform_ref`) has its buttons removed.
+    choice_ack: str | None = None
 
 
 class AgentReply(FromOutside):
@@ -323,6 +330,7 @@ class OutboxKind(enum.StrEnum):
     CUSTOMER_FILE = "customer_file"  # send an agent's file to the customer (payload: index)
     CUSTOMER_EDIT = "customer_edit"  # an agent edited a reply: edit it on the platform
     CUSTOMER_DELETE = "customer_delete"  # an agent deleted a reply: delete it there
+    CUSTOMER_SURVEY = "customer_survey"  # a CSAT/NPS question (payload: the survey's token)
 
     @property
     def customer_side(self) -> bool:

@@ -50,6 +50,36 @@ def _chat(chat_id: Any) -> JSONDict:
     return {"id": cid, "type": kind, "title": "Stand-in group"}
 
 
+def _inline_keyboard(value: Any) -> JSONDict | None:
+    """A reply_markup as Telegram checks an inline keyboard: every button has a text and
+    callback_data of 1-64 bytes (or a url); an empty keyboard is no keyboard."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise TelegramAPIError(400, "Bad Request: can't parse reply keyboard markup "
+                                        "JSON object") from exc
+    if not isinstance(value, dict):
+        raise TelegramAPIError(400, "Bad Request: can't parse reply keyboard markup")
+    rows = value.get("inline_keyboard")
+    if rows is None:
+        return value  # another keyboard kind: not checked here
+    if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
+        raise TelegramAPIError(400, "Bad Request: field \"inline_keyboard\" must be an Array")
+    for row in rows:
+        for button in row:
+            if not isinstance(button, dict) or not button.get("text"):
+                raise TelegramAPIError(400, "Bad Request: text buttons are unallowed in the "
+                                            "inline keyboard")
+            data = button.get("callback_data")
+            if "url" not in button and (not isinstance(data, str)
+                                        or not 1 <= len(data.encode()) <= 64):
+                raise TelegramAPIError(400, "Bad Request: BUTTON_DATA_INVALID")
+    return value if any(rows) else None
+
+
 def _visible_len(text: str, parse_mode: str | None) -> int:
     if parse_mode is None:
         return len(text)
@@ -107,7 +137,13 @@ class TelegramStandin(StandinBase):
             "sendChatAction": lambda p: True,
             "setMyCommands": lambda p: True,
             "deleteMessage": lambda p: True,
+            "answerCallbackQuery": self._m_answer_callback,
+            "editMessageReplyMarkup": self._m_edit_markup,
         }
+        # Inline keyboards: (chat_id, message_id) -> the markup a sent message carries now;
+        # callback query ids issued by `callback_update` -> answered or not.
+        self.markups: dict[tuple[int, int], JSONDict | None] = {}
+        self.callbacks: dict[str, bool] = {}
         self._lower = {name.lower(): name for name in [*self._methods, "getUpdates"]}
         self.app.router.add_route("*", "/bot{token}/{method}", self._h_api)
         self.app.router.add_get("/file/bot{token}/{path:.+}", self._h_download)
@@ -176,6 +212,23 @@ class TelegramStandin(StandinBase):
                 "text": text,
             },
         }
+
+    def callback_update(self, *, chat_id: int, message_id: int, data: str,
+                        first_name: str = "Ann", update_id: int | None = None) -> JSONDict:
+        """A press on an inline button of message ``message_id`` (not queued); its query id
+        is one ``answerCallbackQuery`` accepts once."""
+        if update_id is None:
+            update_id = self._last_update_id + 1
+        self._last_update_id = max(self._last_update_id, update_id)
+        query_id = f"{chat_id}{update_id}{len(self.callbacks)}"
+        self.callbacks[query_id] = False
+        person = {"id": chat_id, "is_bot": False, "first_name": first_name,
+                  "language_code": "en"}
+        return {"update_id": update_id, "callback_query": {
+            "id": query_id, "from": person, "chat_instance": f"ci{chat_id}", "data": data,
+            "message": {"message_id": message_id, "from": self.me, "date": int(time.time()),
+                        "chat": {"id": chat_id, "first_name": first_name, "type": "private"},
+                        "text": "(the message with the buttons)"}}}
 
     def edited_update(
         self,
@@ -408,7 +461,41 @@ class TelegramStandin(StandinBase):
             raise TelegramAPIError(400, "Bad Request: message text is empty")
         if _visible_len(text, p.get("parse_mode")) > 4096:
             raise TelegramAPIError(400, "Bad Request: message is too long")
-        return self._message(p, "sendMessage", text=text)
+        markup = _inline_keyboard(p.get("reply_markup"))
+        msg = self._message(p, "sendMessage", text=text)
+        self.sent[-1]["reply_markup"] = markup
+        self.markups[(int(msg["chat"]["id"]), int(msg["message_id"]))] = markup
+        if markup is not None:
+            msg["reply_markup"] = markup
+        return msg
+
+    def _m_answer_callback(self, p: JSONDict) -> bool:
+        query = str(p.get("callback_query_id") or "")
+        if self.callbacks.get(query) is not False:  # unknown, or answered already
+            raise TelegramAPIError(400, "Bad Request: query is too old and response timeout "
+                                        "expired or query ID is invalid")
+        if len(str(p.get("text") or "")) > 200:
+            raise TelegramAPIError(400, "Bad Request: MESSAGE_TOO_LONG")
+        self.callbacks[query] = True
+        return True
+
+    def _m_edit_markup(self, p: JSONDict) -> JSONDict:
+        try:
+            key = (int(p.get("chat_id") or 0), int(p.get("message_id") or 0))
+        except (TypeError, ValueError) as exc:
+            raise TelegramAPIError(400, "Bad Request: message to edit not found") from exc
+        if key not in self.markups:
+            raise TelegramAPIError(400, "Bad Request: message to edit not found")
+        markup = _inline_keyboard(p.get("reply_markup"))
+        if markup == self.markups[key]:
+            raise TelegramAPIError(400, "Bad Request: message is not modified: specified new "
+                                        "message content and reply markup are exactly the "
+                                        "same as a current content and reply markup of the "
+                                        "message")
+        self.markups[key] = markup
+        now = int(time.time())
+        return {"message_id": key[1], "from": self.me, "chat": _chat(key[0]), "date": now,
+                "edit_date": now, "text": "(edited)"}
 
     def _m_send_file(self, p: JSONDict, kind: str) -> JSONDict:
         value = p.get(kind)
