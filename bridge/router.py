@@ -61,7 +61,7 @@ class Router:
         if self.answers is not None:
             items = await self.answers.intercept(items)
         else:
-            items = [item for item in items if item.choice is None]
+            items = [item for item in items if item.choice is None or item.text]
         results: list[IngestResult] = []
         if self.routing is not None and self.routing.cold():
             await asyncio.to_thread(self.routing.warm)  # the language models, once

@@ -40,9 +40,9 @@ class Answers:
         return keep
 
     async def _consumed(self, item: InboundMessage) -> bool:
-        if item.choice is not None:
+        if item.choice is not None and (item.choice.startswith("s:") or not item.text):
             await self._picked(item)
-            return True  # a pick is never a message, valid or not
+            return True  # a survey pick is never a message, valid or not
         if item.edit_of is not None or item.attachments or item.opt_out is not None:
             return False
         seen = f"answer:{item.connector}:{item.platform_message_id}"
