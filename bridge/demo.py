@@ -27,6 +27,7 @@ import aiohttp
 
 from bridge.app import Bridge
 from bridge.console.render import CLOSE_ACTION
+from bridge.demo_csat import CsatAct, with_csat
 from bridge.demo_teams import TEAM_CONFIG, TeamsAct
 from bridge.registry import settings_registry
 from bridge.settings import load_settings
@@ -245,7 +246,8 @@ async def _play(workdir: Path, out: list[str]) -> bool:
             telegram_api_url=telegram.base_url, telegram_file_url=telegram.file_base_url,
             secrets=Secrets(slack.bot_token or "", SIGNING_SECRET, telegram.token,
                             WEBHOOK_SECRET),
-            overrides={**TEAM_CONFIG, "outbox": {"base_delay": 0.2}, "connectors.twilio": {
+            overrides={**with_csat(TEAM_CONFIG), "outbox": {"base_delay": 0.2},
+                       "connectors.twilio": {
                 "enabled": True, "account_sid": DEFAULT_ACCOUNT_SID,
                 "auth_token": DEFAULT_AUTH_TOKEN, "whatsapp_from": WHATSAPP_FROM,
                 "api_base_url": twilio.base_url,
@@ -341,7 +343,8 @@ async def _play(workdir: Path, out: list[str]) -> bool:
             ok = await OwnershipAct(whatsapp, telegram).play(out, session) and ok
             ok = await HandoffAct(whatsapp, telegram).play(out, session) and ok
             teams = TeamsAct(slack, telegram, agent, CHANNEL, AGENT, readable)
-            return await teams.play(out, session) and ok
+            ok = await teams.play(out, session) and ok
+            return await CsatAct(slack, telegram, agent, AGENT, readable).play(out, session) and ok
         finally:
             await bridge.stop()
 
