@@ -43,6 +43,9 @@ def _text(body: bytes) -> str:
     """The customer's text: a Telegram update (JSON) or a Twilio form (``Body``)."""
     if body.startswith(b"{"):
         update: dict[str, Any] = json.loads(body)
+        if "entry" in update and "changes" in update["entry"][0]:  # WhatsApp Cloud
+            value = update["entry"][0]["changes"][0]["value"]
+            return str(value["messages"][0]["text"]["body"])
         if "entry" in update:  # Messenger: one event per entry here
             return str(update["entry"][0]["messaging"][0]["message"]["text"])
         return str(update["message"]["text"])
@@ -81,6 +84,7 @@ def make_app(kind: str, slack_url: str, session: aiohttp.ClientSession | None) -
     app.router.add_post("/webhooks/telegram", handlers[kind])
     app.router.add_post("/webhooks/twilio", handlers[kind])
     app.router.add_post("/webhooks/messenger", handlers[kind])
+    app.router.add_post("/webhooks/whatsapp", handlers[kind])
     return app
 
 

@@ -1,4 +1,5 @@
-"""Twilio and Messenger traffic through `bridge run`, against the bare and relay ceilings.
+"""Twilio, Messenger and WhatsApp Cloud traffic through `bridge run`, against the bare and
+relay ceilings.
 
     python -m bench.channels                 # ~60 s: per channel 3,000 in, 1,500 out, receipts
     python -m bench.channels --channels twilio --messages 6000 --replies 3000 --concurrency 64
@@ -10,8 +11,8 @@ to core 0:
 (a) bare: ``python -m bench.ceilings bare``, answering every webhook 200;
 (b) relay: ``python -m bench.ceilings relay-raw``: one chat.postMessage per webhook, no store,
     no signature check: the headline ceiling for inbound traffic;
-(c) the bridge (`python -m bridge run`, SQLite, default settings) with the Twilio and
-    Messenger connectors on.
+(c) the bridge (`python -m bridge run`, SQLite, default settings) with the Twilio, Messenger
+    and WhatsApp Cloud connectors on.
 
 Per channel, each phase a closed loop of ``--concurrency`` clients:
 1. inbound: ``--messages`` webhooks signed as the platform signs them (Twilio: the SDK's own
@@ -21,11 +22,11 @@ Per channel, each phase a closed loop of ``--concurrency`` clients:
    and Slack included).  The ceilings get the same requests.
 2. outbound (bridge only): ``--replies`` signed Slack thread replies spread over the threads;
    rate = replies that reached the platform stand-in (Twilio: through the twilio SDK's
-   AsyncTwilioHttpClient; Messenger: the Send API over the shared aiohttp session) / time to
-   the last one.
+   AsyncTwilioHttpClient; Messenger and WhatsApp: the Graph API over the shared aiohttp
+   session) / time to the last one.
 3. receipts (bridge only): Twilio: a signed ``delivered`` status callback per reply;
-   Messenger: a delivery watermark per conversation.  Then the store is checked: every reply
-   ``delivered``.
+   Messenger: a delivery watermark per conversation; WhatsApp: a signed ``delivered`` status
+   per reply.  Then the store is checked: every reply ``delivered``.
 Lost = acknowledged but never posted/sent; duplicated = a marker posted or sent twice.
 """
 
@@ -66,6 +67,12 @@ from bridge.standins.twilio import (
     TwilioStandin,
     TwilioWebhookSender,
 )
+from bridge.standins.whatsapp import (
+    DEFAULT_TOKEN,
+    DEFAULT_WABA,
+    WhatsAppStandin,
+    WhatsAppWebhookSender,
+)
 
 CHANNEL = "C0BENCH01"
 SIGNING = "bench-signing-secret"
@@ -73,9 +80,10 @@ AGENT = "U0AGENT1"
 SMS_FROM = "+14155550199"
 PAGE, PAGE_TOKEN = "1234567890", "bench-page-token"
 ROOT = Path(__file__).resolve().parent.parent  # `python -m bench.ceilings` runs from here
-MARK = re.compile(r"\b((?:ti|to|fi|fo)\d+)\b")  # twilio/facebook, in/out
-CHANNELS = ("twilio", "messenger")
-LETTER = {"twilio": "t", "messenger": "f"}  # marker prefix: letter + i(n) / o(ut)
+NUMBER_ID = "106540352242922"  # the WhatsApp Cloud business number
+MARK = re.compile(r"\b((?:ti|to|fi|fo|wi|wo)\d+)\b")  # twilio/facebook/whatsapp, in/out
+CHANNELS = ("twilio", "messenger", "whatsapp")
+LETTER = {"twilio": "t", "messenger": "f", "whatsapp": "w"}  # marker: letter + i(n) / o(ut)
 
 Request = tuple[str, bytes, dict[str, str]]  # url, body, headers
 
@@ -133,6 +141,8 @@ def inbound_requests(channel: str, base: str, count: int, customers: int) -> lis
                 "Content-Type": "application/x-www-form-urlencoded",
                 "X-Twilio-Signature": sender.signature(form)}))
         return out
+    if channel == "whatsapp":
+        return whatsapp_requests(base, count, customers)
     url = f"{base}/webhooks/messenger"
     meta = MessengerWebhookSender(url, DEFAULT_APP_SECRET, None)  # type: ignore[arg-type]
     for i in range(count):
@@ -141,6 +151,23 @@ def inbound_requests(channel: str, base: str, count: int, customers: int) -> lis
         out.append((url, raw, {"Content-Type": "application/json",
                                "X-Hub-Signature-256": meta_signature(DEFAULT_APP_SECRET, raw)}))
     return out
+
+
+def wa_id(n: int) -> str:
+    return f"{4477009000000 + n}"
+
+
+def signed(url: str, body: dict[str, Any]) -> Request:
+    raw = meta_json(body)
+    return (url, raw, {"Content-Type": "application/json",
+                       "X-Hub-Signature-256": meta_signature(DEFAULT_APP_SECRET, raw)})
+
+
+def whatsapp_requests(base: str, count: int, customers: int) -> list[Request]:
+    url = f"{base}/webhooks/whatsapp"
+    wa = WhatsAppWebhookSender(url, None)  # type: ignore[arg-type]
+    return [signed(url, wa.body(wa.change(NUMBER_ID, [
+        wa.message(wa_id(i % customers), text=f"wi{i} hi")]))) for i in range(count)]
 
 
 class Run:
@@ -172,7 +199,7 @@ class Run:
             await self.procs.stop(proc)
 
     def config(self, port: int, slack: SlackStandin, twilio: TwilioStandin,
-               meta: MessengerStandin) -> Path:
+               meta: MessengerStandin, wa: WhatsAppStandin) -> Path:
         overrides: dict[str, dict[str, TomlValue]] = {
             "storage": {"sqlite_synchronous": self.args.synchronous},
             "connectors.telegram": {"enabled": False},
@@ -183,6 +210,12 @@ class Run:
                                      "verify_token": "bench", "app_id": DEFAULT_APP_ID,
                                      "graph_base_url": meta.base_url,
                                      "pages": [{"id": PAGE, "access_token": PAGE_TOKEN}]},
+            "connectors.whatsapp": {"enabled": True, "app_secret": DEFAULT_APP_SECRET,
+                                    "verify_token": "bench", "access_token": DEFAULT_TOKEN,
+                                    "business_account_id": DEFAULT_WABA,
+                                    "graph_base_url": wa.base_url,
+                                    "phone_numbers": [{"phone_number_id": NUMBER_ID,
+                                                       "number": "+15550783881"}]},
         }
         config = self.workdir / "bridge.toml"
         config.write_text(standin_config(
@@ -194,9 +227,10 @@ class Run:
         return config
 
     async def bridge(self, session: aiohttp.ClientSession, slack: SlackStandin,
-                     twilio: TwilioStandin, meta: MessengerStandin) -> dict[str, Any]:
+                     twilio: TwilioStandin, meta: MessengerStandin,
+                     wa: WhatsAppStandin) -> dict[str, Any]:
         port = free_port()
-        config = self.config(port, slack, twilio, meta)
+        config = self.config(port, slack, twilio, meta, wa)
         proc = await self.app("bridge", python_argv("-m", "bridge", "run", "--config",
                                                     str(config)), None)
         base = f"http://127.0.0.1:{port}"
@@ -211,13 +245,14 @@ class Run:
                     pass
                 await asyncio.sleep(0.05)
             for channel in self.args.channels:
-                sent: Callable[[], list[str]] = (
-                    (lambda: [str(m.get("body", "")) for m in twilio.sent])
-                    if channel == "twilio" else meta.texts)
+                sent: Callable[[], list[str]] = {
+                    "twilio": lambda: [str(m.get("body", "")) for m in twilio.sent],
+                    "messenger": meta.texts, "whatsapp": wa.texts}[channel]
                 result[channel] = {
                     "inbound": await self._inbound(session, slack, base, channel),
                     "outbound": await self._outbound(session, slack, base, channel, sent),
-                    "receipts": await self._receipts(session, base, channel, twilio, meta)}
+                    "receipts": await self._receipts(session, base, channel, twilio, meta,
+                                                     wa)}
             result["memory"] = memory_mib(proc.pid)
             result["drained_s"] = await self._drain(session, base)
         finally:
@@ -279,9 +314,15 @@ class Run:
                 **latency(lat)}
 
     async def _receipts(self, session: aiohttp.ClientSession, base: str, channel: str,
-                        twilio: TwilioStandin, meta: MessengerStandin) -> dict[str, Any]:
+                        twilio: TwilioStandin, meta: MessengerStandin,
+                        wa: WhatsAppStandin) -> dict[str, Any]:
         requests: list[Request] = []
-        if channel == "twilio":
+        if channel == "whatsapp":
+            ws = WhatsAppWebhookSender(f"{base}/webhooks/whatsapp", session)
+            requests = [signed(ws.target_url, ws.body(ws.change(NUMBER_ID, statuses=[
+                ws.status(str(m["wamid"]), str(m["to"]), "delivered")])))
+                for m in wa.sent if m.get("type") == "text"]
+        elif channel == "twilio":
             sender = TwilioWebhookSender(f"{base}/webhooks/twilio", DEFAULT_AUTH_TOKEN, session)
             for sent in twilio.sent:
                 form = sender.status(message_sid=str(sent["sid"]), status="delivered",
@@ -321,11 +362,12 @@ class Run:
                             session, slack, kind, channel)
             async with SlackStandin(bot_token="xoxb-bench") as slack, \
                     TwilioStandin() as twilio, \
-                    MessengerStandin(pages={PAGE: PAGE_TOKEN}) as meta:
+                    MessengerStandin(pages={PAGE: PAGE_TOKEN}) as meta, \
+                    WhatsAppStandin(numbers=(NUMBER_ID,), check_window=False) as wa:
                 slack.add_user(AGENT, display_name="Dana", real_name="Dana Whitfield")
                 for n in range(self.args.customers):
                     meta.add_profile(psid(n), "Customer", str(n))
-                result["bridge"] = await self.bridge(session, slack, twilio, meta)
+                result["bridge"] = await self.bridge(session, slack, twilio, meta, wa)
         await self.procs.stop_all()
         return result
 
@@ -358,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.channels", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--channels", default=",".join(CHANNELS),
-                   help="comma-separated: twilio, messenger")
+                   help="comma-separated: twilio, messenger, whatsapp")
     p.add_argument("--messages", type=int, default=3000)
     p.add_argument("--replies", type=int, default=1500)
     p.add_argument("--customers", type=int, default=200)

@@ -16,11 +16,13 @@ from dataclasses import dataclass
 import aiohttp
 from aiohttp import web
 
+from bridge.auto import AutoAnswers
 from bridge.connections import ConnectionGuard, GuardedSite, QuietServerLog, client_address
 from bridge.console.events import SlackEvents
 from bridge.console.slack import SlackConsole
 from bridge.console.socket import SlackSocket
 from bridge.delivery import Delivery
+from bridge.faq import faq_path, load_faq
 from bridge.lanes import AllLanes, LaneKeeper, LeasedLanes
 from bridge.language import LanguageGuess
 from bridge.metrics import Metrics
@@ -195,6 +197,11 @@ class Bridge:
                              assign_on_first_reply=s.conversations.assign_on_first_reply,
                              zone=s.conversations.zone, routing=self.routing,
                              answers=answers)
+        faq = load_faq(faq_path(config.path, s.faq.file)) if s.faq.file else None
+        calendars = {name: s.calendar(name) for name in teams}  # bridge/hours.py
+        auto = AutoAnswers(store, self.worker, self.routing, s.teams, calendars.get, faq,
+                           s.faq, clock=clock)
+        self.router.auto = auto if auto.enabled else None
         self.snoozes = SnoozeWaker(self.router.wake_snoozed)
         for name, table in config.connectors.items():
             ctx = ConnectorContext(session=self.session, ingest=self._ingest,

@@ -1,4 +1,5 @@
-"""The `bridge` command: run, check-config, migrate, outbox, copy-store, backup, queue, demo."""
+"""The `bridge` command: run, check-config, migrate, outbox, copy-store, backup, queue, hours,
+faq, demo."""
 
 from __future__ import annotations
 
@@ -261,6 +262,46 @@ def cmd_queue(args: argparse.Namespace) -> int:
     return _run_async(_queue(_load(args.config), args.team, args.format))
 
 
+def cmd_hours(args: argparse.Namespace) -> int:
+    """Whether a team is open now, and its next opening and closing (no store needed)."""
+    import json
+
+    from bridge.hours import opening_json, opening_text
+    from bridge.teams import DEFAULT_TEAM
+
+    loaded = _load(args.config)
+    teams = loaded.settings.resolved_teams()
+    team = args.team or DEFAULT_TEAM
+    if team not in teams:
+        print(f"error: there is no team {team!r} (teams: {', '.join(sorted(teams))})",
+              file=sys.stderr)
+        return 2
+    calendar = loaded.settings.calendar(team)
+    now = clock_of(loaded)()
+    print(json.dumps(opening_json(team, calendar, now)) if args.format == "json"
+          else opening_text(team, calendar, now))
+    return 0
+
+
+def cmd_faq(args: argparse.Namespace) -> int:
+    """`bridge faq test "question"`: the FAQ entries that match best, with their scores."""
+    from bridge.faq import FaqError, faq_path, faq_report, load_faq
+
+    loaded = _load(args.config)
+    faq_settings = loaded.settings.faq
+    if not faq_settings.file:
+        print(f"error: {loaded.path} has no [faq] file (fix: add [faq] file = \"faq.toml\")",
+              file=sys.stderr)
+        return 2
+    try:
+        faq = load_faq(faq_path(loaded.path, faq_settings.file))
+    except FaqError as exc:
+        print(f"error: {exc} (fix: {exc.fix})", file=sys.stderr)
+        return 1
+    print(faq_report(faq, args.question, faq_settings.threshold, args.format))
+    return 0
+
+
 def cmd_backup(args: argparse.Namespace) -> int:
     """A consistent copy of the SQLite store, safe while the bridge runs."""
     loaded = _load(args.config)
@@ -340,6 +381,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("table", "json"), default="table",
                    help="a table per team (default) or one JSON list")
     p.set_defaults(func=cmd_queue)
+    p = sub.add_parser("hours", help="whether a team is open now, next opening and closing")
+    p.add_argument("team", nargs="?", metavar="TEAM", help="the team (default: support)")
+    p.add_argument("--config", help=config_help)
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="one line (default) or a JSON object")
+    p.set_defaults(func=cmd_hours)
+    p = sub.add_parser("faq", help="try the FAQ: which answers a question gets, with scores")
+    fsub = p.add_subparsers(dest="faq_command", required=True, metavar="COMMAND")
+    t = fsub.add_parser("test", help="the best matches for a question, with their scores")
+    t.add_argument("question", help="a customer's question, in quotes")
+    t.add_argument("--config", help=config_help)
+    t.add_argument("--format", choices=("table", "json"), default="table",
+                   help="lines to read (default) or one JSON object")
+    p.set_defaults(func=cmd_faq)
     p = sub.add_parser("demo", help="play a conversation against built-in stand-ins")
     p.add_argument("--verbose", action="store_true", help="also log what the bridge does")
     p.set_defaults(func=cmd_demo)

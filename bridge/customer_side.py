@@ -37,6 +37,8 @@ from vocab.models import (
 from vocab.mrkdwn import mention_ids, mrkdwn_escape, mrkdwn_to_plain
 
 NO_RETRY_CODES = frozenset({"too_large", "unsupported", "disabled"})  # a Retry would not help
+# The author of automatic answers (closed replies, greetings, FAQ answers): no Slack user.
+BRIDGE_AGENT = Agent(user_id="", name="Support", allowed=True)
 OPTED_OUT_NOTICE = (":no_bell: Not sent: the customer opted out of messages on this channel "
                     "(replied STOP). Nothing goes out until they write START.")
 
@@ -76,7 +78,9 @@ class CustomerSide:
         if conv is None:
             raise SendError("the conversation is gone", retryable=False)
         agent = None
-        if msg.state is not DeliveryState.DELETED:
+        if msg.origin != "person" and msg.author_slack_user is None:
+            agent = BRIDGE_AGENT  # an automatic answer: the bridge's own words
+        elif msg.state is not DeliveryState.DELETED:
             agent = await self.console.agent(msg.author_slack_user or "")
         return msg, conv, agent
 
@@ -95,6 +99,12 @@ class CustomerSide:
 
     async def _compose(self, msg: Message, conv: Conversation, agent: Agent,
                        identity: Identity | None = None) -> OutboundMessage:
+        last_inbound = None if identity is None else identity.last_inbound_at
+        if agent is BRIDGE_AGENT:  # plain text already; marked automatic (RFC 3834, Meta)
+            return OutboundMessage(message_id=msg.id, conversation_id=conv.id,
+                                   address=conv.address, text=msg.text.strip(),
+                                   author_name=agent.name, last_inbound_at=last_inbound,
+                                   automatic=True)
         names = await self.console.names(mention_ids(msg.text))
         return OutboundMessage(
             message_id=msg.id, conversation_id=conv.id, address=conv.address,

@@ -32,6 +32,7 @@ REGISTRY: dict[str, Entry] = {
     "telegram": Entry("connectors.telegram", "TelegramConnector", "TelegramSettings"),
     "email": Entry("connectors.email", "EmailConnector", "EmailSettings"),
     "twilio": Entry("connectors.twilio", "TwilioConnector", "TwilioSettings"),
+    "whatsapp": Entry("connectors.whatsapp", "WhatsAppConnector", "WhatsAppSettings"),
 }
 
 

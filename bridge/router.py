@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, tzinfo
 
+from bridge.auto import AutoAnswers
 from bridge.delivery import Delivery
 from bridge.outbox import OutboxWorker
 from bridge.survey_answers import Answers
@@ -54,6 +55,7 @@ class Router:
         self.zone = zone  # the team's time zone: snoozes to "tomorrow 9:00"
         self.routing = routing  # teams and rules: the channel a new conversation opens in
         self.answers = answers  # surveys: a close asks, an answer is recorded (not ingested)
+        self.auto: AutoAnswers | None = None  # closed replies, greetings, the FAQ (issue 21)
 
     async def ingest(self, items: Sequence[InboundMessage]) -> list[IngestResult]:
         """Customer messages: returns once they are committed (then the webhook may say 200)."""
@@ -74,6 +76,8 @@ class Router:
             if not result.duplicate and result.message_id is not None:
                 self.delivery.remember(result.message_id, item)
             self.worker.submit(result.outbox)
+        if self.auto is not None:
+            await self.auto.after_ingest(items, results)
         return results
 
     async def _runs(self, items: Sequence[InboundMessage],

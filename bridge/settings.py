@@ -27,6 +27,8 @@ from pydantic import (
 
 from bridge.config_checks import PLACEHOLDERS, Problem, first_day_problems, placeholder_problems
 from bridge.csat_settings import CsatSettings
+from bridge.faq import FaqError, FaqSettings, faq_path, load_faq
+from bridge.hours import Calendar, HoursSettings, hours_problems, team_calendar
 from bridge.teams import RoutingSettings, Team, TeamSettings, resolve_teams, team_problems
 from storage.dialect import valid_schema_name
 
@@ -201,13 +203,21 @@ class Settings(Strict):
     # support_channel unless its table names one.  `[[routing.rules]]`: which team a new
     # conversation goes to (see bridge/teams.py).
     teams: dict[str, TeamSettings] = Field(default_factory=dict)
+    # `[hours.<name>]`: business-hours calendars a team picks with `hours = "<name>"`.
+    hours: dict[str, HoursSettings] = Field(default_factory=dict)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    faq: FaqSettings = Field(default_factory=FaqSettings)  # issue 21: bridge/faq.py
     # validated per connector against the registry, see `load_settings`
     connectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     def resolved_teams(self) -> dict[str, Team]:
         return resolve_teams(self.teams, self.slack.support_channel,
                              self.conversations.timezone)
+
+    def calendar(self, team: str) -> Calendar:
+        """The business hours of a team (always open without `hours`, or for no such team)."""
+        table = self.teams.get(team)
+        return team_calendar(self.hours, table.hours if table else None)
 
 
 class ConfigError(Exception):
@@ -420,6 +430,13 @@ def load_settings(
         errors += [Problem(file, key, message, fix) for key, message, fix in team_problems(
             settings.teams, settings.routing.rules, sorted(registry),
             settings.slack.support_channel, PLACEHOLDERS)]
+        errors += [Problem(file, key, message, fix) for key, message, fix in hours_problems(
+            settings.hours, {name: t.hours for name, t in settings.teams.items()})]
+        if settings.faq.file:
+            try:
+                load_faq(faq_path(path, settings.faq.file))
+            except FaqError as exc:
+                errors.append(Problem(file, "faq.file", str(exc), exc.fix))
         found.extend(p for p in errors if p.key not in reported)
         warnings.extend(p for p in advice if p.key not in reported)
         if not connectors and not any(_connector_of(p.key) for p in found):

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from bridge.auto_texts import check_texts
 from bridge.csat_settings import CsatOverride
 from vocab.models import InboundMessage
 
@@ -38,6 +39,12 @@ class TeamSettings(_Strict):
     timezone: str | None = None  # IANA; None: [conversations] timezone
     language: str = "en"  # ISO 639-1: the team's default when a guess is unsure
     csat: CsatOverride | None = None  # `[teams.<name>.csat]`: this team's survey settings
+    hours: str | None = None  # an [hours.<name>] table; None: always open
+    # Automatic answers (issue 21, bridge/auto.py): false (off), true (the built-in texts in
+    # the customer's language), one template, or a table of templates by language.
+    closed_reply: bool | str | dict[str, str] = False
+    greeting: bool | str | dict[str, str] = False
+    auto_quiet_minutes: float = Field(10.0, ge=0, le=24 * 60)  # after a person's reply
 
     @field_validator("members")
     @classmethod
@@ -62,6 +69,11 @@ class TeamSettings(_Strict):
     @classmethod
     def _language(cls, value: str) -> str:
         return iso639(value)
+
+    @field_validator("closed_reply", "greeting")
+    @classmethod
+    def _auto_text(cls, value: bool | str | dict[str, str]) -> bool | str | dict[str, str]:
+        return check_texts(value)
 
 
 def iso639(value: str) -> str:
@@ -98,6 +110,7 @@ class Team:
     members: frozenset[str]
     timezone: str
     language: str
+    hours: str | None = None  # its [hours.<name>] calendar; None: always open
 
 
 def fold(text: str) -> str:
@@ -125,7 +138,8 @@ def resolve_teams(teams: Mapping[str, TeamSettings], support_channel: str,
     for name, table in {DEFAULT_TEAM: TeamSettings(), **teams}.items():
         channel = table.channel or (support_channel if name == DEFAULT_TEAM else "")
         out[name] = Team(name=name, channel=channel, members=frozenset(table.members),
-                         timezone=table.timezone or timezone, language=table.language)
+                         timezone=table.timezone or timezone, language=table.language,
+                         hours=table.hours)
     return out
 
 

@@ -8,6 +8,7 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from vocab.events import Event
 from vocab.models import (
     AgentEdit,
     AgentReply,
@@ -194,6 +195,19 @@ class MediaFile(BaseModel):
     filename: str
     mime_type: str
     data: bytes
+
+
+class AutoFacts(BaseModel):
+    """What automatic answers decide from (issue 21), for one customer message."""
+
+    model_config = ConfigDict(frozen=True)
+
+    last_agent_reply_at: float | None  # a person's reply from Slack (never an automatic one)
+    person_requested: bool  # the customer asked for a person: the FAQ stays quiet
+    customer_wrote_since_faq: bool  # no FAQ answer yet, or the customer wrote after it
+    first_message: bool  # the conversation's first customer message
+    assignee: str | None
+    typical_wait: float | None = None  # seconds to a person's first reply, lately (median)
 
 
 class Store(Protocol):
@@ -401,3 +415,21 @@ class Store(Protocol):
 
     async def comment_survey(self, survey_id: int, comment: str, notices: tuple[str, ...],
                              now: float, seen: str | None = None) -> list[OutboxItem] | None: ...
+
+    # -- automatic answers (issue 21) ---------------------------------------------------------
+    async def auto_facts(self, conversation_id: ConversationId,
+                         message_id: MessageId) -> AutoFacts:
+        """What the rules of automatic answers look at, for this customer message."""
+        ...
+
+    async def send_auto(self, conversation_id: ConversationId, kind: str, period: str,
+                        text: str, origin: str, event: Event, now: float,
+                        score: float | None = None) -> list[OutboxItem]:
+        """Queue an automatic answer once per conversation, kind and period (see
+        storage/auto.py); nothing when it was already given."""
+        ...
+
+    async def person_requested(self, conversation_id: ConversationId, event: Event,
+                               now: float) -> list[OutboxItem]:
+        """Record that the customer asked for a person (once), telling the thread."""
+        ...

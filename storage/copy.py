@@ -38,6 +38,7 @@ TABLES: tuple[tuple[str, str], ...] = (
     ("customer_fields", "customer_id, name"),
     ("response_targets", "id"),
     ("surveys", "id"),
+    ("auto_answers", "id"),
 )
 # Not copied: `leases` (who works what right now; meaningless in another database).
 NOT_COPIED = frozenset({"leases"})

@@ -45,7 +45,7 @@ CONVERSATION_COLUMNS = (
 MESSAGE_COLUMNS = (
     "id, conversation_id, direction, connector, text, attachments, platform_message_id,"
     " sent_platform_id, author_name, author_slack_user, slack_channel, slack_ts, state, error,"
-    " created_at, platform_time, platform_ref, markup, edit_of, identity_id"
+    " created_at, platform_time, platform_ref, markup, edit_of, identity_id, origin"
 )
 
 
@@ -91,6 +91,7 @@ def message_from_row(row: Row) -> Message:
         created_at=row["created_at"], platform_time=row["platform_time"],
         platform_ref=row["platform_ref"], markup=row["markup"], edit_of=row["edit_of"],
         identity_id=None if row["identity_id"] is None else IdentityId(row["identity_id"]),
+        origin=str(row["origin"]),
     )
 
 

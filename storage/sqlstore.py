@@ -12,6 +12,7 @@ from collections.abc import Callable, Collection, Sequence
 from typing import Any, ClassVar, TypeVar
 
 from storage import (
+    auto,
     ingest,
     leases,
     links,
@@ -25,6 +26,7 @@ from storage import (
 from storage import transactions as tx
 from storage.base import (
     Assignment,
+    AutoFacts,
     CustomerCard,
     HistoryEntry,
     How,
@@ -40,6 +42,7 @@ from storage.base import (
 )
 from storage.dialect import Dialect, migrations
 from storage.query import TxFactory
+from vocab.events import Event
 from vocab.models import (
     AgentEdit,
     AgentReply,
@@ -349,3 +352,18 @@ class SQLStore(ABC):
                              now: float, seen: str | None = None) -> list[OutboxItem] | None:
         return await self._write(lambda: surveys.add_comment(survey_id, comment, notices,
                                                              now, seen))
+
+    # -- automatic answers (issue 21) ---------------------------------------------------------
+    async def auto_facts(self, conversation_id: ConversationId,
+                         message_id: MessageId) -> AutoFacts:
+        return await self._read(lambda: auto.auto_facts(conversation_id, message_id))
+
+    async def send_auto(self, conversation_id: ConversationId, kind: str, period: str,
+                        text: str, origin: str, event: Event, now: float,
+                        score: float | None = None) -> list[OutboxItem]:
+        return await self._write(lambda: auto.send_auto(conversation_id, kind, period, text,
+                                                        origin, event, now, score))
+
+    async def person_requested(self, conversation_id: ConversationId, event: Event,
+                               now: float) -> list[OutboxItem]:
+        return await self._write(lambda: auto.person_requested(conversation_id, event, now))

@@ -69,9 +69,10 @@ def violation(importer: str, target: str) -> str | None:
         return "the vocabulary imports nothing of ours"
     if top == "connectors":
         if dest != "connectors":
-            return "a connector imports only the vocabulary and connectors.base"
+            return "a connector imports only the vocabulary, connectors.base and connectors.meta"
         mine, theirs = importer.split(".")[:2], target.split(".")[:2]
-        if theirs != ["connectors", "base"] and theirs != ["connectors"] and mine != theirs:
+        shared = (["connectors", "base"], ["connectors"], ["connectors", "meta"])
+        if theirs not in shared and mine != theirs:
             return "a connector never imports a sibling connector"
         return None
     if top == "storage":

@@ -185,11 +185,30 @@ class MovedHere(_Event):
     assignee_cleared: str | None = None  # the assignee, not a member of the new team
 
 
+class AutoAnswered(_Event):
+    """The bridge answered the customer by itself (issue 21): a closed reply, a greeting or an
+    FAQ answer (`score`: how well the customer's question matched `question`)."""
+
+    kind: Literal["auto_answered"] = "auto_answered"
+    origin: Literal["closed", "greeting", "faq"]
+    text: str
+    question: str = ""  # the FAQ phrasing that matched
+    score: float | None = None
+
+
+class PersonRequested(_Event):
+    """The customer asked for a person: the FAQ stops for this conversation; `mentions` are
+    the Slack users to call (the assignee, else the team's members; none: the channel)."""
+
+    kind: Literal["person_requested"] = "person_requested"
+    mentions: tuple[str, ...] = ()
+
+
 Event: TypeAlias = Annotated[
     OptOutChanged | HandoffRefused | HandoffLinked | PhoneLinked | ChannelSwitched
     | ReopenedByCustomer | StatusChanged | StatusMoved | AssigneeChanged | ReturningCustomer
     | ConversationJoined | ContinuesElsewhere | AgentLinked | Unlinked | NotDelivered
-    | MovedAway | MovedHere,
+    | MovedAway | MovedHere | AutoAnswered | PersonRequested,
     Field(discriminator="kind"),
 ]
 _EVENTS: TypeAdapter[Event] = TypeAdapter(Event)

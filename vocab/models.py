@@ -152,6 +152,9 @@ class Message(BaseModel):
     # Inbound: the identity it came from; outbound: the identity it goes to (the customer's
     # latest channel when written, or the one the agent picked with `!via`).
     identity_id: IdentityId | None = None
+    # Who produced it: 'person' (the customer or an agent), 'auto' (a closed reply or a
+    # greeting), 'faq' (an FAQ answer), 'survey'.  Only a person's reply is an agent's response.
+    origin: str = "person"
 
 
 class InboundMessage(FromOutside):
@@ -197,12 +200,11 @@ class InboundMessage(FromOutside):
     # platform says the sender uses (Telegram's `language_code`), when it says one.
     inbox: str | None = None
     language: str | None = None
-    # The customer picked one of the choices of an outbound message (`Choice.id` as the
-    # platform returned it: Telegram's callback_data, a Messenger quick reply's payload).
-    # Untrusted: the receiver verifies it.  A pick is never a message of the conversation.
+    # The id of the `Choice` the customer picked (a WhatsApp reply button or list row, a
+    # Telegram inline button, a Messenger quick reply), when the message is such an answer.
     choice: str | None = None
-    # The platform's handle to acknowledge the pick (Telegram's callback_query id), and the
-    # message that carried the choices (`platform_ref`) has its buttons removed.
+    # The platform's handle to acknowledge the pick (Telegram's callback_query id); the
+    # message that carried the choices is `platform_ref` (its buttons are removed).
     choice_ack: str | None = None
 
 

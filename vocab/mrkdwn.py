@@ -253,3 +253,32 @@ def mrkdwn_to_plain(mrkdwn: str, names: Mapping[str, str] | None = None) -> str:
     """Slack event text for plain targets (SMS, Messenger): markers stripped, links as
     `label (url)`, quote lines kept as `> `, entities unescaped, nothing escaped."""
     return _to_plain(_parse(mrkdwn, names or {}))
+
+
+_WHATSAPP_MARKS = {"b": "*", "i": "_", "s": "~"}
+
+
+def _to_whatsapp(spans: Sequence[_Span]) -> str:
+    out: list[str] = []
+    for span in spans:
+        if span.kind == "text":
+            out.append(span.text)
+        elif span.kind == "a":
+            out.append(_link_plain(span.text, span.href))
+        elif span.kind == "code":
+            out.append(f"`{span.text}`" if span.text else "")
+        elif span.kind == "pre":
+            out.append(f"```{span.text}```" if span.text else "")
+        elif span.kind == "blockquote":
+            out.append("> " + _to_whatsapp(span.children).replace("\n", "\n> "))
+        else:
+            inner, mark = _to_whatsapp(span.children), _WHATSAPP_MARKS.get(span.kind, "")
+            out.append(f"{mark}{inner}{mark}" if inner.strip() else inner)
+    return "".join(out)
+
+
+def mrkdwn_to_whatsapp(mrkdwn: str, names: Mapping[str, str] | None = None) -> str:
+    """Slack event text to WhatsApp's own formatting: `*bold*`, `_italic_`, `~strike~`,
+    `` `code` ``, ```` ```block``` ````, `> ` quotes; links as `label (url)`, mentions as
+    @Name, entities unescaped."""
+    return _to_whatsapp(_parse(mrkdwn, names or {}))

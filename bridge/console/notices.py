@@ -14,6 +14,7 @@ from vocab.continuity import channel_label
 from vocab.events import (
     AgentLinked,
     AssigneeChanged,
+    AutoAnswered,
     ChannelSwitched,
     ContinuesElsewhere,
     ConversationJoined,
@@ -24,6 +25,7 @@ from vocab.events import (
     MovedHere,
     NotDelivered,
     OptOutChanged,
+    PersonRequested,
     PhoneLinked,
     ReopenedByCustomer,
     ReturningCustomer,
@@ -139,11 +141,31 @@ def notice_text(event: Event, zone: tzinfo = UTC) -> str:
             return (f":arrow_right: Transferred to team *{event.team}* (<#{event.channel}>) by "
                     f"{event.actor}. This thread is closed for replies: nothing written here "
                     "reaches the customer; continue in the new thread.")
+        case AutoAnswered():
+            return _auto(event)
+        case PersonRequested():
+            who_ = " ".join(f"<@{user}>" for user in event.mentions) or "<!here>"
+            return (f":raising_hand: The customer asked for a person: {who_}, please answer. "
+                    "The FAQ bot stays quiet in this conversation from now on.")
         case MovedHere():
             cleared = (f" <@{event.assignee_cleared}> is not in this team and is no longer "
                        "assigned." if event.assignee_cleared else "")
             return (f":arrow_left: Transferred from team *{event.from_team}* "
                     f"(<#{event.from_channel}>) by {event.actor}.{cleared}")
+
+
+_AUTO = {"closed": "closed reply (out of hours)", "greeting": "greeting",
+         "faq": "FAQ answer"}
+
+
+def _auto(event: AutoAnswered) -> str:
+    """An automatic answer, as sent by the bridge (not an agent's response)."""
+    head = f":robot_face: Sent by the bridge ({_AUTO[event.origin]})"
+    if event.origin == "faq" and event.score is not None:
+        head += (f", matched \u201c{mrkdwn_escape(event.question)}\u201d with score "
+                 f"{event.score:.0f}")
+    quoted = "\n".join(f"> {line}" for line in mrkdwn_escape(event.text).splitlines())
+    return f"{head}:\n{quoted}"
 
 
 def _unlinked(event: Unlinked) -> str:

@@ -8,8 +8,6 @@ connector's own state (`ctx.state`).
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import logging
 import time
@@ -26,7 +24,6 @@ from connectors.base import (
     ConnectorContext,
     OutsideWindow,
     SendError,
-    Unauthorized,
     WebhookRejected,
     fetch_media,
 )
@@ -41,6 +38,8 @@ from connectors.messenger.parse import (
     split_address,
 )
 from connectors.messenger.settings import MessengerSettings, Page
+from connectors.meta import signature
+from connectors.meta.graph import META_CDN_HOSTS, GraphClient, GraphError
 from vocab.models import (
     Attachment,
     InboundMessage,
@@ -52,9 +51,6 @@ from vocab.split import split_plain
 from vocab.untrusted import HostRule
 
 log = logging.getLogger(__name__)
-SIGNATURE = "X-Hub-Signature-256"
-# Where Meta serves customers' files (Messenger's CDN, WhatsApp's lookaside host).
-META_CDN_HOSTS = (".fbcdn.net", ".fbsbx.com", ".facebook.com", ".cdninstagram.com")
 TEXT_LIMIT = 2000
 HOUR = 3600.0
 WINDOW = 24 * HOUR  # RESPONSE: anything, within 24 hours of the customer's last message
@@ -70,20 +66,14 @@ def _ago(seconds: float) -> str:
     return f"{hours:.0f} hours" if hours < 48 else f"{hours / 24:.0f} days"
 
 
-def send_error(status: int, data: Any, page_id: str, throttle: float,
-               token: str = "") -> SendError:
-    """Meta's error body -> a clear reason and the right retry decision.  Meta's message may
-    quote the token ("Malformed access token EAAB..."): it never reaches the thread or logs."""
-    error = data.get("error") if isinstance(data, dict) else None
-    error = error if isinstance(error, dict) else {}
-    code, sub = error.get("code"), error.get("error_subcode")
-    text = str(error.get("message") or f"HTTP {status}")
-    text = (text.replace(token, "[page access token]") if token else text)[:500]
-    label = f"{code}/{sub}" if sub else str(code or status)
+def send_error(error: GraphError, page_id: str, throttle: float) -> SendError:
+    """Meta's error -> a clear reason and the right retry decision (the token is already
+    blanked from the text by the Graph client)."""
+    code, sub, text, label = error.code, error.subcode, error.message, error.label
     if sub == 2018278 or (code == 10 and "window" in text.lower()):
         return OutsideWindow("Messenger refused it as outside the allowed window (the customer "
                              "last wrote too long ago); resend it once they write again")
-    if code in (4, 613, 32, 80006) or status == 429:
+    if code in (4, 613, 32, 80006) or error.status == 429:
         return SendError(f"Messenger is throttling page {page_id}: {text}", code=label,
                          retryable=True, retry_after=throttle, gate=f"{NAME}:{page_id}")
     if code == 551:
@@ -93,7 +83,7 @@ def send_error(status: int, data: Any, page_id: str, throttle: float,
         return SendError(f"the page access token of page {page_id} expired or is invalid: "
                          "generate a new one and update [[connectors.messenger.pages]]",
                          code=label, retryable=False)
-    if status >= 500 or code in (1, 2) or error.get("is_transient"):
+    if error.status >= 500 or code in (1, 2) or error.transient:
         return SendError(f"Messenger error: {text}", code=label, retryable=True)
     return SendError(f"Messenger refused the message: {text}", code=label, retryable=False)
 
@@ -108,6 +98,9 @@ class MessengerConnector(Connector):
         assert isinstance(settings, MessengerSettings)
         self.settings = settings
         self._media_hosts = HostRule.of(META_CDN_HOSTS, [settings.graph_base_url])
+        self._client = GraphClient(ctx.session, settings.graph_base_url,
+                                   settings.graph_api_version, settings.request_timeout,
+                                   "Messenger", token_label="[page access token]")
         self._name_failed: dict[str, float] = {}  # state key -> monotonic time of the failure
         self._app_id = settings.app_id  # or, once learnt, the app id of our own echoes
         self._persona_locks: dict[str, asyncio.Lock] = {}
@@ -135,27 +128,15 @@ class MessengerConnector(Connector):
                 web.post(self.webhook_path, self.handle_webhook)]
 
     async def handle_handshake(self, request: web.Request) -> web.StreamResponse:
-        """Meta's subscription check: echo `hub.challenge` only for our verify token."""
-        query = request.query
-        token = query.get("hub.verify_token", "")
-        if query.get("hub.mode") == "subscribe" and hmac.compare_digest(
-                token.encode(), self.settings.verify_token.encode()):
-            return web.Response(text=query.get("hub.challenge", ""), content_type="text/plain")
-        return web.Response(status=403, text="forbidden", content_type="text/plain")
+        return signature.handshake(request, self.settings.verify_token)
 
     content_types = ("application/json",)
 
     def precheck(self, request: web.Request) -> None:
-        if not request.headers.get(SIGNATURE, "").strip().lower().startswith("sha256="):
-            raise Unauthorized(f"missing {SIGNATURE}")
+        signature.precheck(request)
 
     async def verify(self, request: web.Request, body: bytes) -> None:
-        """`sha256=<hex>`; the hex digits in either case (the same digest), nothing else."""
-        algorithm, _, digest = request.headers.get(SIGNATURE, "").strip().partition("=")
-        expected = hmac.new(self.settings.app_secret.encode(), body, hashlib.sha256).hexdigest()
-        if (algorithm.lower() != "sha256" or not digest.isascii()
-                or not hmac.compare_digest(digest.lower().encode(), expected.encode())):
-            raise Unauthorized(f"missing or wrong {SIGNATURE}")
+        signature.verify(request, body, self.settings.app_secret)
 
     def parse(self, body: bytes) -> list[InboundMessage]:
         return parse_body(load(body), self.settings.app_id).messages
@@ -263,25 +244,11 @@ class MessengerConnector(Connector):
     async def _graph(self, method: str, path: str, page: Page, *,
                      params: dict[str, str] | None = None,
                      body: dict[str, Any] | None = None) -> dict[str, Any]:
-        url = f"{self.settings.graph_base_url}/{self.settings.graph_api_version}/{path}"
+        def errors(error: GraphError) -> SendError:
+            return send_error(error, page.id, self.settings.throttle_retry_after)
         # `?access_token=`, as Meta's Send API documents it; never echoed into errors or logs.
-        query = {**(params or {}), "access_token": page.access_token}
-        timeout = aiohttp.ClientTimeout(total=self.settings.request_timeout)
-        try:
-            async with self.ctx.session.request(method, url, params=query, json=body,
-                                                timeout=timeout) as resp:
-                try:
-                    data = await resp.json(content_type=None)
-                except ValueError:
-                    data = None
-                if resp.status == 200 and isinstance(data, dict) and "error" not in data:
-                    return data
-                raise send_error(resp.status, data, page.id, self.settings.throttle_retry_after,
-                                 page.access_token)
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            reason = repr(exc).replace(page.access_token, "[page access token]")
-            raise SendError(f"Messenger unreachable: {reason}", code="network",
-                            retryable=True) from None
+        return await self._client.call(method, path, page.access_token, errors, params=params,
+                                       json=body, token_in_query=True)
 
     def _page(self, address: str) -> tuple[Page, str]:
         page_id, psid = split_address(address)

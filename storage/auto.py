@@ -1,0 +1,104 @@
+"""Automatic answers (issue 21): what the bridge decides from, and the answer itself.
+
+An answer is a message like an agent's reply (direction 'out', delivered by a `customer_send`
+row through the customer's channel rules), but with `origin` 'auto' or 'faq' and no Slack
+author, so no report counts it as an agent's response; the thread is told with an
+`AutoAnswered` event.  The `auto_answers` row, unique per conversation, kind and period, is
+written in the same transaction: a second message in one closed period, or a redelivered
+one, finds it and sends nothing.
+"""
+
+from __future__ import annotations
+
+from storage.base import AutoFacts
+from storage.outbox_rows import add_event, add_outbox
+from storage.query import Tx, execute, insert, one, rows
+from vocab.events import Event
+from vocab.models import ConversationId, OutboxItem, OutboxKind
+
+BRIDGE_AUTHOR = "bridge"
+
+
+def auto_facts(conversation_id: int, message_id: int) -> Tx[AutoFacts]:
+    """What the rules of automatic answers look at, for the customer message `message_id`."""
+    agent = yield from one(
+        "SELECT MAX(created_at) AS at FROM messages WHERE conversation_id = ? AND"
+        " direction = 'out' AND origin = 'person' AND author_slack_user IS NOT NULL",
+        conversation_id)
+    person = yield from one("SELECT id FROM auto_answers WHERE conversation_id = ? AND"
+                            " kind = 'person'", conversation_id)
+    # The bot's latest answer, and whether the customer wrote after it (before this message).
+    faq = yield from one("SELECT MAX(message_id) AS id FROM auto_answers WHERE"
+                         " conversation_id = ? AND kind = 'faq'", conversation_id)
+    wrote_since = True
+    if faq is not None and faq["id"] is not None:
+        later = yield from one(
+            "SELECT COUNT(*) AS n FROM messages WHERE conversation_id = ? AND direction = 'in'"
+            " AND id > ? AND id < ?", conversation_id, int(faq["id"]), message_id)
+        wrote_since = later is not None and int(later["n"]) > 0
+    earlier = yield from one(
+        "SELECT COUNT(*) AS n FROM messages WHERE conversation_id = ? AND direction = 'in'"
+        " AND id < ?", conversation_id, message_id)
+    conv = yield from one("SELECT assignee, slack_channel FROM conversations WHERE id = ?",
+                          conversation_id)
+    wait = None if conv is None else (yield from typical_wait(conv["slack_channel"]))
+    return AutoFacts(
+        last_agent_reply_at=None if agent is None or agent["at"] is None else float(agent["at"]),
+        person_requested=person is not None,
+        customer_wrote_since_faq=wrote_since,
+        first_message=earlier is not None and int(earlier["n"]) == 0,
+        assignee=None if conv is None else conv["assignee"],
+        typical_wait=wait,
+    )
+
+
+def typical_wait(channel: str | None, recent: int = 20) -> Tx[float | None]:
+    """The median time to a person's first reply over the channel's latest conversations
+    that had one (the greeting's expected wait); None before any."""
+    found = yield from rows(
+        "SELECT c.id, MIN(m.created_at) - c.created_at AS waited FROM conversations c"
+        " JOIN messages m ON m.conversation_id = c.id AND m.direction = 'out'"
+        " AND m.origin = 'person' AND m.author_slack_user IS NOT NULL"
+        " WHERE c.slack_channel = ? GROUP BY c.id, c.created_at ORDER BY c.id DESC LIMIT ?",
+        channel, recent)
+    waits = sorted(max(0.0, float(r["waited"])) for r in found if r["waited"] is not None)
+    return waits[len(waits) // 2] if waits else None
+
+
+def send_auto(conversation_id: int, kind: str, period: str, text: str, origin: str,
+              event: Event, now: float, score: float | None = None) -> Tx[list[OutboxItem]]:
+    """Queue one automatic answer, unless this conversation already had this kind in this
+    period (then nothing: an empty list)."""
+    added = yield from execute(
+        "INSERT INTO auto_answers (conversation_id, kind, period, score, created_at)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (conversation_id, kind, period) DO NOTHING",
+        conversation_id, kind, period, score, now)
+    if not added:
+        return []
+    conv = yield from one("SELECT connector, identity_id FROM conversations WHERE id = ?",
+                          conversation_id)
+    if conv is None:
+        return []
+    message_id = yield from insert(
+        "INSERT INTO messages (conversation_id, direction, connector, text, attachments,"
+        " author_name, state, created_at, identity_id, origin)"
+        " VALUES (?, 'out', ?, ?, '[]', ?, 'queued', ?, ?, ?)",
+        conversation_id, str(conv["connector"]), text, BRIDGE_AUTHOR, now,
+        int(conv["identity_id"]), origin)
+    yield from execute("UPDATE auto_answers SET message_id = ? WHERE conversation_id = ? AND"
+                       " kind = ? AND period = ?", message_id, conversation_id, kind, period)
+    notice = yield from add_event(conversation_id, event, now, message_id)
+    send = yield from add_outbox(OutboxKind.CUSTOMER_SEND, conversation_id, message_id, "",
+                                 now)
+    return [notice, send]
+
+
+def person_requested(conversation_id: int, event: Event, now: float) -> Tx[list[OutboxItem]]:
+    """The customer asked for a person: recorded once; the thread hears it once."""
+    added = yield from execute(
+        "INSERT INTO auto_answers (conversation_id, kind, period, created_at)"
+        " VALUES (?, 'person', '', ?) ON CONFLICT (conversation_id, kind, period) DO NOTHING",
+        conversation_id, now)
+    if not added:
+        return []
+    return [(yield from add_event(ConversationId(conversation_id), event, now))]

@@ -1,0 +1,112 @@
+"""Automatic answers' config (issue 21): texts that fail to render and FAQ files that cannot
+be used stop `check-config`, naming the key and the fix; `bridge faq test` shows the scores;
+the FAQ's matching and its recognition of a request for a person."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bridge.auto_texts import TEXTS, builtin, check_text, duration, language_of
+from bridge.faq import Faq, FaqEntry, PersonWords
+from bridge.registry import settings_registry
+from bridge.settings import ConfigError, load_settings
+from tests.helpers_proc import run_cli
+from tests.test_cli import plain_config
+
+FAQ = '''
+[[faq]]
+questions = ["When are you open?", "What are your opening hours?"]
+answer = "From 9:00 to 17:00."
+
+[[faq]]
+questions = ["Where is my parcel?", "How can I track my order?"]
+answer = "Track it at https://example.com/track."
+'''
+
+
+def config(tmp_path: Path, extra: str) -> Path:
+    path = plain_config(tmp_path / "bridge.toml", f"sqlite:///{tmp_path / 'b.db'}")
+    path.write_text(path.read_text(encoding="utf-8") + extra, encoding="utf-8")
+    return path
+
+
+def problems(path: Path) -> dict[str, str]:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, settings_registry(), environ={})
+    return {p.key: f"{p.message} | {p.fix}" for p in caught.value.problems
+            if p.severity == "error"}
+
+
+def test_a_text_that_cannot_render_is_a_config_error(tmp_path: Path) -> None:
+    found = problems(config(tmp_path, '''
+[teams.support]
+closed_reply = "Back at {{ next_opn }}"
+greeting = { en = "Hi {{ customer.first_name }}", sr = "Zdravo {{ customer.nme }}" }
+'''))
+    assert "next_opn" in found["teams.support.closed_reply"]
+    assert "nme" in found["teams.support.greeting"] and "'sr'" in found["teams.support.greeting"]
+
+
+def test_the_faq_file_is_checked(tmp_path: Path) -> None:
+    assert "does not exist" in problems(config(tmp_path, '[faq]\nfile = "missing.toml"\n'))[
+        "faq.file"]
+    (tmp_path / "faq.toml").write_text('[[faq]]\nquestions = ["Hi?"]\nanswer = "{{ oops"\n',
+                                       encoding="utf-8")
+    found = problems(config(tmp_path, '[faq]\nfile = "faq.toml"\n'))["faq.file"]
+    assert "faq[0].answer" in found
+    (tmp_path / "faq.toml").write_text('[[faq]]\nquestion = ["Hi?"]\nanswer = "x"\n',
+                                       encoding="utf-8")
+    assert "questions" in problems(config(tmp_path, '[faq]\nfile = "faq.toml"\n'))["faq.file"]
+
+
+def test_every_builtin_text_renders_in_every_language() -> None:
+    for language, texts in TEXTS.items():
+        for source in texts.values():
+            check_text(source)
+        assert set(texts) == set(TEXTS["en"]), language
+    assert language_of("sr-Latn-RS", "en") == "sr"
+    assert language_of(None, "hr") == "hr"
+    assert language_of("bs", "en") == "sr"
+    assert builtin("faq_offer", "de") == TEXTS["en"]["faq_offer"]  # English when none
+    assert duration(600, "en") == "10 minutes" and duration(3 * 3600, "sl") == "3 ur"
+
+
+def test_faq_matches_other_words_and_not_one_shared_word() -> None:
+    faq = Faq([FaqEntry(questions=["When are you open?", "What are your opening hours?"],
+                        answer="a"),
+               FaqEntry(questions=["I forgot my password"], answer="b")])
+    best = faq.best("when do you OPEN", 75)
+    assert best is not None and best.entry == 0
+    best = faq.best("i forgot the password to my account", 75)
+    assert best is not None and best.entry == 1
+    assert faq.best("Šifra? Zaboravio sam šifru", 75) is None
+    assert faq.best("open", 75) is None
+    assert faq.best("", 0) is None
+
+
+def test_person_words() -> None:
+    asks = PersonWords(["daj mi šefa"])
+    for text in ("agent", "Agent!", "HUMAN please", "Želim osobu", "operater", "čovek",
+                 "človek", "I want to talk to a person", "daj mi sefa"):
+        assert asks(text), text
+    assert not asks("The human resources department sent me an email about it")
+    assert not asks("hello")
+
+
+async def test_faq_test_command_prints_scores(tmp_path: Path) -> None:
+    (tmp_path / "faq.toml").write_text(FAQ, encoding="utf-8")
+    path = config(tmp_path, '[faq]\nfile = "faq.toml"\nthreshold = 75\n')
+    result = await run_cli(["faq", "test", "where is my package", "--config", str(path),
+                            "--format", "json"], env={})
+    assert result.code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["answers"] is True
+    assert report["matches"][0]["question"] == "Where is my parcel?"
+    assert report["matches"][0]["score"] >= 75
+    result = await run_cli(["faq", "test", "can I pay by card", "--config", str(path)], env={})
+    assert result.code == 0 and "no answer" in result.stdout
+    result = await run_cli(["check-config", "--config", str(path)], env={})
+    assert result.code == 0, result.stderr
