@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.conftest import AGENT, Harness, HarnessFactory
-from tests.helpers_ownership import lines, started
+from tests.helpers_ownership import context, lines, started
 from tests.waiting import poll
 
 CHAT = 4242
@@ -56,6 +56,7 @@ async def test_button_answer_lands_in_thread(make_harness: HarnessFactory) -> No
     assert h.rows("SELECT kind, state, score, assignee FROM surveys") == [
         ("csat", "answered", 4, None)]
     assert any(line.startswith(":star: 4/5 from Ann") for line in lines(h, thread))
+    assert context(h, thread).endswith(" · :star: 4/5")  # the parent shows it too
     # The answer is no message and reopens nothing.
     assert h.rows("SELECT status FROM conversations") == [("closed",)]
     assert h.count("messages WHERE direction = 'in'") == 1
