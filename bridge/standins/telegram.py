@@ -16,6 +16,8 @@ from aiohttp import web
 
 from bridge.standins.base import Injection, JSONDict, StandinBase, read_params
 from bridge.standins.signing import telegram_secret_headers
+from bridge.standins.telegram_markup import TelegramAPIError as TelegramAPIError
+from bridge.standins.telegram_markup import inline_keyboard
 
 _TAG = re.compile(r"<[^>]*>")
 _TRUE = ("true", "True", "1")
@@ -30,15 +32,6 @@ CONFLICT_TERMINATED = (
 MAX_POLL_TIMEOUT = 50.0  # seconds a getUpdates long poll may be held (Telegram's own bound)
 
 
-class TelegramAPIError(Exception):
-    """Raised by a method implementation to answer ``{"ok": false, ...}``."""
-
-    def __init__(self, status: int, description: str) -> None:
-        super().__init__(description)
-        self.status = status
-        self.description = description
-
-
 def _chat(chat_id: Any) -> JSONDict:
     try:
         cid = int(chat_id)
@@ -48,36 +41,6 @@ def _chat(chat_id: Any) -> JSONDict:
         return {"id": cid, "type": "private", "first_name": "Customer"}
     kind = "supergroup" if str(cid).startswith("-100") else "group"
     return {"id": cid, "type": kind, "title": "Stand-in group"}
-
-
-def _inline_keyboard(value: Any) -> JSONDict | None:
-    """A reply_markup as Telegram checks an inline keyboard: every button has a text and
-    callback_data of 1-64 bytes (or a url); an empty keyboard is no keyboard."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError as exc:
-            raise TelegramAPIError(400, "Bad Request: can't parse reply keyboard markup "
-                                        "JSON object") from exc
-    if not isinstance(value, dict):
-        raise TelegramAPIError(400, "Bad Request: can't parse reply keyboard markup")
-    rows = value.get("inline_keyboard")
-    if rows is None:
-        return value  # another keyboard kind: not checked here
-    if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
-        raise TelegramAPIError(400, "Bad Request: field \"inline_keyboard\" must be an Array")
-    for row in rows:
-        for button in row:
-            if not isinstance(button, dict) or not button.get("text"):
-                raise TelegramAPIError(400, "Bad Request: text buttons are unallowed in the "
-                                            "inline keyboard")
-            data = button.get("callback_data")
-            if "url" not in button and (not isinstance(data, str)
-                                        or not 1 <= len(data.encode()) <= 64):
-                raise TelegramAPIError(400, "Bad Request: BUTTON_DATA_INVALID")
-    return value if any(rows) else None
 
 
 def _visible_len(text: str, parse_mode: str | None) -> int:
@@ -461,7 +424,7 @@ class TelegramStandin(StandinBase):
             raise TelegramAPIError(400, "Bad Request: message text is empty")
         if _visible_len(text, p.get("parse_mode")) > 4096:
             raise TelegramAPIError(400, "Bad Request: message is too long")
-        markup = _inline_keyboard(p.get("reply_markup"))
+        markup = inline_keyboard(p.get("reply_markup"))
         msg = self._message(p, "sendMessage", text=text)
         self.sent[-1]["reply_markup"] = markup
         self.markups[(int(msg["chat"]["id"]), int(msg["message_id"]))] = markup
@@ -486,7 +449,7 @@ class TelegramStandin(StandinBase):
             raise TelegramAPIError(400, "Bad Request: message to edit not found") from exc
         if key not in self.markups:
             raise TelegramAPIError(400, "Bad Request: message to edit not found")
-        markup = _inline_keyboard(p.get("reply_markup"))
+        markup = inline_keyboard(p.get("reply_markup"))
         if markup == self.markups[key]:
             raise TelegramAPIError(400, "Bad Request: message is not modified: specified new "
                                         "message content and reply markup are exactly the "
