@@ -46,21 +46,21 @@ class Answers:
         if item.edit_of is not None or item.attachments or item.opt_out is not None:
             return False
         seen = f"answer:{item.connector}:{item.platform_message_id}"
-        if await self.store.get_state("csat", seen) is not None:
-            return True  # a redelivery of an answer already recorded
         now = self.surveys.clock()
-        survey = await self.store.awaiting_survey(item.connector, item.address, now)
+        text = item.text.strip()
+        if not text:
+            return False
+        redelivered, survey, waiting = await self.store.survey_inbound(
+            item.connector, item.address, seen, now, now - COMMENT_WINDOW)
+        if redelivered:
+            return True  # a redelivery of an answer already recorded
         if survey is not None:
-            score = parse_score(item.text, survey.scale)
+            score = parse_score(text, survey.scale)
             if score is not None:
                 await self.answer(survey, score, None, item.sender_name, seen)
                 return True
-        text = item.text.strip()
-        if text:
-            waiting = await self.store.awaiting_comment(item.connector, item.address,
-                                                        now - COMMENT_WINDOW)
-            if waiting is not None:
-                return await self._comment(waiting, text, item.sender_name, seen)
+        if waiting is not None:
+            return await self._comment(waiting, text, item.sender_name, seen)
         return False
 
     async def _picked(self, item: InboundMessage) -> None:

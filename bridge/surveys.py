@@ -41,7 +41,6 @@ from vocab.mrkdwn import mrkdwn_escape
 log = logging.getLogger(__name__)
 DAY = 86400.0
 COMMENT_WINDOW = 3600.0  # seconds after a low score in which the next text is its comment
-KEY_STATE = ("csat", "signing-key")
 EMOJI = ("😞", "🙁", "😐", "🙂", "😄")
 LABELS = ("Very bad", "Bad", "OK", "Good", "Excellent")
 COMMENT_PREFIX = "comment:"
@@ -101,11 +100,7 @@ class Surveys:
     async def key(self) -> bytes:
         """The signing key, made once per database (every instance shares it)."""
         if self._key is None:
-            value = await self.store.get_state(*KEY_STATE)
-            if value is None:
-                await self.store.set_state(*KEY_STATE, secrets.token_urlsafe(32), self.clock())
-                value = await self.store.get_state(*KEY_STATE)
-            assert value is not None
+            value = await self.store.survey_key(secrets.token_urlsafe(32), self.clock())
             self._key = value.encode()
         return self._key
 

@@ -397,8 +397,15 @@ class Store(Protocol):
         """The newest unanswered survey sent to this address, within its days."""
         ...
 
-    async def awaiting_comment(self, connector: str, address: str,
-                               since: float) -> Survey | None: ...
+    async def survey_inbound(self, connector: str, address: str, seen: str, now: float,
+                             since: float) -> tuple[bool, Survey | None, Survey | None]:
+        """(a redelivered answer, the survey waiting for an answer, the one waiting for a
+        comment) for a customer message, in one read."""
+        ...
+
+    async def survey_key(self, value: str, now: float) -> str:
+        """The surveys' signing key (`value` if none is stored yet)."""
+        ...
 
     async def last_nps(self, customer_id: CustomerId) -> float | None: ...
 

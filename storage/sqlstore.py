@@ -330,9 +330,12 @@ class SQLStore(ABC):
     async def awaiting_survey(self, connector: str, address: str, now: float) -> Survey | None:
         return await self._read(lambda: surveys.awaiting(connector, address, now))
 
-    async def awaiting_comment(self, connector: str, address: str,
-                               since: float) -> Survey | None:
-        return await self._read(lambda: surveys.commentable(connector, address, since))
+    async def survey_inbound(self, connector: str, address: str, seen: str, now: float,
+                             since: float) -> tuple[bool, Survey | None, Survey | None]:
+        return await self._read(lambda: surveys.inbound(connector, address, seen, now, since))
+
+    async def survey_key(self, value: str, now: float) -> str:
+        return await self._write(lambda: surveys.shared_key(value, now))
 
     async def last_nps(self, customer_id: CustomerId) -> float | None:
         return await self._read(lambda: surveys.last_nps(customer_id))

@@ -172,3 +172,27 @@ def of_conversation(conversation_id: int) -> Tx[list[Survey]]:
     found = yield from rows(f"SELECT {COLUMNS} FROM surveys s WHERE s.conversation_id = ?"
                             " ORDER BY s.id", conversation_id)
     return [survey_from_row(r) for r in found]
+
+
+def inbound(connector: str, address: str, seen: str, now: float,
+            since: float) -> Tx[tuple[bool, Survey | None, Survey | None]]:
+    """What a customer message may be, read at once: a redelivered answer (`seen`), the answer
+    to a survey waiting for one, or the comment asked for after a low score."""
+    row = yield from one("SELECT 1 AS x FROM connector_state WHERE connector = 'csat'"
+                         " AND key = ?", seen)
+    if row is not None:
+        return True, None, None
+    waiting = yield from awaiting(connector, address, now)
+    comment = yield from commentable(connector, address, since)
+    return False, waiting, comment
+
+
+def shared_key(value: str, now: float) -> Tx[str]:
+    """The surveys' signing key: the first instance to ask makes it, every other reads it."""
+    yield from execute("INSERT INTO connector_state (connector, key, value, updated_at)"
+                       " VALUES ('csat', 'signing-key', ?, ?)"
+                       " ON CONFLICT (connector, key) DO NOTHING", value, now)
+    row = yield from one("SELECT value FROM connector_state WHERE connector = 'csat'"
+                         " AND key = 'signing-key'")
+    assert row is not None
+    return str(row["value"])
