@@ -24,6 +24,7 @@ from vocab.mrkdwn import mrkdwn_escape
 
 log = logging.getLogger(__name__)
 CLOSED_TEXT = "This survey is closed."
+SEEN_KEPT = 2 * 86400.0  # seconds a taken number reply is remembered (platforms retry less)
 
 
 class Answers:
@@ -106,6 +107,8 @@ class Answers:
         if out is None:
             return False
         self.surveys.submit(out)
+        if seen is not None:  # the marks of answers that can no longer be redelivered
+            await self.store.prune_state("csat", "answer:", self.surveys.clock() - SEEN_KEPT)
         if ask:
             follow = await self.store.survey_follow_up(
                 survey, render_text(s.comment_question, {}), s.sender,
