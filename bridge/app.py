@@ -19,6 +19,7 @@ from aiohttp import web
 from bridge.auto import AutoAnswers
 from bridge.connections import ConnectionGuard, GuardedSite, QuietServerLog, client_address
 from bridge.console.events import SlackEvents
+from bridge.console.export import ExportShortcut
 from bridge.console.slack import SlackConsole
 from bridge.console.socket import SlackSocket
 from bridge.delivery import Delivery
@@ -27,6 +28,7 @@ from bridge.lanes import AllLanes, LaneKeeper, LeasedLanes
 from bridge.language import LanguageGuess
 from bridge.metrics import Metrics
 from bridge.outbox import OutboxWorker
+from bridge.privacy import RetentionJob
 from bridge.registry import connector_class, create_store
 from bridge.router import Router
 from bridge.settings import LoadedConfig
@@ -35,7 +37,8 @@ from bridge.snoozes import SnoozeWaker
 from bridge.survey_answers import Answers
 from bridge.survey_page import SurveyPage
 from bridge.surveys import Surveys
-from bridge.teams import Routing
+from bridge.targets import TargetKeeper, team_targets
+from bridge.teams import DEFAULT_TEAM, Routing
 from connectors.base import Connector, ConnectorContext, StateAPI
 from storage.base import Store
 from storage.sqlstore import SQLStore
@@ -203,6 +206,12 @@ class Bridge:
                            s.faq, clock=clock)
         self.router.auto = auto if auto.enabled else None
         self.snoozes = SnoozeWaker(self.router.wake_snoozed)
+        self.retention = RetentionJob(store, s.privacy, clock)
+        self.targets = TargetKeeper(store, team_targets({
+            name: (s.teams[name].targets() if name in s.teams else {}, s.calendar(name),
+                   s.teams[name].alerts_channel if name in s.teams else "", sorted(team.members))
+            for name, team in teams.items()}), {t.channel: t.name for t in teams.values()},
+            DEFAULT_TEAM, self.worker.submit, clock)
         for name, table in config.connectors.items():
             ctx = ConnectorContext(session=self.session, ingest=self._ingest,
                                    public_url=s.server.public_url,
@@ -213,6 +222,7 @@ class Bridge:
             self.connectors[name] = connector_class(name)(table, ctx)
         events = SlackEvents(self.console, self.router, s.server.max_body_bytes,
                              body_timeout=s.server.body_timeout)
+        ExportShortcut(self.console, store, s.privacy.admins, clock).register(events.bolt)
         self.slack_socket: SlackSocket | None = None  # Socket Mode only
         if s.slack.mode == "socket":
             events.register_catch_all()  # after every other listener: Bolt runs the first match
@@ -280,7 +290,8 @@ class Bridge:
         """The start-up steps, in order; shutdown runs their second halves in reverse."""
         socket_mode = [self._socket] if self.slack_socket is not None else []
         return [self._session, self._listen, self._store, self._console, self._connectors,
-                self._worker, self._snoozes, *socket_mode, self._serve]
+                self._worker, self._snoozes, self._targets, self._retention, *socket_mode,
+                self._serve]
 
     async def start(self) -> None:
         """Run the start-up steps; after a failure (`StartupFailure`, naming the step),
@@ -376,6 +387,21 @@ class Bridge:
             yield
         finally:
             await self.snoozes.stop()
+
+    async def _retention(self, _: web.Application) -> AsyncIterator[None]:
+        self.step = "retention"
+        await self.retention.start()  # runs now, then every 24 hours (bridge/privacy.py)
+        try:
+            yield
+        finally:
+            await self.retention.stop()
+    async def _targets(self, _: web.Application) -> AsyncIterator[None]:
+        self.step = "targets"
+        await self.targets.start()  # only when a team has response-time targets
+        try:
+            yield
+        finally:
+            await self.targets.stop()
 
     async def _socket(self, _: web.Application) -> AsyncIterator[None]:
         self.step = "socket"

@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from bridge import cli_privacy
 from bridge.clock import Clock, FakeClockRefused, business_clock
 from bridge.logs import Redactor, setup_logging
 from bridge.registry import create_store, settings_registry
@@ -314,6 +315,16 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _privacy(loaded: LoadedConfig, args: argparse.Namespace) -> int:
+    async with _migrated_store(loaded) as store:
+        return await cli_privacy.run(store, args, clock_of(loaded)())
+
+
+def cmd_privacy(args: argparse.Namespace) -> int:
+    """`bridge customer ...` and `bridge audit`: customers' data, on the store directly."""
+    return _run_async(_privacy(_load(args.config), args))
+
+
 def package_version() -> str:
     try:
         return metadata.version("support-bridge")
@@ -395,6 +406,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--format", choices=("table", "json"), default="table",
                    help="lines to read (default) or one JSON object")
     p.set_defaults(func=cmd_faq)
+    for p in cli_privacy.add_commands(sub, config_help):
+        p.set_defaults(func=cmd_privacy)
     p = sub.add_parser("demo", help="play a conversation against built-in stand-ins")
     p.add_argument("--verbose", action="store_true", help="also log what the bridge does")
     p.set_defaults(func=cmd_demo)

@@ -192,12 +192,12 @@ class CustomerSide:
         line = f":outbox_tray: Sent via {identity_line(identity)}."
         return line if note is None else f"{line} {note}"
 
-    async def _publish(self, file: OutboundFile) -> str:
+    async def _publish(self, file: OutboundFile, conversation_id: int) -> str:
         """Serve a file at GET /media/<token> for a while; return its public URL."""
         token = secrets.token_urlsafe(32)
         now = self.clock()
         await self.store.put_media(token, file.filename, file.mime_type, file.data, now,
-                                   now + self.media.link_ttl_hours * 3600)
+                                   now + self.media.link_ttl_hours * 3600, conversation_id)
         return f"{self.public_url}/media/{token}"
 
     async def _send_file(self, item: OutboxItem) -> OutboxResult:
@@ -217,7 +217,7 @@ class CustomerSide:
         out = (await self._compose(msg, conv, agent, identity)).model_copy(update={"text": ""})
         file = OutboundFile(filename=name, mime_type=mime, data=data)
         if connector.fetches_media_by_url:
-            file = file.model_copy(update={"url": await self._publish(file)})
+            file = file.model_copy(update={"url": await self._publish(file, conv.id)})
         notice = None
         try:
             receipt = await connector.send_file(out, file)
@@ -225,7 +225,7 @@ class CustomerSide:
             return self._refused(item, msg, conv, f"The file {name}", exc)
         except Unsupported as exc:
             # The channel cannot carry it: the customer gets a link, the agent a note.
-            url = file.url or await self._publish(file)
+            url = file.url or await self._publish(file, conv.id)
             receipt = await connector.send(out.model_copy(update={"text": f"{name}: {url}"}))
             notice = (f":link: {mrkdwn_escape(exc.message)}, so the customer got a link to "
                       f"{mrkdwn_escape(name)} instead (valid for "

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
+from bridge.console.erase import SlackEraser
 from bridge.console.slack import SlackConsole
 from bridge.customer_side import CustomerSide
 from bridge.settings import ConversationSettings, MediaSettings
@@ -32,7 +33,8 @@ class Delivery:
         self.customers = CustomerSide(store, console, connectors, media, public_url, clock)
         self.slack = SlackSide(store, console, self.customers, history_size, zone=conv.zone,
                                notify_assignee=conv.notify_assignee)
-        self._handlers = {**self.slack.handlers(), **self.customers.handlers()}
+        self._handlers = {**self.slack.handlers(), **self.customers.handlers(),
+                          **SlackEraser(console).handlers()}
         self._failures: dict[OutboxKind, Callable[[OutboxItem, SendError, int],
                                                   OutboxResult]] = {}
 

@@ -17,7 +17,7 @@ from bridge.standins.slack import SlackEventSender, SlackStandin
 from bridge.standins.telegram import TelegramStandin
 
 CARE = "C0DEMOCARE"
-MILA = 919191
+MILA = 636363
 SHOWN = {":star:": "⭐", ":clipboard:": "📋", ":lock:": "🔒"}
 
 

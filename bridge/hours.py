@@ -28,6 +28,22 @@ _SHIFT = re.compile(rf"\s*{_HHMM}\s*-\s*(?:{_HHMM}|(24):(00))\s*")
 _HORIZON_DAYS = 800  # how far ahead an opening or a closing is looked for (then: never)
 
 
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """`"90s"`, `"2m"`, `"1h"`, `"2d"`, or several (`"1h30m"`) as seconds; more than 0."""
+    compact = text.strip().lower().replace(" ", "")
+    parts = _DURATION.findall(compact)
+    if not compact or "".join(n + u for n, u in parts) != compact:
+        raise ValueError(f"{text!r} is not a duration like \"90s\", \"2m\", \"1h\" or \"2d\"")
+    seconds = sum(float(n) * _UNIT[u] for n, u in parts)
+    if not 0 < seconds <= 366 * 86400:
+        raise ValueError(f"{text!r} must be more than 0 and at most a year")
+    return seconds
+
+
 def parse_shift(text: str) -> tuple[int, int]:
     """`"09:00-12:30"` as (start, end) minutes of the day; `24:00` may end a shift."""
     match = _SHIFT.fullmatch(text)

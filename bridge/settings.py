@@ -184,6 +184,23 @@ class MediaSettings(Strict):
     link_ttl_hours: float = Field(72.0, gt=0, le=24 * 365)
 
 
+class PrivacySettings(Strict):
+    """Customers' data (issue 28): who may export it from Slack, and how long it is kept."""
+
+    admins: list[str] = Field(default_factory=list)  # Slack user ids (U...) allowed to export
+    keep_messages_days: float = Field(0.0, ge=0, le=36_500)  # 0: keep; else after closing
+    keep_media_days: float = Field(0.0, ge=0, le=36_500)  # 0: until its link expires
+
+    @field_validator("admins")
+    @classmethod
+    def _user_ids(cls, value: list[str]) -> list[str]:
+        bad = [v for v in value if not re.fullmatch(r"[UW][A-Z0-9]{2,}", v)]
+        if bad:
+            raise ValueError(f"not Slack user ids: {bad} (fix: use ids such as U0123ABCD, "
+                             "from a profile's 'Copy member ID')")
+        return value
+
+
 class LoggingSettings(Strict):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"  # json: one object per line (time, level, ...)
@@ -197,6 +214,7 @@ class Settings(Strict):
     conversations: ConversationSettings = Field(default_factory=ConversationSettings)
     continuity: ContinuitySettings = Field(default_factory=ContinuitySettings)
     media: MediaSettings = Field(default_factory=MediaSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     csat: CsatSettings = Field(default_factory=CsatSettings)  # surveys after a close
     # `[teams.<name>]`: each team's Slack channel; `support` (the default) is [slack]

@@ -8,6 +8,7 @@ import json
 from datetime import UTC, tzinfo
 from typing import Any
 
+from bridge.console.due import due_line, missed_text
 from bridge.console.notices import notice_text, reaction
 from bridge.console.people import context_text, history_text
 from bridge.console.render import Standing, inbound_text, notice_message, parent_message
@@ -25,6 +26,7 @@ from vocab.events import (
     MovedHere,
     NotDelivered,
     ReturningCustomer,
+    TargetMissed,
     parse_event,
 )
 from vocab.models import (
@@ -119,13 +121,15 @@ class SlackSide:
         tags = [*conv.tags, *(f"customer:{t}" for t in conv.customer_tags)]
         ratings = [render_score(s, s.score) for s in await self.store.surveys_of(conv.id)
                    if s.state == "answered" and s.score is not None]
+        zone = self.console.zone_of(conv.slack_channel) or self.zone
+        target = await self.store.shown_target(conv.id)
         return parent_message(first_text, Standing.of(conv), conversation_id=conv.id,
                               ratings=ratings,
                               previous_link=previous, joined_link=joined,
-                              zone=self.console.zone_of(conv.slack_channel) or self.zone,
-                              tags=tags, transfer=transfer_options(
+                              zone=zone, tags=tags, transfer=transfer_options(
                                   self.console.teams,
-                                  self.console.channel_team(conv.slack_channel)))
+                                  self.console.channel_team(conv.slack_channel)),
+                              due=None if target is None else due_line(target, zone))
 
     async def _post_inbound(self, item: OutboxItem) -> OutboxResult:
         assert item.message_id is not None
@@ -261,6 +265,14 @@ class SlackSide:
             templates = [str(name) for name in data.get("templates") or []]
             text = await self._expand(item, text, data)
         text, blocks = notice_message(text, retry, templates)
+        if isinstance(event, TargetMissed):  # one line in the team's alerts channel
+            conv = await self.store.get_conversation(item.conversation_id)
+            link = (self.console.permalink(conv.slack_thread_ts, conv.slack_channel)
+                    if conv is not None and conv.slack_thread_ts else None)
+            zone = self.console.zone_of(conv.slack_channel if conv else None) or self.zone
+            await self.console.post(missed_text(event, link, zone), None,
+                                    channel=event.alerts_channel, outbox_id=item.id)
+            return done(item)
         if where is not None and isinstance(event, MovedAway):
             await self.console.post(text, where[1], blocks=blocks, channel=where[0],
                                     outbox_id=item.id)

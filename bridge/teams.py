@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bridge.auto_texts import check_texts
 from bridge.csat_settings import CsatOverride
+from bridge.hours import parse_duration
 from vocab.models import InboundMessage
 
 DEFAULT_TEAM = "support"
@@ -45,6 +46,31 @@ class TeamSettings(_Strict):
     closed_reply: bool | str | dict[str, str] = False
     greeting: bool | str | dict[str, str] = False
     auto_quiet_minutes: float = Field(10.0, ge=0, le=24 * 60)  # after a person's reply
+    # Response-time targets, counted in business hours ("90s", "2m", "1h", "2d"); none: none.
+    first_response: str | None = None
+    next_response: str | None = None
+    resolution: str | None = None
+    alerts_channel: str = ""  # a Slack channel id: one line per missed target
+
+    @field_validator("first_response", "next_response", "resolution")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @field_validator("alerts_channel")
+    @classmethod
+    def _alerts(cls, value: str) -> str:
+        if value and not CHANNEL_ID.fullmatch(value):
+            raise ValueError("must be a Slack channel id (C0123456789), not its #name")
+        return value
+
+    def targets(self) -> dict[str, float]:
+        """The targets set, in seconds of business time, by kind."""
+        return {kind: parse_duration(value) for kind, value in (
+            ("first_response", self.first_response), ("next_response", self.next_response),
+            ("resolution", self.resolution)) if value is not None}
 
     @field_validator("members")
     @classmethod

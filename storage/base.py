@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Collection, Sequence
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -28,6 +28,7 @@ from vocab.models import (
     OutboxId,
     OutboxItem,
 )
+from vocab.targets import Active, Owed, Target, TargetChange, TargetStart
 
 
 class StoreError(Exception):
@@ -208,6 +209,68 @@ class AutoFacts(BaseModel):
     first_message: bool  # the conversation's first customer message
     assignee: str | None
     typical_wait: float | None = None  # seconds to a person's first reply, lately (median)
+# -- customers' data (issue 28) -----------------------------------------------------------
+class ConversationBrief(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    connector: str
+    status: str
+    created_at: float
+
+
+class PersonFound(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    customer_id: int
+    display_name: str
+    identities: list[Identity]
+    conversations: list[ConversationBrief]
+
+
+class SlackThread(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    conversation_id: int
+    channel: str
+    thread_ts: str
+
+
+class Erasure(BaseModel):
+    """What `erase_customer` did.  `agent_replies`: (channel, ts) of agents' own Slack
+    messages in the customer's threads, which the bridge cannot delete."""
+
+    model_config = ConfigDict(frozen=True)
+
+    found: bool
+    already: bool = False
+    conversations: int = 0
+    messages: int = 0
+    identities: int = 0
+    threads: tuple[SlackThread, ...] = ()
+    agent_replies: tuple[tuple[str, str], ...] = ()
+    outbox: tuple[OutboxItem, ...] = ()
+
+
+class Retention(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    ran: bool  # False: another instance (or an earlier run) did it within the interval
+    messages: int = 0
+    media: int = 0
+    outbox: int = 0
+
+
+class AuditEntry(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    at: float
+    actor: str
+    action: str
+    customer_id: int | None
+    other_customer_id: int | None
+    detail: str
 
 
 class Store(Protocol):
@@ -263,7 +326,8 @@ class Store(Protocol):
         ...
 
     async def put_media(self, token: str, filename: str, mime_type: str, data: bytes,
-                        now: float, expires_at: float) -> None: ...
+                        now: float, expires_at: float,
+                        conversation_id: int | None = None) -> None: ...
 
     async def get_media(self, token: str, now: float) -> MediaFile | None: ...
 
@@ -439,4 +503,55 @@ class Store(Protocol):
     async def person_requested(self, conversation_id: ConversationId, event: Event,
                                now: float) -> list[OutboxItem]:
         """Record that the customer asked for a person (once), telling the thread."""
+        ...
+    # -- customers' data (issue 28) -----------------------------------------------------------
+    async def find_people(self, query: str, limit: int = 50) -> list[PersonFound]:
+        """Customers (not erased) matching a name, phone, email, @username, address or
+        conversation id."""
+        ...
+
+    async def export_customer(self, customer_id: int, actor: str,
+                              now: float) -> dict[str, Any] | None:
+        """Everything held about the customer, as plain data (audited); None: unknown."""
+        ...
+
+    async def media_data(self, tokens: list[str]) -> list[tuple[str, bytes]]: ...
+
+    async def erase_customer(self, customer_id: int, actor: str, now: float) -> Erasure:
+        """Remove or anonymize everything personal about the customer (audited); queue the
+        emptying of their Slack threads."""
+        ...
+
+    async def retention(self, now: float, messages_before: float | None,
+                        media_before: float | None, actor: str,
+                        interval: float) -> Retention:
+        """Empty old closed conversations and delete old media, at most once per `interval`
+        seconds across instances (0: now)."""
+        ...
+
+    async def audit_entries(self, since: float, limit: int = 10_000) -> list[AuditEntry]: ...
+    # -- response-time targets (storage/targets.py) -------------------------------------------
+    async def owed_targets(self) -> list[Owed]:
+        """Conversations not closed, with the wait that decides their targets."""
+        ...
+
+    async def active_targets(self) -> list[Active]:
+        """Targets still to be settled, with their conversation's state."""
+        ...
+
+    async def start_target(self, plan: TargetStart, now: float) -> list[OutboxItem]:
+        """Start a target once per conversation, kind and start; the redraw it queued."""
+        ...
+
+    async def change_target(self, move: TargetChange, now: float,
+                            events: Sequence[Event] = ()) -> list[OutboxItem]:
+        """A conditional change (nothing when another instance made it first)."""
+        ...
+
+    async def shown_target(self, conversation_id: ConversationId) -> Target | None:
+        """The target a conversation's parent shows, if any."""
+        ...
+
+    async def targets(self, conversation_id: ConversationId) -> list[Target]:
+        """Every target of a conversation, oldest first (the KPIs read them)."""
         ...

@@ -39,6 +39,8 @@ TABLES: tuple[tuple[str, str], ...] = (
     ("response_targets", "id"),
     ("surveys", "id"),
     ("auto_answers", "id"),
+    ("audit_log", "id"),
+    ("privacy_jobs", "job"),
 )
 # Not copied: `leases` (who works what right now; meaningless in another database).
 NOT_COPIED = frozenset({"leases"})

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from storage.base import LinkResult
 from storage.outbox_rows import add_event, add_outbox, seen_slack_event
 from storage.ownership import record
+from storage.privacy import audit
 from storage.query import Row, Tx, execute, insert, one, rows
 from vocab.continuity import channel_label
 from vocab.events import (
@@ -121,6 +122,8 @@ def merge_customers(keep: int, gone: int, method: LinkMethod, evidence: str, act
         keep, gone, method.value, evidence, actor,
         json.dumps({"identities": identities, "conversations": conversations,
                     "merged": merged, "target": target}), now)
+    yield from audit(actor, "link", keep, now, other=gone, detail=f"method {method.value}"
+                     + (", conversations joined" if merged is not None else ""))
     if merged is not None and target is not None:
         who = yield from identities_of(identities)
         out.append((yield from _notice(target, ConversationJoined(
@@ -180,6 +183,7 @@ def undo_link(customer_id: int, link_id: int | None, actor: str, now: float,
                 actor=actor, link_id=link_id, scope="own", replies=replies), now)))
     yield from execute("UPDATE links SET undone_at = ?, undone_by = ? WHERE id = ?",
                        now, actor, link_id)
+    yield from audit(actor, "unlink", keep, now, other=gone, detail=f"link {link_id}")
     if target is not None and target in moved_back:
         # The thread that stayed open was theirs (where they acted): it is theirs again.
         replies = yield from _replies_to(target)

@@ -13,28 +13,35 @@ from typing import Any, ClassVar, TypeVar
 
 from storage import (
     auto,
+    export,
     ingest,
     leases,
     links,
     outbox_rows,
     ownership,
     people,
+    privacy,
     reads,
     surveys,
+    targets,
     teams,
 )
 from storage import transactions as tx
 from storage.base import (
     Assignment,
+    AuditEntry,
     AutoFacts,
     CustomerCard,
+    Erasure,
     HistoryEntry,
     How,
     LinkResult,
     MediaFile,
     Moved,
     OutboxResult,
+    PersonFound,
     QueueEntry,
+    Retention,
     SchemaOutdated,
     SchemaTooNew,
     Survey,
@@ -62,6 +69,7 @@ from vocab.models import (
     OutboxId,
     OutboxItem,
 )
+from vocab.targets import Active, Owed, Target, TargetChange, TargetStart
 
 T = TypeVar("T")
 
@@ -154,9 +162,10 @@ class SQLStore(ABC):
         return await self._read(lambda: ownership.changes(conversation_id))
 
     async def put_media(self, token: str, filename: str, mime_type: str, data: bytes,
-                        now: float, expires_at: float) -> None:
+                        now: float, expires_at: float,
+                        conversation_id: int | None = None) -> None:
         await self._write(lambda: tx.put_media(token, filename, mime_type, data, now,
-                                               expires_at))
+                                               expires_at, conversation_id))
 
     async def ingest_agent_reply(self, reply: AgentReply, now: float) -> IngestResult:
         return await self._write(lambda: tx.ingest_agent_reply(reply, now))
@@ -370,3 +379,48 @@ class SQLStore(ABC):
     async def person_requested(self, conversation_id: ConversationId, event: Event,
                                now: float) -> list[OutboxItem]:
         return await self._write(lambda: auto.person_requested(conversation_id, event, now))
+    # -- customers' data (issue 28) -------------------------------------------------------------
+    async def find_people(self, query: str, limit: int = 50) -> list[PersonFound]:
+        return await self._read(lambda: export.find_people(query, limit))
+
+    async def export_customer(self, customer_id: int, actor: str,
+                              now: float) -> dict[str, Any] | None:
+        """Everything held about the customer (None: unknown id); the export is audited."""
+        found = await self._read(lambda: export.export_customer(customer_id))
+        if found is not None:
+            await self._write(lambda: privacy.audit(actor, "export", customer_id, now))
+        return found
+
+    async def media_data(self, tokens: list[str]) -> list[tuple[str, bytes]]:
+        return await self._read(lambda: export.file_data(tokens))
+
+    async def erase_customer(self, customer_id: int, actor: str,
+                             now: float) -> Erasure:
+        return await self._write(lambda: privacy.erase_customer(customer_id, actor, now))
+
+    async def retention(self, now: float, messages_before: float | None,
+                        media_before: float | None, actor: str,
+                        interval: float) -> Retention:
+        return await self._write(lambda: privacy.retention(now, messages_before, media_before,
+                                                           actor, interval))
+
+    async def audit_entries(self, since: float, limit: int = 10_000) -> list[AuditEntry]:
+        return await self._read(lambda: privacy.audit_entries(since, limit))
+    async def owed_targets(self) -> list[Owed]:
+        return await self._read(targets.owed)
+
+    async def active_targets(self) -> list[Active]:
+        return await self._read(targets.active)
+
+    async def start_target(self, plan: TargetStart, now: float) -> list[OutboxItem]:
+        return await self._write(lambda: targets.start(plan, now))
+
+    async def change_target(self, move: TargetChange, now: float,
+                            events: Sequence[Event] = ()) -> list[OutboxItem]:
+        return await self._write(lambda: targets.change(move, now, tuple(events)))
+
+    async def shown_target(self, conversation_id: ConversationId) -> Target | None:
+        return await self._read(lambda: targets.shown(conversation_id))
+
+    async def targets(self, conversation_id: ConversationId) -> list[Target]:
+        return await self._read(lambda: targets.of_conversation(conversation_id))

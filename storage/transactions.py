@@ -250,12 +250,12 @@ def retry_outbox(ids: Sequence[int], all_failed: bool, now: float) -> Tx[list[Ou
 
 
 def put_media(token: str, filename: str, mime_type: str, data: bytes, now: float,
-              expires_at: float) -> Tx[None]:
+              expires_at: float, conversation_id: int | None = None) -> Tx[None]:
     yield from execute("DELETE FROM media WHERE expires_at < ?", now)
     yield from execute(
-        "INSERT INTO media (token, filename, mime_type, size, data, created_at, expires_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        token, filename, mime_type, len(data), data, now, expires_at)
+        "INSERT INTO media (token, filename, mime_type, size, data, created_at, expires_at,"
+        " conversation_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        token, filename, mime_type, len(data), data, now, expires_at, conversation_id)
 
 
 def set_state(connector: str, key: str, value: str, now: float) -> Tx[None]:

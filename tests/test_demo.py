@@ -21,6 +21,8 @@ async def test_the_demo_plays_every_act_and_reads_as_slack_shows_it() -> None:
     for act in ("What the customer saw on Telegram:", "WhatsApp, a day later:",
                 "What Bob saw on WhatsApp:", "Ben, on Telegram: who has it, and where it stands:",
                 "Carla, Telegram -> WhatsApp:", "Two team channels, #support and #billing:",
+                "Gus, a response-time target (team urgent: first answer within 10 minutes):",
+                "Kerry, on WhatsApp through Meta's Cloud API:",
                 "Mila, on Telegram: how did it go?"):
         assert act in lines
     # Slack markup an agent never sees as such: mentions, dates, emoji codes, bold markers.
@@ -29,4 +31,6 @@ async def test_the_demo_plays_every_act_and_reads_as_slack_shows_it() -> None:
     assert "  [bridge] 🔒 Closed by @Dana." in lines
     assert "  Dana wrote '!transfer billing' in Frank's #support thread, which ends:" in lines
     assert "  Frank got on Telegram: Dana: Billing here: a refund is on its way." in lines
+    assert any(ln.startswith("  Nine minutes later (a moved clock): ") and "🟡 first answer due"
+               in ln for ln in lines)
     assert "  [bridge] ⭐ 4/5 from Mila" in lines  # a CSAT answer from a Telegram button

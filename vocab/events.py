@@ -202,13 +202,33 @@ class PersonRequested(_Event):
 
     kind: Literal["person_requested"] = "person_requested"
     mentions: tuple[str, ...] = ()
+class TargetWarned(_Event):
+    """80 % of a response-time target's business time is gone: the thread is reminded,
+    mentioning `assignee`, else the team's `members`."""
+
+    kind: Literal["target_warned"] = "target_warned"
+    target: str  # first_response, next_response or resolution
+    due_at: float
+    assignee: str | None = None
+    members: tuple[str, ...] = ()
+
+
+class TargetMissed(_Event):
+    """A response-time target was missed: one line in the team's `alerts_channel`."""
+
+    kind: Literal["target_missed"] = "target_missed"
+    target: str
+    due_at: float
+    team: str
+    alerts_channel: str
+    assignee: str | None = None
 
 
 Event: TypeAlias = Annotated[
     OptOutChanged | HandoffRefused | HandoffLinked | PhoneLinked | ChannelSwitched
     | ReopenedByCustomer | StatusChanged | StatusMoved | AssigneeChanged | ReturningCustomer
     | ConversationJoined | ContinuesElsewhere | AgentLinked | Unlinked | NotDelivered
-    | MovedAway | MovedHere | AutoAnswered | PersonRequested,
+    | MovedAway | MovedHere | AutoAnswered | PersonRequested | TargetWarned | TargetMissed,
     Field(discriminator="kind"),
 ]
 _EVENTS: TypeAdapter[Event] = TypeAdapter(Event)

@@ -333,6 +333,7 @@ class OutboxKind(enum.StrEnum):
     CUSTOMER_EDIT = "customer_edit"  # an agent edited a reply: edit it on the platform
     CUSTOMER_DELETE = "customer_delete"  # an agent deleted a reply: delete it there
     CUSTOMER_SURVEY = "customer_survey"  # a CSAT/NPS question (payload: the survey's token)
+    SLACK_ERASE = "slack_erase"  # a customer was erased: empty their thread (payload: JSON)
 
     @property
     def customer_side(self) -> bool:

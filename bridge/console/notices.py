@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, tzinfo
 
+from bridge.console.due import missed_text, warned_text
 from bridge.console.render import when
 from vocab.continuity import channel_label
 from vocab.events import (
@@ -31,6 +32,8 @@ from vocab.events import (
     ReturningCustomer,
     StatusChanged,
     StatusMoved,
+    TargetMissed,
+    TargetWarned,
     Unlinked,
     Who,
 )
@@ -147,6 +150,10 @@ def notice_text(event: Event, zone: tzinfo = UTC) -> str:
             who_ = " ".join(f"<@{user}>" for user in event.mentions) or "<!here>"
             return (f":raising_hand: The customer asked for a person: {who_}, please answer. "
                     "The FAQ bot stays quiet in this conversation from now on.")
+        case TargetWarned():
+            return warned_text(event, zone)
+        case TargetMissed():
+            return missed_text(event, None, zone)
         case MovedHere():
             cleared = (f" <@{event.assignee_cleared}> is not in this team and is no longer "
                        "assigned." if event.assignee_cleared else "")

@@ -112,11 +112,14 @@ def parent_message(body: str, standing: Standing, *, conversation_id: int,
                    previous_link: str | None = None, joined_link: str | None = None,
                    zone: tzinfo = UTC, tags: Sequence[str] = (),
                    transfer: Sequence[dict[str, Any]] = (),
-                   ratings: Sequence[str] = ()) -> tuple[str, list[dict[str, Any]]]:
+                   ratings: Sequence[str] = (),
+                   due: str | None = None) -> tuple[str, list[dict[str, Any]]]:
     """The thread's parent: the first message, the status and assignee, and the buttons:
     Close or Reopen, Claim (while nobody holds it), and an Assign user picker."""
     status = standing.status
     context = f"{status_line(standing, zone)} · {assignee_line(standing.assignee)}"
+    if due and status is not ConversationStatus.CLOSED:  # a response-time target's line
+        context += f" · {due}"
     if previous_link:
         context += f" · continues <{previous_link}|an earlier conversation>"
     if joined_link:
@@ -153,8 +156,10 @@ def parent_message(body: str, standing: Standing, *, conversation_id: int,
     prefix = {ConversationStatus.CLOSED: "[closed] ", ConversationStatus.PENDING: "[pending] ",
               ConversationStatus.SNOOZED: "[snoozed] "}.get(status, "")
     # The text (where blocks are not shown) says it too once there is more to say than "open".
-    if standing.assignee is not None or status is not ConversationStatus.OPEN:
+    if standing.assignee is not None or status is not ConversationStatus.OPEN or due:
         body += f"\n{status_line(standing, zone)} · {assignee_line(standing.assignee)}"
+        if due and status is not ConversationStatus.CLOSED:
+            body += f" · {due}"
     return prefix + body, blocks
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
+from bridge.standins import slack_privacy
 from bridge.standins.base import Injection, JSONDict, read_params
 from bridge.standins.slack_events import SlackEventSender, TsClock
 from bridge.standins.slack_history import history_page
@@ -37,6 +38,7 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "conversations.replies": _HISTORY,
     "files.getUploadURLExternal": ("files:write",),
     "files.completeUploadExternal": ("files:write",),
+    **slack_privacy.SCOPES,
 }
 DOWNLOAD_SCOPE = "files:read"  # url_private / url_private_download
 ALL_SCOPES: frozenset[str] = frozenset(
@@ -117,6 +119,7 @@ class SlackStandin(SocketModeStandin):
             "conversations.replies": self._m_replies,
             "files.getUploadURLExternal": self._m_get_upload_url,
             "files.completeUploadExternal": self._m_complete_upload,
+            **slack_privacy.methods(self),
         }
         router = self.app.router
         router.add_route("*", "/api/{method}", self._h_api)
