@@ -35,6 +35,9 @@ from bridge.router import Router
 from bridge.settings import LoadedConfig, canned_dir
 from bridge.singleton import Singletons
 from bridge.snoozes import SnoozeWaker
+from bridge.survey_answers import Answers
+from bridge.survey_page import SurveyPage
+from bridge.surveys import Surveys
 from bridge.targets import TargetKeeper, team_targets
 from bridge.teams import DEFAULT_TEAM, Routing
 from connectors.base import Connector, ConnectorContext, StateAPI
@@ -188,11 +191,17 @@ class Bridge:
                                    poll_interval=1.0 if shared else 2.0, observer=self.metrics,
                                    recovery=delivery)
         self.metrics.pending = self.worker.pending_items
+        self.surveys = Surveys(
+            store, self.connectors, s.csat, {name: t.csat for name, t in s.teams.items()},
+            s.server.public_url, self.worker.submit, clock=clock, channel_team=self._channel_team)
+        answers = Answers(self.surveys) if self.surveys.wanted() else None
+        delivery.add_handlers(self.surveys.handlers(), self.surveys.failure)
         self.router = Router(store, self.worker, delivery, s.slack.support_channel, clock=clock,
                              reopen_within=s.conversations.reopen_within_hours * 3600,
                              handoff_ttl=s.continuity.handoff_token_ttl_hours * 3600,
                              assign_on_first_reply=s.conversations.assign_on_first_reply,
-                             zone=s.conversations.zone, routing=self.routing)
+                             zone=s.conversations.zone, routing=self.routing,
+                             answers=answers)
         faq = load_faq(faq_path(config.path, s.faq.file)) if s.faq.file else None
         calendars = {name: s.calendar(name) for name in teams}  # bridge/hours.py
         auto = AutoAnswers(store, self.worker, self.routing, s.teams, calendars.get, faq,
@@ -238,6 +247,7 @@ class Bridge:
         app[CONNECTORS] = self.connectors
         app.router.add_get("/healthz", healthz)
         app.router.add_get("/media/{token}", media)
+        app.add_routes(SurveyPage(answers or Answers(self.surveys)).routes())
         app.router.add_get("/metrics", self.metrics.handler(s.server.metrics_token))
         if s.slack.mode == "http":  # in Socket Mode, Slack's events come over a websocket
             app.add_routes(events.routes())
@@ -257,6 +267,10 @@ class Bridge:
         self.lifecycle = web.Application()
         self.lifecycle.cleanup_ctx.extend(self.steps())
         self._stopped = False
+
+    def _channel_team(self, channel: str | None) -> str:
+        team = self.routing.by_channel(channel)
+        return team.name if team is not None else "support"
 
     async def _ingest(self, items: Sequence[InboundMessage]) -> list[IngestResult]:
         """The connectors' way in: the router's, looked up at each call (a test may wrap it

@@ -32,6 +32,7 @@ from bridge.app import Bridge
 from bridge.console.render import CLOSE_ACTION
 from bridge.demo_auto import AutoAct, auto_config
 from bridge.demo_canned import CANNED_CONFIG, CannedAct, write_replies
+from bridge.demo_csat import CsatAct, with_csat
 from bridge.demo_hours import HoursAct, with_targets
 from bridge.demo_teams import TEAM_CONFIG, TeamsAct
 from bridge.demo_whatsapp import WhatsAppCloudAct, whatsapp_config
@@ -255,7 +256,7 @@ async def _play(workdir: Path, out: list[str]) -> bool:
             telegram_api_url=telegram.base_url, telegram_file_url=telegram.file_base_url,
             secrets=Secrets(slack.bot_token or "", SIGNING_SECRET, telegram.token,
                             WEBHOOK_SECRET),
-            overrides={**auto_config(workdir, with_targets(TEAM_CONFIG, AGENT), AGENT),
+            overrides={**auto_config(workdir, with_csat(with_targets(TEAM_CONFIG, AGENT)), AGENT),
                        **whatsapp_config(wa), **CANNED_CONFIG, "outbox": {"base_delay": 0.2},
                        "connectors.twilio": {
                 "enabled": True, "account_sid": DEFAULT_ACCOUNT_SID,
@@ -360,7 +361,8 @@ async def _play(workdir: Path, out: list[str]) -> bool:
             ok = await hours.play(out, session) and ok
             ok = await AutoAct(slack, telegram, clock, readable).play(out, session) and ok
             canned = CannedAct(slack, telegram, agent, CHANNEL, AGENT, readable)
-            return await canned.play(out, session) and ok
+            ok = await canned.play(out, session) and ok
+            return await CsatAct(slack, telegram, agent, AGENT, readable).play(out, session) and ok
         finally:
             await bridge.stop()
 

@@ -27,6 +27,7 @@ from pydantic import (
 
 from bridge.canned import load_dir
 from bridge.config_checks import PLACEHOLDERS, Problem, first_day_problems, placeholder_problems
+from bridge.csat_settings import CsatSettings
 from bridge.faq import FaqError, FaqSettings, faq_path, load_faq
 from bridge.hours import Calendar, HoursSettings, hours_problems, team_calendar
 from bridge.teams import RoutingSettings, Team, TeamSettings, resolve_teams, team_problems
@@ -223,6 +224,7 @@ class Settings(Strict):
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     canned: CannedSettings = Field(default_factory=CannedSettings)
+    csat: CsatSettings = Field(default_factory=CsatSettings)  # surveys after a close
     # `[teams.<name>]`: each team's Slack channel; `support` (the default) is [slack]
     # support_channel unless its table names one.  `[[routing.rules]]`: which team a new
     # conversation goes to (see bridge/teams.py).

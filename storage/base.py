@@ -167,6 +167,30 @@ class QueueEntry(BaseModel):
     waiting_since: float | None
 
 
+class Survey(BaseModel):
+    """A CSAT or NPS survey of one conversation (issue 23), as the `surveys` row keeps it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    conversation_id: ConversationId
+    customer_id: CustomerId
+    kind: str  # "csat" or "nps"
+    team: str
+    assignee: str | None
+    connector: str
+    token: str
+    state: str  # scheduled, sent, answered, cancelled, blocked
+    reason: str | None  # blocked: why; answered: "comment" while a comment is awaited
+    scale: str  # "1-5", "emoji" or "0-10"
+    score: int | None
+    comment: str | None
+    created_at: float
+    sent_at: float | None
+    answered_at: float | None
+    expires_at: float | None
+
+
 class MediaFile(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -420,6 +444,50 @@ class Store(Protocol):
     async def queue(self) -> list[QueueEntry]:
         """Every open conversation, the longest-waiting customer first."""
         ...
+
+    # -- surveys (issue 23) -----------------------------------------------------------------
+    async def open_survey(self, conversation_id: ConversationId, kind: str, team: str,
+                          scale: str, token: str, question: str, author: str,
+                          now: float) -> OutboxItem | None:
+        """Schedule the conversation's one survey of `kind` (None: it has one)."""
+        ...
+
+    async def survey_follow_up(self, survey: Survey, question: str, author: str,
+                               payload: str, now: float) -> OutboxItem: ...
+
+    async def survey_by_token(self, token: str) -> Survey | None: ...
+
+    async def surveys_of(self, conversation_id: ConversationId) -> list[Survey]: ...
+
+    async def awaiting_survey(self, connector: str, address: str, now: float) -> Survey | None:
+        """The newest unanswered survey sent to this address, within its days."""
+        ...
+
+    async def survey_inbound(self, connector: str, address: str, seen: str, now: float,
+                             since: float) -> tuple[bool, Survey | None, Survey | None]:
+        """(a redelivered answer, the survey waiting for an answer, the one waiting for a
+        comment) for a customer message, in one read."""
+        ...
+
+    async def survey_key(self, value: str, now: float) -> str:
+        """The surveys' signing key (`value` if none is stored yet)."""
+        ...
+
+    async def last_nps(self, customer_id: CustomerId) -> float | None: ...
+
+    async def mark_survey(self, survey_id: int, state: str, reason: str | None, now: float,
+                          expires_at: float | None = None) -> bool:
+        """A scheduled survey sent, cancelled or blocked; False: it was not scheduled."""
+        ...
+
+    async def answer_survey(self, survey_id: int, score: int, comment: str | None,
+                            ask_comment: bool, notices: tuple[str, ...],
+                            now: float, seen: str | None = None) -> list[OutboxItem] | None:
+        """Record the answer once (None: answered before, expired or never sent)."""
+        ...
+
+    async def comment_survey(self, survey_id: int, comment: str, notices: tuple[str, ...],
+                             now: float, seen: str | None = None) -> list[OutboxItem] | None: ...
 
     # -- automatic answers (issue 21) ---------------------------------------------------------
     async def auto_facts(self, conversation_id: ConversationId,

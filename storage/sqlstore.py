@@ -23,6 +23,7 @@ from storage import (
     people,
     privacy,
     reads,
+    surveys,
     targets,
     teams,
 )
@@ -47,6 +48,7 @@ from storage.base import (
     SchemaOutdated,
     SchemaTooNew,
     StoredReply,
+    Survey,
     Tagged,
 )
 from storage.dialect import Dialect, migrations
@@ -351,6 +353,53 @@ class SQLStore(ABC):
 
     async def get_preview(self, token: str) -> Preview | None:
         return await self._read(lambda: canned.get_preview(token))
+    # -- surveys (issue 23) -----------------------------------------------------------------
+    async def open_survey(self, conversation_id: ConversationId, kind: str, team: str,
+                          scale: str, token: str, question: str, author: str,
+                          now: float) -> OutboxItem | None:
+        return await self._write(lambda: surveys.open_survey(
+            conversation_id, kind, team, scale, token, question, author, now))
+
+    async def survey_follow_up(self, survey: Survey, question: str, author: str,
+                               payload: str, now: float) -> OutboxItem:
+        return await self._write(lambda: surveys.queue_follow_up(survey, question, author,
+                                                                 payload, now))
+
+    async def survey_by_token(self, token: str) -> Survey | None:
+        return await self._read(lambda: surveys.by_token(token))
+
+    async def surveys_of(self, conversation_id: ConversationId) -> list[Survey]:
+        return await self._read(lambda: surveys.of_conversation(conversation_id))
+
+    async def awaiting_survey(self, connector: str, address: str, now: float) -> Survey | None:
+        return await self._read(lambda: surveys.awaiting(connector, address, now))
+
+    async def survey_inbound(self, connector: str, address: str, seen: str, now: float,
+                             since: float) -> tuple[bool, Survey | None, Survey | None]:
+        return await self._read(lambda: surveys.inbound(connector, address, seen, now, since))
+
+    async def survey_key(self, value: str, now: float) -> str:
+        return await self._write(lambda: surveys.shared_key(value, now))
+
+    async def last_nps(self, customer_id: CustomerId) -> float | None:
+        return await self._read(lambda: surveys.last_nps(customer_id))
+
+    async def mark_survey(self, survey_id: int, state: str, reason: str | None, now: float,
+                          expires_at: float | None = None) -> bool:
+        return await self._write(lambda: surveys.mark(survey_id, state, reason, now,
+                                                      expires_at))
+
+    async def answer_survey(self, survey_id: int, score: int, comment: str | None,
+                            ask_comment: bool, notices: tuple[str, ...],
+                            now: float, seen: str | None = None) -> list[OutboxItem] | None:
+        return await self._write(lambda: surveys.answer(survey_id, score, comment,
+                                                        ask_comment, notices, now, seen))
+
+    async def comment_survey(self, survey_id: int, comment: str, notices: tuple[str, ...],
+                             now: float, seen: str | None = None) -> list[OutboxItem] | None:
+        return await self._write(lambda: surveys.add_comment(survey_id, comment, notices,
+                                                             now, seen))
+
     # -- automatic answers (issue 21) ---------------------------------------------------------
     async def auto_facts(self, conversation_id: ConversationId,
                          message_id: MessageId) -> AutoFacts:

@@ -70,6 +70,7 @@ class WhatsAppConnector(Connector):
     name: ClassVar[str] = NAME
     Settings: ClassVar[type[BaseModel]] = WhatsAppSettings
     content_types = ("application/json",)
+    renders_choices: ClassVar[bool] = True  # reply buttons, or a list past 3 choices
 
     def __init__(self, settings: BaseModel, ctx: ConnectorContext) -> None:
         super().__init__(settings, ctx)
