@@ -144,6 +144,7 @@ class Bridge:
        the run-once jobs end before the connectors do;
     6. worker: the outbox, with its pending rows (drained, bounded, at stop);
     7. socket (Socket Mode only): the websocket to Slack (envelopes being handled finish first);
+    7a. snoozes and response-time targets: their loops (each only does what is due);
     8. serve: ready; at stop, stop taking requests and let those being handled finish.
 
     The web server cannot run the steps itself: aiohttp's `AppRunner.setup` runs an
@@ -242,6 +243,7 @@ class Bridge:
             app.add_routes(events.routes())
         for connector in self.connectors.values():
             app.add_routes(connector.routes())
+        app.on_shutdown.append(self._close_long_lived)
         # Hostile clients: bodies are never decompressed (platforms do not compress webhooks,
         # and a gzip bomb would inflate in the parser before any check); an idle keep-alive
         # connection closes after keepalive_timeout; the rest of an unread body is read and
@@ -264,6 +266,14 @@ class Bridge:
             return await self.router.ingest(items)
         finally:
             self.metrics.commit_seconds.observe(time.perf_counter() - started)
+
+    async def _close_long_lived(self, _: web.Application) -> None:
+        for connector in self.connectors.values():
+            try:
+                await connector.shutdown()
+            except Exception as exc:
+                log.warning("closing %s's connections failed: %s", connector.name,
+                            type(exc).__name__)
 
     @property
     def ready(self) -> bool:

@@ -7,6 +7,8 @@ on WhatsApp (through Twilio): a reply within 24 hours goes out, one a day later 
 and an approved template is sent with a button instead, and the customer's STOP is respected.
 An agent claims a conversation and snoozes it; the clock moves and it opens again.  A customer
 writes through WhatsApp Cloud (Meta's API): formatting arrives as WhatsApp's, statuses show.
+On a Saturday a closed team answers by itself: a closed reply, an FAQ answer, and "agent"
+hands over to a person (bridge/demo_auto.py).
 No account, no network beyond 127.0.0.1.
 """
 
@@ -28,6 +30,7 @@ import aiohttp
 
 from bridge.app import Bridge
 from bridge.console.render import CLOSE_ACTION
+from bridge.demo_auto import AutoAct, auto_config
 from bridge.demo_canned import CANNED_CONFIG, CannedAct, write_replies
 from bridge.demo_hours import HoursAct, with_targets
 from bridge.demo_teams import TEAM_CONFIG, TeamsAct
@@ -252,7 +255,8 @@ async def _play(workdir: Path, out: list[str]) -> bool:
             telegram_api_url=telegram.base_url, telegram_file_url=telegram.file_base_url,
             secrets=Secrets(slack.bot_token or "", SIGNING_SECRET, telegram.token,
                             WEBHOOK_SECRET),
-            overrides={**with_targets(TEAM_CONFIG, AGENT), **whatsapp_config(wa), **CANNED_CONFIG,
+            overrides={**auto_config(workdir, with_targets(TEAM_CONFIG, AGENT), AGENT),
+                       **whatsapp_config(wa), **CANNED_CONFIG,
                        "outbox": {"base_delay": 0.2},
                        "connectors.twilio": {
                 "enabled": True, "account_sid": DEFAULT_ACCOUNT_SID,
@@ -356,7 +360,8 @@ async def _play(workdir: Path, out: list[str]) -> bool:
             hours = HoursAct(slack, telegram, agent, AGENT, clock, bridge.targets.tick, readable)
             ok = await hours.play(out, session) and ok
             canned = CannedAct(slack, telegram, agent, CHANNEL, AGENT, readable)
-            return await canned.play(out, session) and ok
+            ok = await canned.play(out, session) and ok
+            return await AutoAct(slack, telegram, clock, readable).play(out, session) and ok
         finally:
             await bridge.stop()
 

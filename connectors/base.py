@@ -382,6 +382,11 @@ class Connector(ABC):
     @abstractmethod
     async def stop(self) -> None: ...
 
+    async def shutdown(self) -> None:
+        """Before the web server stops: close long-lived connections (the web chat's
+        WebSockets), so they do not hold the shutdown for its whole timeout."""
+        return None
+
     @abstractmethod
     async def send(self, msg: OutboundMessage) -> SendReceipt:
         """Deliver an agent's reply; raise `SendError`."""

@@ -185,7 +185,8 @@ class AutoFacts(BaseModel):
     customer_wrote_since_faq: bool  # no FAQ answer yet, or the customer wrote after it
     first_message: bool  # the conversation's first customer message
     assignee: str | None
-    typical_wait: float | None = None  # seconds to a person's first reply, lately (median)
+    # (opened, first reply by a person) of the team channel's latest answered conversations
+    recent_waits: tuple[tuple[float, float], ...] = ()
 # -- customers' data (issue 28) -----------------------------------------------------------
 class ConversationBrief(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -428,7 +429,7 @@ class Store(Protocol):
 
     async def send_auto(self, conversation_id: ConversationId, kind: str, period: str,
                         text: str, origin: str, event: Event, now: float,
-                        score: float | None = None) -> list[OutboxItem]:
+                        score: float | None = None, payload: str = "") -> list[OutboxItem]:
         """Queue an automatic answer once per conversation, kind and period (see
         storage/auto.py); nothing when it was already given."""
         ...

@@ -358,9 +358,9 @@ class SQLStore(ABC):
 
     async def send_auto(self, conversation_id: ConversationId, kind: str, period: str,
                         text: str, origin: str, event: Event, now: float,
-                        score: float | None = None) -> list[OutboxItem]:
+                        score: float | None = None, payload: str = "") -> list[OutboxItem]:
         return await self._write(lambda: auto.send_auto(conversation_id, kind, period, text,
-                                                        origin, event, now, score))
+                                                        origin, event, now, score, payload))
 
     async def person_requested(self, conversation_id: ConversationId, event: Event,
                                now: float) -> list[OutboxItem]:

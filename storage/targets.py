@@ -59,7 +59,9 @@ def active() -> Tx[list[Active]]:
     """Targets still to be settled, with their conversation and its first reply since."""
     found = yield from rows(
         f"SELECT {', '.join('t.' + c.strip() for c in _COLUMNS.split(','))},"
-        " c.status, c.status_at, c.closed_at, c.assignee AS holder,"
+        # A conversation joined into another owes nothing more: as if closed.
+        " CASE WHEN c.merged_into IS NULL THEN c.status ELSE 'closed' END AS status,"
+        " c.status_at, c.closed_at, c.assignee AS holder,"
         " (SELECT MIN(m.created_at) FROM messages m WHERE m.conversation_id = t.conversation_id"
         f"   AND m.{_PERSON_REPLY.replace(' AND ', ' AND m.')}"
         "   AND m.created_at >= t.started_at) AS replied_at"
@@ -90,7 +92,8 @@ def start(plan: TargetStart, now: float) -> Tx[list[OutboxItem]]:
 def change(move: TargetChange, now: float, events: tuple[Event, ...] = ()) -> Tx[list[OutboxItem]]:
     """Apply `move` if the target is still as expected; then queue the redraw and `events`."""
     sets: dict[str, Any] = {"state": move.state.value, "updated_at": now}
-    for name in ("due_at", "warn_at", "warned_at", "met_at", "missed_at", "business_seconds"):
+    for name in ("due_at", "warn_at", "warned_at", "met_at", "missed_at", "business_seconds",
+                 "assignee"):
         value = getattr(move, name)
         if value is not None:
             sets[name] = value

@@ -124,13 +124,15 @@ def moved_thread(channel: str, thread_ts: str) -> Tx[ConversationId | None]:
 
 def queue() -> Tx[list[QueueEntry]]:
     """Open conversations (not joined into another), each with the customer's oldest message
-    after the last reply: the longest-waiting first, then those answered, oldest first."""
+    after the last reply by a person (an automatic answer answers nobody): the
+    longest-waiting first, then those answered, oldest first."""
     found = yield from rows(
         "SELECT c.id, c.slack_channel, c.slack_thread_ts, c.assignee, c.connector, c.created_at,"
         " cu.display_name,"
         " (SELECT MIN(m.created_at) FROM messages m WHERE m.conversation_id = c.id"
         "   AND m.direction = 'in' AND m.id > COALESCE((SELECT MAX(o.id) FROM messages o"
-        "   WHERE o.conversation_id = c.id AND o.direction = 'out'), 0)) AS waiting_since"
+        "   WHERE o.conversation_id = c.id AND o.direction = 'out' AND o.origin = 'person'),"
+        "   0)) AS waiting_since"
         " FROM conversations c JOIN customers cu ON cu.id = c.customer_id"
         " WHERE c.status = 'open' AND c.merged_into IS NULL")
     entries = [QueueEntry(

@@ -54,6 +54,8 @@ async def test_faq_answers_in_other_words_then_hands_over_on_agent(
     shown = [str(m.get("text")) for m in h.slack.thread(CHANNEL, thread)]
     assert any("Sent by the bridge (FAQ answer)" in t and "I forgot my password" in t
                and "score" in t for t in shown), shown
+    [entry] = await h.bridge.store.queue()
+    assert entry.waiting_since is not None  # the bot's answer answers nobody: still waiting
 
     # The customer asks for a person: the team is called, the bot says so and stops.
     assert await h.customer_says(7, "Agent!", first_name="Ann") == 200

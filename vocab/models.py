@@ -280,6 +280,9 @@ class OutboundMessage(BaseModel):
     address: str
     text: str  # plain text: markers stripped, links as "label (url)", mentions as @Name
     author_name: str
+    # The author's picture (an agent's Slack profile image URL); a connector that shows one
+    # fetches it and serves it itself, so customers' browsers never load it from Slack.
+    author_avatar: str = ""
     attachments: tuple[Attachment, ...] = ()
     mrkdwn: str = ""  # the agent's original Slack text, for platforms with formatting
     mentions: dict[str, str] = Field(default_factory=dict)  # Slack user id -> display name

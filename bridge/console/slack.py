@@ -45,6 +45,7 @@ class Agent:
     allowed: bool
     reason: str = ""
     image: str = ""  # the profile picture's URL (a canned reply is posted under it)
+    avatar: str = ""  # the profile picture's URL (image_72), for the web chat
 
 
 @dataclass(frozen=True)
@@ -379,7 +380,8 @@ class SlackConsole:
         elif not name:
             reason = "the author has no display or real name in Slack"
         image = str(profile.get("image_192") or profile.get("image_72") or "")
+        avatar = profile.get("image_72") or profile.get("image_48") or ""
         agent = Agent(user_id=user_id, name=name, allowed=not reason, reason=reason,
-                      image=image)
+                      avatar=avatar if isinstance(avatar, str) else "", image=image)
         self._agents[user_id] = (time.monotonic(), agent)
         return agent

@@ -1,0 +1,233 @@
+/* The bridge's chat widget. One script tag:
+   <script src="https://bridge.example.com/widget.js" data-site="shop" async></script>
+   Everything lives in an open Shadow DOM; texts are set with textContent only.
+   Messages stay queued (here and in localStorage) until the bridge acknowledges them. */
+(function () {
+  "use strict";
+  var me = document.currentScript;
+  if (!me || window.BridgeChat && window.BridgeChat.loaded) return;
+  var site = me.getAttribute("data-site") || "";
+  var base = me.src.replace(/\/widget\.js([?#].*)?$/, "");
+  var KEY = "bridgechat:" + site + ":";
+  var ident = {user_id: me.getAttribute("data-user-id") || "",
+    user_hash: me.getAttribute("data-user-hash") || "", name: "", email: ""};
+  var T = {open: "Open chat", close: "Close chat", send: "Send message", message: "Message",
+    placeholder: "Type your message…", sending: "Sending…", sent: "Sent",
+    offline: "Connecting…", messages: "Messages", you: "You",
+    unverified: "We could not verify who you are, so the chat is not available.",
+    limited: "You are sending messages too fast; this one will be retried."};
+
+  function load(k) { try { return JSON.parse(localStorage.getItem(KEY + k)); } catch (e) { return null; } }
+  function save(k, v) { try { localStorage.setItem(KEY + k, JSON.stringify(v)); } catch (e) { /* private mode */ } }
+  function el(tag, attrs, text) {
+    var n = document.createElement(tag);
+    for (var a in attrs) n.setAttribute(a, attrs[a]);
+    if (text != null) n.textContent = text;
+    return n;
+  }
+  function uuid() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    return "c" + Date.now().toString(36) + Math.random().toString(36).slice(2);
+  }
+
+  var api = window.BridgeChat = {loaded: true};
+  var queue = load("queue") || [];   // [{client_id, text, page}] not yet acknowledged
+  var token = load("token") || "";
+  var lastId = 0, ws = null, tries = 0, timer = 0, beat = 0, heard = 0, refused = false;
+  var shown = {};                      // message id -> element
+  var root, fab, win, log, input, status;
+
+  api.identify = function (o) {
+    o = o || {};
+    ident = {user_id: String(o.user_id || ""), user_hash: String(o.user_hash || ""),
+      name: String(o.name || ""), email: String(o.email || "")};
+    refused = false;
+    if (ws) ws.close(); else if (fab) check();
+  };
+
+  function query() {
+    var q = "site=" + encodeURIComponent(site);
+    for (var k in ident) if (ident[k]) q += "&" + k + "=" + encodeURIComponent(ident[k]);
+    return q;
+  }
+
+  function check() {
+    // The bridge answers only pages on the site's allowed origins.
+    fetch(base + "/webchat/config?" + query(), {method: "POST", mode: "cors", credentials: "omit"})
+      .then(function (r) { return r.json().then(function (b) { return [r.status, b]; }); })
+      .then(function (rb) {
+        if (rb[0] === 403 && rb[1].config) {
+          refused = true;
+          if (!fab) build(rb[1].config);
+          say(T.unverified);
+          return;
+        }
+        if (rb[0] !== 200) return;
+        if (!fab) build(rb[1]); else say("");
+        if (token || queue.length) connect();
+      }, function () { /* the bridge is unreachable: no button */ });
+  }
+
+  function build(cfg) {
+    var host = el("div", {"data-bridge-chat": site});
+    root = host.attachShadow({mode: "open"});
+    var c = cfg.colors || {};
+    var css = ":host{all:initial;--p:" + c.primary + ";--o:" + c.on_primary + "}" +
+      "*{box-sizing:border-box;font:15px/1.4 system-ui,sans-serif}" +
+      ".fab{position:fixed;right:20px;bottom:20px;z-index:2147483000;width:56px;height:56px;border-radius:50%;border:0;background:var(--p);color:var(--o);cursor:pointer;box-shadow:0 2px 8px #0004}" +
+      ".fab svg{width:28px;height:28px;fill:currentColor;vertical-align:middle}" +
+      ".win{position:fixed;right:20px;bottom:88px;z-index:2147483000;width:min(360px,calc(100vw - 24px));height:min(520px,calc(100vh - 110px));display:flex;flex-direction:column;background:#fff;color:#1a1a1a;border-radius:12px;box-shadow:0 4px 24px #0005;overflow:hidden}" +
+      ".win[hidden]{display:none}" +
+      "header{display:flex;align-items:center;justify-content:space-between;padding:12px 14px;background:var(--p);color:var(--o)}" +
+      "h2{margin:0;font-size:16px;font-weight:600}" +
+      ".x{border:0;background:none;color:inherit;font-size:22px;cursor:pointer;line-height:1;padding:2px 6px}" +
+      ".log{flex:1;overflow-y:auto;padding:12px;display:flex;flex-direction:column;gap:8px}" +
+      ".m{max-width:82%;padding:8px 10px;border-radius:10px;background:#eef0f3;white-space:pre-wrap;word-wrap:break-word}" +
+      ".m.me{align-self:flex-end;background:var(--p);color:var(--o)}" +
+      ".a{display:flex;align-items:center;gap:6px;font-size:13px;font-weight:600;margin-bottom:2px}" +
+      ".av{width:22px;height:22px;border-radius:50%;background:#555;color:#fff;font-size:11px;display:inline-flex;align-items:center;justify-content:center}" +
+      ".s{display:block;font-size:12px;opacity:.85;text-align:right}" +
+      ".st{margin:0;padding:0 12px;font-size:13px;color:#444;min-height:0}" +
+      "form{display:flex;gap:6px;padding:10px;border-top:1px solid #ddd}" +
+      "textarea{flex:1;resize:none;height:42px;padding:8px;border:1px solid #767676;border-radius:8px;color:#1a1a1a}" +
+      "form button{border:0;border-radius:8px;padding:0 14px;background:var(--p);color:var(--o);cursor:pointer}" +
+      ":focus-visible{outline:3px solid #1a1a1a;outline-offset:2px}";
+    root.appendChild(el("style", {}, css));
+    fab = el("button", {"class": "fab", type: "button", "aria-label": T.open, "aria-expanded": "false"});
+    fab.innerHTML = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z"/></svg>';
+    win = el("div", {"class": "win", role: "dialog", "aria-label": cfg.title, hidden: ""});
+    var head = el("header");
+    head.appendChild(el("h2", {}, cfg.title));
+    var x = el("button", {"class": "x", type: "button", "aria-label": T.close}, "×");
+    head.appendChild(x);
+    log = el("div", {"class": "log", role: "log", "aria-live": "polite", "aria-label": T.messages, tabindex: "0"});
+    status = el("p", {"class": "st", role: "status"});
+    var form = el("form");
+    input = el("textarea", {"aria-label": T.message, placeholder: T.placeholder, maxlength: "4000"});
+    form.appendChild(input);
+    form.appendChild(el("button", {type: "submit", "aria-label": T.send}, "Send"));
+    win.appendChild(head); win.appendChild(log); win.appendChild(status); win.appendChild(form);
+    root.appendChild(fab); root.appendChild(win);
+    fab.onclick = function () { win.hidden ? open() : close(); };
+    x.onclick = close;
+    win.addEventListener("keydown", function (e) { if (e.key === "Escape") close(); });
+    input.addEventListener("keydown", function (e) {
+      if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); submit(); }
+    });
+    form.onsubmit = function (e) { e.preventDefault(); submit(); };
+    document.body.appendChild(host);
+    for (var i = 0; i < queue.length; i++) bubble(null, queue[i].client_id, "visitor", null, queue[i].text);
+    if (refused) say(T.unverified);
+  }
+
+  function open() {
+    win.hidden = false;
+    fab.setAttribute("aria-expanded", "true");
+    input.focus();
+    connect();
+  }
+  function close() {
+    win.hidden = true;
+    fab.setAttribute("aria-expanded", "false");
+    fab.focus();
+  }
+  function say(text) { if (status) status.textContent = text; }
+
+  function bubble(id, clientId, from, author, text, pending) {
+    var found = (id && shown[id]) || (clientId && root.querySelector('[data-client-id="' + clientId + '"]'));
+    if (!found && text == null) return;
+    if (found) {
+      if (id) { found.setAttribute("data-id", id); shown[id] = found; mark(found, false); }
+      return;
+    }
+    var m = el("div", {"class": from === "visitor" ? "m me" : "m"});
+    if (clientId) m.setAttribute("data-client-id", clientId);
+    if (id) { m.setAttribute("data-id", id); shown[id] = m; }
+    if (from !== "visitor") {
+      var a = el("span", {"class": "a"});
+      var name = (author && author.name) || "";
+      if (author && author.avatar && author.avatar.indexOf(base + "/") === 0) {
+        a.appendChild(el("img", {"class": "av", src: author.avatar, alt: ""}));
+      } else {
+        a.appendChild(el("span", {"class": "av", "aria-hidden": "true"}, (name || "?").charAt(0).toUpperCase()));
+      }
+      a.appendChild(el("span", {}, name));
+      m.appendChild(a);
+    }
+    m.appendChild(el("span", {"class": "t"}, text));
+    if (from === "visitor") m.appendChild(el("span", {"class": "s"}, pending ? T.sending : T.sent));
+    log.appendChild(m);
+    log.scrollTop = log.scrollHeight;
+  }
+  function mark(m, pending) {
+    var s = m.querySelector(".s");
+    if (s) s.textContent = pending ? T.sending : T.sent;
+  }
+
+  function submit() {
+    var text = input.value.trim();
+    if (!text || refused) return;
+    input.value = "";
+    var item = {client_id: uuid(), text: text, page: {url: location.href, referrer: document.referrer,
+      language: document.documentElement.lang || navigator.language, local_time: new Date().toString()}};
+    queue.push(item);
+    save("queue", queue);
+    bubble(null, item.client_id, "visitor", null, text, true);
+    if (ws && ws.readyState === 1) ws.send(JSON.stringify({type: "message", client_id: item.client_id, text: item.text, page: item.page}));
+    else connect();
+  }
+
+  function connect() {
+    if (refused || (ws && ws.readyState < 2)) return;
+    clearTimeout(timer);
+    var q = query() + (token ? "&token=" + encodeURIComponent(token) : "");
+    say(T.offline);
+    ws = new WebSocket(base.replace(/^http/, "ws") + "/webchat/ws?" + q);
+    ws.onmessage = function (e) {
+      heard = Date.now();
+      var f; try { f = JSON.parse(e.data); } catch (err) { return; }
+      if (f.type === "welcome") {
+        tries = 0; say("");
+        if (f.visitor_token && f.visitor_token !== token) { token = f.visitor_token; save("token", token); }
+        ws.send(JSON.stringify({type: "resume", after: lastId}));
+        for (var i = 0; i < queue.length; i++) {
+          var it = queue[i];
+          ws.send(JSON.stringify({type: "message", client_id: it.client_id, text: it.text, page: it.page}));
+        }
+      } else if (f.type === "ack") {
+        queue = queue.filter(function (it) { return it.client_id !== f.client_id; });
+        save("queue", queue);
+        bubble(f.id, f.client_id);
+        lastId = Math.max(lastId, f.id);
+      } else if (f.type === "message") {
+        bubble(f.id, f.client_id, f.from, f.author, f.text);
+        if (f.client_id) {
+          queue = queue.filter(function (it) { return it.client_id !== f.client_id; });
+          save("queue", queue);
+        }
+        lastId = Math.max(lastId, f.id);
+      } else if (f.type === "error" && f.code === "rate_limited") {
+        say(T.limited);
+      }
+    };
+    ws.onclose = function () {
+      clearInterval(beat);
+      ws = null;
+      if (refused) return;
+      say(T.offline);
+      var wait = Math.min(30000, 500 * Math.pow(2, tries++)) * (0.75 + Math.random() / 2);
+      timer = setTimeout(function () { check(); connect(); }, wait);
+    };
+    ws.onopen = function () {
+      heard = Date.now();
+      clearInterval(beat);
+      beat = setInterval(function () {
+        if (!ws || ws.readyState !== 1) return;
+        if (Date.now() - heard > 60000) { ws.close(); return; }
+        ws.send('{"type":"ping"}');
+      }, 25000);
+    };
+  }
+
+  if (document.body) check(); else document.addEventListener("DOMContentLoaded", check);
+})();
