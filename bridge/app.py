@@ -143,6 +143,7 @@ class Bridge:
        the run-once jobs end before the connectors do;
     6. worker: the outbox, with its pending rows (drained, bounded, at stop);
     7. socket (Socket Mode only): the websocket to Slack (envelopes being handled finish first);
+    7a. snoozes and response-time targets: their loops (each only does what is due);
     8. serve: ready; at stop, stop taking requests and let those being handled finish.
 
     The web server cannot run the steps itself: aiohttp's `AppRunner.setup` runs an

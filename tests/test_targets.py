@@ -139,3 +139,18 @@ async def test_a_reply_in_time_meets_it_and_pending_stops_the_clock(
     assert h.rows("SELECT state FROM response_targets WHERE kind = 'resolution'") == [("met",)]
     assert alerts(h) == [] and not [t for t in lines(h, thread) if "80 %" in t]
     assert CHANNEL  # the support channel is the team's
+
+
+async def test_an_automatic_answer_meets_nothing(make_harness: HarnessFactory) -> None:
+    clock = OffsetClock()
+    move(clock, "2026-12-12 11:00")  # a Saturday: closed, so the closed reply goes out
+    config = {**TARGETS, "teams.support": {**TARGETS["teams.support"], "closed_reply": True}}
+    h = await make_harness(config, clock=clock)
+    assert await h.customer_says(503, "Anyone there?", first_name="Cy") == 200
+    await h.telegram.wait_for("sendMessage", 1)  # the closed reply, origin 'auto'
+    await h.drained()
+    await settle(h)
+    assert h.rows("SELECT origin FROM messages WHERE direction = 'out'") == [("auto",)]
+    [(state, due)] = h.rows("SELECT state, due_at FROM response_targets"
+                            " WHERE kind = 'first_response'")
+    assert state == "running" and due == at("2026-12-14 10:00")  # Monday, an hour in
