@@ -138,7 +138,16 @@ async def test_a_reply_in_time_meets_it_and_pending_stops_the_clock(
     await settle(h)
     assert h.rows("SELECT state FROM response_targets WHERE kind = 'resolution'") == [("met",)]
     assert alerts(h) == [] and not [t for t in lines(h, thread) if "80 %" in t]
-    assert CHANNEL  # the support channel is the team's
+    # The customer writes again: the conversation reopens, a next answer and a new resolution
+    # are owed from then.
+    move(clock, "2026-12-14 09:00")
+    assert await h.customer_says(502, "It did not arrive", first_name="Bo") == 200
+    await settle(h)
+    assert h.rows("SELECT kind, state FROM response_targets ORDER BY id")[-2:] == [
+        ("next_response", "running"), ("resolution", "running")]
+    assert h.rows("SELECT COUNT(DISTINCT started_at) FROM response_targets"
+                  " WHERE kind = 'resolution'") == [(2,)]
+    assert CHANNEL in {m["channel"] for m in h.slack.parents(CHANNEL)}  # the team's channel
 
 
 async def test_an_automatic_answer_meets_nothing(make_harness: HarnessFactory) -> None:
