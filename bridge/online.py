@@ -48,9 +48,10 @@ async def _slack(loaded: LoadedConfig, session: aiohttp.ClientSession) -> list[A
                                        f"({exc.response.get('error')})")]
     found = [Answer("slack", True, f"bot {auth.get('user')} ({auth.get('user_id')}) in "
                                    f"{auth.get('team')} ({auth.get('team_id')})")]
-    # The support channel, then each other team's (`[teams.<name>]`).
+    # The support channel, then each other team's (`[teams.<name>]`), then alerts channels.
     channels = dict.fromkeys([s.support_channel, *(
-        team.channel for team in loaded.settings.resolved_teams().values())])
+        team.channel for team in loaded.settings.resolved_teams().values()), *(
+        team.alerts_channel for team in loaded.settings.teams.values() if team.alerts_channel)])
     for name in channels:
         found.append(await _channel(client, name))
         if found[-1].said.endswith(_SCOPE_HINT):

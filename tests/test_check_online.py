@@ -93,3 +93,12 @@ async def test_the_mail_servers_take_the_logins(tmp_path: Path, slack: SlackStan
     assert done.code == 1
     assert f"error: online: email imap: login as {dovecot.user} refused" in done.stderr
     assert "not-the-password" not in done.stdout + done.stderr
+
+
+async def test_an_alerts_channel_is_checked_too(tmp_path: Path, slack: SlackStandin,
+                                                telegram: TelegramStandin) -> None:
+    done = await check(tmp_path, slack, telegram,
+                       **{"teams.support": {"alerts_channel": "C0ALERTS01"}})
+    assert done.code == 0, done.stderr
+    assert "ok: online: slack channel: C0ALERTS01 (#c0alerts01): the app is a member" in \
+        done.stdout.splitlines()
