@@ -117,7 +117,7 @@ class TargetKeeper:
         for item in await self.store.active_targets():
             team = self.teams.get(item.target.team)
             calendar = team.calendar if team is not None else Calendar.always()
-            for move, events in self._moves(item, calendar, team, self.clock()):
+            for move, events in moves(item, calendar, team, self.clock()):
                 queued += self._queued(await self.store.change_target(move, self.clock(),
                                                                       events))
         return queued
@@ -144,66 +144,68 @@ class TargetKeeper:
                 warn_at=team.calendar.add_business_seconds(at, seconds * WARN_AT),
                 target_seconds=seconds)
 
-    def _moves(self, item: Active, calendar: Calendar, team: TeamTargets | None,
-               now: float) -> Iterable[tuple[TargetChange, tuple[Event, ...]]]:
-        t = item.target
-        allowed = t.target_seconds or 0.0
-        base = {"id": t.id, "conversation_id": t.conversation_id}
-        answer = t.kind in _ANSWERS
-        done_at = item.replied_at if answer else (
-            item.closed_at if item.status == "closed" else None)
-        if t.state is TargetState.MISSED:  # owed still: the late answer, or a close
-            if done_at is not None:
-                late = calendar.business_seconds(t.due_at or t.started_at, done_at)
-                yield TargetChange(**base, expect=(TargetState.MISSED,),
-                                   state=TargetState.MISSED, met_at=done_at,
-                                   business_seconds=allowed + late), ()
-            elif item.status == "closed":
-                yield TargetChange(**base, expect=(TargetState.MISSED,),
-                                   state=TargetState.MISSED, settled=True), ()
-            return
+
+def moves(item: Active, calendar: Calendar, team: TeamTargets | None,
+          now: float) -> Iterable[tuple[TargetChange, tuple[Event, ...]]]:
+    """What is to change about one target now (pure; the store applies it conditionally)."""
+    t = item.target
+    allowed = t.target_seconds or 0.0
+    base = {"id": t.id, "conversation_id": t.conversation_id}
+    answer = t.kind in _ANSWERS
+    done_at = item.replied_at if answer else (
+        item.closed_at if item.status == "closed" else None)
+    if t.state is TargetState.MISSED:  # owed still: the late answer, or a close
         if done_at is not None:
-            left = (t.left_seconds if t.state is TargetState.PAUSED
-                    else calendar.business_seconds(done_at, t.due_at or done_at))
-            late = t.state is TargetState.RUNNING and t.due_at is not None \
-                and done_at > t.due_at
-            took = allowed + calendar.business_seconds(t.due_at or done_at, done_at) \
-                if late else allowed - (left or 0.0)
-            yield TargetChange(**base, expect=_LIVE,
-                               state=TargetState.MISSED if late else TargetState.MET,
-                               met_at=done_at, missed_at=t.due_at if late else None,
-                               business_seconds=max(0.0, took)), ()
-            return
-        if item.status == "closed":  # an answer no longer owed
-            yield TargetChange(**base, expect=_LIVE, state=TargetState.CANCELLED), ()
-            return
-        stopped = item.status in ("pending", "snoozed")
-        since = item.status_at if item.status_at is not None else now
-        if t.state is TargetState.PAUSED:
-            if not stopped:
-                left = t.left_seconds or 0.0
-                yield TargetChange(
-                    **base, expect=(TargetState.PAUSED,), state=TargetState.RUNNING,
-                    due_at=calendar.add_business_seconds(since, left),
-                    warn_at=calendar.add_business_seconds(
-                        since, max(0.0, left - allowed * (1 - WARN_AT)))), ()
-            return
-        due = t.due_at
-        if due is not None and due <= (since if stopped else now):
-            yield TargetChange(**base, expect=(TargetState.RUNNING,), state=TargetState.MISSED,
-                               missed_at=due, business_seconds=allowed), _alert(item, team)
-            return
-        if stopped:
-            yield TargetChange(**base, expect=(TargetState.RUNNING,), state=TargetState.PAUSED,
-                               left_seconds=calendar.business_seconds(since, due or since),
-                               redraw=True), ()
-            return
-        if t.warned_at is None and t.warn_at is not None and t.warn_at <= now:
-            members = team.members if team is not None else ()
-            yield TargetChange(**base, expect=(TargetState.RUNNING,), state=TargetState.RUNNING,
-                               warned_at=now, unwarned=True), (TargetWarned(
-                target=t.kind.value, due_at=due or now, assignee=item.assignee,
-                members=() if item.assignee else members),)
+            late = calendar.business_seconds(t.due_at or t.started_at, done_at)
+            yield TargetChange(**base, expect=(TargetState.MISSED,),
+                               state=TargetState.MISSED, met_at=done_at,
+                               business_seconds=allowed + late), ()
+        elif item.status == "closed":
+            yield TargetChange(**base, expect=(TargetState.MISSED,),
+                               state=TargetState.MISSED, settled=True), ()
+        return
+    if done_at is not None:
+        left = (t.left_seconds if t.state is TargetState.PAUSED
+                else calendar.business_seconds(done_at, t.due_at or done_at))
+        late = t.state is TargetState.RUNNING and t.due_at is not None \
+            and done_at > t.due_at
+        took = allowed + calendar.business_seconds(t.due_at or done_at, done_at) \
+            if late else allowed - (left or 0.0)
+        yield TargetChange(**base, expect=_LIVE,
+                           state=TargetState.MISSED if late else TargetState.MET,
+                           met_at=done_at, missed_at=t.due_at if late else None,
+                           business_seconds=max(0.0, took)), ()
+        return
+    if item.status == "closed":  # an answer no longer owed
+        yield TargetChange(**base, expect=_LIVE, state=TargetState.CANCELLED), ()
+        return
+    stopped = item.status in ("pending", "snoozed")
+    since = item.status_at if item.status_at is not None else now
+    if t.state is TargetState.PAUSED:
+        if not stopped:
+            left = t.left_seconds or 0.0
+            yield TargetChange(
+                **base, expect=(TargetState.PAUSED,), state=TargetState.RUNNING,
+                due_at=calendar.add_business_seconds(since, left),
+                warn_at=calendar.add_business_seconds(
+                    since, max(0.0, left - allowed * (1 - WARN_AT)))), ()
+        return
+    due = t.due_at
+    if due is not None and due <= (since if stopped else now):
+        yield TargetChange(**base, expect=(TargetState.RUNNING,), state=TargetState.MISSED,
+                           missed_at=due, business_seconds=allowed), _alert(item, team)
+        return
+    if stopped:
+        yield TargetChange(**base, expect=(TargetState.RUNNING,), state=TargetState.PAUSED,
+                           left_seconds=calendar.business_seconds(since, due or since),
+                           redraw=True), ()
+        return
+    if t.warned_at is None and t.warn_at is not None and t.warn_at <= now:
+        members = team.members if team is not None else ()
+        yield TargetChange(**base, expect=(TargetState.RUNNING,), state=TargetState.RUNNING,
+                           warned_at=now, unwarned=True), (TargetWarned(
+            target=t.kind.value, due_at=due or now, assignee=item.assignee,
+            members=() if item.assignee else members),)
 
 
 def _alert(item: Active, team: TeamTargets | None) -> tuple[Event, ...]:

@@ -59,7 +59,9 @@ def active() -> Tx[list[Active]]:
     """Targets still to be settled, with their conversation and its first reply since."""
     found = yield from rows(
         f"SELECT {', '.join('t.' + c.strip() for c in _COLUMNS.split(','))},"
-        " c.status, c.status_at, c.closed_at, c.assignee AS holder,"
+        # A conversation joined into another owes nothing more: as if closed.
+        " CASE WHEN c.merged_into IS NULL THEN c.status ELSE 'closed' END AS status,"
+        " c.status_at, c.closed_at, c.assignee AS holder,"
         " (SELECT MIN(m.created_at) FROM messages m WHERE m.conversation_id = t.conversation_id"
         f"   AND m.{_PERSON_REPLY.replace(' AND ', ' AND m.')}"
         "   AND m.created_at >= t.started_at) AS replied_at"
