@@ -159,7 +159,7 @@ def moves(item: Active, calendar: Calendar, team: TeamTargets | None,
             late = calendar.business_seconds(t.due_at or t.started_at, done_at)
             yield TargetChange(**base, expect=(TargetState.MISSED,),
                                state=TargetState.MISSED, met_at=done_at,
-                               business_seconds=allowed + late), ()
+                               business_seconds=allowed + late, assignee=item.assignee), ()
         elif item.status == "closed":
             yield TargetChange(**base, expect=(TargetState.MISSED,),
                                state=TargetState.MISSED, settled=True), ()
@@ -174,7 +174,7 @@ def moves(item: Active, calendar: Calendar, team: TeamTargets | None,
         yield TargetChange(**base, expect=_LIVE,
                            state=TargetState.MISSED if late else TargetState.MET,
                            met_at=done_at, missed_at=t.due_at if late else None,
-                           business_seconds=max(0.0, took)), ()
+                           business_seconds=max(0.0, took), assignee=item.assignee), ()
         return
     if item.status == "closed":  # an answer no longer owed
         yield TargetChange(**base, expect=_LIVE, state=TargetState.CANCELLED), ()
@@ -193,7 +193,8 @@ def moves(item: Active, calendar: Calendar, team: TeamTargets | None,
     due = t.due_at
     if due is not None and due <= (since if stopped else now):
         yield TargetChange(**base, expect=(TargetState.RUNNING,), state=TargetState.MISSED,
-                           missed_at=due, business_seconds=allowed), _alert(item, team)
+                           missed_at=due, business_seconds=allowed,
+                           assignee=item.assignee), _alert(item, team)
         return
     if stopped:
         yield TargetChange(**base, expect=(TargetState.RUNNING,), state=TargetState.PAUSED,

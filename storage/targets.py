@@ -92,7 +92,8 @@ def start(plan: TargetStart, now: float) -> Tx[list[OutboxItem]]:
 def change(move: TargetChange, now: float, events: tuple[Event, ...] = ()) -> Tx[list[OutboxItem]]:
     """Apply `move` if the target is still as expected; then queue the redraw and `events`."""
     sets: dict[str, Any] = {"state": move.state.value, "updated_at": now}
-    for name in ("due_at", "warn_at", "warned_at", "met_at", "missed_at", "business_seconds"):
+    for name in ("due_at", "warn_at", "warned_at", "met_at", "missed_at", "business_seconds",
+                 "assignee"):
         value = getattr(move, name)
         if value is not None:
             sets[name] = value

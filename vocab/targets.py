@@ -106,6 +106,7 @@ class TargetChange(BaseModel):
     met_at: float | None = None
     missed_at: float | None = None
     business_seconds: float | None = None
+    assignee: str | None = None  # who held it when it was settled (kept if None)
     unwarned: bool = False  # only if not reminded yet
     settled: bool = False  # a missed target no longer owed (closed): kept as it was
     redraw: bool = True  # the parent shows the change
