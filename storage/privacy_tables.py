@@ -18,7 +18,8 @@ PERSONAL: dict[str, str] = {
     "links": "evidence removed, including 'never link again' rows with the number",
     "handoff_codes": "deleted",
     "outbox": "payloads blanked; rows not yet delivered are blocked",
-    "connector_state": "deleted where a key or value holds an address (email threading maps)",
+    "connector_state": "deleted where a key ends with :<address> or a value is the address"
+                       " (email threading maps, Messenger's cached names)",
     "media": "deleted (files of the customer's conversations)",
     "customer_fields": "deleted",
     "surveys": "free-text comment removed (the score stays for the KPIs)",

@@ -202,6 +202,8 @@ class PersonRequested(_Event):
 
     kind: Literal["person_requested"] = "person_requested"
     mentions: tuple[str, ...] = ()
+
+
 class TargetWarned(_Event):
     """80 % of a response-time target's business time is gone: the thread is reminded,
     mentioning `assignee`, else the team's `members`."""
