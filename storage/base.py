@@ -464,8 +464,9 @@ class Store(Protocol):
 
     async def audit_entries(self, since: float, limit: int = 10_000) -> list[AuditEntry]: ...
     # -- response-time targets (storage/targets.py) -------------------------------------------
-    async def owed_targets(self) -> list[Owed]:
-        """Conversations not closed, with the wait that decides their targets."""
+    async def owed_targets(self, updated_since: float = 0.0) -> list[Owed]:
+        """Conversations not closed (changed since `updated_since`), with the wait that
+        decides their targets."""
         ...
 
     async def active_targets(self) -> list[Active]:

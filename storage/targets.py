@@ -36,8 +36,10 @@ def _target(row: Row) -> Target:
                   target_seconds=row["target_seconds"], left_seconds=row["left_seconds"])
 
 
-def owed() -> Tx[list[Owed]]:
-    """Every conversation not closed (nor joined into another), with its wait."""
+def owed(updated_since: float = 0.0) -> Tx[list[Owed]]:
+    """Every conversation not closed (nor joined into another) and changed since
+    `updated_since` (by its last customer message, status change or creation, all in
+    business time), with its wait."""
     found = yield from rows(
         "SELECT c.id, c.slack_channel, c.assignee, c.created_at,"
         " (SELECT MIN(m.created_at) FROM messages m WHERE m.conversation_id = c.id"
@@ -48,7 +50,9 @@ def owed() -> Tx[list[Owed]]:
         f"   AND o.{_PERSON_REPLY.replace(' AND ', ' AND o.')}) AS answered,"
         " (SELECT MAX(h.created_at) FROM conversation_changes h WHERE h.conversation_id = c.id"
         "   AND h.kind = 'status' AND h.old_value = 'closed') AS reopened_at"
-        " FROM conversations c WHERE c.status <> 'closed' AND c.merged_into IS NULL")
+        " FROM conversations c WHERE c.status <> 'closed' AND c.merged_into IS NULL"
+        " AND (c.last_inbound_at >= ? OR c.status_at >= ? OR c.created_at >= ?)",
+        updated_since, updated_since, updated_since)
     return [Owed(conversation_id=int(r["id"]), slack_channel=r["slack_channel"],
                  assignee=r["assignee"], created_at=float(r["created_at"]),
                  waiting_since=r["waiting_since"], answered=r["answered"] is not None,
