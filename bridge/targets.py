@@ -153,8 +153,10 @@ class TargetKeeper:
         starts.append((TargetKind.RESOLUTION, owed.reopened_at or owed.created_at))
         for kind, at in starts:
             seconds = team.seconds.get(kind)
-            if seconds is None or at < since:
-                continue
+            begun = (owed.resolution_started if kind is TargetKind.RESOLUTION
+                     else owed.answer_started)
+            if seconds is None or at < since or (begun is not None and begun >= at):
+                continue  # no target, before targets ran, or started already
             yield TargetStart(
                 conversation_id=owed.conversation_id, team=team.name, kind=kind,
                 assignee=owed.assignee, started_at=at,

@@ -49,14 +49,19 @@ def owed(updated_since: float = 0.0) -> Tx[list[Owed]]:
         f" (SELECT MAX(o.id) FROM messages o WHERE o.conversation_id = c.id"
         f"   AND o.{_PERSON_REPLY.replace(' AND ', ' AND o.')}) AS answered,"
         " (SELECT MAX(h.created_at) FROM conversation_changes h WHERE h.conversation_id = c.id"
-        "   AND h.kind = 'status' AND h.old_value = 'closed') AS reopened_at"
+        "   AND h.kind = 'status' AND h.old_value = 'closed') AS reopened_at,"
+        " (SELECT MAX(t.started_at) FROM response_targets t WHERE t.conversation_id = c.id"
+        "   AND t.kind <> 'resolution') AS answer_started,"
+        " (SELECT MAX(t.started_at) FROM response_targets t WHERE t.conversation_id = c.id"
+        "   AND t.kind = 'resolution') AS resolution_started"
         " FROM conversations c WHERE c.status <> 'closed' AND c.merged_into IS NULL"
         " AND (c.last_inbound_at >= ? OR c.status_at >= ? OR c.created_at >= ?)",
         updated_since, updated_since, updated_since)
     return [Owed(conversation_id=int(r["id"]), slack_channel=r["slack_channel"],
                  assignee=r["assignee"], created_at=float(r["created_at"]),
                  waiting_since=r["waiting_since"], answered=r["answered"] is not None,
-                 reopened_at=r["reopened_at"]) for r in found]
+                 reopened_at=r["reopened_at"], answer_started=r["answer_started"],
+                 resolution_started=r["resolution_started"]) for r in found]
 
 
 def active() -> Tx[list[Active]]:
