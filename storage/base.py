@@ -164,6 +164,7 @@ class QueueEntry(BaseModel):
     connector: str
     created_at: float
     waiting_since: float | None
+    target: Target | None = None  # the response-time target its parent shows, if any
 
 
 class MediaFile(BaseModel):

@@ -138,6 +138,18 @@ def shown(conversation_id: int) -> Tx[Target | None]:
     return None if row is None else _target(row)
 
 
+def displayed() -> Tx[dict[int, Target]]:
+    """Per conversation, the target its parent shows (see `shown`), for the queue."""
+    found = yield from rows(
+        f"SELECT {_COLUMNS} FROM response_targets WHERE state IN ('running', 'paused')"
+        " OR (state = 'missed' AND met_at IS NULL AND left_seconds IS NULL)")
+    out: dict[int, Target] = {}
+    for target in sorted((_target(r) for r in found), key=lambda t: (
+            t.kind is TargetKind.RESOLUTION, t.due_at is None, t.due_at or 0.0, t.id)):
+        out.setdefault(target.conversation_id, target)
+    return out
+
+
 def of_conversation(conversation_id: int) -> Tx[list[Target]]:
     found = yield from rows(f"SELECT {_COLUMNS} FROM response_targets WHERE"
                             " conversation_id = ? ORDER BY id", conversation_id)
