@@ -17,6 +17,7 @@ import aiohttp
 from aiohttp import web
 
 from bridge.auto import AutoAnswers
+from bridge.canned import CannedLibrary, load_dir, next_open_from
 from bridge.connections import ConnectionGuard, GuardedSite, QuietServerLog, client_address
 from bridge.console.events import SlackEvents
 from bridge.console.export import ExportShortcut
@@ -31,7 +32,7 @@ from bridge.outbox import OutboxWorker
 from bridge.privacy import RetentionJob
 from bridge.registry import connector_class, create_store
 from bridge.router import Router
-from bridge.settings import LoadedConfig
+from bridge.settings import LoadedConfig, canned_dir
 from bridge.singleton import Singletons
 from bridge.snoozes import SnoozeWaker
 from bridge.targets import TargetKeeper, team_targets
@@ -212,8 +213,13 @@ class Bridge:
                                    run_once=self.singletons.run, receipt=self.router.receipt,
                                    clock=clock, body_timeout=s.server.body_timeout)
             self.connectors[name] = connector_class(name)(table, ctx)
+        # Canned replies (issue 22): the files under [canned] dir (checked by load_settings)
+        # and the store's; {{ hours.next_open }} from the teams' calendars.
+        found = canned_dir(config.path, s)
+        self.canned = CannedLibrary(store, load_dir(found, sorted(teams))[0] if found else (),
+                                    next_open=next_open_from(calendars.get), clock=clock)
         events = SlackEvents(self.console, self.router, s.server.max_body_bytes,
-                             body_timeout=s.server.body_timeout)
+                             body_timeout=s.server.body_timeout, canned=self.canned)
         ExportShortcut(self.console, store, s.privacy.admins, clock).register(events.bolt)
         self.slack_socket: SlackSocket | None = None  # Socket Mode only
         if s.slack.mode == "socket":

@@ -31,6 +31,7 @@ import aiohttp
 from bridge.app import Bridge
 from bridge.console.render import CLOSE_ACTION
 from bridge.demo_auto import AutoAct, auto_config
+from bridge.demo_canned import CANNED_CONFIG, CannedAct, write_replies
 from bridge.demo_hours import HoursAct, with_targets
 from bridge.demo_teams import TEAM_CONFIG, TeamsAct
 from bridge.demo_whatsapp import WhatsAppCloudAct, whatsapp_config
@@ -255,7 +256,7 @@ async def _play(workdir: Path, out: list[str]) -> bool:
             secrets=Secrets(slack.bot_token or "", SIGNING_SECRET, telegram.token,
                             WEBHOOK_SECRET),
             overrides={**auto_config(workdir, with_targets(TEAM_CONFIG, AGENT), AGENT),
-                       **whatsapp_config(wa), "outbox": {"base_delay": 0.2},
+                       **whatsapp_config(wa), **CANNED_CONFIG, "outbox": {"base_delay": 0.2},
                        "connectors.twilio": {
                 "enabled": True, "account_sid": DEFAULT_ACCOUNT_SID,
                 "auth_token": DEFAULT_AUTH_TOKEN, "whatsapp_from": WHATSAPP_FROM,
@@ -263,6 +264,7 @@ async def _play(workdir: Path, out: list[str]) -> bool:
                 "templates": [{"name": "back_in_stock", "content_sid": TEMPLATE_SID,
                                "variables": {"1": "the blue kettle"}}]}},
         ), encoding="utf-8")
+        write_replies(workdir)
         loaded = load_settings(config, settings_registry(),
                                environ={}, dotenv_dir=workdir)
         bridge = Bridge(loaded, sock=sock, clock=clock)
@@ -356,7 +358,9 @@ async def _play(workdir: Path, out: list[str]) -> bool:
             ok = await teams.play(out, session) and ok
             hours = HoursAct(slack, telegram, agent, AGENT, clock, bridge.targets.tick, readable)
             ok = await hours.play(out, session) and ok
-            return await AutoAct(slack, telegram, clock, readable).play(out, session) and ok
+            ok = await AutoAct(slack, telegram, clock, readable).play(out, session) and ok
+            canned = CannedAct(slack, telegram, agent, CHANNEL, AGENT, readable)
+            return await canned.play(out, session) and ok
         finally:
             await bridge.stop()
 

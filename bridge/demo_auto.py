@@ -64,8 +64,12 @@ class AutoAct:
         self.clock.offset += target.timestamp() - self.clock()
 
     def _sent(self) -> list[str]:
-        return [html.unescape(re.sub(r"</?b>", "", str(m["text"]))).replace("\n", ": ", 1)
-                for m in self.telegram.sent if m["chat_id"] == GRETA]
+        out = []
+        for m in self.telegram.sent:
+            if m["chat_id"] == GRETA:
+                who, _, said = html.unescape(re.sub(r"</?b>", "", str(m["text"]))).partition("\n")
+                out.append(f"{who}: {' '.join(said.split())}")
+        return out
 
     async def _says(self, session: aiohttp.ClientSession, text: str, count: int) -> None:
         update = self.telegram.text_update(chat_id=GRETA, text=text, first_name="Greta")

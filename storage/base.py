@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
@@ -490,3 +491,61 @@ class Store(Protocol):
     async def targets(self, conversation_id: ConversationId) -> list[Target]:
         """Every target of a conversation, oldest first (the KPIs read them)."""
         ...
+
+# -- canned replies (issue 22) -------------------------------------------------------------
+SaveOutcome = Literal["saved", "replaced", "taken"]
+
+
+@dataclass(frozen=True)
+class StoredReply:
+    id: int
+    scope: str  # user:<id> or team:<name>
+    name: str
+    title: str
+    body: str
+    owner: str
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class Preview:
+    token: str
+    conversation_id: ConversationId
+    slack_channel: str
+    thread_ts: str
+    slack_user: str
+    name: str
+    text: str
+    attachments: str  # JSON list of file paths
+    state: str
+    post_ts: str | None
+
+
+class CannedStore(Protocol):
+    """What the canned replies need of the store (`SQLStore` implements it)."""
+
+    async def save_canned(self, scope: str, name: str, title: str, body: str, owner: str,
+                          now: float) -> SaveOutcome: ...
+
+    async def delete_canned(self, scopes: Sequence[str], name: str, owner: str) -> str | None: ...
+
+    async def canned_replies(self, scopes: Collection[str]) -> list[StoredReply]: ...
+
+    async def set_customer_field(self, customer_id: CustomerId, name: str, value: str,
+                                 set_by: str, now: float) -> None: ...
+
+    async def customer_fields(self, customer_id: CustomerId) -> dict[str, str]: ...
+
+    async def put_preview(self, preview: Preview, now: float) -> None: ...
+
+    async def claim_preview(self, token: str, user: str, text: str | None,
+                            now: float) -> Preview | None: ...
+
+    async def finish_preview(self, token: str, state: str, post_ts: str | None,
+                             now: float) -> None: ...
+
+    async def get_preview(self, token: str) -> Preview | None: ...
+
+    async def messages(self, conversation_id: ConversationId) -> list[Message]: ...
+
+    async def customer_card(self, customer_id: CustomerId) -> CustomerCard | None: ...

@@ -168,6 +168,9 @@ def erase_customer(customer_id: int, actor: str, now: float) -> Tx[Erasure]:
     people = [customer_id, *(int(r["other_customer_id"]) for r in shells)]
     marks = _marks(people)
     yield from execute(f"DELETE FROM customer_fields WHERE customer_id IN ({marks})", *people)
+    if conv_ids:  # canned replies as filled for them (issue 22)
+        yield from execute(f"DELETE FROM canned_previews WHERE conversation_id IN"
+                           f" ({_marks(conv_ids)})", *conv_ids)
     yield from execute(f"UPDATE surveys SET comment = NULL WHERE customer_id IN ({marks})",
                        *people)
     yield from execute(f"UPDATE customers SET display_name = '', tags = '', erased_at = ?"
@@ -235,6 +238,8 @@ def retention(now: float, messages_before: float | None, media_before: float | N
         payloads = yield from execute(
             f"UPDATE outbox SET payload = '' WHERE conversation_id IN ({old}) AND status <>"
             f" 'pending' AND payload <> ''", messages_before)
+        yield from execute(f"DELETE FROM canned_previews WHERE conversation_id IN ({old})",
+                           messages_before)
     if media_before is not None:
         media += yield from execute("DELETE FROM media WHERE created_at < ?", media_before)
     yield from audit(actor, "retention", None, now,

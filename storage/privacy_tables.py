@@ -22,6 +22,7 @@ PERSONAL: dict[str, str] = {
                        " (email threading maps, Messenger's cached names)",
     "media": "deleted (files of the customer's conversations)",
     "customer_fields": "deleted",
+    "canned_previews": "deleted (canned replies as filled for the customer), also by retention",
     "surveys": "free-text comment removed (the score stays for the KPIs)",
 }
 NOT_PERSONAL: dict[str, str] = {
@@ -34,6 +35,7 @@ NOT_PERSONAL: dict[str, str] = {
     "response_targets": "response-time targets: times and states (KPIs)",
     "audit_log": "who did what to which customer id, never what the data was",
     "privacy_jobs": "when the retention job last ran",
+    "canned_replies": "agents' reply templates and which agent saved them",
     "auto_answers": "which automatic answer a conversation got: ids, kinds, periods, scores",
 }
 

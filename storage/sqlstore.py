@@ -13,6 +13,7 @@ from typing import Any, ClassVar, TypeVar
 
 from storage import (
     auto,
+    canned,
     export,
     ingest,
     leases,
@@ -39,10 +40,13 @@ from storage.base import (
     Moved,
     OutboxResult,
     PersonFound,
+    Preview,
     QueueEntry,
     Retention,
+    SaveOutcome,
     SchemaOutdated,
     SchemaTooNew,
+    StoredReply,
     Tagged,
 )
 from storage.dialect import Dialect, migrations
@@ -316,6 +320,37 @@ class SQLStore(ABC):
     async def queue(self) -> list[QueueEntry]:
         return await self._read(teams.queue)
 
+    # -- canned replies (issue 22): added methods only ----------------------------------------
+    async def save_canned(self, scope: str, name: str, title: str, body: str, owner: str,
+                          now: float) -> SaveOutcome:
+        return await self._write(lambda: canned.save(scope, name, title, body, owner, now))
+
+    async def delete_canned(self, scopes: Sequence[str], name: str, owner: str) -> str | None:
+        return await self._write(lambda: canned.delete(scopes, name, owner))
+
+    async def canned_replies(self, scopes: Collection[str]) -> list[StoredReply]:
+        return await self._read(lambda: canned.replies(scopes))
+
+    async def set_customer_field(self, customer_id: CustomerId, name: str, value: str,
+                                 set_by: str, now: float) -> None:
+        await self._write(lambda: canned.set_field(customer_id, name, value, set_by, now))
+
+    async def customer_fields(self, customer_id: CustomerId) -> dict[str, str]:
+        return await self._read(lambda: canned.fields(customer_id))
+
+    async def put_preview(self, preview: Preview, now: float) -> None:
+        await self._write(lambda: canned.put_preview(preview, now))
+
+    async def claim_preview(self, token: str, user: str, text: str | None,
+                            now: float) -> Preview | None:
+        return await self._write(lambda: canned.claim_preview(token, user, text, now))
+
+    async def finish_preview(self, token: str, state: str, post_ts: str | None,
+                             now: float) -> None:
+        await self._write(lambda: canned.finish_preview(token, state, post_ts, now))
+
+    async def get_preview(self, token: str) -> Preview | None:
+        return await self._read(lambda: canned.get_preview(token))
     # -- automatic answers (issue 21) ---------------------------------------------------------
     async def auto_facts(self, conversation_id: ConversationId,
                          message_id: MessageId) -> AutoFacts:

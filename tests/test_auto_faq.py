@@ -98,3 +98,16 @@ async def test_faq_speaks_the_customers_language(make_harness: HarnessFactory,
         assert status == 200
         await until(lambda c=chat: len(sent_to(h, c)) == 1, f"an answer in {language}")  # type: ignore[misc]
         assert sent_to(h, chat)[0].endswith(offer)
+
+
+async def test_an_automatic_answer_never_meets_a_response_target(
+        make_harness: HarnessFactory, tmp_path: Path) -> None:
+    (tmp_path / "faq.toml").write_text(FAQ, encoding="utf-8")
+    h = await make_harness({"faq": {"file": "faq.toml", "threshold": 75},
+                            "teams.support": {"greeting": True, "first_response": "10m"}})
+    assert await h.customer_says(12, "When are you open?", first_name="Ann") == 200
+    await until(lambda: len(sent_to(h, 12)) == 2, "the greeting and the FAQ answer")
+    await h.bridge.targets.tick()
+    await h.drained()
+    assert h.rows("SELECT kind, state, met_at FROM response_targets") == [
+        ("first_response", "running", None)]  # still owed: only a person answers

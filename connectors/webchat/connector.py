@@ -37,6 +37,7 @@ from connectors.webchat.protocol import (
     visitor_of,
 )
 from connectors.webchat.settings import Site, WebchatSettings
+from connectors.webchat.texts import language_of, texts_for
 from vocab.models import InboundMessage, OutboundMessage, SendReceipt
 from vocab.mrkdwn import mrkdwn_escape
 from vocab.untrusted import HostRule
@@ -156,8 +157,10 @@ class WebchatConnector(Connector):
             site, origin = self._site(request)
             cors = {"Access-Control-Allow-Origin": origin, "Vary": "Origin",
                     "Timing-Allow-Origin": origin}
+            language = language_of(request.query.get("lang", "")[:35], site.languages)
             shown = {"title": site.title, "colors": site.colors.model_dump(),
-                     "languages": site.languages,
+                     "language": language, "texts": texts_for(language, site.texts),
+                     "invitations": [i.model_dump() for i in site.invitations],
                      "require_verification": site.require_verification}
             try:
                 self._visitor(request, site)

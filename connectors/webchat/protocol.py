@@ -33,6 +33,7 @@ class PageContext:
     referrer: str = ""
     language: str = ""
     local_time: str = ""
+    invitation: str = ""  # the invitation the visitor answered, if one was shown
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +91,8 @@ def parse_frame(raw: str, max_chars: int) -> Frame:
     page = page if isinstance(page, dict) else {}
     return Say(client_id, text, PageContext(
         url=_short(page.get("url"), 500), referrer=_short(page.get("referrer"), 500),
-        language=_short(page.get("language"), 35), local_time=_short(page.get("local_time"), 80)))
+        language=_short(page.get("language"), 35), local_time=_short(page.get("local_time"), 80),
+        invitation=_short(page.get("invitation"), 200)))
 
 
 def context_line(page: PageContext, email: str = "") -> str:
@@ -98,7 +100,8 @@ def context_line(page: PageContext, email: str = "") -> str:
     parts = [f"page {page.url}" if page.url else "", f"from {page.referrer}" if page.referrer
              else "", f"language {page.language}" if page.language else "",
              f"local time {page.local_time}" if page.local_time else "",
-             f"email {email} (unverified)" if email else ""]
+             f"email {email} (unverified)" if email else "",
+             f"after the invitation \"{page.invitation}\"" if page.invitation else ""]
     return " · ".join(p for p in parts if p)
 
 

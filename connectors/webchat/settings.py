@@ -8,6 +8,22 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 COLOR = re.compile(r"#[0-9a-fA-F]{6}")
+TEXT_KEYS = ("open", "close", "send", "send_button", "message", "placeholder", "sending", "sent",
+             "connecting", "messages", "unverified", "limited", "dismiss")
+
+
+def luminance(color: str) -> float:
+    """WCAG 2 relative luminance of #rrggbb."""
+    def channel(c: int) -> float:
+        v = c / 255
+        return v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4
+    r, g, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+
+
+def contrast(a: str, b: str) -> float:
+    hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
 LANGUAGES = ("en", "sr-Latn", "sr-Cyrl", "hr", "sl")
 
 
@@ -24,6 +40,25 @@ class Colors(BaseModel):
             raise ValueError("must be a colour as #rrggbb, for example \"#1f5fbf\"")
         return value.lower()
 
+    @model_validator(mode="after")
+    def _contrast(self) -> Colors:
+        ratio = contrast(self.primary, self.on_primary)
+        if ratio < 4.5:
+            raise ValueError(f"primary {self.primary} and on_primary {self.on_primary} have a "
+                             f"contrast of {ratio:.1f}:1; WCAG AA needs 4.5:1 (darken primary "
+                             "or use white or black text)")
+        return self
+
+
+class Invitation(BaseModel):
+    """A greeting shown once per visitor per day on pages whose path matches."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    url_pattern: str = Field(min_length=1, max_length=200)  # a glob on the path: "/pricing*"
+    after_seconds: float = Field(default=10.0, ge=0, le=3600)
+    text: str = Field(min_length=1, max_length=200)
+
 
 class Site(BaseModel):
     """A web site that carries the widget: `<script src=".../widget.js" data-site="<id>">`."""
@@ -37,6 +72,8 @@ class Site(BaseModel):
     languages: list[str] = Field(default_factory=lambda: ["en"])
     identity_secret: str = ""  # HMAC-SHA256 key for `user_hash` (BridgeChat.identify)
     require_verification: bool = False  # only verified users may chat
+    texts: dict[str, dict[str, str]] = Field(default_factory=dict)  # per language, per key
+    invitations: list[Invitation] = Field(default_factory=list)
 
     @field_validator("id")
     @classmethod
@@ -66,6 +103,18 @@ class Site(BaseModel):
             if lang not in LANGUAGES:
                 raise ValueError(f"{lang!r} is not one of {', '.join(LANGUAGES)}")
         return value or ["en"]
+
+    @field_validator("texts")
+    @classmethod
+    def _texts(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        for lang, table in value.items():
+            if lang not in LANGUAGES:
+                raise ValueError(f"{lang!r} is not one of {', '.join(LANGUAGES)}")
+            for key in table:
+                if key not in TEXT_KEYS:
+                    raise ValueError(f"{lang}.{key} is not a widget text; the texts are "
+                                     f"{', '.join(TEXT_KEYS)}")
+        return value
 
     @model_validator(mode="after")
     def _verification(self) -> Site:

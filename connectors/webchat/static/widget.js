@@ -11,11 +11,7 @@
   var KEY = "bridgechat:" + site + ":";
   var ident = {user_id: me.getAttribute("data-user-id") || "",
     user_hash: me.getAttribute("data-user-hash") || "", name: "", email: ""};
-  var T = {open: "Open chat", close: "Close chat", send: "Send message", message: "Message",
-    placeholder: "Type your message…", sending: "Sending…", sent: "Sent",
-    offline: "Connecting…", messages: "Messages", you: "You",
-    unverified: "We could not verify who you are, so the chat is not available.",
-    limited: "You are sending messages too fast; this one will be retried."};
+  var T = {};  // the texts, in the page's language, from the bridge
 
   function load(k) { try { return JSON.parse(localStorage.getItem(KEY + k)); } catch (e) { return null; } }
   function save(k, v) { try { localStorage.setItem(KEY + k, JSON.stringify(v)); } catch (e) { /* private mode */ } }
@@ -35,7 +31,7 @@
   var token = load("token") || "";
   var lastId = 0, ws = null, tries = 0, timer = 0, beat = 0, heard = 0, refused = false;
   var shown = {};                      // message id -> element
-  var root, fab, win, log, input, status;
+  var root, fab, win, log, input, status, invited = "";
 
   api.identify = function (o) {
     o = o || {};
@@ -46,7 +42,8 @@
   };
 
   function query() {
-    var q = "site=" + encodeURIComponent(site);
+    var q = "site=" + encodeURIComponent(site) + "&lang=" +
+      encodeURIComponent(document.documentElement.lang || navigator.language || "");
     for (var k in ident) if (ident[k]) q += "&" + k + "=" + encodeURIComponent(ident[k]);
     return q;
   }
@@ -69,6 +66,7 @@
   }
 
   function build(cfg) {
+    T = cfg.texts;
     var host = el("div", {"data-bridge-chat": site});
     root = host.attachShadow({mode: "open"});
     var c = cfg.colors || {};
@@ -91,11 +89,15 @@
       "form{display:flex;gap:6px;padding:10px;border-top:1px solid #ddd}" +
       "textarea{flex:1;resize:none;height:42px;padding:8px;border:1px solid #767676;border-radius:8px;color:#1a1a1a}" +
       "form button{border:0;border-radius:8px;padding:0 14px;background:var(--p);color:var(--o);cursor:pointer}" +
+      ".inv{position:fixed;right:20px;bottom:88px;z-index:2147483000;max-width:280px;display:flex;gap:6px;align-items:flex-start;padding:10px 12px;background:#fff;color:#1a1a1a;border-radius:10px;box-shadow:0 2px 12px #0004}" +
+      ".inv p{margin:0;cursor:pointer}.inv button{border:0;background:none;font-size:18px;line-height:1;cursor:pointer;color:#1a1a1a}" +
+      ".win,.inv{animation:in .2s ease-out}@keyframes in{from{opacity:0;transform:translateY(8px)}}" +
+      "@media (prefers-reduced-motion:reduce){.win,.inv{animation:none}}" +
       ":focus-visible{outline:3px solid #1a1a1a;outline-offset:2px}";
     root.appendChild(el("style", {}, css));
     fab = el("button", {"class": "fab", type: "button", "aria-label": T.open, "aria-expanded": "false"});
     fab.innerHTML = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z"/></svg>';
-    win = el("div", {"class": "win", role: "dialog", "aria-label": cfg.title, hidden: ""});
+    win = el("div", {"class": "win", role: "dialog", "aria-label": cfg.title, lang: cfg.language, hidden: ""});
     var head = el("header");
     head.appendChild(el("h2", {}, cfg.title));
     var x = el("button", {"class": "x", type: "button", "aria-label": T.close}, "×");
@@ -105,12 +107,20 @@
     var form = el("form");
     input = el("textarea", {"aria-label": T.message, placeholder: T.placeholder, maxlength: "4000"});
     form.appendChild(input);
-    form.appendChild(el("button", {type: "submit", "aria-label": T.send}, "Send"));
+    var go = el("button", {type: "submit", "aria-label": T.send}, T.send_button);
+    form.appendChild(go);
     win.appendChild(head); win.appendChild(log); win.appendChild(status); win.appendChild(form);
     root.appendChild(fab); root.appendChild(win);
     fab.onclick = function () { win.hidden ? open() : close(); };
     x.onclick = close;
-    win.addEventListener("keydown", function (e) { if (e.key === "Escape") close(); });
+    win.addEventListener("keydown", function (e) {
+      if (e.key === "Escape") close();
+      if (e.key !== "Tab") return;  // focus stays in the open window
+      var ring = [x, log, input, go], at = ring.indexOf(root.activeElement);
+      var next = (at + (e.shiftKey ? ring.length - 1 : 1)) % ring.length;
+      e.preventDefault();
+      ring[at < 0 ? 0 : next].focus();
+    });
     input.addEventListener("keydown", function (e) {
       if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); submit(); }
     });
@@ -118,9 +128,36 @@
     document.body.appendChild(host);
     for (var i = 0; i < queue.length; i++) bubble(null, queue[i].client_id, "visitor", null, queue[i].text);
     if (refused) say(T.unverified);
+    invite(cfg.invitations || []);
+  }
+
+  function invite(list) {
+    var today = new Date().toDateString();
+    if (load("invited") === today) return;
+    for (var i = 0; i < list.length; i++) {
+      var pat = new RegExp("^" + list[i].url_pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&")
+        .replace(/\*/g, ".*").replace(/\?/g, ".") + "$");
+      if (!pat.test(location.pathname)) continue;
+      var text = list[i].text;
+      setTimeout(function () {
+        if (!win.hidden || load("invited") === today) return;
+        save("invited", today);
+        invited = text;
+        var b = el("div", {"class": "inv", role: "status"});
+        var p = el("p", {}, text);
+        var d = el("button", {type: "button", "aria-label": T.dismiss}, "×");
+        b.appendChild(p); b.appendChild(d);
+        p.onclick = function () { b.remove(); open(); };
+        d.onclick = function () { b.remove(); fab.focus(); };
+        root.appendChild(b);
+      }, list[i].after_seconds * 1000);
+      return;
+    }
   }
 
   function open() {
+    var b = root.querySelector(".inv");
+    if (b) b.remove();
     win.hidden = false;
     fab.setAttribute("aria-expanded", "true");
     input.focus();
@@ -169,7 +206,8 @@
     if (!text || refused) return;
     input.value = "";
     var item = {client_id: uuid(), text: text, page: {url: location.href, referrer: document.referrer,
-      language: document.documentElement.lang || navigator.language, local_time: new Date().toString()}};
+      language: document.documentElement.lang || navigator.language, local_time: new Date().toString(),
+      invitation: invited}};
     queue.push(item);
     save("queue", queue);
     bubble(null, item.client_id, "visitor", null, text, true);
