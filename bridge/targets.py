@@ -38,6 +38,9 @@ WARN_AT = 0.8  # the share of a target's time after which the thread is reminded
 STATE_KEY = ("targets", "since")  # targets start for waits from this instant on
 _ANSWERS = (TargetKind.FIRST_RESPONSE, TargetKind.NEXT_RESPONSE)
 _LIVE = (TargetState.RUNNING, TargetState.PAUSED)
+FULL_EVERY = 60  # rounds between scans of every open conversation (else: the changed ones)
+MARGIN = 10.0  # seconds a changed-since scan reaches back (clocks, slow commits)
+STARTED_MAX = 100_000
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,9 @@ class TargetKeeper:
         self.clock = clock
         self.interval = interval
         self.since: float | None = None
+        self._rounds = 0
+        self._scanned: float | None = None  # the business time of the last round
+        self._started: set[tuple[int, str, float]] = set()  # waits this instance started
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -108,12 +114,24 @@ class TargetKeeper:
         """One round; how many outbox rows it queued."""
         queued = 0
         since = await self._since()
-        for owed in await self.store.owed_targets():
+        # Conversations changed since the last round (a margin for clocks and commits), and
+        # every FULL_EVERY rounds all of them; each wait is started once per instance.
+        full = self._rounds % FULL_EVERY == 0
+        changed = 0.0 if full or self._scanned is None else self._scanned - MARGIN
+        self._rounds += 1
+        self._scanned = self.clock()
+        for owed in await self.store.owed_targets(changed):
             team = self.owner_team(owed.slack_channel)
             if team is None:
                 continue
             for plan in self._plans(owed, team, since):
+                key = (plan.conversation_id, plan.kind.value, plan.started_at)
+                if key in self._started:
+                    continue
                 queued += self._queued(await self.store.start_target(plan, self.clock()))
+                if len(self._started) >= STARTED_MAX:
+                    self._started.clear()  # only a cache: the unique index decides
+                self._started.add(key)
         for item in await self.store.active_targets():
             team = self.teams.get(item.target.team)
             calendar = team.calendar if team is not None else Calendar.always()
@@ -135,8 +153,10 @@ class TargetKeeper:
         starts.append((TargetKind.RESOLUTION, owed.reopened_at or owed.created_at))
         for kind, at in starts:
             seconds = team.seconds.get(kind)
-            if seconds is None or at < since:
-                continue
+            begun = (owed.resolution_started if kind is TargetKind.RESOLUTION
+                     else owed.answer_started)
+            if seconds is None or at < since or (begun is not None and begun >= at):
+                continue  # no target, before targets ran, or started already
             yield TargetStart(
                 conversation_id=owed.conversation_id, team=team.name, kind=kind,
                 assignee=owed.assignee, started_at=at,

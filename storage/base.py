@@ -165,6 +165,7 @@ class QueueEntry(BaseModel):
     connector: str
     created_at: float
     waiting_since: float | None
+    target: Target | None = None  # the response-time target its parent shows, if any
 
 
 class Survey(BaseModel):
@@ -533,8 +534,9 @@ class Store(Protocol):
 
     async def audit_entries(self, since: float, limit: int = 10_000) -> list[AuditEntry]: ...
     # -- response-time targets (storage/targets.py) -------------------------------------------
-    async def owed_targets(self) -> list[Owed]:
-        """Conversations not closed, with the wait that decides their targets."""
+    async def owed_targets(self, updated_since: float = 0.0) -> list[Owed]:
+        """Conversations not closed (changed since `updated_since`), with the wait that
+        decides their targets."""
         ...
 
     async def active_targets(self) -> list[Active]:

@@ -441,8 +441,8 @@ class SQLStore(ABC):
 
     async def audit_entries(self, since: float, limit: int = 10_000) -> list[AuditEntry]:
         return await self._read(lambda: privacy.audit_entries(since, limit))
-    async def owed_targets(self) -> list[Owed]:
-        return await self._read(targets.owed)
+    async def owed_targets(self, updated_since: float = 0.0) -> list[Owed]:
+        return await self._read(lambda: targets.owed(updated_since))
 
     async def active_targets(self) -> list[Active]:
         return await self._read(targets.active)

@@ -17,6 +17,7 @@ from storage.base import Moved, QueueEntry, Tagged
 from storage.outbox_rows import add_event, add_outbox
 from storage.ownership import record
 from storage.query import Tx, execute, one, rows
+from storage.targets import displayed
 from vocab.events import NEW_PARENT, MovedAway, MovedHere
 from vocab.models import ConversationId, OutboxKind
 
@@ -135,12 +136,14 @@ def queue() -> Tx[list[QueueEntry]]:
         "   0)) AS waiting_since"
         " FROM conversations c JOIN customers cu ON cu.id = c.customer_id"
         " WHERE c.status = 'open' AND c.merged_into IS NULL")
+    due = yield from displayed()
     entries = [QueueEntry(
         conversation_id=ConversationId(int(r["id"])), slack_channel=r["slack_channel"],
         slack_thread_ts=r["slack_thread_ts"], assignee=r["assignee"],
         customer=str(r["display_name"] or ""), connector=str(r["connector"]),
         created_at=float(r["created_at"]),
-        waiting_since=None if r["waiting_since"] is None else float(r["waiting_since"]))
+        waiting_since=None if r["waiting_since"] is None else float(r["waiting_since"]),
+        target=due.get(int(r["id"])))
         for r in found]
     return sorted(entries, key=lambda e: (e.waiting_since is None,
                                           e.waiting_since or e.created_at, e.conversation_id))

@@ -6,6 +6,7 @@ stops the clock."""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime
 from typing import Any
@@ -13,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bridge.queue import as_json, team_sections
 from bridge.standins.clock import OffsetClock
 from tests.conftest import AGENT, CHANNEL, Harness, HarnessFactory
 from tests.helpers_ownership import lines, parent
@@ -78,6 +80,14 @@ async def test_due_over_a_closing_and_a_holiday_reminder_miss_and_late_answer(
     assert len(reminders) == 1 and f"<@{AGENT}>" in reminders[0]  # the team's members
     assert "🟡 first answer due" in context(h, thread)
     assert alerts(h) == []
+    # The queue (Home tab, `!queue`, `bridge queue`) shows it too.
+    [entry] = json.loads(as_json(team_sections(await h.bridge.store.queue(),
+                                               h.bridge.settings.resolved_teams()), clock()))
+    assert entry["target"] == {"kind": "first_response", "state": "running", "warned": True,
+                               "due_at": entry["target"]["due_at"]}
+    assert entry["target"]["due_at"].startswith("2026-12-09T08:30")
+    assert await h.agent_says(thread, "!queue") == 200
+    assert any("🟡 first answer due" in str(e["text"]) for e in h.slack.ephemerals)
 
     move(clock, "2026-12-09 09:31")
     await settle(h)

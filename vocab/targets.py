@@ -60,6 +60,8 @@ class Owed(BaseModel):
     waiting_since: float | None  # the customer's first message after the last agent reply
     answered: bool  # an agent has replied (a note or an automatic answer does not count)
     reopened_at: float | None  # the last reopening, if any
+    answer_started: float | None = None  # the latest answer target's start, if any
+    resolution_started: float | None = None  # the latest resolution target's start, if any
 
 
 class Active(BaseModel):
