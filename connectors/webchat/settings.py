@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 TEXT_KEYS = ("open", "close", "send", "send_button", "message", "placeholder", "sending", "sent",
-             "connecting", "messages", "unverified", "limited", "dismiss")
+             "connecting", "messages", "unverified", "limited", "dismiss", "attach",
+             "upload_failed")
 
 
 def luminance(color: str) -> float:
@@ -139,6 +140,9 @@ class WebchatSettings(BaseModel):
     avatar_hosts: list[str] = Field(
         default_factory=lambda: [".slack-edge.com", "secure.gravatar.com"])
     avatar_origins: list[str] = Field(default_factory=list)  # a stand-in's; only tests set it
+    max_file_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024)
+    file_types: list[str] = Field(default_factory=lambda: [
+        "image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"])
 
     @model_validator(mode="after")
     def _unique(self) -> WebchatSettings:

@@ -11,27 +11,32 @@ TEXTS: dict[str, dict[str, str]] = {
         "Open chat", "Close chat", "Send message", "Send", "Message", "Type your message…",
         "Sending…", "Sent", "Connecting…", "Messages",
         "We could not verify who you are, so the chat is not available.",
-        "You are sending messages too fast; this one will be retried.", "Dismiss"), strict=True)),
+        "You are sending messages too fast; this one will be retried.", "Dismiss",
+        "Attach a file", "The file could not be sent:"), strict=True)),
     "sr-Latn": dict(zip(KEYS, (
         "Otvori čet", "Zatvori čet", "Pošalji poruku", "Pošalji", "Poruka", "Napišite poruku…",
         "Šalje se…", "Poslato", "Povezivanje…", "Poruke",
         "Nismo mogli da potvrdimo ko ste, pa čet nije dostupan.",
-        "Šaljete poruke prebrzo; ova će biti poslata ponovo.", "Odbaci"), strict=True)),
+        "Šaljete poruke prebrzo; ova će biti poslata ponovo.", "Odbaci",
+        "Priloži datoteku", "Datoteka nije poslata:"), strict=True)),
     "sr-Cyrl": dict(zip(KEYS, (
         "Отвори чет", "Затвори чет", "Пошаљи поруку", "Пошаљи", "Порука", "Напишите поруку…",
         "Шаље се…", "Послато", "Повезивање…", "Поруке",
         "Нисмо могли да потврдимо ко сте, па чет није доступан.",
-        "Шаљете поруке пребрзо; ова ће бити послата поново.", "Одбаци"), strict=True)),
+        "Шаљете поруке пребрзо; ова ће бити послата поново.", "Одбаци",
+        "Приложи датотеку", "Датотека није послата:"), strict=True)),
     "hr": dict(zip(KEYS, (
         "Otvori chat", "Zatvori chat", "Pošalji poruku", "Pošalji", "Poruka",
         "Napišite poruku…", "Šalje se…", "Poslano", "Povezivanje…", "Poruke",
         "Nismo mogli potvrditi tko ste pa chat nije dostupan.",
-        "Šaljete poruke prebrzo; ova će se poslati ponovno.", "Odbaci"), strict=True)),
+        "Šaljete poruke prebrzo; ova će se poslati ponovno.", "Odbaci",
+        "Priloži datoteku", "Datoteka nije poslana:"), strict=True)),
     "sl": dict(zip(KEYS, (
         "Odpri klepet", "Zapri klepet", "Pošlji sporočilo", "Pošlji", "Sporočilo",
         "Napišite sporočilo…", "Pošiljanje…", "Poslano", "Povezovanje…", "Sporočila",
         "Vaše identitete nismo mogli preveriti, zato klepet ni na voljo.",
-        "Sporočila pošiljate prehitro; to bo poslano znova.", "Zapri"), strict=True)),
+        "Sporočila pošiljate prehitro; to bo poslano znova.", "Zapri",
+        "Priloži datoteko", "Datoteke ni bilo mogoče poslati:"), strict=True)),
 }
 
 
