@@ -165,6 +165,13 @@ class WebchatConnector(Connector):
         visitor = visitor_of(self.secret, site.id, q.get("token", "")) or new_visitor()
         return Visitor(site, visitor, name or "Web visitor", email, False)
 
+    def _offline(self, site: Site) -> dict[str, float | None] | None:
+        """None while the site's team is open; else when it opens again (ms, or None)."""
+        is_open, next_open = self.ctx.hours(site.team)
+        if is_open:
+            return None
+        return {"next_open": None if next_open is None else next_open * 1000}
+
     async def config(self, request: web.Request) -> web.StreamResponse:
         """What the widget shows before a socket opens; only for the site's own origins."""
         try:
@@ -175,6 +182,7 @@ class WebchatConnector(Connector):
             shown = {"title": site.title, "colors": site.colors.model_dump(),
                      "language": language, "texts": texts_for(language, site.texts),
                      "invitations": [i.model_dump() for i in site.invitations],
+                     "offline": self._offline(site),
                      "require_verification": site.require_verification}
             try:
                 self._visitor(request, site)

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 TEXT_KEYS = ("open", "close", "send", "send_button", "message", "placeholder", "sending", "sent",
              "connecting", "messages", "unverified", "limited", "dismiss", "attach",
-             "upload_failed")
+             "upload_failed", "offline", "offline_until", "email_prompt", "email_label")
 
 
 def luminance(color: str) -> float:
@@ -74,6 +74,7 @@ class Site(BaseModel):
     identity_secret: str = ""  # HMAC-SHA256 key for `user_hash` (BridgeChat.identify)
     require_verification: bool = False  # only verified users may chat
     texts: dict[str, dict[str, str]] = Field(default_factory=dict)  # per language, per key
+    team: str = "support"  # whose business hours decide when the window says it is offline
     invitations: list[Invitation] = Field(default_factory=list)
 
     @field_validator("id")

@@ -31,7 +31,7 @@
   var token = load("token") || "";
   var lastId = 0, ws = null, tries = 0, timer = 0, beat = 0, heard = 0, refused = false;
   var shown = {};                      // message id -> element
-  var root, fab, win, log, input, status, invited = "";
+  var root, fab, win, log, input, status, invited = "", mail = null;
 
   api.identify = function (o) {
     o = o || {};
@@ -88,6 +88,8 @@
       ".st{margin:0;padding:0 12px;font-size:13px;color:#444;min-height:0}" +
       "form{display:flex;gap:6px;padding:10px;border-top:1px solid #ddd}" +
       "textarea{flex:1;resize:none;height:42px;padding:8px;border:1px solid #767676;border-radius:8px;color:#1a1a1a}" +
+      ".off{padding:10px 12px;background:#fff8e1;color:#1a1a1a;font-size:14px}.off p{margin:0 0 6px}" +
+      ".off label{display:block}.off input{display:block;width:100%;margin-top:4px;padding:6px;border:1px solid #767676;border-radius:6px}" +
       ".clip{background:none!important;color:#1a1a1a!important;padding:0 6px!important;font-size:18px}" +
       ".f img{display:block;max-width:100%;max-height:180px;border-radius:6px;margin-top:4px}.f a{color:inherit}" +
       "form button{border:0;border-radius:8px;padding:0 14px;background:var(--p);color:var(--o);cursor:pointer}" +
@@ -116,14 +118,25 @@
     form.appendChild(input);
     var go = el("button", {type: "submit", "aria-label": T.send}, T.send_button);
     form.appendChild(go);
-    win.appendChild(head); win.appendChild(log); win.appendChild(status); win.appendChild(form);
+    win.appendChild(head);
+    if (cfg.offline) {  // outside the team's hours: say so, and ask where to answer
+      var off = el("div", {"class": "off"}), n = cfg.offline.next_open;
+      off.appendChild(el("p", {}, n ? T.offline_until.replace("{when}", new Date(n).toLocaleString(
+        cfg.language, {weekday: "long", hour: "2-digit", minute: "2-digit"})) : T.offline));
+      var lab = el("label", {}, T.email_prompt);
+      mail = el("input", {type: "email", autocomplete: "email", "aria-label": T.email_label});
+      mail.value = load("email") || ident.email || "";
+      mail.onchange = function () { save("email", mail.value.trim()); };
+      lab.appendChild(mail); off.appendChild(lab); win.appendChild(off);
+    }
+    win.appendChild(log); win.appendChild(status); win.appendChild(form);
     root.appendChild(fab); root.appendChild(win);
     fab.onclick = function () { win.hidden ? open() : close(); };
     x.onclick = close;
     win.addEventListener("keydown", function (e) {
       if (e.key === "Escape") close();
       if (e.key !== "Tab") return;  // focus stays in the open window
-      var ring = [x, log, clip, input, go], at = ring.indexOf(root.activeElement);
+      var ring = (mail ? [x, mail, log] : [x, log]).concat([clip, input, go]), at = ring.indexOf(root.activeElement);
       var next = (at + (e.shiftKey ? ring.length - 1 : 1)) % ring.length;
       e.preventDefault();
       ring[at < 0 ? 0 : next].focus();
@@ -247,7 +260,7 @@
     input.value = "";
     var item = {client_id: uuid(), text: text, page: {url: location.href, referrer: document.referrer,
       language: document.documentElement.lang || navigator.language, local_time: new Date().toString(),
-      invitation: invited}};
+      invitation: invited, email: mail ? mail.value.trim() : ""}};
     queue.push(item);
     save("queue", queue);
     bubble(null, item.client_id, "visitor", null, text, true);
