@@ -25,6 +25,7 @@ from bridge.console.slack import SlackConsole
 from bridge.console.socket import SlackSocket
 from bridge.delivery import Delivery
 from bridge.faq import faq_path, load_faq
+from bridge.hours import Calendar
 from bridge.lanes import AllLanes, LaneKeeper, LeasedLanes
 from bridge.language import LanguageGuess
 from bridge.metrics import Metrics
@@ -214,13 +215,15 @@ class Bridge:
                    s.teams[name].alerts_channel if name in s.teams else "", sorted(team.members))
             for name, team in teams.items()}), {t.channel: t.name for t in teams.values()},
             DEFAULT_TEAM, self.worker.submit, clock)
+        self._calendars: dict[str, Calendar] = {}
         for name, table in config.connectors.items():
             ctx = ConnectorContext(session=self.session, ingest=self._ingest,
                                    public_url=s.server.public_url,
                                    max_body_bytes=s.server.max_body_bytes,
                                    state=ConnectorState(store, name),
                                    run_once=self.singletons.run, receipt=self.router.receipt,
-                                   clock=clock, body_timeout=s.server.body_timeout)
+                                   clock=clock, body_timeout=s.server.body_timeout,
+                                   hours=self._hours)
             self.connectors[name] = connector_class(name)(table, ctx)
         # Canned replies (issue 22): the files under [canned] dir (checked by load_settings)
         # and the store's; {{ hours.next_open }} from the teams' calendars.
@@ -280,6 +283,16 @@ class Bridge:
             return await self.router.ingest(items)
         finally:
             self.metrics.commit_seconds.observe(time.perf_counter() - started)
+
+    def _hours(self, team: str) -> tuple[bool, float | None]:
+        """A team's hours now (for the web chat's offline prompt); calendars built once."""
+        calendar = self._calendars.get(team)
+        if calendar is None:
+            calendar = self._calendars[team] = self.settings.calendar(team)
+        now = self.clock()
+        if calendar.is_open(now):
+            return True, None
+        return False, calendar.next_open(now)
 
     async def _close_long_lived(self, _: web.Application) -> None:
         for connector in self.connectors.values():

@@ -286,6 +286,10 @@ class StateAPI(ABC):
         raise NotImplementedError
 
 
+def always_open(team: str) -> tuple[bool, float | None]:
+    return True, None
+
+
 @dataclass(frozen=True)
 class ConnectorContext:
     session: aiohttp.ClientSession  # the shared client session for our own HTTP calls
@@ -297,6 +301,8 @@ class ConnectorContext:
     receipt: Receipt
     clock: Callable[[], float] = time.time  # the bridge's clock (tests move it)
     body_timeout: float = 10.0  # seconds a webhook body may take to arrive
+    # A team's business hours now, by the bridge's clock: (open, the next opening or None).
+    hours: Callable[[str], tuple[bool, float | None]] = always_open
 
 
 class Connector(ABC):

@@ -8,8 +8,9 @@ import hmac
 import html
 import socket
 import struct
+import time
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -92,6 +93,8 @@ async def shop_site(lang: str = "en") -> AsyncIterator[ShopSite]:
 
 
 async def webchat_harness(make_harness: HarnessFactory, site: ShopSite,
+                          clock: Callable[[], float] = time.time,
+                          tables: dict[str, dict[str, TomlValue]] | None = None,
                           **keys: TomlValue) -> Harness:
     """The real bridge with one web chat site allowing `site`'s origin; `keys` go into the
     site's table."""
@@ -100,7 +103,7 @@ async def webchat_harness(make_harness: HarnessFactory, site: ShopSite,
         "sites": [{"id": SITE, "allowed_origins": [site.origin], "title": "Chat with Acme",
                    "identity_secret": IDENTITY_SECRET, **keys}],
     }
-    h = await make_harness({"connectors.webchat": table})
+    h = await make_harness({"connectors.webchat": table, **(tables or {})}, clock=clock)
     site.bridge_url = h.url
     return h
 

@@ -4,13 +4,26 @@ AA contrast as rendered, keyboard-only use through a whole conversation, and inv
 
 from __future__ import annotations
 
+import time
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 import pytest
 from playwright.async_api import Browser, Page, expect
 
+from bridge.standins.clock import OffsetClock
 from bridge.standins.config import TomlValue
 from tests.browser import screenshot
 from tests.conftest import CHANNEL, HarnessFactory
 from tests.helpers_webchat import chat_log, open_and_say, shop_site, webchat_harness, webchat_thread
+
+BELGRADE = ZoneInfo("Europe/Belgrade")
+
+
+def at(clock: OffsetClock, text: str) -> None:
+    """Move the business clock to a local Belgrade time ("2026-12-12 10:00")."""
+    clock.offset = datetime.fromisoformat(text).replace(tzinfo=BELGRADE).timestamp() - time.time()
+
 
 ALL = ["en", "sr-Latn", "sr-Cyrl", "hr", "sl"]
 OPEN = {"en": "Open chat", "sr-Latn": "Otvori čet", "sr-Cyrl": "Отвори чет",
@@ -157,3 +170,37 @@ async def test_an_invitation_once_per_day_that_becomes_a_conversation(
         await other.clock.fast_forward(21_000)
         await other.get_by_role("button", name="Dismiss").click()
         await expect(other.get_by_text("Need help choosing socks?")).to_have_count(0)
+
+
+async def test_offline_outside_hours_with_the_next_opening_and_an_email(
+        browser: Browser, make_harness: HarnessFactory) -> None:
+    clock = OffsetClock()
+    at(clock, "2026-12-12 10:00")  # a Saturday: closed until Monday 9:00 (Belgrade)
+    async with shop_site() as site:
+        h = await webchat_harness(make_harness, site, clock=clock, tables={
+            "hours.office": {"timezone": "Europe/Belgrade", **{
+                day: ["09:00-17:00"] for day in
+                ("monday", "tuesday", "wednesday", "thursday", "friday")}},
+            "teams.support": {"hours": "office"}})
+        context = await browser.new_context(timezone_id="Europe/Belgrade", locale="en-GB")
+        page = await context.new_page()
+        await page.goto(site.origin)
+        await page.get_by_role("button", name="Open chat").click()
+        await expect(page.get_by_text("We are offline right now; we are back Monday")) \
+            .to_contain_text("09:00")
+        await page.get_by_role("textbox", name="Your email address").fill("ann@example.com")
+        await open_and_say(page, "Can I still order for Christmas?")
+        await expect(chat_log(page).get_by_text("Sent")).to_have_count(1)
+        await screenshot(page, "webchat-offline")
+        thread = await webchat_thread(h)
+        first = " ".join(m["text"] for m in h.slack.thread(CHANNEL, thread))
+        assert "answer by email to ann@example.com (unverified)" in first
+
+        at(clock, "2026-12-14 09:30")  # Monday, open: Dana answers; Ann comes back
+        assert await h.agent_says(thread, "Yes, until the 20th.") == 200
+        await h.drained()
+        again = await context.new_page()
+        await again.goto(site.origin)
+        await again.get_by_role("button", name="Open chat").click()
+        await expect(chat_log(again).get_by_text("Yes, until the 20th.")).to_be_visible()
+        assert await again.get_by_text("We are offline right now").count() == 0

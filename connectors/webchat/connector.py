@@ -20,9 +20,19 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from pydantic import BaseModel
 
-from connectors.base import Connector, ConnectorContext, SendError, Unauthorized, fetch_media
+from connectors.base import (
+    Connector,
+    ConnectorContext,
+    Malformed,
+    SendError,
+    Unauthorized,
+    WebhookRejected,
+    fetch_media,
+)
+from connectors.webchat.files import FileShelf, check_type, kind_of, read_upload
 from connectors.webchat.mailbox import Mailbox, message_frame
 from connectors.webchat.protocol import (
+    CLIENT_ID,
     USER_ID,
     BadFrame,
     Limiter,
@@ -38,7 +48,7 @@ from connectors.webchat.protocol import (
 )
 from connectors.webchat.settings import Site, WebchatSettings
 from connectors.webchat.texts import language_of, texts_for
-from vocab.models import InboundMessage, OutboundMessage, SendReceipt
+from vocab.models import Attachment, InboundMessage, OutboundFile, OutboundMessage, SendReceipt
 from vocab.mrkdwn import mrkdwn_escape
 from vocab.untrusted import HostRule
 
@@ -78,6 +88,7 @@ class WebchatConnector(Connector):
         assert isinstance(settings, WebchatSettings)
         self.settings = settings
         self.mailbox = Mailbox(ctx.state, settings.history_size)
+        self.shelf = FileShelf(ctx.state)
         self.connections = Limiter(settings.connections_per_minute)
         self.per_visitor = Limiter(settings.messages_per_minute)
         self.per_address = Limiter(settings.messages_per_minute_per_address)
@@ -108,7 +119,10 @@ class WebchatConnector(Connector):
     def routes(self) -> Sequence[web.RouteDef]:
         return [web.get("/widget.js", self.widget), web.post("/webchat/config", self.config),
                 web.get("/webchat/ws", self.socket),
-                web.get("/webchat/avatar/{key}", self.avatar)]
+                web.get("/webchat/avatar/{key}", self.avatar),
+                web.post("/webchat/upload", self.upload),
+                web.options("/webchat/upload", self.preflight),
+                web.get("/webchat/file/{key}", self.file)]
 
     async def verify(self, request: web.Request, body: bytes) -> None:
         raise Unauthorized("the web chat has no webhook")
@@ -151,6 +165,13 @@ class WebchatConnector(Connector):
         visitor = visitor_of(self.secret, site.id, q.get("token", "")) or new_visitor()
         return Visitor(site, visitor, name or "Web visitor", email, False)
 
+    def _offline(self, site: Site) -> dict[str, float | None] | None:
+        """None while the site's team is open; else when it opens again (ms, or None)."""
+        is_open, next_open = self.ctx.hours(site.team)
+        if is_open:
+            return None
+        return {"next_open": None if next_open is None else next_open * 1000}
+
     async def config(self, request: web.Request) -> web.StreamResponse:
         """What the widget shows before a socket opens; only for the site's own origins."""
         try:
@@ -161,6 +182,7 @@ class WebchatConnector(Connector):
             shown = {"title": site.title, "colors": site.colors.model_dump(),
                      "language": language, "texts": texts_for(language, site.texts),
                      "invitations": [i.model_dump() for i in site.invitations],
+                     "offline": self._offline(site),
                      "require_verification": site.require_verification}
             try:
                 self._visitor(request, site)
@@ -313,3 +335,98 @@ class WebchatConnector(Connector):
                             headers={"Cache-Control": "public, max-age=86400",
                                      "X-Content-Type-Options": "nosniff",
                                      "Cross-Origin-Resource-Policy": "cross-origin"})
+
+    # -- files ----------------------------------------------------------------------------
+    async def upload(self, request: web.Request) -> web.StreamResponse:
+        """A visitor's file: `?site=&token=` (or the verified identity) `&client_id=&name=`,
+        the raw bytes as the body with their Content-Type; 200 `{"id"}` once stored."""
+        peer = request.remote or "?"
+        try:
+            site, origin = self._site(request)
+            cors = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+            visitor = self._visitor(request, site)
+        except Refused as exc:
+            return web.json_response({"error": exc.reason}, status=exc.status)
+        try:
+            if not visitor.verified and visitor_of(self.secret, site.id,
+                                                   request.query.get("token", "")) is None:
+                raise Unauthorized("a file needs the visitor's token")
+            client_id = request.query.get("client_id", "")
+            if not CLIENT_ID.fullmatch(client_id):
+                raise Malformed("client_id must be 1-64 of A-Z a-z 0-9 _ -")
+            if not self.per_visitor.allow(visitor.address) or not self.per_address.allow(peer):
+                raise WebhookRejected(429, "too many messages")
+            name = (request.query.get("name", "") or "file")[:120].replace("/", "_")
+            mime = request.content_type
+            data = await read_upload(request, self.settings.max_file_bytes)
+            if not data:
+                raise Malformed("the file is empty")
+            check_type(mime, data, self.settings.file_types)
+        except WebhookRejected as exc:
+            return web.json_response({"error": exc.reason}, status=exc.status, headers=cors)
+        key = await self.shelf.put(name, mime, data)
+        inbound = InboundMessage(
+            connector=self.name, platform_message_id=f"{visitor.address}/{client_id}",
+            address=visitor.address, sender_name=visitor.name, text="",
+            attachments=(Attachment(kind=kind_of(mime), platform_file_id=key, filename=name,
+                                    mime_type=mime, size=len(data)),),
+            platform_time=self.ctx.clock(), inbox=site.id)
+        results = await self.ctx.ingest([inbound])
+        message_id = results[0].message_id if results else None
+        if message_id is None:
+            return web.json_response({"error": "not stored"}, status=400, headers=cors)
+        item = {"id": int(message_id), "from": "visitor", "client_id": client_id, "text": "",
+                "sent_at": self.ctx.clock()}
+        shown = {"name": name, "type": mime, "size": len(data),
+                 "url": f"{self.ctx.public_url}/webchat/file/{key}"}
+        item = await self.mailbox.add_file(visitor.address, item, shown)
+        await self.mailbox.push(visitor.address, message_frame(item))
+        return web.json_response({"id": int(message_id)}, headers=cors)
+
+    async def preflight(self, request: web.Request) -> web.StreamResponse:
+        """CORS for the upload (its Content-Type is the file's): the site's origins only."""
+        try:
+            _, origin = self._site(request)
+        except Refused as exc:
+            return web.json_response({"error": exc.reason}, status=exc.status)
+        return web.Response(status=204, headers={
+            "Access-Control-Allow-Origin": origin, "Vary": "Origin",
+            "Access-Control-Allow-Methods": "POST",
+            "Access-Control-Allow-Headers": "Content-Type", "Access-Control-Max-Age": "600"})
+
+    async def fetch_file(self, attachment: Attachment, max_bytes: int) -> bytes:
+        found = await self.shelf.get(attachment.platform_file_id or "")
+        if found is None:
+            raise SendError("the visitor's file is no longer kept", code="gone",
+                            retryable=False)
+        if len(found[2]) > max_bytes:
+            raise SendError("the file is too large", code="too_large", retryable=False)
+        return found[2]
+
+    async def send_file(self, msg: OutboundMessage, file: OutboundFile) -> SendReceipt:
+        site_id, _, key = msg.address.partition(":")
+        if self.settings.site(site_id) is None or not key:
+            raise SendError(f"{msg.address!r} is not a web chat visitor of a configured site",
+                            code="unknown_site", retryable=False)
+        shelf_key = await self.shelf.put(file.filename, file.mime_type, file.data)
+        item = {"id": int(msg.message_id), "from": "agent",
+                "author": {"name": msg.author_name, "avatar": await self._avatar(msg)},
+                "text": "", "sent_at": self.ctx.clock()}
+        shown = {"name": file.filename, "type": file.mime_type, "size": len(file.data),
+                 "url": f"{self.ctx.public_url}/webchat/file/{shelf_key}"}
+        item = await self.mailbox.add_file(msg.address, item, shown)
+        await self.mailbox.push(msg.address, message_frame(item))
+        return SendReceipt(platform_message_ids=(f"webchat-{msg.message_id}-file",))
+
+    async def file(self, request: web.Request) -> web.StreamResponse:
+        found = await self.shelf.get(request.match_info["key"])
+        if found is None:
+            return web.json_response({"error": "unknown file"}, status=404)
+        name, mime, data = found
+        inline = mime.startswith("image/") and mime != "image/svg+xml"
+        safe = name.replace('"', "").encode("ascii", "replace").decode()
+        return web.Response(body=data, content_type=mime, headers={
+            "Content-Disposition": f'{"inline" if inline else "attachment"}; filename="{safe}"',
+            "Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff",
+            "Cross-Origin-Resource-Policy": "cross-origin",
+            "Content-Security-Policy": "default-src 'none'; sandbox"})

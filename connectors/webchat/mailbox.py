@@ -45,12 +45,34 @@ class Mailbox:
         """Append `item` unless one with its id is there (a resend); True if appended."""
         async with self._lock(address):
             items = await self.items(address)
-            if any(i.get("id") == item["id"] for i in items):
-                return False
+            found = next((i for i in items if i.get("id") == item["id"]), None)
+            if found is not None:  # a resend; or the text of a message whose file came first
+                if found.get("text") or not item.get("text"):
+                    return False
+                found["text"] = item["text"]
+                await self.state.set(f"log:{address}", json.dumps(items[-self.size:]))
+                return True
             items.append(item)
             items.sort(key=lambda i: int(i.get("id", 0)))
             await self.state.set(f"log:{address}", json.dumps(items[-self.size:]))
             return True
+
+    async def add_file(self, address: str, item: Item, file: Item) -> Item:
+        """Attach `file` to the message `item["id"]` (made from `item` if not there yet); a
+        file already there (same name and size: a resend) is not added twice."""
+        async with self._lock(address):
+            items = await self.items(address)
+            found = next((i for i in items if i.get("id") == item["id"]), None)
+            if found is None:
+                found = {**item, "files": []}
+                items.append(found)
+                items.sort(key=lambda i: int(i.get("id", 0)))
+            files = found.setdefault("files", [])
+            if not any(f.get("name") == file["name"] and f.get("size") == file["size"]
+                       for f in files):
+                files.append(file)
+            await self.state.set(f"log:{address}", json.dumps(items[-self.size:]))
+            return found
 
     async def after(self, address: str, after: int) -> list[Item]:
         return [i for i in await self.items(address) if int(i.get("id", 0)) > after]

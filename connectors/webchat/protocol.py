@@ -34,6 +34,7 @@ class PageContext:
     language: str = ""
     local_time: str = ""
     invitation: str = ""  # the invitation the visitor answered, if one was shown
+    email: str = ""  # left in the offline prompt (unverified)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +93,12 @@ def parse_frame(raw: str, max_chars: int) -> Frame:
     return Say(client_id, text, PageContext(
         url=_short(page.get("url"), 500), referrer=_short(page.get("referrer"), 500),
         language=_short(page.get("language"), 35), local_time=_short(page.get("local_time"), 80),
-        invitation=_short(page.get("invitation"), 200)))
+        invitation=_short(page.get("invitation"), 200), email=_email(page.get("email"))))
+
+
+def _email(value: Any) -> str:
+    value = _short(value, 200).strip()
+    return value if re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", value) else ""
 
 
 def context_line(page: PageContext, email: str = "") -> str:
@@ -101,7 +107,9 @@ def context_line(page: PageContext, email: str = "") -> str:
              else "", f"language {page.language}" if page.language else "",
              f"local time {page.local_time}" if page.local_time else "",
              f"email {email} (unverified)" if email else "",
-             f"after the invitation \"{page.invitation}\"" if page.invitation else ""]
+             f"after the invitation \"{page.invitation}\"" if page.invitation else "",
+             f"written while offline; answer by email to {page.email} (unverified)"
+             if page.email else ""]
     return " · ".join(p for p in parts if p)
 
 

@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 TEXT_KEYS = ("open", "close", "send", "send_button", "message", "placeholder", "sending", "sent",
-             "connecting", "messages", "unverified", "limited", "dismiss")
+             "connecting", "messages", "unverified", "limited", "dismiss", "attach",
+             "upload_failed", "offline", "offline_until", "email_prompt", "email_label")
 
 
 def luminance(color: str) -> float:
@@ -73,6 +74,7 @@ class Site(BaseModel):
     identity_secret: str = ""  # HMAC-SHA256 key for `user_hash` (BridgeChat.identify)
     require_verification: bool = False  # only verified users may chat
     texts: dict[str, dict[str, str]] = Field(default_factory=dict)  # per language, per key
+    team: str = "support"  # whose business hours decide when the window says it is offline
     invitations: list[Invitation] = Field(default_factory=list)
 
     @field_validator("id")
@@ -139,6 +141,9 @@ class WebchatSettings(BaseModel):
     avatar_hosts: list[str] = Field(
         default_factory=lambda: [".slack-edge.com", "secure.gravatar.com"])
     avatar_origins: list[str] = Field(default_factory=list)  # a stand-in's; only tests set it
+    max_file_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024)
+    file_types: list[str] = Field(default_factory=lambda: [
+        "image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"])
 
     @model_validator(mode="after")
     def _unique(self) -> WebchatSettings:

@@ -31,7 +31,7 @@
   var token = load("token") || "";
   var lastId = 0, ws = null, tries = 0, timer = 0, beat = 0, heard = 0, refused = false;
   var shown = {};                      // message id -> element
-  var root, fab, win, log, input, status, invited = "";
+  var root, fab, win, log, input, status, invited = "", mail = null;
 
   api.identify = function (o) {
     o = o || {};
@@ -88,6 +88,10 @@
       ".st{margin:0;padding:0 12px;font-size:13px;color:#444;min-height:0}" +
       "form{display:flex;gap:6px;padding:10px;border-top:1px solid #ddd}" +
       "textarea{flex:1;resize:none;height:42px;padding:8px;border:1px solid #767676;border-radius:8px;color:#1a1a1a}" +
+      ".off{padding:10px 12px;background:#fff8e1;color:#1a1a1a;font-size:14px}.off p{margin:0 0 6px}" +
+      ".off label{display:block}.off input{display:block;width:100%;margin-top:4px;padding:6px;border:1px solid #767676;border-radius:6px}" +
+      ".clip{background:none!important;color:#1a1a1a!important;padding:0 6px!important;font-size:18px}" +
+      ".f img{display:block;max-width:100%;max-height:180px;border-radius:6px;margin-top:4px}.f a{color:inherit}" +
       "form button{border:0;border-radius:8px;padding:0 14px;background:var(--p);color:var(--o);cursor:pointer}" +
       ".inv{position:fixed;right:20px;bottom:88px;z-index:2147483000;max-width:280px;display:flex;gap:6px;align-items:flex-start;padding:10px 12px;background:#fff;color:#1a1a1a;border-radius:10px;box-shadow:0 2px 12px #0004}" +
       ".inv p{margin:0;cursor:pointer}.inv button{border:0;background:none;font-size:18px;line-height:1;cursor:pointer;color:#1a1a1a}" +
@@ -105,18 +109,34 @@
     log = el("div", {"class": "log", role: "log", "aria-live": "polite", "aria-label": T.messages, tabindex: "0"});
     status = el("p", {"class": "st", role: "status"});
     var form = el("form");
+    var pick = el("input", {type: "file", hidden: ""});
+    var clip = el("button", {type: "button", "class": "clip", "aria-label": T.attach}, "📎");
+    clip.onclick = function () { pick.click(); };
+    pick.onchange = function () { if (pick.files[0]) attach(pick.files[0]); pick.value = ""; };
+    form.appendChild(pick); form.appendChild(clip);
     input = el("textarea", {"aria-label": T.message, placeholder: T.placeholder, maxlength: "4000"});
     form.appendChild(input);
     var go = el("button", {type: "submit", "aria-label": T.send}, T.send_button);
     form.appendChild(go);
-    win.appendChild(head); win.appendChild(log); win.appendChild(status); win.appendChild(form);
+    win.appendChild(head);
+    if (cfg.offline) {  // outside the team's hours: say so, and ask where to answer
+      var off = el("div", {"class": "off"}), n = cfg.offline.next_open;
+      off.appendChild(el("p", {}, n ? T.offline_until.replace("{when}", new Date(n).toLocaleString(
+        cfg.language, {weekday: "long", hour: "2-digit", minute: "2-digit"})) : T.offline));
+      var lab = el("label", {}, T.email_prompt);
+      mail = el("input", {type: "email", autocomplete: "email", "aria-label": T.email_label});
+      mail.value = load("email") || ident.email || "";
+      mail.onchange = function () { save("email", mail.value.trim()); };
+      lab.appendChild(mail); off.appendChild(lab); win.appendChild(off);
+    }
+    win.appendChild(log); win.appendChild(status); win.appendChild(form);
     root.appendChild(fab); root.appendChild(win);
     fab.onclick = function () { win.hidden ? open() : close(); };
     x.onclick = close;
     win.addEventListener("keydown", function (e) {
       if (e.key === "Escape") close();
       if (e.key !== "Tab") return;  // focus stays in the open window
-      var ring = [x, log, input, go], at = ring.indexOf(root.activeElement);
+      var ring = (mail ? [x, mail, log] : [x, log]).concat([clip, input, go]), at = ring.indexOf(root.activeElement);
       var next = (at + (e.shiftKey ? ring.length - 1 : 1)) % ring.length;
       e.preventDefault();
       ring[at < 0 ? 0 : next].focus();
@@ -170,12 +190,29 @@
   }
   function say(text) { if (status) status.textContent = text; }
 
-  function bubble(id, clientId, from, author, text, pending) {
+  function files(m, list) {
+    var old = m.querySelector(".f");
+    if (old) old.remove();
+    var box = el("span", {"class": "f"});
+    for (var i = 0; i < list.length; i++) {
+      var f = list[i];
+      if (String(f.url).indexOf(base + "/") !== 0) continue;
+      if (/^image\/(png|jpeg|gif|webp)$/.test(f.type)) box.appendChild(el("img", {src: f.url, alt: f.name}));
+      else box.appendChild(el("a", {href: f.url, target: "_blank", rel: "noopener"}, "📎 " + f.name));
+    }
+    var t = m.querySelector(".t");
+    if (t && list.length && t.textContent.indexOf("📎") === 0) t.textContent = "";
+    m.insertBefore(box, m.querySelector(".s"));
+  }
+
+  function bubble(id, clientId, from, author, text, pending, list) {
     var found = (id && shown[id]) || (clientId && root.querySelector('[data-client-id="' + clientId + '"]'));
     if (!found && text == null) return;
     if (found) {
       if (id) { found.setAttribute("data-id", id); shown[id] = found; mark(found, false); }
-      return;
+      if (list && list.length) files(found, list);
+      if (text && !found.querySelector(".t").textContent) found.querySelector(".t").textContent = text;
+      return found;
     }
     var m = el("div", {"class": from === "visitor" ? "m me" : "m"});
     if (clientId) m.setAttribute("data-client-id", clientId);
@@ -193,8 +230,24 @@
     }
     m.appendChild(el("span", {"class": "t"}, text));
     if (from === "visitor") m.appendChild(el("span", {"class": "s"}, pending ? T.sending : T.sent));
+    if (list && list.length) files(m, list);
     log.appendChild(m);
     log.scrollTop = log.scrollHeight;
+    return m;
+  }
+
+  var later = null;  // a file picked before the bridge gave this visitor a token
+  function attach(file) {
+    if (!token && !ident.user_hash) { later = file; connect(); return; }
+    var cid = uuid(), m = bubble(null, cid, "visitor", null, "📎 " + file.name, true);
+    fetch(base + "/webchat/upload?" + query() + "&token=" + encodeURIComponent(token) +
+      "&client_id=" + cid + "&name=" + encodeURIComponent(file.name),
+      {method: "POST", body: file, headers: {"Content-Type": file.type || "application/octet-stream"}})
+      .then(function (r) { return r.json().then(function (b) { return [r.status, b]; }); })
+      .then(function (rb) {
+        if (rb[0] === 200) { bubble(rb[1].id, cid); lastId = Math.max(lastId, rb[1].id); return; }
+        m.remove(); say(T.upload_failed + " " + (rb[1].error || rb[0]));
+      }, function () { m.remove(); say(T.upload_failed + " " + file.name); });
   }
   function mark(m, pending) {
     var s = m.querySelector(".s");
@@ -207,7 +260,7 @@
     input.value = "";
     var item = {client_id: uuid(), text: text, page: {url: location.href, referrer: document.referrer,
       language: document.documentElement.lang || navigator.language, local_time: new Date().toString(),
-      invitation: invited}};
+      invitation: invited, email: mail ? mail.value.trim() : ""}};
     queue.push(item);
     save("queue", queue);
     bubble(null, item.client_id, "visitor", null, text, true);
@@ -227,6 +280,7 @@
       if (f.type === "welcome") {
         tries = 0; say("");
         if (f.visitor_token && f.visitor_token !== token) { token = f.visitor_token; save("token", token); }
+        if (later) { attach(later); later = null; }
         ws.send(JSON.stringify({type: "resume", after: lastId}));
         for (var i = 0; i < queue.length; i++) {
           var it = queue[i];
@@ -238,7 +292,7 @@
         bubble(f.id, f.client_id);
         lastId = Math.max(lastId, f.id);
       } else if (f.type === "message") {
-        bubble(f.id, f.client_id, f.from, f.author, f.text);
+        bubble(f.id, f.client_id, f.from, f.author, f.text, false, f.files);
         if (f.client_id) {
           queue = queue.filter(function (it) { return it.client_id !== f.client_id; });
           save("queue", queue);
