@@ -53,8 +53,9 @@ def test_a_reply_meets_it_or_is_late(replied: float, state: TargetState, took: f
     assert move.business_seconds == pytest.approx(took)
 
 
-def test_pending_stops_the_clock_and_open_starts_it_again() -> None:
-    [(move, _)] = decide(active(status="pending", status_at=0.5 * HOUR), 3 * HOUR)
+@pytest.mark.parametrize("stopped", ["pending", "snoozed"])
+def test_pending_or_snoozed_stops_the_clock_and_open_starts_it_again(stopped: str) -> None:
+    [(move, _)] = decide(active(status=stopped, status_at=0.5 * HOUR), 3 * HOUR)
     assert move.state is TargetState.PAUSED and move.left_seconds == pytest.approx(0.5 * HOUR)
     paused = active(TargetState.PAUSED, left=0.5 * HOUR, status_at=10 * HOUR)
     [(move, _)] = decide(paused, 10 * HOUR)
