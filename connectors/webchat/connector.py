@@ -298,7 +298,8 @@ class WebchatConnector(Connector):
             connector=self.name, platform_message_id=f"{address}/{say.client_id}",
             address=address, sender_name=visitor.name, text=say.text,
             platform_time=self.ctx.clock(), markup=markup, inbox=visitor.site.id,
-            language=language)
+            language=language, verified_email=(visitor.email or None) if visitor.verified
+            else None)
         try:
             results = await self.ctx.ingest([inbound])
         except Exception as exc:
