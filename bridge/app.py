@@ -17,6 +17,7 @@ import aiohttp
 from aiohttp import web
 
 from bridge.auto import AutoAnswers
+from bridge.canned import CannedLibrary, load_dir, next_open_from
 from bridge.connections import ConnectionGuard, GuardedSite, QuietServerLog, client_address
 from bridge.console.events import SlackEvents
 from bridge.console.export import ExportShortcut
@@ -32,9 +33,12 @@ from bridge.outbox import OutboxWorker
 from bridge.privacy import RetentionJob
 from bridge.registry import connector_class, create_store
 from bridge.router import Router
-from bridge.settings import LoadedConfig
+from bridge.settings import LoadedConfig, canned_dir
 from bridge.singleton import Singletons
 from bridge.snoozes import SnoozeWaker
+from bridge.survey_answers import Answers
+from bridge.survey_page import SurveyPage
+from bridge.surveys import Surveys
 from bridge.targets import TargetKeeper, team_targets
 from bridge.teams import DEFAULT_TEAM, Routing
 from connectors.base import Connector, ConnectorContext, StateAPI
@@ -144,6 +148,7 @@ class Bridge:
        the run-once jobs end before the connectors do;
     6. worker: the outbox, with its pending rows (drained, bounded, at stop);
     7. socket (Socket Mode only): the websocket to Slack (envelopes being handled finish first);
+    7a. snoozes and response-time targets: their loops (each only does what is due);
     8. serve: ready; at stop, stop taking requests and let those being handled finish.
 
     The web server cannot run the steps itself: aiohttp's `AppRunner.setup` runs an
@@ -187,11 +192,17 @@ class Bridge:
                                    poll_interval=1.0 if shared else 2.0, observer=self.metrics,
                                    recovery=delivery)
         self.metrics.pending = self.worker.pending_items
+        self.surveys = Surveys(
+            store, self.connectors, s.csat, {name: t.csat for name, t in s.teams.items()},
+            s.server.public_url, self.worker.submit, clock=clock, channel_team=self._channel_team)
+        answers = Answers(self.surveys) if self.surveys.wanted() else None
+        delivery.add_handlers(self.surveys.handlers(), self.surveys.failure)
         self.router = Router(store, self.worker, delivery, s.slack.support_channel, clock=clock,
                              reopen_within=s.conversations.reopen_within_hours * 3600,
                              handoff_ttl=s.continuity.handoff_token_ttl_hours * 3600,
                              assign_on_first_reply=s.conversations.assign_on_first_reply,
-                             zone=s.conversations.zone, routing=self.routing)
+                             zone=s.conversations.zone, routing=self.routing,
+                             answers=answers)
         faq = load_faq(faq_path(config.path, s.faq.file)) if s.faq.file else None
         calendars = {name: s.calendar(name) for name in teams}  # bridge/hours.py
         auto = AutoAnswers(store, self.worker, self.routing, s.teams, calendars.get, faq,
@@ -214,8 +225,13 @@ class Bridge:
                                    clock=clock, body_timeout=s.server.body_timeout,
                                    hours=self._hours)
             self.connectors[name] = connector_class(name)(table, ctx)
+        # Canned replies (issue 22): the files under [canned] dir (checked by load_settings)
+        # and the store's; {{ hours.next_open }} from the teams' calendars.
+        found = canned_dir(config.path, s)
+        self.canned = CannedLibrary(store, load_dir(found, sorted(teams))[0] if found else (),
+                                    next_open=next_open_from(calendars.get), clock=clock)
         events = SlackEvents(self.console, self.router, s.server.max_body_bytes,
-                             body_timeout=s.server.body_timeout)
+                             body_timeout=s.server.body_timeout, canned=self.canned)
         ExportShortcut(self.console, store, s.privacy.admins, clock).register(events.bolt)
         self.slack_socket: SlackSocket | None = None  # Socket Mode only
         if s.slack.mode == "socket":
@@ -234,6 +250,7 @@ class Bridge:
         app[CONNECTORS] = self.connectors
         app.router.add_get("/healthz", healthz)
         app.router.add_get("/media/{token}", media)
+        app.add_routes(SurveyPage(answers or Answers(self.surveys)).routes())
         app.router.add_get("/metrics", self.metrics.handler(s.server.metrics_token))
         if s.slack.mode == "http":  # in Socket Mode, Slack's events come over a websocket
             app.add_routes(events.routes())
@@ -253,6 +270,10 @@ class Bridge:
         self.lifecycle = web.Application()
         self.lifecycle.cleanup_ctx.extend(self.steps())
         self._stopped = False
+
+    def _channel_team(self, channel: str | None) -> str:
+        team = self.routing.by_channel(channel)
+        return team.name if team is not None else "support"
 
     async def _ingest(self, items: Sequence[InboundMessage]) -> list[IngestResult]:
         """The connectors' way in: the router's, looked up at each call (a test may wrap it

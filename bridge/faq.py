@@ -34,9 +34,12 @@ PERSON_WORDS = (
     "representative", "live agent", "support agent", "someone real",
     "osoba", "operater", "covek", "covjek", "clovek", "zivi covek", "ziva osoba",
     "zelim osobu", "hocu osobu", "hocu agenta", "agenta", "agentu", "operatera", "oseba",
-    "osebo", "operaterja", "zelim govoriti z osebo", "razgovor sa osobom",
+    "osebo", "operaterja", "zelim govoriti z osebo", "razgovor sa osobom", "razgovor s osobom",
+    "pogovor z osebo",
 )
-FAQ_KEYS = ("faq_offer", "person_coming")  # the texts [faq.texts.<language>] may replace
+PERSON_CHOICE = "faq:person"  # the id of the FAQ answer's "talk to a person" button
+# The texts [faq.texts.<language>] may replace.
+FAQ_KEYS = ("faq_offer", "person_button", "person_coming")
 MAX_PERSON_WORDS = 8  # a longer message that names "agent" is about something else
 
 
@@ -49,7 +52,8 @@ class FaqSettings(BaseModel):
     threshold: float = Field(80.0, ge=0, le=100)  # the score (0-100) an answer needs
     quiet_minutes: float = Field(30.0, ge=0, le=24 * 60)  # after an agent's reply
     person_words: list[str] = Field(default_factory=list)  # more ways to ask for a person
-    # [faq.texts.<language>] faq_offer / person_coming: the lines around the bot's answers.
+    # [faq.texts.<language>] faq_offer / person_button / person_coming: the lines around the
+    # bot's answers and the button's label.
     texts: dict[str, dict[str, str]] = Field(default_factory=dict)
 
     @field_validator("texts")
@@ -59,8 +63,8 @@ class FaqSettings(BaseModel):
             iso639(language)
             for key in table:
                 if key not in FAQ_KEYS:
-                    raise ValueError(f"unknown text {key!r} (known: faq_offer, "
-                                     "person_coming)")
+                    raise ValueError(f"unknown text {key!r} (known: "
+                                     f"{', '.join(FAQ_KEYS)})")
         return value
 
 

@@ -32,8 +32,8 @@ REGISTRY: dict[str, Entry] = {
     "telegram": Entry("connectors.telegram", "TelegramConnector", "TelegramSettings"),
     "email": Entry("connectors.email", "EmailConnector", "EmailSettings"),
     "twilio": Entry("connectors.twilio", "TwilioConnector", "TwilioSettings"),
-    "webchat": Entry("connectors.webchat", "WebchatConnector", "WebchatSettings"),
     "whatsapp": Entry("connectors.whatsapp", "WhatsAppConnector", "WhatsAppSettings"),
+    "webchat": Entry("connectors.webchat", "WebchatConnector", "WebchatSettings"),
 }
 
 

@@ -436,3 +436,13 @@ class Connector(ABC):
                             variables: Mapping[str, str]) -> SendReceipt:
         """Send an approved template; raise `Unsupported` if the connector has none."""
         raise Unsupported(f"{self.name} has no message templates")
+
+    # -- choices: native buttons or a list (surveys) -------------------------------------------
+    # True: `send` shows `msg.choices` natively and returns a pick as `InboundMessage.choice`;
+    # False: the core appends `choices.fallback` (how to answer in words) to the text.
+    renders_choices: ClassVar[bool] = False
+
+    async def acknowledge_choice(self, item: InboundMessage, text: str, accepted: bool) -> None:
+        """Answer a pick where the platform waits for it (Telegram's answerCallbackQuery),
+        showing `text`; `accepted`: also take the buttons off the message that had them."""
+        return None

@@ -5,12 +5,15 @@ the FAQ's matching and its recognition of a request for a person."""
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bridge.auto_texts import TEXTS, builtin, check_text, duration, language_of
-from bridge.faq import Faq, FaqEntry, PersonWords
+from bridge.faq import Faq, FaqEntry, FaqError, PersonWords, load_faq
 from bridge.registry import settings_registry
 from bridge.settings import ConfigError, load_settings
 from tests.helpers_proc import run_cli
@@ -110,3 +113,22 @@ async def test_faq_test_command_prints_scores(tmp_path: Path) -> None:
     assert result.code == 0 and "no answer" in result.stdout
     result = await run_cli(["check-config", "--config", str(path)], env={})
     assert result.code == 0, result.stderr
+
+
+@given(st.text(max_size=300))
+def test_any_text_is_matched_or_not_without_error(text: str) -> None:
+    faq = Faq([FaqEntry(questions=["When are you open?", "Čuvate li podatke?"], answer="a")])
+    for match in faq.matches(text):
+        assert 0 <= match.score <= 100
+    assert isinstance(PersonWords([])(text), bool)
+
+
+@given(st.text(max_size=300))
+def test_any_faq_file_loads_or_names_its_problem(content: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "faq.toml"
+        path.write_text(content, encoding="utf-8")
+        try:
+            load_faq(path)
+        except FaqError as exc:
+            assert exc.fix and str(exc)

@@ -54,6 +54,8 @@ async def test_faq_answers_in_other_words_then_hands_over_on_agent(
     shown = [str(m.get("text")) for m in h.slack.thread(CHANNEL, thread)]
     assert any("Sent by the bridge (FAQ answer)" in t and "I forgot my password" in t
                and "score" in t for t in shown), shown
+    [entry] = await h.bridge.store.queue()
+    assert entry.waiting_since is not None  # the bot's answer answers nobody: still waiting
 
     # The customer asks for a person: the team is called, the bot says so and stops.
     assert await h.customer_says(7, "Agent!", first_name="Ann") == 200
@@ -96,3 +98,16 @@ async def test_faq_speaks_the_customers_language(make_harness: HarnessFactory,
         assert status == 200
         await until(lambda c=chat: len(sent_to(h, c)) == 1, f"an answer in {language}")  # type: ignore[misc]
         assert sent_to(h, chat)[0].endswith(offer)
+
+
+async def test_an_automatic_answer_never_meets_a_response_target(
+        make_harness: HarnessFactory, tmp_path: Path) -> None:
+    (tmp_path / "faq.toml").write_text(FAQ, encoding="utf-8")
+    h = await make_harness({"faq": {"file": "faq.toml", "threshold": 75},
+                            "teams.support": {"greeting": True, "first_response": "10m"}})
+    assert await h.customer_says(12, "When are you open?", first_name="Ann") == 200
+    await until(lambda: len(sent_to(h, 12)) == 2, "the greeting and the FAQ answer")
+    await h.bridge.targets.tick()
+    await h.drained()
+    assert h.rows("SELECT kind, state, met_at FROM response_targets") == [
+        ("first_response", "running", None)]  # still owed: only a person answers

@@ -199,7 +199,7 @@ class AutoAnswered(_Event):
     FAQ answer (`score`: how well the customer's question matched `question`)."""
 
     kind: Literal["auto_answered"] = "auto_answered"
-    origin: Literal["closed", "greeting", "faq"]
+    origin: Literal["closed", "greeting", "faq", "handover"]
     text: str
     question: str = ""  # the FAQ phrasing that matched
     score: float | None = None
@@ -211,6 +211,8 @@ class PersonRequested(_Event):
 
     kind: Literal["person_requested"] = "person_requested"
     mentions: tuple[str, ...] = ()
+
+
 class TargetWarned(_Event):
     """80 % of a response-time target's business time is gone: the thread is reminded,
     mentioning `assignee`, else the team's `members`."""

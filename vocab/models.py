@@ -207,6 +207,9 @@ class InboundMessage(FromOutside):
     # The id of the `Choice` the customer picked (a WhatsApp reply button or list row, a
     # Telegram inline button, a Messenger quick reply), when the message is such an answer.
     choice: str | None = None
+    # The platform's handle to acknowledge the pick (Telegram's callback_query id); the
+    # message that carried the choices is `platform_ref` (its buttons are removed).
+    choice_ack: str | None = None
 
 
 class AgentReply(FromOutside):
@@ -337,6 +340,7 @@ class OutboxKind(enum.StrEnum):
     CUSTOMER_FILE = "customer_file"  # send an agent's file to the customer (payload: index)
     CUSTOMER_EDIT = "customer_edit"  # an agent edited a reply: edit it on the platform
     CUSTOMER_DELETE = "customer_delete"  # an agent deleted a reply: delete it there
+    CUSTOMER_SURVEY = "customer_survey"  # a CSAT/NPS question (payload: the survey's token)
     SLACK_ERASE = "slack_erase"  # a customer was erased: empty their thread (payload: JSON)
 
     @property

@@ -166,8 +166,8 @@ def notice_text(event: Event, zone: tzinfo = UTC) -> str:
                     f"(<#{event.from_channel}>) by {event.actor}.{cleared}")
 
 
-_AUTO = {"closed": "closed reply (out of hours)", "greeting": "greeting",
-         "faq": "FAQ answer"}
+_AUTO = {"closed": "closed reply, out of hours", "greeting": "greeting",
+         "faq": "FAQ answer", "handover": "handing over to a person"}
 
 
 def _auto(event: AutoAnswered) -> str:
