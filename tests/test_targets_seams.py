@@ -104,7 +104,7 @@ async def test_whatsapp_cloud_and_web_chat_conversations_get_targets(
     assert (await ws.receive_json(timeout=5))["type"] == "ack"
     web_thread = await webchat_thread(h)
     await settle(h)
-    convs = dict(h.rows("SELECT connector, id FROM conversations"))
+    convs: dict[str, int] = dict(h.rows("SELECT connector, id FROM conversations"))
     assert h.rows(TARGET_ROWS) == [
         (convs["whatsapp"], "first_response", "running"), (convs["whatsapp"], "resolution",
                                                             "running"),
