@@ -133,6 +133,8 @@ def erase_customer(customer_id: int, actor: str, now: float) -> Tx[Erasure]:
             out.append((yield from add_outbox(
                 OutboxKind.SLACK_ERASE, conv_id, None,
                 json.dumps({**thread.model_dump(), "erased_at": now}), now)))
+    for address in addresses:  # the web chat's mailbox of this visitor, and its files
+        yield from _drop_webchat(address)
     for address in addresses:  # notices elsewhere that named them (a link, an unlink)
         if len(address) < 6:
             continue  # too short to tell from other text
@@ -252,3 +254,25 @@ def retention(now: float, messages_before: float | None, media_before: float | N
     yield from audit(actor, "retention", None, now,
                      detail=f"{messages} messages emptied, {media} files deleted")
     return Retention(ran=True, messages=messages, media=media, outbox=payloads)
+
+
+def _drop_webchat(address: str) -> Tx[None]:
+    """The web chat keeps what a returning page is shown under `log:<address>` and each file
+    under `file:<key>` (named by the log's `/webchat/file/<key>` links)."""
+    found = yield from one("SELECT value FROM connector_state WHERE connector = 'webchat' AND"
+                           " key = ?", f"log:{address}")
+    if found is None:
+        return
+    try:
+        items = json.loads(str(found["value"]))
+    except ValueError:
+        items = []
+    for item in items if isinstance(items, list) else []:
+        for file in (item.get("files") or []) if isinstance(item, dict) else []:
+            key = str(file.get("url", "")).rsplit("/webchat/file/", 1)[-1] \
+                if isinstance(file, dict) else ""
+            if key:
+                yield from execute("DELETE FROM connector_state WHERE connector = 'webchat' AND"
+                                   " key = ?", f"file:{key}")
+    yield from execute("DELETE FROM connector_state WHERE connector = 'webchat' AND key = ?",
+                       f"log:{address}")
