@@ -17,6 +17,7 @@ import aiohttp
 from aiohttp import web
 
 from bridge.auto import AutoAnswers
+from bridge.canned import CannedLibrary, load_dir, next_open_from
 from bridge.connections import ConnectionGuard, GuardedSite, QuietServerLog, client_address
 from bridge.console.events import SlackEvents
 from bridge.console.export import ExportShortcut
@@ -26,6 +27,7 @@ from bridge.console.stats import DigestJob
 from bridge.dashboard import Dashboard
 from bridge.delivery import Delivery
 from bridge.faq import faq_path, load_faq
+from bridge.hours import Calendar
 from bridge.kpi_service import Kpis
 from bridge.lanes import AllLanes, LaneKeeper, LeasedLanes
 from bridge.language import LanguageGuess
@@ -35,9 +37,12 @@ from bridge.privacy import RetentionJob
 from bridge.registry import connector_class, create_store
 from bridge.report import CalendarHours
 from bridge.router import Router
-from bridge.settings import LoadedConfig
+from bridge.settings import LoadedConfig, canned_dir
 from bridge.singleton import Singletons
 from bridge.snoozes import SnoozeWaker
+from bridge.survey_answers import Answers
+from bridge.survey_page import SurveyPage
+from bridge.surveys import Surveys
 from bridge.targets import TargetKeeper, team_targets
 from bridge.teams import DEFAULT_TEAM, Routing
 from connectors.base import Connector, ConnectorContext, StateAPI
@@ -147,6 +152,7 @@ class Bridge:
        the run-once jobs end before the connectors do;
     6. worker: the outbox, with its pending rows (drained, bounded, at stop);
     7. socket (Socket Mode only): the websocket to Slack (envelopes being handled finish first);
+    7a. snoozes and response-time targets: their loops (each only does what is due);
     8. serve: ready; at stop, stop taking requests and let those being handled finish.
 
     The web server cannot run the steps itself: aiohttp's `AppRunner.setup` runs an
@@ -190,11 +196,17 @@ class Bridge:
                                    poll_interval=1.0 if shared else 2.0, observer=self.metrics,
                                    recovery=delivery)
         self.metrics.pending = self.worker.pending_items
+        self.surveys = Surveys(
+            store, self.connectors, s.csat, {name: t.csat for name, t in s.teams.items()},
+            s.server.public_url, self.worker.submit, clock=clock, channel_team=self._channel_team)
+        answers = Answers(self.surveys) if self.surveys.wanted() else None
+        delivery.add_handlers(self.surveys.handlers(), self.surveys.failure)
         self.router = Router(store, self.worker, delivery, s.slack.support_channel, clock=clock,
                              reopen_within=s.conversations.reopen_within_hours * 3600,
                              handoff_ttl=s.continuity.handoff_token_ttl_hours * 3600,
                              assign_on_first_reply=s.conversations.assign_on_first_reply,
-                             zone=s.conversations.zone, routing=self.routing)
+                             zone=s.conversations.zone, routing=self.routing,
+                             answers=answers)
         faq = load_faq(faq_path(config.path, s.faq.file)) if s.faq.file else None
         calendars = {name: s.calendar(name) for name in teams}  # bridge/hours.py
         auto = AutoAnswers(store, self.worker, self.routing, s.teams, calendars.get, faq,
@@ -207,16 +219,23 @@ class Bridge:
                    s.teams[name].alerts_channel if name in s.teams else "", sorted(team.members))
             for name, team in teams.items()}), {t.channel: t.name for t in teams.values()},
             DEFAULT_TEAM, self.worker.submit, clock)
+        self._calendars: dict[str, Calendar] = {}
         for name, table in config.connectors.items():
             ctx = ConnectorContext(session=self.session, ingest=self._ingest,
                                    public_url=s.server.public_url,
                                    max_body_bytes=s.server.max_body_bytes,
                                    state=ConnectorState(store, name),
                                    run_once=self.singletons.run, receipt=self.router.receipt,
-                                   clock=clock, body_timeout=s.server.body_timeout)
+                                   clock=clock, body_timeout=s.server.body_timeout,
+                                   hours=self._hours)
             self.connectors[name] = connector_class(name)(table, ctx)
+        # Canned replies (issue 22): the files under [canned] dir (checked by load_settings)
+        # and the store's; {{ hours.next_open }} from the teams' calendars.
+        found = canned_dir(config.path, s)
+        self.canned = CannedLibrary(store, load_dir(found, sorted(teams))[0] if found else (),
+                                    next_open=next_open_from(calendars.get), clock=clock)
         events = SlackEvents(self.console, self.router, s.server.max_body_bytes,
-                             body_timeout=s.server.body_timeout)
+                             body_timeout=s.server.body_timeout, canned=self.canned)
         ExportShortcut(self.console, store, s.privacy.admins, clock).register(events.bolt)
         self.slack_socket: SlackSocket | None = None  # Socket Mode only
         if s.slack.mode == "socket":
@@ -235,11 +254,13 @@ class Bridge:
         app[CONNECTORS] = self.connectors
         app.router.add_get("/healthz", healthz)
         app.router.add_get("/media/{token}", media)
+        app.add_routes(SurveyPage(answers or Answers(self.surveys)).routes())
         app.router.add_get("/metrics", self.metrics.handler(s.server.metrics_token))
         if s.slack.mode == "http":  # in Socket Mode, Slack's events come over a websocket
             app.add_routes(events.routes())
         for connector in self.connectors.values():
             app.add_routes(connector.routes())
+        app.on_shutdown.append(self._close_long_lived)
         self.kpis = Kpis(store, {t.channel: t.name for t in teams.values()},
                          s.conversations.zone, CalendarHours(calendars), clock,
                          members={t.name: t.members for t in teams.values()})
@@ -267,6 +288,10 @@ class Bridge:
         self.lifecycle.cleanup_ctx.extend(self.steps())
         self._stopped = False
 
+    def _channel_team(self, channel: str | None) -> str:
+        team = self.routing.by_channel(channel)
+        return team.name if team is not None else "support"
+
     async def _ingest(self, items: Sequence[InboundMessage]) -> list[IngestResult]:
         """The connectors' way in: the router's, looked up at each call (a test may wrap it
         where connectors hand messages to the core)."""
@@ -275,6 +300,24 @@ class Bridge:
             return await self.router.ingest(items)
         finally:
             self.metrics.commit_seconds.observe(time.perf_counter() - started)
+
+    def _hours(self, team: str) -> tuple[bool, float | None]:
+        """A team's hours now (for the web chat's offline prompt); calendars built once."""
+        calendar = self._calendars.get(team)
+        if calendar is None:
+            calendar = self._calendars[team] = self.settings.calendar(team)
+        now = self.clock()
+        if calendar.is_open(now):
+            return True, None
+        return False, calendar.next_open(now)
+
+    async def _close_long_lived(self, _: web.Application) -> None:
+        for connector in self.connectors.values():
+            try:
+                await connector.shutdown()
+            except Exception as exc:
+                log.warning("closing %s's connections failed: %s", connector.name,
+                            type(exc).__name__)
 
     @property
     def ready(self) -> bool:

@@ -27,13 +27,21 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from bridge.auto_texts import builtin, choose, duration, language_of, when
-from bridge.faq import Faq, FaqSettings, PersonWords
+from bridge.customer_side import choices_payload
+from bridge.faq import PERSON_CHOICE, Faq, FaqSettings, PersonWords
 from bridge.outbox import OutboxWorker
 from bridge.teams import Routing, Team, TeamSettings
 from bridge.templates import TemplateError, render_text
 from storage.base import AutoFacts, Store, StoreError
 from vocab.events import AutoAnswered, PersonRequested
-from vocab.models import Conversation, InboundMessage, IngestResult, OutboxItem
+from vocab.models import (
+    Choice,
+    Choices,
+    Conversation,
+    InboundMessage,
+    IngestResult,
+    OutboxItem,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +54,8 @@ class Hours(Protocol):
     def is_open(self, t: float) -> bool: ...
 
     def next_open(self, t: float) -> float | None: ...
+
+    def business_seconds(self, start: float, end: float) -> float: ...
 
 
 CalendarOf = Callable[[str], Hours | None]  # a team's name -> its calendar (None: always open)
@@ -100,16 +110,19 @@ class AutoAnswers:
         conv = await self.store.get_conversation(result.conversation_id)
         if conv is None:
             return []
+        team = self.routing.by_channel(conv.slack_channel) or self.routing.default
+        table = self.teams.get(team.name) or TeamSettings()
+        if self.faq is None and table.closed_reply is False and table.greeting is False:
+            return []  # this team answers by itself in no way
         identity = await self.store.get_identity(conv.identity_id)
         if identity is not None and identity.opted_out_at is not None:
             return []  # the channel's rule: nothing goes out, automatic least of all
-        team = self.routing.by_channel(conv.slack_channel) or self.routing.default
-        table = self.teams.get(team.name) or TeamSettings()
         facts = await self.store.auto_facts(conv.id, result.message_id)
         now = self.clock()
         language = language_of(item.language, team.language)
         moment = self._moment(team.name, now)
-        variables = self._variables(item, conv, team, language, moment, facts, now)
+        wait = self._expected_wait(team.name, facts) if moment.open else None
+        variables = self._variables(item, conv, team, language, moment, wait, now)
         out: list[OutboxItem] = []
         quiet = table.auto_quiet_minutes * 60
         agent_recent = (facts.last_agent_reply_at is not None
@@ -137,7 +150,7 @@ class AutoAnswers:
                    period: str) -> list[OutboxItem]:
         if self.faq is None or facts.person_requested:
             return []
-        if self.person_words(item.text):
+        if item.choice == PERSON_CHOICE or self.person_words(item.text):
             mentions = ((facts.assignee,) if facts.assignee
                         else tuple(sorted(team.members)))
             out = await self.store.person_requested(conv.id, PersonRequested(mentions=mentions),
@@ -145,7 +158,7 @@ class AutoAnswers:
             if out:
                 text = render_text(self._text("person_coming", language), variables)
                 out += await self.store.send_auto(conv.id, "person_coming", "", text, "faq",
-                                                  AutoAnswered(origin="faq", text=text), now)
+                                                  AutoAnswered(origin="handover", text=text), now)
             return out
         if not facts.customer_wrote_since_faq:
             return []
@@ -160,8 +173,9 @@ class AutoAnswers:
                             {**variables, "question": match.question, "answer": answer})
         text = f"{answer}\n\n{offer}" if offer else answer
         event = AutoAnswered(origin="faq", text=text, question=match.question, score=match.score)
+        button = Choice(id=PERSON_CHOICE, title=self._text("person_button", language))
         return await self.store.send_auto(conv.id, "faq", period, text, "faq", event, now,
-                                          match.score)
+                                          match.score, choices_payload(Choices(items=(button,))))
 
     def _text(self, key: str, language: str) -> str:
         own = self.faq_settings.texts.get(language) or {}
@@ -173,17 +187,24 @@ class AutoAnswers:
             return Moment(open=True, next_open=None)
         return Moment(open=False, next_open=calendar.next_open(now), zone=calendar.zone)
 
+    def _expected_wait(self, team: str, facts: AutoFacts) -> float | None:
+        """The median open time the team's latest conversations waited for a person."""
+        calendar = self.calendar_of(team)
+        waits = sorted(calendar.business_seconds(a, b) if calendar is not None else b - a
+                       for a, b in facts.recent_waits)
+        return waits[len(waits) // 2] if waits else None
+
     @staticmethod
     def _variables(item: InboundMessage, conv: Conversation, team: Team, language: str,
-                   moment: Moment, facts: AutoFacts, now: float) -> dict[str, object]:
+                   moment: Moment, wait_seconds: float | None,
+                   now: float) -> dict[str, object]:
         name = item.sender_name.strip()
         zone = moment.zone or ZoneInfo(team.timezone)
         next_open = "" if moment.next_open is None else when(moment.next_open, zone, language,
                                                              now)
         iso = ("" if moment.next_open is None
                else datetime.fromtimestamp(moment.next_open, zone).isoformat(timespec="minutes"))
-        wait = ("" if facts.typical_wait is None or not moment.open
-                else duration(facts.typical_wait, language))
+        wait = "" if wait_seconds is None else duration(wait_seconds, language)
         return {"customer": {"name": name, "first_name": name.split(" ")[0] if name else ""},
                 "team": team.name, "language": language, "open": moment.open,
                 "next_open": next_open, "next_open_iso": iso, "wait": wait,

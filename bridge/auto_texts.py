@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from bridge.templates import compile_text
 
 FALLBACK = "en"
-KEYS = ("closed_reply", "greeting", "faq_offer", "person_coming")
+KEYS = ("closed_reply", "greeting", "faq_offer", "person_button", "person_coming")
 
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
@@ -32,6 +32,7 @@ TEXTS: dict[str, dict[str, str]] = {
                     "{% else %}We are closed right now{% if next_open %}; we will answer "
                     "from {{ next_open }}{% endif %}.{% endif %}",
         "faq_offer": "Reply \"agent\" to talk to a person.",
+        "person_button": "Talk to a person",
         "person_coming": "Thank you, a person will answer you here.",
     },
     "sr": {
@@ -43,6 +44,7 @@ TEXTS: dict[str, dict[str, str]] = {
                     "{% else %}Trenutno ne radimo{% if next_open %}; odgovorićemo od "
                     "{{ next_open }}{% endif %}.{% endif %}",
         "faq_offer": "Odgovorite \"agent\" da razgovarate sa osobom.",
+        "person_button": "Razgovor sa osobom",
         "person_coming": "Hvala, odgovoriće vam osoba iz tima ovde.",
     },
     "hr": {
@@ -54,6 +56,7 @@ TEXTS: dict[str, dict[str, str]] = {
                     "{% else %}Trenutačno ne radimo{% if next_open %}; odgovorit ćemo od "
                     "{{ next_open }}{% endif %}.{% endif %}",
         "faq_offer": "Odgovorite \"agent\" za razgovor s osobom.",
+        "person_button": "Razgovor s osobom",
         "person_coming": "Hvala, odgovorit će vam osoba iz tima ovdje.",
     },
     "sl": {
@@ -65,6 +68,7 @@ TEXTS: dict[str, dict[str, str]] = {
                     "{% endif %}.{% else %}Trenutno ne delamo{% if next_open %}; odgovorili "
                     "bomo od {{ next_open }}{% endif %}.{% endif %}",
         "faq_offer": "Odgovorite \"agent\" za pogovor z osebo.",
+        "person_button": "Pogovor z osebo",
         "person_coming": "Hvala, tukaj vam bo odgovorila oseba iz ekipe.",
     },
 }

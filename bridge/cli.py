@@ -348,6 +348,9 @@ def cmd_dashboard_link(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.serve:
+        from bridge.demo_webchat import serve_until_signalled
+        return _run_async(serve_until_signalled(args.site_port))
     from bridge.demo import run_demo
 
     return _run_async(run_demo(verbose=args.verbose))
@@ -428,6 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
     link.set_defaults(func=cmd_dashboard_link)
     p = sub.add_parser("demo", help="play a conversation against built-in stand-ins")
     p.add_argument("--verbose", action="store_true", help="also log what the bridge does")
+    p.add_argument("--serve", action="store_true",
+                   help="instead: serve a shop page with the web chat widget until Ctrl+C")
+    p.add_argument("--site-port", type=int, default=8765, help="the shop page's port (--serve)")
     p.set_defaults(func=cmd_demo)
     return parser
 

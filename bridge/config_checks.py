@@ -138,7 +138,8 @@ def first_day_problems(file: str, settings: Settings,
                 "use the https:// address your proxy exposes, or set "
                 "connectors.telegram.register_webhook = false (or mode = \"polling\")"))
         elif slack.mode == "http" or any(
-                name in ("twilio", "messenger") or getattr(table, "mode", "") == "webhook"
+                name in ("twilio", "messenger", "whatsapp")
+                or getattr(table, "mode", "") == "webhook"
                 for name, table in connectors.items()):  # something is told to call us
             out.append(Problem(
                 file, "server.public_url", "is not HTTPS; platforms refuse plain-HTTP webhooks",

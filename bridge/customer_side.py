@@ -25,6 +25,7 @@ from connectors.base import (
 from storage.base import OutboxResult, Outcome, Store
 from vocab.models import (
     Attachment,
+    Choices,
     Conversation,
     DeliveryState,
     Identity,
@@ -37,6 +38,15 @@ from vocab.models import (
 from vocab.mrkdwn import mention_ids, mrkdwn_escape, mrkdwn_to_plain
 
 NO_RETRY_CODES = frozenset({"too_large", "unsupported", "disabled"})  # a Retry would not help
+# A `customer_send` row whose payload starts so carries native choices (JSON of `Choices`),
+# e.g. the FAQ's "talk to a person" button; a payload starting with "{" is a template.
+CHOICES_PAYLOAD = "choices:"
+
+
+def choices_payload(choices: Choices) -> str:
+    return CHOICES_PAYLOAD + choices.model_dump_json()
+
+
 # The author of automatic answers (closed replies, greetings, FAQ answers): no Slack user.
 BRIDGE_AGENT = Agent(user_id="", name="Support", allowed=True)
 OPTED_OUT_NOTICE = (":no_bell: Not sent: the customer opted out of messages on this channel "
@@ -109,6 +119,7 @@ class CustomerSide:
         return OutboundMessage(
             message_id=msg.id, conversation_id=conv.id, address=conv.address,
             text=mrkdwn_to_plain(msg.text, names).strip(), author_name=agent.name,
+            author_avatar=agent.avatar,
             mrkdwn=msg.text, mentions=names,
             last_inbound_at=None if identity is None else identity.last_inbound_at,
         )
@@ -165,6 +176,9 @@ class CustomerSide:
         out = await self._compose(msg, conv, agent, identity)
         connector = self._connector(conv.connector)
         template = json.loads(item.payload) if item.payload.startswith("{") else None
+        if item.payload.startswith(CHOICES_PAYLOAD):  # buttons where the platform has them
+            out = out.model_copy(update={"choices": Choices.model_validate_json(
+                item.payload.removeprefix(CHOICES_PAYLOAD))})
         if not out.text and template is None:
             return self._blocked(item, msg, "nothing to send",
                                  ":information_source: Not sent: the reply has no text.")

@@ -5,7 +5,7 @@ customer (`bridge/customer_side.py`).  `Delivery` is the outbox worker's one ent
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from bridge.console.erase import SlackEraser
 from bridge.console.slack import SlackConsole
@@ -14,7 +14,7 @@ from bridge.settings import ConversationSettings, MediaSettings
 from bridge.slack_side import SlackSide
 from connectors.base import Connector, SendError
 from storage.base import OutboxResult, Store
-from vocab.models import InboundMessage, MessageId, OutboxItem
+from vocab.models import InboundMessage, MessageId, OutboxItem, OutboxKind
 
 
 class Delivery:
@@ -35,6 +35,16 @@ class Delivery:
                                notify_assignee=conv.notify_assignee)
         self._handlers = {**self.slack.handlers(), **self.customers.handlers(),
                           **SlackEraser(console).handlers()}
+        self._failures: dict[OutboxKind, Callable[[OutboxItem, SendError, int],
+                                                  OutboxResult]] = {}
+
+    def add_handlers(self, handlers: Mapping[OutboxKind, Callable[[OutboxItem],
+                                                                  Awaitable[OutboxResult]]],
+                     failure: Callable[[OutboxItem, SendError, int], OutboxResult]) -> None:
+        """Rows of kinds another part of the core delivers (surveys)."""
+        for kind, handler in handlers.items():
+            self._handlers[kind] = handler
+            self._failures[kind] = failure
 
     def remember(self, message_id: MessageId, item: InboundMessage) -> None:
         """What the router just stored, so the Slack post need not read it back."""
@@ -63,5 +73,8 @@ class Delivery:
 
     def failure(self, item: OutboxItem, error: SendError, attempts: int) -> OutboxResult:
         """The row is given up; the agents learn it in the thread where that can help."""
+        other = self._failures.get(item.kind)
+        if other is not None:
+            return other(item, error, attempts)
         side = self.customers if item.kind.customer_side else self.slack
         return side.failure(item, error, attempts)

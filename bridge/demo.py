@@ -5,7 +5,10 @@ back and sends a photo (uploaded into the thread), an internal note stays intern
 agent closes the conversation with the button on the thread's parent.  Then a customer writes
 on WhatsApp (through Twilio): a reply within 24 hours goes out, one a day later is held back
 and an approved template is sent with a button instead, and the customer's STOP is respected.
-An agent claims a conversation and snoozes it; the clock moves and it opens again.
+An agent claims a conversation and snoozes it; the clock moves and it opens again.  A customer
+writes through WhatsApp Cloud (Meta's API): formatting arrives as WhatsApp's, statuses show.
+On a Saturday a closed team answers by itself: a closed reply, an FAQ answer, and "agent"
+hands over to a person (bridge/demo_auto.py).
 No account, no network beyond 127.0.0.1.
 """
 
@@ -27,9 +30,13 @@ import aiohttp
 
 from bridge.app import Bridge
 from bridge.console.render import CLOSE_ACTION
+from bridge.demo_auto import AutoAct, auto_config
+from bridge.demo_canned import CANNED_CONFIG, CannedAct, write_replies
+from bridge.demo_csat import CsatAct, with_csat
 from bridge.demo_hours import HoursAct, with_targets
 from bridge.demo_kpi import KPI_CONFIG, play_kpis
 from bridge.demo_teams import TEAM_CONFIG, TeamsAct
+from bridge.demo_whatsapp import WhatsAppCloudAct, whatsapp_config
 from bridge.registry import settings_registry
 from bridge.settings import load_settings
 from bridge.standins.clock import OffsetClock
@@ -43,6 +50,7 @@ from bridge.standins.twilio import (
     TwilioStandin,
     TwilioWebhookSender,
 )
+from bridge.standins.whatsapp import WhatsAppStandin
 from vocab.mrkdwn import mrkdwn_to_plain
 
 CHANNEL = "C0DEMO0001"
@@ -235,8 +243,10 @@ def _plain(text: str) -> str:
 
 
 async def _play(workdir: Path, out: list[str]) -> bool:
+    clock = OffsetClock()
     async with SlackStandin() as slack, TelegramStandin() as telegram, \
-            TwilioStandin() as twilio, aiohttp.ClientSession() as session:
+            TwilioStandin() as twilio, aiohttp.ClientSession() as session, \
+            WhatsAppStandin(clock=clock) as wa:
         slack.add_user(AGENT, display_name="Dana", real_name="Dana Whitfield")
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
@@ -247,7 +257,8 @@ async def _play(workdir: Path, out: list[str]) -> bool:
             telegram_api_url=telegram.base_url, telegram_file_url=telegram.file_base_url,
             secrets=Secrets(slack.bot_token or "", SIGNING_SECRET, telegram.token,
                             WEBHOOK_SECRET),
-            overrides={**with_targets(TEAM_CONFIG, AGENT), **KPI_CONFIG,
+            overrides={**auto_config(workdir, with_csat(with_targets(TEAM_CONFIG, AGENT)), AGENT),
+                       **whatsapp_config(wa), **CANNED_CONFIG, **KPI_CONFIG,
                        "outbox": {"base_delay": 0.2},
                        "connectors.twilio": {
                 "enabled": True, "account_sid": DEFAULT_ACCOUNT_SID,
@@ -256,9 +267,9 @@ async def _play(workdir: Path, out: list[str]) -> bool:
                 "templates": [{"name": "back_in_stock", "content_sid": TEMPLATE_SID,
                                "variables": {"1": "the blue kettle"}}]}},
         ), encoding="utf-8")
+        write_replies(workdir)
         loaded = load_settings(config, settings_registry(),
                                environ={}, dotenv_dir=workdir)
-        clock = OffsetClock()
         bridge = Bridge(loaded, sock=sock, clock=clock)
         await bridge.start()
         try:
@@ -344,10 +355,16 @@ async def _play(workdir: Path, out: list[str]) -> bool:
             ok = await whatsapp.play(out) and ok
             ok = await OwnershipAct(whatsapp, telegram).play(out, session) and ok
             ok = await HandoffAct(whatsapp, telegram).play(out, session) and ok
+            ok = await WhatsAppCloudAct(slack, wa, agent, port, CHANNEL, AGENT, readable,
+                                        clock).play(out, session) and ok
             teams = TeamsAct(slack, telegram, agent, CHANNEL, AGENT, readable)
             ok = await teams.play(out, session) and ok
             hours = HoursAct(slack, telegram, agent, AGENT, clock, bridge.targets.tick, readable)
             ok = await hours.play(out, session) and ok
+            ok = await AutoAct(slack, telegram, clock, readable).play(out, session) and ok
+            canned = CannedAct(slack, telegram, agent, CHANNEL, AGENT, readable)
+            ok = await canned.play(out, session) and ok
+            ok = await CsatAct(slack, telegram, agent, AGENT, readable).play(out, session) and ok
             return await play_kpis(bridge, out) and ok
         finally:
             await bridge.stop()

@@ -22,8 +22,9 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from rapidfuzz import fuzz
 
+from bridge.auto_texts import check_text
 from bridge.teams import fold, iso639
-from bridge.templates import TemplateError, compile_text
+from bridge.templates import TemplateError
 
 _SPACE = re.compile(r"[^\w]+")
 # How customers ask for a person, in the languages the texts come in; accents and case are
@@ -34,9 +35,12 @@ PERSON_WORDS = (
     "representative", "live agent", "support agent", "someone real",
     "osoba", "operater", "covek", "covjek", "clovek", "zivi covek", "ziva osoba",
     "zelim osobu", "hocu osobu", "hocu agenta", "agenta", "agentu", "operatera", "oseba",
-    "osebo", "operaterja", "zelim govoriti z osebo", "razgovor sa osobom",
+    "osebo", "operaterja", "zelim govoriti z osebo", "razgovor sa osobom", "razgovor s osobom",
+    "pogovor z osebo",
 )
-FAQ_KEYS = ("faq_offer", "person_coming")  # the texts [faq.texts.<language>] may replace
+PERSON_CHOICE = "faq:person"  # the id of the FAQ answer's "talk to a person" button
+# The texts [faq.texts.<language>] may replace.
+FAQ_KEYS = ("faq_offer", "person_button", "person_coming")
 MAX_PERSON_WORDS = 8  # a longer message that names "agent" is about something else
 
 
@@ -49,7 +53,8 @@ class FaqSettings(BaseModel):
     threshold: float = Field(80.0, ge=0, le=100)  # the score (0-100) an answer needs
     quiet_minutes: float = Field(30.0, ge=0, le=24 * 60)  # after an agent's reply
     person_words: list[str] = Field(default_factory=list)  # more ways to ask for a person
-    # [faq.texts.<language>] faq_offer / person_coming: the lines around the bot's answers.
+    # [faq.texts.<language>] faq_offer / person_button / person_coming: the lines around the
+    # bot's answers and the button's label.
     texts: dict[str, dict[str, str]] = Field(default_factory=dict)
 
     @field_validator("texts")
@@ -57,10 +62,14 @@ class FaqSettings(BaseModel):
     def _texts(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
         for language, table in value.items():
             iso639(language)
-            for key in table:
+            for key, source in table.items():
                 if key not in FAQ_KEYS:
-                    raise ValueError(f"unknown text {key!r} (known: faq_offer, "
-                                     "person_coming)")
+                    raise ValueError(f"unknown text {key!r} (known: "
+                                     f"{', '.join(FAQ_KEYS)})")
+                try:
+                    check_text(source)
+                except TemplateError as exc:
+                    raise ValueError(f"texts.{language}.{key}: {exc}") from None
         return value
 
 
@@ -147,7 +156,7 @@ def load_faq(path: Path) -> Faq:
                        ) from None
     for i, entry in enumerate(found.faq):
         try:
-            compile_text(entry.answer)
+            check_text(entry.answer)  # renders with sample values: a misspelt variable is caught
         except TemplateError as exc:
             raise FaqError(f"faq[{i}].answer", f"{path}: faq[{i}].answer: {exc}",
                            "correct the template ({{ customer.first_name }} and the like)"

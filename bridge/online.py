@@ -48,9 +48,10 @@ async def _slack(loaded: LoadedConfig, session: aiohttp.ClientSession) -> list[A
                                        f"({exc.response.get('error')})")]
     found = [Answer("slack", True, f"bot {auth.get('user')} ({auth.get('user_id')}) in "
                                    f"{auth.get('team')} ({auth.get('team_id')})")]
-    # The support channel, then each other team's (`[teams.<name>]`).
+    # The support channel, then each other team's (`[teams.<name>]`), then alerts channels.
     channels = dict.fromkeys([s.support_channel, *(
-        team.channel for team in loaded.settings.resolved_teams().values())])
+        team.channel for team in loaded.settings.resolved_teams().values()), *(
+        team.alerts_channel for team in loaded.settings.teams.values() if team.alerts_channel)])
     for name in channels:
         found.append(await _channel(client, name))
         if found[-1].said.endswith(_SCOPE_HINT):
@@ -122,6 +123,28 @@ async def _messenger(table: BaseModel, session: aiohttp.ClientSession) -> list[A
     return found
 
 
+async def _whatsapp(table: BaseModel, session: aiohttp.ClientSession) -> list[Answer]:
+    """Each business number, asked with the access token (a System User's, Bearer)."""
+    base = str(getattr(table, "graph_base_url", "")).rstrip("/")
+    version = str(getattr(table, "graph_api_version", ""))
+    token = str(getattr(table, "access_token", ""))
+    found = []
+    for number in getattr(table, "phone_numbers", []):
+        async with session.get(f"{base}/{version}/{number.phone_number_id}",
+                               params={"fields": "display_phone_number,verified_name"},
+                               headers={"Authorization": f"Bearer {token}"}) as resp:
+            body = await resp.json(content_type=None)
+        what = f"whatsapp number {number.phone_number_id}"
+        if resp.status == 200 and isinstance(body, dict):
+            found.append(Answer(what, True, f"{body.get('verified_name')!r} "
+                                            f"({body.get('display_phone_number')})"))
+        else:
+            error = (body.get("error") if isinstance(body, dict) else None) or {}
+            found.append(Answer(what, False, f"{resp.status}: {error.get('message')} (code "
+                                             f"{error.get('code')})"))
+    return found
+
+
 def _unreachable(what: str, host: str, port: int, exc: BaseException) -> Answer:
     """A server that could not be reached or spoke no protocol: where, and the error's kind."""
     return Answer(what, False, f"{host}:{port}: {type(exc).__name__}")
@@ -172,7 +195,8 @@ async def check_online(loaded: LoadedConfig, redact: Redactor) -> list[str]:
         checks: list[tuple[str, Callable[[], Awaitable[list[Answer]]]]] = [
             ("slack", partial(_slack, loaded, session))]
         per_connector: dict[str, Check] = {
-            "telegram": _telegram, "twilio": _twilio, "messenger": _messenger}
+            "telegram": _telegram, "twilio": _twilio, "messenger": _messenger,
+            "whatsapp": _whatsapp}
         for name, table in loaded.connectors.items():
             if name in per_connector:
                 checks.append((name, partial(per_connector[name], table, session)))

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 from bridge.teams import Team
 from storage.base import QueueEntry
@@ -71,7 +73,33 @@ def as_json(sections: Sequence[Section], now: float) -> str:
         "team": s.team, "conversation_id": e.conversation_id, "customer": e.customer,
         "channel": e.connector, "assignee": e.assignee,
         "waited_seconds": None if e.waiting_since is None else round(now - e.waiting_since),
-        "thread": thread_link(e)} for s in sections for e in s.entries], indent=2)
+        "target": target_json(e), "thread": thread_link(e)}
+        for s in sections for e in s.entries], indent=2)
+
+
+def target_text(entry: QueueEntry) -> str:
+    """`  first_response due 2026-12-09T08:30:00+00:00 (80 % gone)`, or nothing."""
+    found = target_json(entry)
+    if found is None:
+        return ""
+    if found["state"] == "paused":
+        return f"  {found['kind']} paused"
+    if found["state"] == "missed":
+        return f"  {found['kind']} MISSED (due {found['due_at']})"
+    warned = " (80 % gone)" if found["warned"] else ""
+    return f"  {found['kind']} due {found['due_at']}{warned}"
+
+
+def target_json(entry: QueueEntry) -> dict[str, Any] | None:
+    """The response-time target the parent shows: kind, state (running, paused, missed),
+    whether the 80 % reminder went out, the due time (ISO 8601, UTC)."""
+    t = entry.target
+    if t is None:
+        return None
+    due = None if t.due_at is None else datetime.fromtimestamp(t.due_at, UTC).isoformat(
+        timespec="seconds")
+    return {"kind": t.kind.value, "state": t.state.value, "warned": t.warned_at is not None,
+            "due_at": due}
 
 
 def as_table(sections: Sequence[Section], now: float) -> str:
@@ -81,5 +109,5 @@ def as_table(sections: Sequence[Section], now: float) -> str:
         for e in section.entries:
             lines.append(f"  #{e.conversation_id:<6} {waited(e, now):>12}  {e.connector:<9} "
                          f"{(e.customer or '-')[:24]:<24} {e.assignee or 'unassigned':<12} "
-                         f"{thread_link(e) or '(no thread yet)'}")
+                         f"{thread_link(e) or '(no thread yet)'}{target_text(e)}")
     return "\n".join(lines)

@@ -33,6 +33,7 @@ REGISTRY: dict[str, Entry] = {
     "email": Entry("connectors.email", "EmailConnector", "EmailSettings"),
     "twilio": Entry("connectors.twilio", "TwilioConnector", "TwilioSettings"),
     "whatsapp": Entry("connectors.whatsapp", "WhatsAppConnector", "WhatsAppSettings"),
+    "webchat": Entry("connectors.webchat", "WebchatConnector", "WebchatSettings"),
 }
 
 

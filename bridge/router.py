@@ -10,6 +10,7 @@ from datetime import UTC, tzinfo
 from bridge.auto import AutoAnswers
 from bridge.delivery import Delivery
 from bridge.outbox import OutboxWorker
+from bridge.survey_answers import Answers
 from bridge.teams import Routing
 from connectors.base import Connector
 from storage.base import (
@@ -42,7 +43,7 @@ class Router:
                  slack_channel: str, clock: Callable[[], float] = time.time,
                  reopen_within: float = 0.0, handoff_ttl: float = 24 * 3600,
                  assign_on_first_reply: bool = False, zone: tzinfo = UTC,
-                 routing: Routing | None = None) -> None:
+                 routing: Routing | None = None, answers: Answers | None = None) -> None:
         self.store = store
         self.worker = worker
         self.delivery = delivery
@@ -53,11 +54,16 @@ class Router:
         self.assign_on_first_reply = assign_on_first_reply
         self.zone = zone  # the team's time zone: snoozes to "tomorrow 9:00"
         self.routing = routing  # teams and rules: the channel a new conversation opens in
+        self.answers = answers  # surveys: a close asks, an answer is recorded (not ingested)
         self.auto: AutoAnswers | None = None  # closed replies, greetings, the FAQ (issue 21)
 
     async def ingest(self, items: Sequence[InboundMessage]) -> list[IngestResult]:
         """Customer messages: returns once they are committed (then the webhook may say 200)."""
         items = [evidence(item) for item in items]
+        if self.answers is not None:
+            items = await self.answers.intercept(items)
+        else:
+            items = [item for item in items if item.choice is None or item.text]
         results: list[IngestResult] = []
         if self.routing is not None and self.routing.cold():
             await asyncio.to_thread(self.routing.warm)  # the language models, once
@@ -114,6 +120,9 @@ class Router:
         result = await self.store.set_status(conversation_id, status, actor, self.clock(),
                                              until, request)
         self.worker.submit(result.outbox)
+        if (self.answers is not None and status is ConversationStatus.CLOSED
+                and not result.duplicate and actor.startswith("<@")):
+            await self.answers.surveys.closed(conversation_id)  # an agent closed it
         return result
 
     async def assign(self, conversation_id: ConversationId, user: str | None, actor: str,
@@ -237,6 +246,11 @@ def evidence(item: InboundMessage) -> InboundMessage:
     message proves nothing: its text is not searched."""
     phone = normalize_phone(item.verified_phone) if item.verified_phone else None
     code = find_code(item.handoff_code, None if item.edit_of is not None else item.text)
-    if phone == item.verified_phone and code == item.handoff_code:
+    email = item.verified_email.strip().lower() if item.verified_email else None
+    if email is not None and ("@" not in email or len(email) > 254):
+        email = None
+    if phone == item.verified_phone and code == item.handoff_code and \
+            email == item.verified_email:
         return item
-    return item.model_copy(update={"verified_phone": phone, "handoff_code": code})
+    return item.model_copy(update={"verified_phone": phone, "handoff_code": code,
+                                   "verified_email": email})

@@ -25,7 +25,9 @@ from pydantic import (
     field_validator,
 )
 
+from bridge.canned import load_dir
 from bridge.config_checks import PLACEHOLDERS, Problem, first_day_problems, placeholder_problems
+from bridge.csat_settings import CsatSettings
 from bridge.faq import FaqError, FaqSettings, faq_path, load_faq
 from bridge.hours import Calendar, HoursSettings, hours_problems, team_calendar
 from bridge.report import DashboardSettings, ReportsSettings
@@ -206,6 +208,12 @@ class LoggingSettings(Strict):
     format: Literal["text", "json"] = "text"  # json: one object per line (time, level, ...)
 
 
+class CannedSettings(Strict):
+    """Canned replies (issue 22): the folder of team replies, one Markdown file each."""
+
+    dir: str | None = None  # relative to the config file; None: only replies saved in Slack
+
+
 class Settings(Strict):
     server: ServerSettings = Field(default_factory=ServerSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
@@ -216,6 +224,8 @@ class Settings(Strict):
     media: MediaSettings = Field(default_factory=MediaSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    canned: CannedSettings = Field(default_factory=CannedSettings)
+    csat: CsatSettings = Field(default_factory=CsatSettings)  # surveys after a close
     # `[teams.<name>]`: each team's Slack channel; `support` (the default) is [slack]
     # support_channel unless its table names one.  `[[routing.rules]]`: which team a new
     # conversation goes to (see bridge/teams.py).
@@ -254,6 +264,22 @@ class LoadedConfig:
     # Every configured secret (values from ${VAR}, *token/*secret/*password keys, a database
     # URL's password): what no log line or error message may carry (see bridge/logs.py).
     secrets: frozenset[str] = frozenset()
+
+
+def canned_dir(config: Path, settings: Settings) -> Path | None:
+    """`[canned] dir`, relative to the config file."""
+    if settings.canned.dir is None:
+        return None
+    return config.parent / settings.canned.dir
+
+
+def canned_problems(file: str, config: Path, settings: Settings) -> list[Problem]:
+    """Every reply file that cannot be used, named with how to fix it."""
+    found = canned_dir(config, settings)
+    if found is None:
+        return []
+    _, problems = load_dir(found, sorted(settings.resolved_teams()))
+    return [Problem(file, "canned.dir", str(p), p.fix) for p in problems]
 
 
 def resolve_config_path(cli_value: str | None) -> Path:
@@ -456,6 +482,7 @@ def load_settings(
                 load_faq(faq_path(path, settings.faq.file))
             except FaqError as exc:
                 errors.append(Problem(file, "faq.file", str(exc), exc.fix))
+        errors += canned_problems(file, path, settings)
         found.extend(p for p in errors if p.key not in reported)
         warnings.extend(p for p in advice if p.key not in reported)
         if not connectors and not any(_connector_of(p.key) for p in found):

@@ -15,6 +15,7 @@ from bridge.console.render import Standing, inbound_text, notice_message, parent
 from bridge.console.slack import SlackConsole
 from bridge.console.transfer import moved_here_text, moved_parent, transfer_options
 from bridge.delivery_base import CustomerFiles, Handlers, done, file_name, stored_message
+from bridge.surveys import render_score
 from connectors.base import SendError
 from storage.base import OutboxResult, Outcome, Store
 from vocab.events import (
@@ -118,9 +119,12 @@ class SlackSide:
             if into is not None and into.slack_thread_ts:
                 joined = self.console.permalink(into.slack_thread_ts, into.slack_channel)
         tags = [*conv.tags, *(f"customer:{t}" for t in conv.customer_tags)]
+        ratings = [render_score(s, s.score) for s in await self.store.surveys_of(conv.id)
+                   if s.state == "answered" and s.score is not None]
         zone = self.console.zone_of(conv.slack_channel) or self.zone
         target = await self.store.shown_target(conv.id)
         return parent_message(first_text, Standing.of(conv), conversation_id=conv.id,
+                              ratings=ratings,
                               previous_link=previous, joined_link=joined,
                               zone=zone, tags=tags, transfer=transfer_options(
                                   self.console.teams,

@@ -38,6 +38,9 @@ WARN_AT = 0.8  # the share of a target's time after which the thread is reminded
 STATE_KEY = ("targets", "since")  # targets start for waits from this instant on
 _ANSWERS = (TargetKind.FIRST_RESPONSE, TargetKind.NEXT_RESPONSE)
 _LIVE = (TargetState.RUNNING, TargetState.PAUSED)
+FULL_EVERY = 60  # rounds between scans of every open conversation (else: the changed ones)
+MARGIN = 10.0  # seconds a changed-since scan reaches back (clocks, slow commits)
+STARTED_MAX = 100_000
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,9 @@ class TargetKeeper:
         self.clock = clock
         self.interval = interval
         self.since: float | None = None
+        self._rounds = 0
+        self._scanned: float | None = None  # the business time of the last round
+        self._started: set[tuple[int, str, float]] = set()  # waits this instance started
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -108,16 +114,28 @@ class TargetKeeper:
         """One round; how many outbox rows it queued."""
         queued = 0
         since = await self._since()
-        for owed in await self.store.owed_targets():
+        # Conversations changed since the last round (a margin for clocks and commits), and
+        # every FULL_EVERY rounds all of them; each wait is started once per instance.
+        full = self._rounds % FULL_EVERY == 0
+        changed = 0.0 if full or self._scanned is None else self._scanned - MARGIN
+        self._rounds += 1
+        self._scanned = self.clock()
+        for owed in await self.store.owed_targets(changed):
             team = self.owner_team(owed.slack_channel)
             if team is None:
                 continue
             for plan in self._plans(owed, team, since):
+                key = (plan.conversation_id, plan.kind.value, plan.started_at)
+                if key in self._started:
+                    continue
                 queued += self._queued(await self.store.start_target(plan, self.clock()))
+                if len(self._started) >= STARTED_MAX:
+                    self._started.clear()  # only a cache: the unique index decides
+                self._started.add(key)
         for item in await self.store.active_targets():
             team = self.teams.get(item.target.team)
             calendar = team.calendar if team is not None else Calendar.always()
-            for move, events in self._moves(item, calendar, team, self.clock()):
+            for move, events in moves(item, calendar, team, self.clock()):
                 queued += self._queued(await self.store.change_target(move, self.clock(),
                                                                       events))
         return queued
@@ -135,8 +153,10 @@ class TargetKeeper:
         starts.append((TargetKind.RESOLUTION, owed.reopened_at or owed.created_at))
         for kind, at in starts:
             seconds = team.seconds.get(kind)
-            if seconds is None or at < since:
-                continue
+            begun = (owed.resolution_started if kind is TargetKind.RESOLUTION
+                     else owed.answer_started)
+            if seconds is None or at < since or (begun is not None and begun >= at):
+                continue  # no target, before targets ran, or started already
             yield TargetStart(
                 conversation_id=owed.conversation_id, team=team.name, kind=kind,
                 assignee=owed.assignee, started_at=at,
@@ -144,66 +164,69 @@ class TargetKeeper:
                 warn_at=team.calendar.add_business_seconds(at, seconds * WARN_AT),
                 target_seconds=seconds)
 
-    def _moves(self, item: Active, calendar: Calendar, team: TeamTargets | None,
-               now: float) -> Iterable[tuple[TargetChange, tuple[Event, ...]]]:
-        t = item.target
-        allowed = t.target_seconds or 0.0
-        base = {"id": t.id, "conversation_id": t.conversation_id}
-        answer = t.kind in _ANSWERS
-        done_at = item.replied_at if answer else (
-            item.closed_at if item.status == "closed" else None)
-        if t.state is TargetState.MISSED:  # owed still: the late answer, or a close
-            if done_at is not None:
-                late = calendar.business_seconds(t.due_at or t.started_at, done_at)
-                yield TargetChange(**base, expect=(TargetState.MISSED,),
-                                   state=TargetState.MISSED, met_at=done_at,
-                                   business_seconds=allowed + late), ()
-            elif item.status == "closed":
-                yield TargetChange(**base, expect=(TargetState.MISSED,),
-                                   state=TargetState.MISSED, settled=True), ()
-            return
+
+def moves(item: Active, calendar: Calendar, team: TeamTargets | None,
+          now: float) -> Iterable[tuple[TargetChange, tuple[Event, ...]]]:
+    """What is to change about one target now (pure; the store applies it conditionally)."""
+    t = item.target
+    allowed = t.target_seconds or 0.0
+    base = {"id": t.id, "conversation_id": t.conversation_id}
+    answer = t.kind in _ANSWERS
+    done_at = item.replied_at if answer else (
+        item.closed_at if item.status == "closed" else None)
+    if t.state is TargetState.MISSED:  # owed still: the late answer, or a close
         if done_at is not None:
-            left = (t.left_seconds if t.state is TargetState.PAUSED
-                    else calendar.business_seconds(done_at, t.due_at or done_at))
-            late = t.state is TargetState.RUNNING and t.due_at is not None \
-                and done_at > t.due_at
-            took = allowed + calendar.business_seconds(t.due_at or done_at, done_at) \
-                if late else allowed - (left or 0.0)
-            yield TargetChange(**base, expect=_LIVE,
-                               state=TargetState.MISSED if late else TargetState.MET,
-                               met_at=done_at, missed_at=t.due_at if late else None,
-                               business_seconds=max(0.0, took)), ()
-            return
-        if item.status == "closed":  # an answer no longer owed
-            yield TargetChange(**base, expect=_LIVE, state=TargetState.CANCELLED), ()
-            return
-        stopped = item.status in ("pending", "snoozed")
-        since = item.status_at if item.status_at is not None else now
-        if t.state is TargetState.PAUSED:
-            if not stopped:
-                left = t.left_seconds or 0.0
-                yield TargetChange(
-                    **base, expect=(TargetState.PAUSED,), state=TargetState.RUNNING,
-                    due_at=calendar.add_business_seconds(since, left),
-                    warn_at=calendar.add_business_seconds(
-                        since, max(0.0, left - allowed * (1 - WARN_AT)))), ()
-            return
-        due = t.due_at
-        if due is not None and due <= (since if stopped else now):
-            yield TargetChange(**base, expect=(TargetState.RUNNING,), state=TargetState.MISSED,
-                               missed_at=due, business_seconds=allowed), _alert(item, team)
-            return
-        if stopped:
-            yield TargetChange(**base, expect=(TargetState.RUNNING,), state=TargetState.PAUSED,
-                               left_seconds=calendar.business_seconds(since, due or since),
-                               redraw=True), ()
-            return
-        if t.warned_at is None and t.warn_at is not None and t.warn_at <= now:
-            members = team.members if team is not None else ()
-            yield TargetChange(**base, expect=(TargetState.RUNNING,), state=TargetState.RUNNING,
-                               warned_at=now, unwarned=True), (TargetWarned(
-                target=t.kind.value, due_at=due or now, assignee=item.assignee,
-                members=() if item.assignee else members),)
+            late = calendar.business_seconds(t.due_at or t.started_at, done_at)
+            yield TargetChange(**base, expect=(TargetState.MISSED,),
+                               state=TargetState.MISSED, met_at=done_at,
+                               business_seconds=allowed + late, assignee=item.assignee), ()
+        elif item.status == "closed":
+            yield TargetChange(**base, expect=(TargetState.MISSED,),
+                               state=TargetState.MISSED, settled=True), ()
+        return
+    if done_at is not None:
+        left = (t.left_seconds if t.state is TargetState.PAUSED
+                else calendar.business_seconds(done_at, t.due_at or done_at))
+        late = t.state is TargetState.RUNNING and t.due_at is not None \
+            and done_at > t.due_at
+        took = allowed + calendar.business_seconds(t.due_at or done_at, done_at) \
+            if late else allowed - (left or 0.0)
+        yield TargetChange(**base, expect=_LIVE,
+                           state=TargetState.MISSED if late else TargetState.MET,
+                           met_at=done_at, missed_at=t.due_at if late else None,
+                           business_seconds=max(0.0, took), assignee=item.assignee), ()
+        return
+    if item.status == "closed":  # an answer no longer owed
+        yield TargetChange(**base, expect=_LIVE, state=TargetState.CANCELLED), ()
+        return
+    stopped = item.status in ("pending", "snoozed")
+    since = item.status_at if item.status_at is not None else now
+    if t.state is TargetState.PAUSED:
+        if not stopped:
+            left = t.left_seconds or 0.0
+            yield TargetChange(
+                **base, expect=(TargetState.PAUSED,), state=TargetState.RUNNING,
+                due_at=calendar.add_business_seconds(since, left),
+                warn_at=calendar.add_business_seconds(
+                    since, max(0.0, left - allowed * (1 - WARN_AT)))), ()
+        return
+    due = t.due_at
+    if due is not None and due <= (since if stopped else now):
+        yield TargetChange(**base, expect=(TargetState.RUNNING,), state=TargetState.MISSED,
+                           missed_at=due, business_seconds=allowed,
+                           assignee=item.assignee), _alert(item, team)
+        return
+    if stopped:
+        yield TargetChange(**base, expect=(TargetState.RUNNING,), state=TargetState.PAUSED,
+                           left_seconds=calendar.business_seconds(since, due or since),
+                           redraw=True), ()
+        return
+    if t.warned_at is None and t.warn_at is not None and t.warn_at <= now:
+        members = team.members if team is not None else ()
+        yield TargetChange(**base, expect=(TargetState.RUNNING,), state=TargetState.RUNNING,
+                           warned_at=now, unwarned=True), (TargetWarned(
+            target=t.kind.value, due_at=due or now, assignee=item.assignee,
+            members=() if item.assignee else members),)
 
 
 def _alert(item: Active, team: TeamTargets | None) -> tuple[Event, ...]:

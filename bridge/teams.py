@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bridge.auto_texts import check_texts
+from bridge.csat_settings import CsatOverride
 from bridge.hours import parse_duration
 from vocab.models import InboundMessage
 
@@ -38,6 +39,7 @@ class TeamSettings(_Strict):
     members: list[str] = Field(default_factory=list)  # Slack user ids; empty: everybody
     timezone: str | None = None  # IANA; None: [conversations] timezone
     language: str = "en"  # ISO 639-1: the team's default when a guess is unsure
+    csat: CsatOverride | None = None  # `[teams.<name>.csat]`: this team's survey settings
     hours: str | None = None  # an [hours.<name>] table; None: always open
     # Automatic answers (issue 21, bridge/auto.py): false (off), true (the built-in texts in
     # the customer's language), one template, or a table of templates by language.

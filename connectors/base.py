@@ -286,6 +286,10 @@ class StateAPI(ABC):
         raise NotImplementedError
 
 
+def always_open(team: str) -> tuple[bool, float | None]:
+    return True, None
+
+
 @dataclass(frozen=True)
 class ConnectorContext:
     session: aiohttp.ClientSession  # the shared client session for our own HTTP calls
@@ -297,6 +301,8 @@ class ConnectorContext:
     receipt: Receipt
     clock: Callable[[], float] = time.time  # the bridge's clock (tests move it)
     body_timeout: float = 10.0  # seconds a webhook body may take to arrive
+    # A team's business hours now, by the bridge's clock: (open, the next opening or None).
+    hours: Callable[[str], tuple[bool, float | None]] = always_open
 
 
 class Connector(ABC):
@@ -382,6 +388,11 @@ class Connector(ABC):
     @abstractmethod
     async def stop(self) -> None: ...
 
+    async def shutdown(self) -> None:
+        """Before the web server stops: close long-lived connections (the web chat's
+        WebSockets), so they do not hold the shutdown for its whole timeout."""
+        return None
+
     @abstractmethod
     async def send(self, msg: OutboundMessage) -> SendReceipt:
         """Deliver an agent's reply; raise `SendError`."""
@@ -425,3 +436,13 @@ class Connector(ABC):
                             variables: Mapping[str, str]) -> SendReceipt:
         """Send an approved template; raise `Unsupported` if the connector has none."""
         raise Unsupported(f"{self.name} has no message templates")
+
+    # -- choices: native buttons or a list (surveys) -------------------------------------------
+    # True: `send` shows `msg.choices` natively and returns a pick as `InboundMessage.choice`;
+    # False: the core appends `choices.fallback` (how to answer in words) to the text.
+    renders_choices: ClassVar[bool] = False
+
+    async def acknowledge_choice(self, item: InboundMessage, text: str, accepted: bool) -> None:
+        """Answer a pick where the platform waits for it (Telegram's answerCallbackQuery),
+        showing `text`; `accepted`: also take the buttons off the message that had them."""
+        return None

@@ -27,48 +27,51 @@ def auto_facts(conversation_id: int, message_id: int) -> Tx[AutoFacts]:
         conversation_id)
     person = yield from one("SELECT id FROM auto_answers WHERE conversation_id = ? AND"
                             " kind = 'person'", conversation_id)
-    # The bot's latest answer, and whether the customer wrote after it (before this message).
+    # The bot's latest answer, and whether the customer wrote after it (this message counts:
+    # a question after the answer may be answered; one that came in before the answer was
+    # stored, in a burst, may not, so two answers never follow each other).
     faq = yield from one("SELECT MAX(message_id) AS id FROM auto_answers WHERE"
                          " conversation_id = ? AND kind = 'faq'", conversation_id)
     wrote_since = True
     if faq is not None and faq["id"] is not None:
         later = yield from one(
             "SELECT COUNT(*) AS n FROM messages WHERE conversation_id = ? AND direction = 'in'"
-            " AND id > ? AND id < ?", conversation_id, int(faq["id"]), message_id)
+            " AND id > ? AND id <= ?", conversation_id, int(faq["id"]), message_id)
         wrote_since = later is not None and int(later["n"]) > 0
     earlier = yield from one(
         "SELECT COUNT(*) AS n FROM messages WHERE conversation_id = ? AND direction = 'in'"
         " AND id < ?", conversation_id, message_id)
     conv = yield from one("SELECT assignee, slack_channel FROM conversations WHERE id = ?",
                           conversation_id)
-    wait = None if conv is None else (yield from typical_wait(conv["slack_channel"]))
+    waits = () if conv is None else (yield from recent_waits(conv["slack_channel"]))
     return AutoFacts(
         last_agent_reply_at=None if agent is None or agent["at"] is None else float(agent["at"]),
         person_requested=person is not None,
         customer_wrote_since_faq=wrote_since,
         first_message=earlier is not None and int(earlier["n"]) == 0,
         assignee=None if conv is None else conv["assignee"],
-        typical_wait=wait,
+        recent_waits=waits,
     )
 
 
-def typical_wait(channel: str | None, recent: int = 20) -> Tx[float | None]:
-    """The median time to a person's first reply over the channel's latest conversations
-    that had one (the greeting's expected wait); None before any."""
+def recent_waits(channel: str | None, recent: int = 20) -> Tx[tuple[tuple[float, float], ...]]:
+    """(opened, first reply by a person) of the channel's latest conversations that had one:
+    the greeting's expected wait."""
     found = yield from rows(
-        "SELECT c.id, MIN(m.created_at) - c.created_at AS waited FROM conversations c"
+        "SELECT c.id, c.created_at, MIN(m.created_at) AS answered FROM conversations c"
         " JOIN messages m ON m.conversation_id = c.id AND m.direction = 'out'"
         " AND m.origin = 'person' AND m.author_slack_user IS NOT NULL"
         " WHERE c.slack_channel = ? GROUP BY c.id, c.created_at ORDER BY c.id DESC LIMIT ?",
         channel, recent)
-    waits = sorted(max(0.0, float(r["waited"])) for r in found if r["waited"] is not None)
-    return waits[len(waits) // 2] if waits else None
+    return tuple((float(r["created_at"]), float(r["answered"])) for r in found
+                 if r["answered"] is not None)
 
 
 def send_auto(conversation_id: int, kind: str, period: str, text: str, origin: str,
-              event: Event, now: float, score: float | None = None) -> Tx[list[OutboxItem]]:
+              event: Event, now: float, score: float | None = None,
+              payload: str = "") -> Tx[list[OutboxItem]]:
     """Queue one automatic answer, unless this conversation already had this kind in this
-    period (then nothing: an empty list)."""
+    period (then nothing: an empty list).  `payload`: the `customer_send` row's (choices)."""
     added = yield from execute(
         "INSERT INTO auto_answers (conversation_id, kind, period, score, created_at)"
         " VALUES (?, ?, ?, ?, ?) ON CONFLICT (conversation_id, kind, period) DO NOTHING",
@@ -88,7 +91,7 @@ def send_auto(conversation_id: int, kind: str, period: str, text: str, origin: s
     yield from execute("UPDATE auto_answers SET message_id = ? WHERE conversation_id = ? AND"
                        " kind = ? AND period = ?", message_id, conversation_id, kind, period)
     notice = yield from add_event(conversation_id, event, now, message_id)
-    send = yield from add_outbox(OutboxKind.CUSTOMER_SEND, conversation_id, message_id, "",
+    send = yield from add_outbox(OutboxKind.CUSTOMER_SEND, conversation_id, message_id, payload,
                                  now)
     return [notice, send]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
@@ -171,6 +172,31 @@ class QueueEntry(BaseModel):
     connector: str
     created_at: float
     waiting_since: float | None
+    target: Target | None = None  # the response-time target its parent shows, if any
+
+
+class Survey(BaseModel):
+    """A CSAT or NPS survey of one conversation (issue 23), as the `surveys` row keeps it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    conversation_id: ConversationId
+    customer_id: CustomerId
+    kind: str  # "csat" or "nps"
+    team: str
+    assignee: str | None
+    connector: str
+    token: str
+    state: str  # scheduled, sent, answered, cancelled, blocked
+    reason: str | None  # blocked: why; answered: "comment" while a comment is awaited
+    scale: str  # "1-5", "emoji" or "0-10"
+    score: int | None
+    comment: str | None
+    created_at: float
+    sent_at: float | None
+    answered_at: float | None
+    expires_at: float | None
 
 
 class MediaFile(BaseModel):
@@ -191,7 +217,8 @@ class AutoFacts(BaseModel):
     customer_wrote_since_faq: bool  # no FAQ answer yet, or the customer wrote after it
     first_message: bool  # the conversation's first customer message
     assignee: str | None
-    typical_wait: float | None = None  # seconds to a person's first reply, lately (median)
+    # (opened, first reply by a person) of the team channel's latest answered conversations
+    recent_waits: tuple[tuple[float, float], ...] = ()
 # -- customers' data (issue 28) -----------------------------------------------------------
 class ConversationBrief(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -426,6 +453,50 @@ class Store(Protocol):
         """Every open conversation, the longest-waiting customer first."""
         ...
 
+    # -- surveys (issue 23) -----------------------------------------------------------------
+    async def open_survey(self, conversation_id: ConversationId, kind: str, team: str,
+                          scale: str, token: str, question: str, author: str,
+                          now: float) -> OutboxItem | None:
+        """Schedule the conversation's one survey of `kind` (None: it has one)."""
+        ...
+
+    async def survey_follow_up(self, survey: Survey, question: str, author: str,
+                               payload: str, now: float) -> OutboxItem: ...
+
+    async def survey_by_token(self, token: str) -> Survey | None: ...
+
+    async def surveys_of(self, conversation_id: ConversationId) -> list[Survey]: ...
+
+    async def awaiting_survey(self, connector: str, address: str, now: float) -> Survey | None:
+        """The newest unanswered survey sent to this address, within its days."""
+        ...
+
+    async def survey_inbound(self, connector: str, address: str, seen: str, now: float,
+                             since: float) -> tuple[bool, Survey | None, Survey | None]:
+        """(a redelivered answer, the survey waiting for an answer, the one waiting for a
+        comment) for a customer message, in one read."""
+        ...
+
+    async def survey_key(self, value: str, now: float) -> str:
+        """The surveys' signing key (`value` if none is stored yet)."""
+        ...
+
+    async def last_nps(self, customer_id: CustomerId) -> float | None: ...
+
+    async def mark_survey(self, survey_id: int, state: str, reason: str | None, now: float,
+                          expires_at: float | None = None) -> bool:
+        """A scheduled survey sent, cancelled or blocked; False: it was not scheduled."""
+        ...
+
+    async def answer_survey(self, survey_id: int, score: int, comment: str | None,
+                            ask_comment: bool, notices: tuple[str, ...],
+                            now: float, seen: str | None = None) -> list[OutboxItem] | None:
+        """Record the answer once (None: answered before, expired or never sent)."""
+        ...
+
+    async def comment_survey(self, survey_id: int, comment: str, notices: tuple[str, ...],
+                             now: float, seen: str | None = None) -> list[OutboxItem] | None: ...
+
     # -- KPIs (issue 24) ----------------------------------------------------------------------
     async def kpis(self, query: KpiQuery, hours: BusinessHours | None = None) -> KpiReport:
         """The figures of storage/kpi.py for a period (read apart from the write path)."""
@@ -444,7 +515,7 @@ class Store(Protocol):
 
     async def send_auto(self, conversation_id: ConversationId, kind: str, period: str,
                         text: str, origin: str, event: Event, now: float,
-                        score: float | None = None) -> list[OutboxItem]:
+                        score: float | None = None, payload: str = "") -> list[OutboxItem]:
         """Queue an automatic answer once per conversation, kind and period (see
         storage/auto.py); nothing when it was already given."""
         ...
@@ -480,8 +551,9 @@ class Store(Protocol):
 
     async def audit_entries(self, since: float, limit: int = 10_000) -> list[AuditEntry]: ...
     # -- response-time targets (storage/targets.py) -------------------------------------------
-    async def owed_targets(self) -> list[Owed]:
-        """Conversations not closed, with the wait that decides their targets."""
+    async def owed_targets(self, updated_since: float = 0.0) -> list[Owed]:
+        """Conversations not closed (changed since `updated_since`), with the wait that
+        decides their targets."""
         ...
 
     async def active_targets(self) -> list[Active]:
@@ -504,3 +576,61 @@ class Store(Protocol):
     async def targets(self, conversation_id: ConversationId) -> list[Target]:
         """Every target of a conversation, oldest first (the KPIs read them)."""
         ...
+
+# -- canned replies (issue 22) -------------------------------------------------------------
+SaveOutcome = Literal["saved", "replaced", "taken"]
+
+
+@dataclass(frozen=True)
+class StoredReply:
+    id: int
+    scope: str  # user:<id> or team:<name>
+    name: str
+    title: str
+    body: str
+    owner: str
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class Preview:
+    token: str
+    conversation_id: ConversationId
+    slack_channel: str
+    thread_ts: str
+    slack_user: str
+    name: str
+    text: str
+    attachments: str  # JSON list of file paths
+    state: str
+    post_ts: str | None
+
+
+class CannedStore(Protocol):
+    """What the canned replies need of the store (`SQLStore` implements it)."""
+
+    async def save_canned(self, scope: str, name: str, title: str, body: str, owner: str,
+                          now: float) -> SaveOutcome: ...
+
+    async def delete_canned(self, scopes: Sequence[str], name: str, owner: str) -> str | None: ...
+
+    async def canned_replies(self, scopes: Collection[str]) -> list[StoredReply]: ...
+
+    async def set_customer_field(self, customer_id: CustomerId, name: str, value: str,
+                                 set_by: str, now: float) -> None: ...
+
+    async def customer_fields(self, customer_id: CustomerId) -> dict[str, str]: ...
+
+    async def put_preview(self, preview: Preview, now: float) -> None: ...
+
+    async def claim_preview(self, token: str, user: str, text: str | None,
+                            now: float) -> Preview | None: ...
+
+    async def finish_preview(self, token: str, state: str, post_ts: str | None,
+                             now: float) -> None: ...
+
+    async def get_preview(self, token: str) -> Preview | None: ...
+
+    async def messages(self, conversation_id: ConversationId) -> list[Message]: ...
+
+    async def customer_card(self, customer_id: CustomerId) -> CustomerCard | None: ...

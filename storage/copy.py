@@ -39,6 +39,8 @@ TABLES: tuple[tuple[str, str], ...] = (
     ("response_targets", "id"),
     ("surveys", "id"),
     ("auto_answers", "id"),
+    ("canned_replies", "id"),
+    ("canned_previews", "token"),
     ("audit_log", "id"),
     ("privacy_jobs", "job"),
 )

@@ -88,6 +88,11 @@ def erase_customer(customer_id: int, actor: str, now: float) -> Tx[Erasure]:
         f"UPDATE messages SET text = '', markup = NULL, attachments = '[]', error = NULL,"
         f" author_name = CASE WHEN direction = 'in' THEN '' ELSE author_name END"
         f" WHERE {where}", *params)
+    # Their messages' platform ids can name them (a web chat's `<site>:u-<user id>/<n>`, a
+    # WhatsApp wamid encodes the number): a redelivery after the erasure is a new message.
+    yield from execute(f"UPDATE messages SET platform_message_id = 'erased:' || CAST(id AS"
+                       f" TEXT) WHERE ({where}) AND direction = 'in' AND platform_message_id"
+                       f" IS NOT NULL", *params)
     out: list[OutboxItem] = []
     threads: list[SlackThread] = []
     if conv_ids:
@@ -128,9 +133,14 @@ def erase_customer(customer_id: int, actor: str, now: float) -> Tx[Erasure]:
             out.append((yield from add_outbox(
                 OutboxKind.SLACK_ERASE, conv_id, None,
                 json.dumps({**thread.model_dump(), "erased_at": now}), now)))
+    for address in addresses:  # the web chat's mailbox of this visitor, and its files
+        yield from _drop_webchat(address)
     for address in addresses:  # notices elsewhere that named them (a link, an unlink)
-        yield from execute("UPDATE outbox SET payload = '' WHERE status <> 'pending' AND"
-                           " payload LIKE ? ESCAPE '\\'", f"%{_escape(json.dumps(address)[1:-1])}%")
+        if len(address) < 6:
+            continue  # too short to tell from other text
+        yield from execute("UPDATE outbox SET payload = '' WHERE status IN ('done', 'blocked')"
+                           " AND payload LIKE ? ESCAPE '\\'",
+                           f"%{_escape(json.dumps(address)[1:-1])}%")
     if identity_ids:
         marks = _marks(identity_ids)
         yield from execute(f"DELETE FROM identity_claims WHERE identity_id IN ({marks})",
@@ -140,15 +150,20 @@ def erase_customer(customer_id: int, actor: str, now: float) -> Tx[Erasure]:
         yield from execute(
             f"UPDATE identities SET address = 'erased:' || CAST(id AS TEXT), display_name = '',"
             f" username = NULL WHERE id IN ({marks})", *identity_ids)
-    # Email threading maps: Message-ID and reply-token keys map to the address; the thread
-    # state is keyed by it.
-    if addresses:
-        marks = _marks(addresses)
+    # Connectors' state about them: email's threading maps (Message-ID and reply-token keys
+    # hold the address as their value, `thread:<address>` is keyed by it), Messenger's cached
+    # profile names and receipt marks (`name:<page>:<psid>`...): a value that is the address,
+    # or a key that ends with `:<address>`.
+    # A bare number (a Telegram chat id) is not matched as a value: cursors are numbers too.
+    for ident in idents:
+        address = str(ident["address"])
+        forms = sorted({address, address.lower()})
+        values = [] if address.isdigit() else forms
         yield from execute(
-            f"DELETE FROM connector_state WHERE connector IN (SELECT DISTINCT connector FROM"
-            f" identities WHERE customer_id = ? AND channel = 'email') AND (value IN ({marks})"
-            f" OR key IN ({marks}))", customer_id, *addresses,
-            *[f"thread:{a}" for a in addresses])
+            f"DELETE FROM connector_state WHERE connector = ? AND (value IN"
+            f" ({_marks(values) or 'NULL'}) OR key LIKE ? ESCAPE '\\' OR key LIKE ?"
+            f" ESCAPE '\\')", str(ident["connector"]), *values, f"%:{_escape(forms[0])}",
+            f"%:{_escape(forms[-1])}")
     evidence = [*phones, *addresses]
     yield from execute(
         f"UPDATE links SET evidence = '' WHERE customer_id = ? OR other_customer_id = ?"
@@ -160,6 +175,9 @@ def erase_customer(customer_id: int, actor: str, now: float) -> Tx[Erasure]:
     people = [customer_id, *(int(r["other_customer_id"]) for r in shells)]
     marks = _marks(people)
     yield from execute(f"DELETE FROM customer_fields WHERE customer_id IN ({marks})", *people)
+    if conv_ids:  # canned replies as filled for them (issue 22)
+        yield from execute(f"DELETE FROM canned_previews WHERE conversation_id IN"
+                           f" ({_marks(conv_ids)})", *conv_ids)
     yield from execute(f"UPDATE surveys SET comment = NULL WHERE customer_id IN ({marks})",
                        *people)
     yield from execute(f"UPDATE customers SET display_name = '', tags = '', erased_at = ?"
@@ -173,8 +191,8 @@ def erase_customer(customer_id: int, actor: str, now: float) -> Tx[Erasure]:
 
 
 def _drop_originals(select: str, *params: object) -> Tx[int]:
-    """Delete the raw mails (connector state `raw:<sha256>`) the attachments of the messages
-    `select` reads (connector, attachments) were served from."""
+    """Delete the raw mails (connector state `raw:<sha256>`) and the kept files (`file:<id>`)
+    the attachments of the messages `select` reads (connector, attachments) were served from."""
     found = yield from rows(select, *params)
     keys: set[tuple[str, str]] = set()
     for row in found:
@@ -186,6 +204,8 @@ def _drop_originals(select: str, *params: object) -> Tx[int]:
             ref = str(item.get("platform_file_id") or "") if isinstance(item, dict) else ""
             if ref.startswith("raw:"):
                 keys.add((str(row["connector"]), ref.split("#", 1)[0]))
+            elif ref:  # a file the connector keeps itself (the web chat's `file:<key>`)
+                keys.add((str(row["connector"]), f"file:{ref}"))
     dropped = 0
     for connector, key in sorted(keys):
         dropped += yield from execute("DELETE FROM connector_state WHERE connector = ? AND"
@@ -227,8 +247,32 @@ def retention(now: float, messages_before: float | None, media_before: float | N
         payloads = yield from execute(
             f"UPDATE outbox SET payload = '' WHERE conversation_id IN ({old}) AND status <>"
             f" 'pending' AND payload <> ''", messages_before)
+        yield from execute(f"DELETE FROM canned_previews WHERE conversation_id IN ({old})",
+                           messages_before)
     if media_before is not None:
         media += yield from execute("DELETE FROM media WHERE created_at < ?", media_before)
     yield from audit(actor, "retention", None, now,
                      detail=f"{messages} messages emptied, {media} files deleted")
     return Retention(ran=True, messages=messages, media=media, outbox=payloads)
+
+
+def _drop_webchat(address: str) -> Tx[None]:
+    """The web chat keeps what a returning page is shown under `log:<address>` and each file
+    under `file:<key>` (named by the log's `/webchat/file/<key>` links)."""
+    found = yield from one("SELECT value FROM connector_state WHERE connector = 'webchat' AND"
+                           " key = ?", f"log:{address}")
+    if found is None:
+        return
+    try:
+        items = json.loads(str(found["value"]))
+    except ValueError:
+        items = []
+    for item in items if isinstance(items, list) else []:
+        for file in (item.get("files") or []) if isinstance(item, dict) else []:
+            key = str(file.get("url", "")).rsplit("/webchat/file/", 1)[-1] \
+                if isinstance(file, dict) else ""
+            if key:
+                yield from execute("DELETE FROM connector_state WHERE connector = 'webchat' AND"
+                                   " key = ?", f"file:{key}")
+    yield from execute("DELETE FROM connector_state WHERE connector = 'webchat' AND key = ?",
+                       f"log:{address}")

@@ -18,9 +18,11 @@ PERSONAL: dict[str, str] = {
     "links": "evidence removed, including 'never link again' rows with the number",
     "handoff_codes": "deleted",
     "outbox": "payloads blanked; rows not yet delivered are blocked",
-    "connector_state": "deleted where a key or value holds an address (email threading maps)",
+    "connector_state": "deleted where a key ends with :<address> or a value is the address"
+                       " (email threading maps, Messenger's cached names)",
     "media": "deleted (files of the customer's conversations)",
     "customer_fields": "deleted",
+    "canned_previews": "deleted (canned replies as filled for the customer), also by retention",
     "surveys": "free-text comment removed (the score stays for the KPIs)",
 }
 NOT_PERSONAL: dict[str, str] = {
@@ -33,7 +35,8 @@ NOT_PERSONAL: dict[str, str] = {
     "response_targets": "response-time targets: times and states (KPIs)",
     "audit_log": "who did what to which customer id, never what the data was",
     "privacy_jobs": "when the retention job last ran",
-    "auto_answers": "which automatic answer went to which conversation: ids, kinds, times",
+    "canned_replies": "agents' reply templates and which agent saved them",
+    "auto_answers": "which automatic answer a conversation got: ids, kinds, periods, scores",
 }
 
 

@@ -13,6 +13,7 @@ from typing import Any, ClassVar, TypeVar
 
 from storage import (
     auto,
+    canned,
     export,
     ingest,
     kpi,
@@ -23,6 +24,7 @@ from storage import (
     people,
     privacy,
     reads,
+    surveys,
     targets,
     teams,
 )
@@ -40,10 +42,14 @@ from storage.base import (
     Moved,
     OutboxResult,
     PersonFound,
+    Preview,
     QueueEntry,
     Retention,
+    SaveOutcome,
     SchemaOutdated,
     SchemaTooNew,
+    StoredReply,
+    Survey,
     Tagged,
 )
 from storage.dialect import Dialect, migrations
@@ -317,6 +323,83 @@ class SQLStore(ABC):
     async def queue(self) -> list[QueueEntry]:
         return await self._read(teams.queue)
 
+    # -- canned replies (issue 22): added methods only ----------------------------------------
+    async def save_canned(self, scope: str, name: str, title: str, body: str, owner: str,
+                          now: float) -> SaveOutcome:
+        return await self._write(lambda: canned.save(scope, name, title, body, owner, now))
+
+    async def delete_canned(self, scopes: Sequence[str], name: str, owner: str) -> str | None:
+        return await self._write(lambda: canned.delete(scopes, name, owner))
+
+    async def canned_replies(self, scopes: Collection[str]) -> list[StoredReply]:
+        return await self._read(lambda: canned.replies(scopes))
+
+    async def set_customer_field(self, customer_id: CustomerId, name: str, value: str,
+                                 set_by: str, now: float) -> None:
+        await self._write(lambda: canned.set_field(customer_id, name, value, set_by, now))
+
+    async def customer_fields(self, customer_id: CustomerId) -> dict[str, str]:
+        return await self._read(lambda: canned.fields(customer_id))
+
+    async def put_preview(self, preview: Preview, now: float) -> None:
+        await self._write(lambda: canned.put_preview(preview, now))
+
+    async def claim_preview(self, token: str, user: str, text: str | None,
+                            now: float) -> Preview | None:
+        return await self._write(lambda: canned.claim_preview(token, user, text, now))
+
+    async def finish_preview(self, token: str, state: str, post_ts: str | None,
+                             now: float) -> None:
+        await self._write(lambda: canned.finish_preview(token, state, post_ts, now))
+
+    async def get_preview(self, token: str) -> Preview | None:
+        return await self._read(lambda: canned.get_preview(token))
+    # -- surveys (issue 23) -----------------------------------------------------------------
+    async def open_survey(self, conversation_id: ConversationId, kind: str, team: str,
+                          scale: str, token: str, question: str, author: str,
+                          now: float) -> OutboxItem | None:
+        return await self._write(lambda: surveys.open_survey(
+            conversation_id, kind, team, scale, token, question, author, now))
+
+    async def survey_follow_up(self, survey: Survey, question: str, author: str,
+                               payload: str, now: float) -> OutboxItem:
+        return await self._write(lambda: surveys.queue_follow_up(survey, question, author,
+                                                                 payload, now))
+
+    async def survey_by_token(self, token: str) -> Survey | None:
+        return await self._read(lambda: surveys.by_token(token))
+
+    async def surveys_of(self, conversation_id: ConversationId) -> list[Survey]:
+        return await self._read(lambda: surveys.of_conversation(conversation_id))
+
+    async def awaiting_survey(self, connector: str, address: str, now: float) -> Survey | None:
+        return await self._read(lambda: surveys.awaiting(connector, address, now))
+
+    async def survey_inbound(self, connector: str, address: str, seen: str, now: float,
+                             since: float) -> tuple[bool, Survey | None, Survey | None]:
+        return await self._read(lambda: surveys.inbound(connector, address, seen, now, since))
+
+    async def survey_key(self, value: str, now: float) -> str:
+        return await self._write(lambda: surveys.shared_key(value, now))
+
+    async def last_nps(self, customer_id: CustomerId) -> float | None:
+        return await self._read(lambda: surveys.last_nps(customer_id))
+
+    async def mark_survey(self, survey_id: int, state: str, reason: str | None, now: float,
+                          expires_at: float | None = None) -> bool:
+        return await self._write(lambda: surveys.mark(survey_id, state, reason, now,
+                                                      expires_at))
+
+    async def answer_survey(self, survey_id: int, score: int, comment: str | None,
+                            ask_comment: bool, notices: tuple[str, ...],
+                            now: float, seen: str | None = None) -> list[OutboxItem] | None:
+        return await self._write(lambda: surveys.answer(survey_id, score, comment,
+                                                        ask_comment, notices, now, seen))
+
+    async def comment_survey(self, survey_id: int, comment: str, notices: tuple[str, ...],
+                             now: float, seen: str | None = None) -> list[OutboxItem] | None:
+        return await self._write(lambda: surveys.add_comment(survey_id, comment, notices,
+                                                             now, seen))
     # -- the KPIs (issue 24) -------------------------------------------------------------------
     async def _read_aside(self, make: TxFactory[T]) -> T:
         """A long read (the KPIs): where a backend can, off the connection writes use."""
@@ -336,9 +419,9 @@ class SQLStore(ABC):
 
     async def send_auto(self, conversation_id: ConversationId, kind: str, period: str,
                         text: str, origin: str, event: Event, now: float,
-                        score: float | None = None) -> list[OutboxItem]:
+                        score: float | None = None, payload: str = "") -> list[OutboxItem]:
         return await self._write(lambda: auto.send_auto(conversation_id, kind, period, text,
-                                                        origin, event, now, score))
+                                                        origin, event, now, score, payload))
 
     async def person_requested(self, conversation_id: ConversationId, event: Event,
                                now: float) -> list[OutboxItem]:
@@ -370,8 +453,8 @@ class SQLStore(ABC):
 
     async def audit_entries(self, since: float, limit: int = 10_000) -> list[AuditEntry]:
         return await self._read(lambda: privacy.audit_entries(since, limit))
-    async def owed_targets(self) -> list[Owed]:
-        return await self._read(targets.owed)
+    async def owed_targets(self, updated_since: float = 0.0) -> list[Owed]:
+        return await self._read(lambda: targets.owed(updated_since))
 
     async def active_targets(self) -> list[Active]:
         return await self._read(targets.active)

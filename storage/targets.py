@@ -36,8 +36,10 @@ def _target(row: Row) -> Target:
                   target_seconds=row["target_seconds"], left_seconds=row["left_seconds"])
 
 
-def owed() -> Tx[list[Owed]]:
-    """Every conversation not closed (nor joined into another), with its wait."""
+def owed(updated_since: float = 0.0) -> Tx[list[Owed]]:
+    """Every conversation not closed (nor joined into another) and changed since
+    `updated_since` (by its last customer message, status change or creation, all in
+    business time), with its wait."""
     found = yield from rows(
         "SELECT c.id, c.slack_channel, c.assignee, c.created_at,"
         " (SELECT MIN(m.created_at) FROM messages m WHERE m.conversation_id = c.id"
@@ -47,19 +49,28 @@ def owed() -> Tx[list[Owed]]:
         f" (SELECT MAX(o.id) FROM messages o WHERE o.conversation_id = c.id"
         f"   AND o.{_PERSON_REPLY.replace(' AND ', ' AND o.')}) AS answered,"
         " (SELECT MAX(h.created_at) FROM conversation_changes h WHERE h.conversation_id = c.id"
-        "   AND h.kind = 'status' AND h.old_value = 'closed') AS reopened_at"
-        " FROM conversations c WHERE c.status <> 'closed' AND c.merged_into IS NULL")
+        "   AND h.kind = 'status' AND h.old_value = 'closed') AS reopened_at,"
+        " (SELECT MAX(t.started_at) FROM response_targets t WHERE t.conversation_id = c.id"
+        "   AND t.kind <> 'resolution') AS answer_started,"
+        " (SELECT MAX(t.started_at) FROM response_targets t WHERE t.conversation_id = c.id"
+        "   AND t.kind = 'resolution') AS resolution_started"
+        " FROM conversations c WHERE c.status <> 'closed' AND c.merged_into IS NULL"
+        " AND (c.last_inbound_at >= ? OR c.status_at >= ? OR c.created_at >= ?)",
+        updated_since, updated_since, updated_since)
     return [Owed(conversation_id=int(r["id"]), slack_channel=r["slack_channel"],
                  assignee=r["assignee"], created_at=float(r["created_at"]),
                  waiting_since=r["waiting_since"], answered=r["answered"] is not None,
-                 reopened_at=r["reopened_at"]) for r in found]
+                 reopened_at=r["reopened_at"], answer_started=r["answer_started"],
+                 resolution_started=r["resolution_started"]) for r in found]
 
 
 def active() -> Tx[list[Active]]:
     """Targets still to be settled, with their conversation and its first reply since."""
     found = yield from rows(
         f"SELECT {', '.join('t.' + c.strip() for c in _COLUMNS.split(','))},"
-        " c.status, c.status_at, c.closed_at, c.assignee AS holder,"
+        # A conversation joined into another owes nothing more: as if closed.
+        " CASE WHEN c.merged_into IS NULL THEN c.status ELSE 'closed' END AS status,"
+        " c.status_at, c.closed_at, c.assignee AS holder,"
         " (SELECT MIN(m.created_at) FROM messages m WHERE m.conversation_id = t.conversation_id"
         f"   AND m.{_PERSON_REPLY.replace(' AND ', ' AND m.')}"
         "   AND m.created_at >= t.started_at) AS replied_at"
@@ -90,7 +101,8 @@ def start(plan: TargetStart, now: float) -> Tx[list[OutboxItem]]:
 def change(move: TargetChange, now: float, events: tuple[Event, ...] = ()) -> Tx[list[OutboxItem]]:
     """Apply `move` if the target is still as expected; then queue the redraw and `events`."""
     sets: dict[str, Any] = {"state": move.state.value, "updated_at": now}
-    for name in ("due_at", "warn_at", "warned_at", "met_at", "missed_at", "business_seconds"):
+    for name in ("due_at", "warn_at", "warned_at", "met_at", "missed_at", "business_seconds",
+                 "assignee"):
         value = getattr(move, name)
         if value is not None:
             sets[name] = value
@@ -124,6 +136,18 @@ def shown(conversation_id: int) -> Tx[Target | None]:
         " ORDER BY CASE WHEN kind = 'resolution' THEN 1 ELSE 0 END, due_at, id LIMIT 1",
         conversation_id)
     return None if row is None else _target(row)
+
+
+def displayed() -> Tx[dict[int, Target]]:
+    """Per conversation, the target its parent shows (see `shown`), for the queue."""
+    found = yield from rows(
+        f"SELECT {_COLUMNS} FROM response_targets WHERE state IN ('running', 'paused')"
+        " OR (state = 'missed' AND met_at IS NULL AND left_seconds IS NULL)")
+    out: dict[int, Target] = {}
+    for target in sorted((_target(r) for r in found), key=lambda t: (
+            t.kind is TargetKind.RESOLUTION, t.due_at is None, t.due_at or 0.0, t.id)):
+        out.setdefault(target.conversation_id, target)
+    return out
 
 
 def of_conversation(conversation_id: int) -> Tx[list[Target]]:

@@ -17,6 +17,7 @@ from storage.base import Moved, QueueEntry, Tagged
 from storage.outbox_rows import add_event, add_outbox
 from storage.ownership import record
 from storage.query import Tx, execute, one, rows
+from storage.targets import displayed
 from vocab.events import NEW_PARENT, MovedAway, MovedHere
 from vocab.models import ConversationId, OutboxKind
 
@@ -124,21 +125,25 @@ def moved_thread(channel: str, thread_ts: str) -> Tx[ConversationId | None]:
 
 def queue() -> Tx[list[QueueEntry]]:
     """Open conversations (not joined into another), each with the customer's oldest message
-    after the last reply: the longest-waiting first, then those answered, oldest first."""
+    after the last reply by a person (an automatic answer answers nobody): the
+    longest-waiting first, then those answered, oldest first."""
     found = yield from rows(
         "SELECT c.id, c.slack_channel, c.slack_thread_ts, c.assignee, c.connector, c.created_at,"
         " cu.display_name,"
         " (SELECT MIN(m.created_at) FROM messages m WHERE m.conversation_id = c.id"
         "   AND m.direction = 'in' AND m.id > COALESCE((SELECT MAX(o.id) FROM messages o"
-        "   WHERE o.conversation_id = c.id AND o.direction = 'out'), 0)) AS waiting_since"
+        "   WHERE o.conversation_id = c.id AND o.direction = 'out' AND o.origin = 'person'),"
+        "   0)) AS waiting_since"
         " FROM conversations c JOIN customers cu ON cu.id = c.customer_id"
         " WHERE c.status = 'open' AND c.merged_into IS NULL")
+    due = yield from displayed()
     entries = [QueueEntry(
         conversation_id=ConversationId(int(r["id"])), slack_channel=r["slack_channel"],
         slack_thread_ts=r["slack_thread_ts"], assignee=r["assignee"],
         customer=str(r["display_name"] or ""), connector=str(r["connector"]),
         created_at=float(r["created_at"]),
-        waiting_since=None if r["waiting_since"] is None else float(r["waiting_since"]))
+        waiting_since=None if r["waiting_since"] is None else float(r["waiting_since"]),
+        target=due.get(int(r["id"])))
         for r in found]
     return sorted(entries, key=lambda e: (e.waiting_since is None,
                                           e.waiting_since or e.created_at, e.conversation_id))

@@ -105,6 +105,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def free_socket() -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # A bridge restarted on the same port (the web chat's restart test) must not wait out
+    # the old connections' TIME-WAIT.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     return sock
 

@@ -48,6 +48,12 @@ def clock() -> OffsetClock:
     return OffsetClock()
 
 
+def twilio_config(twilio: TwilioStandin) -> dict[str, dict[str, Any]]:
+    return {"connectors.twilio": {
+        "enabled": True, "account_sid": DEFAULT_ACCOUNT_SID, "auth_token": DEFAULT_AUTH_TOKEN,
+        "sms_from": SMS_FROM, "whatsapp_from": WA_FROM, "api_base_url": twilio.base_url}}
+
+
 @pytest.fixture
 async def h(make_harness: HarnessFactory, twilio: TwilioStandin, clock: OffsetClock) -> Harness:
     return await make_harness({"connectors.twilio": {

@@ -5,12 +5,15 @@ the FAQ's matching and its recognition of a request for a person."""
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bridge.auto_texts import TEXTS, builtin, check_text, duration, language_of
-from bridge.faq import Faq, FaqEntry, PersonWords
+from bridge.faq import Faq, FaqEntry, FaqError, PersonWords, load_faq
 from bridge.registry import settings_registry
 from bridge.settings import ConfigError, load_settings
 from tests.helpers_proc import run_cli
@@ -62,6 +65,22 @@ def test_the_faq_file_is_checked(tmp_path: Path) -> None:
     assert "questions" in problems(config(tmp_path, '[faq]\nfile = "faq.toml"\n'))["faq.file"]
 
 
+async def test_check_config_refuses_an_faq_text_with_a_misspelt_variable(tmp_path: Path) -> None:
+    """An FAQ answer or FAQ line that compiles but names an unknown variable would be a hole
+    (or a failure) at the moment a customer asks: `bridge check-config` exits 1 naming it."""
+    (tmp_path / "faq.toml").write_text(
+        '[[faq]]\nquestions = ["Hi?"]\nanswer = "Hello {{ customer.frist_name }}"\n',
+        encoding="utf-8")
+    path = config(tmp_path, '[faq]\nfile = "faq.toml"\n')
+    result = await run_cli(["check-config", "--config", str(path)], env={})
+    assert result.code == 1 and "faq[0].answer" in result.stderr
+    assert "frist_name" in result.stderr
+    (tmp_path / "faq.toml").write_text(FAQ, encoding="utf-8")
+    found = problems(config(tmp_path, '[faq]\nfile = "faq.toml"\n'
+                                      '[faq.texts.en]\nfaq_offer = "Say {{ wrod }}"\n'))
+    assert "texts.en.faq_offer" in found["faq.texts"] and "wrod" in found["faq.texts"]
+
+
 def test_every_builtin_text_renders_in_every_language() -> None:
     for language, texts in TEXTS.items():
         for source in texts.values():
@@ -110,3 +129,22 @@ async def test_faq_test_command_prints_scores(tmp_path: Path) -> None:
     assert result.code == 0 and "no answer" in result.stdout
     result = await run_cli(["check-config", "--config", str(path)], env={})
     assert result.code == 0, result.stderr
+
+
+@given(st.text(max_size=300))
+def test_any_text_is_matched_or_not_without_error(text: str) -> None:
+    faq = Faq([FaqEntry(questions=["When are you open?", "Čuvate li podatke?"], answer="a")])
+    for match in faq.matches(text):
+        assert 0 <= match.score <= 100
+    assert isinstance(PersonWords([])(text), bool)
+
+
+@given(st.text(max_size=300))
+def test_any_faq_file_loads_or_names_its_problem(content: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "faq.toml"
+        path.write_text(content, encoding="utf-8")
+        try:
+            load_faq(path)
+        except FaqError as exc:
+            assert exc.fix and str(exc)

@@ -54,6 +54,8 @@ async def test_faq_answers_in_other_words_then_hands_over_on_agent(
     shown = [str(m.get("text")) for m in h.slack.thread(CHANNEL, thread)]
     assert any("Sent by the bridge (FAQ answer)" in t and "I forgot my password" in t
                and "score" in t for t in shown), shown
+    [entry] = await h.bridge.store.queue()
+    assert entry.waiting_since is not None  # the bot's answer answers nobody: still waiting
 
     # The customer asks for a person: the team is called, the bot says so and stops.
     assert await h.customer_says(7, "Agent!", first_name="Ann") == 200
@@ -67,6 +69,20 @@ async def test_faq_answers_in_other_words_then_hands_over_on_agent(
     await h.drained()
     assert len(sent_to(h, 7)) == 2  # quiet for this conversation from now on
     assert h.count("auto_answers") == 3  # the answer, the request, the bot saying so
+
+
+async def test_two_questions_in_a_row_get_one_answer_each(make_harness: HarnessFactory,
+                                                           tmp_path: Path) -> None:
+    """"Never twice in a row without the customer writing": a new question after the bot's
+    answer is the customer writing, so it is answered; a redelivery is not a new message."""
+    h = await faq_harness(make_harness, tmp_path)
+    assert await h.customer_says(9, "what are your opening hours", first_name="Eve") == 200
+    await until(lambda: len(sent_to(h, 9)) == 1, lambda: f"one answer, got {sent_to(h, 9)}")
+    assert await h.customer_says(9, "i forgot my password", first_name="Eve") == 200
+    await until(lambda: len(sent_to(h, 9)) == 2, lambda: f"two answers, got {sent_to(h, 9)}")
+    await h.drained()
+    assert "9:00 to 17:00" in sent_to(h, 9)[0] and "Eve, use the link" in sent_to(h, 9)[1]
+    assert origins(h) == [("in", "person"), ("out", "faq"), ("in", "person"), ("out", "faq")]
 
 
 async def test_faq_stays_quiet_after_an_agent_answered(make_harness: HarnessFactory,
@@ -96,3 +112,16 @@ async def test_faq_speaks_the_customers_language(make_harness: HarnessFactory,
         assert status == 200
         await until(lambda c=chat: len(sent_to(h, c)) == 1, f"an answer in {language}")  # type: ignore[misc]
         assert sent_to(h, chat)[0].endswith(offer)
+
+
+async def test_an_automatic_answer_never_meets_a_response_target(
+        make_harness: HarnessFactory, tmp_path: Path) -> None:
+    (tmp_path / "faq.toml").write_text(FAQ, encoding="utf-8")
+    h = await make_harness({"faq": {"file": "faq.toml", "threshold": 75},
+                            "teams.support": {"greeting": True, "first_response": "10m"}})
+    assert await h.customer_says(12, "When are you open?", first_name="Ann") == 200
+    await until(lambda: len(sent_to(h, 12)) == 2, "the greeting and the FAQ answer")
+    await h.bridge.targets.tick()
+    await h.drained()
+    assert h.rows("SELECT kind, state, met_at FROM response_targets") == [
+        ("first_response", "running", None)]  # still owed: only a person answers

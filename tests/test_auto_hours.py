@@ -4,13 +4,21 @@ one closed reply per conversation per closed period naming the next opening, non
 
 from __future__ import annotations
 
+import signal
 import time
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import aiohttp
+import pytest
+
+from bridge.clock import FAKE_NOW
+from bridge.standins import SlackStandin, TelegramStandin
 from bridge.standins.clock import OffsetClock
-from tests.conftest import CHANNEL, Harness, HarnessFactory
+from tests.conftest import CHANNEL, Harness, HarnessFactory, bridge_env, write_config
+from tests.helpers_proc import BridgeProcess, free_port
 from tests.waiting import until
 
 BELGRADE = ZoneInfo("Europe/Belgrade")
@@ -84,7 +92,7 @@ async def test_one_closed_reply_per_closed_period_naming_the_next_opening(
 async def test_greeting_with_the_expected_wait_and_in_the_customers_language(
         make_harness: HarnessFactory) -> None:
     clock = OffsetClock()
-    at(clock, "2026-12-14 10:00")  # Monday, open
+    at(clock, "2026-12-11 16:55")  # Friday, five minutes before closing
     h = await make_harness({**HOURS, "teams.support": {
         "hours": "office", "greeting": True, "closed_reply": {
             "en": "Closed. Back {{ next_open }}.", "sr": "Zatvoreno do {{ next_open }}."}}},
@@ -93,13 +101,14 @@ async def test_greeting_with_the_expected_wait_and_in_the_customers_language(
     await until(lambda: len(sent_to(h, 2)) == 1, "a greeting")
     assert "Hello Ann, thank you for writing. A person will answer shortly." in sent_to(h, 2)[0]
     thread = await h.thread_of(2)
-    at(clock, "2026-12-14 10:12")
-    assert await h.agent_says(thread, "Hello!") == 200  # 12 minutes after the first message
+    at(clock, "2026-12-14 09:05")  # Monday: ten minutes of open time later (64 hours' wall)
+    assert await h.agent_says(thread, "Hello!") == 200
     await until(lambda: len(sent_to(h, 2)) == 2, "the agent's reply")
 
+    at(clock, "2026-12-14 10:00")
     await says(h, 3, "Zdravo, imam pitanje", language="sr")
     await until(lambda: len(sent_to(h, 3)) == 1, "a greeting in Serbian")
-    assert "Odgovoriće vam osoba iz tima za oko 12 minuta." in sent_to(h, 3)[0]
+    assert "Odgovoriće vam osoba iz tima za oko 10 minuta." in sent_to(h, 3)[0]
     await says(h, 3, "Još nešto", language="sr")
     assert len(sent_to(h, 3)) == 1  # a greeting starts a conversation, once
 
@@ -107,3 +116,28 @@ async def test_greeting_with_the_expected_wait_and_in_the_customers_language(
     await says(h, 4, "Dobar dan", language="sr")
     await until(lambda: len(sent_to(h, 4)) == 1, "the admin's Serbian closed reply")
     assert "Zatvoreno do utorak 9:00." in sent_to(h, 4)[0]  # instead of the greeting
+
+
+@pytest.mark.backends("sqlite")
+async def test_bridge_run_with_bridge_fake_now_sends_the_closed_reply(
+        tmp_path: Path, slack: SlackStandin, telegram: TelegramStandin,
+        session: aiohttp.ClientSession) -> None:
+    """Black box: `bridge run` with BRIDGE_FAKE_NOW on a Saturday (allowed by the config)."""
+    port = free_port()
+    config = write_config(tmp_path / "bridge.toml", port=port, db=tmp_path / "b.db",
+                          slack=slack, telegram=telegram, overrides={
+                              "server": {"allow_fake_clock": True}, **HOURS,
+                              "teams.support": {"hours": "office", "closed_reply": True}})
+    proc = BridgeProcess(config, {**bridge_env(slack), FAKE_NOW: "2026-12-12T10:00:00+01:00"},
+                         tmp_path, port)
+    proc.start()
+    try:
+        await proc.wait_healthy()
+        update = telegram.text_update(chat_id=5, text="Hello?", first_name="Ann")
+        status, _ = await telegram.deliver(update, session)
+        assert status == 200
+        await until(lambda: any("Monday 9:00" in str(m["text"]) for m in telegram.sent),
+                    lambda: f"a closed reply naming Monday 9:00; sent: {telegram.sent}")
+        assert await proc.signal(signal.SIGINT, timeout=10) == 0
+    finally:
+        proc.cleanup()

@@ -21,7 +21,11 @@ async def test_the_demo_plays_every_act_and_reads_as_slack_shows_it() -> None:
     for act in ("What the customer saw on Telegram:", "WhatsApp, a day later:",
                 "What Bob saw on WhatsApp:", "Ben, on Telegram: who has it, and where it stands:",
                 "Carla, Telegram -> WhatsApp:", "Two team channels, #support and #billing:",
-                "Gus, a response-time target (team urgent: first answer within 10 minutes):"):
+                "Gus, a response-time target (team urgent: first answer within 10 minutes):",
+                "Kerry, on WhatsApp through Meta's Cloud API:",
+                "Saturday 10:00, the shop team is closed (open Monday to Friday, 9-17):",
+                "A canned reply, filled for the customer:",
+                "Mila, on Telegram: how did it go?"):
         assert act in lines
     # Slack markup an agent never sees as such: mentions, dates, emoji codes, bold markers.
     raw = [ln for ln in lines if re.search(r"<[@!#][^>]*>|:[a-z][a-z0-9_+-]*:|\*[^*\s][^*]*\*", ln)]
@@ -31,3 +35,8 @@ async def test_the_demo_plays_every_act_and_reads_as_slack_shows_it() -> None:
     assert "  Frank got on Telegram: Dana: Billing here: a refund is on its way." in lines
     assert any(ln.startswith("  Nine minutes later (a moved clock): ") and "🟡 first answer due"
                in ln for ln in lines)
+    assert ("  Greta got: Support: Thank you for your message. We are closed right now; we will "
+            "answer from Monday 9:00.") in lines
+    assert ("  Dana clicked Send; Gina got on Telegram: Dana: Hi Gina, this is Dana: order "
+            "A-1042 left our depot today and arrives tomorrow.") in lines
+    assert "  [bridge] ⭐ 4/5 from Mila" in lines  # a CSAT answer from a Telegram button

@@ -56,8 +56,9 @@ def test_the_ten_minute_setup_passes_check_config(
     code = main(["check-config"])
     out, err = capsys.readouterr()
     assert code == 0, err
-    assert out.strip() == "bridge.toml: OK (4 warning(s)); connectors enabled: telegram"
+    assert out.strip() == "bridge.toml: OK (5 warning(s)); connectors enabled: telegram"
     # one line for each connector the example leaves disabled, nothing about public_url:
     # with Socket Mode and polling nothing calls the bridge
     assert [line.split(": ")[2] for line in err.splitlines()] == [
-        "connectors.email", "connectors.messenger", "connectors.twilio", "connectors.whatsapp"]
+        "connectors.email", "connectors.messenger", "connectors.twilio", "connectors.webchat",
+        "connectors.whatsapp"]

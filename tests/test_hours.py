@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.hours import Calendar, HoursSettings, parse_shift
+from bridge.hours import Calendar, HoursSettings, parse_duration, parse_shift
 from bridge.settings import ConfigError, load_settings
 from tests.test_cli import plain_config
 
@@ -221,3 +221,30 @@ def test_bad_calendars_name_file_key_and_fix(tmp_path: Path, extra: str, key: st
                                              words: str) -> None:
     found = problems(config_with(tmp_path, extra))
     assert any(f"bridge.toml: {key}:" in p and words in p and "(fix:" in p for p in found), found
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("90s", 90), ("2m", 120), ("1h", 3600), ("2d", 172800), ("1h30m", 5400), (" 15M ", 900),
+    ("0.5h", 1800),
+])
+def test_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@given(st.text(max_size=12))
+def test_any_duration_text_is_a_duration_or_a_value_error(text: str) -> None:
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        assert "duration" in str(exc) or "at most" in str(exc)
+    else:
+        assert 0 < seconds <= 366 * 86400
+
+
+@pytest.mark.parametrize("extra", [
+    '[teams.support]\nfirst_response = "soon"\n', '[teams.support]\nresolution = "0m"\n',
+    '[teams.support]\nalerts_channel = "#alerts"\n',
+])
+def test_bad_targets_are_named(tmp_path: Path, extra: str) -> None:
+    found = problems(config_with(tmp_path, extra))
+    assert any("bridge.toml: teams.support." in p and "(fix:" in p for p in found), found

@@ -22,12 +22,13 @@ from storage.copy import TABLES
 from tests.conftest import AGENT, CHANNEL, Harness, HarnessFactory, bridge_env
 from tests.helpers_continuity import channels_config
 from tests.helpers_twilio import CUSTOMER, customer
+from tests.test_files import photo_update
 from vocab.models import ConversationId, CustomerId, InboundMessage
 
 EMAIL = "ann.lee@example.com"
 TG_CHAT = 4242
 OTHER_CHAT = 777
-WORDS = ("telegram words", "sms words", "email words", "my card ends 4417")
+WORDS = ("telegram words", "sms words", "email words", "my card ends 4417", "my receipt")
 
 
 async def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -45,6 +46,9 @@ async def three_channels(h: Harness) -> tuple[int, str]:
     assert await h.customer_says(TG_CHAT, "telegram words", first_name="Ann",
                                  last_name="Lee") == 200
     tg = await h.thread_of(TG_CHAT)
+    photo = photo_update(h, TG_CHAT, "PHOTO1", b"\xff\xd8\xff\xe0ann", caption="my receipt")
+    assert (await h.telegram.deliver(photo, h.session))[0] == 200
+    await h.slack.wait_for("files.completeUploadExternal", 1)
     await customer(h, "sms words", address=CUSTOMER)
     router = h.bridge.router
     await router.ingest([InboundMessage(connector="email", platform_message_id="<m1@example.com>",
@@ -72,6 +76,8 @@ async def three_channels(h: Harness) -> tuple[int, str]:
                           time.time() + 3600, conv)
     await store.set_state("email", "mid:abc", EMAIL, time.time())
     await store.set_state("email", f"thread:{EMAIL}", "{}", time.time())
+    await store.set_state("email", f"sent:page:{EMAIL}", "1", time.time())  # keyed by it
+    await store.set_state("telegram", "offset", "4242", time.time())  # not theirs: stays
     await h.bridge.store._write(lambda: _extras(ann, conv))
     await h.drained()
     return ann, tg
@@ -124,6 +130,8 @@ async def test_find_export_erase_on_three_channels(
     assert "the other Ann" not in json.dumps(doc)
     assert {m["channel"] for c in doc["conversations"] for m in c["messages"]
             if m["direction"] == "in"} == {"telegram", "sms", "email"}
+    assert [a["kind"] for c in doc["conversations"] for m in c["messages"]
+            for a in m["attachments"]] == ["photo"]
     assert [f["name"] for f in doc["custom_fields"]] == ["plan"]
     assert doc["surveys"][0]["comment"] == "my card ends 4417 was fine"
     assert {link["method"] for link in doc["links"]} == {"agent"}
@@ -140,12 +148,18 @@ async def test_find_export_erase_on_three_channels(
     await hp.drained(timeout=10)
 
     stored = everything(hp)
-    for secret in (CUSTOMER, EMAIL, str(TG_CHAT) + "'", *WORDS, "gold, card"):
+    for secret in (CUSTOMER, EMAIL, *WORDS, "gold, card"):
         assert secret not in stored, secret
+    assert hp.rows("SELECT COUNT(*) FROM identities i JOIN conversations c ON c.identity_id ="
+                   " i.id WHERE i.address = ? OR c.address = ?",
+                   (str(TG_CHAT), str(TG_CHAT))) == [(0,)]
     assert hp.rows("SELECT DISTINCT display_name, username FROM identities WHERE customer_id"
                    " = ?", (ann,)) == [("", None)]  # the other Ann Lee keeps her name
     assert hp.rows("SELECT COUNT(*) FROM customers WHERE display_name = 'Ann Lee'") == [(1,)]
     assert "the other Ann" in stored  # the other customer is untouched
+    assert hp.rows("SELECT connector, key FROM connector_state WHERE key <> 'offset' AND"
+                   " connector = 'email'") == []
+    assert hp.rows("SELECT value FROM connector_state WHERE key = 'offset'") == [("4242",)]
     assert hp.rows("SELECT COUNT(*), MIN(created_at) FROM conversations WHERE customer_id = ?",
                    (ann,)) == kpi_before
     assert hp.rows("SELECT score FROM surveys") == [(5,)]
@@ -156,6 +170,7 @@ async def test_find_export_erase_on_three_channels(
     thread = hp.slack.thread(CHANNEL, tg)
     assert thread[0]["text"].startswith("erased on ") and thread[0]["blocks"] == []
     assert [m["user"] for m in thread[1:]] == [AGENT]
+    assert not [f for f in hp.slack.files.values() if f.get("completed")]  # the photo too
     assert hp.slack.calls and any(c.method == "chat.delete" for c in hp.slack.calls)
     assert not any(c.method == "chat.delete" and not c.ok for c in hp.slack.calls)
 

@@ -6,6 +6,7 @@ stops the clock."""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime
 from typing import Any
@@ -13,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bridge.queue import as_json, team_sections
 from bridge.standins.clock import OffsetClock
 from tests.conftest import AGENT, CHANNEL, Harness, HarnessFactory
 from tests.helpers_ownership import lines, parent
@@ -78,6 +80,14 @@ async def test_due_over_a_closing_and_a_holiday_reminder_miss_and_late_answer(
     assert len(reminders) == 1 and f"<@{AGENT}>" in reminders[0]  # the team's members
     assert "🟡 first answer due" in context(h, thread)
     assert alerts(h) == []
+    # The queue (Home tab, `!queue`, `bridge queue`) shows it too.
+    [entry] = json.loads(as_json(team_sections(await h.bridge.store.queue(),
+                                               h.bridge.settings.resolved_teams()), clock()))
+    assert entry["target"] == {"kind": "first_response", "state": "running", "warned": True,
+                               "due_at": entry["target"]["due_at"]}
+    assert entry["target"]["due_at"].startswith("2026-12-09T08:30")
+    assert await h.agent_says(thread, "!queue") == 200
+    assert any("🟡 first answer due" in str(e["text"]) for e in h.slack.ephemerals)
 
     move(clock, "2026-12-09 09:31")
     await settle(h)
@@ -138,4 +148,28 @@ async def test_a_reply_in_time_meets_it_and_pending_stops_the_clock(
     await settle(h)
     assert h.rows("SELECT state FROM response_targets WHERE kind = 'resolution'") == [("met",)]
     assert alerts(h) == [] and not [t for t in lines(h, thread) if "80 %" in t]
-    assert CHANNEL  # the support channel is the team's
+    # The customer writes again: the conversation reopens, a next answer and a new resolution
+    # are owed from then.
+    move(clock, "2026-12-14 09:00")
+    assert await h.customer_says(502, "It did not arrive", first_name="Bo") == 200
+    await settle(h)
+    assert h.rows("SELECT kind, state FROM response_targets ORDER BY id")[-2:] == [
+        ("next_response", "running"), ("resolution", "running")]
+    assert h.rows("SELECT COUNT(DISTINCT started_at) FROM response_targets"
+                  " WHERE kind = 'resolution'") == [(2,)]
+    assert CHANNEL in {m["channel"] for m in h.slack.parents(CHANNEL)}  # the team's channel
+
+
+async def test_an_automatic_answer_meets_nothing(make_harness: HarnessFactory) -> None:
+    clock = OffsetClock()
+    move(clock, "2026-12-12 11:00")  # a Saturday: closed, so the closed reply goes out
+    config = {**TARGETS, "teams.support": {**TARGETS["teams.support"], "closed_reply": True}}
+    h = await make_harness(config, clock=clock)
+    assert await h.customer_says(503, "Anyone there?", first_name="Cy") == 200
+    await h.telegram.wait_for("sendMessage", 1)  # the closed reply, origin 'auto'
+    await h.drained()
+    await settle(h)
+    assert h.rows("SELECT origin FROM messages WHERE direction = 'out'") == [("auto",)]
+    [(state, due)] = h.rows("SELECT state, due_at FROM response_targets"
+                            " WHERE kind = 'first_response'")
+    assert state == "running" and due == at("2026-12-14 10:00")  # Monday, an hour in

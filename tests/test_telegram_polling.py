@@ -64,7 +64,7 @@ async def test_polled_messages_reach_the_thread_and_replies_go_out(
     assert "setWebhook" not in methods
     assert h.telegram.calls_to("deleteWebhook")[0].params == {"drop_pending_updates": "false"}
     poll = h.telegram.calls_to("getUpdates")[0].params
-    assert json.loads(poll["allowed_updates"]) == ["message", "edited_message"]
+    assert json.loads(poll["allowed_updates"]) == ["message", "edited_message", "callback_query"]
 
     first = h.telegram.text_update(chat_id=501, text="Where is order #5?", first_name="Ann")
     h.telegram.queue_update(first)

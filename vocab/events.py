@@ -62,6 +62,15 @@ class PhoneLinked(_Event):
     link_id: int
 
 
+class EmailLinked(_Event):
+    """A verified email address (the web chat's identify) matched another customer's."""
+
+    kind: Literal["email_linked"] = "email_linked"
+    email: str
+    channel: str
+    link_id: int
+
+
 class ChannelSwitched(_Event):
     """A known customer wrote on another of their channels: replies go there now."""
 
@@ -190,7 +199,7 @@ class AutoAnswered(_Event):
     FAQ answer (`score`: how well the customer's question matched `question`)."""
 
     kind: Literal["auto_answered"] = "auto_answered"
-    origin: Literal["closed", "greeting", "faq"]
+    origin: Literal["closed", "greeting", "faq", "handover"]
     text: str
     question: str = ""  # the FAQ phrasing that matched
     score: float | None = None
@@ -202,6 +211,8 @@ class PersonRequested(_Event):
 
     kind: Literal["person_requested"] = "person_requested"
     mentions: tuple[str, ...] = ()
+
+
 class TargetWarned(_Event):
     """80 % of a response-time target's business time is gone: the thread is reminded,
     mentioning `assignee`, else the team's `members`."""
@@ -225,7 +236,8 @@ class TargetMissed(_Event):
 
 
 Event: TypeAlias = Annotated[
-    OptOutChanged | HandoffRefused | HandoffLinked | PhoneLinked | ChannelSwitched
+    OptOutChanged | HandoffRefused | HandoffLinked | PhoneLinked | EmailLinked
+    | ChannelSwitched
     | ReopenedByCustomer | StatusChanged | StatusMoved | AssigneeChanged | ReturningCustomer
     | ConversationJoined | ContinuesElsewhere | AgentLinked | Unlinked | NotDelivered
     | MovedAway | MovedHere | AutoAnswered | PersonRequested | TargetWarned | TargetMissed,

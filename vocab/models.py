@@ -191,6 +191,10 @@ class InboundMessage(FromOutside):
     # message, a Telegram contact shared by its own user.  Never a number typed in the text.
     # The core normalizes it (E.164) and links identities that prove the same number.
     verified_phone: str | None = None
+    # An email address the platform proves the sender owns: the web chat's `identify` with a
+    # valid `user_hash` (the site vouches for it).  Never an address the visitor typed; an
+    # email connector's sender is matched by its address.
+    verified_email: str | None = None
     # A handoff code the platform carried outside the text (a Telegram /start payload, a
     # Messenger m.me ref, the plus part of the address an email was sent to).  The core also
     # finds codes in the text itself (SMS, WhatsApp).
@@ -203,6 +207,9 @@ class InboundMessage(FromOutside):
     # The id of the `Choice` the customer picked (a WhatsApp reply button or list row, a
     # Telegram inline button, a Messenger quick reply), when the message is such an answer.
     choice: str | None = None
+    # The platform's handle to acknowledge the pick (Telegram's callback_query id); the
+    # message that carried the choices is `platform_ref` (its buttons are removed).
+    choice_ack: str | None = None
 
 
 class AgentReply(FromOutside):
@@ -280,6 +287,9 @@ class OutboundMessage(BaseModel):
     address: str
     text: str  # plain text: markers stripped, links as "label (url)", mentions as @Name
     author_name: str
+    # The author's picture (an agent's Slack profile image URL); a connector that shows one
+    # fetches it and serves it itself, so customers' browsers never load it from Slack.
+    author_avatar: str = ""
     attachments: tuple[Attachment, ...] = ()
     mrkdwn: str = ""  # the agent's original Slack text, for platforms with formatting
     mentions: dict[str, str] = Field(default_factory=dict)  # Slack user id -> display name
@@ -300,6 +310,7 @@ class LinkMethod(enum.StrEnum):
     """How two identities came to be one customer."""
 
     PHONE = "phone"  # automatic: both proved the same phone number (SMS/WhatsApp, Telegram)
+    EMAIL = "email"  # automatic: a verified web chat user's email, the same as on email
     HANDOFF = "handoff"  # the customer came in through a one-time handoff code
     AGENT = "agent"  # an agent merged two customers from Slack (`!link`)
 
@@ -329,6 +340,7 @@ class OutboxKind(enum.StrEnum):
     CUSTOMER_FILE = "customer_file"  # send an agent's file to the customer (payload: index)
     CUSTOMER_EDIT = "customer_edit"  # an agent edited a reply: edit it on the platform
     CUSTOMER_DELETE = "customer_delete"  # an agent deleted a reply: delete it there
+    CUSTOMER_SURVEY = "customer_survey"  # a CSAT/NPS question (payload: the survey's token)
     SLACK_ERASE = "slack_erase"  # a customer was erased: empty their thread (payload: JSON)
 
     @property

@@ -60,6 +60,8 @@ class Owed(BaseModel):
     waiting_since: float | None  # the customer's first message after the last agent reply
     answered: bool  # an agent has replied (a note or an automatic answer does not count)
     reopened_at: float | None  # the last reopening, if any
+    answer_started: float | None = None  # the latest answer target's start, if any
+    resolution_started: float | None = None  # the latest resolution target's start, if any
 
 
 class Active(BaseModel):
@@ -106,6 +108,7 @@ class TargetChange(BaseModel):
     met_at: float | None = None
     missed_at: float | None = None
     business_seconds: float | None = None
+    assignee: str | None = None  # who held it when it was settled (kept if None)
     unwarned: bool = False  # only if not reminded yet
     settled: bool = False  # a missed target no longer owed (closed): kept as it was
     redraw: bool = True  # the parent shows the change

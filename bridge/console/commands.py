@@ -15,6 +15,9 @@ import shlex
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
+from bridge.canned import CannedLibrary
+from bridge.console.canned import NAMES as CANNED
+from bridge.console.canned import CannedCommands
 from bridge.console.continuity import NAMES as CONTINUITY
 from bridge.console.continuity import ContinuityActions, ContinuityCommands
 from bridge.console.ownership import NAMES as OWNERSHIP
@@ -113,7 +116,8 @@ def parse_command(text: str, prefix: str) -> tuple[str, str] | None:
 
 
 class ConsoleCommands:
-    def __init__(self, console: SlackConsole, actions: ConsoleActions) -> None:
+    def __init__(self, console: SlackConsole, actions: ConsoleActions,
+                 canned: CannedLibrary | None = None) -> None:
         self.console = console
         self.actions = actions
         self.channels = console.channels  # every team's channel
@@ -121,6 +125,8 @@ class ConsoleCommands:
         self.ownership = OwnershipCommands(console, actions, self._allowed, self._set)
         self.teams = TeamCommands(console, actions, self._allowed)
         self.queue = QueueCommands(console, actions)
+        self.canned = (None if canned is None
+                       else CannedCommands(console, actions, canned, self._allowed))
         self.stats = StatsCommand(console)
         self.queue.extra_home = self.stats.home_blocks
 
@@ -129,6 +135,8 @@ class ConsoleCommands:
         self.ownership.register(bolt)
         self.teams.register(bolt)
         self.queue.register(bolt)
+        if self.canned is not None:
+            self.canned.register(bolt)
         bolt.action(CLOSE_ACTION)(self._on_close_button)
         bolt.action(REOPEN_ACTION)(self._on_reopen_button)
         bolt.action(RETRY_ACTION)(self._on_retry)
@@ -183,6 +191,9 @@ class ConsoleCommands:
         if name == "queue":
             await self.queue.command(reply)
             return
+        if name in CANNED and self.canned is not None:
+            await self.canned.command(reply, name, rest)
+            return
         if name == "stats":
             await self.stats.command(reply, rest)
             return
@@ -191,7 +202,8 @@ class ConsoleCommands:
             prefix = self.console.settings.command_prefix
             known = ", ".join(f"{prefix}{c}" for c in (*OWNERSHIP, *COMMANDS, "template",
                                                        *CONTINUITY, *TEAMS, "queue",
-                                                       "stats"))
+                                                       *CONTINUITY, *TEAMS, "queue", "stats",
+                                                       *(CANNED if self.canned else ())))
             await self.console.ephemeral(
                 reply.slack_user, f"Unknown command `{name}`; this thread knows {known}. "
                 "Nothing was sent to the customer.", reply.thread_ts)

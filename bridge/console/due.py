@@ -37,7 +37,7 @@ def due_line(target: Target, zone: tzinfo = UTC) -> str:
 
 def warned_text(event: TargetWarned, zone: tzinfo = UTC) -> str:
     who = (f"<@{event.assignee}>" if event.assignee
-           else " ".join(f"<@{m}>" for m in event.members) or "Team")
+           else " ".join(f"<@{m}>" for m in event.members) or "<!here>")
     return (f"🟡 {who}: 80 % of the time for the {_label(event.target)} is gone; it is due "
             f"{when(event.due_at, zone)}.")
 

@@ -22,6 +22,7 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 
+from bridge.canned import CannedLibrary
 from bridge.console.commands import ConsoleActions, ConsoleCommands, parse_command, slack_files
 from bridge.console.slack import SlackConsole
 from bridge.console.text import is_note
@@ -110,11 +111,12 @@ def parse_slack_body(body: bytes, content_type: str) -> dict[str, Any]:
 
 class SlackEvents:
     def __init__(self, console: SlackConsole, actions: ConsoleActions,
-                 max_body_bytes: int, body_timeout: float = 10.0) -> None:
+                 max_body_bytes: int, body_timeout: float = 10.0,
+                 canned: CannedLibrary | None = None) -> None:
         self.console = console
         self.settings = console.settings
         self.actions = actions
-        self.commands = ConsoleCommands(console, actions)
+        self.commands = ConsoleCommands(console, actions, canned)
         self.max_body_bytes = max_body_bytes
         self.body_timeout = body_timeout
         self._secret = self.settings.signing_secret.encode()

@@ -74,7 +74,9 @@ def history_text(header: str, messages: Sequence[Message],
         ident = identities.get(msg.identity_id) if msg.identity_id is not None else None
         label = channel_label(ident.channel if ident is not None else msg.connector)
         who = msg.author_name or ("agent" if msg.direction is Direction.OUTBOUND else "customer")
-        if msg.direction is Direction.OUTBOUND:
+        if msg.direction is Direction.OUTBOUND and msg.origin != "person":
+            who = f"{who} (automatic)"  # the bridge's own answer (issue 21)
+        elif msg.direction is Direction.OUTBOUND:
             who = f"{who} (reply)" if msg.author_name else f"<@{msg.author_slack_user}> (reply)"
         text = _clip(msg.text) or "_(no text)_"
         files = f" [+{len(msg.attachments)} file(s)]" if msg.attachments else ""

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
+from bridge.console.due import due_line
 from bridge.console.slack import SlackConsole
 from bridge.queue import Section, agent_sections, waited
 from storage.base import QueueEntry
@@ -32,7 +33,8 @@ def entry_line(entry: QueueEntry, now: float, link: Callable[[str, str | None], 
     where = f" · <#{entry.slack_channel}>" if entry.slack_channel else ""
     wait = waited(entry, now)
     wait = "answered, waiting on nobody" if wait == "answered" else f"waiting {wait}"
-    return f"{name} · {channel_label(entry.connector)} · {wait}{where}"
+    due = f" · {due_line(entry.target)}" if entry.target is not None else ""
+    return f"{name} · {channel_label(entry.connector)} · {wait}{due}{where}"
 
 
 def queue_text(sections: Sequence[Section], now: float,

@@ -112,6 +112,7 @@ def parent_message(body: str, standing: Standing, *, conversation_id: int,
                    previous_link: str | None = None, joined_link: str | None = None,
                    zone: tzinfo = UTC, tags: Sequence[str] = (),
                    transfer: Sequence[dict[str, Any]] = (),
+                   ratings: Sequence[str] = (),
                    due: str | None = None) -> tuple[str, list[dict[str, Any]]]:
     """The thread's parent: the first message, the status and assignee, and the buttons:
     Close or Reopen, Claim (while nobody holds it), and an Assign user picker."""
@@ -125,6 +126,8 @@ def parent_message(body: str, standing: Standing, *, conversation_id: int,
         context += f" · joined <{joined_link}|the customer's other thread>"
     if tags:
         context += " · :label: " + " ".join(f"`{mrkdwn_escape(t)}`" for t in tags)
+    for rating in ratings:  # survey answers (issue 23), e.g. ":star: 4/5"
+        context += f" · {rating}"
     closed = status is ConversationStatus.CLOSED
     value = str(conversation_id)
     elements: list[dict[str, Any]] = [{

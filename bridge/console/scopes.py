@@ -44,6 +44,8 @@ NEEDS: tuple[SlackNeed, ...] = (
     SlackNeed("method", "conversations.replies", "channels:history",
               "after a crash: was a reply or notice posted (message metadata)"),
     SlackNeed("feature", "url_private_download", "files:read", "files agents attach, out"),
+    SlackNeed("method", "files.info", "files:read",
+              "a canned reply's file, uploaded into the thread, then sent like an agent's"),
     SlackNeed("feature", "post-without-invite", "chat:write.public",
               "post in a public support channel the app was not invited to"),
     SlackNeed("event", "message.channels", "channels:history", "agents' replies, edits"),
@@ -53,6 +55,10 @@ NEEDS: tuple[SlackNeed, ...] = (
     SlackNeed("event", "reaction_removed", "reactions:read",
               "removing the close reaction reopens"),
     SlackNeed("feature", "shortcut", "commands", "the Close conversation message shortcut"),
+    # Canned replies (issue 22): posted under the agent's name and picture; the shortcuts
+    # (`commands`, above) open modals (views.open / views.update need no scope).
+    SlackNeed("feature", "post-as-agent", "chat:write.customize",
+              "a canned reply is posted under the agent's name and picture"),
     # The queue (issue 19): app_home_opened (and views.publish, below) need no scope; the
     # manifest turns the Home tab on and subscribes to the event.
     SlackNeed("event", "app_home_opened", "", "the Home tab: the agent's queue"),
@@ -60,7 +66,7 @@ NEEDS: tuple[SlackNeed, ...] = (
 # Methods that need no scope (token checks), and the Socket Mode call made with the app-level
 # token (`connections:write`, granted on the token, not in the manifest's bot scopes).
 NO_BOT_SCOPE: frozenset[str] = frozenset({"auth.test", "apps.connections.open",
-                                          "views.publish"})
+                                          "views.publish", "views.open", "views.update"})
 
 
 def bot_scopes() -> set[str]:

@@ -32,6 +32,7 @@ PERMANENT = frozenset({
 })
 AGENT_TTL = 600.0  # seconds a users.info answer is trusted
 FILE_HOST = "files.slack.com"  # where url_private_download points
+RESPONSE_HOST = "hooks.slack.com"  # where an interaction's response_url points
 OUTBOX_EVENT = "bridge_outbox"  # message metadata: which outbox row a post delivered
 LOOKUP_LIMIT = 200  # messages per page when looking a post up (Slack's advice: <= 200)
 LOOKUP_PAGES = 5  # pages at most, per row looked up
@@ -43,6 +44,8 @@ class Agent:
     name: str
     allowed: bool
     reason: str = ""
+    avatar: str = ""  # the profile picture's URL (image_72), for the web chat
+    image: str = ""  # the larger picture (image_192) a canned reply is posted under
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,9 @@ class SlackConsole:
         api = origin(settings.api_base_url)
         self.file_hosts = HostRule.of([FILE_HOST], [settings.api_base_url],
                                       credentials=[FILE_HOST, *([api] if api else [])])
+        # Where an interaction's response_url may point (Slack's hooks; the configured API's
+        # origin, so a stand-in works): nothing else is ever called with it.
+        self.response_hosts = HostRule.of([RESPONSE_HOST], [settings.api_base_url])
         # users.info answers, kept for AGENT_TTL so renames and deactivations are seen.
         self._agents: dict[str, tuple[float, Agent]] = {}
         self.lookups = 0  # conversations.history/replies calls made by `find_posted`
@@ -161,6 +167,34 @@ class SlackConsole:
             raise self._error(exc, target) from exc
         return str(resp["ts"])
 
+    async def post_as(self, agent: Agent, text: str, thread_ts: str, *, channel: str,
+                      metadata: dict[str, Any] | None = None) -> str:
+        """Post into a thread under the agent's name and picture (`chat:write.customize`):
+        what the bridge sends for them (a canned reply).  Returns the message ts."""
+        try:
+            resp = await self.client.chat_postMessage(
+                channel=channel, text=text, thread_ts=thread_ts, username=agent.name,
+                icon_url=agent.image or None, unfurl_links=False, unfurl_media=False,
+                metadata=metadata)
+        except Exception as exc:
+            raise self._error(exc, channel) from exc
+        return str(resp["ts"])
+
+    async def open_view(self, trigger_id: str, view: dict[str, Any]) -> None:
+        """Open a modal (views.open) on the click or shortcut that gave `trigger_id`."""
+        try:
+            await self.client.views_open(trigger_id=trigger_id, view=view)
+        except Exception as exc:
+            raise self._error(exc, "views.open") from exc
+
+    async def update_view(self, view_id: str, view: dict[str, Any],
+                          hash: str | None = None) -> None:
+        """Redraw an open modal (views.update)."""
+        try:
+            await self.client.views_update(view_id=view_id, view=view, hash=hash)
+        except Exception as exc:
+            raise self._error(exc, "views.update") from exc
+
     async def find_posted(self, outbox_id: int, thread_ts: str | None, since: float,
                           *, channel: str | None = None) -> str | None:
         """The ts of the bridge's post for outbox row `outbox_id`, if Slack has it: looked up
@@ -219,6 +253,23 @@ class SlackConsole:
         except Exception as exc:
             raise self._error(exc, target) from exc
 
+    async def share(self, thread_ts: str, filename: str, data: bytes, comment: str, *,
+                    channel: str) -> dict[str, Any]:
+        """Upload a file an agent sends (a canned reply's) into the thread; the file object
+        with its `url_private_download` (files.info), from which the customer side fetches it
+        as it fetches any file an agent attaches."""
+        try:
+            resp = await self.client.files_upload_v2(channel=channel, thread_ts=thread_ts,
+                                                     filename=filename, content=data,
+                                                     initial_comment=comment)
+            files = resp.get("files") or [resp.get("file") or {}]
+            # completeUploadExternal names the file (id, title); files.info says where it is.
+            info = await self.client.files_info(file=str(files[0]["id"]))
+        except Exception as exc:
+            raise self._error(exc, channel) from exc
+        found = info.get("file")
+        return dict(found) if isinstance(found, dict) else {}
+
     async def download(self, url: str, max_bytes: int) -> bytes:
         """Fetch a file an agent attached (url_private_download), size-capped, only from
         files.slack.com or the configured API's origin; the bot token goes only there."""
@@ -249,6 +300,22 @@ class SlackConsole:
                                                  blocks=blocks)
         except Exception as exc:
             log.warning("ephemeral message to %s failed: %r", user, exc)
+
+    async def respond(self, response_url: str, message: dict[str, Any]) -> None:
+        """Answer an interaction through its `response_url`: redraw (`replace_original`) or
+        remove (`delete_original`) the ephemeral message it came from, which `chat.update`
+        cannot change.  Best effort: nothing depends on it."""
+        session = self.client.session
+        if not response_url or session is None or not self.response_hosts.allows(response_url):
+            return
+        try:
+            async with session.post(response_url, json=message,
+                                    timeout=aiohttp.ClientTimeout(
+                                        total=self.settings.request_timeout)) as resp:
+                if resp.status >= 300:
+                    log.info("response_url answered %s", resp.status)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.info("response_url failed: %r", exc)
 
     async def publish_home(self, user: str, blocks: Sequence[dict[str, Any]]) -> None:
         """The app's Home tab for `user` (views.publish; best effort)."""
@@ -312,6 +379,9 @@ class SlackConsole:
             reason = "deactivated users cannot answer customers"
         elif not name:
             reason = "the author has no display or real name in Slack"
-        agent = Agent(user_id=user_id, name=name, allowed=not reason, reason=reason)
+        avatar = profile.get("image_72") or profile.get("image_48") or ""
+        image = str(profile.get("image_192") or profile.get("image_72") or "")
+        agent = Agent(user_id=user_id, name=name, allowed=not reason, reason=reason,
+                      avatar=avatar if isinstance(avatar, str) else "", image=image)
         self._agents[user_id] = (time.monotonic(), agent)
         return agent

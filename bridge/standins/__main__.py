@@ -1,5 +1,5 @@
 """Run one stand-in in the foreground:
-``python -m bridge.standins slack|telegram|twilio|messenger --port N``."""
+``python -m bridge.standins slack|telegram|twilio|messenger|whatsapp --port N``."""
 
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ from bridge.standins.messenger import MessengerStandin
 from bridge.standins.slack import SlackStandin
 from bridge.standins.telegram import TelegramStandin
 from bridge.standins.twilio import TwilioStandin
+from bridge.standins.whatsapp import WhatsAppStandin
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bridge.standins", description=__doc__)
-    parser.add_argument("kind", choices=["slack", "telegram", "twilio", "messenger"])
+    parser.add_argument("kind", choices=["slack", "telegram", "twilio", "messenger",
+                                                "whatsapp"])
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument(
@@ -34,6 +36,8 @@ async def _serve(args: argparse.Namespace) -> None:
         standin = SlackStandin() if args.token is None else SlackStandin(bot_token=args.token)
     elif args.kind == "messenger":  # any Page token is accepted; --token is not used
         standin = MessengerStandin()
+    elif args.kind == "whatsapp":  # the default token (DEFAULT_TOKEN), the window not checked
+        standin = WhatsAppStandin(check_window=False)
     elif args.kind == "twilio":  # the default test account (DEFAULT_ACCOUNT_SID / _AUTH_TOKEN)
         standin = TwilioStandin()
     else:
@@ -44,7 +48,8 @@ async def _serve(args: argparse.Namespace) -> None:
         loop.add_signal_handler(sig, stop.set)
     await standin.start(args.host, args.port)
     try:
-        kinds = SlackStandin | TelegramStandin | TwilioStandin | MessengerStandin
+        kinds = (SlackStandin | TelegramStandin | TwilioStandin | MessengerStandin
+                 | WhatsAppStandin)
         base = standin.base_url if isinstance(standin, kinds) else ""
         sys.stdout.write(f"READY {base}\n")
         sys.stdout.flush()

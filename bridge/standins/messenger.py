@@ -54,6 +54,21 @@ def meta_error(code: int, subcode: int | None = None, message: str | None = None
     return {"error": error}
 
 
+def _quick_replies(value: object) -> bool:
+    """Meta's checks of `message.quick_replies` (text ones)."""
+    if not isinstance(value, list) or not 1 <= len(value) <= 13:
+        return False
+    for item in value:
+        if not isinstance(item, dict) or item.get("content_type") != "text":
+            return False
+        title, payload = item.get("title"), item.get("payload")
+        if not isinstance(title, str) or not 0 < len(title) <= 20:
+            return False
+        if not isinstance(payload, str) or not 0 < len(payload) <= 1000:
+            return False
+    return True
+
+
 class MessengerStandin(StandinBase):
     """The Graph API endpoints the Messenger connector uses, on 127.0.0.1."""
 
@@ -160,6 +175,12 @@ class MessengerStandin(StandinBase):
             return self._error(SEND, params, request, 400, 100,
                                message="(#100) Length of param message[text] must be less "
                                        "than or equal to 2000")
+        quick = message.get("quick_replies")
+        if quick is not None and not _quick_replies(quick):
+            return self._error(SEND, params, request, 400, 100,
+                               message="(#100) param message[quick_replies] must be an array "
+                                       "of 1 to 13 quick replies, each with a title of at most "
+                                       "20 characters and a payload of at most 1000")
         kind = params.get("messaging_type")
         if kind not in ("RESPONSE", "UPDATE", "MESSAGE_TAG") or (
                 kind == "MESSAGE_TAG" and not params.get("tag")):

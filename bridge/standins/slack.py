@@ -18,6 +18,7 @@ from bridge.standins.base import Injection, JSONDict, read_params
 from bridge.standins.slack_events import SlackEventSender, TsClock
 from bridge.standins.slack_history import history_page
 from bridge.standins.slack_socket import SocketAck, SocketModeStandin
+from bridge.standins.slack_views import modal_open, modal_update
 
 __all__ = ["ALL_SCOPES", "METHOD_SCOPES", "SlackEventSender", "SlackStandin", "SocketAck",
            "TsClock", "manifest_scopes"]
@@ -38,11 +39,15 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "conversations.replies": _HISTORY,
     "files.getUploadURLExternal": ("files:write",),
     "files.completeUploadExternal": ("files:write",),
+    "files.info": ("files:read",),
     **slack_privacy.SCOPES,
 }
+RESPONSE_USES = 5  # a response_url works five times
+CUSTOMIZE_SCOPE = "chat:write.customize"  # username / icon_url on chat.postMessage
 DOWNLOAD_SCOPE = "files:read"  # url_private / url_private_download
 ALL_SCOPES: frozenset[str] = frozenset(
-    {scope for scopes in METHOD_SCOPES.values() for scope in scopes} | {DOWNLOAD_SCOPE})
+    {scope for scopes in METHOD_SCOPES.values() for scope in scopes}
+    | {DOWNLOAD_SCOPE, CUSTOMIZE_SCOPE})
 # The app manifest admins install from, in a checkout (absent from an installed wheel).
 MANIFEST = Path(__file__).resolve().parents[2] / "config" / "slack-app-manifest.yml"
 
@@ -94,7 +99,10 @@ class SlackStandin(SocketModeStandin):
         self.bot_token = bot_token
         self.messages: list[JSONDict] = []
         self.ephemerals: list[JSONDict] = []
+        self.responses: list[JSONDict] = []  # what the app posted to response_urls
         self.home_views: dict[str, JSONDict] = {}  # views.publish: user -> the Home tab shown
+        self.views: dict[str, JSONDict] = {}  # views.open / views.update: id -> modal shown
+        self._view_seq = itertools.count(1)
         self.files: dict[str, JSONDict] = {}
         self.users: dict[str, JSONDict] = {}
         self.reactions: dict[tuple[str, str], list[str]] = {}
@@ -115,10 +123,13 @@ class SlackStandin(SocketModeStandin):
             "reactions.remove": self._m_reactions_remove,
             "conversations.info": self._m_conversations_info,
             "views.publish": self._m_views_publish,
+            "views.open": self._m_views_open,
+            "views.update": self._m_views_update,
             "conversations.history": self._m_history,
             "conversations.replies": self._m_replies,
             "files.getUploadURLExternal": self._m_get_upload_url,
             "files.completeUploadExternal": self._m_complete_upload,
+            "files.info": self._m_files_info,
             **slack_privacy.methods(self),
         }
         router = self.app.router
@@ -126,6 +137,7 @@ class SlackStandin(SocketModeStandin):
         router.add_post("/upload/{file_id}", self._h_upload)
         router.add_get("/files-pri/{file_id}/{name}", self._h_download)
         router.add_get("/_standin/posts", self._h_posts)
+        router.add_post("/_standin/respond/{channel}/{ts}", self._h_respond)
 
     @property
     def base_url(self) -> str:
@@ -150,7 +162,9 @@ class SlackStandin(SocketModeStandin):
             "real_name": real_name,
             "is_bot": is_bot,
             "deleted": deleted,
-            "profile": {"display_name": display_name, "real_name": real_name},
+            "profile": {"display_name": display_name, "real_name": real_name,
+                        "image_72": f"https://avatars.standin.slack.com/{user_id}_72.png",
+                        "image_192": f"https://avatars.standin.slack.com/{user_id}_192.png"},
         }
         if is_stranger:
             user["is_stranger"] = True
@@ -259,6 +273,32 @@ class SlackStandin(SocketModeStandin):
         mimetype = self._file_object(entry)["mimetype"]
         return web.Response(body=entry["content"], content_type=mimetype)
 
+    def response_url(self, message: JSONDict) -> str:
+        """The response_url Slack would put in an interaction with `message` (an ephemeral
+        one here): the app redraws or deletes the message through it."""
+        return (f"http://127.0.0.1:{self.port}/_standin/respond/{message['channel']}/"
+                f"{message['ts']}")
+
+    async def _h_respond(self, request: web.Request) -> web.Response:
+        """Slack's response_url: `replace_original` redraws the message, `delete_original`
+        removes it (an ephemeral one keeps its record, marked deleted); 5 uses at most."""
+        key = (request.match_info["channel"], request.match_info["ts"])
+        found = [e for e in self.ephemerals if (e["channel"], e["ts"]) == key]
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.Response(status=400, text="invalid_payload")
+        self.responses.append({"channel": key[0], "ts": key[1], "body": body})
+        uses = sum(1 for r in self.responses if (r["channel"], r["ts"]) == key)
+        if not found or uses > RESPONSE_USES or not isinstance(body, dict):
+            return web.Response(status=404, text="used_url" if found else "no_message")
+        message = found[0]
+        if body.get("delete_original"):
+            message.update(deleted=True, blocks=None)
+        elif body.get("replace_original"):
+            message.update(text=str(body.get("text") or ""), blocks=body.get("blocks"))
+        return web.Response(text="ok")
+
     async def _h_posts(self, request: web.Request) -> web.Response:
         return web.json_response([[at, text] for at, text in self.posts])
 
@@ -307,8 +347,9 @@ class SlackStandin(SocketModeStandin):
                         "event_payload": metadata["event_payload"]}
         stored: JSONDict = {"channel": channel, "thread_ts": thread_ts, "blocks": blocks,
                             "metadata": metadata, **message}
+        customize = CUSTOMIZE_SCOPE in self.scopes  # else Slack posts under the app's name
         for key in _MSG_OPTIONAL:
-            value = p.get(key)
+            value = p.get(key) if customize else None
             stored[key] = value
             if value:
                 message[key] = value
@@ -386,6 +427,12 @@ class SlackStandin(SocketModeStandin):
             return {"ok": False, "error": "invalid_blocks"}
         self.home_views[str(user)] = view
         return {"ok": True, "view": {"id": f"V{len(self.home_views):08d}", **view}}
+
+    def _m_views_open(self, p: JSONDict) -> JSONDict:
+        return modal_open(self, p)
+
+    def _m_views_update(self, p: JSONDict) -> JSONDict:
+        return modal_update(self, p)
 
     def _m_conversations_info(self, p: JSONDict) -> JSONDict:
         channel = p.get("channel")
@@ -492,6 +539,12 @@ class SlackStandin(SocketModeStandin):
             self.messages.append(stored)
             self._by_key[(channel, ts)] = stored
         return {"ok": True, "files": out}
+
+    def _m_files_info(self, p: JSONDict) -> JSONDict:
+        entry = self.files.get(p.get("file") or "")
+        if entry is None:
+            return {"ok": False, "error": "file_not_found"}
+        return {"ok": True, "file": self._file_object(entry)}
 
     def _file_object(self, entry: JSONDict, mimetype: str | None = None) -> JSONDict:
         name: str = entry["name"]

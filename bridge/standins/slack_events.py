@@ -232,3 +232,45 @@ class SlackEventSender:
                                "block_id": "standin", "selected_user": selected_user,
                                "action_ts": self._clock.next()}]
         return payload
+
+    def ephemeral_action(self, *, channel: str, user: str, ephemeral: JSONDict,
+                         action_id: str, value: str, response_url: str) -> JSONDict:
+        """A ``block_actions`` payload from a button on an ephemeral message: Slack sends the
+        container (marked ephemeral), no ``message``, and the `response_url` that changes it
+        (`SlackStandin.response_url`)."""
+        payload = self.block_action(channel=channel, user=user, message=ephemeral,
+                                    action_id=action_id, value=value)
+        payload["container"]["is_ephemeral"] = True
+        payload["response_url"] = response_url
+        del payload["message"]
+        return payload
+
+    def _view_payload(self, kind: str, user: str, view: JSONDict) -> JSONDict:
+        return {
+            "type": kind,
+            "team": {"id": self.team_id, "domain": "standin"},
+            "user": {"id": user, "username": user.lower(), "team_id": self.team_id},
+            "api_app_id": self.api_app_id,
+            "token": "standin-verification-token",
+            "trigger_id": f"{next(self._seq)}.{secrets.token_hex(6)}",
+            "view": {**view, "app_id": self.api_app_id, "team_id": self.team_id},
+        }
+
+    def view_submission(self, *, user: str, view: JSONDict,
+                        values: dict[str, dict[str, JSONDict]]) -> JSONDict:
+        """``view_submission``: `user` pressed a modal's submit button with `values` filled
+        (`{block_id: {action_id: {"type": ..., "value": ...}}}`, as Slack sends them)."""
+        payload = self._view_payload("view_submission", user, view)
+        payload["view"]["state"] = {"values": values}
+        payload["response_urls"] = []
+        return payload
+
+    def view_action(self, *, user: str, view: JSONDict, block_id: str, action_id: str,
+                    value: str) -> JSONDict:
+        """``block_actions`` from an input inside a modal (`dispatch_action`: Enter pressed)."""
+        payload = self._view_payload("block_actions", user, view)
+        payload["container"] = {"type": "view", "view_id": view["id"]}
+        payload["actions"] = [{"type": "plain_text_input", "action_id": action_id,
+                               "block_id": block_id, "value": value,
+                               "action_ts": self._clock.next()}]
+        return payload

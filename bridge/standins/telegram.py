@@ -16,6 +16,8 @@ from aiohttp import web
 
 from bridge.standins.base import Injection, JSONDict, StandinBase, read_params
 from bridge.standins.signing import telegram_secret_headers
+from bridge.standins.telegram_markup import TelegramAPIError as TelegramAPIError
+from bridge.standins.telegram_markup import inline_keyboard
 
 _TAG = re.compile(r"<[^>]*>")
 _TRUE = ("true", "True", "1")
@@ -28,15 +30,6 @@ CONFLICT_TERMINATED = (
     "make sure that only one bot instance is running"
 )
 MAX_POLL_TIMEOUT = 50.0  # seconds a getUpdates long poll may be held (Telegram's own bound)
-
-
-class TelegramAPIError(Exception):
-    """Raised by a method implementation to answer ``{"ok": false, ...}``."""
-
-    def __init__(self, status: int, description: str) -> None:
-        super().__init__(description)
-        self.status = status
-        self.description = description
 
 
 def _chat(chat_id: Any) -> JSONDict:
@@ -107,7 +100,13 @@ class TelegramStandin(StandinBase):
             "sendChatAction": lambda p: True,
             "setMyCommands": lambda p: True,
             "deleteMessage": lambda p: True,
+            "answerCallbackQuery": self._m_answer_callback,
+            "editMessageReplyMarkup": self._m_edit_markup,
         }
+        # Inline keyboards: (chat_id, message_id) -> the markup a sent message carries now;
+        # callback query ids issued by `callback_update` -> answered or not.
+        self.markups: dict[tuple[int, int], JSONDict | None] = {}
+        self.callbacks: dict[str, bool] = {}
         self._lower = {name.lower(): name for name in [*self._methods, "getUpdates"]}
         self.app.router.add_route("*", "/bot{token}/{method}", self._h_api)
         self.app.router.add_get("/file/bot{token}/{path:.+}", self._h_download)
@@ -176,6 +175,23 @@ class TelegramStandin(StandinBase):
                 "text": text,
             },
         }
+
+    def callback_update(self, *, chat_id: int, message_id: int, data: str,
+                        first_name: str = "Ann", update_id: int | None = None) -> JSONDict:
+        """A press on an inline button of message ``message_id`` (not queued); its query id
+        is one ``answerCallbackQuery`` accepts once."""
+        if update_id is None:
+            update_id = self._last_update_id + 1
+        self._last_update_id = max(self._last_update_id, update_id)
+        query_id = f"{chat_id}{update_id}{len(self.callbacks)}"
+        self.callbacks[query_id] = False
+        person = {"id": chat_id, "is_bot": False, "first_name": first_name,
+                  "language_code": "en"}
+        return {"update_id": update_id, "callback_query": {
+            "id": query_id, "from": person, "chat_instance": f"ci{chat_id}", "data": data,
+            "message": {"message_id": message_id, "from": self.me, "date": int(time.time()),
+                        "chat": {"id": chat_id, "first_name": first_name, "type": "private"},
+                        "text": "(the message with the buttons)"}}}
 
     def edited_update(
         self,
@@ -408,7 +424,41 @@ class TelegramStandin(StandinBase):
             raise TelegramAPIError(400, "Bad Request: message text is empty")
         if _visible_len(text, p.get("parse_mode")) > 4096:
             raise TelegramAPIError(400, "Bad Request: message is too long")
-        return self._message(p, "sendMessage", text=text)
+        markup = inline_keyboard(p.get("reply_markup"))
+        msg = self._message(p, "sendMessage", text=text)
+        self.sent[-1]["reply_markup"] = markup
+        self.markups[(int(msg["chat"]["id"]), int(msg["message_id"]))] = markup
+        if markup is not None:
+            msg["reply_markup"] = markup
+        return msg
+
+    def _m_answer_callback(self, p: JSONDict) -> bool:
+        query = str(p.get("callback_query_id") or "")
+        if self.callbacks.get(query) is not False:  # unknown, or answered already
+            raise TelegramAPIError(400, "Bad Request: query is too old and response timeout "
+                                        "expired or query ID is invalid")
+        if len(str(p.get("text") or "")) > 200:
+            raise TelegramAPIError(400, "Bad Request: MESSAGE_TOO_LONG")
+        self.callbacks[query] = True
+        return True
+
+    def _m_edit_markup(self, p: JSONDict) -> JSONDict:
+        try:
+            key = (int(p.get("chat_id") or 0), int(p.get("message_id") or 0))
+        except (TypeError, ValueError) as exc:
+            raise TelegramAPIError(400, "Bad Request: message to edit not found") from exc
+        if key not in self.markups:
+            raise TelegramAPIError(400, "Bad Request: message to edit not found")
+        markup = inline_keyboard(p.get("reply_markup"))
+        if markup == self.markups[key]:
+            raise TelegramAPIError(400, "Bad Request: message is not modified: specified new "
+                                        "message content and reply markup are exactly the "
+                                        "same as a current content and reply markup of the "
+                                        "message")
+        self.markups[key] = markup
+        now = int(time.time())
+        return {"message_id": key[1], "from": self.me, "chat": _chat(key[0]), "date": now,
+                "edit_date": now, "text": "(edited)"}
 
     def _m_send_file(self, p: JSONDict, kind: str) -> JSONDict:
         value = p.get(kind)

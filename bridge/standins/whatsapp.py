@@ -37,6 +37,7 @@ UPLOAD = "media.upload"
 MEDIA_URL = "media.get"
 DOWNLOAD = "media.download"
 TEMPLATES = "templates.list"
+NUMBER = "number.get"
 WINDOW = 24 * 3600.0
 MB = 1024 * 1024
 LIMITS = {"image": 5 * MB, "video": 16 * MB, "audio": 16 * MB, "document": 100 * MB,
@@ -297,6 +298,10 @@ class WhatsAppStandin(StandinBase):
         refused = await self._checked(MEDIA_URL, params, request)
         if refused is not None:
             return refused
+        if media_id in self.numbers:  # a business number: what check-config --online asks
+            self._record(NUMBER, params, request)
+            return web.json_response({"id": media_id, "verified_name": "Stand-in Business",
+                                      "display_phone_number": "+1 555-078-3881"})
         found = self.media.get(media_id)
         if found is None:
             return self._error(MEDIA_URL, params, request, 400, 100,

@@ -348,10 +348,14 @@ class MessengerConnector(Connector):
         persona, note = await self._identity(msg, page)
         text = msg.text if persona or not msg.author_name else f"{msg.author_name}: {msg.text}"
         at = self.ctx.clock()  # before the send: Meta's watermarks come after it
-        mids = [await self._post(page, psid, policy, {"text": part}, persona)
-                for part in split_plain(text, TEXT_LIMIT)]
+        parts = split_plain(text, TEXT_LIMIT)
+        mids = [await self._post(page, psid, policy, {"text": part, **(
+            quick_replies(msg) if n == len(parts) - 1 else {})}, persona)
+                for n, part in enumerate(parts)]
         await self._remember(page, psid, mids, at)
         return SendReceipt(platform_message_ids=tuple(mids), note=note)
+
+    renders_choices: ClassVar[bool] = True
 
     async def send_file(self, msg: OutboundMessage, file: OutboundFile) -> SendReceipt:
         """Meta fetches the file from the bridge's GET /media/<token> URL."""
@@ -386,3 +390,11 @@ class MessengerConnector(Connector):
                     "its CDN links expire); ask the customer to send it again", code="expired",
                     retryable=False) from exc
             raise
+
+
+def quick_replies(msg: OutboundMessage) -> dict[str, Any]:
+    """Choices as quick replies (at most 13; titles cut to Meta's 20 characters)."""
+    if msg.choices is None:
+        return {}
+    return {"quick_replies": [{"content_type": "text", "title": c.title[:20], "payload": c.id}
+                              for c in msg.choices.items[:13]]}

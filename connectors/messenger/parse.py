@@ -150,8 +150,11 @@ def _message(event: dict[str, Any], page_id: str, psid: str, at: float | None,
         if line:
             lines.append(line)
     quick = message.get("quick_reply")
+    choice = None
     if isinstance(quick, dict) and quick.get("payload"):
-        lines.append(f"(quick reply: {quick['payload']})")
+        choice = str(quick["payload"])[:1000]  # verified by the core (a survey's signed id)
+        if not choice.startswith("s:"):
+            lines.append(f"(quick reply: {quick['payload']})")
     body = "\n".join(lines)
     reply_to = message.get("reply_to")
     if isinstance(reply_to, dict) and reply_to.get("mid"):
@@ -165,6 +168,7 @@ def _message(event: dict[str, Any], page_id: str, psid: str, at: float | None,
         connector=NAME, platform_message_id=mid, address=address(page_id, psid),
         sender_name=neutral_name(psid), text=body, attachments=tuple(files), platform_time=at,
         platform_ref=mid, echo_author=echo_author, handoff_code=ref, inbox=page_id,
+        choice=None if echo_author else choice,
     )
 
 

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 from pydantic import BaseModel
-from telegram import Bot, InputFile
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
 from telegram.request import HTTPXRequest
@@ -125,14 +125,38 @@ class TelegramConnector(Connector):
         username = self.bot_username
         return [i.model_copy(update={"inbox": username}) for i in items] if username else items
 
+    renders_choices: ClassVar[bool] = True
+
     async def send(self, msg: OutboundMessage) -> SendReceipt:
         chat_id = int(msg.address)
         ids: list[str] = []
-        for part in outbound.render(msg):
+        parts = outbound.render(msg)
+        for n, part in enumerate(parts):
+            # Choices: an inline keyboard (one row) under the last part.
+            markup = (keyboard(msg) if n == len(parts) - 1 and msg.choices is not None
+                      else None)
             sent = await outbound.call(self.bot.send_message(
-                chat_id=chat_id, text=part, parse_mode=ParseMode.HTML), chat_id)
+                chat_id=chat_id, text=part, parse_mode=ParseMode.HTML, reply_markup=markup),
+                chat_id)
             ids.append(str(sent.message_id))
         return SendReceipt(platform_message_ids=tuple(ids))
+
+    async def acknowledge_choice(self, item: InboundMessage, text: str, accepted: bool) -> None:
+        """answerCallbackQuery (the client's spinner stops, `text` shows); an accepted pick
+        also takes the keyboard off its message, so it cannot be pressed again."""
+        if item.choice_ack is None:
+            return
+        try:
+            await self.bot.answer_callback_query(item.choice_ack, text=text[:200])
+            if accepted and item.platform_ref is not None:
+                await self.bot.edit_message_reply_markup(
+                    chat_id=int(item.address), message_id=int(item.platform_ref),
+                    reply_markup=None)
+        except BadRequest as exc:
+            if "not modified" not in exc.message.lower():
+                raise outbound.error(exc, int(item.address)) from exc
+        except TelegramError as exc:
+            raise outbound.error(exc, int(item.address)) from exc
 
     async def send_file(self, msg: OutboundMessage, file: OutboundFile) -> SendReceipt:
         if len(file.data) > self.settings.max_upload_bytes:
@@ -210,3 +234,12 @@ class TelegramConnector(Connector):
             except TelegramError as exc:
                 raise outbound.error(exc, chat_id) from exc
 
+
+
+def keyboard(msg: OutboundMessage) -> InlineKeyboardMarkup | None:
+    """The choices as one row of inline buttons (callback_data: at most 64 bytes)."""
+    if msg.choices is None:
+        return None
+    row = [InlineKeyboardButton(text=c.title[:64], callback_data=c.id)
+           for c in msg.choices.items if 0 < len(c.id.encode()) <= 64]
+    return InlineKeyboardMarkup([row]) if row else None

@@ -13,7 +13,7 @@ from vocab.untrusted import load_json
 
 NAME = "telegram"
 # The update kinds the bridge relays: `allowed_updates` for setWebhook and getUpdates.
-HANDLED_UPDATES = ("message", "edited_message")
+HANDLED_UPDATES = ("message", "edited_message", "callback_query")
 # A deep link `t.me/<bot>?start=<payload>` arrives as the text "/start <payload>".
 _START = re.compile(r"/start(?:@[A-Za-z0-9_]+)?\s+(\S+)\s*", re.ASCII)
 # A message with any of these was forwarded: a contact in it is someone's card, not a share.
@@ -111,7 +111,9 @@ def parse_update_data(update: object) -> list[InboundMessage]:
 
     kind = next((k for k in HANDLED_UPDATES if update.get(k) is not None), None)
     if kind is None:
-        return []  # my_chat_member, callback_query...: acknowledged, ignored
+        return []  # my_chat_member, inline queries...: acknowledged, ignored
+    if kind == "callback_query":
+        return _callback(update_id, update[kind])
     message = update[kind]
     if not isinstance(message, dict):
         raise Malformed(f"{kind} must be an object")
@@ -152,6 +154,29 @@ def parse_update_data(update: object) -> list[InboundMessage]:
         handoff_code=None if edit else _start_payload(message),
         verified_phone=None if edit else _verified_phone(message, sender),
         language=_language(sender),
+    )]
+
+
+def _callback(update_id: int, query: object) -> list[InboundMessage]:
+    """A press on an inline keyboard button: the pick (`callback_data`, verified by the core)
+    and the query id to answer.  Only a press in a private chat with the bot counts."""
+    if not isinstance(query, dict) or not isinstance(query.get("id"), str):
+        raise Malformed("callback_query.id is missing")
+    sender, message = query.get("from"), query.get("message")
+    data = query.get("data")
+    if not isinstance(sender, dict) or not isinstance(sender.get("id"), int) or \
+            sender.get("is_bot") or not isinstance(data, str) or not isinstance(message, dict):
+        return []
+    chat = message.get("chat")
+    if not isinstance(chat, dict) or chat.get("id") != sender["id"] or \
+            chat.get("type") != "private" or not isinstance(message.get("message_id"), int):
+        return []
+    first = sender.get("first_name") or ""
+    last = sender.get("last_name") or ""
+    return [InboundMessage(
+        connector=NAME, platform_message_id=str(update_id), address=str(chat["id"]),
+        sender_name=f"{first} {last}".strip() or str(chat["id"]), text="",
+        platform_ref=str(message["message_id"]), choice=data[:64], choice_ack=query["id"],
     )]
 
 

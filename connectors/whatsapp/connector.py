@@ -29,7 +29,7 @@ from connectors.base import (
     too_large,
 )
 from connectors.meta import signature
-from connectors.meta.graph import META_CDN_HOSTS, GraphClient, GraphError
+from connectors.meta.graph import META_CDN_HOSTS, ErrorMapper, GraphClient, GraphError
 from connectors.whatsapp.outbound import (
     TEXT_LIMIT,
     WINDOW,
@@ -70,6 +70,7 @@ class WhatsAppConnector(Connector):
     name: ClassVar[str] = NAME
     Settings: ClassVar[type[BaseModel]] = WhatsAppSettings
     content_types = ("application/json",)
+    renders_choices: ClassVar[bool] = True  # reply buttons, or a list past 3 choices
 
     def __init__(self, settings: BaseModel, ctx: ConnectorContext) -> None:
         super().__init__(settings, ctx)
@@ -85,6 +86,7 @@ class WhatsAppConnector(Connector):
         self._templates_at: float | None = None  # monotonic time of the last listing
         self._refresh: asyncio.Task[None] | None = None
         self._marks: set[asyncio.Task[None]] = set()
+        self._to_mark: dict[str, str] = {}  # address -> the latest wamid to mark read
         self._token_dead = False  # said once in the log, not once per message
 
     async def start(self) -> None:
@@ -143,22 +145,33 @@ class WhatsAppConnector(Connector):
         return self.acknowledge()
 
     def _mark_read(self, item: InboundMessage) -> None:
-        """Blue ticks for the customer once their message is stored, off the webhook's path."""
-        if len(self._marks) >= MARKS_PENDING:
+        """Blue ticks for the customer once their message is stored, off the webhook's path.
+        Marking one message read marks the earlier ones too, so a customer's burst costs one
+        call in flight and one for the latest message, not one per message."""
+        address, first = item.address, item.address not in self._to_mark
+        if first and len(self._marks) >= MARKS_PENDING:
             return
-        task = asyncio.create_task(self._read(item.address, item.platform_message_id))
-        self._marks.add(task)
-        task.add_done_callback(self._marks.discard)
+        self._to_mark[address] = item.platform_message_id
+        if first:
+            task = asyncio.create_task(self._reads(address))
+            self._marks.add(task)
+            task.add_done_callback(self._marks.discard)
 
-    async def _read(self, address: str, wamid: str) -> None:
-        number, _ = self._number(address)
+    async def _reads(self, address: str) -> None:
         try:
-            await self._post(number, address, {"status": "read", "message_id": wamid})
-        except SendError as exc:
-            log.info("whatsapp read receipt not sent: %s", exc.describe())
+            while (wamid := self._to_mark.get(address)) is not None:
+                try:
+                    number, _ = self._number(address)
+                    await self._post(number, address, {"status": "read", "message_id": wamid})
+                except SendError as exc:
+                    log.info("whatsapp read receipt not sent: %s", exc.describe())
+                if self._to_mark.get(address) == wamid:
+                    del self._to_mark[address]
+        finally:
+            self._to_mark.pop(address, None)
 
     # -- Graph calls ---------------------------------------------------------------------------
-    def _errors(self, address: str, number: PhoneNumber) -> Any:
+    def _errors(self, address: str, number: PhoneNumber) -> ErrorMapper:
         def errors(error: GraphError) -> SendError:
             return self._send_error(error, address, number)
         return errors
@@ -195,7 +208,8 @@ class WhatsAppConnector(Connector):
                              code=label, retryable=False)
         return SendError(f"WhatsApp refused it: {title}", code=label, retryable=False)
 
-    async def _call(self, method: str, path: str, errors: Any, **kwargs: Any) -> dict[str, Any]:
+    async def _call(self, method: str, path: str, errors: ErrorMapper,
+                    **kwargs: Any) -> dict[str, Any]:
         data = await self._client.call(method, path, self.settings.access_token, errors,
                                        **kwargs)
         self._token_dead = False
@@ -306,9 +320,8 @@ class WhatsAppConnector(Connector):
                 self._errors("", number),
                 params={"fields": "name,language,status,components", "limit": "250"})
             self._templates = template_names(data)
-        except (SendError, WebhookRejected) as exc:
-            log.warning("whatsapp templates could not be listed: %s", getattr(
-                exc, "message", exc))
+        except SendError as exc:
+            log.warning("whatsapp templates could not be listed: %s", exc.describe())
         self._templates_at = time.monotonic()
 
     def templates(self, address: str) -> Sequence[str]:

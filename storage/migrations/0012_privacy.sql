@@ -1,4 +1,4 @@
--- 0011 (issue 28's assigned number is 0014: renumber at merge): customers' data.  Who did
+-- 0012 (issue 28; assigned 0014, renumbered after 0011_auto): customers' data.  Who did
 -- what to people's data (`audit_log`: never what the data was), the retention job's last run
 -- (one run across instances per interval), when a customer was erased, and which
 -- conversation a file served at /media/<token> belongs to (so an erasure removes it).
