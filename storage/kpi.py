@@ -230,28 +230,37 @@ def kpis(q: KpiQuery, hours: BusinessHours | None = None) -> Tx[KpiReport]:
         for f in both(r["k"]):
             f.conversations_opened += int(r["n"])
 
-    # Closes, reopenings and resolution times.
+    # Closes and resolution times (one duration per close), then reopenings (counted).
     params = []
     key = _key(q, "ch.created_at", "c.assignee", params)
     params += [q.start, q.end]
     found = yield from rows(
-        f"SELECT {key} AS k, ch.old_value AS old, ch.new_value AS new,"
-        f" ch.created_at - c.created_at AS d"
+        f"SELECT {key} AS k, ch.created_at - c.created_at AS d"
         " FROM conversation_changes ch JOIN conversations c ON c.id = ch.conversation_id"
         " WHERE ch.kind = 'status' AND ch.created_at >= ? AND ch.created_at < ?"
-        f"{_team_filter(q, params)} AND (ch.new_value = 'closed' OR ch.old_value = 'closed')",
-        *params)
+        f"{_team_filter(q, params)} AND ch.new_value = 'closed'", *params)
     resolution: dict[str, list[float]] = defaultdict(list)
-    for k_raw, old, new, d in found:
-        k = str(k_raw)
-        if new == "closed":
-            for f in both(k):
-                f.conversations_closed += 1
-            resolution[k].append(float(d))
-        elif old == "closed":
-            for f in both(k):
-                f.conversations_reopened += 1
+    for k_raw, d in found:
+        resolution[str(k_raw)].append(float(d))
+    for k, durations in resolution.items():
+        for f in both(k):
+            f.conversations_closed += len(durations)
     _stats(q, totals, groups, resolution, "resolution_seconds")
+    params = []
+    key = _key(q, "ch.created_at", "c.assignee", params)
+    params += [q.start, q.end]
+    joined = ""
+    if q.by is not None or q.team is not None:
+        joined = " JOIN conversations c ON c.id = ch.conversation_id"
+    found = yield from rows(
+        f"SELECT {key} AS k, COUNT(*) AS n FROM conversation_changes ch{joined}"
+        " WHERE ch.kind = 'status' AND ch.created_at >= ? AND ch.created_at < ?"
+        f"{_team_filter(q, params)} AND ch.old_value = 'closed'"
+        " AND COALESCE(ch.new_value, '') <> 'closed'"
+        " GROUP BY 1", *params)
+    for r in found:
+        for f in both(r["k"]):
+            f.conversations_reopened += int(r["n"])
 
     # Messages written in the period.
     params = []
@@ -316,7 +325,11 @@ def _waits(q: KpiQuery, hours: BusinessHours | None, totals: Figures,
     `messages_kpi_waits` (no sort): a wait opens at a customer message when none is open and
     closes at the next agent response."""
     params: list[Any] = []
-    key = _key(q, "m.created_at", "m.author_slack_user", params) if q.by != "agent" else "''"
+    # By day or team, a wait's key is found below at its customer message, not in SQL for
+    # every message (the same boundaries as `_key`).
+    late = q.by in ("agent", "day", "team")
+    key = "''" if late else _key(q, "m.created_at", "m.author_slack_user", params)
+    bounds = list(q.days[1:])
     params += [q.end, q.start]
     found = yield from rows(
         f"SELECT {key} AS k, m.conversation_id AS cid, m.direction AS d, m.created_at AS t,"
@@ -337,6 +350,10 @@ def _waits(q: KpiQuery, hours: BusinessHours | None, totals: Figures,
         if d == "in":
             if not waiting:
                 waiting, asked, asked_key = True, t, str(k_raw)
+                if q.by == "day":
+                    asked_key = str(bisect.bisect_right(bounds, t))
+                elif q.by == "team":
+                    asked_key = q.channels.get(str(channel), "")
             continue
         if waiting and start <= asked < end:
             k = str(who or "") if q.by == "agent" else asked_key
