@@ -8,3 +8,7 @@ CREATE INDEX response_targets_kpi_met ON response_targets (state, met_at, kind, 
                                                            conversation_id);
 CREATE INDEX response_targets_kpi_missed ON response_targets (state, missed_at, kind, team,
                                                               assignee, conversation_id);
+-- Messages written in a period, by channel: the message's connector too.
+DROP INDEX messages_kpi_time;
+CREATE INDEX messages_kpi_time ON messages (created_at, conversation_id, direction, origin,
+                                            state, author_slack_user, connector);
