@@ -417,6 +417,9 @@ class SQLStore(ABC):
                          message_id: MessageId) -> AutoFacts:
         return await self._read(lambda: auto.auto_facts(conversation_id, message_id))
 
+    async def recent_waits(self, slack_channel: str | None) -> tuple[tuple[float, float], ...]:
+        return await self._read(lambda: auto.recent_waits(slack_channel))
+
     async def send_auto(self, conversation_id: ConversationId, kind: str, period: str,
                         text: str, origin: str, event: Event, now: float,
                         score: float | None = None, payload: str = "") -> list[OutboxItem]:
