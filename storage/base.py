@@ -580,6 +580,11 @@ class Store(Protocol):
         """The target a conversation's parent shows, if any."""
         ...
 
+    async def parent_extras(self, conversation_id: ConversationId
+                            ) -> tuple[list[Survey], Target | None]:
+        """`surveys_of` and `shown_target` in one read: what a thread's parent shows."""
+        ...
+
     async def targets(self, conversation_id: ConversationId) -> list[Target]:
         """Every target of a conversation, oldest first (the KPIs read them)."""
         ...
