@@ -145,6 +145,7 @@ COLUMNS = (  # (heading, path in the JSON figures)
     ("pending", "backlog.pending"), ("snoozed", "backlog.snoozed"),
     ("oldest wait", "backlog.oldest_wait_seconds"), ("failed", "failed_deliveries"),
     ("automatic", "automatic_answers"), ("FAQ handoffs", "faq_handoffs"),
+    ("invitations converted", "invitations_converted"),
 )
 
 
