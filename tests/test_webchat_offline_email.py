@@ -192,3 +192,28 @@ async def test_without_the_email_connector_replies_stay_in_the_chat(
     assert await h.agent_says(thread, "Here now") == 200
     await h.wait_rows("SELECT state FROM messages WHERE direction = 'out'", [("sent",)])
     assert [f["text"] for f in await page.missed(0) if f["from"] == "agent"] == ["Here now"]
+
+
+async def test_a_verified_user_offline_gets_replies_on_their_own_email_identity(
+        h: Harness, smtp: SmtpReceiver) -> None:
+    # Ann wrote by email; her verified chat joined her (issue 26's continuity rule); offline,
+    # she leaves that same address: replies use her email identity, nothing new is made.
+    await h.bridge.router.ingest([InboundMessage(
+        connector="email", platform_message_id="<a0@example.org>", address="ann@example.org",
+        sender_name="Ann", text="Order 12?", channel="email")])
+    ann = Page(h, f"&user_id=ann&user_hash={user_hash('ann', SECRET)}&email=ann@example.org")
+    await ann.say("v1", "Me again, on the site")
+    await ann.say("v2", "Answer me by mail please", email="ann@example.org")
+    [(email_id, unverified, shown_on)] = h.rows(
+        "SELECT id, unverified, shown_on FROM identities WHERE connector = 'email'")
+    [(web_id,)] = h.rows("SELECT id FROM identities WHERE connector = 'webchat'")
+    assert (unverified, shown_on) == (0, web_id)
+    assert len({c for (c,) in h.rows("SELECT customer_id FROM identities")}) == 1
+    assert h.rows("SELECT method FROM links") == [("email",)]  # by the verified email only
+    assert h.rows("SELECT identity_id FROM conversations WHERE merged_into IS NULL") == [
+        (email_id,)]
+    thread = await h.thread_at("shop:u-ann")
+    assert await h.agent_says(thread, "Sent today") == 200
+    [sent] = await smtp.wait_for(1)
+    assert sent.rcpt_tos == ["ann@example.org"]
+    assert [f["text"] for f in await ann.missed(0) if f["from"] == "agent"] == ["Sent today"]
