@@ -100,6 +100,9 @@ async def test_offline_chat_continues_by_email_in_the_same_thread(
     assert mail["Reply-To"].addresses[0].addr_spec.startswith("support+")
     reply_id = h.rows("SELECT id FROM messages WHERE direction = 'out'")[0][0]
     await h.wait_rows("SELECT state FROM messages WHERE direction = 'out'", [("sent",)])
+    await h.drained()  # the thread says which way it went, and that the address is unverified
+    assert any("Sent via" in t and "ann@example.org" in t and "(unverified)" in t
+               for t in thread_texts(h, thread))
 
     # ...and the page that comes back shows it (once, even after a second visit).
     for _ in range(2):
