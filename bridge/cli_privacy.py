@@ -90,15 +90,19 @@ async def find(store: Store, args: argparse.Namespace) -> int:
 
 
 async def export(store: Store, args: argparse.Namespace, now: float) -> int:
+    # Refused before anything is read, so the audit log records only exports that happened.
+    if args.out is None and args.with_files:
+        print("error: --with-files writes a zip: give --out FILE.zip", file=sys.stderr)
+        return 2
+    if args.out is not None and await asyncio.to_thread(Path(args.out).exists):
+        print(f"error: {args.out} exists already (fix: give another --out)", file=sys.stderr)
+        return 1
     data = await export_bytes(store, args.customer_id, args.actor, now, args.with_files)
     if data is None:
         print(f"error: there is no customer {args.customer_id} (find one with "
               "`bridge customer find`)", file=sys.stderr)
         return 1
     if args.out is None:
-        if args.with_files:
-            print("error: --with-files writes a zip: give --out FILE.zip", file=sys.stderr)
-            return 2
         sys.stdout.write(data.decode())
         return 0
     out = Path(args.out)

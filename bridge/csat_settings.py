@@ -13,10 +13,20 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+def csat_variables(name: str, agent: str, team: str) -> dict[str, object]:
+    """What every survey text may use (the question, the comment question, the NPS question,
+    the thanks): `{{ customer.name }}`, `{{ customer.first_name }}`, `{{ agent }}`, `{{ team }}`."""
+    name = name.strip()
+    return {"customer": {"name": name, "first_name": name.split(" ")[0] if name else ""},
+            "agent": agent, "team": team}
+
+
 def _text(value: str | None) -> str | None:
     if value is not None:
         try:
-            compile_text(value)
+            # Rendered with sample values, so a misspelt variable stops check-config rather
+            # than the survey.
+            compile_text(value).render(csat_variables("Ann Example", "Support", "support"))
         except TemplateError as exc:
             raise ValueError(f"not a valid template: {exc}") from exc
     return value

@@ -22,8 +22,9 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from rapidfuzz import fuzz
 
+from bridge.auto_texts import check_text
 from bridge.teams import fold, iso639
-from bridge.templates import TemplateError, compile_text
+from bridge.templates import TemplateError
 
 _SPACE = re.compile(r"[^\w]+")
 # How customers ask for a person, in the languages the texts come in; accents and case are
@@ -61,10 +62,14 @@ class FaqSettings(BaseModel):
     def _texts(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
         for language, table in value.items():
             iso639(language)
-            for key in table:
+            for key, source in table.items():
                 if key not in FAQ_KEYS:
                     raise ValueError(f"unknown text {key!r} (known: "
                                      f"{', '.join(FAQ_KEYS)})")
+                try:
+                    check_text(source)
+                except TemplateError as exc:
+                    raise ValueError(f"texts.{language}.{key}: {exc}") from None
         return value
 
 
@@ -151,7 +156,7 @@ def load_faq(path: Path) -> Faq:
                        ) from None
     for i, entry in enumerate(found.faq):
         try:
-            compile_text(entry.answer)
+            check_text(entry.answer)  # renders with sample values: a misspelt variable is caught
         except TemplateError as exc:
             raise FaqError(f"faq[{i}].answer", f"{path}: faq[{i}].answer: {exc}",
                            "correct the template ({{ customer.first_name }} and the like)"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from bridge.csat_settings import csat_variables
 from bridge.surveys import (
     COMMENT_PREFIX,
     COMMENT_WINDOW,
@@ -87,7 +88,7 @@ class Answers:
     def _thanks(self, team: str) -> str:
         s = self.surveys.settings(team)
         try:
-            return render_text(s.thanks, {})
+            return render_text(s.thanks, csat_variables("", s.sender, team))
         except TemplateError:
             return "Thank you!"
 
@@ -112,7 +113,8 @@ class Answers:
             await self.store.prune_state("csat", "answer:", self.surveys.clock() - SEEN_KEPT)
         if ask:
             follow = await self.store.survey_follow_up(
-                survey, render_text(s.comment_question, {}), s.sender,
+                survey, render_text(s.comment_question,
+                                     csat_variables("", s.sender, survey.team)), s.sender,
                 COMMENT_PREFIX + survey.token, self.surveys.clock())
             self.surveys.submit([follow])
         elif survey.kind == "csat" and s.nps:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
+from bridge.csat_settings import csat_variables
 from bridge.survey_answers import Answers
 from bridge.surveys import EMOJI, LABELS, MAX_COMMENT, SCORE, score_range
 from bridge.templates import TemplateError, render_text
@@ -82,8 +83,7 @@ class SurveyPage:
         s = self.surveys.settings(survey.team)
         try:
             question = render_text(s.nps_question if survey.kind == "nps" else s.question,
-                                   {"customer": {"name": ""}, "agent": s.sender,
-                                    "team": survey.team})
+                                   csat_variables("", s.sender, survey.team))
         except TemplateError:
             question = "How did we do?"
         choices = "".join(

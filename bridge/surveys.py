@@ -19,7 +19,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
-from bridge.csat_settings import CsatOverride, CsatSettings
+from bridge.csat_settings import CsatOverride, CsatSettings, csat_variables
 from bridge.delivery_base import done
 from bridge.templates import TemplateError, render_text
 from connectors.base import Connector, OptedOut, OutsideWindow, SendError
@@ -141,8 +141,7 @@ class Surveys:
                     question: str) -> None:
         s = self.settings(team)
         identity = await self.store.get_identity(conv.identity_id)
-        variables = {"customer": {"name": identity.display_name if identity else ""},
-                     "agent": s.sender, "team": team}
+        variables = csat_variables(identity.display_name if identity else "", s.sender, team)
         try:
             text = render_text(question, variables)
         except TemplateError as exc:

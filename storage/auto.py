@@ -27,14 +27,16 @@ def auto_facts(conversation_id: int, message_id: int) -> Tx[AutoFacts]:
         conversation_id)
     person = yield from one("SELECT id FROM auto_answers WHERE conversation_id = ? AND"
                             " kind = 'person'", conversation_id)
-    # The bot's latest answer, and whether the customer wrote after it (before this message).
+    # The bot's latest answer, and whether the customer wrote after it (this message counts:
+    # a question after the answer may be answered; one that came in before the answer was
+    # stored, in a burst, may not, so two answers never follow each other).
     faq = yield from one("SELECT MAX(message_id) AS id FROM auto_answers WHERE"
                          " conversation_id = ? AND kind = 'faq'", conversation_id)
     wrote_since = True
     if faq is not None and faq["id"] is not None:
         later = yield from one(
             "SELECT COUNT(*) AS n FROM messages WHERE conversation_id = ? AND direction = 'in'"
-            " AND id > ? AND id < ?", conversation_id, int(faq["id"]), message_id)
+            " AND id > ? AND id <= ?", conversation_id, int(faq["id"]), message_id)
         wrote_since = later is not None and int(later["n"]) > 0
     earlier = yield from one(
         "SELECT COUNT(*) AS n FROM messages WHERE conversation_id = ? AND direction = 'in'"

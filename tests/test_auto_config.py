@@ -65,6 +65,22 @@ def test_the_faq_file_is_checked(tmp_path: Path) -> None:
     assert "questions" in problems(config(tmp_path, '[faq]\nfile = "faq.toml"\n'))["faq.file"]
 
 
+async def test_check_config_refuses_an_faq_text_with_a_misspelt_variable(tmp_path: Path) -> None:
+    """An FAQ answer or FAQ line that compiles but names an unknown variable would be a hole
+    (or a failure) at the moment a customer asks: `bridge check-config` exits 1 naming it."""
+    (tmp_path / "faq.toml").write_text(
+        '[[faq]]\nquestions = ["Hi?"]\nanswer = "Hello {{ customer.frist_name }}"\n',
+        encoding="utf-8")
+    path = config(tmp_path, '[faq]\nfile = "faq.toml"\n')
+    result = await run_cli(["check-config", "--config", str(path)], env={})
+    assert result.code == 1 and "faq[0].answer" in result.stderr
+    assert "frist_name" in result.stderr
+    (tmp_path / "faq.toml").write_text(FAQ, encoding="utf-8")
+    found = problems(config(tmp_path, '[faq]\nfile = "faq.toml"\n'
+                                      '[faq.texts.en]\nfaq_offer = "Say {{ wrod }}"\n'))
+    assert "texts.en.faq_offer" in found["faq.texts"] and "wrod" in found["faq.texts"]
+
+
 def test_every_builtin_text_renders_in_every_language() -> None:
     for language, texts in TEXTS.items():
         for source in texts.values():

@@ -71,6 +71,20 @@ async def test_faq_answers_in_other_words_then_hands_over_on_agent(
     assert h.count("auto_answers") == 3  # the answer, the request, the bot saying so
 
 
+async def test_two_questions_in_a_row_get_one_answer_each(make_harness: HarnessFactory,
+                                                           tmp_path: Path) -> None:
+    """"Never twice in a row without the customer writing": a new question after the bot's
+    answer is the customer writing, so it is answered; a redelivery is not a new message."""
+    h = await faq_harness(make_harness, tmp_path)
+    assert await h.customer_says(9, "what are your opening hours", first_name="Eve") == 200
+    await until(lambda: len(sent_to(h, 9)) == 1, lambda: f"one answer, got {sent_to(h, 9)}")
+    assert await h.customer_says(9, "i forgot my password", first_name="Eve") == 200
+    await until(lambda: len(sent_to(h, 9)) == 2, lambda: f"two answers, got {sent_to(h, 9)}")
+    await h.drained()
+    assert "9:00 to 17:00" in sent_to(h, 9)[0] and "Eve, use the link" in sent_to(h, 9)[1]
+    assert origins(h) == [("in", "person"), ("out", "faq"), ("in", "person"), ("out", "faq")]
+
+
 async def test_faq_stays_quiet_after_an_agent_answered(make_harness: HarnessFactory,
                                                         tmp_path: Path) -> None:
     h = await faq_harness(make_harness, tmp_path)

@@ -67,6 +67,15 @@ async def test_button_answer_lands_in_thread(make_harness: HarnessFactory) -> No
     assert h.rows("SELECT status FROM conversations") == [("closed",)]
 
 
+async def test_the_question_names_the_customer(make_harness: HarnessFactory) -> None:
+    """The one template syntax: `{{ customer.first_name }}` works in the survey as in every
+    customer-facing text."""
+    h = await make_harness({"csat": {"enabled": True, "question":
+                                     "{{ customer.first_name }}, how did {{ team }} do?"}})
+    _, question = await closed_with_survey(h)
+    assert "\nAnn, how did support do?" in question["text"]
+
+
 async def test_forged_callback_changes_nothing(make_harness: HarnessFactory) -> None:
     h = await make_harness(CSAT)
     thread, question = await closed_with_survey(h)

@@ -39,6 +39,13 @@ def test_team_override_and_bad_templates() -> None:
         CsatSettings(question="How did {{ agent.name(")
     with pytest.raises(ValidationError):
         CsatSettings(low_score=6)
+    # Every survey text is rendered with sample values: a misspelt variable is refused at
+    # check-config, not found when the survey should go out.
+    for key in ("question", "comment_question", "nps_question", "thanks"):
+        with pytest.raises(ValidationError, match="frist_name"):
+            CsatSettings(**{key: "Hi {{ customer.frist_name }}"})  # type: ignore[arg-type]
+        with pytest.raises(ValidationError, match="nope"):
+            CsatOverride(**{key: "{{ nope }}"})  # type: ignore[arg-type]
     with pytest.raises(ValidationError):
         CsatOverride(bogus=True)  # type: ignore[call-arg]
 

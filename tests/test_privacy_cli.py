@@ -56,6 +56,10 @@ async def test_cli_edges(make_harness: HarnessFactory, capsys: pytest.CaptureFix
     assert file["path"] == "files/0000-invoice.pdf"
     code, _, err = await cli(capsys, "customer", "export", str(customer), "--with-files")
     assert code == 2 and "--out" in err
+    code, _, err = await cli(capsys, "customer", "export", str(customer), "--out", str(zipped))
+    assert code == 1 and "exists already" in err
+    # Only the export that happened is in the audit log, not the two refused.
+    assert h.rows("SELECT action FROM audit_log") == [("export",)]
     code, _, err = await cli(capsys, "customer", "export", "999")
     assert code == 1 and "no customer 999" in err
 
