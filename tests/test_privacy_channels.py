@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,6 @@ from tests.helpers_whatsapp import (
     VERIFY_TOKEN,
     customer_writes,
     sender,
-    standin,
     whatsapp_harness,
 )
 from tests.test_privacy import cli, customer_of, everything
@@ -36,17 +34,6 @@ SECRET = "s3cret-for-hmac-0123456789"
 USER = "ann.visitor@example.org"
 PHOTO = b"\x89PNG\r\n\x1a\n" + b"kerry-receipt-bytes" * 20
 UPLOAD = png(9, (17, 99, 201))
-
-
-@pytest.fixture
-def clock() -> OffsetClock:
-    return OffsetClock()
-
-
-@pytest.fixture
-async def wa(clock: OffsetClock) -> AsyncIterator[WhatsAppStandin]:
-    async with standin(clock) as s:
-        yield s
 
 
 @pytest.fixture
