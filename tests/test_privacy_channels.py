@@ -29,8 +29,8 @@ from tests.helpers_whatsapp import (
     sender,
     whatsapp_harness,
 )
+from tests.test_files import agent_sends_file
 from tests.test_privacy import cli, customer_of, everything
-from tests.test_webchat_files import agent_sends_file
 from tests.waiting import until
 
 ORIGIN = "https://shop.example"
