@@ -72,7 +72,7 @@ async def whatsapp_customer(h: Harness, wa: WhatsAppStandin, clock: OffsetClock)
     return customer_of(h, f"{NUMBER_A}:{KERRY}")
 
 
-async def webchat_visitor(h: Harness) -> int:
+async def webchat_visitor(h: Harness, uploads_before: int = 1) -> int:
     query = f"&user_id={USER}&user_hash={user_hash(USER, SECRET)}&name=Annabel%20Visitor"
     ws = await h.session.ws_connect(f"ws://127.0.0.1:{h.port}/webchat/ws?site=shop{query}",
                                     headers={"Origin": ORIGIN})
@@ -85,7 +85,7 @@ async def webchat_visitor(h: Harness) -> int:
             "Content-Type": "image/png", "Origin": ORIGIN}) as r:
         assert r.status == 200
     thread = await webchat_thread(h)
-    await h.slack.wait_for("files.completeUploadExternal", 2)
+    await h.slack.wait_for("files.completeUploadExternal", uploads_before + 1)
     assert await h.agent_says(thread, "Annabel, refund sent") == 200
     await agent_sends_file(h, thread, LABEL, "label.pdf", "application/pdf")
     shown = await preview(h, thread, "!canned refund")  # filled with her name, not sent
@@ -133,3 +133,21 @@ async def test_whatsapp_cloud_and_web_chat_customers_are_exported_and_erased(
                   " AND direction = 'in'") == [(0,)]
     assert h.rows("SELECT key FROM connector_state WHERE connector = 'webchat'"
                   " AND key <> 'token_secret'") == []
+
+
+async def test_retention_drops_an_old_web_chat_transcript_and_its_files(
+        h: Harness, wa: WhatsAppStandin, clock: OffsetClock) -> None:
+    ann = await webchat_visitor(h, uploads_before=0)
+    web = "connector = 'webchat' AND key <> 'token_secret'"
+    assert len(h.rows(f"SELECT key FROM connector_state WHERE {web}")) == 3  # log, two files
+    thread = await webchat_thread(h)
+    assert await h.agent_says(thread, "!close") == 200
+    await h.drained()
+    store = h.bridge.store
+    closed = float(h.rows("SELECT closed_at FROM conversations WHERE customer_id = ?",
+                          (ann,))[0][0])
+    assert not (await store.retention(closed + 10, closed - 1, None, "retention", 0)).messages
+    assert len(h.rows(f"SELECT key FROM connector_state WHERE {web}")) == 3  # not old yet
+    done = await store.retention(closed + 10, closed + 1, None, "retention", 0)
+    assert done.messages > 0
+    assert h.rows(f"SELECT key FROM connector_state WHERE {web}") == []
