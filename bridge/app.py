@@ -23,15 +23,19 @@ from bridge.console.events import SlackEvents
 from bridge.console.export import ExportShortcut
 from bridge.console.slack import SlackConsole
 from bridge.console.socket import SlackSocket
+from bridge.console.stats import DigestJob
+from bridge.dashboard import Dashboard
 from bridge.delivery import Delivery
 from bridge.faq import faq_path, load_faq
 from bridge.hours import Calendar
+from bridge.kpi_service import Kpis
 from bridge.lanes import AllLanes, LaneKeeper, LeasedLanes
 from bridge.language import LanguageGuess
 from bridge.metrics import Metrics
 from bridge.outbox import OutboxWorker
 from bridge.privacy import RetentionJob
 from bridge.registry import connector_class, create_store
+from bridge.report import CalendarHours
 from bridge.router import Router
 from bridge.settings import LoadedConfig, canned_dir
 from bridge.singleton import Singletons
@@ -257,6 +261,19 @@ class Bridge:
         for connector in self.connectors.values():
             app.add_routes(connector.routes())
         app.on_shutdown.append(self._close_long_lived)
+        self.kpis = Kpis(store, {t.channel: t.name for t in teams.values()},
+                         s.conversations.zone, CalendarHours(calendars), clock,
+                         members={t.name: t.members for t in teams.values()})
+        events.commands.stats.source = self.kpis.stats
+        events.commands.stats.home = self.kpis.home
+        self.digest: DigestJob | None = None
+        if s.reports.digest_channel:
+            self.digest = DigestJob(
+                self.console, s.reports.digest_channel, s.reports.digest_every,
+                s.reports.digest_at, s.conversations.zone, self.kpis.digest,
+                lambda key, take: store.claim_digest(key, take, clock()), clock)
+        app.add_routes(Dashboard(self.kpis, s.dashboard, dashboard_targets(
+            [table.targets() for table in s.teams.values()])).routes())
         # Hostile clients: bodies are never decompressed (platforms do not compress webhooks,
         # and a gzip bomb would inflate in the parser before any check); an idle keep-alive
         # connection closes after keepalive_timeout; the rest of an unread body is read and
@@ -319,7 +336,8 @@ class Bridge:
         """The start-up steps, in order; shutdown runs their second halves in reverse."""
         socket_mode = [self._socket] if self.slack_socket is not None else []
         return [self._session, self._listen, self._store, self._console, self._connectors,
-                self._worker, self._snoozes, self._targets, self._retention, *socket_mode,
+                self._worker, self._snoozes, self._targets, self._retention, self._digest,
+                *socket_mode,
                 self._serve]
 
     async def start(self) -> None:
@@ -417,6 +435,16 @@ class Bridge:
         finally:
             await self.snoozes.stop()
 
+    async def _digest(self, _: web.Application) -> AsyncIterator[None]:
+        self.step = "digest"
+        if self.digest is not None:
+            await self.digest.start()  # checks every 30 s; once across instances
+        try:
+            yield
+        finally:
+            if self.digest is not None:
+                await self.digest.stop()
+
     async def _retention(self, _: web.Application) -> AsyncIterator[None]:
         self.step = "retention"
         await self.retention.start()  # runs now, then every 24 hours (bridge/privacy.py)
@@ -471,3 +499,13 @@ async def run_until_signalled(bridge: Bridge, stop: asyncio.Event) -> None:
                  bridge.settings.server.shutdown_timeout)
     finally:
         await bridge.stop()
+
+
+def dashboard_targets(targets: list[dict[str, float]]) -> dict[str, float | None]:
+    """What the dashboard colours its totals against: the strictest target any team sets."""
+    out: dict[str, float | None] = {}
+    for kind in ("first_response", "next_response", "resolution"):
+        values = [t[kind] for t in targets if kind in t]
+        out[kind] = min(values) if values else None
+    out["csat"] = 4.0
+    return out

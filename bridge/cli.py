@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bridge import cli_privacy
+from bridge import cli_privacy, cli_report
 from bridge.clock import Clock, FakeClockRefused, business_clock
 from bridge.logs import Redactor, setup_logging
 from bridge.registry import create_store, settings_registry
@@ -332,6 +332,21 @@ def package_version() -> str:
         return "unknown"
 
 
+async def _report(loaded: LoadedConfig, args: argparse.Namespace) -> int:
+    async with _migrated_store(loaded) as store:
+        return await cli_report.run_report(store, loaded.settings, args, clock_of(loaded)())
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """The KPIs for a period (bridge/report.py), read from the store."""
+    return _run_async(_report(_load(args.config), args))
+
+
+def cmd_dashboard_link(args: argparse.Namespace) -> int:
+    loaded = _load(args.config)
+    return cli_report.dashboard_link(loaded.settings, args, clock_of(loaded)())
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     if args.serve:
         from bridge.demo_webchat import serve_until_signalled
@@ -411,6 +426,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_faq)
     for p in cli_privacy.add_commands(sub, config_help):
         p.set_defaults(func=cmd_privacy)
+    report, link = cli_report.add_commands(sub, config_help)
+    report.set_defaults(func=cmd_report)
+    link.set_defaults(func=cmd_dashboard_link)
     p = sub.add_parser("demo", help="play a conversation against built-in stand-ins")
     p.add_argument("--verbose", action="store_true", help="also log what the bridge does")
     p.add_argument("--serve", action="store_true",

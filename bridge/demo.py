@@ -34,6 +34,7 @@ from bridge.demo_auto import AutoAct, auto_config
 from bridge.demo_canned import CANNED_CONFIG, CannedAct, write_replies
 from bridge.demo_csat import CsatAct, with_csat
 from bridge.demo_hours import HoursAct, with_targets
+from bridge.demo_kpi import KPI_CONFIG, play_kpis
 from bridge.demo_teams import TEAM_CONFIG, TeamsAct
 from bridge.demo_whatsapp import WhatsAppCloudAct, whatsapp_config
 from bridge.registry import settings_registry
@@ -257,7 +258,8 @@ async def _play(workdir: Path, out: list[str]) -> bool:
             secrets=Secrets(slack.bot_token or "", SIGNING_SECRET, telegram.token,
                             WEBHOOK_SECRET),
             overrides={**auto_config(workdir, with_csat(with_targets(TEAM_CONFIG, AGENT)), AGENT),
-                       **whatsapp_config(wa), **CANNED_CONFIG, "outbox": {"base_delay": 0.2},
+                       **whatsapp_config(wa), **CANNED_CONFIG, **KPI_CONFIG,
+                       "outbox": {"base_delay": 0.2},
                        "connectors.twilio": {
                 "enabled": True, "account_sid": DEFAULT_ACCOUNT_SID,
                 "auth_token": DEFAULT_AUTH_TOKEN, "whatsapp_from": WHATSAPP_FROM,
@@ -362,7 +364,8 @@ async def _play(workdir: Path, out: list[str]) -> bool:
             ok = await AutoAct(slack, telegram, clock, readable).play(out, session) and ok
             canned = CannedAct(slack, telegram, agent, CHANNEL, AGENT, readable)
             ok = await canned.play(out, session) and ok
-            return await CsatAct(slack, telegram, agent, AGENT, readable).play(out, session) and ok
+            ok = await CsatAct(slack, telegram, agent, AGENT, readable).play(out, session) and ok
+            return await play_kpis(bridge, out) and ok
         finally:
             await bridge.stop()
 

@@ -246,6 +246,11 @@ def evidence(item: InboundMessage) -> InboundMessage:
     message proves nothing: its text is not searched."""
     phone = normalize_phone(item.verified_phone) if item.verified_phone else None
     code = find_code(item.handoff_code, None if item.edit_of is not None else item.text)
-    if phone == item.verified_phone and code == item.handoff_code:
+    email = item.verified_email.strip().lower() if item.verified_email else None
+    if email is not None and ("@" not in email or len(email) > 254):
+        email = None
+    if phone == item.verified_phone and code == item.handoff_code and \
+            email == item.verified_email:
         return item
-    return item.model_copy(update={"verified_phone": phone, "handoff_code": code})
+    return item.model_copy(update={"verified_phone": phone, "handoff_code": code,
+                                   "verified_email": email})

@@ -30,6 +30,7 @@ from bridge.config_checks import PLACEHOLDERS, Problem, first_day_problems, plac
 from bridge.csat_settings import CsatSettings
 from bridge.faq import FaqError, FaqSettings, faq_path, load_faq
 from bridge.hours import Calendar, HoursSettings, hours_problems, team_calendar
+from bridge.report import DashboardSettings, ReportsSettings
 from bridge.teams import RoutingSettings, Team, TeamSettings, resolve_teams, team_problems
 from storage.dialect import valid_schema_name
 
@@ -233,6 +234,8 @@ class Settings(Strict):
     hours: dict[str, HoursSettings] = Field(default_factory=dict)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     faq: FaqSettings = Field(default_factory=FaqSettings)  # issue 21: bridge/faq.py
+    reports: ReportsSettings = Field(default_factory=ReportsSettings)  # issue 24
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)  # issue 24
     # validated per connector against the registry, see `load_settings`
     connectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
 

@@ -12,6 +12,7 @@ from bridge.surveys import (
     COMMENT_PREFIX,
     COMMENT_WINDOW,
     MAX_COMMENT,
+    SCORE,
     Surveys,
     parse_score,
     render_score,
@@ -72,8 +73,8 @@ class Answers:
         if len(parts) == 3 and parts[0] == "s" and await self.surveys.verified(parts[1]):
             survey = await self.store.awaiting_survey(item.connector, item.address,
                                                       self.surveys.clock())
-            if survey is not None and survey.token == parts[1] and parts[2].isdigit() and \
-                    int(parts[2]) in score_range(survey.scale):
+            if survey is not None and survey.token == parts[1] and SCORE.fullmatch(parts[2]) \
+                    and int(parts[2]) in score_range(survey.scale):
                 accepted = await self.answer(survey, int(parts[2]), None, item.sender_name)
         text = self._thanks("support") if accepted else CLOSED_TEXT
         connector = self.surveys.connectors.get(item.connector)

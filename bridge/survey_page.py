@@ -12,7 +12,7 @@ from aiohttp import web
 
 from bridge.csat_settings import csat_variables
 from bridge.survey_answers import Answers
-from bridge.surveys import EMOJI, LABELS, MAX_COMMENT, score_range
+from bridge.surveys import EMOJI, LABELS, MAX_COMMENT, SCORE, score_range
 from bridge.templates import TemplateError, render_text
 from storage.base import Survey
 
@@ -108,7 +108,7 @@ class SurveyPage:
         except ValueError:
             return self._form(found, "The form could not be read.", 400)
         raw_score, comment = form.get("score"), form.get("comment", "")
-        if not isinstance(raw_score, str) or not raw_score.strip().isdigit() or \
+        if not isinstance(raw_score, str) or not SCORE.fullmatch(raw_score.strip()) or \
                 int(raw_score) not in score_range(found.scale):
             return self._form(found, "Please pick a score.", 400)
         if not isinstance(comment, str) or len(comment) > MAX_COMMENT:

@@ -47,6 +47,7 @@ COMMENT_PREFIX = "comment:"
 _NUMBER = re.compile(r"\s*(\d{1,2})\s*(?:/\s*(?:5|10)\s*)?[.!]?\s*")
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{16}\.[A-Za-z0-9_-]{16}")
 MAX_COMMENT = 2000
+SCORE = re.compile(r"[0-9]{1,2}")  # a score as a form or a button sends it (ASCII digits)
 
 
 def score_range(scale: str) -> range:

@@ -9,6 +9,13 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from storage.kpi import BusinessHours as BusinessHours
+
+# The KPIs' types, for the core (which imports only this module of storage/).
+from storage.kpi import By as By
+from storage.kpi import Figures as Figures
+from storage.kpi import KpiQuery as KpiQuery
+from storage.kpi import KpiReport as KpiReport
 from vocab.events import Event
 from vocab.models import (
     AgentEdit,
@@ -489,6 +496,16 @@ class Store(Protocol):
 
     async def comment_survey(self, survey_id: int, comment: str, notices: tuple[str, ...],
                              now: float, seen: str | None = None) -> list[OutboxItem] | None: ...
+
+    # -- KPIs (issue 24) ----------------------------------------------------------------------
+    async def kpis(self, query: KpiQuery, hours: BusinessHours | None = None) -> KpiReport:
+        """The figures of storage/kpi.py for a period (read apart from the write path)."""
+        ...
+
+    async def claim_digest(self, key: str, take: bool, now: float) -> bool:
+        """Take the posting of the KPI digest `key` (True: this caller posts it), or give it
+        back (`take` False) after a failed post."""
+        ...
 
     # -- automatic answers (issue 21) ---------------------------------------------------------
     async def auto_facts(self, conversation_id: ConversationId,

@@ -49,6 +49,13 @@ def find_people(query: str, limit: int) -> Tx[list[PersonFound]]:
         f" c.value IN ({marks}) OR LOWER(COALESCE(i.username, '')) = ?",
         *candidates, q.lower(), *candidates, q.lower().lstrip("@"))
     ids += [int(r["customer_id"]) for r in found]
+    if len(q) >= 3 and ":" not in q:  # the last part of an address: a web chat user id
+        tail = _like(q)[1:-1]  # (`<site>:u-<user id>`), a WhatsApp Cloud wa_id (`<number>:<id>`)
+        found = yield from rows(
+            "SELECT DISTINCT customer_id FROM identities WHERE LOWER(address) LIKE ? ESCAPE"
+            " '\\' OR LOWER(address) LIKE ? ESCAPE '\\' ORDER BY customer_id LIMIT ?",
+            "%:" + tail, "%:u-" + tail, limit)
+        ids += [int(r["customer_id"]) for r in found]
     if len(q) >= 2:
         found = yield from rows(
             "SELECT DISTINCT i.customer_id FROM identities i JOIN customers c ON"

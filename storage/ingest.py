@@ -17,7 +17,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from storage.links import Merge, claim_phone, redeem_code
+from storage.links import Merge, claim_email, claim_phone, redeem_code
 from storage.outbox_rows import add_event, add_outbox
 from storage.ownership import customer_wrote, record
 from storage.query import Row, Tx, claim, execute, insert, one
@@ -25,6 +25,7 @@ from storage.transactions import set_opted_out
 from vocab.continuity import code_hash
 from vocab.events import (
     ChannelSwitched,
+    EmailLinked,
     Event,
     OptOutChanged,
     PhoneLinked,
@@ -91,7 +92,7 @@ def ingest_inbound(
                             conversation_id=ConversationId(dup["conversation_id"]),
                             duplicate=True)
     identity_id, customer_id = yield from _identity(item, now)
-    if item.handoff_code or item.verified_phone:
+    if item.handoff_code or item.verified_phone or item.verified_email:
         yield from claim("links")  # may join other customers: one such message at a time
     yield from claim(f"customer:{customer_id}")
     evidence = yield from _evidence(item, identity_id, customer_id, now)
@@ -169,6 +170,13 @@ def _evidence(item: InboundMessage, identity_id: int, customer_id: int,
         if merge is not None:
             found.merges.append(merge)
             found.events.append(PhoneLinked(phone=item.verified_phone, channel=channel,
+                                            link_id=merge.link_id))
+    if item.verified_email:
+        found.customer_id, merge = yield from claim_email(identity_id, found.customer_id,
+                                                          item.verified_email, now)
+        if merge is not None:
+            found.merges.append(merge)
+            found.events.append(EmailLinked(email=item.verified_email, channel=channel,
                                             link_id=merge.link_id))
     return found
 

@@ -260,6 +260,34 @@ def claim_phone(identity_id: int, customer_id: int, phone: str,
     return int(other["customer_id"]), merge
 
 
+def claim_email(identity_id: int, customer_id: int, email: str,
+                now: float) -> Tx[tuple[int, Merge | None]]:
+    """This identity is a verified user with `email` (the web chat's identify): the first
+    time, join the customer of another identity that verified the same address or writes
+    from it on email (unless an agent undid such a link before)."""
+    added = yield from execute(
+        "INSERT INTO identity_claims (kind, value, identity_id, created_at) VALUES"
+        " ('email', ?, ?, ?) ON CONFLICT (kind, value, identity_id) DO NOTHING",
+        email, identity_id, now)
+    if not added:
+        return customer_id, None
+    other = yield from one(
+        "SELECT i.customer_id FROM identities i WHERE i.customer_id <> ? AND (i.id IN"
+        " (SELECT identity_id FROM identity_claims WHERE kind = 'email' AND value = ?)"
+        " OR (i.channel = 'email' AND lower(i.address) = ?)) ORDER BY i.id LIMIT 1",
+        customer_id, email, email)
+    if other is None:
+        return customer_id, None
+    refused = yield from one("SELECT 1 FROM links WHERE method = 'email' AND evidence = ?"
+                             " AND undone_at IS NOT NULL LIMIT 1", email)
+    if refused is not None:
+        return customer_id, None
+    prefer = yield from open_conversation(customer_id)
+    merge = yield from merge_customers(int(other["customer_id"]), customer_id, LinkMethod.EMAIL,
+                                       email, "bridge", now, prefer)
+    return int(other["customer_id"]), merge
+
+
 # -- handoff codes -------------------------------------------------------------------------
 def add_code(code_hash: str, conversation_id: int, channel: str, created_by: str, now: float,
              expires_at: float) -> Tx[None]:

@@ -88,6 +88,11 @@ def erase_customer(customer_id: int, actor: str, now: float) -> Tx[Erasure]:
         f"UPDATE messages SET text = '', markup = NULL, attachments = '[]', error = NULL,"
         f" author_name = CASE WHEN direction = 'in' THEN '' ELSE author_name END"
         f" WHERE {where}", *params)
+    # Their messages' platform ids can name them (a web chat's `<site>:u-<user id>/<n>`, a
+    # WhatsApp wamid encodes the number): a redelivery after the erasure is a new message.
+    yield from execute(f"UPDATE messages SET platform_message_id = 'erased:' || CAST(id AS"
+                       f" TEXT) WHERE ({where}) AND direction = 'in' AND platform_message_id"
+                       f" IS NOT NULL", *params)
     out: list[OutboxItem] = []
     threads: list[SlackThread] = []
     if conv_ids:
@@ -128,6 +133,8 @@ def erase_customer(customer_id: int, actor: str, now: float) -> Tx[Erasure]:
             out.append((yield from add_outbox(
                 OutboxKind.SLACK_ERASE, conv_id, None,
                 json.dumps({**thread.model_dump(), "erased_at": now}), now)))
+    for address in addresses:  # the web chat's mailbox of this visitor, and its files
+        yield from _drop_webchat(address)
     for address in addresses:  # notices elsewhere that named them (a link, an unlink)
         if len(address) < 6:
             continue  # too short to tell from other text
@@ -184,8 +191,8 @@ def erase_customer(customer_id: int, actor: str, now: float) -> Tx[Erasure]:
 
 
 def _drop_originals(select: str, *params: object) -> Tx[int]:
-    """Delete the raw mails (connector state `raw:<sha256>`) the attachments of the messages
-    `select` reads (connector, attachments) were served from."""
+    """Delete the raw mails (connector state `raw:<sha256>`) and the kept files (`file:<id>`)
+    the attachments of the messages `select` reads (connector, attachments) were served from."""
     found = yield from rows(select, *params)
     keys: set[tuple[str, str]] = set()
     for row in found:
@@ -197,6 +204,8 @@ def _drop_originals(select: str, *params: object) -> Tx[int]:
             ref = str(item.get("platform_file_id") or "") if isinstance(item, dict) else ""
             if ref.startswith("raw:"):
                 keys.add((str(row["connector"]), ref.split("#", 1)[0]))
+            elif ref:  # a file the connector keeps itself (the web chat's `file:<key>`)
+                keys.add((str(row["connector"]), f"file:{ref}"))
     dropped = 0
     for connector, key in sorted(keys):
         dropped += yield from execute("DELETE FROM connector_state WHERE connector = ? AND"
@@ -245,3 +254,25 @@ def retention(now: float, messages_before: float | None, media_before: float | N
     yield from audit(actor, "retention", None, now,
                      detail=f"{messages} messages emptied, {media} files deleted")
     return Retention(ran=True, messages=messages, media=media, outbox=payloads)
+
+
+def _drop_webchat(address: str) -> Tx[None]:
+    """The web chat keeps what a returning page is shown under `log:<address>` and each file
+    under `file:<key>` (named by the log's `/webchat/file/<key>` links)."""
+    found = yield from one("SELECT value FROM connector_state WHERE connector = 'webchat' AND"
+                           " key = ?", f"log:{address}")
+    if found is None:
+        return
+    try:
+        items = json.loads(str(found["value"]))
+    except ValueError:
+        items = []
+    for item in items if isinstance(items, list) else []:
+        for file in (item.get("files") or []) if isinstance(item, dict) else []:
+            key = str(file.get("url", "")).rsplit("/webchat/file/", 1)[-1] \
+                if isinstance(file, dict) else ""
+            if key:
+                yield from execute("DELETE FROM connector_state WHERE connector = 'webchat' AND"
+                                   " key = ?", f"file:{key}")
+    yield from execute("DELETE FROM connector_state WHERE connector = 'webchat' AND key = ?",
+                       f"log:{address}")

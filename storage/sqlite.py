@@ -76,6 +76,8 @@ class SQLiteStore(SQLStore):
         self._queue: asyncio.Queue[_Op] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         self.commits = 0  # observability for benchmarks and /healthz
+        self._aside: aiosqlite.Connection | None = None  # long reads (KPIs), opened when needed
+        self._aside_lock = asyncio.Lock()
 
     @property
     def where(self) -> str:
@@ -101,6 +103,9 @@ class SQLiteStore(SQLStore):
         self._writer = asyncio.create_task(self._write_loop(), name="sqlite-writer")
 
     async def close(self) -> None:
+        if self._aside is not None:
+            await self._aside.close()
+            self._aside = None
         if self._writer is not None:
             await stop_writer(self._queue, self._writer)
             self._writer = None
@@ -126,6 +131,26 @@ class SQLiteStore(SQLStore):
 
     async def _read(self, make: TxFactory[T]) -> T:
         return await self._run(lambda c: run_sync(c, make()))
+
+    async def _read_aside(self, make: TxFactory[T]) -> T:
+        """On a second, read-only connection (a thread of its own): WAL lets it read while the
+        writer commits, so a long read does not hold webhooks back."""
+        if self.path == ":memory:":
+            return await self._read(make)
+        async with self._aside_lock:
+            if self._aside is None:
+                db = await aiosqlite.connect(f"file:{self.path}?mode=ro", uri=True,
+                                             isolation_level=None)
+                await db.execute("PRAGMA busy_timeout=5000")
+                # Reads of a month of history jump around the file: map it, and keep a
+                # larger cache than the writer's.
+                await db.execute("PRAGMA mmap_size=1073741824")
+                await db.execute("PRAGMA cache_size=-65536")
+                db.row_factory = sqlite3.Row
+                self._aside = db
+            aside = self._aside
+            return cast(T, await aside._execute(  # type: ignore[no-untyped-call]
+                lambda: run_sync(aside._conn, make())))
 
     async def _write(self, make: TxFactory[T], *, together: bool = False,
                      leases: bool = False) -> T:

@@ -16,6 +16,7 @@ from storage import (
     canned,
     export,
     ingest,
+    kpi,
     leases,
     links,
     outbox_rows,
@@ -399,6 +400,17 @@ class SQLStore(ABC):
                              now: float, seen: str | None = None) -> list[OutboxItem] | None:
         return await self._write(lambda: surveys.add_comment(survey_id, comment, notices,
                                                              now, seen))
+    # -- the KPIs (issue 24) -------------------------------------------------------------------
+    async def _read_aside(self, make: TxFactory[T]) -> T:
+        """A long read (the KPIs): where a backend can, off the connection writes use."""
+        return await self._read(make)
+
+    async def kpis(self, query: kpi.KpiQuery,
+                   hours: kpi.BusinessHours | None = None) -> kpi.KpiReport:
+        return await self._read_aside(lambda: kpi.kpis(query, hours))
+
+    async def claim_digest(self, key: str, take: bool, now: float) -> bool:
+        return await self._write(lambda: kpi.claim_digest(key, take, now))
 
     # -- automatic answers (issue 21) ---------------------------------------------------------
     async def auto_facts(self, conversation_id: ConversationId,

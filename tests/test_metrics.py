@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from yarl import URL
 
 from tests.conftest import Harness, HarnessFactory
-from tests.waiting import until
+from tests.waiting import poll, until
 
 pytestmark = pytest.mark.backends("sqlite")  # counters of the web app and the worker
 
@@ -48,8 +48,10 @@ async def test_metrics_count_webhooks_deliveries_and_rate_limits(harness: Harnes
     assert await h.agent_says(thread, "hi there") == 200
     await h.telegram.wait_for("sendMessage", 1)
     await h.drained()
-    m = await scrape(h)
-    assert m[("bridge_deliveries_total", ("connector=telegram", "outcome=done"))] == 1
+    # The worker counts an attempt just after it commits the row as done: wait for the count.
+    done = ("bridge_deliveries_total", ("connector=telegram", "outcome=done"))
+    m = await poll(lambda: scrape(h), lambda got: got.get(done) == 1,
+                   "one finished delivery to Telegram in the metrics")
     assert m[("bridge_webhooks_total", ("connector=slack", "status=200"))] == 1
 
 

@@ -102,3 +102,33 @@ async def test_bad_uploads_are_refused_without_a_row(make_harness: HarnessFactor
             assert r.headers["Access-Control-Allow-Origin"] == site.origin
         async with aiohttp.ClientSession() as s, s.get(f"{h.url}/webchat/file/{'x' * 32}") as r:
             assert r.status == 404
+
+
+async def test_erasing_the_customer_empties_their_mailbox_and_files(
+        make_harness: HarnessFactory) -> None:
+    async with shop_site() as site:
+        h = await webchat_harness(make_harness, site)
+        origin = {"Origin": site.origin}
+        ws = await h.session.ws_connect(
+            f"ws://127.0.0.1:{h.port}/webchat/ws?site=shop", headers=origin)
+        token = (await ws.receive_json(timeout=5))["visitor_token"]
+        await ws.send_json({"type": "message", "client_id": "m1", "text": "my address is x"})
+        assert (await ws.receive_json(timeout=5))["type"] == "ack"
+        async with h.session.post(
+                f"{h.url}/webchat/upload?site=shop&token={token}&client_id=f1&name=id.png",
+                data=io.BytesIO(png()), headers={"Content-Type": "image/png", **origin}) as r:
+            assert r.status == 200
+        [url] = [f["url"] for f in (await ws.receive_json(timeout=5))["files"]]
+        await ws.close()
+        [(customer,)] = h.rows("SELECT customer_id FROM identities WHERE connector = 'webchat'")
+        assert h.bridge.store is not None
+        await h.bridge.store.erase_customer(int(customer), "test", 0.0)
+        async with h.session.get(url) as resp:
+            assert resp.status == 404
+        back = await h.session.ws_connect(
+            f"ws://127.0.0.1:{h.port}/webchat/ws?site=shop&token={token}", headers=origin)
+        await back.receive_json(timeout=5)
+        await back.send_json({"type": "resume", "after": 0})
+        await back.send_json({"type": "ping"})
+        assert await back.receive_json(timeout=5) == {"type": "pong"}  # nothing kept
+        await back.close()

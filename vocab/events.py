@@ -62,6 +62,15 @@ class PhoneLinked(_Event):
     link_id: int
 
 
+class EmailLinked(_Event):
+    """A verified email address (the web chat's identify) matched another customer's."""
+
+    kind: Literal["email_linked"] = "email_linked"
+    email: str
+    channel: str
+    link_id: int
+
+
 class ChannelSwitched(_Event):
     """A known customer wrote on another of their channels: replies go there now."""
 
@@ -227,7 +236,8 @@ class TargetMissed(_Event):
 
 
 Event: TypeAlias = Annotated[
-    OptOutChanged | HandoffRefused | HandoffLinked | PhoneLinked | ChannelSwitched
+    OptOutChanged | HandoffRefused | HandoffLinked | PhoneLinked | EmailLinked
+    | ChannelSwitched
     | ReopenedByCustomer | StatusChanged | StatusMoved | AssigneeChanged | ReturningCustomer
     | ConversationJoined | ContinuesElsewhere | AgentLinked | Unlinked | NotDelivered
     | MovedAway | MovedHere | AutoAnswered | PersonRequested | TargetWarned | TargetMissed,

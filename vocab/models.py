@@ -191,6 +191,10 @@ class InboundMessage(FromOutside):
     # message, a Telegram contact shared by its own user.  Never a number typed in the text.
     # The core normalizes it (E.164) and links identities that prove the same number.
     verified_phone: str | None = None
+    # An email address the platform proves the sender owns: the web chat's `identify` with a
+    # valid `user_hash` (the site vouches for it).  Never an address the visitor typed; an
+    # email connector's sender is matched by its address.
+    verified_email: str | None = None
     # A handoff code the platform carried outside the text (a Telegram /start payload, a
     # Messenger m.me ref, the plus part of the address an email was sent to).  The core also
     # finds codes in the text itself (SMS, WhatsApp).
@@ -306,6 +310,7 @@ class LinkMethod(enum.StrEnum):
     """How two identities came to be one customer."""
 
     PHONE = "phone"  # automatic: both proved the same phone number (SMS/WhatsApp, Telegram)
+    EMAIL = "email"  # automatic: a verified web chat user's email, the same as on email
     HANDOFF = "handoff"  # the customer came in through a one-time handoff code
     AGENT = "agent"  # an agent merged two customers from Slack (`!link`)
 

@@ -32,6 +32,7 @@ from bridge.console.render import (
     TEMPLATE_ACTION,
 )
 from bridge.console.slack import SlackConsole
+from bridge.console.stats import StatsCommand
 from bridge.console.transfer import NAMES as TEAMS
 from bridge.console.transfer import TeamActions, TeamCommands
 from connectors.base import SendError
@@ -126,6 +127,8 @@ class ConsoleCommands:
         self.queue = QueueCommands(console, actions)
         self.canned = (None if canned is None
                        else CannedCommands(console, actions, canned, self._allowed))
+        self.stats = StatsCommand(console)
+        self.queue.extra_home = self.stats.home_blocks
 
     def register(self, bolt: Any) -> None:
         self.continuity.register(bolt)
@@ -191,11 +194,15 @@ class ConsoleCommands:
         if name in CANNED and self.canned is not None:
             await self.canned.command(reply, name, rest)
             return
+        if name == "stats":
+            await self.stats.command(reply, rest)
+            return
         status = COMMANDS.get(name)
         if status is None:
             prefix = self.console.settings.command_prefix
             known = ", ".join(f"{prefix}{c}" for c in (*OWNERSHIP, *COMMANDS, "template",
                                                        *CONTINUITY, *TEAMS, "queue",
+                                                       *CONTINUITY, *TEAMS, "queue", "stats",
                                                        *(CANNED if self.canned else ())))
             await self.console.ephemeral(
                 reply.slack_user, f"Unknown command `{name}`; this thread knows {known}. "

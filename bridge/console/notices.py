@@ -19,6 +19,7 @@ from vocab.events import (
     ChannelSwitched,
     ContinuesElsewhere,
     ConversationJoined,
+    EmailLinked,
     Event,
     HandoffLinked,
     HandoffRefused,
@@ -108,6 +109,10 @@ def notice_text(event: Event, zone: tzinfo = UTC) -> str:
             return (f":link: Linked automatically: the same phone number {event.phone} wrote "
                     f"on {channel_label(event.channel)} (link {event.link_id}; an agent can "
                     "undo it with the unlink command).")
+        case EmailLinked():
+            return (f":link: Linked automatically: the verified email {event.email} wrote on "
+                    f"{channel_label(event.channel)} (link {event.link_id}; an agent can undo "
+                    "it with the unlink command).")
         case ChannelSwitched():
             return (f":twisted_rightwards_arrows: Now writing on {who(event.now)}; replies go "
                     f"there (before: {who(event.before)}).")

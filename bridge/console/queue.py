@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from bridge.console.due import due_line
@@ -67,6 +67,8 @@ class QueueCommands:
     def __init__(self, console: SlackConsole, actions: QueueActions) -> None:
         self.console = console
         self.actions = actions
+        # More blocks for the Home tab (the KPIs of the agent's teams, bridge/console/stats.py)
+        self.extra_home: Callable[[str], Awaitable[list[dict[str, Any]]]] | None = None
 
     def register(self, bolt: Any) -> None:
         bolt.event("app_home_opened")(self._on_home)
@@ -86,4 +88,7 @@ class QueueCommands:
             return
         blocks = home_blocks(await self.sections(user), self.actions.now(),
                              self.console.permalink)
+        if self.extra_home is not None:
+            extra = await self.extra_home(user)
+            blocks = blocks[:MAX_BLOCKS - len(extra)] + extra
         await self.console.publish_home(user, blocks)

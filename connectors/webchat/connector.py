@@ -30,6 +30,7 @@ from connectors.base import (
     fetch_media,
 )
 from connectors.webchat.files import FileShelf, check_type, kind_of, read_upload
+from connectors.webchat.longpoll import answer_poll
 from connectors.webchat.mailbox import Mailbox, message_frame
 from connectors.webchat.protocol import (
     CLIENT_ID,
@@ -72,6 +73,13 @@ class Visitor:
         return f"{self.site.id}:{self.key}"
 
 
+def error_frame(code: str, client_id: str | None = None) -> dict[str, Any]:
+    frame: dict[str, Any] = {"type": "error", "code": code}
+    if client_id:
+        frame["client_id"] = client_id
+    return frame
+
+
 class Refused(Exception):
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(reason)
@@ -90,6 +98,7 @@ class WebchatConnector(Connector):
         self.mailbox = Mailbox(ctx.state, settings.history_size)
         self.shelf = FileShelf(ctx.state)
         self.connections = Limiter(settings.connections_per_minute)
+        self.polls = Limiter(settings.connections_per_minute * 4)
         self.per_visitor = Limiter(settings.messages_per_minute)
         self.per_address = Limiter(settings.messages_per_minute_per_address)
         self.secret = b""
@@ -109,6 +118,7 @@ class WebchatConnector(Connector):
         self.script_gz = gzip.compress(self.script, 9, mtime=0)
 
     async def shutdown(self) -> None:
+        self.mailbox.wake()
         for ws in self.mailbox.all_sockets():
             await ws.close(code=1012, message=b"restarting")
 
@@ -120,6 +130,7 @@ class WebchatConnector(Connector):
         return [web.get("/widget.js", self.widget), web.post("/webchat/config", self.config),
                 web.get("/webchat/ws", self.socket),
                 web.get("/webchat/avatar/{key}", self.avatar),
+                web.post("/webchat/poll", self.poll),
                 web.post("/webchat/upload", self.upload),
                 web.options("/webchat/upload", self.preflight),
                 web.get("/webchat/file/{key}", self.file)]
@@ -228,7 +239,11 @@ class WebchatConnector(Connector):
                     for item in await self.mailbox.after(address, parsed.after):
                         await ws.send_json(message_frame(item))
                 elif isinstance(parsed, Say):
-                    if not await self._say(ws, peer, visitor, parsed, with_context=not told):
+                    answer, ok = await self._say(peer, visitor, parsed, with_context=not told,
+                                                 skip=ws)
+                    await ws.send_json(answer)
+                    if not ok:
+                        await ws.close(code=1011, message=b"try again")
                         break
                     told = True
         except (ConnectionError, RuntimeError):
@@ -237,21 +252,39 @@ class WebchatConnector(Connector):
             self.mailbox.leave(address, ws)
         return ws
 
+    async def poll(self, request: web.Request) -> web.StreamResponse:
+        """The long-poll fallback (connectors/webchat/longpoll.py): the socket's checks."""
+        peer = request.remote or "?"
+        try:
+            site, origin = self._site(request)
+            if not self.polls.allow(peer):
+                raise Refused(429, "too many requests from this address")
+            visitor = self._visitor(request, site)
+        except Refused as exc:
+            return web.json_response({"error": exc.reason}, status=exc.status)
+        welcome = None
+        if not visitor.verified and visitor_of(self.secret, site.id,
+                                               request.query.get("token", "")) is None:
+            welcome = {"type": "welcome", "verified": False,
+                       "visitor_token": sign_visitor(self.secret, site.id, visitor.key)}
+
+        async def speak(say: Say, first: bool) -> tuple[dict[str, Any], bool]:
+            return await self._say(peer, visitor, say, with_context=first)
+        return await answer_poll(request, self.mailbox, visitor.address, welcome, speak,
+                                 self.settings.max_text_chars, self.settings.poll_hold_seconds,
+                                 {"Access-Control-Allow-Origin": origin, "Vary": "Origin"})
+
     async def _error(self, ws: web.WebSocketResponse, code: str,
                      client_id: str | None = None) -> None:
-        frame: dict[str, Any] = {"type": "error", "code": code}
-        if client_id:
-            frame["client_id"] = client_id
-        await ws.send_json(frame)
+        await ws.send_json(error_frame(code, client_id))
 
-    async def _say(self, ws: web.WebSocketResponse, peer: str, visitor: Visitor, say: Say,
-                   *, with_context: bool) -> bool:
-        """Store one visitor message and acknowledge it; False: the socket is closed (the
-        page resends what was not acknowledged when it reconnects)."""
+    async def _say(self, peer: str, visitor: Visitor, say: Say, *, with_context: bool,
+                   skip: web.WebSocketResponse | None = None) -> tuple[dict[str, Any], bool]:
+        """Store one visitor message: the frame for the page (its ack, or an error) and False
+        when the store failed (the page resends what was not acknowledged)."""
         address = visitor.address
         if not self.per_visitor.allow(address) or not self.per_address.allow(peer):
-            await self._error(ws, "rate_limited", say.client_id)
-            return True
+            return error_frame("rate_limited", say.client_id), True
         markup = None
         if with_context:
             line = context_line(say.page, "" if visitor.verified else visitor.email)
@@ -265,25 +298,22 @@ class WebchatConnector(Connector):
             connector=self.name, platform_message_id=f"{address}/{say.client_id}",
             address=address, sender_name=visitor.name, text=say.text,
             platform_time=self.ctx.clock(), markup=markup, inbox=visitor.site.id,
-            language=language)
+            language=language, verified_email=(visitor.email or None) if visitor.verified
+            else None)
         try:
             results = await self.ctx.ingest([inbound])
         except Exception as exc:
             log.warning("webchat: storing a message failed (%s); the page will resend it",
                         type(exc).__name__)
-            await self._error(ws, "retry", say.client_id)
-            await ws.close(code=1011, message=b"try again")
-            return False
+            return error_frame("retry", say.client_id), False
         message_id = results[0].message_id if results else None
         if message_id is None:
-            await self._error(ws, "not_stored", say.client_id)
-            return True
+            return error_frame("not_stored", say.client_id), True
         item = {"id": int(message_id), "from": "visitor", "client_id": say.client_id,
                 "text": say.text, "sent_at": self.ctx.clock()}
         await self.mailbox.add(address, item)
-        await ws.send_json({"type": "ack", "client_id": say.client_id, "id": int(message_id)})
-        await self.mailbox.push(address, message_frame(item), skip=ws)
-        return True
+        await self.mailbox.push(address, message_frame(item), skip=skip)
+        return {"type": "ack", "client_id": say.client_id, "id": int(message_id)}, True
 
     # -- agents' replies ------------------------------------------------------------------
     async def send(self, msg: OutboundMessage) -> SendReceipt:

@@ -22,6 +22,7 @@ class Mailbox:
         self.size = size
         self._locks: dict[str, asyncio.Lock] = {}
         self.sockets: dict[str, set[web.WebSocketResponse]] = {}
+        self.waiters: dict[str, set[asyncio.Event]] = {}  # long-polls waiting for news
 
     def _lock(self, address: str) -> asyncio.Lock:
         lock = self._locks.get(address)
@@ -91,8 +92,32 @@ class Mailbox:
             if not open_:
                 del self.sockets[address]
 
+    async def wait(self, address: str, seconds: float) -> None:
+        """Until something is pushed to `address`, or `seconds` pass (a long-poll)."""
+        news = asyncio.Event()
+        self.waiters.setdefault(address, set()).add(news)
+        try:
+            async with asyncio.timeout(seconds):
+                await news.wait()
+        except TimeoutError:
+            pass
+        finally:
+            waiting = self.waiters.get(address)
+            if waiting is not None:
+                waiting.discard(news)
+                if not waiting:
+                    del self.waiters[address]
+
+    def wake(self) -> None:
+        """Every waiting long-poll answers now (at shutdown)."""
+        for group in self.waiters.values():
+            for news in group:
+                news.set()
+
     async def push(self, address: str, frame: Item,
                    skip: web.WebSocketResponse | None = None) -> None:
+        for news in self.waiters.get(address, ()):
+            news.set()
         for ws in list(self.sockets.get(address, ())):
             if ws is not skip and not ws.closed:
                 try:

@@ -136,6 +136,7 @@ class WebchatSettings(BaseModel):
     messages_per_minute_per_address: int = Field(default=60, ge=1)  # per client address
     connections_per_minute: int = Field(default=30, ge=1)  # per client address
     heartbeat_seconds: float = Field(default=25.0, gt=0, le=300)
+    poll_hold_seconds: float = Field(default=25.0, ge=0, le=60)  # the long-poll fallback
     history_size: int = Field(default=200, ge=10, le=2000)  # messages kept for resume
     # Where agents' pictures may be fetched from (served to pages by the bridge itself).
     avatar_hosts: list[str] = Field(

@@ -264,11 +264,58 @@
     queue.push(item);
     save("queue", queue);
     bubble(null, item.client_id, "visitor", null, text, true);
-    if (ws && ws.readyState === 1) ws.send(JSON.stringify({type: "message", client_id: item.client_id, text: item.text, page: item.page}));
+    if (lp) { if (token || ident.user_hash) poll(true); else connect(); }
+    else if (ws && ws.readyState === 1) ws.send(JSON.stringify(frame(item)));
     else connect();
   }
 
+  function frame(it) { return {type: "message", client_id: it.client_id, text: it.text, page: it.page}; }
+  function handle(f) {
+    if (f.type === "welcome") {
+      tries = 0; say("");
+      if (f.visitor_token && f.visitor_token !== token) { token = f.visitor_token; save("token", token); }
+      if (later) { attach(later); later = null; }
+      if (!ws || ws.readyState !== 1) return;
+      ws.send(JSON.stringify({type: "resume", after: lastId}));
+      for (var i = 0; i < queue.length; i++) ws.send(JSON.stringify(frame(queue[i])));
+    } else if (f.type === "ack") {
+      queue = queue.filter(function (it) { return it.client_id !== f.client_id; });
+      save("queue", queue);
+      bubble(f.id, f.client_id);
+      lastId = Math.max(lastId, f.id);
+    } else if (f.type === "message") {
+      bubble(f.id, f.client_id, f.from, f.author, f.text, false, f.files);
+      if (f.client_id) {
+        queue = queue.filter(function (it) { return it.client_id !== f.client_id; });
+        save("queue", queue);
+      }
+      lastId = Math.max(lastId, f.id);
+    } else if (f.type === "error" && f.code === "rate_limited") {
+      say(T.limited);
+    }
+  }
+
+  // Where WebSockets are blocked: the same frames over HTTP long-polls.
+  var lp = !window.WebSocket, polling = false, opened = false, fails = 0;
+  function backoff() { return Math.min(30000, 500 * Math.pow(2, tries++)) * (0.75 + Math.random() / 2); }
+  function poll(once) {
+    if (refused || (!once && polling)) return;
+    if (!once) polling = true;
+    fetch(base + "/webchat/poll?" + query() + (token ? "&token=" + encodeURIComponent(token) : ""),
+      {method: "POST", body: JSON.stringify({after: lastId, frames: queue.map(frame)})})
+      .then(function (r) { if (r.status !== 200) throw r.status; return r.json(); })
+      .then(function (b) {
+        tries = 0; say("");
+        b.frames.forEach(handle);
+        if (!once) { polling = false; poll(); }
+      }, function () {
+        say(T.connecting);
+        if (!once) { polling = false; setTimeout(poll, backoff()); }
+      });
+  }
+
   function connect() {
+    if (lp) { poll(); return; }
     if (refused || (ws && ws.readyState < 2)) return;
     clearTimeout(timer);
     var q = query() + (token ? "&token=" + encodeURIComponent(token) : "");
@@ -277,40 +324,19 @@
     ws.onmessage = function (e) {
       heard = Date.now();
       var f; try { f = JSON.parse(e.data); } catch (err) { return; }
-      if (f.type === "welcome") {
-        tries = 0; say("");
-        if (f.visitor_token && f.visitor_token !== token) { token = f.visitor_token; save("token", token); }
-        if (later) { attach(later); later = null; }
-        ws.send(JSON.stringify({type: "resume", after: lastId}));
-        for (var i = 0; i < queue.length; i++) {
-          var it = queue[i];
-          ws.send(JSON.stringify({type: "message", client_id: it.client_id, text: it.text, page: it.page}));
-        }
-      } else if (f.type === "ack") {
-        queue = queue.filter(function (it) { return it.client_id !== f.client_id; });
-        save("queue", queue);
-        bubble(f.id, f.client_id);
-        lastId = Math.max(lastId, f.id);
-      } else if (f.type === "message") {
-        bubble(f.id, f.client_id, f.from, f.author, f.text, false, f.files);
-        if (f.client_id) {
-          queue = queue.filter(function (it) { return it.client_id !== f.client_id; });
-          save("queue", queue);
-        }
-        lastId = Math.max(lastId, f.id);
-      } else if (f.type === "error" && f.code === "rate_limited") {
-        say(T.limited);
-      }
+      handle(f);
     };
     ws.onclose = function () {
       clearInterval(beat);
       ws = null;
       if (refused) return;
+      if (!opened && ++fails >= 3) { lp = true; poll(); return; }  // blocked, not down
       say(T.offline);
       var wait = Math.min(30000, 500 * Math.pow(2, tries++)) * (0.75 + Math.random() / 2);
       timer = setTimeout(function () { check(); connect(); }, wait);
     };
     ws.onopen = function () {
+      opened = true;
       heard = Date.now();
       clearInterval(beat);
       beat = setInterval(function () {

@@ -1,0 +1,91 @@
+"""The KPIs in Slack: `!stats` in a thread, today's figures on the Home tab, and the digest
+posted once when due (also with two bridges on one database), through the real bridge and
+the Slack stand-in on both stores, at a moved clock over tests/helpers_kpi.py's history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.conftest import AGENT, CHANNEL, Harness, HarnessFactory
+from tests.helpers_kpi import NOW, H, T, load_history
+from tests.helpers_ownership import privately
+from tests.test_queue import home
+from tests.waiting import until
+
+OVERRIDES: dict[str, dict[str, Any]] = {
+    "teams.billing": {"channel": "C0BILLING1"},
+    "reports": {"digest_channel": CHANNEL, "digest_every": "daily", "digest_at": "mon 18:30"},
+}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def thread_command(h: Harness, thread: str, text: str) -> None:
+    event = h.agent.message_event(channel=CHANNEL, user=AGENT, text=text, thread_ts=thread)
+    assert (await h.agent.post(event))[0] == 200
+
+
+async def test_stats_home_and_digest(make_harness: HarnessFactory) -> None:
+    clock = Clock()
+    h = await make_harness(OVERRIDES, clock=clock)
+    assert h.bridge.store is not None
+    await load_history(h.bridge.store)
+    thread = "1001.000100"  # conversation 1's, in support's channel
+
+    await thread_command(h, thread, "!stats")
+    await until(lambda: any("Team support, today" in t for t in privately(h, AGENT)),
+                "!stats, privately")
+    [text] = [t for t in privately(h, AGENT) if "Team support, today" in t]
+    # Support's conversations 1, 3 and 4 were opened today; 1 was closed.
+    assert "3 opened, 1 closed" in text
+    assert "First response: median 5m30s" in text
+    await thread_command(h, thread, "!stats month")
+    await until(lambda: any("the last 30 days" in t for t in privately(h, AGENT)),
+                "!stats month")
+    await thread_command(h, thread, "!stats forever")
+    await until(lambda: any("Usage: `!stats" in t for t in privately(h, AGENT)),
+                "the usage of !stats")
+    assert not [m for m in h.slack.messages if "Team support" in str(m.get("text"))]
+
+    shown = await home(h, AGENT)
+    assert "Today in team support" in shown and "Today in team billing" in shown
+
+    # The digest: not before 18:30, then once, however often the job looks.
+    digest = h.bridge.digest
+    assert digest is not None
+    assert await digest.tick() is False
+    clock.now = T + 18 * H + 31 * 60
+    assert await digest.tick() is True
+    assert await digest.tick() is False
+    posted = [m for m in h.slack.messages if "Support KPIs, yesterday" in str(m.get("text"))]
+    assert len(posted) == 1
+    assert posted[0]["channel"] == CHANNEL
+    assert "Team billing" in str(posted[0]["text"])
+
+
+async def test_digest_posts_once_across_two_bridges(make_harness: HarnessFactory) -> None:
+    clock = Clock()
+    a = await make_harness(OVERRIDES, clock=clock)
+    url = a.bridge.settings.storage.url
+    schema = a.bridge.settings.storage.schema_
+    storage: dict[str, Any] = {"url": url} if not schema else {"url": url, "schema": schema}
+    b = await make_harness({**OVERRIDES, "storage": storage}, clock=clock)
+    assert a.bridge.digest is not None and b.bridge.digest is not None
+    clock.now = T + 18 * H + 31 * 60
+    # Each bridge's own digest loop may tick too, at any moment: whoever claims first posts,
+    # and every other tick (these two included) finds the digest taken.
+    results = [await a.bridge.digest.tick(), await b.bridge.digest.tick()]
+    assert results.count(True) <= 1
+
+    def posted() -> list[dict[str, Any]]:
+        return [m for m in a.slack.messages if "Support KPIs" in str(m.get("text"))]
+
+    await until(lambda: len(posted()) >= 1, lambda: f"digest posts: {posted()}")
+    assert [await a.bridge.digest.tick(), await b.bridge.digest.tick()] == [False, False]
+    assert len(posted()) == 1
