@@ -7,7 +7,6 @@ HTTP endpoints as a black box (`/webchat/config`, `/webchat/upload` and its pref
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
@@ -21,7 +20,7 @@ from bridge.standins.whatsapp import WhatsAppStandin
 from tests.conftest import Harness, HarnessFactory
 from tests.helpers_ownership import started
 from tests.helpers_webchat import png, user_hash
-from tests.helpers_whatsapp import sender, standin, whatsapp_harness
+from tests.helpers_whatsapp import sender, whatsapp_harness
 from tests.test_fuzz_endpoints import drawn
 from tests.test_fuzz_parsers import ANY_TEXT, JSON_VALUES
 from tests.waiting import poll
@@ -124,12 +123,6 @@ async def test_survey_page_never_5xx_and_a_bad_answer_writes_nothing(
 
 
 # -- /webhooks/whatsapp --------------------------------------------------------------------------
-@pytest.fixture
-async def wa(clock: OffsetClock) -> AsyncIterator[WhatsAppStandin]:
-    async with standin(clock) as s:
-        yield s
-
-
 async def test_whatsapp_handshake_and_odd_posts_never_5xx(
         make_harness: HarnessFactory, wa: WhatsAppStandin, clock: OffsetClock) -> None:
     h = await whatsapp_harness(make_harness, wa, clock)
