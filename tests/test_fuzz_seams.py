@@ -182,8 +182,14 @@ async def test_webchat_http_endpoints_never_5xx_and_a_refusal_stores_nothing(
         ("GET", "/webchat/ws", "site=shop&user_id=%0a&user_hash=x"),
         ("GET", "/webchat/file/" + "A" * 32), ("GET", "/webchat/file/" + quote("..%2f", "")),
         ("GET", "/webchat/avatar/" + "0" * 32), ("GET", "/webchat/avatar/%ff"),
+        # another site's page and a forged identity: refused, whatever the draws above were
+        ("POST", "/webchat/config", "site=shop", b"", "application/json", "https://evil.example"),
+        ("POST", "/webchat/config", verified.replace("user_hash=", "user_hash=0"), b"",
+         "application/json", ORIGIN),
     ]
     # An upload that passes every check stores one message (the only allowed write).
     seen = await refused_writes_nothing(h, cases, ok=frozenset({200, 204}))
     assert {400, 403, 404} <= set(seen)
     assert h.count("messages") <= seen.get(200, 0)
+    assert await request(h, "POST", "/webchat/config", "site=shop", b"", "application/json",
+                         "https://evil.example") == 403
