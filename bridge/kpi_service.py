@@ -1,6 +1,6 @@
 """The KPIs for the running bridge and the CLI: one place that turns settings into a query,
 caches what the dashboard asks for (every viewer's refresh reads the store at most once per
-`CACHE_SECONDS` per view), and signs dashboard links."""
+`CACHE_SECONDS` (60 s) per view), and signs dashboard links."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from bridge.report import DAY, CalendarHours, build_query, midnights, summary_lines
 from storage.base import By, KpiReport, Store
 
-CACHE_SECONDS = 10.0
+CACHE_SECONDS = 60.0
 
 
 def sign(token: str, expires: int) -> str:

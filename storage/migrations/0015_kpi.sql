@@ -1,4 +1,4 @@
--- 0014 (assigned 0015; renumbered at merge): indexes for the KPIs (issue 24, storage/kpi.py), so that a month of 100,000
+-- 0015: indexes for the KPIs (issue 24, storage/kpi.py), so that a month of 100,000
 -- conversations is read in well under a second.  Each covers its statement's columns, so the
 -- tables themselves are not read.
 -- Messages written in a period: counts by direction, origin and state.
