@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -90,10 +90,25 @@ class AutoAnswers:
         return self.faq is not None or any(
             t.closed_reply is not False or t.greeting is not False for t in self.teams.values())
 
+    def could_answer(self, now: float) -> bool:
+        """Whether any answer is possible now, from the configuration and the clock alone:
+        the FAQ, a greeting, or a closed reply while that team's calendar says closed.  When
+        not, a customer message costs no read at all."""
+        if self.faq is not None:
+            return True
+        for name, table in self.teams.items():
+            if table.greeting is not False:
+                return True
+            if table.closed_reply is not False and not self._moment(name, now).open:
+                return True
+        return False
+
     async def after_ingest(self, items: Sequence[InboundMessage],
                            results: Sequence[IngestResult]) -> None:
         """Answer what deserves it; a failure here is logged, never the webhook's failure (the
         customer's message is stored and shown whatever happens)."""
+        if not self.could_answer(self.clock()):
+            return
         for item, result in zip(items, results, strict=True):
             if (result.duplicate or result.message_id is None or result.conversation_id is None
                     or item.echo_author is not None or item.edit_of is not None
@@ -107,22 +122,33 @@ class AutoAnswers:
 
     async def _answer(self, item: InboundMessage, result: IngestResult) -> list[OutboxItem]:
         assert result.conversation_id is not None and result.message_id is not None
-        conv = await self.store.get_conversation(result.conversation_id)
+        # One read: the conversation, its identity's opt-out and the history facts.
+        facts = await self.store.auto_facts(result.conversation_id, result.message_id)
+        conv = facts.conversation
         if conv is None:
             return []
         team = self.routing.by_channel(conv.slack_channel) or self.routing.default
         table = self.teams.get(team.name) or TeamSettings()
         if self.faq is None and table.closed_reply is False and table.greeting is False:
             return []  # this team answers by itself in no way
-        identity = await self.store.get_identity(conv.identity_id)
-        if identity is not None and identity.opted_out_at is not None:
+        if facts.opted_out:
             return []  # the channel's rule: nothing goes out, automatic least of all
-        facts = await self.store.auto_facts(conv.id, result.message_id)
         now = self.clock()
         language = language_of(item.language, team.language)
         moment = self._moment(team.name, now)
-        wait = self._expected_wait(team.name, facts) if moment.open else None
-        variables = self._variables(item, conv, team, language, moment, wait, now)
+        found: list[dict[str, object]] = []
+
+        async def variables() -> dict[str, object]:
+            """The template variables, read (the expected wait) only when a text is rendered."""
+            if not found:
+                wait = None
+                if moment.open:
+                    waits = await self.store.recent_waits(conv.slack_channel)
+                    wait = self._expected_wait(
+                        team.name, facts.model_copy(update={"recent_waits": waits}))
+                found.append(self._variables(item, conv, team, language, moment, wait, now))
+            return found[0]
+
         out: list[OutboxItem] = []
         quiet = table.auto_quiet_minutes * 60
         agent_recent = (facts.last_agent_reply_at is not None
@@ -130,7 +156,7 @@ class AutoAnswers:
         closed_text = choose(table.closed_reply, "closed_reply", language)
         if not moment.open and closed_text is not None:
             if not agent_recent:
-                text = render_text(closed_text, variables)
+                text = render_text(closed_text, await variables())
                 period = "never" if moment.next_open is None else str(int(moment.next_open))
                 out += await self.store.send_auto(
                     conv.id, "closed", period, text, "auto",
@@ -138,7 +164,7 @@ class AutoAnswers:
         elif facts.first_message:
             greeting = choose(table.greeting, "greeting", language)
             if greeting is not None:
-                text = render_text(greeting, variables)
+                text = render_text(greeting, await variables())
                 out += await self.store.send_auto(conv.id, "greeting", "", text, "auto",
                                                   AutoAnswered(origin="greeting", text=text), now)
         out += await self._faq(item, conv, team, facts, language, variables, now,
@@ -146,8 +172,8 @@ class AutoAnswers:
         return out
 
     async def _faq(self, item: InboundMessage, conv: Conversation, team: Team, facts: AutoFacts,
-                   language: str, variables: dict[str, object], now: float,
-                   period: str) -> list[OutboxItem]:
+                   language: str, variables: Callable[[], Awaitable[dict[str, object]]],
+                   now: float, period: str) -> list[OutboxItem]:
         if self.faq is None or facts.person_requested:
             return []
         if item.choice == PERSON_CHOICE or self.person_words(item.text):
@@ -156,7 +182,7 @@ class AutoAnswers:
             out = await self.store.person_requested(conv.id, PersonRequested(mentions=mentions),
                                                     now)
             if out:
-                text = render_text(self._text("person_coming", language), variables)
+                text = render_text(self._text("person_coming", language), await variables())
                 out += await self.store.send_auto(conv.id, "person_coming", "", text, "faq",
                                                   AutoAnswered(origin="handover", text=text), now)
             return out
@@ -168,9 +194,10 @@ class AutoAnswers:
         match = self.faq.best(item.text, self.faq_settings.threshold)
         if match is None:
             return []
-        answer = render_text(match.answer, variables)
+        values = await variables()
+        answer = render_text(match.answer, values)
         offer = render_text(self._text("faq_offer", language),
-                            {**variables, "question": match.question, "answer": answer})
+                            {**values, "question": match.question, "answer": answer})
         text = f"{answer}\n\n{offer}" if offer else answer
         event = AutoAnswered(origin="faq", text=text, question=match.question, score=match.score)
         button = Choice(id=PERSON_CHOICE, title=self._text("person_button", language))

@@ -1,5 +1,5 @@
 """The `bridge` command: run, check-config, migrate, outbox, copy-store, backup, queue, hours,
-faq, demo."""
+faq, customer, audit, demo."""
 
 from __future__ import annotations
 

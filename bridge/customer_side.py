@@ -5,6 +5,7 @@ platform's window).  What the agents must hear goes back as the result's notice.
 from __future__ import annotations
 
 import json
+import logging
 import mimetypes
 import secrets
 import time
@@ -37,6 +38,7 @@ from vocab.models import (
 )
 from vocab.mrkdwn import mention_ids, mrkdwn_escape, mrkdwn_to_plain
 
+log = logging.getLogger(__name__)
 NO_RETRY_CODES = frozenset({"too_large", "unsupported", "disabled"})  # a Retry would not help
 # A `customer_send` row whose payload starts so carries native choices (JSON of `Choices`),
 # e.g. the FAQ's "talk to a person" button; a payload starting with "{" is a template.
@@ -182,6 +184,8 @@ class CustomerSide:
         if not out.text and template is None:
             return self._blocked(item, msg, "nothing to send",
                                  ":information_source: Not sent: the reply has no text.")
+        if template is None:
+            await self._shown_too(identity, out, None)
         try:
             if template is not None:
                 receipt = await connector.send_template(
@@ -195,6 +199,26 @@ class CustomerSide:
         return done(item, message_id=msg.id, message_state=DeliveryState.SENT,
                     sent_platform_ids=receipt.platform_message_ids, author_name=agent.name,
                     conversation_id=conv.id, notice=notice)
+
+    async def _shown_too(self, identity: Identity | None, out: OutboundMessage,
+                         file: OutboundFile | None) -> None:
+        """Replies to an address left in the web chat's offline prompt are also shown in
+        that web chat (first: a failed email must not hide the answer from the page).  The
+        page keeps each reply once by its id, so a retried delivery shows it once."""
+        if identity is None or identity.shown_on is None or identity.shown_on == identity.id:
+            return
+        shown = await self.store.get_identity(identity.shown_on)
+        if shown is None or shown.customer_id != identity.customer_id:
+            return
+        copy = out.model_copy(update={"address": shown.address, "last_inbound_at": None})
+        connector = self._connector(shown.connector)
+        try:
+            if file is None:
+                await connector.send(copy)
+            else:
+                await connector.send_file(copy, file)
+        except SendError as exc:  # the email still goes; the page misses this one
+            log.warning("showing a reply in %s failed: %s", shown.connector, exc.code)
 
     async def _which_channel(self, identity: Identity | None,
                              note: str | None) -> str | None:
@@ -233,6 +257,7 @@ class CustomerSide:
         if connector.fetches_media_by_url:
             file = file.model_copy(update={"url": await self._publish(file, conv.id)})
         notice = None
+        await self._shown_too(identity, out, file)
         try:
             receipt = await connector.send_file(out, file)
         except (OutsideWindow, OptedOut) as exc:

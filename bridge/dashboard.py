@@ -124,6 +124,7 @@ class Dashboard:
             "open": f.backlog["open"], "unassigned": f.backlog["unassigned"],
             "pending": f.backlog["pending"], "snoozed": f.backlog["snoozed"],
             "oldest_wait": short(f.backlog["oldest_wait_seconds"]),
+            "invitations": f.invitations_converted,
         }
 
     async def data(self, request: web.Request) -> web.Response:
@@ -189,6 +190,7 @@ def render_page(data: Mapping[str, Any]) -> str:
                   v["resolution_colour"]),
             _card(view, "Target met", "met", v["met"], v["met_colour"]),
             _card(view, "CSAT", "csat", v["csat"], v["csat_colour"]),
+            _card(view, "Invitations converted", "invitations", v["invitations"]),
         ])
         sections.append(f'<section><h2>{html.escape(v["label"])}</h2>'
                         f'<div class="cards">{cards}</div></section>')

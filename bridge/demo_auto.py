@@ -4,7 +4,6 @@ and her "agent" hands the conversation to a person (the thread calls Dana)."""
 
 from __future__ import annotations
 
-import asyncio
 import html
 import re
 from collections.abc import Callable, Mapping
@@ -15,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 
+from bridge.demo_wait import until
 from bridge.standins.clock import OffsetClock
 from bridge.standins.slack import SlackStandin
 from bridge.standins.telegram import TelegramStandin
@@ -75,12 +75,7 @@ class AutoAct:
         update = self.telegram.text_update(chat_id=GRETA, text=text, first_name="Greta")
         status, _ = await self.telegram.deliver(update, session)
         assert status == 200, f"webhook answered {status}"
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 10.0
-        while len(self._sent()) < count:
-            if loop.time() > deadline:
-                raise TimeoutError(f"not within 10s: {count} answers to Greta")
-            await asyncio.sleep(0.05)
+        await until(lambda: len(self._sent()) >= count, f"{count} answers to Greta")
 
     async def play(self, out: list[str], session: aiohttp.ClientSession) -> bool:
         self._saturday()
@@ -93,13 +88,9 @@ class AutoAct:
             out.append(f"  Greta got: {line}")
         thread = str(self.slack.parents(SHOP)[-1]["ts"])
         out.append("  The #shop thread shows:")
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 10.0
-        while not any("asked for a person" in str(m["text"])
-                      for m in self.slack.thread(SHOP, thread)):
-            if loop.time() > deadline:
-                raise TimeoutError("not within 10s: the handover in the thread")
-            await asyncio.sleep(0.05)
+        await until(lambda: any("asked for a person" in str(m["text"])
+                                for m in self.slack.thread(SHOP, thread)),
+                    "the handover in the thread")
         for msg in self.slack.thread(SHOP, thread)[1:]:
             out.append(f"  [thread] {self.readable(str(msg['text'])).replace(chr(10), ' ')}")
         got = self._sent()

@@ -3,7 +3,6 @@ Dana sees it), then sends it; Gina gets it once, and the thread shows it under D
 
 from __future__ import annotations
 
-import asyncio
 import html
 import re
 from collections.abc import Callable
@@ -13,6 +12,7 @@ from typing import Any
 import aiohttp
 
 from bridge.console.canned_views import SEND_ACTION
+from bridge.demo_wait import until
 from bridge.standins.slack import SlackEventSender, SlackStandin
 from bridge.standins.telegram import TelegramStandin
 
@@ -38,14 +38,6 @@ class CannedAct:
         self.slack, self.telegram, self.agent = slack, telegram, agent
         self.channel, self.user, self.readable = channel, user, readable
 
-    async def _until(self, check: Callable[[], bool], what: str) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 10.0
-        while not check():
-            if loop.time() > deadline:
-                raise TimeoutError(f"not within 10s: {what}")
-            await asyncio.sleep(0.05)
-
     async def _agent(self, thread: str, text: str) -> None:
         event = self.agent.message_event(channel=self.channel, user=self.user, text=text,
                                          thread_ts=thread)
@@ -59,14 +51,14 @@ class CannedAct:
         update = telegram.text_update(chat_id=929292, text="Where is my parcel?",
                                       first_name="Gina")
         assert (await telegram.deliver(update, session))[0] == 200
-        await self._until(lambda: len(slack.parents(self.channel)) > parents, "Gina's thread")
+        await until(lambda: len(slack.parents(self.channel)) > parents, "Gina's thread")
         thread = str(slack.parents(self.channel)[-1]["ts"])
         out.append("  Gina wrote 'Where is my parcel?'; Dana wrote '!field order_id A-1042' "
                    "and '!canned late' in her thread")
         await self._agent(thread, "!field order_id A-1042")
         shown = len(slack.ephemerals)
         await self._agent(thread, "!canned late")
-        await self._until(lambda: any(e.get("blocks") for e in slack.ephemerals[shown:]),
+        await until(lambda: any(e.get("blocks") for e in slack.ephemerals[shown:]),
                           "the preview")
         preview = next(e for e in slack.ephemerals[shown:] if e.get("blocks"))
         text = str(preview["blocks"][0]["text"]["text"]).replace(">", "").replace("\n", " ")
@@ -82,7 +74,7 @@ class CannedAct:
         def canned() -> list[str]:  # other answers (a greeting) may reach Gina too
             return [str(c.params.get("text")) for c in telegram.calls_to("sendMessage")[sent:]
                     if "A-1042" in str(c.params.get("text"))]
-        await self._until(lambda: bool(canned()), "the canned reply on Telegram")
+        await until(lambda: bool(canned()), "the canned reply on Telegram")
         got = canned()[0]
         shown_to_gina = html.unescape(re.sub(r"</?b>", "", got)).replace("\n", ": ", 1)
         out.append(f"  Dana clicked Send; Gina got on Telegram: "

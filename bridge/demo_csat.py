@@ -5,7 +5,6 @@ stays closed."""
 
 from __future__ import annotations
 
-import asyncio
 import html
 import re
 from collections.abc import Callable
@@ -13,6 +12,7 @@ from typing import Any
 
 import aiohttp
 
+from bridge.demo_wait import until
 from bridge.standins.slack import SlackEventSender, SlackStandin
 from bridge.standins.telegram import TelegramStandin
 
@@ -40,14 +40,6 @@ class CsatAct:
             text = text.replace(code, emoji)
         return self._readable(text)
 
-    async def _until(self, check: Callable[[], bool], what: str) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 10.0
-        while not check():
-            if loop.time() > deadline:
-                raise TimeoutError(f"not within 10s: {what}")
-            await asyncio.sleep(0.05)
-
     async def _agent(self, thread: str, text: str) -> None:
         event = self.agent.message_event(channel=CARE, user=self.user, text=text,
                                          thread_ts=thread)
@@ -63,7 +55,7 @@ class CsatAct:
                                            first_name="Mila")
         status, _ = await self.telegram.deliver(update, session)
         assert status == 200, f"webhook answered {status}"
-        await self._until(lambda: len(self.slack.parents(CARE)) == 1, "Mila's thread in #care")
+        await until(lambda: len(self.slack.parents(CARE)) == 1, "Mila's thread in #care")
         thread = str(self.slack.parents(CARE)[0]["ts"])
         await self._agent(thread, "Try another socket; if it still flickers, we replace it.")
         await self._agent(thread, "!close")
@@ -71,7 +63,7 @@ class CsatAct:
         def question() -> list[dict[str, Any]]:
             return [m for m in self.telegram.sent
                     if m["chat_id"] == MILA and m.get("reply_markup")]
-        await self._until(lambda: bool(question()), "the survey on Telegram")
+        await until(lambda: bool(question()), "the survey on Telegram")
         [asked] = question()
         keys = [b for row in asked["reply_markup"]["inline_keyboard"] for b in row]
         text = html.unescape(re.sub(r"</?b>", "", str(asked["text"]))).replace("\n", ": ")
@@ -81,7 +73,7 @@ class CsatAct:
                                               data=keys[3]["callback_data"], first_name="Mila")
         status, _ = await self.telegram.deliver(press, session)
         assert status == 200, f"webhook answered {status}"
-        await self._until(lambda: any("4/5" in line for line in self._lines(thread)),
+        await until(lambda: any("4/5" in line for line in self._lines(thread)),
                           "the answer in the thread")
         out.append("  Mila pressed [4]; the #care thread now ends:")
         for line in self._lines(thread)[-3:]:

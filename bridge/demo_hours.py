@@ -4,12 +4,12 @@ parent turns amber (🟡) with one reminder to Dana; her reply meets the target.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 
+from bridge.demo_wait import until
 from bridge.standins.clock import OffsetClock
 from bridge.standins.slack import SlackEventSender, SlackStandin
 from bridge.standins.telegram import TelegramStandin
@@ -36,30 +36,22 @@ class HoursAct:
         return next((str(b["elements"][0]["text"]) for b in top.get("blocks") or []
                      if b["type"] == "context"), "")
 
-    async def _until(self, check: Callable[[], bool], what: str) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 10.0
-        while not check():
-            if loop.time() > deadline:
-                raise TimeoutError(f"not within 10s: {what}")
-            await asyncio.sleep(0.05)
-
     async def play(self, out: list[str], session: aiohttp.ClientSession) -> bool:
         update = self.telegram.text_update(chat_id=919191, text="URGENT: I was charged twice",
                                            first_name="Gus")
         status, _ = await self.telegram.deliver(update, session)
         assert status == 200, f"webhook answered {status}"
-        await self._until(lambda: bool(self.slack.parents(URGENT)), "Gus's thread in #urgent")
+        await until(lambda: bool(self.slack.parents(URGENT)), "Gus's thread in #urgent")
         thread = str(self.slack.parents(URGENT)[-1]["ts"])
         out.append("Gus, a response-time target (team urgent: first answer within 10 minutes):")
         await self.tick()
-        await self._until(lambda: "⏱" in self._context(), "the due time on the parent")
+        await until(lambda: "⏱" in self._context(), "the due time on the parent")
         out.append(f"  The parent shows: {self.readable(self._context())}")
         self.clock.offset += 9 * 60
         await self.tick()
-        await self._until(lambda: "🟡" in self._context(), "the parent turning amber")
+        await until(lambda: "🟡" in self._context(), "the parent turning amber")
         out.append(f"  Nine minutes later (a moved clock): {self.readable(self._context())}")
-        await self._until(lambda: len(self.slack.thread(URGENT, thread)) >= 2, "the reminder")
+        await until(lambda: len(self.slack.thread(URGENT, thread)) >= 2, "the reminder")
         reminder = str(self.slack.thread(URGENT, thread)[1]["text"])
         out.append(f"  [bridge] {self.readable(reminder)}")
         sent = len(self.telegram.calls_to("sendMessage"))
@@ -68,6 +60,6 @@ class HoursAct:
         assert (await self.agent.post(event))[0] == 200
         await self.telegram.wait_for("sendMessage", sent + 1)
         await self.tick()
-        await self._until(lambda: "🟡" not in self._context(), "the target met")
+        await until(lambda: "🟡" not in self._context(), "the target met")
         out.append(f"  Dana answered; the parent shows: {self.readable(self._context())}")
         return "80 %" in reminder

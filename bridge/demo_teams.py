@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 
+from bridge.demo_wait import until
 from bridge.standins.slack import SlackEventSender, SlackStandin
 from bridge.standins.telegram import TelegramStandin
 
@@ -47,33 +48,25 @@ class TeamsAct:
         status, _ = await self.agent.post(event)
         assert status == 200, f"slack event answered {status}"
 
-    async def _until(self, check: Callable[[], bool], what: str) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 10.0
-        while not check():
-            if loop.time() > deadline:
-                raise TimeoutError(f"not within 10s: {what}")
-            await asyncio.sleep(0.05)
-
     async def play(self, out: list[str], session: aiohttp.ClientSession) -> bool:
         slack = self.slack
         supports = len(slack.parents(self.support))
         out.append("Two team channels, #support and #billing:")
         await self._says(session, 717171, "Eve", "Hello, how do refunds work?")
-        await self._until(lambda: len(slack.parents(BILLING)) == 1, "Eve's thread in #billing")
+        await until(lambda: len(slack.parents(BILLING)) == 1, "Eve's thread in #billing")
         out.append("  Eve wrote 'Hello, how do refunds work?': a routing rule (keyword "
                    "'refund') opened her thread in #billing")
         await self._says(session, 818181, "Frank", "My kettle leaks. Can I have my money back?")
-        await self._until(lambda: len(slack.parents(self.support)) == supports + 1,
+        await until(lambda: len(slack.parents(self.support)) == supports + 1,
                           "Frank's thread in #support")
         old = str(slack.parents(self.support)[-1]["ts"])
         out.append("  Frank's 'My kettle leaks. Can I have my money back?' matched no rule: "
                    "#support")
         await self._agent(self.support, old, "!transfer billing")
-        await self._until(lambda: len(slack.parents(BILLING)) == 2, "Frank's parent in #billing")
+        await until(lambda: len(slack.parents(BILLING)) == 2, "Frank's parent in #billing")
         new = str(slack.parents(BILLING)[-1]["ts"])
-        await self._until(lambda: len(slack.thread(BILLING, new)) >= 2, "the first notice")
-        await self._until(lambda: len(slack.thread(self.support, old)) >= 2, "the last line")
+        await until(lambda: len(slack.thread(BILLING, new)) >= 2, "the first notice")
+        await until(lambda: len(slack.thread(self.support, old)) >= 2, "the last line")
         out.append("  Dana wrote '!transfer billing' in Frank's #support thread, which ends:")
         out.append(f"  [bridge] {self.readable(str(slack.thread(self.support, old)[-1]['text']))}")
         out.append("  In #billing, a new thread for Frank starts:")
@@ -84,7 +77,7 @@ class TeamsAct:
         sent = len(self.telegram.calls_to("sendMessage"))
         await self._agent(self.support, old, "Written in the old thread")
         await self._agent(BILLING, new, "Billing here: a refund is on its way.")
-        await self._until(lambda: len(self.telegram.calls_to("sendMessage")) > sent,
+        await until(lambda: len(self.telegram.calls_to("sendMessage")) > sent,
                           "the billing reply on Telegram")
         await asyncio.sleep(0.3)  # a reply from the old thread would have gone out by now
         got = [str(c.params.get("text")) for c in self.telegram.calls_to("sendMessage")[sent:]]

@@ -4,12 +4,12 @@ in between), Dana answers with Slack formatting that arrives as WhatsApp's, and 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 
+from bridge.demo_wait import until
 from bridge.standins.messenger import DEFAULT_APP_SECRET
 from bridge.standins.slack import SlackEventSender, SlackStandin
 from bridge.standins.whatsapp import (
@@ -40,21 +40,13 @@ class WhatsAppCloudAct:
         self.url = f"http://127.0.0.1:{port}/webhooks/whatsapp"
         self.channel, self.user, self.readable, self.clock = channel, user, readable, clock
 
-    async def _until(self, check: Callable[[], bool], what: str) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 10.0
-        while not check():
-            if loop.time() > deadline:
-                raise TimeoutError(f"not within 10s: {what}")
-            await asyncio.sleep(0.05)
-
     async def play(self, out: list[str], session: aiohttp.ClientSession) -> bool:
         s = WhatsAppWebhookSender(self.url, session, standin=self.wa, clock=self.clock)
         s.names[KERRY] = "Kerry Fisher"
         parents = len(self.slack.parents(self.channel))
         text = "Hello! Can I still change the delivery address?"
         assert await s.send(NUMBER_ID, s.message(KERRY, text=text)) == 200
-        await self._until(lambda: len(self.slack.parents(self.channel)) > parents,
+        await until(lambda: len(self.slack.parents(self.channel)) > parents,
                           "Kerry's thread")
         parent = self.slack.parents(self.channel)[-1]
         event = self.agent.message_event(channel=self.channel, user=self.user,
@@ -66,7 +58,7 @@ class WhatsAppCloudAct:
         statuses = [s.status(wamid, KERRY, "delivered"), s.status(wamid, KERRY, "read")]
         assert (await s.post(s.body(s.change(NUMBER_ID, statuses=statuses))))[0] == 200
         key = (self.channel, str(event["event"]["ts"]))
-        await self._until(lambda: "eyes" in self.slack.reactions.get(key, []),
+        await until(lambda: "eyes" in self.slack.reactions.get(key, []),
                           "the read mark on Dana's reply")
         body = str(call.params["text"]["body"])
         out.append("Kerry, on WhatsApp through Meta's Cloud API:")

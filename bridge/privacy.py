@@ -8,8 +8,6 @@ runs it for one of them per 24 hours (`storage/privacy.py`).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import io
 import json
 import logging
@@ -18,6 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from bridge.loops import Rounds
 from bridge.settings import PrivacySettings
 from storage.base import Retention, Store
 
@@ -84,7 +83,8 @@ class RetentionJob:
         self.clock = clock
         self.check_every = check_every  # seconds of real time between asks
         self.last: Retention | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._rounds = Rounds("retention", lambda: self.run_once(), lambda: self.check_every,
+                              log, "the retention job failed")
 
     @property
     def enabled(self) -> bool:
@@ -104,19 +104,7 @@ class RetentionJob:
 
     async def start(self) -> None:
         if self.enabled:
-            self._task = asyncio.create_task(self._run(), name="retention")
+            self._rounds.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("the retention job failed; trying again")
-            await asyncio.sleep(self.check_every)
+        await self._rounds.stop()

@@ -145,6 +145,7 @@ COLUMNS = (  # (heading, path in the JSON figures)
     ("pending", "backlog.pending"), ("snoozed", "backlog.snoozed"),
     ("oldest wait", "backlog.oldest_wait_seconds"), ("failed", "failed_deliveries"),
     ("automatic", "automatic_answers"), ("FAQ handoffs", "faq_handoffs"),
+    ("invitations converted", "invitations_converted"),
 )
 
 
@@ -227,7 +228,9 @@ def summary_lines(figures: Figures) -> list[str]:
     b = f.backlog
     return [
         f"Conversations: {f.conversations_opened} opened, {f.conversations_closed} closed,"
-        f" {f.conversations_reopened} reopened",
+        f" {f.conversations_reopened} reopened"
+        + (f"; {f.invitations_converted} after a web chat invitation"
+           if f.invitations_converted else ""),
         f"Messages: {f.customer_messages} from customers, {f.agent_messages} from agents",
         f"First response: median {duration(frt.median)}, p90 {duration(frt.p90)}"
         f" ({frt.count}); next response median {duration(f.next_response_seconds.median)}",

@@ -60,6 +60,9 @@ class Router:
     async def ingest(self, items: Sequence[InboundMessage]) -> list[IngestResult]:
         """Customer messages: returns once they are committed (then the webhook may say 200)."""
         items = [evidence(item) for item in items]
+        if "email" not in self.delivery.connectors:  # no email to continue on: the web only
+            items = [item.model_copy(update={"reply_email": None}) if item.reply_email
+                     else item for item in items]
         if self.answers is not None:
             items = await self.answers.intercept(items)
         else:

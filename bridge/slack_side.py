@@ -119,10 +119,10 @@ class SlackSide:
             if into is not None and into.slack_thread_ts:
                 joined = self.console.permalink(into.slack_thread_ts, into.slack_channel)
         tags = [*conv.tags, *(f"customer:{t}" for t in conv.customer_tags)]
-        ratings = [render_score(s, s.score) for s in await self.store.surveys_of(conv.id)
+        found, target = await self.store.parent_extras(conv.id)  # one read
+        ratings = [render_score(s, s.score) for s in found
                    if s.state == "answered" and s.score is not None]
         zone = self.console.zone_of(conv.slack_channel) or self.zone
-        target = await self.store.shown_target(conv.id)
         return parent_message(first_text, Standing.of(conv), conversation_id=conv.id,
                               ratings=ratings,
                               previous_link=previous, joined_link=joined,

@@ -8,10 +8,10 @@ so of several instances asking at once one wakes it and the others find nothing
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+
+from bridge.loops import Rounds
 
 log = logging.getLogger(__name__)
 
@@ -20,22 +20,11 @@ class SnoozeWaker:
     def __init__(self, wake: Callable[[], Awaitable[int]], interval: float = 1.0) -> None:
         self.wake = wake  # opens what is due; returns how many rows it queued
         self.interval = interval
-        self._task: asyncio.Task[None] | None = None
+        self._rounds = Rounds("snoozes", lambda: self.wake(), lambda: self.interval, log,
+                              "waking snoozed conversations failed")
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="snoozes")
+        self._rounds.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.wake()
-            except Exception:
-                log.exception("waking snoozed conversations failed; trying again")
-            await asyncio.sleep(self.interval)
+        await self._rounds.stop()

@@ -21,13 +21,12 @@ where it stopped.  A failed round (the database away) is logged and tried again.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bridge.hours import Calendar
+from bridge.loops import Rounds
 from storage.base import Store
 from vocab.events import Event, TargetMissed, TargetWarned
 from vocab.models import OutboxItem
@@ -70,7 +69,8 @@ class TargetKeeper:
         self._rounds = 0
         self._scanned: float | None = None  # the business time of the last round
         self._started: set[tuple[int, str, float]] = set()  # waits this instance started
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Rounds("targets", lambda: self.tick(), lambda: self.interval, log,
+                            "response-time targets: a round failed")
 
     @property
     def needed(self) -> bool:
@@ -79,22 +79,10 @@ class TargetKeeper:
     async def start(self) -> None:
         if self.needed:
             await self._since()  # before any message this instance takes is judged
-            self._task = asyncio.create_task(self._run(), name="targets")
+            self._loop.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except Exception:
-                log.exception("response-time targets: a round failed; trying again")
-            await asyncio.sleep(self.interval)
+        await self._loop.stop()
 
     async def _since(self) -> float:
         """Waits older than the first time targets ran are not judged (no flood of misses

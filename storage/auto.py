@@ -13,6 +13,7 @@ from __future__ import annotations
 from storage.base import AutoFacts
 from storage.outbox_rows import add_event, add_outbox
 from storage.query import Tx, execute, insert, one, rows
+from storage.reads import get_conversation
 from vocab.events import Event
 from vocab.models import ConversationId, OutboxItem, OutboxKind
 
@@ -20,7 +21,16 @@ BRIDGE_AUTHOR = "bridge"
 
 
 def auto_facts(conversation_id: int, message_id: int) -> Tx[AutoFacts]:
-    """What the rules of automatic answers look at, for the customer message `message_id`."""
+    """What the rules of automatic answers look at, for the customer message `message_id`,
+    in one read: the conversation, whether its identity opted out, and the history facts.
+    The channel's recent waits (a heavier query) are left to `recent_waits`, read only when
+    a text is rendered while open."""
+    found = yield from get_conversation(conversation_id)
+    if found is None:
+        return AutoFacts(last_agent_reply_at=None, person_requested=False,
+                         customer_wrote_since_faq=True, first_message=False, assignee=None)
+    opted = yield from one("SELECT opted_out_at FROM identities WHERE id = ?",
+                           found.identity_id)
     agent = yield from one(
         "SELECT MAX(created_at) AS at FROM messages WHERE conversation_id = ? AND"
         " direction = 'out' AND origin = 'person' AND author_slack_user IS NOT NULL",
@@ -38,19 +48,17 @@ def auto_facts(conversation_id: int, message_id: int) -> Tx[AutoFacts]:
             "SELECT COUNT(*) AS n FROM messages WHERE conversation_id = ? AND direction = 'in'"
             " AND id > ? AND id <= ?", conversation_id, int(faq["id"]), message_id)
         wrote_since = later is not None and int(later["n"]) > 0
-    earlier = yield from one(
-        "SELECT COUNT(*) AS n FROM messages WHERE conversation_id = ? AND direction = 'in'"
-        " AND id < ?", conversation_id, message_id)
-    conv = yield from one("SELECT assignee, slack_channel FROM conversations WHERE id = ?",
-                          conversation_id)
-    waits = () if conv is None else (yield from recent_waits(conv["slack_channel"]))
+    earlier = yield from one(  # any earlier customer message (not a count of them all)
+        "SELECT id FROM messages WHERE conversation_id = ? AND direction = 'in'"
+        " AND id < ? LIMIT 1", conversation_id, message_id)
     return AutoFacts(
         last_agent_reply_at=None if agent is None or agent["at"] is None else float(agent["at"]),
         person_requested=person is not None,
         customer_wrote_since_faq=wrote_since,
-        first_message=earlier is not None and int(earlier["n"]) == 0,
-        assignee=None if conv is None else conv["assignee"],
-        recent_waits=waits,
+        first_message=earlier is None,
+        assignee=found.assignee,
+        conversation=found,
+        opted_out=opted is not None and opted["opted_out_at"] is not None,
     )
 
 

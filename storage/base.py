@@ -219,6 +219,8 @@ class AutoFacts(BaseModel):
     assignee: str | None
     # (opened, first reply by a person) of the team channel's latest answered conversations
     recent_waits: tuple[tuple[float, float], ...] = ()
+    conversation: Conversation | None = None  # read in the same transaction
+    opted_out: bool = False  # the conversation's identity opted out (STOP)
 # -- customers' data (issue 28) -----------------------------------------------------------
 class ConversationBrief(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -510,7 +512,12 @@ class Store(Protocol):
     # -- automatic answers (issue 21) ---------------------------------------------------------
     async def auto_facts(self, conversation_id: ConversationId,
                          message_id: MessageId) -> AutoFacts:
-        """What the rules of automatic answers look at, for this customer message."""
+        """What the rules of automatic answers look at, for this customer message (one read:
+        the conversation and its identity's opt-out too; not the recent waits)."""
+        ...
+
+    async def recent_waits(self, slack_channel: str | None) -> tuple[tuple[float, float], ...]:
+        """(opened, first reply by a person) of the channel's latest answered conversations."""
         ...
 
     async def send_auto(self, conversation_id: ConversationId, kind: str, period: str,
@@ -571,6 +578,11 @@ class Store(Protocol):
 
     async def shown_target(self, conversation_id: ConversationId) -> Target | None:
         """The target a conversation's parent shows, if any."""
+        ...
+
+    async def parent_extras(self, conversation_id: ConversationId
+                            ) -> tuple[list[Survey], Target | None]:
+        """`surveys_of` and `shown_target` in one read: what a thread's parent shows."""
         ...
 
     async def targets(self, conversation_id: ConversationId) -> list[Target]:

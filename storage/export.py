@@ -33,8 +33,10 @@ def find_people(query: str, limit: int) -> Tx[list[PersonFound]]:
     if not q:
         return []
     ids: list[int] = []
-    if q.isdigit():
-        found = yield from rows("SELECT customer_id FROM conversations WHERE id = ?", int(q))
+    number = q.removeprefix("#")  # a conversation id as the bridge shows it: #12
+    if number.isdigit() and len(number) <= 18:  # a longer one is no BIGINT: a phone, maybe
+        found = yield from rows("SELECT customer_id FROM conversations WHERE id = ?",
+                                int(number))
         ids += [int(r["customer_id"]) for r in found]
     phone = _phone(q)
     candidates = {q, q.lower(), q.lstrip("@")}

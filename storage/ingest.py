@@ -30,6 +30,7 @@ from vocab.events import (
     OptOutChanged,
     PhoneLinked,
     ReopenedByCustomer,
+    ReplyByEmail,
     ReturningCustomer,
     Who,
 )
@@ -98,6 +99,8 @@ def ingest_inbound(
     evidence = yield from _evidence(item, identity_id, customer_id, now)
     joined = yield from _conversation(item, identity_id, evidence, slack_channel, now,
                                       reopen_within)
+    if item.reply_email and not _is_echo(item):
+        yield from reply_by_email(item.reply_email, identity_id, evidence, joined, now)
     message_id = yield from _message(item, joined.conversation_id, identity_id, now)
     out = yield from _outbox(item, joined, evidence, message_id, now)
     return IngestResult(message_id=MessageId(message_id),
@@ -228,13 +231,46 @@ def _conversation(item: InboundMessage, identity_id: int, evidence: Evidence,
     # No conversation yet, or one closed too long ago: a new thread that links back.
     conversation_id = yield from insert(
         "INSERT INTO conversations (customer_id, identity_id, connector, address, status,"
-        " slack_channel, created_at, updated_at, last_inbound_at, previous_id, status_at)"
-        " VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?)",
+        " slack_channel, created_at, updated_at, last_inbound_at, previous_id, status_at,"
+        " invitation) VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?)",
         evidence.customer_id, identity_id, item.connector, item.address, slack_channel, now,
         now, None if _is_echo(item) else now, None if conv is None else int(conv["id"]), now,
+        item.invitation or None,
     )
     return Joined(conversation_id, created=True,
                   earlier=conv is not None or bool(evidence.merges))
+
+
+def reply_by_email(email: str, identity_id: int, evidence: Evidence, joined: Joined,
+                   now: float) -> Tx[None]:
+    """The customer typed an address for replies (the web chat's offline prompt): replies go
+    there through the email connector, and are still shown where they wrote.  The address is
+    unverified: it becomes an email identity of this customer flagged `unverified` (which
+    `claim_email` never counts as evidence), and an address that is already another
+    customer's links nothing and routes nothing."""
+    address = email.strip().lower()
+    known = yield from one("SELECT id, customer_id, shown_on FROM identities"
+                           " WHERE connector = 'email' AND address = ?", address)
+    if known is not None and int(known["customer_id"]) != evidence.customer_id:
+        evidence.events.append(ReplyByEmail(email=address, taken=True))
+        return
+    if known is None:
+        target = yield from insert(
+            "INSERT INTO identities (customer_id, connector, address, display_name, created_at,"
+            " channel, unverified, shown_on) VALUES (?, 'email', ?, '', ?, 'email', 1, ?)",
+            evidence.customer_id, address, now, identity_id)
+    else:
+        target = int(known["id"])
+        yield from execute("UPDATE identities SET shown_on = ? WHERE id = ?", identity_id, target)
+    yield from execute("UPDATE conversations SET identity_id = ?, connector = 'email',"
+                       " address = ? WHERE id = ?", target, address, joined.conversation_id)
+    # The page sends the address with each message written offline: the thread hears it once.
+    said = [e for e in evidence.events if isinstance(e, ChannelSwitched)
+            and e.before.channel == "email" and e.before.address == address]
+    if said:  # replies went there already: the switch back and forth is no news
+        evidence.events[:] = [e for e in evidence.events if e not in said]
+    elif known is None or known["shown_on"] is None or int(known["shown_on"]) != identity_id:
+        evidence.events.append(ReplyByEmail(email=address))
 
 
 def _message(item: InboundMessage, conversation_id: int, identity_id: int,

@@ -29,6 +29,10 @@ channel holds it), agent, or day (local midnight to midnight), or nothing (the t
   **Automatic answers**: outbound messages of origin `auto` or `faq` written inside the period.
   **FAQ handoffs**: conversations with an FAQ answer inside the period that an agent
   answered after it.
+- **Invitations converted**: conversations opened inside the period by a message written after
+  a proactive invitation (the web chat's `[[connectors.webchat.sites.invitations]]`: the
+  conversation keeps the invitation's text); a message that joins an open conversation opens
+  none and is not counted.
 - Medians and 90th percentiles interpolate linearly between the two nearest values (as
   PostgreSQL's `percentile_cont`).  A statistic with nothing to compute it from is None (null);
   a count of nothing is 0.
@@ -103,6 +107,7 @@ class Figures:
     failed_deliveries: int = 0
     automatic_answers: int = 0
     faq_handoffs: int = 0
+    invitations_converted: int = 0
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -223,12 +228,15 @@ def kpis(q: KpiQuery, hours: BusinessHours | None = None) -> Tx[KpiReport]:
     key = _key(q, "c.created_at", "c.assignee", params)
     params += [q.start, q.end]
     found = yield from rows(
-        f"SELECT {key} AS k, COUNT(*) AS n FROM conversations c"
+        f"SELECT {key} AS k, COUNT(*) AS n,"
+        " SUM(CASE WHEN c.invitation IS NOT NULL THEN 1 ELSE 0 END) AS invited"
+        " FROM conversations c"
         f" WHERE c.created_at >= ? AND c.created_at < ?{_team_filter(q, params)} GROUP BY 1",
         *params)
     for r in found:
         for f in both(r["k"]):
             f.conversations_opened += int(r["n"])
+            f.invitations_converted += int(r["invited"] or 0)
 
     # Closes and resolution times (one duration per close), then reopenings (counted).
     params = []

@@ -264,7 +264,8 @@ def claim_email(identity_id: int, customer_id: int, email: str,
                 now: float) -> Tx[tuple[int, Merge | None]]:
     """This identity is a verified user with `email` (the web chat's identify): the first
     time, join the customer of another identity that verified the same address or writes
-    from it on email (unless an agent undid such a link before)."""
+    from it on email (unless an agent undid such a link before).  An address a visitor only
+    typed (an `unverified` identity, the web chat's offline prompt) is never such evidence."""
     added = yield from execute(
         "INSERT INTO identity_claims (kind, value, identity_id, created_at) VALUES"
         " ('email', ?, ?, ?) ON CONFLICT (kind, value, identity_id) DO NOTHING",
@@ -274,7 +275,8 @@ def claim_email(identity_id: int, customer_id: int, email: str,
     other = yield from one(
         "SELECT i.customer_id FROM identities i WHERE i.customer_id <> ? AND (i.id IN"
         " (SELECT identity_id FROM identity_claims WHERE kind = 'email' AND value = ?)"
-        " OR (i.channel = 'email' AND lower(i.address) = ?)) ORDER BY i.id LIMIT 1",
+        " OR (i.channel = 'email' AND lower(i.address) = ? AND i.unverified = 0))"
+        " ORDER BY i.id LIMIT 1",
         customer_id, email, email)
     if other is None:
         return customer_id, None

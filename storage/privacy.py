@@ -249,6 +249,14 @@ def retention(now: float, messages_before: float | None, media_before: float | N
             f" 'pending' AND payload <> ''", messages_before)
         yield from execute(f"DELETE FROM canned_previews WHERE conversation_id IN ({old})",
                            messages_before)
+        # The web chat's transcript of a visitor none of whose conversations is newer.
+        visitors = yield from rows(
+            f"SELECT DISTINCT address FROM conversations WHERE connector = 'webchat' AND id IN"
+            f" ({old}) AND address NOT IN (SELECT address FROM conversations WHERE connector ="
+            f" 'webchat' AND (status <> 'closed' OR closed_at IS NULL OR closed_at >= ?))",
+            messages_before, messages_before)
+        for visitor in visitors:
+            yield from _drop_webchat(str(visitor["address"]))
     if media_before is not None:
         media += yield from execute("DELETE FROM media WHERE created_at < ?", media_before)
     yield from audit(actor, "retention", None, now,

@@ -159,7 +159,7 @@ def first_message(conversation_id: int) -> Tx[Message | None]:
 
 
 IDENTITY_COLUMNS = ("id, customer_id, connector, address, display_name, username,"
-                    " last_inbound_at, opted_out_at, channel")
+                    " last_inbound_at, opted_out_at, channel, unverified, shown_on")
 
 
 def identity_from_row(row: Row) -> Identity:
@@ -171,7 +171,9 @@ def identity_from_row(row: Row) -> Identity:
                     display_name=str(row["display_name"]),
                     username=None if row["username"] is None else str(row["username"]),
                     last_inbound_at=maybe("last_inbound_at"), opted_out_at=maybe("opted_out_at"),
-                    channel=str(row["channel"]) or str(row["connector"]))
+                    channel=str(row["channel"]) or str(row["connector"]),
+                    unverified=bool(row["unverified"]),
+                    shown_on=None if row["shown_on"] is None else IdentityId(int(row["shown_on"])))
 
 
 def get_identity(identity_id: int) -> Tx[Identity | None]:

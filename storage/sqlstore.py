@@ -53,7 +53,7 @@ from storage.base import (
     Tagged,
 )
 from storage.dialect import Dialect, migrations
-from storage.query import TxFactory
+from storage.query import Tx, TxFactory
 from vocab.events import Event
 from vocab.models import (
     AgentEdit,
@@ -417,6 +417,9 @@ class SQLStore(ABC):
                          message_id: MessageId) -> AutoFacts:
         return await self._read(lambda: auto.auto_facts(conversation_id, message_id))
 
+    async def recent_waits(self, slack_channel: str | None) -> tuple[tuple[float, float], ...]:
+        return await self._read(lambda: auto.recent_waits(slack_channel))
+
     async def send_auto(self, conversation_id: ConversationId, kind: str, period: str,
                         text: str, origin: str, event: Event, now: float,
                         score: float | None = None, payload: str = "") -> list[OutboxItem]:
@@ -468,6 +471,14 @@ class SQLStore(ABC):
 
     async def shown_target(self, conversation_id: ConversationId) -> Target | None:
         return await self._read(lambda: targets.shown(conversation_id))
+
+    async def parent_extras(self, conversation_id: ConversationId
+                            ) -> tuple[list[Survey], Target | None]:
+        def both() -> Tx[tuple[list[Survey], Target | None]]:
+            found = yield from surveys.of_conversation(conversation_id)
+            shown = yield from targets.shown(conversation_id)
+            return found, shown
+        return await self._read(both)
 
     async def targets(self, conversation_id: ConversationId) -> list[Target]:
         return await self._read(lambda: targets.of_conversation(conversation_id))

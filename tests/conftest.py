@@ -27,9 +27,9 @@ from tests.helpers_rows import RowReader, Rows, reader_for
 from tests.waiting import poll
 
 # Fixtures shared by several test modules: the Twilio tests' clock, stand-in and bridge; the
-# Graph API stand-in; the email tests' Dovecot and SMTP receiver.
+# Graph API stand-ins (Messenger, WhatsApp Cloud); the email tests' Dovecot and SMTP receiver.
 pytest_plugins = ["tests.helpers_twilio", "tests.helpers_messenger", "tests.fixtures_email",
-                  "tests.helpers_continuity", "tests.browser"]
+                  "tests.helpers_continuity", "tests.browser", "tests.helpers_whatsapp"]
 
 # Hypothesis: a fixed seed in CI (`ci`, the default); maintainers run `HYPOTHESIS_PROFILE=long`
 # for many more examples of the parser and endpoint properties.

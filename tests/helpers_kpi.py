@@ -6,10 +6,10 @@ T is Monday 2026-11-30 00:00 UTC; the period is that day; now is 18:00.  Five co
    09:01; asks 10:00, answered 10:02; asks 10:05 and 10:06, answered 10:10; closed 11:00.
 2. twilio, billing, U2: asks 08:00, answered 09:30; closed 12:00; the customer reopens it at
    13:00 (an FAQ answer at 13:00:10), U2 answers 13:05 (that delivery failed).
-3. telegram, support, nobody: asks 16:00, still waiting.
+3. telegram, support, nobody: asks 16:00 (after a web chat invitation), still waiting.
 4. twilio, support, U1: asks 14:00, answered 14:10; pending.
 5. email, support, U2, opened the day before (asked and answered then); asks 10:00, answered
-   10:01; snoozed.
+   10:01; snoozed (its first message, the day before, answered an invitation).
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ CONVERSATIONS = [  # id, connector, channel, status, assignee, created_at, updat
     (4, "twilio", "C0SUPPORT1", "pending", "U1", T + 14 * H, T + 14 * H),
     (5, "email", "C0SUPPORT1", "snoozed", "U2", T - DAY + 10 * H, T + 10 * H),
 ]
+# Conversations opened by a message written after a web chat invitation: 3 in the period,
+# 5 the day before (so not counted in it).
+INVITED = {3: "Questions about sizes?", 5: "Need a hand?"}
 M = 60.0
 MESSAGES = [  # conversation, direction, origin, at, author, state
     (1, "in", "person", T + 9 * H, None, "posted"),
@@ -93,6 +96,8 @@ def _history() -> Tx[None]:
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             cid, cid, cid, connector, f"addr{cid}", status, channel, f"{1000 + cid}.000100",
             created, updated, assignee)
+    for cid, text in INVITED.items():
+        yield from execute("UPDATE conversations SET invitation = ? WHERE id = ?", text, cid)
     for mid, (cid, direction, origin, at, who, state) in enumerate(MESSAGES, 1):
         yield from execute(
             "INSERT INTO messages (id, conversation_id, direction, connector, origin, created_at,"

@@ -95,6 +95,7 @@ async def shop_site(lang: str = "en") -> AsyncIterator[ShopSite]:
 async def webchat_harness(make_harness: HarnessFactory, site: ShopSite,
                           clock: Callable[[], float] = time.time,
                           tables: dict[str, dict[str, TomlValue]] | None = None,
+                          env: dict[str, str] | None = None,
                           **keys: TomlValue) -> Harness:
     """The real bridge with one web chat site allowing `site`'s origin; `keys` go into the
     site's table."""
@@ -103,7 +104,8 @@ async def webchat_harness(make_harness: HarnessFactory, site: ShopSite,
         "sites": [{"id": SITE, "allowed_origins": [site.origin], "title": "Chat with Acme",
                    "identity_secret": IDENTITY_SECRET, **keys}],
     }
-    h = await make_harness({"connectors.webchat": table, **(tables or {})}, clock=clock)
+    h = await make_harness({"connectors.webchat": table, **(tables or {})}, clock=clock,
+                           env=env)
     site.bridge_url = h.url
     return h
 
@@ -125,9 +127,11 @@ async def reopen_on_same_port(h: Harness, timeout: float = 10.0) -> Bridge:
 
 
 async def webchat_thread(h: Harness, timeout: float = 5.0) -> str:
-    """The Slack thread of the newest web chat conversation, once it has one."""
-    sql = ("SELECT slack_thread_ts FROM conversations WHERE connector = 'webchat'"
-           " ORDER BY id DESC LIMIT 1")
+    """The Slack thread of the newest conversation with a web chat message, once it has one
+    (its replies may go elsewhere: an address left offline)."""
+    sql = ("SELECT c.slack_thread_ts FROM conversations c WHERE EXISTS (SELECT 1 FROM"
+           " messages m WHERE m.conversation_id = c.id AND m.connector = 'webchat')"
+           " ORDER BY c.id DESC LIMIT 1")
 
     async def read() -> list[tuple[object, ...]]:
         return [tuple(r) for r in h.rows(sql)]

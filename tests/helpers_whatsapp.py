@@ -3,7 +3,10 @@ the bridge pointed at it, Meta's signed webhooks."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
+
+import pytest
 
 from bridge.standins.clock import OffsetClock
 from bridge.standins.config import TomlValue
@@ -21,6 +24,14 @@ VERIFY_TOKEN = "standin-verify-token"
 KERRY, OLU = "16315551181", "447700900123"
 HOUR = 3600.0
 OUT = "SELECT state FROM messages WHERE direction = 'out' ORDER BY id"
+
+
+@pytest.fixture
+async def wa(clock: OffsetClock) -> AsyncIterator[WhatsAppStandin]:
+    """The Graph API stand-in for WhatsApp Cloud on the test's `clock` (tests/helpers_twilio.py
+    gives a fresh one; a module may override it)."""
+    async with standin(clock) as s:
+        yield s
 
 
 def standin(clock: OffsetClock) -> WhatsAppStandin:

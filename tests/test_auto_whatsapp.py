@@ -3,7 +3,6 @@ native reply button; tapping it hands over to a person like writing "agent"."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -11,23 +10,12 @@ import pytest
 from bridge.standins.clock import OffsetClock
 from bridge.standins.whatsapp import SEND, WhatsAppStandin
 from tests.conftest import CHANNEL, Harness, HarnessFactory
-from tests.helpers_whatsapp import KERRY, NUMBER_A, sender, standin, whatsapp_harness
+from tests.helpers_whatsapp import KERRY, NUMBER_A, sender, whatsapp_harness
 from tests.waiting import until
 
 pytestmark = pytest.mark.backends("sqlite")  # the platform's buttons; the SQL runs elsewhere
 
 FAQ = '[[faq]]\nquestions = ["When are you open?"]\nanswer = "Weekdays 9 to 5."\n'
-
-
-@pytest.fixture
-def clock() -> OffsetClock:
-    return OffsetClock()
-
-
-@pytest.fixture
-async def wa(clock: OffsetClock) -> AsyncIterator[WhatsAppStandin]:
-    async with standin(clock) as s:
-        yield s
 
 
 async def test_the_faq_answer_has_a_button_that_hands_over(

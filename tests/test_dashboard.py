@@ -75,6 +75,8 @@ async def test_dashboard_in_chromium(make_harness: HarnessFactory, browser: Brow
     assert (await figure(page, "today", "open"))[0] == "2"
     assert (await figure(page, "today", "oldest_wait"))[0] == "2h00m"
     assert (await figure(page, "30d", "opened"))[0] == "5"  # conversation 5, the day before
+    assert (await figure(page, "today", "invitations"))[0] == "1"
+    assert (await figure(page, "30d", "invitations"))[0] == "2"
     thread = page.locator("#oldest a")
     assert await thread.get_attribute("href") == \
         "https://acme.slack.com/archives/C0SUPPORT1/p1003000100"

@@ -7,7 +7,6 @@ HTTP endpoints as a black box (`/webchat/config`, `/webchat/upload` and its pref
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
@@ -21,7 +20,7 @@ from bridge.standins.whatsapp import WhatsAppStandin
 from tests.conftest import Harness, HarnessFactory
 from tests.helpers_ownership import started
 from tests.helpers_webchat import png, user_hash
-from tests.helpers_whatsapp import sender, standin, whatsapp_harness
+from tests.helpers_whatsapp import sender, whatsapp_harness
 from tests.test_fuzz_endpoints import drawn
 from tests.test_fuzz_parsers import ANY_TEXT, JSON_VALUES
 from tests.waiting import poll
@@ -124,12 +123,6 @@ async def test_survey_page_never_5xx_and_a_bad_answer_writes_nothing(
 
 
 # -- /webhooks/whatsapp --------------------------------------------------------------------------
-@pytest.fixture
-async def wa(clock: OffsetClock) -> AsyncIterator[WhatsAppStandin]:
-    async with standin(clock) as s:
-        yield s
-
-
 async def test_whatsapp_handshake_and_odd_posts_never_5xx(
         make_harness: HarnessFactory, wa: WhatsAppStandin, clock: OffsetClock) -> None:
     h = await whatsapp_harness(make_harness, wa, clock)
@@ -189,8 +182,14 @@ async def test_webchat_http_endpoints_never_5xx_and_a_refusal_stores_nothing(
         ("GET", "/webchat/ws", "site=shop&user_id=%0a&user_hash=x"),
         ("GET", "/webchat/file/" + "A" * 32), ("GET", "/webchat/file/" + quote("..%2f", "")),
         ("GET", "/webchat/avatar/" + "0" * 32), ("GET", "/webchat/avatar/%ff"),
+        # another site's page and a forged identity: refused, whatever the draws above were
+        ("POST", "/webchat/config", "site=shop", b"", "application/json", "https://evil.example"),
+        ("POST", "/webchat/config", verified.replace("user_hash=", "user_hash=0"), b"",
+         "application/json", ORIGIN),
     ]
     # An upload that passes every check stores one message (the only allowed write).
     seen = await refused_writes_nothing(h, cases, ok=frozenset({200, 204}))
     assert {400, 403, 404} <= set(seen)
     assert h.count("messages") <= seen.get(200, 0)
+    assert await request(h, "POST", "/webchat/config", "site=shop", b"", "application/json",
+                         "https://evil.example") == 403

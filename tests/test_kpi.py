@@ -68,6 +68,7 @@ async def test_totals(store: SQLStore) -> None:
     assert got["failed_deliveries"] == 1
     assert got["automatic_answers"] == 2
     assert got["faq_handoffs"] == 1
+    assert got["invitations_converted"] == 1  # conversation 5's invitation was the day before
 
 
 async def test_without_a_calendar_business_time_is_wall_clock(store: SQLStore) -> None:
@@ -93,6 +94,9 @@ async def test_by_channel(store: SQLStore) -> None:
     assert got["email"].next_response_seconds.as_json() == {"median": 60.0, "p90": 60.0,
                                                             "count": 1}
     assert got["telegram"].csat["count"] == 1
+    assert got["telegram"].invitations_converted == 1
+    assert got["twilio"].invitations_converted == 0
+    assert got["email"].invitations_converted == 0
 
 
 async def test_by_agent_counts_who_answered(store: SQLStore) -> None:

@@ -102,8 +102,9 @@ async def test_report_json_names_and_figures(config: Path) -> None:
         "customer_messages", "agent_messages", "first_response_seconds",
         "first_response_business_seconds", "next_response_seconds", "resolution_seconds",
         "targets_met_percent", "csat", "nps", "backlog", "failed_deliveries",
-        "automatic_answers", "faq_handoffs"}
+        "automatic_answers", "faq_handoffs", "invitations_converted"}
     assert totals["conversations_opened"] == 4
+    assert totals["invitations_converted"] == 1
     assert totals["first_response_seconds"] == {"median": 600.0, "p90": 4440.0, "count": 3}
     # Support keeps office hours (conversations 1 and 4 were asked inside them); billing has
     # none, so its 08:00 question counts from 08:00.
@@ -131,10 +132,12 @@ async def test_report_team_day_csv_and_table(config: Path) -> None:
     assert [r["group"] for r in rows][:1] == ["total"]
     assert {r["group"] for r in rows} >= {"U1", "U2"}
     assert rows[0]["conversations_opened"] == "4"
+    assert rows[0]["invitations_converted"] == "1"
     code, out, err = await bridge(config, "report", "--from", "2026-11-30", "--to",
                                   "2026-11-30")
     assert code == 0, err
     assert "first resp. median" in out and "10m00s" in out
+    assert "invitations converted" in out
 
 
 async def test_report_refuses_bad_input(config: Path) -> None:

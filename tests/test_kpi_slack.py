@@ -45,6 +45,7 @@ async def test_stats_home_and_digest(make_harness: HarnessFactory) -> None:
     [text] = [t for t in privately(h, AGENT) if "Team support, today" in t]
     # Support's conversations 1, 3 and 4 were opened today; 1 was closed.
     assert "3 opened, 1 closed" in text
+    assert "1 after a web chat invitation" in text  # conversation 3
     assert "First response: median 5m30s" in text
     await thread_command(h, thread, "!stats month")
     await until(lambda: any("the last 30 days" in t for t in privately(h, AGENT)),

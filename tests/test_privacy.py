@@ -119,6 +119,12 @@ async def test_find_export_erase_on_three_channels(
     for query in (CUSTOMER, EMAIL.upper(), str(TG_CHAT)):
         code, out, _ = await cli(capsys, "customer", "find", query, "--format", "json")
         assert [p["customer_id"] for p in json.loads(out)] == [ann], query
+    # A conversation id as the bridge shows it (#12); a number too long for an id is no error.
+    first = int(hp.rows("SELECT MIN(id) FROM conversations WHERE customer_id = ?", (ann,))[0][0])
+    code, out, _ = await cli(capsys, "customer", "find", f"#{first}", "--format", "json")
+    assert [p["customer_id"] for p in json.loads(out)] == [ann]
+    code, out, _ = await cli(capsys, "customer", "find", "9" * 25, "--format", "json")
+    assert (code, json.loads(out)) == (0, [])
 
     code, out, _ = await cli(capsys, "customer", "export", str(ann),
                              "--out", str(tmp_path / "ann.json"))

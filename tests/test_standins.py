@@ -234,3 +234,29 @@ async def test_each_standin_runs_standalone(kind: str, probe: str, status: int, 
     finally:
         proc.terminate()
         assert await asyncio.wait_for(proc.wait(), 10) == 0
+
+
+async def test_slack_run_standalone_knows_every_agent(session: aiohttp.ClientSession) -> None:
+    """On its own nobody adds users, so every well-formed user id is a member (an agent's reply
+    needs `users.info`); inside the tests an id not added is `user_not_found`, as in Slack."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bridge.standins", "slack", "--port", "0",
+        stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL)
+    auth = {"Authorization": "Bearer xoxb-standin"}
+    try:
+        assert proc.stdout is not None
+        base = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode().split()[1]
+        async with session.post(f"{base}users.info", data={"user": "U0AGENT1"},
+                                headers=auth) as resp:
+            got = await resp.json()
+        assert got["ok"] is True and got["user"]["id"] == "U0AGENT1"
+        async with session.post(f"{base}users.info", data={"user": "not a user"},
+                                headers=auth) as resp:
+            assert (await resp.json())["error"] == "user_not_found"
+    finally:
+        proc.terminate()
+        assert await asyncio.wait_for(proc.wait(), 10) == 0
+    async with SlackStandin() as inside:
+        async with session.post(f"{inside.base_url}users.info", data={"user": "U0AGENT1"},
+                                headers=auth) as resp:
+            assert (await resp.json())["error"] == "user_not_found"

@@ -5,7 +5,6 @@ The real bridge on a moved business clock, on both stores."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from bridge.standins.whatsapp import WhatsAppStandin
 from tests.conftest import HarnessFactory
 from tests.helpers_canned import REFUND, click, preview, write_replies
 from tests.helpers_webchat import webchat_thread
-from tests.helpers_whatsapp import customer_writes, sender, standin, whatsapp_harness
+from tests.helpers_whatsapp import customer_writes, sender, whatsapp_harness
 from tests.test_csat_telegram import buttons, press
 from tests.test_targets import TARGETS, move, settle
 from tests.waiting import poll, until
@@ -82,12 +81,6 @@ def clock() -> OffsetClock:
     c = OffsetClock()
     move(c, "2026-12-10 10:00")
     return c
-
-
-@pytest.fixture
-async def wa(clock: OffsetClock) -> AsyncIterator[WhatsAppStandin]:
-    async with standin(clock) as s:
-        yield s
 
 
 async def test_whatsapp_cloud_and_web_chat_conversations_get_targets(

@@ -1,6 +1,8 @@
 """The widget for every visitor (issue 26), in headless Chromium: its language from the page's
 `lang` or the browser's, site overrides, focus kept in the open window, reduced motion,
-AA contrast as rendered, keyboard-only use through a whole conversation, and invitations."""
+AA contrast as rendered, keyboard-only use through a whole conversation, invitations, and the
+offline prompt whose email address gets the answer by mail (the real SMTP receiver and
+Dovecot) and in the widget."""
 
 from __future__ import annotations
 
@@ -15,7 +17,9 @@ from bridge.standins.clock import OffsetClock
 from bridge.standins.config import TomlValue
 from tests.browser import screenshot
 from tests.conftest import CHANNEL, HarnessFactory
+from tests.dovecot import Dovecot
 from tests.helpers_webchat import chat_log, open_and_say, shop_site, webchat_harness, webchat_thread
+from tests.mailservers import EMAIL_ENV, SmtpReceiver, customer_mail, email_config
 
 BELGRADE = ZoneInfo("Europe/Belgrade")
 
@@ -173,15 +177,18 @@ async def test_an_invitation_once_per_day_that_becomes_a_conversation(
 
 
 async def test_offline_outside_hours_with_the_next_opening_and_an_email(
-        browser: Browser, make_harness: HarnessFactory) -> None:
+        browser: Browser, make_harness: HarnessFactory, dovecot: Dovecot,
+        smtp: SmtpReceiver) -> None:
     clock = OffsetClock()
     at(clock, "2026-12-12 10:00")  # a Saturday: closed until Monday 9:00 (Belgrade)
+    mail: dict[str, TomlValue] = {**email_config(dovecot, smtp)}
     async with shop_site() as site:
-        h = await webchat_harness(make_harness, site, clock=clock, tables={
+        h = await webchat_harness(make_harness, site, clock=clock, env=EMAIL_ENV, tables={
             "hours.office": {"timezone": "Europe/Belgrade", **{
                 day: ["09:00-17:00"] for day in
                 ("monday", "tuesday", "wednesday", "thursday", "friday")}},
-            "teams.support": {"hours": "office"}})
+            "teams.support": {"hours": "office"},
+            "connectors.email": mail})
         context = await browser.new_context(timezone_id="Europe/Belgrade", locale="en-GB")
         page = await context.new_page()
         await page.goto(site.origin)
@@ -196,11 +203,24 @@ async def test_offline_outside_hours_with_the_next_opening_and_an_email(
         first = " ".join(m["text"] for m in h.slack.thread(CHANNEL, thread))
         assert "answer by email to ann@example.com (unverified)" in first
 
-        at(clock, "2026-12-14 09:30")  # Monday, open: Dana answers; Ann comes back
+        at(clock, "2026-12-14 09:30")  # Monday, open: Dana answers by email; Ann comes back
         assert await h.agent_says(thread, "Yes, until the 20th.") == 200
+        [sent] = await smtp.wait_for(1)
+        assert sent.rcpt_tos == ["ann@example.com"]
+        body = sent.message.get_body(("plain",))
+        assert body is not None and "Yes, until the 20th." in body.get_content()
         await h.drained()
         again = await context.new_page()
         await again.goto(site.origin)
         await again.get_by_role("button", name="Open chat").click()
         await expect(chat_log(again).get_by_text("Yes, until the 20th.")).to_be_visible()
         assert await again.get_by_text("We are offline right now").count() == 0
+
+        # Ann answers the mail: the same thread.
+        await dovecot.append(customer_mail(
+            "Ann <ann@example.com>", "Re: your question", "Great, ordering now.",
+            message_id="ann-re@example.com", In_Reply_To=sent.message["Message-ID"]))
+        await h.wait_rows("SELECT COUNT(*), COUNT(DISTINCT conversation_id) FROM messages"
+                          " WHERE direction = 'in'", [(2, 1)], 15)
+        await h.drained()
+        assert any("Great, ordering now." in m["text"] for m in h.slack.thread(CHANNEL, thread))

@@ -11,7 +11,7 @@ import aiohttp
 from playwright.async_api import Browser, expect
 
 from tests.browser import screenshot
-from tests.conftest import AGENT, CHANNEL, Harness, HarnessFactory
+from tests.conftest import HarnessFactory
 from tests.helpers_webchat import (
     chat_log,
     open_and_say,
@@ -20,17 +20,9 @@ from tests.helpers_webchat import (
     webchat_harness,
     webchat_thread,
 )
+from tests.test_files import agent_sends_file
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-
-
-async def agent_sends_file(h: Harness, thread: str, content: bytes, name: str,
-                           mimetype: str) -> None:
-    file = h.slack.add_file(content, name=name, mimetype=mimetype)
-    event = h.agent.message_event(channel=CHANNEL, user=AGENT, text="", thread_ts=thread,
-                                  files=[file])
-    status, _ = await h.agent.post(event)
-    assert status == 200
 
 
 async def test_a_file_each_way(browser: Browser, make_harness: HarnessFactory,

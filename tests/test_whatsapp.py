@@ -3,8 +3,6 @@ statuses), rows, threads and read marks out."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from bridge.standins.clock import OffsetClock
@@ -21,7 +19,6 @@ from tests.helpers_whatsapp import (
     last_notice,
     out_states,
     sender,
-    standin,
     whatsapp_harness,
 )
 
@@ -29,17 +26,6 @@ pytestmark = pytest.mark.backends("sqlite")
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
 IN = "SELECT platform_message_id, text, author_name FROM messages WHERE direction = 'in' " \
      "ORDER BY id"
-
-
-@pytest.fixture
-def clock() -> OffsetClock:
-    return OffsetClock()
-
-
-@pytest.fixture
-async def wa(clock: OffsetClock) -> AsyncIterator[WhatsAppStandin]:
-    async with standin(clock) as s:
-        yield s
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@ customer; `!handoff whatsapp` gives a wa.me link whose code, sent from WhatsApp,
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from bridge.standins.clock import OffsetClock
@@ -19,17 +17,10 @@ from tests.helpers_whatsapp import (
     NUMBER_A,
     customer_writes,
     sender,
-    standin,
     whatsapp_harness,
 )
 
 pytestmark = pytest.mark.backends("sqlite", "postgres")  # links are store transactions
-
-
-@pytest.fixture
-async def wa(clock: OffsetClock) -> AsyncIterator[WhatsAppStandin]:
-    async with standin(clock) as s:
-        yield s
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ nothing."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -13,18 +12,12 @@ from hypothesis import strategies as st
 from bridge.standins.clock import OffsetClock
 from bridge.standins.whatsapp import WhatsAppStandin
 from tests.conftest import HarnessFactory
-from tests.helpers_whatsapp import KERRY, NUMBER_A, sender, standin, whatsapp_harness
+from tests.helpers_whatsapp import KERRY, NUMBER_A, sender, whatsapp_harness
 from tests.test_fuzz_endpoints import as_bytes, check, drawn
 from tests.test_fuzz_parsers import JSON_VALUES
 from tests.test_whatsapp_parse import BODY
 
 pytestmark = pytest.mark.backends("sqlite")
-
-
-@pytest.fixture
-async def wa(clock: OffsetClock) -> AsyncIterator[WhatsAppStandin]:
-    async with standin(clock) as s:
-        yield s
 
 
 async def test_whatsapp_webhook_never_5xx(make_harness: HarnessFactory, wa: WhatsAppStandin,

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from bridge.standins.clock import OffsetClock
@@ -21,23 +19,11 @@ from tests.helpers_whatsapp import (
     last_notice,
     out_states,
     sender,
-    standin,
     whatsapp_harness,
 )
 from vocab.models import Choice, Choices, ConversationId, MessageId, OutboundMessage
 
 pytestmark = pytest.mark.backends("sqlite")
-
-
-@pytest.fixture
-def clock() -> OffsetClock:
-    return OffsetClock()
-
-
-@pytest.fixture
-async def wa(clock: OffsetClock) -> AsyncIterator[WhatsAppStandin]:
-    async with standin(clock) as s:
-        yield s
 
 
 @pytest.fixture

@@ -71,6 +71,15 @@ class EmailLinked(_Event):
     link_id: int
 
 
+class ReplyByEmail(_Event):
+    """The customer typed an address for replies (the web chat's offline prompt).  `taken`:
+    another customer already writes from it, so nothing was linked or routed there."""
+
+    kind: Literal["reply_by_email"] = "reply_by_email"
+    email: str
+    taken: bool = False
+
+
 class ChannelSwitched(_Event):
     """A known customer wrote on another of their channels: replies go there now."""
 
@@ -236,7 +245,7 @@ class TargetMissed(_Event):
 
 
 Event: TypeAlias = Annotated[
-    OptOutChanged | HandoffRefused | HandoffLinked | PhoneLinked | EmailLinked
+    OptOutChanged | HandoffRefused | HandoffLinked | PhoneLinked | EmailLinked | ReplyByEmail
     | ChannelSwitched
     | ReopenedByCustomer | StatusChanged | StatusMoved | AssigneeChanged | ReturningCustomer
     | ConversationJoined | ContinuesElsewhere | AgentLinked | Unlinked | NotDelivered

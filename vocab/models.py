@@ -89,6 +89,11 @@ class Identity(BaseModel):
     last_inbound_at: float | None = None  # when the customer last wrote from this address
     opted_out_at: float | None = None  # set while the customer has asked not to be written to
     channel: str = ""  # "telegram", "sms", "whatsapp", "messenger", "email"...
+    # Made from an address nobody proved (the web chat's offline prompt): replies may go
+    # there, but it is never evidence that two customers are one person.
+    unverified: bool = False
+    # Replies sent to this identity are also shown on that one (the web chat it was left in).
+    shown_on: IdentityId | None = None
 
 
 class Conversation(BaseModel):
@@ -195,6 +200,11 @@ class InboundMessage(FromOutside):
     # valid `user_hash` (the site vouches for it).  Never an address the visitor typed; an
     # email connector's sender is matched by its address.
     verified_email: str | None = None
+    # An address the sender typed for replies to reach them by email (the web chat's offline
+    # prompt): unverified, so only where this customer's replies also go, never evidence.
+    reply_email: str | None = None
+    # The proactive invitation (its text) the sender answered (the web chat), for the KPIs.
+    invitation: str | None = None
     # A handoff code the platform carried outside the text (a Telegram /start payload, a
     # Messenger m.me ref, the plus part of the address an email was sent to).  The core also
     # finds codes in the text itself (SMS, WhatsApp).

@@ -30,6 +30,7 @@ from vocab.events import (
     PersonRequested,
     PhoneLinked,
     ReopenedByCustomer,
+    ReplyByEmail,
     ReturningCustomer,
     StatusChanged,
     StatusMoved,
@@ -113,6 +114,13 @@ def notice_text(event: Event, zone: tzinfo = UTC) -> str:
             return (f":link: Linked automatically: the verified email {event.email} wrote on "
                     f"{channel_label(event.channel)} (link {event.link_id}; an agent can undo "
                     "it with the unlink command).")
+        case ReplyByEmail(taken=True):
+            return (f":warning: The visitor asked for the answer by email to {event.email} "
+                    "(unverified), an address another customer writes from: nothing was "
+                    "linked, and replies stay in the web chat.")
+        case ReplyByEmail():
+            return (f":envelope: Replies also go by email to {event.email} (unverified, left "
+                    "while offline); the customer's answer by email comes back here.")
         case ChannelSwitched():
             return (f":twisted_rightwards_arrows: Now writing on {who(event.now)}; replies go "
                     f"there (before: {who(event.before)}).")

@@ -20,6 +20,8 @@ LINE_MAX = 300  # one history line
 def identity_line(identity: Identity) -> str:
     out = describe(identity.channel or identity.connector, identity.address,
                    identity.display_name, identity.username)
+    if identity.unverified:
+        out += " (unverified)"  # typed in the web chat's offline prompt: delivery only
     if identity.opted_out_at is not None:
         out += " (opted out)"
     return out

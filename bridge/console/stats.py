@@ -4,8 +4,6 @@ asks `home_blocks`), and the digest posted to `[reports] digest_channel` on a sc
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -13,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bridge.console.slack import SlackConsole
+from bridge.loops import Rounds
 from vocab.models import AgentReply
 
 log = logging.getLogger(__name__)
@@ -91,7 +90,8 @@ class DigestJob:
         self.text, self.claim, self.clock, self.check_every = text, claim, clock, check_every
         self.due = next_digest(clock(), every, at, zone)
         self.posted: list[float] = []
-        self._task: asyncio.Task[None] | None = None
+        self._rounds = Rounds("kpi-digest", lambda: self.tick(), lambda: self.check_every, log,
+                              "KPI digest check failed")
 
     async def tick(self) -> bool:
         now = self.clock()
@@ -114,19 +114,7 @@ class DigestJob:
         return True
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="kpi-digest")
+        self._rounds.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except Exception as exc:
-                log.warning("KPI digest check failed: %s", type(exc).__name__)
-            await asyncio.sleep(self.check_every)
+        await self._rounds.stop()

@@ -33,7 +33,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 async def _serve(args: argparse.Namespace) -> None:
     standin: StandinBase
     if args.kind == "slack":
-        standin = SlackStandin() if args.token is None else SlackStandin(bot_token=args.token)
+        # On its own nobody adds users: every well-formed user id is a member.
+        standin = (SlackStandin(any_user=True) if args.token is None
+                   else SlackStandin(bot_token=args.token, any_user=True))
     elif args.kind == "messenger":  # any Page token is accepted; --token is not used
         standin = MessengerStandin()
     elif args.kind == "whatsapp":  # the default token (DEFAULT_TOKEN), the window not checked

@@ -247,6 +247,29 @@ def meta_signature(app_secret: str, raw: bytes) -> str:
     return "sha256=" + hmac.new(app_secret.encode(), raw, hashlib.sha256).hexdigest()
 
 
+async def meta_post(session: aiohttp.ClientSession, url: str, body: JSONDict | bytes,
+                    app_secret: str, *, sign: bool = True,
+                    signature: str | None = None) -> tuple[int, str]:
+    """POST a webhook body as Meta does (Messenger, WhatsApp Cloud): signed with
+    `app_secret` unless `signature` overrides the header or `sign` is off; (status, text)."""
+    raw = body if isinstance(body, bytes) else meta_json(body)
+    headers = {"Content-Type": "application/json", "User-Agent": "facebookexternalua"}
+    if signature is not None:
+        headers["X-Hub-Signature-256"] = signature
+    elif sign:
+        headers["X-Hub-Signature-256"] = meta_signature(app_secret, raw)
+    async with session.post(url, data=raw, headers=headers) as resp:
+        return resp.status, await resp.text()
+
+
+async def meta_handshake(session: aiohttp.ClientSession, url: str, verify_token: str,
+                         challenge: str, mode: str) -> tuple[int, str, str]:
+    """Meta's GET subscription check: (status, text, content type)."""
+    params = {"hub.mode": mode, "hub.verify_token": verify_token, "hub.challenge": challenge}
+    async with session.get(url, params=params) as resp:
+        return resp.status, await resp.text(), resp.content_type
+
+
 class MessengerWebhookSender:
     """Builds Messenger webhook events and delivers them signed, as Meta does.
 
@@ -335,15 +358,8 @@ class MessengerWebhookSender:
                    app_secret: str | None = None,
                    signature: str | None = None) -> tuple[int, str]:
         """POST signed like Meta (``signature`` overrides the header); (status, text)."""
-        raw = body if isinstance(body, bytes) else meta_json(body)
-        headers = {"Content-Type": "application/json",
-                   "User-Agent": "facebookexternalua"}
-        if signature is not None:
-            headers["X-Hub-Signature-256"] = signature
-        elif sign:
-            headers["X-Hub-Signature-256"] = meta_signature(app_secret or self.app_secret, raw)
-        async with self.session.post(self.target_url, data=raw, headers=headers) as resp:
-            return resp.status, await resp.text()
+        return await meta_post(self.session, self.target_url, body,
+                               app_secret or self.app_secret, sign=sign, signature=signature)
 
     async def send(self, page_id: str, *events: JSONDict) -> int:
         """One page's events in one signed delivery; the status."""
@@ -353,7 +369,5 @@ class MessengerWebhookSender:
     async def handshake(self, verify_token: str, challenge: str = "1158201444",
                         mode: str = "subscribe") -> tuple[int, str, str]:
         """Meta's GET subscription check: (status, text, content type)."""
-        params = {"hub.mode": mode, "hub.verify_token": verify_token,
-                  "hub.challenge": challenge}
-        async with self.session.get(self.target_url, params=params) as resp:
-            return resp.status, await resp.text(), resp.content_type
+        return await meta_handshake(self.session, self.target_url, verify_token, challenge,
+                                    mode)

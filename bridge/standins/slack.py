@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import mimetypes
+import re
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ __all__ = ["ALL_SCOPES", "METHOD_SCOPES", "SlackEventSender", "SlackStandin", "S
            "TsClock", "manifest_scopes"]
 
 _MSG_OPTIONAL = ("username", "icon_url", "icon_emoji")
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
 _HISTORY = ("channels:history", "groups:history", "im:history", "mpim:history")
 # What Slack requires of each method it serves here (the "Required scopes" of
 # api.slack.com/methods/<method>; any one of several will do).  auth.test needs none.
@@ -85,15 +87,20 @@ class SlackStandin(SocketModeStandin):
         app_id: str = "A0BRIDGE",
         app_token: str | None = None,
         scopes: Collection[str] | None = None,
+        any_user: bool = False,
     ) -> None:
         """`scopes`: what the bot token was granted; by default what the app manifest in
         `config/` asks for (every scope, `ALL_SCOPES`, where that file is absent).  A method
-        whose scope is missing is refused as Slack refuses it (`missing_scope`)."""
+        whose scope is missing is refused as Slack refuses it (`missing_scope`).
+        `any_user`: every well-formed user id (`U…`/`W…`) is a member of the workspace, named
+        after its id (run on its own, `python -m bridge.standins slack`, where no test adds
+        users); otherwise an id not added with `add_user` is `user_not_found`."""
         super().__init__(app_id=app_id, app_token=app_token)
         if scopes is None:
             scopes = manifest_scopes() or ALL_SCOPES
         self.scopes = frozenset(scopes)
         self.team_id = team_id
+        self.any_user = any_user
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
         self.bot_token = bot_token
@@ -397,7 +404,10 @@ class SlackStandin(SocketModeStandin):
         return {"ok": True, "message_ts": ts}
 
     def _m_users_info(self, p: JSONDict) -> JSONDict:
-        user = self.users.get(p.get("user") or "")
+        wanted = str(p.get("user") or "")
+        if wanted not in self.users and self.any_user and _USER_ID.fullmatch(wanted):
+            self.add_user(wanted, display_name=wanted, real_name=wanted)
+        user = self.users.get(wanted)
         if user is None:
             return {"ok": False, "error": "user_not_found"}
         return {"ok": True, "user": user}

@@ -25,8 +25,8 @@ from bridge.standins.base import JSONDict, StandinBase, read_params
 from bridge.standins.messenger import (
     DEFAULT_APP_SECRET,
     DEFAULT_VERSION,
-    meta_json,
-    meta_signature,
+    meta_handshake,
+    meta_post,
 )
 
 DEFAULT_TOKEN = "standin-whatsapp-token"
@@ -402,16 +402,10 @@ class WhatsAppWebhookSender:
     async def post(self, body: JSONDict | bytes, *, sign: bool = True,
                    app_secret: str | None = None,
                    signature: str | None = None) -> tuple[int, str]:
-        raw = body if isinstance(body, bytes) else meta_json(body)
         if self.standin is not None and isinstance(body, dict):
             self._opened(body)
-        headers = {"Content-Type": "application/json", "User-Agent": "facebookexternalua"}
-        if signature is not None:
-            headers["X-Hub-Signature-256"] = signature
-        elif sign:
-            headers["X-Hub-Signature-256"] = meta_signature(app_secret or self.app_secret, raw)
-        async with self.session.post(self.target_url, data=raw, headers=headers) as resp:
-            return resp.status, await resp.text()
+        return await meta_post(self.session, self.target_url, body,
+                               app_secret or self.app_secret, sign=sign, signature=signature)
 
     def _opened(self, body: Mapping[str, Any]) -> None:
         assert self.standin is not None
@@ -428,7 +422,5 @@ class WhatsAppWebhookSender:
 
     async def handshake(self, verify_token: str, challenge: str = "1158201444",
                         mode: str = "subscribe") -> tuple[int, str, str]:
-        params = {"hub.mode": mode, "hub.verify_token": verify_token,
-                  "hub.challenge": challenge}
-        async with self.session.get(self.target_url, params=params) as resp:
-            return resp.status, await resp.text(), resp.content_type
+        return await meta_handshake(self.session, self.target_url, verify_token, challenge,
+                                    mode)

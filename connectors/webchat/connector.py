@@ -299,7 +299,8 @@ class WebchatConnector(Connector):
             address=address, sender_name=visitor.name, text=say.text,
             platform_time=self.ctx.clock(), markup=markup, inbox=visitor.site.id,
             language=language, verified_email=(visitor.email or None) if visitor.verified
-            else None)
+            else None, reply_email=say.page.email or None,
+            invitation=say.page.invitation or None)
         try:
             results = await self.ctx.ingest([inbound])
         except Exception as exc:
