@@ -1,4 +1,5 @@
--- 0016: the KPIs' targets statements (storage/kpi.py `_targets`) read only an index: the
+-- 0018 (assigned 0017, the next free number on main at merge).  The KPIs' targets
+-- statements (storage/kpi.py `_targets`) read only an index: the
 -- indexes of 0015 on (state, met_at) and (state, missed_at) made every met or missed target
 -- of the period a table lookup for its kind, team and assignee (a sixth of the KPIs' time
 -- over a month of 100,000 conversations on SQLite).
