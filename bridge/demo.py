@@ -34,7 +34,7 @@ from bridge.demo_auto import AutoAct, auto_config
 from bridge.demo_canned import CANNED_CONFIG, CannedAct, write_replies
 from bridge.demo_csat import CsatAct, with_csat
 from bridge.demo_hours import HoursAct, with_targets
-from bridge.demo_kpi import KPI_CONFIG, play_kpis
+from bridge.demo_kpi import play_kpis
 from bridge.demo_teams import TEAM_CONFIG, TeamsAct
 from bridge.demo_whatsapp import WhatsAppCloudAct, whatsapp_config
 from bridge.registry import settings_registry
@@ -258,7 +258,7 @@ async def _play(workdir: Path, out: list[str]) -> bool:
             secrets=Secrets(slack.bot_token or "", SIGNING_SECRET, telegram.token,
                             WEBHOOK_SECRET),
             overrides={**auto_config(workdir, with_csat(with_targets(TEAM_CONFIG, AGENT)), AGENT),
-                       **whatsapp_config(wa), **CANNED_CONFIG, **KPI_CONFIG,
+                       **whatsapp_config(wa), **CANNED_CONFIG,
                        "outbox": {"base_delay": 0.2},
                        "connectors.twilio": {
                 "enabled": True, "account_sid": DEFAULT_ACCOUNT_SID,
