@@ -4,12 +4,9 @@
 from __future__ import annotations
 
 import itertools
-import json
-import mimetypes
 import re
 from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import Any
 
 import yaml
 from aiohttp import web
@@ -17,8 +14,10 @@ from aiohttp import web
 from bridge.standins import slack_privacy
 from bridge.standins.base import Injection, JSONDict, read_params
 from bridge.standins.slack_events import SlackEventSender, TsClock
+from bridge.standins.slack_files import DOWNLOAD_SCOPE, SlackFiles
+from bridge.standins.slack_files import json_value as _json_value
 from bridge.standins.slack_history import history_page
-from bridge.standins.slack_socket import SocketAck, SocketModeStandin
+from bridge.standins.slack_socket import SocketAck
 from bridge.standins.slack_views import modal_open, modal_update
 
 __all__ = ["ALL_SCOPES", "METHOD_SCOPES", "SlackEventSender", "SlackStandin", "SocketAck",
@@ -46,7 +45,6 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
 }
 RESPONSE_USES = 5  # a response_url works five times
 CUSTOMIZE_SCOPE = "chat:write.customize"  # username / icon_url on chat.postMessage
-DOWNLOAD_SCOPE = "files:read"  # url_private / url_private_download
 ALL_SCOPES: frozenset[str] = frozenset(
     {scope for scopes in METHOD_SCOPES.values() for scope in scopes}
     | {DOWNLOAD_SCOPE, CUSTOMIZE_SCOPE})
@@ -64,17 +62,7 @@ def manifest_scopes(path: Path = MANIFEST) -> frozenset[str] | None:
     return frozenset(str(s) for s in manifest["oauth_config"]["scopes"]["bot"])
 
 
-def _json_value(value: Any) -> Any:
-    """Form-encoded clients send lists/dicts as JSON strings; decode those."""
-    if isinstance(value, str) and value[:1] in ("[", "{"):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
-class SlackStandin(SocketModeStandin):
+class SlackStandin(SlackFiles):
     """Enough of the Slack Web API for ``AsyncWebClient(base_url=standin.base_url)`` and Bolt."""
 
     def __init__(
@@ -177,14 +165,6 @@ class SlackStandin(SocketModeStandin):
             user["is_stranger"] = True
         self.users[user_id] = user
 
-    def add_file(
-        self, content: bytes, *, name: str = "file.bin", mimetype: str | None = None
-    ) -> JSONDict:
-        """Host a file (as if a user uploaded it); returns the file object for event payloads."""
-        fid = f"F{next(self._file_seq):08d}"
-        self.files[fid] = {"id": fid, "name": name, "title": name, "content": content}
-        return self._file_object(self.files[fid], mimetype)
-
     def thread(self, channel: str, thread_ts: str) -> list[JSONDict]:
         """The parent (if posted here) and the replies of a thread, in posting order."""
         return [
@@ -245,40 +225,6 @@ class SlackStandin(SocketModeStandin):
         return web.json_response(
             {"ok": False, "error": inj.error or "internal_error"}, status=inj.status
         )
-
-    async def _h_upload(self, request: web.Request) -> web.Response:
-        fid = request.match_info["file_id"]
-        if self._failures or self._delays:
-            injection = await self._apply_injections("upload")
-            if injection is not None:
-                self._record("upload", {"file_id": fid}, request, injection.status, False)
-                return web.Response(status=injection.status, text=injection.error or "error")
-        entry = self.files.get(fid)
-        if entry is None:
-            self._record("upload", {"file_id": fid}, request, 404, False)
-            return web.Response(status=404, text="file not found")
-        content = b""
-        if request.content_type == "multipart/form-data":
-            for value in (await request.post()).values():
-                if isinstance(value, web.FileField):
-                    content = value.file.read()
-                    break
-        else:
-            content = await request.read()
-        entry["content"] = content
-        self._record("upload", {"file_id": fid, "size": len(content)}, request)
-        return web.Response(text=f"OK - {len(content)}")
-
-    async def _h_download(self, request: web.Request) -> web.Response:
-        if self._auth is not None and request.headers.get("Authorization") != self._auth:
-            return web.Response(status=302, headers={"Location": "/?redir=login"})
-        if DOWNLOAD_SCOPE not in self.scopes:
-            return web.Response(status=403, text="missing_scope: files:read")
-        entry = self.files.get(request.match_info["file_id"])
-        if entry is None:
-            return web.Response(status=404, text="file not found")
-        mimetype = self._file_object(entry)["mimetype"]
-        return web.Response(body=entry["content"], content_type=mimetype)
 
     def response_url(self, message: JSONDict) -> str:
         """The response_url Slack would put in an interaction with `message` (an ephemeral
@@ -482,93 +428,3 @@ class SlackStandin(SocketModeStandin):
         if (channel, ts) not in self._by_key:
             return {"ok": False, "error": "thread_not_found"}
         return history_page(self.thread(channel, ts), p)
-
-    def _m_get_upload_url(self, p: JSONDict) -> JSONDict:
-        filename, length = p.get("filename"), p.get("length")
-        if not filename or length is None:
-            return {"ok": False, "error": "invalid_arguments"}
-        fid = f"F{next(self._file_seq):08d}"
-        self.files[fid] = {
-            "id": fid,
-            "name": filename,
-            "title": filename,
-            "content": b"",
-            "length": int(length),
-            "alt_txt": p.get("alt_txt"),
-        }
-        return {
-            "ok": True,
-            "upload_url": f"http://127.0.0.1:{self.port}/upload/{fid}",
-            "file_id": fid,
-        }
-
-    def _m_complete_upload(self, p: JSONDict) -> JSONDict:
-        items = _json_value(p.get("files") or "[]")
-        if not isinstance(items, list) or not items:
-            return {"ok": False, "error": "invalid_arguments"}
-        if any(not isinstance(i, dict) or i.get("id") not in self.files for i in items):
-            return {"ok": False, "error": "file_not_found"}
-        channel = p.get("channel_id") or None
-        thread_ts = p.get("thread_ts") or None
-        comment = p.get("initial_comment") or ""
-        # Slack ignores `blocks` when there is an initial comment.
-        blocks = None if comment else _json_value(p.get("blocks") or None)
-        if blocks is not None and not isinstance(blocks, list):
-            return {"ok": False, "error": "invalid_blocks"}
-        out: list[JSONDict] = []
-        for item in items:
-            entry = self.files[item["id"]]
-            entry.update(
-                title=item.get("title") or entry["name"],
-                channel=channel,
-                thread_ts=thread_ts,
-                initial_comment=comment,
-                completed=True,
-            )
-            out.append(self._file_object(entry))
-        if channel:
-            ts = self._clock.next()
-            stored: JSONDict = {
-                "channel": channel,
-                "thread_ts": thread_ts,
-                "blocks": blocks,
-                "type": "message",
-                "subtype": "file_share",
-                "user": self.bot_user_id,
-                "bot_id": self.bot_id,
-                "app_id": self.app_id,
-                "team": self.team_id,
-                "text": comment,
-                "ts": ts,
-                "files": out,
-                "metadata": None,
-                "username": None,
-                "icon_url": None,
-                "icon_emoji": None,
-            }
-            self.messages.append(stored)
-            self._by_key[(channel, ts)] = stored
-        return {"ok": True, "files": out}
-
-    def _m_files_info(self, p: JSONDict) -> JSONDict:
-        entry = self.files.get(p.get("file") or "")
-        if entry is None:
-            return {"ok": False, "error": "file_not_found"}
-        return {"ok": True, "file": self._file_object(entry)}
-
-    def _file_object(self, entry: JSONDict, mimetype: str | None = None) -> JSONDict:
-        name: str = entry["name"]
-        mimetype = mimetype or mimetypes.guess_type(name)[0] or "application/octet-stream"
-        url = f"http://127.0.0.1:{self._port}/files-pri/{entry['id']}/{name}"
-        return {
-            "id": entry["id"],
-            "name": name,
-            "title": entry["title"],
-            "mimetype": mimetype,
-            "filetype": name.rsplit(".", 1)[-1] if "." in name else "binary",
-            "size": len(entry["content"]),
-            "user": self.bot_user_id,
-            "url_private": url,
-            "url_private_download": url,
-            "permalink": f"https://standin.slack.com/files/{self.bot_user_id}/{entry['id']}",
-        }
