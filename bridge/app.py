@@ -198,7 +198,9 @@ class Bridge:
         self.metrics.pending = self.worker.pending_items
         self.surveys = Surveys(
             store, self.connectors, s.csat, {name: t.csat for name, t in s.teams.items()},
-            s.server.public_url, self.worker.submit, clock=clock, channel_team=self._channel_team)
+            s.server.public_url, self.worker.submit, clock=clock, channel_team=self._channel_team,
+            language_of_team=lambda name: teams[name].language if name in teams else "en",
+            fields=store)
         answers = Answers(self.surveys) if self.surveys.wanted() else None
         delivery.add_handlers(self.surveys.handlers(), self.surveys.failure)
         self.router = Router(store, self.worker, delivery, s.slack.support_channel, clock=clock,

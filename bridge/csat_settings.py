@@ -36,19 +36,20 @@ class CsatSettings(_Strict):
     """After an agent closes a conversation, ask the customer how it went."""
 
     enabled: bool = False
-    # The question, a template ({{ customer.name }}, {{ agent }}, {{ team }}).
-    question: str = "How did we do? Please rate your conversation with us."
+    # The question, a template ({{ customer.name }}, {{ agent }}, {{ team }}); empty (and so
+    # comment_question, nps_question, thanks): the built-in text in the customer's language
+    # (bridge/survey_texts.py).
+    question: str = ""
     scale: Literal["1-5", "emoji"] = "1-5"
     comment: bool = True  # after a low score, ask what went wrong (the page always has a box)
-    comment_question: str = "Sorry to hear that. What could we have done better?"
+    comment_question: str = ""
     low_score: int = Field(default=2, ge=1, le=5)  # this score and below mention the assignee
     answer_days: float = Field(default=7.0, gt=0, le=365)
     nps: bool = False  # also ask 0-10 "would you recommend us" (after the CSAT answer)
-    nps_question: str = ("How likely are you to recommend us to a friend or colleague? "
-                         "Reply with a number from 0 to 10.")
+    nps_question: str = ""
     nps_interval_days: float = Field(default=90.0, ge=0)
     sender: str = "Support"  # the name the question is sent under
-    thanks: str = "Thank you for your feedback!"
+    thanks: str = ""
     # WhatsApp through Twilio: an approved Content template with the scale as buttons or a
     # list (its name under [[connectors.twilio.templates]]); none: a number reply.
     twilio_template: str = ""

@@ -79,6 +79,8 @@ class Router:
             if not result.duplicate and result.message_id is not None:
                 self.delivery.remember(result.message_id, item)
             self.worker.submit(result.outbox)
+        if self.answers is not None:
+            await self.answers.remember_languages(items, results)
         if self.auto is not None:
             await self.auto.after_ingest(items, results)
         return results

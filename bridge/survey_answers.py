@@ -7,7 +7,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from bridge.auto_texts import language_of
 from bridge.csat_settings import csat_variables
+from bridge.survey_texts import LANGUAGE_FIELD, survey_text
 from bridge.surveys import (
     COMMENT_PREFIX,
     COMMENT_WINDOW,
@@ -21,18 +23,19 @@ from bridge.surveys import (
 from bridge.templates import TemplateError, render_text
 from connectors.base import SendError
 from storage.base import Survey
-from vocab.models import InboundMessage
+from vocab.models import InboundMessage, IngestResult
 from vocab.mrkdwn import mrkdwn_escape
 
 log = logging.getLogger(__name__)
-CLOSED_TEXT = "This survey is closed."
 SEEN_KEPT = 2 * 86400.0  # seconds a taken number reply is remembered (platforms retry less)
+KNOWN_KEPT = 10_000  # addresses whose language is known to be stored (then forgotten at once)
 
 
 class Answers:
     def __init__(self, surveys: Surveys) -> None:
         self.surveys = surveys
         self.store = surveys.store
+        self._known: dict[tuple[str, str], str] = {}  # address -> language already stored
 
     async def intercept(self, items: Sequence[InboundMessage]) -> list[InboundMessage]:
         """The customer messages that are not survey answers (those are recorded here)."""
@@ -41,6 +44,31 @@ class Answers:
             if not await self._consumed(item):
                 keep.append(item)
         return keep
+
+    async def remember_languages(self, items: Sequence[InboundMessage],
+                                 results: Sequence[IngestResult]) -> None:
+        """Keep the language a customer's platform reports (Telegram's `language_code`, the
+        widget's page language) as the customer field `language`, once: the survey texts use
+        it when the conversation is closed.  A value already there (an agent may set it) is
+        kept."""
+        for item, result in zip(items, results, strict=True):
+            fields = self.surveys.fields
+            if (not item.language or fields is None or result.duplicate
+                    or result.conversation_id is None):
+                continue
+            code = language_of(item.language, "")
+            key = (item.connector, item.address)
+            if self._known.get(key) == code:
+                continue
+            conv = await self.store.get_conversation(result.conversation_id)
+            if conv is None:
+                continue
+            if not (await fields.customer_fields(conv.customer_id)).get(LANGUAGE_FIELD):
+                await fields.set_customer_field(conv.customer_id, LANGUAGE_FIELD, code,
+                                                    "platform", self.surveys.clock())
+            if len(self._known) >= KNOWN_KEPT:
+                self._known.clear()
+            self._known[key] = code
 
     async def _consumed(self, item: InboundMessage) -> bool:
         if item.choice is not None and (item.choice.startswith("s:") or not item.text):
@@ -68,7 +96,8 @@ class Answers:
 
     async def _picked(self, item: InboundMessage) -> None:
         """A button: `s:<token>:<score>`, signed by us and sent to this very address."""
-        accepted = False
+        accepted, team = False, "support"
+        language = language_of(item.language, self.surveys.language_of_team(team))
         parts = (item.choice or "").split(":")
         if len(parts) == 3 and parts[0] == "s" and await self.surveys.verified(parts[1]):
             survey = await self.store.awaiting_survey(item.connector, item.address,
@@ -76,7 +105,8 @@ class Answers:
             if survey is not None and survey.token == parts[1] and SCORE.fullmatch(parts[2]) \
                     and int(parts[2]) in score_range(survey.scale):
                 accepted = await self.answer(survey, int(parts[2]), None, item.sender_name)
-        text = self._thanks("support") if accepted else CLOSED_TEXT
+                team, language = survey.team, await self.surveys.survey_language(survey)
+        text = self._thanks(team, language) if accepted else survey_text("closed", language)
         connector = self.surveys.connectors.get(item.connector)
         if connector is not None and item.choice_ack is not None:
             try:
@@ -85,10 +115,11 @@ class Answers:
                 log.warning("%s: acknowledging a pick failed: %s", item.connector,
                             exc.describe())
 
-    def _thanks(self, team: str) -> str:
+    def _thanks(self, team: str, language: str) -> str:
         s = self.surveys.settings(team)
         try:
-            return render_text(s.thanks, csat_variables("", s.sender, team))
+            return render_text(survey_text("thanks", language, s.thanks),
+                               csat_variables("", s.sender, team))
         except TemplateError:
             return "Thank you!"
 
@@ -113,7 +144,9 @@ class Answers:
             await self.store.prune_state("csat", "answer:", self.surveys.clock() - SEEN_KEPT)
         if ask:
             follow = await self.store.survey_follow_up(
-                survey, render_text(s.comment_question,
+                survey, render_text(survey_text("comment_question",
+                                                 await self.surveys.survey_language(survey),
+                                                 s.comment_question),
                                      csat_variables("", s.sender, survey.team)), s.sender,
                 COMMENT_PREFIX + survey.token, self.surveys.clock())
             self.surveys.submit([follow])
@@ -141,4 +174,4 @@ class Answers:
             return
         s = self.surveys.settings(csat.team)
         if await self.surveys._nps_due(conv, s):
-            await self.surveys._open(conv, "nps", csat.team, "0-10", s.nps_question)
+            await self.surveys._open(conv, "nps", csat.team, "0-10")

@@ -12,7 +12,8 @@ from aiohttp import web
 
 from bridge.csat_settings import csat_variables
 from bridge.survey_answers import Answers
-from bridge.surveys import EMOJI, LABELS, MAX_COMMENT, SCORE, score_range
+from bridge.survey_texts import TEXTS, labels, survey_text
+from bridge.surveys import EMOJI, MAX_COMMENT, SCORE, score_range
 from bridge.templates import TemplateError, render_text
 from storage.base import Survey
 
@@ -32,8 +33,8 @@ STYLE = ("body{font-family:system-ui,sans-serif;max-width:34rem;margin:3rem auto
          "button{padding:.6rem 1.4rem;font-size:1rem}")
 
 
-def page(title: str, body: str, status: int = 200) -> web.Response:
-    text = (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+def page(title: str, body: str, status: int = 200, language: str = "en") -> web.Response:
+    text = (f"<!doctype html><html lang=\"{html.escape(language)}\"><head><meta charset=\"utf-8\">"
             f"<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
             f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>"
             f"<body><main>{body}</main></body></html>")
@@ -41,12 +42,13 @@ def page(title: str, body: str, status: int = 200) -> web.Response:
                         headers=HEADERS)
 
 
-def _labels(survey: Survey) -> Sequence[tuple[int, str]]:
+def _labels(survey: Survey, language: str) -> Sequence[tuple[int, str]]:
     if survey.kind == "nps":
         return [(n, str(n)) for n in score_range("0-10")]
+    names = labels(language)
     if survey.scale == "emoji":
-        return [(n, f"{EMOJI[n - 1]} {LABELS[n - 1]}") for n in range(1, 6)]
-    return [(n, f"{n} – {LABELS[n - 1]}") for n in range(1, 6)]
+        return [(n, f"{EMOJI[n - 1]} {names[n - 1]}") for n in range(1, 6)]
+    return [(n, f"{n} – {names[n - 1]}") for n in range(1, 6)]
 
 
 class SurveyPage:
@@ -66,36 +68,48 @@ class SurveyPage:
             return page("Survey not found", "<h1>Survey not found</h1><p>This link is not "
                         "valid.</p>", 404)
         if survey.state == "answered":
-            return page("Already answered", "<h1>Thank you</h1><p>This survey has already "
-                        "been answered.</p>", 410)
+            return await self._answered(survey)
         if survey.expires_at is not None and survey.expires_at <= self.surveys.clock():
             return page("Survey closed", "<h1>This survey has closed</h1><p>Answers were "
                         "accepted for a limited time.</p>", 410)
         return survey
 
+    async def _answered(self, survey: Survey) -> web.Response:
+        language = await self.surveys.survey_language(survey)
+        thanks = html.escape(self.answers._thanks(survey.team, language))
+        done = html.escape(survey_text("page_answered", language))
+        return page(done, f"<h1>{thanks}</h1><p>{done}</p>", 410, language)
+
     async def show(self, request: web.Request) -> web.StreamResponse:
         found = await self._survey(request)
         if isinstance(found, web.Response):
             return found
-        return self._form(found)
+        return await self._form(found)
 
-    def _form(self, survey: Survey, error: str = "", status: int = 200) -> web.Response:
+    async def _form(self, survey: Survey, error: str = "", status: int = 200) -> web.Response:
+        """The form in the customer's language (`error`: a key of the survey texts)."""
         s = self.surveys.settings(survey.team)
+        language = await self.surveys.survey_language(survey)
+
+        def text(key: str) -> str:  # a key of the texts; other words as they are
+            return html.escape(survey_text(key, language) if key in TEXTS["en"] else key)
         try:
-            question = render_text(s.nps_question if survey.kind == "nps" else s.question,
-                                   csat_variables("", s.sender, survey.team))
+            question = render_text(
+                survey_text("nps_question", language, s.nps_question) if survey.kind == "nps"
+                else survey_text("question", language, s.question),
+                csat_variables("", s.sender, survey.team))
         except TemplateError:
-            question = "How did we do?"
+            question = survey_text("page_heading", language)
         choices = "".join(
             f"<label class=\"score\"><input type=\"radio\" name=\"score\" value=\"{n}\" "
-            f"required> {html.escape(label)}</label>" for n, label in _labels(survey))
-        problem = f"<p role=\"alert\">{html.escape(error)}</p>" if error else ""
+            f"required> {html.escape(label)}</label>" for n, label in _labels(survey, language))
+        problem = f"<p role=\"alert\">{text(error)}</p>" if error else ""
         body = (f"<h1>{html.escape(question)}</h1>{problem}<form method=\"post\">"
                 f"<fieldset aria-label=\"score\">{choices}</fieldset>"
-                f"<label for=\"comment\">Anything you would like to tell us? (optional)</label>"
+                f"<label for=\"comment\">{text('page_comment')}</label>"
                 f"<textarea id=\"comment\" name=\"comment\" maxlength=\"{MAX_COMMENT}\">"
-                f"</textarea><button type=\"submit\">Send</button></form>")
-        return page("Your feedback", body, status)
+                f"</textarea><button type=\"submit\">{text('page_send')}</button></form>")
+        return page(survey_text("page_title", language), body, status, language)
 
     async def submit(self, request: web.Request) -> web.StreamResponse:
         if request.content_length is not None and request.content_length > MAX_FORM:
@@ -106,13 +120,13 @@ class SurveyPage:
         try:
             form = await request.post()
         except ValueError:
-            return self._form(found, "The form could not be read.", 400)
+            return await self._form(found, "The form could not be read.", 400)
         raw_score, comment = form.get("score"), form.get("comment", "")
         if not isinstance(raw_score, str) or not SCORE.fullmatch(raw_score.strip()) or \
                 int(raw_score) not in score_range(found.scale):
-            return self._form(found, "Please pick a score.", 400)
+            return await self._form(found, "page_pick", 400)
         if not isinstance(comment, str) or len(comment) > MAX_COMMENT:
-            return self._form(found, f"The comment is limited to {MAX_COMMENT} characters.",
+            return await self._form(found, f"The comment is limited to {MAX_COMMENT} characters.",
                               400)
         name = ""
         conv = await self.surveys.store.get_conversation(found.conversation_id)
@@ -120,7 +134,8 @@ class SurveyPage:
             identity = await self.surveys.store.get_identity(conv.identity_id)
             name = identity.display_name if identity is not None else ""
         if not await self.answers.answer(found, int(raw_score), comment, name):
-            return page("Already answered", "<h1>Thank you</h1><p>This survey has already "
-                        "been answered.</p>", 410)
-        thanks = html.escape(self.answers._thanks(found.team))
-        return page("Thank you", f"<h1>{thanks}</h1><p>Your answer has been recorded.</p>")
+            return await self._answered(found)
+        language = await self.surveys.survey_language(found)
+        thanks = html.escape(self.answers._thanks(found.team, language))
+        recorded = html.escape(survey_text("page_recorded", language))
+        return page(thanks, f"<h1>{thanks}</h1><p>{recorded}</p>", language=language)

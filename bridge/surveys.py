@@ -21,9 +21,10 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from bridge.csat_settings import CsatOverride, CsatSettings, csat_variables
 from bridge.delivery_base import done
+from bridge.survey_texts import labels, survey_language, survey_text
 from bridge.templates import TemplateError, render_text
 from connectors.base import Connector, OptedOut, OutsideWindow, SendError
-from storage.base import OutboxResult, Outcome, Store, Survey
+from storage.base import CannedStore, OutboxResult, Outcome, Store, Survey
 from vocab.models import (
     Choice,
     Choices,
@@ -77,7 +78,9 @@ class Surveys:
                  settings: CsatSettings, teams: Mapping[str, CsatOverride | None],
                  public_url: str, submit: Callable[[Sequence[OutboxItem]], None],
                  clock: Callable[[], float] = time.time,
-                 channel_team: Callable[[str | None], str] = lambda channel: "support") -> None:
+                 channel_team: Callable[[str | None], str] = lambda channel: "support",
+                 language_of_team: Callable[[str], str] = lambda team: "en",
+                 fields: CannedStore | None = None) -> None:
         self.store = store
         self.connectors = connectors
         self.base = settings
@@ -86,6 +89,8 @@ class Surveys:
         self.submit = submit  # hands new outbox rows to the worker
         self.clock = clock
         self.channel_team = channel_team  # a Slack channel's team name
+        self.language_of_team = language_of_team  # a team's `language`
+        self.fields = fields  # customer fields (the customer's `language`)
         self._key: bytes | None = None
 
     # -- settings and tokens -----------------------------------------------------------------
@@ -120,6 +125,16 @@ class Surveys:
         head, sig = token.split(".")
         return hmac.compare_digest(sig, await self._sign(head))
 
+    async def language(self, conv: Conversation, team: str) -> str:
+        """The customer's language for the built-in texts (`bridge/survey_texts.py`)."""
+        fields = {} if self.fields is None else await self.fields.customer_fields(
+            conv.customer_id)
+        return survey_language(fields, self.language_of_team(team))
+
+    async def survey_language(self, survey: Survey) -> str:
+        conv = await self.store.get_conversation(survey.conversation_id)
+        return "en" if conv is None else await self.language(conv, survey.team)
+
     # -- a close schedules the question -------------------------------------------------------
     async def closed(self, conversation_id: ConversationId) -> None:
         """An agent closed the conversation: schedule its survey (CSAT, else NPS when due)."""
@@ -129,17 +144,19 @@ class Surveys:
         team = self.channel_team(conv.slack_channel)
         s = self.settings(team)
         if s.enabled:
-            await self._open(conv, "csat", team, s.scale, s.question)
+            await self._open(conv, "csat", team, s.scale)
         elif s.nps and await self._nps_due(conv, s):
-            await self._open(conv, "nps", team, "0-10", s.nps_question)
+            await self._open(conv, "nps", team, "0-10")
 
     async def _nps_due(self, conv: Conversation, s: CsatSettings) -> bool:
         last = await self.store.last_nps(conv.customer_id)
         return last is None or self.clock() - last >= s.nps_interval_days * DAY
 
-    async def _open(self, conv: Conversation, kind: str, team: str, scale: str,
-                    question: str) -> None:
+    async def _open(self, conv: Conversation, kind: str, team: str, scale: str) -> None:
         s = self.settings(team)
+        language = await self.language(conv, team)
+        question = (survey_text("nps_question", language, s.nps_question) if kind == "nps"
+                    else survey_text("question", language, s.question))
         identity = await self.store.get_identity(conv.identity_id)
         variables = csat_variables(identity.display_name if identity else "", s.sender, team)
         try:
@@ -156,14 +173,16 @@ class Surveys:
     def handlers(self) -> dict[OutboxKind, Callable[[OutboxItem], Awaitable[OutboxResult]]]:
         return {OutboxKind.CUSTOMER_SURVEY: self.deliver}
 
-    def choices(self, survey: Survey) -> Choices | None:
+    def choices(self, survey: Survey, language: str = "en") -> Choices | None:
         if survey.kind == "nps":
             return None  # 11 choices fit no platform's buttons: a number reply
         titles = EMOJI if survey.scale == "emoji" else tuple(str(n) for n in range(1, 6))
+        names = labels(language)
         return Choices(
             items=tuple(Choice(id=f"s:{survey.token}:{n}", title=titles[n - 1],
-                               description=LABELS[n - 1]) for n in range(1, 6)),
-            button="Rate", fallback="Reply with a number from 1 (very bad) to 5 (excellent).")
+                               description=names[n - 1]) for n in range(1, 6)),
+            button=survey_text("button", language),
+            fallback=survey_text("number_hint", language))
 
     def survey_url(self, survey: Survey) -> str:
         return f"{self.public_url}/survey/{survey.token}"
@@ -185,19 +204,20 @@ class Surveys:
                                      "not sent: the conversation was reopened first.")
         identity = await self.store.get_identity(conv.identity_id)
         s = self.settings(survey.team)
+        language = await self.language(conv, survey.team)
         if identity is not None and identity.opted_out_at is not None:
             return await self._blocked(item, survey, comment, "the customer opted out")
         out = OutboundMessage(
             message_id=msg.id, conversation_id=conv.id, address=conv.address, text=msg.text,
             author_name=s.sender, automatic=True,
             last_inbound_at=None if identity is None else identity.last_inbound_at,
-            choices=None if comment else self.choices(survey))
+            choices=None if comment else self.choices(survey, language))
         connector = self.connectors.get(conv.connector)
         if connector is None:
             raise SendError(f"the {conv.connector} connector is not enabled", code="disabled",
                             retryable=False)
         try:
-            receipt = await self._send(connector, out, survey, s, comment)
+            receipt = await self._send(connector, out, survey, s, comment, language)
         except (OutsideWindow, OptedOut) as exc:
             return await self._blocked(item, survey, comment, exc.describe())
         if not comment:
@@ -211,12 +231,12 @@ class Surveys:
                     notice=f":clipboard: The {what} was sent to the customer.")
 
     async def _send(self, connector: Connector, out: OutboundMessage, survey: Survey,
-                    s: CsatSettings, comment: bool) -> SendReceipt:
+                    s: CsatSettings, comment: bool, language: str) -> SendReceipt:
         if comment:
             return await connector.send(out)
         if connector.name == "email":
             # Mail has no buttons: a link to the one-page survey (a number reply works too).
-            link = f"{out.text}\n\nAnswer with one click: {self.survey_url(survey)}"
+            link = f"{out.text}\n\n{survey_text('link', language)} {self.survey_url(survey)}"
             return await connector.send(out.model_copy(update={"text": link, "choices": None}))
         if (s.twilio_template and out.address.startswith("whatsapp:")
                 and s.twilio_template in connector.templates(out.address)):
