@@ -102,3 +102,23 @@ async def test_region_codes_and_languages_without_texts(
     h = await make_harness(CSAT)
     question = await closed_in(h, language)
     assert expected in question["text"]
+
+
+async def test_an_agent_sets_the_language_field(make_harness: HarnessFactory) -> None:
+    """The customer field `language` is the agents' to change: `!field language sl` makes the
+    survey Slovenian for a customer whose app reported English."""
+    h = await make_harness(CSAT)
+    update = h.telegram.text_update(chat_id=CHAT, text="Hello", first_name="Ana")
+    status, _ = await h.telegram.deliver(update, h.session)
+    assert status == 200
+    thread = await h.thread_of(CHAT)
+    await h.drained()
+    assert h.rows("SELECT value, set_by FROM customer_fields") == [("en", "platform")]
+    assert await h.agent_says(thread, "!field language sl") == 200
+    await h.drained()
+    assert await h.agent_says(thread, "!close") == 200
+
+    async def sent() -> list[dict[str, Any]]:
+        return [m for m in h.telegram.sent if m.get("reply_markup")]
+    [question] = await poll(sent, lambda got: len(got) == 1, "the survey with buttons")
+    assert "Prosimo, ocenite pogovor z nami." in question["text"]
