@@ -12,6 +12,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import aiohttp
 from aiohttp import web
@@ -55,6 +56,14 @@ LINGER = 2.0  # seconds an unread request body is drained after the answer, at m
 MEDIA_TOKEN = re.compile(r"[A-Za-z0-9_-]{20,100}")  # what `secrets.token_urlsafe` makes
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Step = Callable[[web.Application], AsyncIterator[None]]
+
+
+class Job(Protocol):
+    """A background job the bridge starts and stops with itself."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 class StartupFailure(Exception):
@@ -338,7 +347,9 @@ class Bridge:
         """The start-up steps, in order; shutdown runs their second halves in reverse."""
         socket_mode = [self._socket] if self.slack_socket is not None else []
         return [self._session, self._listen, self._store, self._console, self._connectors,
-                self._worker, self._snoozes, self._targets, self._retention, self._digest,
+                self._worker, self._job("snoozes", self.snoozes),
+                self._job("targets", self.targets), self._job("retention", self.retention),
+                self._job("digest", self.digest),
                 *socket_mode,
                 self._serve]
 
@@ -429,38 +440,20 @@ class Bridge:
         finally:
             await self.worker.stop(timeout=max(1.0, self.settings.server.shutdown_timeout - 2))
 
-    async def _snoozes(self, _: web.Application) -> AsyncIterator[None]:
-        self.step = "snoozes"
-        await self.snoozes.start()
-        try:
-            yield
-        finally:
-            await self.snoozes.stop()
-
-    async def _digest(self, _: web.Application) -> AsyncIterator[None]:
-        self.step = "digest"
-        if self.digest is not None:
-            await self.digest.start()  # checks every 30 s; once across instances
-        try:
-            yield
-        finally:
-            if self.digest is not None:
-                await self.digest.stop()
-
-    async def _retention(self, _: web.Application) -> AsyncIterator[None]:
-        self.step = "retention"
-        await self.retention.start()  # runs now, then every 24 hours (bridge/privacy.py)
-        try:
-            yield
-        finally:
-            await self.retention.stop()
-    async def _targets(self, _: web.Application) -> AsyncIterator[None]:
-        self.step = "targets"
-        await self.targets.start()  # only when a team has response-time targets
-        try:
-            yield
-        finally:
-            await self.targets.stop()
+    def _job(self, name: str, job: Job | None) -> Step:
+        """A step that starts a background job (each asks on its own; see its module) and
+        stops it at shutdown: the snooze waker, response-time targets (only when a team has
+        targets), retention (now, then every 24 hours), the KPI digest (if configured)."""
+        async def step(_: web.Application) -> AsyncIterator[None]:
+            self.step = name
+            if job is not None:
+                await job.start()
+            try:
+                yield
+            finally:
+                if job is not None:
+                    await job.stop()
+        return step
 
     async def _socket(self, _: web.Application) -> AsyncIterator[None]:
         self.step = "socket"
