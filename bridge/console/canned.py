@@ -177,8 +177,8 @@ class CannedCommands:
     async def _delete(self, user: str, team: str | None, thread: str, name: str) -> None:
         gone = await self.library.delete(user, team, name.lower())
         if gone is None:
-            await self._say(user, f"You have no saved canned reply `{name}` to delete (replies "
-                            "in files are changed in the files).", thread)
+            await self._say(user, f"You have no saved canned reply `{_shown(name)}` to delete "
+                            "(replies in files are changed in the files).", thread)
             return
         await self._say(user, f"`{name}` deleted.", thread)
 
@@ -220,7 +220,7 @@ class CannedCommands:
         reply = await self.library.find(user, team, name)
         if reply is None:
             prefix = self.console.settings.command_prefix
-            await self._say(user, f"No canned reply `{name}` here; `{prefix}canned` lists "
+            await self._say(user, f"No canned reply `{_shown(name)}` here; `{prefix}canned` lists "
                             "them. Nothing was sent to the customer.", thread, channel)
             return
         try:
@@ -447,6 +447,11 @@ class CannedCommands:
                 if submitted(view, "scope") == "team" else None)
         self.console.answering.set(channel or None)
         await self._store_reply(user, team, name, submitted(view, "title").strip(), text, None)
+
+
+def _shown(name: str) -> str:
+    """An unknown name as typed, short enough for a note (a name is at most 64 characters)."""
+    return mrkdwn_escape(name if len(name) <= 64 else name[:64] + "…")
 
 
 def _meta(view: dict[str, Any]) -> tuple[str, str]:

@@ -1,0 +1,53 @@
+"""Canned replies' thread commands with hostile input (review of issue 22): huge and unicode
+names, extra text, saving over or deleting another agent's team reply, `!field` with huge
+keys and values.  Each answers the agent with a short private note, writes nothing and sends
+nothing to the customer."""
+
+from __future__ import annotations
+
+from tests.conftest import AGENT, HarnessFactory
+from tests.helpers_canned import customer_texts, notes
+from tests.helpers_ownership import OTHER, add_other, started
+from tests.waiting import until
+
+HUGE = "ä" * 9_000  # Slack cuts a message at 40,000 characters; the webhook body has a cap
+NOTE_MAX = 4000  # Slack's advice for a message's text; a note echoing all of HUGE is refused
+
+
+async def test_hostile_canned_and_field_commands_write_nothing(
+        make_harness: HarnessFactory) -> None:
+    h = await make_harness()
+    add_other(h)
+    thread = await started(h)
+    assert await h.agent_says(thread, "Your parcel left today.") == 200
+    assert await h.agent_says(thread, "!canned save shared --team") == 200
+    await until(lambda: bool(notes(h)), "the save note")
+    before = h.rows("SELECT scope, name, body, owner FROM canned_replies")
+    assert before == [("team:support", "shared", "Your parcel left today.", AGENT)]
+
+    commands = [
+        f"!canned {HUGE}", f"!canned delete {HUGE}", f"!canned save {HUGE}",
+        "!canned ｒｅｆｕｎｄ", "!canned save Ｓhared", "!canned save a b c",
+        "!canned save --team", "!canned delete ../../etc/passwd", "!canned <!channel> `x`",
+        f"!field {HUGE} value", f"!field order_id {HUGE}", "!field ключ value",
+        "!field order_id", "!field 1abc v",
+    ]
+    for n, command in enumerate(commands, 1):
+        assert await h.agent_says(thread, command, user=OTHER) == 200, command[:40]
+        await until(lambda n=n: len(notes(h, OTHER)) >= n,  # type: ignore[misc]
+                    f"a note for {command[:40]!r}")
+    # Sam (same team) may neither replace nor delete Dana's team reply.
+    assert await h.agent_says(thread, "Something else entirely.", user=OTHER) == 200
+    assert await h.agent_says(thread, "!canned save shared --team", user=OTHER) == 200
+    assert await h.agent_says(thread, "!canned delete shared", user=OTHER) == 200
+    await until(lambda: len(notes(h, OTHER)) >= len(commands) + 2, "the last notes")
+    await h.drained()
+
+    said = notes(h, OTHER)
+    assert all(len(note) <= NOTE_MAX for note in said), [len(n) for n in said]
+    assert "saved by someone else" in said[-2] and "no saved canned reply" in said[-1]
+    assert h.rows("SELECT scope, name, body, owner FROM canned_replies") == before
+    assert h.rows("SELECT name, value FROM customer_fields") == []
+    assert h.count("canned_previews") == 0
+    assert customer_texts(h) == ["<b>Dana</b>\nYour parcel left today.",
+                                 "<b>Sam</b>\nSomething else entirely."]
