@@ -1,12 +1,17 @@
 """Canned replies' thread commands with hostile input (review of issue 22): huge and unicode
 names, extra text, saving over or deleting another agent's team reply, `!field` with huge
-keys and values.  Each answers the agent with a short private note, writes nothing and sends
-nothing to the customer."""
+keys and values, and a click on a preview pruned after a month (a moved clock).  Each
+answers the agent with a short private note, writes nothing and sends nothing to the
+customer."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from bridge.standins.clock import OffsetClock
+from storage.canned import KEEP_PREVIEWS
 from tests.conftest import AGENT, HarnessFactory
-from tests.helpers_canned import customer_texts, notes
+from tests.helpers_canned import click, customer_texts, notes, preview, write_replies
 from tests.helpers_ownership import OTHER, add_other, started
 from tests.waiting import until
 
@@ -51,3 +56,27 @@ async def test_hostile_canned_and_field_commands_write_nothing(
     assert h.count("canned_previews") == 0
     assert customer_texts(h) == ["<b>Dana</b>\nYour parcel left today.",
                                  "<b>Sam</b>\nSomething else entirely."]
+
+
+async def test_a_preview_older_than_a_month_is_pruned_and_its_click_sends_nothing(
+        tmp_path: Path, make_harness: HarnessFactory) -> None:
+    write_replies(tmp_path, hi="---\nname: hi\n---\nHi, on it.\n")
+    clock = OffsetClock()
+    h = await make_harness({"canned": {"dir": "canned"}}, clock=clock)
+    thread = await started(h)
+    old = await preview(h, thread, "!canned hi")
+    clock.offset = KEEP_PREVIEWS - 60  # not yet: still kept
+    kept = await preview(h, thread, "!canned hi")
+    assert h.count("canned_previews") == 2
+    clock.offset = KEEP_PREVIEWS + 60  # the first is past its month, the second is not
+    await preview(h, thread, "!canned hi")
+    assert h.count("canned_previews") == 2
+    assert await click(h, old, "send") == 200
+    await until(lambda: "already sent or cancelled" in " ".join(notes(h)), "the refusal")
+    await h.drained()
+    assert customer_texts(h) == []
+    assert await click(h, kept, "send") == 200
+    await until(lambda: len(customer_texts(h)) == 1, lambda: str(customer_texts(h)))
+    await h.drained()
+    assert h.rows("SELECT state FROM canned_previews ORDER BY created_at") == [
+        ("sent",), ("ready",)]
