@@ -11,7 +11,14 @@ from pathlib import Path
 from bridge.standins.clock import OffsetClock
 from storage.canned import KEEP_PREVIEWS
 from tests.conftest import AGENT, HarnessFactory
-from tests.helpers_canned import click, customer_texts, notes, preview, write_replies
+from tests.helpers_canned import (
+    click,
+    customer_texts,
+    notes,
+    preview,
+    text_value,
+    write_replies,
+)
 from tests.helpers_ownership import OTHER, add_other, started
 from tests.waiting import until
 
@@ -80,3 +87,24 @@ async def test_a_preview_older_than_a_month_is_pruned_and_its_click_sends_nothin
     await h.drained()
     assert h.rows("SELECT state FROM canned_previews ORDER BY created_at") == [
         ("sent",), ("ready",)]
+
+
+async def test_edit_submissions_with_odd_metadata_send_nothing(
+        tmp_path: Path, make_harness: HarnessFactory) -> None:
+    write_replies(tmp_path, hi="---\nname: hi\n---\nHi, on it.\n")
+    h = await make_harness({"canned": {"dir": "canned"}})
+    thread = await started(h)
+    shown = await preview(h, thread, "!canned hi")
+    token = h.rows("SELECT token FROM canned_previews")[0][0]
+    for meta in ("[1, 2]", '"a string"', '{"token": 5}', '{"token": null}', "{" * 2000,
+                 '{"token": "' + token + 'x"}', '{"token": ["' + token + '"]}'):
+        status, _ = await h.agent.post_interaction(h.agent.view_submission(
+            user=AGENT, view={"id": "V1", "type": "modal", "callback_id": "canned_edit_view",
+                              "private_metadata": meta},
+            values={"text": {"text": text_value("hi")}}))
+        assert status == 200, meta
+    await h.drained()
+    assert customer_texts(h) == [] and h.rows("SELECT state FROM canned_previews") == [
+        ("ready",)]
+    assert await click(h, shown, "send") == 200  # the real preview still sends
+    await until(lambda: len(customer_texts(h)) == 1, lambda: str(customer_texts(h)))

@@ -318,11 +318,7 @@ class CannedCommands:
             await ack(response_action="errors", errors={"text": "Write the reply."})
             return
         await ack()
-        try:
-            meta = json.loads(str(view.get("private_metadata") or "{}"))
-        except ValueError:
-            meta = {}
-        meta = meta if isinstance(meta, dict) else {}
+        meta = _metadata(view)
         if await self.send(str(meta.get("token") or ""), field(body, "user", "id"), text):
             await self.console.respond(str(meta.get("response_url") or ""), {
                 "replace_original": True, "text": "Canned reply sent as edited (see the thread)."})
@@ -454,11 +450,15 @@ def _shown(name: str) -> str:
     return mrkdwn_escape(name if len(name) <= 64 else name[:64] + "…")
 
 
-def _meta(view: dict[str, Any]) -> tuple[str, str]:
+def _metadata(view: dict[str, Any]) -> dict[str, Any]:
+    """A modal's `private_metadata` (ours: a JSON object); {} for anything else."""
     try:
         data = json.loads(str(view.get("private_metadata") or "{}"))
     except ValueError:
-        return "", ""
-    if not isinstance(data, dict):
-        return "", ""
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _meta(view: dict[str, Any]) -> tuple[str, str]:
+    data = _metadata(view)
     return str(data.get("channel") or ""), str(data.get("thread") or "")
