@@ -148,3 +148,12 @@ def test_any_faq_file_loads_or_names_its_problem(content: str) -> None:
             load_faq(path)
         except FaqError as exc:
             assert exc.fix and str(exc)
+
+
+def test_a_long_text_matches_nothing_and_asks_for_nobody() -> None:
+    from bridge.faq import MAX_QUESTION_CHARS
+    faq = Faq([FaqEntry(questions=["When are you open?"], answer="9-17")])
+    question = "when are you open "
+    padded = question + " " * (MAX_QUESTION_CHARS - len(question))
+    assert faq.best(padded, 80) is not None and PersonWords([])("agent" + " " * 1995)
+    assert faq.matches(padded + "?") == [] and not PersonWords([])("agent" + " " * 1996)
