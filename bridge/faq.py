@@ -152,6 +152,9 @@ def load_faq(path: Path) -> Faq:
     except tomllib.TOMLDecodeError as exc:
         raise FaqError("file", f"{path} is not valid TOML: {exc}",
                        "fix the syntax at the position shown") from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise FaqError("file", f"{path} nests arrays or tables too deeply",
+                       "write each entry as [[faq]] with questions and answer") from None
     try:
         found = FaqFile.model_validate(raw)
     except ValidationError as exc:

@@ -139,6 +139,24 @@ def test_any_text_is_matched_or_not_without_error(text: str) -> None:
     assert isinstance(PersonWords([])(text), bool)
 
 
+async def test_check_config_names_a_hostile_faq_file_in_one_line(tmp_path: Path) -> None:
+    """Bytes that are not UTF-8, arrays nested thousands deep, a directory: exit 1, one error
+    line naming `faq.file`, no traceback."""
+    path = config(tmp_path, '[faq]\nfile = "faq.toml"\n')
+    faq = tmp_path / "faq.toml"
+    for content in (b"\xff\xfe\x00[[faq]]", b"a = " + b"[" * 5000 + b"]" * 5000,
+                    b'faq = [{questions = ["\\u202e"], answer = 5}]', None):
+        if content is None:
+            faq.unlink()
+            faq.mkdir()
+        else:
+            faq.write_bytes(content)
+        result = await run_cli(["check-config", "--config", str(path)], env={})
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert result.code == 1 and len(errors) == 1 and "faq.file" in errors[0], result.stderr
+        assert "Traceback" not in result.stderr
+
+
 @given(st.text(max_size=300))
 def test_any_faq_file_loads_or_names_its_problem(content: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
