@@ -129,6 +129,10 @@ async def test_faq_test_command_prints_scores(tmp_path: Path) -> None:
     assert result.code == 0 and "no answer" in result.stdout
     result = await run_cli(["check-config", "--config", str(path)], env={})
     assert result.code == 0, result.stderr
+    for question in ("\u202e\x01 ž🙂", "where is my package " * 5000):
+        result = await run_cli(["faq", "test", question, "--config", str(path),
+                                "--format", "json"], env={})
+        assert result.code == 0 and json.loads(result.stdout)["answers"] is False, result.stderr
 
 
 @given(st.text(max_size=300))
