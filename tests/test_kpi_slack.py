@@ -96,3 +96,37 @@ async def test_digest_posts_once_across_two_bridges(make_harness: HarnessFactory
     assert [await job.tick() for job in jobs] == [False, False]
     posted = [m for m in a.slack.messages if "Support KPIs" in str(m.get("text"))]
     assert len(posted) == 1
+
+
+def digest_calls(h: Harness) -> list[bool]:
+    """Whether each chat.postMessage of the digest the Slack stand-in received succeeded."""
+    return [c.ok for c in h.slack.calls if c.method == "chat.postMessage"
+            and "Support KPIs" in str(c.params.get("text"))]
+
+
+async def test_a_failed_digest_is_retried_once_by_either_bridge(
+        make_harness: HarnessFactory) -> None:
+    clock = Clock()
+    a = await make_harness(OVERRIDES, clock=clock)
+    url = a.bridge.settings.storage.url
+    schema = a.bridge.settings.storage.schema_
+    storage: dict[str, Any] = {"url": url} if not schema else {"url": url, "schema": schema}
+    b = await make_harness({**OVERRIDES, "storage": storage}, clock=clock)
+    assert a.bridge.digest is not None and b.bridge.digest is not None
+    jobs = (a.bridge.digest, b.bridge.digest)
+    for job in jobs:
+        await job.stop()
+    clock.now = T + 18 * H + 31 * 60
+    a.slack.fail_next("chat.postMessage", status=200, error="channel_not_found")
+    assert await jobs[0].tick() is False  # refused: the claim is given back
+    assert digest_calls(a) == [False]
+    assert await jobs[1].tick() is True  # the other bridge takes it and posts it
+    assert [await job.tick() for job in jobs] == [False, False]  # nobody posts it again
+    assert [await job.tick() for job in jobs] == [False, False]
+    assert digest_calls(a) == [False, True]
+    posted = [m for m in a.slack.messages if "Support KPIs" in str(m.get("text"))]
+    assert len(posted) == 1
+    # The next day's digest is due again once, at the next 18:30.
+    clock.now += 24 * H
+    assert sorted([await job.tick() for job in jobs]) == [False, True]
+    assert digest_calls(a) == [False, True, True]
