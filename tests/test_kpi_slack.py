@@ -130,3 +130,28 @@ async def test_a_failed_digest_is_retried_once_by_either_bridge(
     clock.now += 24 * H
     assert sorted([await job.tick() for job in jobs]) == [False, True]
     assert digest_calls(a) == [False, True, True]
+
+
+async def test_stats_with_junk_answers_privately_and_writes_nothing(
+        make_harness: HarnessFactory) -> None:
+    h = await make_harness(OVERRIDES, clock=Clock())
+    assert h.bridge.store is not None
+    await load_history(h.bridge.store)
+    thread = "1001.000100"
+
+    def written() -> tuple[object, ...]:
+        return tuple(h.reader.rows(f"SELECT COUNT(*) FROM {table}")[0][0]
+                     for table in ("messages", "outbox", "conversations", "connector_state"))
+
+    before, posted = written(), len(h.slack.messages)
+    junk = ["é" * 4000, "week month", "\u202etoday", "9" * 400, "today\u200b", "<!channel>"]
+    def usages() -> int:
+        return sum("Usage: `!stats" in t for t in privately(h, AGENT))
+
+    for rest in junk:
+        await thread_command(h, thread, f"!stats {rest}")
+        await until(lambda: usages() == junk.index(rest) + 1,  # noqa: B023 (awaited here)
+                    f"the usage of !stats for {rest[:20]!r}")
+    assert written() == before
+    assert len(h.slack.messages) == posted
+    assert not [t for t in privately(h, AGENT) if "Team support" in t]
