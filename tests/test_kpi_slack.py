@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from bridge.console.stats import DigestJob
 from tests.conftest import AGENT, CHANNEL, Harness, HarnessFactory
 from tests.helpers_kpi import NOW, H, T, load_history
 from tests.helpers_ownership import privately
@@ -72,15 +73,21 @@ async def test_stats_home_and_digest(make_harness: HarnessFactory) -> None:
     assert "Team billing" in str(posted[0]["text"])
 
 
-async def test_digest_posts_once_across_two_bridges(make_harness: HarnessFactory) -> None:
-    clock = Clock()
+async def two_bridges(make_harness: HarnessFactory,
+                      clock: Clock) -> tuple[Harness, tuple[DigestJob, DigestJob]]:
+    """Two bridges on one database (and one Slack stand-in); the first and both digest jobs."""
     a = await make_harness(OVERRIDES, clock=clock)
     url = a.bridge.settings.storage.url
     schema = a.bridge.settings.storage.schema_
     storage: dict[str, Any] = {"url": url} if not schema else {"url": url, "schema": schema}
     b = await make_harness({**OVERRIDES, "storage": storage}, clock=clock)
     assert a.bridge.digest is not None and b.bridge.digest is not None
-    jobs = (a.bridge.digest, b.bridge.digest)
+    return a, (a.bridge.digest, b.bridge.digest)
+
+
+async def test_digest_posts_once_across_two_bridges(make_harness: HarnessFactory) -> None:
+    clock = Clock()
+    a, jobs = await two_bridges(make_harness, clock)
     for job in jobs:
         await job.stop()  # their own loops would race the ticks below (and look every 30 s)
     clock.now = T + 18 * H + 31 * 60
@@ -107,13 +114,7 @@ def digest_calls(h: Harness) -> list[bool]:
 async def test_a_failed_digest_is_retried_once_by_either_bridge(
         make_harness: HarnessFactory) -> None:
     clock = Clock()
-    a = await make_harness(OVERRIDES, clock=clock)
-    url = a.bridge.settings.storage.url
-    schema = a.bridge.settings.storage.schema_
-    storage: dict[str, Any] = {"url": url} if not schema else {"url": url, "schema": schema}
-    b = await make_harness({**OVERRIDES, "storage": storage}, clock=clock)
-    assert a.bridge.digest is not None and b.bridge.digest is not None
-    jobs = (a.bridge.digest, b.bridge.digest)
+    a, jobs = await two_bridges(make_harness, clock)
     for job in jobs:
         await job.stop()
     clock.now = T + 18 * H + 31 * 60
