@@ -190,3 +190,24 @@ async def test_an_agents_edit_or_deletion_is_refused_with_a_note(
     notice = await last_notice(h, thread, 2)
     assert "WhatsApp cannot edit" in notice["text"]
     assert len(wa.sent) == 1
+
+
+async def test_the_template_list_is_refetched_once_stale_on_the_bridges_clock(
+    h: Harness, wa: WhatsAppStandin, clock: OffsetClock,
+) -> None:
+    """A closed-window failure offers the approved templates: the list fetched at start is
+    kept `template_cache_seconds` (600) on the bridge's clock, then fetched again once."""
+    s = sender(h, wa, clock)
+    closed = s.body(s.change(NUMBER_A, statuses=[
+        s.status("wamid.gone", KERRY, "failed", (131047, "Re-engagement message"))]))
+    assert len(wa.calls_to(TEMPLATES)) == 1  # at start
+    assert (await s.post(closed))[0] == 200
+    await h.drained()
+    assert len(wa.calls_to(TEMPLATES)) == 1  # still fresh
+    clock.offset = 601
+    wa.add_template("new_one", "A new template")
+    assert (await s.post(closed))[0] == 200
+    await wa.wait_for(TEMPLATES, 2)
+    assert (await s.post(closed))[0] == 200  # fresh again: no third listing
+    await h.drained()
+    assert len(wa.calls_to(TEMPLATES)) == 2
