@@ -42,10 +42,13 @@ async def test_a_verified_email_joins_the_same_person(make_harness: HarnessFacto
                           address="ann@example.com", sender_name="Ann", text="Invoice?",
                           channel="email")
     await h.bridge.router.ingest([mail])  # Ann wrote by email earlier
+    email_hash = user_hash("ann@example.com", SECRET)  # the site vouches for the address
     await chat(h, "shop", f"&user_id=ann-1&user_hash={user_hash('ann-1', SECRET)}"
-                          "&email=Ann@Example.com&name=Ann", "Hi, Ann again")
+                          f"&email=Ann@Example.com&email_hash={email_hash}&name=Ann",
+               "Hi, Ann again")
     await chat(h, "help", f"&user_id=a1&user_hash={user_hash('a1', SECRET)}"
-                          "&email=ann@example.com", "And on the help site")
+                          f"&email=ann@example.com&email_hash={email_hash}",
+               "And on the help site")
 
     async def joined() -> dict[str, int]:
         return customers(h)
@@ -68,3 +71,26 @@ async def test_an_unverified_email_links_nobody(make_harness: HarnessFactory) ->
     await h.drained()
     assert len(set(customers(h).values())) == 3
     assert h.count("links") == 0
+
+
+async def test_a_verified_user_cannot_claim_another_persons_email(
+        make_harness: HarnessFactory) -> None:
+    """The `user_hash` vouches for the user id only: a signed-in user who sets someone else's
+    email in `identify` (no `email_hash`, a forged one, or the hash of another address) is
+    still one customer, and the thread shows the address as unverified."""
+    h = await bridge(make_harness)
+    mail = InboundMessage(connector="email", platform_message_id="<m3@example.com>",
+                          address="carol@example.com", sender_name="Carol", text="My order",
+                          channel="email")
+    await h.bridge.router.ingest([mail])
+    me = f"&user_id=mallory&user_hash={user_hash('mallory', SECRET)}"
+    await chat(h, "shop", f"{me}&email=carol@example.com", "I am Carol")
+    await chat(h, "help", f"{me}&email=carol@example.com&email_hash={'0' * 64}", "Really")
+    await chat(h, "shop", f"{me}&email=Carol@example.com&email_hash="
+                          f"{user_hash('mallory@example.com', SECRET)}", "Honest")
+    await h.drained()
+    assert len(set(customers(h).values())) == 3  # Carol's email, shop:u-mallory, help:u-mallory
+    assert h.count("links") == 0
+    assert h.count("identity_claims") == 0
+    markup = [str(r[0]) for r in h.rows("SELECT markup FROM messages WHERE markup IS NOT NULL")]
+    assert markup and all("carol@example.com (unverified)" in m.lower() for m in markup), markup

@@ -175,6 +175,13 @@ async def test_an_invitation_once_per_day_that_becomes_a_conversation(
         await other.get_by_role("button", name="Dismiss").click()
         await expect(other.get_by_text("Need help choosing socks?")).to_have_count(0)
 
+        tomorrow = await context.new_page()  # the first visitor, the next day: shown again
+        await tomorrow.clock.install(time=await again.evaluate("Date.now()") + 86_400_000)
+        await tomorrow.goto(f"{site.origin}/other")
+        await expect(tomorrow.get_by_role("button", name="Open chat")).to_be_visible()
+        await tomorrow.clock.fast_forward(21_000)
+        await expect(tomorrow.get_by_text("Need help choosing socks?")).to_be_visible()
+
 
 async def test_offline_outside_hours_with_the_next_opening_and_an_email(
         browser: Browser, make_harness: HarnessFactory, dovecot: Dovecot,

@@ -67,6 +67,7 @@ class Visitor:
     name: str
     email: str
     verified: bool
+    email_verified: bool = False  # the site vouched for the email too (`email_hash`)
 
     @property
     def address(self) -> str:
@@ -169,7 +170,11 @@ class WebchatConnector(Connector):
         if user_id and not USER_ID.fullmatch(user_id):
             raise Refused(400, "user_id must be 1-128 printable characters")
         if user_id and user_verified(site.identity_secret, user_id, user_hash):
-            return Visitor(site, f"u-{user_id}", name or user_id, email, True)
+            # The hash covers the user id only: the email is the site's word only with a hash
+            # of its own (else any signed-in user could claim another customer's address).
+            email_ok = bool(email) and user_verified(site.identity_secret, email.lower(),
+                                                     q.get("email_hash", ""))
+            return Visitor(site, f"u-{user_id}", name or user_id, email, True, email_ok)
         if site.require_verification:
             raise Refused(403, "identity not verified: user_hash must be the HMAC-SHA256 of "
                                "user_id with the site's identity_secret")
@@ -287,10 +292,11 @@ class WebchatConnector(Connector):
             return error_frame("rate_limited", say.client_id), True
         markup = None
         if with_context:
-            line = context_line(say.page, "" if visitor.verified else visitor.email)
+            line = context_line(say.page, "" if visitor.email_verified else visitor.email)
             if visitor.verified:
                 line = " · ".join(x for x in (f"verified user {visitor.key[2:]}",
-                                              visitor.email, line) if x)
+                                              visitor.email if visitor.email_verified else "",
+                                              line) if x)
             if line:
                 markup = f"{mrkdwn_escape(say.text)}\n\n_{mrkdwn_escape(line)}_"
         language = say.page.language.split("-")[0].lower() or None
@@ -298,8 +304,9 @@ class WebchatConnector(Connector):
             connector=self.name, platform_message_id=f"{address}/{say.client_id}",
             address=address, sender_name=visitor.name, text=say.text,
             platform_time=self.ctx.clock(), markup=markup, inbox=visitor.site.id,
-            language=language, verified_email=(visitor.email or None) if visitor.verified
-            else None, reply_email=say.page.email or None,
+            language=language,
+            verified_email=visitor.email if visitor.email_verified else None,
+            reply_email=say.page.email or None,
             invitation=say.page.invitation or None)
         try:
             results = await self.ctx.ingest([inbound])

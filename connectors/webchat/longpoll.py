@@ -8,7 +8,6 @@ every message after `after`; with nothing to say the bridge holds the request up
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,7 +15,8 @@ from aiohttp import web
 
 from connectors.base import Malformed, WebhookRejected, read_body
 from connectors.webchat.mailbox import Mailbox, message_frame
-from connectors.webchat.protocol import BadFrame, Say, parse_frame
+from connectors.webchat.protocol import BadFrame, Say, frame_of
+from vocab.untrusted import load_json
 
 Frame = dict[str, Any]
 Speak = Callable[[Say, bool], Awaitable[tuple[Frame, bool]]]
@@ -27,7 +27,7 @@ async def read_poll(request: web.Request, max_chars: int) -> tuple[int, list[Say
     """`after` and the page's frames (a `Say`, or an error frame for a bad one)."""
     body = await read_body(request, MAX_POLL_BODY, 10.0, ("application/json", "text/plain"))
     try:
-        data = json.loads(body or b"{}")
+        data = load_json(body or b"{}")
     except ValueError as exc:
         raise Malformed("the body must be JSON") from exc
     if not isinstance(data, dict):
@@ -39,7 +39,7 @@ async def read_poll(request: web.Request, max_chars: int) -> tuple[int, list[Say
     out: list[Say | Frame] = []
     for frame in frames:
         try:
-            parsed = parse_frame(json.dumps(frame), max_chars)
+            parsed = frame_of(frame, max_chars)
         except BadFrame as exc:
             out.append({"type": "error", "code": exc.code, **(
                 {"client_id": exc.client_id} if exc.client_id else {})})

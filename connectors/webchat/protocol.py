@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 import secrets
 import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
+
+from vocab.untrusted import load_json
 
 CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 VISITOR = re.compile(r"v-[0-9a-f]{24}")
@@ -64,9 +65,14 @@ def _short(value: Any, limit: int) -> str:
 def parse_frame(raw: str, max_chars: int) -> Frame:
     """One text frame from the page, or `BadFrame`."""
     try:
-        data = json.loads(raw)
+        data = load_json(raw)  # depth-limited; NUL, control characters, lone surrogates gone
     except ValueError as exc:
         raise BadFrame("bad_json") from exc
+    return frame_of(data, max_chars)
+
+
+def frame_of(data: Any, max_chars: int) -> Frame:
+    """One decoded (and cleaned: `vocab.untrusted.load_json`) frame, or `BadFrame`."""
     if not isinstance(data, dict):
         raise BadFrame("bad_frame")
     kind = data.get("type")

@@ -10,7 +10,7 @@
   var base = me.src.replace(/\/widget\.js([?#].*)?$/, "");
   var KEY = "bridgechat:" + site + ":";
   var ident = {user_id: me.getAttribute("data-user-id") || "",
-    user_hash: me.getAttribute("data-user-hash") || "", name: "", email: ""};
+    user_hash: me.getAttribute("data-user-hash") || "", name: "", email: "", email_hash: ""};
   var T = {};  // the texts, in the page's language, from the bridge
 
   function load(k) { try { return JSON.parse(localStorage.getItem(KEY + k)); } catch (e) { return null; } }
@@ -36,7 +36,8 @@
   api.identify = function (o) {
     o = o || {};
     ident = {user_id: String(o.user_id || ""), user_hash: String(o.user_hash || ""),
-      name: String(o.name || ""), email: String(o.email || "")};
+      name: String(o.name || ""), email: String(o.email || ""),
+      email_hash: String(o.email_hash || "")};
     refused = false;
     if (ws) ws.close(); else if (fab) check();
   };
