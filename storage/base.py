@@ -455,6 +455,12 @@ class Store(Protocol):
         """Every open conversation, the longest-waiting customer first."""
         ...
 
+    async def first_request(self, request_id: str, now: float) -> bool:
+        """Record a Slack request (an event or interaction id) as handled: True the first
+        time, False for a redelivery or a replay (the `slack_events` table other commands
+        use inside their own transactions)."""
+        ...
+
     # -- surveys (issue 23) -----------------------------------------------------------------
     async def open_survey(self, conversation_id: ConversationId, kind: str, team: str,
                           scale: str, token: str, question: str, author: str,

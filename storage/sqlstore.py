@@ -323,6 +323,10 @@ class SQLStore(ABC):
     async def queue(self) -> list[QueueEntry]:
         return await self._read(teams.queue)
 
+    async def first_request(self, request_id: str, now: float) -> bool:
+        seen = await self._write(lambda: outbox_rows.seen_slack_event(request_id, now))
+        return not seen
+
     # -- canned replies (issue 22): added methods only ----------------------------------------
     async def save_canned(self, scope: str, name: str, title: str, body: str, owner: str,
                           now: float) -> SaveOutcome:

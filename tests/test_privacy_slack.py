@@ -42,6 +42,12 @@ async def test_export_shortcut_sends_the_export_to_an_admin_only(
         "hello from Ann"]
     assert h.rows("SELECT action, actor FROM audit_log") == [("export", f"<@{AGENT}>")]
 
+    # The same signed request again (a replay within Slack's five minutes): nothing more.
+    assert (await h.agent.post_interaction(asked))[0] == 200
+    await h.drained()
+    assert len([f for f in h.slack.files.values() if f.get("completed")]) == 1
+    assert h.rows("SELECT action, actor FROM audit_log") == [("export", f"<@{AGENT}>")]
+
 
 @pytest.mark.backends("sqlite")
 async def test_export_shortcut_refusals_write_nothing(make_harness: HarnessFactory) -> None:

@@ -44,6 +44,10 @@ class ExportShortcut:
         if conv is None:
             await self.console.ephemeral(user, "This is not a customer's thread.", thread_ts)
             return
+        trigger = body.get("trigger_id")
+        if not isinstance(trigger, str) or not await self.store.first_request(
+                f"export:{trigger}", self.clock()):
+            return  # a replayed (or id-less) shortcut exports nothing a second time
         data = await export_bytes(self.store, conv.customer_id, f"<@{user}>", self.clock(),
                                   with_files=False)
         if data is None:
