@@ -9,32 +9,17 @@ from pathlib import Path
 import pytest
 
 from storage.kpi import By, KpiQuery, KpiReport, percentile
-from storage.postgres import PostgresStore
-from storage.sqlite import SQLiteStore
 from storage.sqlstore import SQLStore
 from tests.helpers_kpi import CHANNELS, DAY, NOW, OfficeHours, T, load_history
-from tests.helpers_pg import PG_URL, fresh_schema
+from tests.test_identity_flags import opened
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SQLStore]:
-    if request.param == "sqlite":
-        s: SQLStore = SQLiteStore(f"sqlite:///{tmp_path}/kpi.db")
-        await s.open()
+    async with opened(request.param, tmp_path) as s:  # both stores, closed after
         await s.migrate()
         await load_history(s)
         yield s
-        await s.close()
-        return
-    async with fresh_schema() as schema:
-        s = PostgresStore(PG_URL, schema=schema)
-        await s.open()
-        try:
-            await s.migrate()
-            await load_history(s)
-            yield s
-        finally:
-            await s.close()
 
 
 async def report(store: SQLStore, by: By | None = None, team: str | None = None,
