@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from bridge.standins.clock import OffsetClock
 from bridge.standins.whatsapp import WhatsAppStandin
 from tests.conftest import HarnessFactory
-from tests.helpers_whatsapp import KERRY, NUMBER_A, sender, whatsapp_harness
+from tests.helpers_whatsapp import KERRY, NUMBER_A, VERIFY_TOKEN, sender, whatsapp_harness
 from tests.test_fuzz_endpoints import as_bytes, check, drawn
 from tests.test_fuzz_parsers import JSON_VALUES
 from tests.test_whatsapp_parse import BODY
@@ -73,3 +73,15 @@ async def test_forged_oversized_and_odd_messages_are_stored_once_and_safely(
     assert h.rows("SELECT count(*) FROM surveys WHERE score IS NOT NULL")[0][0] == 0
     names = [str(r[0]) for r in h.rows("SELECT display_name FROM identities")]
     assert len(names) == 1 and "Fïsher" in names[0] and "🧪" in names[0]
+
+
+async def test_the_handshake_refuses_odd_tokens(make_harness: HarnessFactory,
+                                               wa: WhatsAppStandin, clock: OffsetClock) -> None:
+    """Unicode, oversized, empty or near-miss verify tokens: 403, never the challenge."""
+    h = await whatsapp_harness(make_harness, wa, clock)
+    s = sender(h, wa, clock)
+    for token in ("", "ж" * 200, VERIFY_TOKEN + "\u200b", VERIFY_TOKEN.upper(), "\U0001f9ea"):
+        assert (await s.handshake(token, "8675309"))[0] == 403, repr(token[:20])
+    # past aiohttp's 8,190-byte request line the server refuses before our handler runs
+    assert (await s.handshake("ж" * 2000, "8675309"))[0] == 400
+    assert await s.handshake(VERIFY_TOKEN, "ж🧪") == (200, "ж🧪", "text/plain")
