@@ -15,13 +15,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import secrets
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.pg import DEFAULT_URL, ensure
+from bench import pg
+from bench.pg import DEFAULT_URL
 from bridge.privacy import DAY, export_bytes
 from storage.postgres import PostgresStore
 from storage.sqlite import SQLiteStore
@@ -89,32 +89,25 @@ async def measure(store: SQLStore, messages: int, customers: int,
             "retention_s": round(retention_s, 3), "retention_messages": kept.messages}
 
 
+async def measured(store: SQLStore, args: argparse.Namespace, mine: int) -> dict[str, Any]:
+    await store.open()
+    try:
+        await store.migrate()
+        return await measure(store, args.messages, args.customers, mine)
+    finally:
+        await store.close()
+
+
 async def run_store(kind: str, args: argparse.Namespace, mine: int) -> dict[str, Any]:
     if kind == "sqlite":
         with tempfile.TemporaryDirectory() as tmp:
-            store: SQLStore = SQLiteStore(f"sqlite:///{tmp}/bench.db")
-            await store.open()
-            try:
-                await store.migrate()
-                return await measure(store, args.messages, args.customers, mine)
-            finally:
-                await store.close()
-    ensure(args.pg_url)
-    import asyncpg
-    schema = f"bench_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(args.pg_url)
+            return await measured(SQLiteStore(f"sqlite:///{tmp}/bench.db"), args, mine)
+    pg.ensure(args.pg_url)
+    schema = pg.new_schema()  # the store creates it; dropped afterwards like every bench's
     try:
-        await admin.execute(f"CREATE SCHEMA {schema}")
-        store = PostgresStore(args.pg_url, schema=schema)
-        await store.open()
-        try:
-            await store.migrate()
-            return await measure(store, args.messages, args.customers, mine)
-        finally:
-            await store.close()
+        return await measured(PostgresStore(args.pg_url, schema=schema), args, mine)
     finally:
-        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
-        await admin.close()
+        await pg.drop_schema(args.pg_url, schema)
 
 
 async def main_async(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ import argparse
 import asyncio
 import getpass
 import json
+import math
 import re
 import sys
 from datetime import UTC, datetime
@@ -20,6 +21,15 @@ from storage.base import PersonFound, Store, StoreError
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+def customer_id(text: str) -> int:
+    """A customer id argument: a positive integer the databases can hold (a bigger one would
+    overflow the SQL driver instead of finding nobody)."""
+    if not text.isascii() or not text.isdigit() or not 0 < int(text) < 2**63:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a customer id (find one with "
+                                         "`bridge customer find`)")
+    return int(text)
 
 
 def default_actor() -> str:
@@ -44,14 +54,18 @@ def permalink(channel: str, ts: str) -> str:
 def since_epoch(text: str, now: float) -> float:
     """`--since`: a duration back from now (`30d`, `12h`) or a date/time (ISO 8601, UTC when
     no offset is given)."""
+    refused = StoreError(f"--since {text[:40]!r}: give a duration such as 30d or 12h, or a "
+                         "date such as 2026-01-31")
     match = _DURATION.match(text.strip())
     if match:
-        return now - float(match.group(1)) * _UNITS[match.group(2)]
+        back = float(match.group(1)) * _UNITS[match.group(2)]
+        if not math.isfinite(back):  # hundreds of digits: no duration, junk
+            raise refused
+        return now - back
     try:
         when = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise StoreError(f"--since {text!r}: give a duration such as 30d or 12h, or a date "
-                         "such as 2026-01-31") from None
+        raise refused from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return when.timestamp()
@@ -176,13 +190,13 @@ def add_commands(sub: Any, config_help: str) -> tuple[argparse.ArgumentParser, .
     f.add_argument("--format", choices=("table", "json"), default="table")
     e = csub.add_parser("export", parents=[common, acting], help="everything held about a customer,"
                         " as JSON (a zip with --with-files)")
-    e.add_argument("customer_id", type=int)
+    e.add_argument("customer_id", type=customer_id)
     e.add_argument("--out", metavar="FILE", help="write here (default: standard output)")
     e.add_argument("--with-files", action="store_true",
                    help="a zip: customer.json and the files the bridge holds")
     r = csub.add_parser("erase", parents=[common, acting], help="remove a customer's personal data "
                         "and empty their Slack threads")
-    r.add_argument("customer_id", type=int)
+    r.add_argument("customer_id", type=customer_id)
     r.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     a = sub.add_parser("audit", help="who did what to customers' data")
     a.add_argument("--config", help=config_help)

@@ -49,7 +49,7 @@ async def run_report(store: Store, settings: Settings, args: argparse.Namespace,
         return 2
     try:
         start, end = period(settings, args, now)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:  # 9999-12-31 as an end overflows
         print(f"error: --from/--to: {exc} (use YYYY-MM-DD or 2026-11-30T09:00:00+01:00)",
               file=sys.stderr)
         return 2

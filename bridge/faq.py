@@ -42,6 +42,9 @@ PERSON_CHOICE = "faq:person"  # the id of the FAQ answer's "talk to a person" bu
 # The texts [faq.texts.<language>] may replace.
 FAQ_KEYS = ("faq_offer", "person_button", "person_coming")
 MAX_PERSON_WORDS = 8  # a longer message that names "agent" is about something else
+# A longer message is for a person, not the FAQ; matching it against every phrasing would hold
+# the event loop for seconds (about 4 s for 1 MB against 100 phrasings).
+MAX_QUESTION_CHARS = 2000
 
 
 class FaqSettings(BaseModel):
@@ -115,7 +118,10 @@ class Faq:
                            for q in e.questions if words_of(q)]
 
     def matches(self, text: str, limit: int = 3) -> list[Match]:
-        """The best entries for `text`, best first (one per entry)."""
+        """The best entries for `text`, best first (one per entry); none for a text longer
+        than `MAX_QUESTION_CHARS`."""
+        if len(text) > MAX_QUESTION_CHARS:
+            return []
         said = words_of(text)
         best: dict[int, Match] = {}
         if not said:
@@ -146,6 +152,9 @@ def load_faq(path: Path) -> Faq:
     except tomllib.TOMLDecodeError as exc:
         raise FaqError("file", f"{path} is not valid TOML: {exc}",
                        "fix the syntax at the position shown") from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise FaqError("file", f"{path} nests arrays or tables too deeply",
+                       "write each entry as [[faq]] with questions and answer") from None
     try:
         found = FaqFile.model_validate(raw)
     except ValidationError as exc:
@@ -191,6 +200,8 @@ class PersonWords:
         self.phrases = frozenset(words_of(w) for w in (*PERSON_WORDS, *extra) if words_of(w))
 
     def __call__(self, text: str) -> bool:
+        if len(text) > MAX_QUESTION_CHARS:
+            return False
         said = words_of(text)
         if not said:
             return False

@@ -29,9 +29,12 @@ def signed_link(public_url: str, token: str, now: float, ttl_hours: float) -> st
 
 
 def check_link(token: str, exp: str, sig: str, now: float) -> bool:
-    if not token or not exp.isdigit() or int(exp) < now:
+    # ASCII digits only ("²" and "٣" are digits to str.isdigit) and at most 12 of them (a
+    # 5,000-digit `exp` makes int() raise); compared as bytes (a non-ASCII str makes
+    # compare_digest raise): a forged link is refused, never a 500.
+    if not token or not (exp.isascii() and exp.isdigit() and len(exp) <= 12) or int(exp) < now:
         return False
-    return hmac.compare_digest(sign(token, int(exp)), sig)
+    return hmac.compare_digest(sign(token, int(exp)).encode(), sig.encode())
 
 
 def check_bearer(token: str, header: str) -> bool:

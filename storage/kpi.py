@@ -183,6 +183,13 @@ class _Cumulative:
 
 # -- the statements ----------------------------------------------------------------------------
 
+def _window(q: KpiQuery, time: str, agent: str) -> tuple[str, list[Any]]:
+    """The group key (see `_key`) and its parameters followed by the period's start and end."""
+    params: list[Any] = []
+    key = _key(q, time, agent, params)
+    return key, [*params, q.start, q.end]
+
+
 def _key(q: KpiQuery, time: str, agent: str, params: list[Any]) -> str:
     """The SQL expression of the group key for a row of conversation `c` written at `time`."""
     if q.by == "channel":
@@ -224,9 +231,7 @@ def kpis(q: KpiQuery, hours: BusinessHours | None = None) -> Tx[KpiReport]:
         return [totals] if q.by is None else [totals, groups[str(key)]]
 
     # Conversations opened.
-    params: list[Any] = []
-    key = _key(q, "c.created_at", "c.assignee", params)
-    params += [q.start, q.end]
+    key, params = _window(q, "c.created_at", "c.assignee")
     found = yield from rows(
         f"SELECT {key} AS k, COUNT(*) AS n,"
         " SUM(CASE WHEN c.invitation IS NOT NULL THEN 1 ELSE 0 END) AS invited"
@@ -239,9 +244,7 @@ def kpis(q: KpiQuery, hours: BusinessHours | None = None) -> Tx[KpiReport]:
             f.invitations_converted += int(r["invited"] or 0)
 
     # Closes and resolution times (one duration per close), then reopenings (counted).
-    params = []
-    key = _key(q, "ch.created_at", "c.assignee", params)
-    params += [q.start, q.end]
+    key, params = _window(q, "ch.created_at", "c.assignee")
     found = yield from rows(
         f"SELECT {key} AS k, ch.created_at - c.created_at AS d"
         " FROM conversation_changes ch JOIN conversations c ON c.id = ch.conversation_id"
@@ -254,9 +257,7 @@ def kpis(q: KpiQuery, hours: BusinessHours | None = None) -> Tx[KpiReport]:
         for f in both(k):
             f.conversations_closed += len(durations)
     _stats(q, totals, groups, resolution, "resolution_seconds")
-    params = []
-    key = _key(q, "ch.created_at", "c.assignee", params)
-    params += [q.start, q.end]
+    key, params = _window(q, "ch.created_at", "c.assignee")
     joined = ""
     if q.by is not None or q.team is not None:
         joined = " JOIN conversations c ON c.id = ch.conversation_id"
@@ -271,12 +272,10 @@ def kpis(q: KpiQuery, hours: BusinessHours | None = None) -> Tx[KpiReport]:
             f.conversations_reopened += int(r["n"])
 
     # Messages written in the period.
-    params = []
-    key = _key(q, "m.created_at", "m.author_slack_user", params)
+    key, params = _window(q, "m.created_at", "m.author_slack_user")
     if q.by == "channel":
         key = "m.connector"
     join = q.by == "team" or q.team is not None
-    params += [q.start, q.end]
     found = yield from rows(
         f"SELECT {key} AS k,"
         " SUM(CASE WHEN m.direction = 'in' THEN 1 ELSE 0 END) AS customer,"
@@ -295,9 +294,7 @@ def kpis(q: KpiQuery, hours: BusinessHours | None = None) -> Tx[KpiReport]:
             f.automatic_answers += int(r["auto"] or 0)
 
     # FAQ answers an agent answered after.
-    params = []
-    key = _key(q, "m.created_at", "c.assignee", params)
-    params += [q.start, q.end]
+    key, params = _window(q, "m.created_at", "c.assignee")
     found = yield from rows(
         f"SELECT {key} AS k, COUNT(DISTINCT m.conversation_id) AS n"
         " FROM messages m JOIN conversations c ON c.id = m.conversation_id"

@@ -129,6 +129,10 @@ async def test_faq_test_command_prints_scores(tmp_path: Path) -> None:
     assert result.code == 0 and "no answer" in result.stdout
     result = await run_cli(["check-config", "--config", str(path)], env={})
     assert result.code == 0, result.stderr
+    for question in ("\u202e\x01 ž🙂", "where is my package " * 5000):
+        result = await run_cli(["faq", "test", question, "--config", str(path),
+                                "--format", "json"], env={})
+        assert result.code == 0 and json.loads(result.stdout)["answers"] is False, result.stderr
 
 
 @given(st.text(max_size=300))
@@ -137,6 +141,24 @@ def test_any_text_is_matched_or_not_without_error(text: str) -> None:
     for match in faq.matches(text):
         assert 0 <= match.score <= 100
     assert isinstance(PersonWords([])(text), bool)
+
+
+async def test_check_config_names_a_hostile_faq_file_in_one_line(tmp_path: Path) -> None:
+    """Bytes that are not UTF-8, arrays nested thousands deep, a directory: exit 1, one error
+    line naming `faq.file`, no traceback."""
+    path = config(tmp_path, '[faq]\nfile = "faq.toml"\n')
+    faq = tmp_path / "faq.toml"
+    for content in (b"\xff\xfe\x00[[faq]]", b"a = " + b"[" * 5000 + b"]" * 5000,
+                    b'faq = [{questions = ["\\u202e"], answer = 5}]', None):
+        if content is None:
+            faq.unlink()
+            faq.mkdir()
+        else:
+            faq.write_bytes(content)
+        result = await run_cli(["check-config", "--config", str(path)], env={})
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert result.code == 1 and len(errors) == 1 and "faq.file" in errors[0], result.stderr
+        assert "Traceback" not in result.stderr
 
 
 @given(st.text(max_size=300))
@@ -148,3 +170,12 @@ def test_any_faq_file_loads_or_names_its_problem(content: str) -> None:
             load_faq(path)
         except FaqError as exc:
             assert exc.fix and str(exc)
+
+
+def test_a_long_text_matches_nothing_and_asks_for_nobody() -> None:
+    from bridge.faq import MAX_QUESTION_CHARS
+    faq = Faq([FaqEntry(questions=["When are you open?"], answer="9-17")])
+    question = "when are you open "
+    padded = question + " " * (MAX_QUESTION_CHARS - len(question))
+    assert faq.best(padded, 80) is not None and PersonWords([])("agent" + " " * 1995)
+    assert faq.matches(padded + "?") == [] and not PersonWords([])("agent" + " " * 1996)

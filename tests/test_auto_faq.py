@@ -125,3 +125,20 @@ async def test_an_automatic_answer_never_meets_a_response_target(
     await h.drained()
     assert h.rows("SELECT kind, state, met_at FROM response_targets") == [
         ("first_response", "running", None)]  # still owed: only a person answers
+
+
+async def test_hostile_messages_neither_trip_nor_stall_the_faq(make_harness: HarnessFactory,
+                                                                tmp_path: Path) -> None:
+    """Control characters and bidi marks inside a known question still match; a message of
+    thousands of characters (the question buried in it) is stored for a person and answered
+    by no bot, nor read as a request for a person (it folds to a short one)."""
+    h = await faq_harness(make_harness, tmp_path)
+    assert await h.customer_says(5, "what\x00 are\u202e your\x07 opening\u200b hours",
+                                 first_name="Ida") == 200
+    await until(lambda: len(sent_to(h, 5)) == 1, lambda: f"one answer, got {sent_to(h, 5)}")
+    huge = "agent, what are your opening hours" + " \x01\u202e\U0001f600" * 700
+    assert await h.customer_says(5, huge, first_name="Ida") == 200
+    await h.drained()
+    assert len(sent_to(h, 5)) == 1
+    assert origins(h) == [("in", "person"), ("out", "faq"), ("in", "person")]
+    assert h.count("auto_answers") == 1

@@ -117,3 +117,43 @@ async def test_dashboard_is_off_without_a_token(make_harness: HarnessFactory) ->
         async with http.get(h.url + "/dashboard",
                             headers={"Authorization": "Bearer anything"}) as r:
             assert r.status == 404
+
+
+async def test_dashboard_refuses_forged_links_and_junk(make_harness: HarnessFactory) -> None:
+    """Forged, expired, oversized and non-ASCII `exp`/`sig`, and junk bearer headers: 401 (or
+    the server's own 4xx for a request line too long), never 5xx and never the figures."""
+    h = await make_harness(OVERRIDES, clock=lambda: NOW)
+    good = signed_link(h.url, TOKEN, NOW, 1)
+    query = urlsplit(good).query
+    exp = query.split("&")[0].removeprefix("exp=")
+    sig = query.split("&")[1].removeprefix("sig=")
+    expired = signed_link(h.url, TOKEN, NOW - 2 * H, 1)
+    far = 10 ** 30
+    queries = [
+        f"exp={int(NOW) - 1}&sig={sig}", f"exp={far}&sig={sig}", f"exp={'9' * 5000}&sig={sig}",
+        f"exp=%C2%B2&sig={sig}", f"exp=%D9%A3%D9%A3&sig={sig}", f"exp=+{exp}&sig={sig}",
+        f"exp={exp}&sig=%C3%BC{sig[1:]}", f"exp={exp}&sig={sig}%F0%9F%98%80",
+        f"exp={exp}&sig={'A' * 6000}", f"exp={exp}&sig=", f"exp={exp}", f"sig={sig}",
+        f"exp={exp}&exp={exp}&sig=x", f"exp={exp}&sig={sig}%00", "exp=-1&sig=x",
+        f"exp={exp}&sig={sig}&view={'é' * 2000}", f"exp={exp}&sig={sig}&view=" + "v" * 20000,
+    ]
+    headers = ["Bearer", "Bearer ", f"Bearer  {TOKEN}x", f"Basic {TOKEN}", "Bearer \u00e9t\u00e9",
+               f"Bearer {TOKEN[:-1]}", "Bearer " + "t" * 7000, f"{TOKEN}"]
+    async with aiohttp.ClientSession() as http:
+        async with http.get(urlsplit(expired)._replace(netloc=urlsplit(h.url).netloc).geturl()
+                            ) as r:
+            assert r.status == 401
+        for path in ("/dashboard", "/dashboard/data"):
+            for q in queries:
+                async with http.get(f"{h.url}{path}?{q}") as r:
+                    body = await r.text()
+                    if "view=" in q and q.startswith(f"exp={exp}&sig={sig}&"):
+                        # a valid link with a junk parameter: shown, or refused as too long
+                        assert r.status in (200, 400, 414, 431), (q[:40], r.status)
+                    else:
+                        assert 400 <= r.status < 500, (path, q[:60], r.status)
+                        assert "Opened" not in body and "views" not in body
+            for header in headers:
+                async with http.get(h.url + path, headers={"Authorization": header}) as r:
+                    assert 400 <= r.status < 500, (path, header[:40], r.status)
+                    assert "views" not in await r.text()

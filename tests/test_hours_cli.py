@@ -69,3 +69,14 @@ async def test_unknown_hours_name_is_a_config_error(tmp_path: Path) -> None:
     assert code == 1
     assert "bridge.toml: teams.billing.hours:" in err and "[hours.ofice]" in err
     assert "Traceback" not in err
+
+
+async def test_junk_team_names_exit_2_naming_the_teams(tmp_path: Path) -> None:
+    """Control characters, bidi marks, emoji and a 5,000-character name: exit 2, one line that
+    shows the name escaped and lists the teams; never a traceback."""
+    path = config(tmp_path)
+    for junk in ("\x01bad\nline", "\u202eevil", "ž🙂", "x" * 5000):
+        code, out, err = await hours(path, "2026-12-07T03:00:00Z", junk)
+        assert code == 2 and out == "", err
+        assert len(err.strip().splitlines()) == 1 and "billing, support" in err
+        assert "Traceback" not in err

@@ -159,3 +159,27 @@ async def test_dashboard_link_is_signed(config: Path) -> None:
     await asyncio.to_thread(drop_token, config)
     code, _, err = await bridge(config, "dashboard-link")
     assert code == 2 and "[dashboard] token" in err
+
+
+BAD_PERIODS = [
+    ("--to", "9999-12-31"), ("--from", "２０２６-１１-３０"), ("--from", "9" * 5000),
+    ("--to", "2026-02-30"), ("--from", "2026-11-30T00:00:00+99:00"),
+]
+
+
+@pytest.mark.parametrize("config", ["sqlite"], indirect=True)
+async def test_report_refuses_hostile_values_in_one_line(config: Path) -> None:
+    """Bad --from/--to/--by/--team/--format: exit 2 with one line (argparse's own choices: its
+    usage and one error line), never a traceback."""
+    for bad in BAD_PERIODS:
+        code, out, err = await bridge(config, "report", *bad)
+        assert code == 2, (bad, code, err[-300:])
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1, (bad, err[-300:])
+        assert err.startswith("error: "), (bad, err)
+        assert out == ""
+    code, out, err = await bridge(config, "report", "--team", "é" * 3000)
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert out == ""
+    code, out, err = await bridge(config, "report", "--by", "é")
+    assert code == 2 and "Traceback" not in err and out == ""
+    assert "invalid choice" in err.strip().splitlines()[-1]

@@ -66,6 +66,7 @@ def test_the_tag_can_be_enabled_per_page() -> None:
     {"pages": [{"id": "my-page", "access_token": "t"}]},
     {"pages": [{"id": "1", "access_token": ""}]},
     {"graph_api_version": "25"},
+    {"graph_base_url": "graph.facebook.com"},
     {"app_id": "abc"},
     {"pages": [{"id": True, "access_token": "t"}]},
     {"unknown": 1},

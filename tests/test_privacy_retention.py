@@ -16,7 +16,7 @@ from storage.postgres import PostgresStore
 from storage.sqlite import SQLiteStore
 from storage.sqlstore import SQLStore
 from tests.helpers_pg import PG_URL, fresh_schema
-from tests.waiting import poll
+from tests.waiting import poll, until
 from vocab.models import ConversationId, ConversationStatus, InboundMessage
 
 NOW = 2_000_000_000.0
@@ -101,6 +101,46 @@ async def test_instances_starting_together_run_it_once(stores: Factory) -> None:
         await first.close()
 
 
+async def asked_again(*jobs: RetentionJob) -> None:
+    """Wait until each job's loop has asked the store again (not a fixed sleep)."""
+    for job in jobs:
+        job.last = None
+    await until(lambda: all(j.last is not None for j in jobs), "the jobs to ask again", 5.0)
+
+
+async def test_two_jobs_on_a_moved_clock_run_once_per_day(stores: Factory) -> None:
+    """Two instances' jobs, their loops asking all the time, on one moved clock: each 24 hours
+    the clock passes gives exactly one run between them, and none in between."""
+    first, second = await opened(stores), await opened(stores)
+    now = [NOW]
+    jobs = [RetentionJob(s, PrivacySettings(keep_messages_days=2), lambda: now[0],
+                         check_every=0.01) for s in (first, second)]
+    try:
+        await conversation(first, "1", NOW - 9 * DAY, NOW - 3 * DAY)
+        await conversation(first, "2", NOW - 9 * DAY, NOW - DAY)
+        for job in jobs:
+            await job.start()
+
+        async def runs() -> list[str]:
+            return [e.detail for e in await first.audit_entries(0)]
+        assert await poll(runs, lambda got: len(got) >= 1, "a first retention run", 5.0) == [
+            "1 messages emptied, 0 files deleted"]
+        await asked_again(*jobs)
+        now[0] += DAY - 1  # not yet 24 hours: no run however often they ask
+        await asked_again(*jobs)
+        assert len(await runs()) == 1
+        now[0] += 2  # past 24 hours: one of the two runs it, once
+        await poll(runs, lambda got: len(got) >= 2, "a second retention run", 5.0)
+        await asked_again(*jobs)
+        await asked_again(*jobs)
+        assert await runs() == ["1 messages emptied, 0 files deleted"] * 2
+    finally:
+        for job in jobs:
+            await job.stop()
+        await second.close()
+        await first.close()
+
+
 async def test_the_job_follows_the_bridges_clock(stores: Factory) -> None:
     store = await opened(stores)
     now = [NOW]
@@ -115,7 +155,8 @@ async def test_the_job_follows_the_bridges_clock(stores: Factory) -> None:
         assert await poll(runs, lambda got: len(got) == 1, "a first retention run", 5.0) == [
             "1 messages emptied, 0 files deleted"]
         now[0] += DAY / 2  # half a day later (the loop keeps asking): not again
-        await asyncio.sleep(0.05)
+        await asked_again(job)
+        assert job.last is not None and not job.last.ran
         assert len(await store.audit_entries(0)) == 1
         now[0] += DAY  # the moved clock passes 24 hours: the second conversation is old now
         await poll(runs, lambda got: len(got) == 2, "a second retention run", 5.0)

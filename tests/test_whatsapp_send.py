@@ -190,3 +190,47 @@ async def test_an_agents_edit_or_deletion_is_refused_with_a_note(
     notice = await last_notice(h, thread, 2)
     assert "WhatsApp cannot edit" in notice["text"]
     assert len(wa.sent) == 1
+
+
+async def test_the_template_list_is_refetched_once_stale_on_the_bridges_clock(
+    h: Harness, wa: WhatsAppStandin, clock: OffsetClock,
+) -> None:
+    """A closed-window failure offers the approved templates: the list fetched at start is
+    kept `template_cache_seconds` (600) on the bridge's clock, then fetched again once."""
+    s = sender(h, wa, clock)
+    closed = s.body(s.change(NUMBER_A, statuses=[
+        s.status("wamid.gone", KERRY, "failed", (131047, "Re-engagement message"))]))
+    assert len(wa.calls_to(TEMPLATES)) == 1  # at start
+    assert (await s.post(closed))[0] == 200
+    await h.drained()
+    assert len(wa.calls_to(TEMPLATES)) == 1  # still fresh
+    clock.offset = 601
+    wa.add_template("new_one", "A new template")
+    assert (await s.post(closed))[0] == 200
+    await wa.wait_for(TEMPLATES, 2)
+    assert (await s.post(closed))[0] == 200  # fresh again: no third listing
+    await h.drained()
+    assert len(wa.calls_to(TEMPLATES)) == 2
+
+
+async def test_oversized_choice_ids_are_cut_to_what_meta_takes(
+    h: Harness, wa: WhatsAppStandin, clock: OffsetClock,
+) -> None:
+    """Meta refuses a button id past 256 characters and a list row id past 200 (the stand-in
+    too): the connector cuts them, and the stand-in accepts both messages."""
+    await customer_writes(h, sender(h, wa, clock))
+    connector = h.bridge.connectors["whatsapp"]
+
+    def question(n: int) -> OutboundMessage:
+        items = tuple(Choice(id=f"{i}:" + "é" * 300, title=f"choice {i}")
+                      for i in range(1, n + 1))
+        return OutboundMessage(message_id=MessageId(1), conversation_id=ConversationId(1),
+                               address=f"{NUMBER_A}:{KERRY}", text="Pick one",
+                               author_name="", last_inbound_at=clock(), automatic=True,
+                               choices=Choices(items=items))
+
+    await connector.send(question(2))
+    await connector.send(question(4))
+    buttons_, rows = (m["interactive"]["action"] for m in wa.sent)
+    assert [len(b["reply"]["id"]) for b in buttons_["buttons"]] == [256, 256]
+    assert [len(r["id"]) for r in rows["sections"][0]["rows"]] == [200] * 4

@@ -177,8 +177,8 @@ class CannedCommands:
     async def _delete(self, user: str, team: str | None, thread: str, name: str) -> None:
         gone = await self.library.delete(user, team, name.lower())
         if gone is None:
-            await self._say(user, f"You have no saved canned reply `{name}` to delete (replies "
-                            "in files are changed in the files).", thread)
+            await self._say(user, f"You have no saved canned reply `{_shown(name)}` to delete "
+                            "(replies in files are changed in the files).", thread)
             return
         await self._say(user, f"`{name}` deleted.", thread)
 
@@ -220,7 +220,7 @@ class CannedCommands:
         reply = await self.library.find(user, team, name)
         if reply is None:
             prefix = self.console.settings.command_prefix
-            await self._say(user, f"No canned reply `{name}` here; `{prefix}canned` lists "
+            await self._say(user, f"No canned reply `{_shown(name)}` here; `{prefix}canned` lists "
                             "them. Nothing was sent to the customer.", thread, channel)
             return
         try:
@@ -318,11 +318,7 @@ class CannedCommands:
             await ack(response_action="errors", errors={"text": "Write the reply."})
             return
         await ack()
-        try:
-            meta = json.loads(str(view.get("private_metadata") or "{}"))
-        except ValueError:
-            meta = {}
-        meta = meta if isinstance(meta, dict) else {}
+        meta = _metadata(view)
         if await self.send(str(meta.get("token") or ""), field(body, "user", "id"), text):
             await self.console.respond(str(meta.get("response_url") or ""), {
                 "replace_original": True, "text": "Canned reply sent as edited (see the thread)."})
@@ -449,11 +445,20 @@ class CannedCommands:
         await self._store_reply(user, team, name, submitted(view, "title").strip(), text, None)
 
 
-def _meta(view: dict[str, Any]) -> tuple[str, str]:
+def _shown(name: str) -> str:
+    """An unknown name as typed, short enough for a note (a name is at most 64 characters)."""
+    return mrkdwn_escape(name if len(name) <= 64 else name[:64] + "…")
+
+
+def _metadata(view: dict[str, Any]) -> dict[str, Any]:
+    """A modal's `private_metadata` (ours: a JSON object); {} for anything else."""
     try:
         data = json.loads(str(view.get("private_metadata") or "{}"))
     except ValueError:
-        return "", ""
-    if not isinstance(data, dict):
-        return "", ""
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _meta(view: dict[str, Any]) -> tuple[str, str]:
+    data = _metadata(view)
     return str(data.get("channel") or ""), str(data.get("thread") or "")

@@ -237,8 +237,9 @@ class WhatsAppStandin(StandinBase):
             titles = [str(b.get("reply", {}).get("title") or "") for b in buttons]
             ids = [str(b.get("reply", {}).get("id") or "") for b in buttons]
             if any(not 1 <= len(t) <= 20 for t in titles) or len(set(ids)) != len(ids) or \
-                    not all(ids):
-                return 100, "(#100) Button titles must be 1 to 20 characters, ids unique"
+                    not all(1 <= len(i) <= 256 for i in ids):
+                return 100, "(#100) Button titles must be 1 to 20 characters, ids unique, " \
+                            "1 to 256 characters"
             return None
         if content.get("type") == "list":
             rows = [r for s in action.get("sections") or [] for r in s.get("rows") or []]
@@ -247,6 +248,9 @@ class WhatsAppStandin(StandinBase):
             if any(not 1 <= len(str(r.get("title") or "")) <= 24 for r in rows) or \
                     any(len(str(r.get("description") or "")) > 72 for r in rows):
                 return 100, "(#100) Row titles must be 1 to 24 characters, descriptions 72"
+            row_ids = [str(r.get("id") or "") for r in rows]
+            if not all(1 <= len(i) <= 200 for i in row_ids) or len(set(row_ids)) != len(rows):
+                return 100, "(#100) Row ids must be 1 to 200 characters and unique"
             if not 1 <= len(str(action.get("button") or "")) <= 20:
                 return 100, "(#100) The list's button must be 1 to 20 characters"
             return None

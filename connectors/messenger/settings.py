@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-
-def _digits(value: Any) -> Any:
-    """An id written as a TOML integer (`id = 1234567890`) is the same id."""
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+from connectors.meta.settings import digits, numeric_id, valid_graph_base_url, valid_graph_version
 
 
 class Page(BaseModel):
@@ -23,14 +19,13 @@ class Page(BaseModel):
     human_agent_tag: bool | None = None  # None: the connector-wide `human_agent_tag`
     username: str = ""  # the Page's @username: m.me/<username> links (default: m.me/<id>)
 
-    _id_digits = field_validator("id", mode="before")(_digits)
+    _id_digits = field_validator("id", mode="before")(digits)
 
     @field_validator("id")
     @classmethod
     def _id(cls, value: str) -> str:
-        if not re.fullmatch(r"\d{1,30}", value):
-            raise ValueError("must be the numeric Page ID (Page > About > Page transparency)")
-        return value
+        return numeric_id(value, "must be the numeric Page ID (Page > About > Page "
+                                 "transparency)")
 
     @field_validator("username")
     @classmethod
@@ -64,19 +59,9 @@ class MessengerSettings(BaseModel):
     throttle_retry_after: float = Field(60.0, gt=0, le=3600)  # after Meta's codes 4 and 613
     pages: list[Page] = Field(min_length=1)
 
-    @field_validator("graph_api_version")
-    @classmethod
-    def _version(cls, value: str) -> str:
-        if not re.fullmatch(r"v\d+\.\d+", value):
-            raise ValueError("must look like v25.0")
-        return value
-
-    @field_validator("graph_base_url")
-    @classmethod
-    def _base(cls, value: str) -> str:
-        return value.rstrip("/")
-
-    _app_id_digits = field_validator("app_id", mode="before")(_digits)
+    _version = field_validator("graph_api_version")(valid_graph_version)
+    _base = field_validator("graph_base_url")(valid_graph_base_url)
+    _app_id_digits = field_validator("app_id", mode="before")(digits)
 
     @field_validator("app_id")
     @classmethod

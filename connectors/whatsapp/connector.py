@@ -83,7 +83,7 @@ class WhatsAppConnector(Connector):
         self._media_hosts = HostRule.of(META_CDN_HOSTS, [settings.graph_base_url],
                                         ["lookaside.fbsbx.com", graph])
         self._templates: list[tuple[str, str, int]] = []
-        self._templates_at: float | None = None  # monotonic time of the last listing
+        self._templates_at: float | None = None  # when the list was last fetched (ctx.clock)
         self._refresh: asyncio.Task[None] | None = None
         self._marks: set[asyncio.Task[None]] = set()
         self._to_mark: dict[str, str] = {}  # address -> the latest wamid to mark read
@@ -322,12 +322,12 @@ class WhatsAppConnector(Connector):
             self._templates = template_names(data)
         except SendError as exc:
             log.warning("whatsapp templates could not be listed: %s", exc.describe())
-        self._templates_at = time.monotonic()
+        self._templates_at = self.ctx.clock()
 
     def templates(self, address: str) -> Sequence[str]:
         """The approved templates (cached; a stale list is refreshed in the background)."""
         at = self._templates_at
-        stale = at is None or time.monotonic() - at > self.settings.template_cache_seconds
+        stale = at is None or self.ctx.clock() - at > self.settings.template_cache_seconds
         if stale and (self._refresh is None or self._refresh.done()):
             self._refresh = asyncio.get_running_loop().create_task(self._load_templates())
         return [name for name, _, _ in self._templates]

@@ -4,14 +4,10 @@ business phone number on Meta's WhatsApp Cloud API."""
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-
-def _digits(value: Any) -> Any:
-    """An id written as a TOML integer (`phone_number_id = 1234567890`) is the same id."""
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+from connectors.meta.settings import digits, numeric_id, valid_graph_base_url, valid_graph_version
 
 
 class PhoneNumber(BaseModel):
@@ -22,15 +18,13 @@ class PhoneNumber(BaseModel):
     phone_number_id: str
     number: str  # E.164, as customers dial it: wa.me links
 
-    _id_digits = field_validator("phone_number_id", mode="before")(_digits)
+    _id_digits = field_validator("phone_number_id", mode="before")(digits)
 
     @field_validator("phone_number_id")
     @classmethod
     def _id(cls, value: str) -> str:
-        if not re.fullmatch(r"\d{1,30}", value):
-            raise ValueError("must be the numeric Phone number ID (WhatsApp Manager > "
-                             "API Setup), not the phone number itself")
-        return value
+        return numeric_id(value, "must be the numeric Phone number ID (WhatsApp Manager > "
+                                 "API Setup), not the phone number itself")
 
     @field_validator("number")
     @classmethod
@@ -61,29 +55,15 @@ class WhatsAppSettings(BaseModel):
     read_receipts: bool = True  # mark the customer's messages read once in Slack's thread
     phone_numbers: list[PhoneNumber] = Field(min_length=1)
 
-    _waba_digits = field_validator("business_account_id", mode="before")(_digits)
+    _waba_digits = field_validator("business_account_id", mode="before")(digits)
+    _version = field_validator("graph_api_version")(valid_graph_version)
+    _base = field_validator("graph_base_url")(valid_graph_base_url)
 
     @field_validator("business_account_id")
     @classmethod
     def _waba(cls, value: str) -> str:
-        if not re.fullmatch(r"\d{1,30}", value):
-            raise ValueError("must be the numeric WhatsApp Business Account ID "
-                             "(WhatsApp Manager > Account tools)")
-        return value
-
-    @field_validator("graph_api_version")
-    @classmethod
-    def _version(cls, value: str) -> str:
-        if not re.fullmatch(r"v\d+\.\d+", value):
-            raise ValueError("must look like v25.0")
-        return value
-
-    @field_validator("graph_base_url")
-    @classmethod
-    def _base(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("must be an http(s) URL, like https://graph.facebook.com")
-        return value.rstrip("/")
+        return numeric_id(value, "must be the numeric WhatsApp Business Account ID "
+                                 "(WhatsApp Manager > Account tools)")
 
     @model_validator(mode="after")
     def _unique_numbers(self) -> WhatsAppSettings:
