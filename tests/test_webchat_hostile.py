@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from connectors.base import SendError
 from tests.conftest import HarnessFactory
 from tests.test_webchat_http import ORIGIN, bridge, connect, say
+from vocab.models import ConversationId, MessageId, OutboundFile, OutboundMessage
 
 DEEP = "[" * 30_000 + "]" * 30_000  # under the 64 KiB frame limit
 
@@ -71,3 +75,20 @@ async def test_oversized_frames_and_forged_cursors(make_harness: HarnessFactory)
     closing = await ws.receive(timeout=5)
     assert ws.closed and closing.data == 1009  # past the frame limit: closed as too big
     assert h.count("messages") == 1
+
+
+async def test_a_reply_to_an_address_of_no_site_is_refused(make_harness: HarnessFactory) -> None:
+    """An agent's message or file for a visitor of a site no longer configured (or an address
+    with no visitor part): a non-retryable `unknown_site`, and nothing kept for any page."""
+    h = await bridge(make_harness)
+    webchat = h.bridge.router.delivery.connectors["webchat"]
+    for address in ("gone:v-0123456789abcdef01234567", "shop:", "shop"):
+        msg = OutboundMessage(message_id=MessageId(7), conversation_id=ConversationId(1),
+                              address=address, text="hello", author_name="Dana")
+        for attempt in (webchat.send(msg), webchat.send_file(msg, OutboundFile(
+                filename="a.txt", mime_type="text/plain", data=b"hi"))):
+            with pytest.raises(SendError) as refused:
+                await attempt
+            assert refused.value.code == "unknown_site" and not refused.value.retryable
+    assert h.rows("SELECT key FROM connector_state WHERE key LIKE 'log:%'"
+                  " OR key LIKE 'file:%'") == []

@@ -204,7 +204,8 @@ async def test_a_verified_user_offline_gets_replies_on_their_own_email_identity(
     await h.bridge.router.ingest([InboundMessage(
         connector="email", platform_message_id="<a0@example.org>", address="ann@example.org",
         sender_name="Ann", text="Order 12?", channel="email")])
-    ann = Page(h, f"&user_id=ann&user_hash={user_hash('ann', SECRET)}&email=ann@example.org")
+    ann = Page(h, f"&user_id=ann&user_hash={user_hash('ann', SECRET)}&email=ann@example.org"
+                  f"&email_hash={user_hash('ann@example.org', SECRET)}")  # the site vouches
     await ann.say("v1", "Me again, on the site")
     await ann.say("v2", "Answer me by mail please", email="ann@example.org")
     [(email_id, unverified, shown_on)] = h.rows(

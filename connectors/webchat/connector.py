@@ -324,17 +324,21 @@ class WebchatConnector(Connector):
         return {"type": "ack", "client_id": say.client_id, "id": int(message_id)}, True
 
     # -- agents' replies ------------------------------------------------------------------
-    async def send(self, msg: OutboundMessage) -> SendReceipt:
+    async def _agent_item(self, msg: OutboundMessage, text: str) -> dict[str, Any]:
+        """An agent's message as the page shows it; SendError for an address of no site."""
         site_id, _, key = msg.address.partition(":")
         if self.settings.site(site_id) is None or not key:
             raise SendError(f"{msg.address!r} is not a web chat visitor of a configured site",
                             code="unknown_site", retryable=False)
+        return {"id": int(msg.message_id), "from": "agent",
+                "author": {"name": msg.author_name, "avatar": await self._avatar(msg)},
+                "text": text, "sent_at": self.ctx.clock()}
+
+    async def send(self, msg: OutboundMessage) -> SendReceipt:
         text = msg.text
         if msg.choices is not None and msg.choices.fallback:
             text = f"{text}\n\n{msg.choices.fallback}"
-        item = {"id": int(msg.message_id), "from": "agent",
-                "author": {"name": msg.author_name, "avatar": await self._avatar(msg)},
-                "text": text, "sent_at": self.ctx.clock()}
+        item = await self._agent_item(msg, text)
         await self.mailbox.add(msg.address, item)
         await self.mailbox.push(msg.address, message_frame(item))
         return SendReceipt(platform_message_ids=(f"webchat-{msg.message_id}",))
@@ -442,14 +446,8 @@ class WebchatConnector(Connector):
         return found[2]
 
     async def send_file(self, msg: OutboundMessage, file: OutboundFile) -> SendReceipt:
-        site_id, _, key = msg.address.partition(":")
-        if self.settings.site(site_id) is None or not key:
-            raise SendError(f"{msg.address!r} is not a web chat visitor of a configured site",
-                            code="unknown_site", retryable=False)
+        item = await self._agent_item(msg, "")
         shelf_key = await self.shelf.put(file.filename, file.mime_type, file.data)
-        item = {"id": int(msg.message_id), "from": "agent",
-                "author": {"name": msg.author_name, "avatar": await self._avatar(msg)},
-                "text": "", "sent_at": self.ctx.clock()}
         shown = {"name": file.filename, "type": file.mime_type, "size": len(file.data),
                  "url": f"{self.ctx.public_url}/webchat/file/{shelf_key}"}
         item = await self.mailbox.add_file(msg.address, item, shown)
